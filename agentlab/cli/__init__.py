@@ -1,0 +1,1 @@
+"""Scripted mode: the `agentlab` command line."""

@@ -1,0 +1,148 @@
+"""Scripted-mode command handlers: each builds a Lab, calls the facade, prints the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from agentlab.cli.render import status_table, table
+from agentlab.errors import BadInput
+from agentlab.lab import Lab
+from agentlab.project import load_project
+
+
+def say(line: str) -> None:
+    """A progress line on stderr, so stdout stays clean for --json."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def emit_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def open_lab(args: argparse.Namespace) -> Lab:
+    return Lab(load_project(args.files, args.project))
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """`--set SERVICE=VERSION` pairs; malformed ones are bad input."""
+    pins = {}
+    for item in items:
+        service, sep, version = item.partition("=")
+        if not sep or not service or not version:
+            raise BadInput(
+                f"--set expects SERVICE=VERSION, got '{item}'", hint="--set agent=v1.3.0"
+            )
+        pins[service.strip()] = version.strip()
+    return pins
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    sets = parse_sets(args.set)
+    if args.timeout <= 0:
+        raise BadInput("--timeout must be positive", hint="--timeout 120")
+    lab = open_lab(args)
+    lab.up(
+        args.target,
+        sets,
+        args.timeout,
+        progress=say,
+        cause=" ".join(
+            [
+                "up",
+                *(["--version", args.target] if args.target else []),
+                *(f"--set {s}" for s in args.set),
+            ]
+        ),
+    )
+    status = lab.status().to_json()
+    if args.json:
+        emit_json(status)
+    else:
+        print(status_table(status))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = open_lab(args).status().to_json()
+    if args.json:
+        emit_json(status)
+    else:
+        print(status_table(status))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab = open_lab(args)
+    lab.down(args.volumes)
+    say(f"project {lab.name} is down")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    result = open_lab(args).versions(args.service)
+    if args.json:
+        emit_json(result)
+        return 0
+    for service, rows in result.items():
+        print(f"{service}:")
+        for row in rows:
+            mark = "*" if row["current"] else " "
+            where = "local" if row["local"] else "buildable"
+            extra = [
+                x
+                for x in (
+                    row["note"],
+                    row["blocked"] and f"blocked: {row['blocked']}",
+                    row["requires"] and f"requires {row['requires']}",
+                )
+                if x
+            ]
+            print(f"  {mark} {row['version']:<12} {where:<10} {'; '.join(extra)}".rstrip())
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    lab = open_lab(args)
+    if args.images_command == "build":
+        built = lab.build_images(args.target, args.service, args.force, args.base_image, say)
+        say(f"built {len(built)} image(s)")
+        return 0
+    result = lab.list_images()
+    if args.json:
+        emit_json(result)
+        return 0
+    rows = [
+        [svc, img["tag"], img["version"], img["id"], img["created"]]
+        for svc, imgs in result.items()
+        for img in imgs
+    ]
+    print(table(["SERVICE", "TAG", "VERSION", "IMAGE ID", "CREATED"], rows))
+    return 0
+
+
+def add_rollout_parsers(sub: Any) -> None:
+    """Rollout, rollback, history and traffic commands (see agentlab.cli.rollout_commands)."""
+    from agentlab.cli import rollout_commands
+
+    rollout_commands.add_parsers(sub)
+
+
+HANDLERS = {
+    "up": cmd_up,
+    "status": cmd_status,
+    "down": cmd_down,
+    "versions": cmd_versions,
+    "images": cmd_images,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = HANDLERS.get(args.command)
+    if handler is None:
+        from agentlab.cli import rollout_commands
+
+        return rollout_commands.run(args)
+    return handler(args)

@@ -1,0 +1,137 @@
+"""`agentlab` entry point: parse arguments, run a command, map errors to exit codes.
+
+Scripted mode never imports Textual; only `agentlab tui` (or a bare `agentlab`
+on a terminal) loads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from agentlab import __version__
+from agentlab.cli import commands
+from agentlab.errors import AgentlabError, BadInput
+
+EPILOG = """exit codes: 0 done, 1 operation failed (unhealthy, rolled back, paused),
+2 bad input (nothing changed), 3 engine unavailable"""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad usage as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(message, hint=f"{self.prog} --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="agentlab",
+        description="Run a Docker Compose project as a release lab.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"agentlab {__version__}")
+    parser.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        dest="files",
+        metavar="COMPOSE",
+        help="compose file (repeatable); default: ./compose.yaml, else the demo lab",
+    )
+    parser.add_argument(
+        "-p",
+        "--project-name",
+        dest="project",
+        metavar="PROJECT",
+        help="compose project name (default: agentlab.yaml, then Compose's)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+
+    up = sub.add_parser("up", help="bring the lab up at chosen versions and wait until healthy")
+    up.add_argument(
+        "--version",
+        dest="target",
+        help="version or range for the primary service(s), e.g. v1.3.0, ^1.2",
+    )
+    up.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SERVICE=VERSION",
+        help="pin one service (repeatable)",
+    )
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds to wait for health (default 120)",
+    )
+    up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
+
+    status = sub.add_parser("status", help="every service and replica")
+    status.add_argument("--json", action="store_true", help="JSON for scripts")
+
+    down = sub.add_parser("down", help="remove the project's containers and networks")
+    down.add_argument("--volumes", action="store_true", help="also remove named volumes")
+
+    versions = sub.add_parser("versions", help="local and buildable versions per service")
+    versions.add_argument("service", nargs="?")
+    versions.add_argument("--json", action="store_true")
+
+    imgs = sub.add_parser("images", help="build or list the version catalogue")
+    img_sub = imgs.add_subparsers(
+        dest="images_command", metavar="ACTION", parser_class=OneLineParser, required=True
+    )
+    build = img_sub.add_parser("build", help="build missing catalogue images with OCI labels")
+    build.add_argument("--version", dest="target", help="only this version")
+    build.add_argument("--service", help="only this service")
+    build.add_argument("--force", action="store_true", help="rebuild images that exist")
+    build.add_argument(
+        "--base-image", help="base image (default $AGENTLAB_BASE_IMAGE, else python:3.12-slim)"
+    )
+    listing = img_sub.add_parser("list", help="local tags per managed service, semver-sorted")
+    listing.add_argument("--json", action="store_true")
+
+    commands.add_rollout_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        if args.command is None:
+            if sys.stdout.isatty() and sys.stdin.isatty():
+                args = build_parser().parse_args([*args_list, "tui"])
+            else:
+                build_parser().print_help()
+                return 0
+        return commands.run(args)
+    except AgentlabError as error:
+        print(f"error: {error.one_line()}", file=sys.stderr)
+        if error.details:
+            print(error.details, file=sys.stderr)
+        return error.exit_code
+    except Exception as error:  # a bug: still one line, the traceback only on request
+        if os.environ.get("AGENTLAB_DEBUG"):
+            raise
+        print(
+            f"error: internal error: {type(error).__name__}: {error} "
+            "(hint: rerun with AGENTLAB_DEBUG=1 and report it)",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted (hint: agentlab status shows what is running)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

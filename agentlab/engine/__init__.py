@@ -1,0 +1,5 @@
+"""The engine layer: a small protocol and its implementations."""
+
+from agentlab.engine.protocol import Engine, EngineEvent, ImageInfo, Replica
+
+__all__ = ["Engine", "EngineEvent", "ImageInfo", "Replica"]

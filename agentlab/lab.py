@@ -1,0 +1,456 @@
+"""The facade both faces call: up, status, down, images, versions (and rollouts)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentlab import images as image_builds
+from agentlab.engine.protocol import Engine, ImageInfo, Replica
+from agentlab.errors import BadInput, OperationFailed
+from agentlab.history import History
+from agentlab.lock import project_lock
+from agentlab.override import read_pins, write_pins
+from agentlab.project import Project
+from agentlab.services import ServiceSpec, services_from_config, split_image_ref
+from agentlab.versions import (
+    NoMatchingVersion,
+    check_policy,
+    parse_version,
+    resolve,
+    sort_tags,
+)
+
+Progress = Callable[[str], None]
+EngineFactory = Callable[[Project, str, Path], Engine]
+
+
+def _quiet(_: str) -> None:
+    """A progress sink that drops messages."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One service as `status` shows it."""
+
+    name: str
+    managed: bool
+    image: str | None
+    desired: int
+    replicas: list[Replica]
+    blockers: list[str]
+
+    @property
+    def ready(self) -> int:
+        return sum(1 for r in self.replicas if is_ready(r))
+
+    def to_json(self, now: datetime, digests: Mapping[str, str | None]) -> dict[str, Any]:
+        return {
+            "service": self.name,
+            "managed": self.managed,
+            "image": self.image,
+            "desired": self.desired,
+            "ready": self.ready,
+            "surge_blockers": self.blockers,
+            "replicas": [replica_json(r, now, digests.get(r.image_id)) for r in self.replicas],
+        }
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """Every service and replica of the project, from one batched inspect."""
+
+    project: str
+    services: list[ServiceStatus]
+    digests: Mapping[str, str | None] = field(default_factory=dict)
+    taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "taken_at": self.taken_at.isoformat(),
+            "services": [s.to_json(self.taken_at, self.digests) for s in self.services],
+        }
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A service's requested version, resolved to a local (or buildable) image."""
+
+    service: str
+    tag: str
+    image: str
+    build: image_builds.BuildJob | None = None
+
+
+def is_ready(replica: Replica) -> bool:
+    """Running, and healthy when the image has a healthcheck."""
+    return replica.running and replica.health in (None, "healthy")
+
+
+def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[str, Any]:
+    uptime = replica.uptime_seconds(now)
+    return {
+        "container": replica.name,
+        "id": replica.short_id,
+        "service": replica.service,
+        "image": replica.image_ref,
+        "tag": split_image_ref(replica.image_ref)[1],
+        "version": replica.version,
+        "image_id": replica.short_image_id,
+        "digest": digest,
+        "state": replica.state,
+        "health": replica.health,
+        "uptime_s": None if uptime is None else round(uptime, 1),
+        "restarts": replica.restart_count,
+    }
+
+
+def default_project_name(project: Project) -> str:
+    """What Compose would call the project: $COMPOSE_PROJECT_NAME, `name:`, or the directory."""
+    if os.environ.get("COMPOSE_PROJECT_NAME"):
+        return os.environ["COMPOSE_PROJECT_NAME"]
+    try:
+        doc = yaml.safe_load(project.compose_files[0].read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("name"), str):
+        return str(doc["name"])
+    return re.sub(r"[^a-z0-9_-]", "", project.directory.name.lower()) or "default"
+
+
+def compose_engine(project: Project, name: str, override: Path) -> Engine:
+    from agentlab.engine.compose import ComposeEngine
+
+    return ComposeEngine(project.compose_files, name, override)
+
+
+class Lab:
+    """One compose project managed by agentlab."""
+
+    def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
+        self.project = project
+        self.name = project.name or default_project_name(project)
+        self.state_dir = project.state_dir(self.name)
+        self.override_path = self.state_dir / "override.yaml"
+        self.engine = engine_factory(project, self.name, self.override_path)
+
+    # ---- model ------------------------------------------------------------
+
+    @cached_property
+    def services(self) -> dict[str, ServiceSpec]:
+        """The resolved compose model (user files plus override); raises BadInput if broken."""
+        return services_from_config(self.engine.compose_config())
+
+    def reload(self) -> None:
+        """Forget the cached compose model (after a pin or a file changed)."""
+        self.__dict__.pop("services", None)
+
+    @property
+    def managed(self) -> list[str]:
+        """Services agentlab manages: from agentlab.yaml, else every service with an image."""
+        chosen = self.project.settings.managed
+        if chosen is None:
+            return [name for name, spec in self.services.items() if spec.image]
+        unknown = [name for name in chosen if name not in self.services]
+        if unknown:
+            raise BadInput(
+                f"agentlab.yaml manages unknown service '{unknown[0]}'",
+                hint=f"services: {', '.join(self.services)}",
+            )
+        return list(chosen)
+
+    @property
+    def primary(self) -> list[str]:
+        """Services `--version` applies to: agentlab.yaml `primary`, else every managed one."""
+        return list(self.project.settings.primary) or self.managed
+
+    def history(self) -> History:
+        return History.open(self.state_dir / "state.db", keep=self.project.settings.history_keep)
+
+    def service(self, name: str) -> ServiceSpec:
+        """A managed service by name, or BadInput naming the ones that exist."""
+        if name not in self.services:
+            raise BadInput(
+                f"unknown service '{name}'", hint=f"services: {', '.join(self.services)}"
+            )
+        if name not in self.managed:
+            raise BadInput(
+                f"service '{name}' is not managed by agentlab",
+                hint=f"managed: {', '.join(self.managed)} (see agentlab.yaml 'managed')",
+            )
+        return self.services[name]
+
+    def repository(self, service: str) -> str:
+        spec = self.service(service)
+        entry = self.project.settings.catalogue.get(service)
+        repo = spec.repository or (entry.image if entry else None)
+        if repo is None:
+            raise BadInput(f"service '{service}' has no image", hint="give it an image: in compose")
+        return repo
+
+    # ---- versions ---------------------------------------------------------
+
+    def local_tags(self, service: str) -> list[ImageInfo]:
+        return self.engine.images(self.repository(service))
+
+    def resolve(self, service: str, spec: str) -> Resolved:
+        """Resolve a version or range to a local tag; an exact missing version may be built."""
+        repo = self.repository(service)
+        tags = [info.tag for info in self.local_tags(service)]
+        policy = self.project.settings.policy
+        try:
+            tag = resolve(spec, tags, policy)
+            return Resolved(service, tag, f"{repo}:{tag}")
+        except NoMatchingVersion as missing:
+            job = self._build_job(service, spec)
+            if job is None:
+                raise BadInput(
+                    f"no local image of {service} matches {spec}, and none can be built",
+                    hint=f"local versions: {', '.join(missing.available) or 'none'}",
+                ) from None
+            return Resolved(service, job.version, job.tag, job)
+
+    def _build_job(self, service: str, spec: str) -> image_builds.BuildJob | None:
+        try:
+            wanted = parse_version(spec)
+        except BadInput:
+            return None  # a range or policy word: only local tags can satisfy it
+        base = image_builds.base_image(None)
+        entry = self.project.settings.catalogue.get(service)
+        if entry is not None:
+            for version in entry.versions:
+                if parse_version(version) == wanted:
+                    return image_builds.catalogue_jobs(entry, base, version)[0]
+            return None
+        spec_ = self.services[service]
+        if spec_.build_context is None:
+            return None
+        return image_builds.context_job(
+            service,
+            self.repository(service),
+            spec.lstrip("vV"),
+            Path(spec_.build_context),
+            base,
+        )
+
+    def current_image(self, service: str) -> str | None:
+        """The image a service is pinned to (override), else the compose file's."""
+        return read_pins(self.override_path).get(service) or self.services[service].image
+
+    def versions(self, service: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Local and buildable versions per managed service, semver-sorted, current marked."""
+        names = [self.service(service).name] if service else self.managed
+        policy = self.project.settings.policy
+        result = {}
+        for name in names:
+            local = {info.tag: info for info in self.local_tags(name)}
+            entry = self.project.settings.catalogue.get(name)
+            recipes = dict(entry.versions) if entry else {}
+            current = self.current_image(name)
+            current_tag = split_image_ref(current)[1] if current else None
+            rows = []
+            for tag in sort_tags(set(local) | set(recipes)):
+                recipe = recipes.get(tag)
+                rows.append(
+                    {
+                        "version": tag,
+                        "current": tag == current_tag,
+                        "local": tag in local,
+                        "image_id": local[tag].id.removeprefix("sha256:")[:12]
+                        if tag in local
+                        else None,
+                        "blocked": check_policy(tag, policy),
+                        "note": recipe.note if recipe else "",
+                        "requires": (
+                            local[tag].labels.get("io.agentlab.requires")
+                            if tag in local
+                            else (recipe.labels.get("io.agentlab.requires") if recipe else None)
+                        ),
+                    }
+                )
+            result[name] = rows
+        return result
+
+    # ---- images -----------------------------------------------------------
+
+    def build_images(
+        self,
+        version: str | None,
+        service: str | None,
+        force: bool,
+        base: str | None,
+        progress: Progress = _quiet,
+    ) -> list[str]:
+        """Build the catalogue (or one service/version); only what is missing unless force."""
+        base_ref = image_builds.base_image(base)
+        catalogue = self.project.settings.catalogue
+        wanted = version.lstrip("vV") if version else None
+        if wanted is not None:
+            parse_version(wanted)
+        names = [service] if service else list(catalogue) or self.managed
+        jobs: list[image_builds.BuildJob] = []
+        for name in names:
+            self.service(name)
+            if name in catalogue:
+                jobs += image_builds.catalogue_jobs(catalogue[name], base_ref, wanted)
+            elif wanted is not None and self.services[name].build_context:
+                spec = self.services[name]
+                jobs.append(
+                    image_builds.context_job(
+                        name, self.repository(name), wanted, Path(str(spec.build_context)), base_ref
+                    )
+                )
+        if not jobs:
+            raise BadInput(
+                "nothing to build" + (f" for version {version}" if version else ""),
+                hint="add a catalogue to agentlab.yaml, or a build: context to the service",
+            )
+        with project_lock(self.state_dir, "images build"):
+            built = image_builds.run_jobs(self.engine, jobs, force, base_ref, progress)
+        return [job.tag for job in built]
+
+    def list_images(self) -> dict[str, list[dict[str, Any]]]:
+        """Local tags per managed service, semver-sorted."""
+        result = {}
+        for name in self.managed:
+            infos = {info.tag: info for info in self.local_tags(name)}
+            result[name] = [
+                {
+                    "tag": tag,
+                    "image": infos[tag].ref,
+                    "id": infos[tag].id.removeprefix("sha256:")[:12],
+                    "version": infos[tag].labels.get(f"{image_builds.OCI}.version"),
+                    "created": infos[tag].labels.get(f"{image_builds.OCI}.created"),
+                }
+                for tag in sort_tags(infos)
+            ]
+        return result
+
+    # ---- status -----------------------------------------------------------
+
+    def status(self) -> LabStatus:
+        replicas = self.engine.replicas()
+        managed = set(self.managed)
+        pins = read_pins(self.override_path)
+        by_service: dict[str, list[Replica]] = {name: [] for name in self.services}
+        for replica in replicas:
+            by_service.setdefault(replica.service, []).append(replica)
+        services = []
+        for name, members in by_service.items():
+            spec = self.services.get(name)
+            services.append(
+                ServiceStatus(
+                    name=name,
+                    managed=name in managed,
+                    image=pins.get(name) or (spec.image if spec else None),
+                    desired=spec.replicas if spec else 0,
+                    replicas=members,
+                    blockers=spec.surge_blockers() if spec else [],
+                )
+            )
+        return LabStatus(
+            self.name, services, self.engine.digests([r.image_id for r in replicas if r.image_id])
+        )
+
+    # ---- up / down --------------------------------------------------------
+
+    def plan_pins(self, version: str | None, sets: Mapping[str, str]) -> list[Resolved]:
+        """Validate and resolve `--version` and `--set` before anything is touched."""
+        requests: dict[str, str] = {}
+        if version is not None:
+            for name in self.primary:
+                self.service(name)
+                requests[name] = version
+        for name, spec in sets.items():
+            self.service(name)
+            requests[name] = spec
+        return [self.resolve(name, spec) for name, spec in requests.items()]
+
+    def check_images_present(self, resolved: list[Resolved]) -> None:
+        """Every managed service must have a local or buildable image (agentlab never pulls)."""
+        planned = {r.service: r for r in resolved}
+        for name in self.managed:
+            if name in planned:
+                continue
+            image = self.current_image(name)
+            if image and self.engine.image(image) is None and not self.services[name].build_context:
+                raise BadInput(
+                    f"image {image} of service {name} is not present locally",
+                    hint="agentlab images build, or pull it yourself: agentlab never pulls",
+                )
+
+    def up(
+        self,
+        version: str | None,
+        sets: Mapping[str, str],
+        timeout: float,
+        progress: Progress = _quiet,
+        cause: str = "up",
+    ) -> list[Resolved]:
+        """Pin versions, start the lab, and wait until every managed replica is healthy."""
+        resolved = self.plan_pins(version, sets)
+        self.check_images_present(resolved)
+        self.engine.check()
+        with project_lock(self.state_dir, cause):
+            for item in resolved:
+                if item.build is not None:
+                    progress(f"building {item.image}")
+                    image_builds.run_jobs(
+                        self.engine, [item.build], False, image_builds.base_image(None), progress
+                    )
+            pins = read_pins(self.override_path)
+            changed = [r for r in resolved if pins.get(r.service) != r.image]
+            write_pins(self.override_path, {**pins, **{r.service: r.image for r in resolved}})
+            self.reload()
+            history = self.history()
+            revisions = [
+                history.begin_revision(r.service, r.tag, r.image, *self._image_ids(r.image), cause)
+                for r in changed
+            ]
+            pinned = ", ".join(f"{r.service}={r.tag}" for r in resolved) or "current versions"
+            progress(f"starting {self.name} ({pinned})")
+            try:
+                self.engine.up(wait_timeout=timeout)
+            except OperationFailed:
+                for rev in revisions:
+                    history.finish_revision(rev.service, rev.number, "failed")
+                raise self._unhealthy_error() from None
+            for rev in revisions:
+                history.finish_revision(rev.service, rev.number, "complete")
+        return resolved
+
+    def _image_ids(self, ref: str) -> tuple[str, str | None]:
+        info = self.engine.image(ref)
+        return (info.id, info.digest) if info else ("", None)
+
+    def _unhealthy_error(self) -> OperationFailed:
+        managed = set(self.managed)
+        bad = [r for r in self.engine.replicas() if r.service in managed and not is_ready(r)]
+        if not bad:
+            return OperationFailed("compose up failed", hint="see `agentlab status`")
+        details = []
+        for replica in bad[:3]:
+            details.append(f"--- {replica.name} ({replica.state}, {replica.health or 'no health'})")
+            if replica.health_log:
+                details.append(f"health: {replica.health_log[-1]}")
+            details.append(self.engine.logs_tail(replica.id, 10).rstrip())
+        names = ", ".join(f"{r.name} ({r.health or r.state})" for r in bad)
+        return OperationFailed(
+            f"not healthy: {names}",
+            hint="agentlab status; pick another version with --set or --version",
+            details="\n".join(details),
+        )
+
+    def down(self, volumes: bool) -> None:
+        self.engine.check()
+        with project_lock(self.state_dir, "down"):
+            self.engine.down(volumes=volumes)

@@ -1,0 +1,189 @@
+"""Shared fixtures: a real engine check, CLI runner, and per-test compose project names."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "compose" / "compose.yaml"
+WEBAPP = REPO / "tests" / "projects" / "webapp" / "compose.yaml"
+
+
+def engine_ready() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    done = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=20)
+    info = subprocess.run([docker, "info"], capture_output=True, timeout=20)
+    return done.returncode == 0 and info.returncode == 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Engine tests fail loudly in CI when the engine is missing, and skip elsewhere."""
+    engine_items = [item for item in items if "engine" in item.keywords]
+    if not engine_items or engine_ready():
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("CI has no Docker engine: .ci/run must start one")
+    for item in engine_items:
+        item.add_marker(pytest.mark.skip(reason="no Docker engine with Compose v2"))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class LabRun:
+    """Runs `agentlab -f FILE -p PROJECT ...` in a subprocess, as a user would."""
+
+    compose_file: Path
+    project: str
+    env: dict[str, str]
+
+    def __call__(self, *args: str, timeout: float = 300) -> Result:
+        cmd = [
+            sys.executable,
+            "-m",
+            "agentlab",
+            "-f",
+            str(self.compose_file),
+            "-p",
+            self.project,
+            *args,
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=self.env, timeout=timeout, check=False
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.compose_file.parent / ".agentlab" / self.project
+
+    def docker(self, *args: str) -> str:
+        return subprocess.run(
+            ["docker", *args], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+
+    def containers(self) -> list[str]:
+        """Names of every container of this project, running or not."""
+        out = self.docker(
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--format",
+            "{{.Names}}",
+        )
+        return sorted(out.split())
+
+
+def make_lab(compose_file: Path, prefix: str) -> Iterator[LabRun]:
+    project = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "AGENTLAB_GATEWAY_PORT": "0"}
+    lab = LabRun(compose_file, project, env)
+    try:
+        yield lab
+    finally:
+        subprocess.run(
+            [
+                "docker",
+                "compose",
+                "-f",
+                str(compose_file),
+                "-p",
+                project,
+                "down",
+                "-v",
+                "--remove-orphans",
+                "-t",
+                "2",
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        shutil.rmtree(lab.state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def demo_lab() -> Iterator[LabRun]:
+    yield from make_lab(DEMO, "t-demo")
+
+
+@pytest.fixture
+def webapp_lab() -> Iterator[LabRun]:
+    yield from make_lab(WEBAPP, "t-web")
+
+
+def base_image_env() -> dict[str, str]:
+    """AGENTLAB_BASE_IMAGE as scripts/test.sh sets it; else the offline base if present."""
+    env = dict(os.environ)
+    if not env.get("AGENTLAB_BASE_IMAGE"):
+        for candidate in ("python:3.12-slim", "agentlab/base:offline"):
+            probe = subprocess.run(
+                ["docker", "image", "inspect", candidate], capture_output=True, check=False
+            )
+            if probe.returncode == 0:
+                env["AGENTLAB_BASE_IMAGE"] = candidate
+                break
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_images() -> None:
+    """Build the demo catalogue once (only what is missing)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agentlab", "-f", str(DEMO), "images", "build"],
+        capture_output=True,
+        text=True,
+        env=base_image_env(),
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="session")
+def webapp_images() -> None:
+    """Build the second project's versions once (only what is missing)."""
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agentlab",
+                "-f",
+                str(WEBAPP),
+                "images",
+                "build",
+                "--service",
+                "web",
+                "--version",
+                version,
+            ],
+            capture_output=True,
+            text=True,
+            env=base_image_env(),
+            timeout=900,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr

@@ -1,0 +1,70 @@
+"""The compose model as agentlab reads it: replicas, blockers, durations, image refs."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentlab.services import parse_duration, services_from_config, split_image_ref
+
+CONFIG = {
+    "services": {
+        "web": {
+            "image": "shop/web:1.2.0",
+            "deploy": {"replicas": 3, "update_config": {"parallelism": 1, "order": "start-first"}},
+            "healthcheck": {"test": ["CMD", "true"]},
+            "ports": [{"target": 8000}],
+            "stop_grace_period": "5s",
+        },
+        "db": {
+            "image": "postgres",
+            "container_name": "shop-db",
+            "ports": [{"target": 5432, "published": "5432", "host_ip": "127.0.0.1"}],
+            "healthcheck": {"test": ["NONE"]},
+        },
+        "api": {
+            "build": {"context": "/src/api"},
+            "scale": 2,
+            "ports": [{"target": 80, "published": "8000-8010"}],
+        },
+    }
+}
+
+
+def test_services_from_config() -> None:
+    specs = services_from_config(CONFIG)
+    web, db, api = specs["web"], specs["db"], specs["api"]
+    assert (web.replicas, web.repository, web.tag) == (3, "shop/web", "1.2.0")
+    assert web.has_healthcheck and not db.has_healthcheck
+    assert web.update_config["order"] == "start-first"
+    assert web.stop_grace_period == 5.0
+    assert web.surge_blockers() == []
+    assert db.fixed_host_ports == ("127.0.0.1:5432->5432",)
+    assert len(db.surge_blockers()) == 2
+    assert (api.replicas, api.image, api.build_context) == (2, None, "/src/api")
+    assert api.surge_blockers() == []  # a published range can hold several containers
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("a/b:1.0", ("a/b", "1.0")),
+        ("a/b", ("a/b", "latest")),
+        ("registry:5000/a/b", ("registry:5000/a/b", "latest")),
+        ("registry:5000/a/b:v2@sha256:abc", ("registry:5000/a/b", "v2")),
+    ],
+)
+def test_split_image_ref(ref: str, expected: tuple[str, str]) -> None:
+    assert split_image_ref(ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1m30s", 90.0), ("500ms", 0.5), ("2s", 2.0), (3, 3.0), ("1h", 3600.0), (None, 7.0)],
+)
+def test_parse_duration(value: object, seconds: float) -> None:
+    assert parse_duration(value, 7.0) == pytest.approx(seconds)
+
+
+def test_parse_duration_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="malformed duration"):
+        parse_duration("soon")
