@@ -1,0 +1,123 @@
+"""The foundation on the real engine: up at a version, status, labels, bad input, down."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.conftest import LabRun
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images")]
+
+
+def gateway_url(lab: LabRun) -> str:
+    port = (
+        lab.docker(
+            "compose", "-p", lab.project, "-f", str(lab.compose_file), "port", "gateway", "8080"
+        )
+        .strip()
+        .rsplit(":", 1)[1]
+    )
+    return f"http://127.0.0.1:{port}/"
+
+
+def versions_through_gateway(lab: LabRun, requests: int = 12) -> set[str]:
+    url = gateway_url(lab)
+    seen = set()
+    for _ in range(requests):
+        with urllib.request.urlopen(url, timeout=5) as response:
+            seen.add(json.loads(response.read())["version"])
+    return seen
+
+
+def test_up_then_new_version_answers_through_gateway(demo_lab: LabRun) -> None:
+    first = demo_lab("up", "--version", "v1.2.0", "--json")
+    assert first.code == 0, first.err
+    agent = next(s for s in first.json()["services"] if s["service"] == "agent")
+    assert agent["ready"] == 3
+    assert {r["version"] for r in agent["replicas"]} == {"1.2.0"}
+    assert versions_through_gateway(demo_lab) == {"1.2.0"}
+
+    second = demo_lab("up", "--version", "v1.3.0")
+    assert second.code == 0, second.err
+    assert versions_through_gateway(demo_lab) == {"1.3.0"}
+    assert "agentlab-demo/agent:1.3.0" in (demo_lab.state_dir / "override.yaml").read_text()
+
+
+def test_status_json_fields(demo_lab: LabRun) -> None:
+    assert demo_lab("up", "--version", ">=1.2 <1.4").code == 0  # a range: highest match
+    status = demo_lab("status", "--json")
+    assert status.code == 0, status.err
+    doc = status.json()
+    assert doc["project"] == demo_lab.project
+    services = {s["service"]: s for s in doc["services"]}
+    assert set(services) == {"gateway", "agent", "collector"}
+    assert services["gateway"]["surge_blockers"] == []  # port 0: an ephemeral host port
+    replica = services["agent"]["replicas"][0]
+    for key in ("container", "tag", "version", "image_id", "digest", "state", "health", "uptime_s"):
+        assert key in replica
+    assert replica["state"] == "running" and replica["health"] == "healthy"
+    assert replica["version"] == "1.3.0"
+    demo_lab.env["AGENTLAB_GATEWAY_PORT"] = "8080"  # the lab's default: a fixed host port
+    table = demo_lab("status")
+    assert "CONTAINER" in table.out
+    assert "gateway cannot take extra replicas: fixed host port" in table.out
+
+
+def test_image_labels(demo_lab: LabRun) -> None:
+    out = demo_lab.docker("image", "inspect", "agentlab-demo/agent:2.0.0")
+    labels = json.loads(out)[0]["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "2.0.0"
+    assert labels["org.opencontainers.image.title"] == "agent"
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["org.opencontainers.image.revision"]
+    assert labels["org.opencontainers.image.source"]
+    assert labels["io.agentlab.requires"] == "collector>=2.0.0"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["up", "--set", "nosuch=1.0.0"],
+        ["up", "--version", "one.two"],
+        ["up", "--version", "9.9.9"],
+        ["up", "--version", "latest"],
+        ["up", "--bogus-flag"],
+        ["up", "--set", "agent"],
+        ["rollout-nonsense"],
+    ],
+)
+def test_bad_input_changes_nothing(demo_lab: LabRun, args: list[str]) -> None:
+    assert demo_lab("up", "--version", "1.2.0").code == 0
+    override = (demo_lab.state_dir / "override.yaml").read_text()
+    before = demo_lab.docker("ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}}")
+    result = demo_lab(*args)
+    assert result.code == 2, result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert result.err.startswith("error: ")
+    assert (demo_lab.state_dir / "override.yaml").read_text() == override
+    after = demo_lab.docker("ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}}")
+    strip = lambda text: sorted(line.split(" ", 2)[:2] for line in text.splitlines())  # noqa: E731
+    assert strip(after) == strip(before)
+
+
+def test_unhealthy_up_exits_1_naming_replicas(demo_lab: LabRun) -> None:
+    result = demo_lab("up", "--version", "1.4.0", "--timeout", "20")
+    assert result.code == 1
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "not healthy" in errors[0] and "agent-1" in errors[0]
+    assert "health:" in result.err  # the failing probe's output follows the error line
+
+
+def test_down_leaves_nothing(demo_lab: LabRun) -> None:
+    assert demo_lab("up").code == 0
+    assert demo_lab.containers()
+    assert demo_lab("down").code == 0
+    assert demo_lab.containers() == []
+    nets = demo_lab.docker(
+        "network", "ls", "--filter", f"label=com.docker.compose.project={demo_lab.project}", "-q"
+    )
+    assert nets.strip() == ""
