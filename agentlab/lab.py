@@ -170,8 +170,12 @@ class Lab:
 
     @property
     def primary(self) -> list[str]:
-        """Services `--version` applies to: agentlab.yaml `primary`, else every managed one."""
-        return list(self.project.settings.primary) or self.managed
+        """Services `--version` applies to: agentlab.yaml `primary`, else the managed services
+        that have a build context (the ones you version), else every managed one."""
+        if self.project.settings.primary:
+            return list(self.project.settings.primary)
+        built = [name for name in self.managed if self.services[name].build_context]
+        return built or self.managed
 
     def history(self) -> History:
         return History.open(self.state_dir / "state.db", keep=self.project.settings.history_keep)

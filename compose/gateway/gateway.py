@@ -1,0 +1,366 @@
+"""Demo gateway for the agentlab release lab (stdlib only, Python 3.11+).
+
+Routes HTTP GETs to the replicas of the upstream service (``UPSTREAM_SERVICE``, default
+``agent``, port ``UPSTREAM_PORT``, default 8000) on the shared Compose network:
+
+- the service name is resolved with ``socket.getaddrinfo`` (Docker's DNS returns one address
+  per running replica), cached for at most ``RESOLVE_TTL`` seconds (default 0.5);
+- replicas are picked round-robin, one new connection per request (a replica that failed in
+  the last ``FAILED_PENALTY`` seconds, default 1, is tried last);
+- when a replica refuses or resets the connection, or the connect times out, the request is
+  retried on the next replica; after trying them all the gateway pauses briefly, resolves
+  again and goes on, within a budget of ``RETRY_BUDGET`` seconds (default 3), then gives 502;
+- the upstream's status and JSON body are passed through, with ``X-Agent-Version`` added.
+
+Endpoints (port ``PORT``, default 8080): ``GET /health`` (the gateway itself), ``GET /stats``
+(request counts per upstream version, errors, retries; ``?reset=1`` zeroes them after
+answering) and every other GET path, which is forwarded.
+
+On SIGTERM the gateway drains: it closes its listening socket, finishes the requests in flight
+(at most ``DRAIN_TIMEOUT`` seconds) and exits 0.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+PORT = int(os.environ.get("PORT", "8080"))
+VERSION = os.environ.get("GATEWAY_VERSION") or "unknown"
+REVISION = os.environ.get("GATEWAY_REVISION") or "unknown"
+UPSTREAM_SERVICE = os.environ.get("UPSTREAM_SERVICE", "agent")
+UPSTREAM_PORT = int(os.environ.get("UPSTREAM_PORT", "8000"))
+RESOLVE_TTL = float(os.environ.get("RESOLVE_TTL", "0.5"))
+CONNECT_TIMEOUT = float(os.environ.get("CONNECT_TIMEOUT", "0.5"))
+READ_TIMEOUT = float(os.environ.get("READ_TIMEOUT", "15"))
+RETRY_BUDGET = float(os.environ.get("RETRY_BUDGET", "3"))
+RETRY_PAUSE = float(os.environ.get("RETRY_PAUSE", "0.2"))
+FAILED_PENALTY = float(os.environ.get("FAILED_PENALTY", "1"))
+DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "5"))
+HOSTNAME = socket.gethostname()
+
+STOPPING = threading.Event()
+
+
+def log(event: str, **fields: object) -> None:
+    """Print one lifecycle line to stdout and flush it."""
+    details = "".join(f" {key}={value}" for key, value in fields.items())
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    print(f"{stamp} gateway/{VERSION} {HOSTNAME} {event}{details}", flush=True)
+
+
+# --- finding and calling replicas -----------------------------------------------------------
+
+
+class Resolver:
+    """Addresses of the upstream replicas, from DNS, cached for ``ttl`` seconds."""
+
+    def __init__(self, service: str, port: int, ttl: float) -> None:
+        self.service, self.port, self.ttl = service, port, ttl
+        self._lock = threading.Lock()
+        self._addresses: list[str] = []
+        self._resolved_at = -float("inf")
+        self._turn = itertools.count()
+        self._failed_at: dict[str, float] = {}
+
+    def addresses(self, refresh: bool = False) -> list[str]:
+        """The current replica addresses (sorted); ``refresh`` bypasses the cache."""
+        with self._lock:
+            if refresh or time.monotonic() - self._resolved_at > self.ttl:
+                try:
+                    infos = socket.getaddrinfo(self.service, self.port, type=socket.SOCK_STREAM)
+                except OSError:
+                    infos = []
+                addresses = sorted({str(info[4][0]) for info in infos})
+                if addresses != self._addresses:
+                    log("upstreams", service=self.service, addresses=",".join(addresses) or "-")
+                self._addresses, self._resolved_at = addresses, time.monotonic()
+            return list(self._addresses)
+
+    def rotation(self, addresses: list[str]) -> list[str]:
+        """The addresses in round-robin order, those that failed in the last second last."""
+        if not addresses:
+            return []
+        start = next(self._turn) % len(addresses)
+        ordered = addresses[start:] + addresses[:start]
+        now = time.monotonic()
+        with self._lock:
+            recent = {a for a, at in self._failed_at.items() if now - at < FAILED_PENALTY}
+        return [a for a in ordered if a not in recent] + [a for a in ordered if a in recent]
+
+    def failed(self, address: str) -> None:
+        """Note that a replica refused or dropped a connection (it is tried last for a while)."""
+        with self._lock:
+            self._failed_at[address] = time.monotonic()
+            if len(self._failed_at) > 256:
+                self._failed_at.clear()
+
+
+class Unavailable(Exception):
+    """The replica refused, reset or did not accept the connection: try another one."""
+
+
+class Answer(NamedTuple):
+    """An upstream response."""
+
+    status: int
+    body: bytes
+    content_type: str
+    version: str
+
+
+def call(address: str, path: str, client: str) -> Answer:
+    """GET ``path`` from one replica on a new connection.
+
+    Raises Unavailable for connection-level failures (safe to retry, the request is a GET) and
+    TimeoutError when a connected replica does not answer within READ_TIMEOUT.
+    """
+    host = f"[{address}]" if ":" in address else address
+    connection = http.client.HTTPConnection(host, UPSTREAM_PORT, timeout=CONNECT_TIMEOUT)
+    try:
+        try:
+            connection.connect()
+        except OSError as exc:  # refused, unreachable, connect timeout
+            raise Unavailable(f"{address}: {exc}") from exc
+        assert connection.sock is not None
+        connection.sock.settimeout(READ_TIMEOUT)
+        try:
+            connection.request(
+                "GET",
+                path,
+                headers={"X-Forwarded-For": client, "Connection": "close"},
+            )
+            response = connection.getresponse()
+            body = response.read()
+        except (ConnectionError, http.client.HTTPException) as exc:  # reset, closed early
+            raise Unavailable(f"{address}: {exc!r}") from exc
+        version = response.getheader("X-Agent-Version") or _version_from(body)
+        content_type = response.getheader("Content-Type") or "application/json"
+        return Answer(response.status, body, content_type, version)
+    finally:
+        connection.close()
+
+
+def _version_from(body: bytes) -> str:
+    """The ``version`` field of a JSON body, or "unknown"."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "unknown"
+    return str(payload.get("version", "unknown")) if isinstance(payload, dict) else "unknown"
+
+
+def error_answer(status: int, message: str, attempts: int) -> Answer:
+    """A gateway-made JSON error response."""
+    body = json.dumps({"error": message, "attempts": attempts, "gateway": HOSTNAME}).encode()
+    return Answer(status, body, "application/json", "none")
+
+
+class Stats:
+    """Request counts per upstream version, gateway errors and retries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        with self._lock:
+            self._since = time.time()
+            self._requests = self._errors = self._retries = 0
+            self._by_version: dict[str, dict[str, int]] = {}
+            self._failures: dict[str, int] = {}
+
+    def record(self, answer: Answer, retries: int, failure: str | None) -> None:
+        """Count one forwarded request."""
+        with self._lock:
+            self._requests += 1
+            self._retries += retries
+            error = answer.status >= 500
+            self._errors += error
+            if failure is not None:
+                self._failures[failure] = self._failures.get(failure, 0) + 1
+            else:
+                counts = self._by_version.setdefault(answer.version, {"requests": 0, "errors": 0})
+                counts["requests"] += 1
+                counts["errors"] += error
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as a JSON-able dict."""
+        with self._lock:
+            return {
+                "gateway_version": VERSION,
+                "since": round(self._since, 3),
+                "requests": self._requests,
+                "errors": self._errors,
+                "retries": self._retries,
+                "by_version": {v: dict(c) for v, c in sorted(self._by_version.items())},
+                "failures": dict(self._failures),
+            }
+
+
+RESOLVER = Resolver(UPSTREAM_SERVICE, UPSTREAM_PORT, RESOLVE_TTL)
+STATS = Stats()
+
+
+def route(path: str, client: str) -> Answer:
+    """Forward a GET to a replica, retrying others on connection failures; count it."""
+    deadline = time.monotonic() + RETRY_BUDGET
+    attempts = 0
+    refresh = False
+    while True:
+        for address in RESOLVER.rotation(RESOLVER.addresses(refresh)):
+            attempts += 1
+            try:
+                answer = call(address, path, client)
+            except Unavailable:
+                RESOLVER.failed(address)
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            except TimeoutError:
+                answer = error_answer(504, f"{address} did not answer in time", attempts)
+                STATS.record(answer, attempts - 1, "timeout")
+                return answer
+            STATS.record(answer, attempts - 1, None)
+            return answer
+        if time.monotonic() + RETRY_PAUSE >= deadline:
+            break
+        time.sleep(RETRY_PAUSE)
+        refresh = True
+    message = f"no replica of {UPSTREAM_SERVICE}:{UPSTREAM_PORT} accepted the request"
+    answer = error_answer(502, message, attempts)
+    STATS.record(answer, max(attempts - 1, 0), "no_upstream")
+    return answer
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+class DrainingHTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that drains: stop accepting, finish in-flight, then return."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection as in flight, then hand it to a thread."""
+        with self._idle:
+            self._busy += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Serve one connection in its thread and mark it finished."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Close the listening socket, wait for in-flight requests; return how many remain.
+
+        Call after ``serve_forever`` has returned. Connections the kernel already accepted
+        are served; from the moment the socket is closed, new connects are refused.
+        """
+        self.socket.setblocking(False)
+        while True:
+            try:
+                connection, address = self.socket.accept()
+            except OSError:
+                break
+            self.process_request(connection, address)
+        self.server_close()
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return self._busy
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    """Serves /health and /stats; forwards every other GET upstream."""
+
+    server_version = f"agentlab-gateway/{VERSION}"
+    timeout = 30
+
+    def do_GET(self) -> None:
+        """Route a GET request."""
+        url = urlsplit(self.path)
+        if url.path == "/health":
+            self.send(200, json.dumps({"status": "ok"}).encode())
+        elif url.path == "/stats":
+            snapshot = STATS.snapshot()
+            if parse_qs(url.query).get("reset", ["0"])[0] not in ("", "0", "false"):
+                STATS.reset()
+            self.send(200, json.dumps(snapshot).encode())
+        else:
+            answer = route(self.path, self.client_address[0])
+            self.send(answer.status, answer.body, answer.content_type, answer.version)
+
+    def send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        agent_version: str | None = None,
+    ) -> None:
+        """Send a response that closes the connection."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if agent_version is not None:
+            self.send_header("X-Agent-Version", agent_version)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep stdout for lifecycle events: no access log."""
+
+
+def main() -> int:
+    """Start, serve until SIGTERM/SIGINT, drain, exit 0."""
+    server: DrainingHTTPServer | None = None
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Keep the handler tiny (no printing here): flag, then stop serve_forever elsewhere.
+        received.append(signal.Signals(signum).name)
+        STOPPING.set()
+        running = server
+        if running is not None:
+            threading.Thread(target=running.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log("starting", revision=REVISION, upstream=f"{UPSTREAM_SERVICE}:{UPSTREAM_PORT}")
+    server = DrainingHTTPServer(("0.0.0.0", PORT), GatewayHandler)
+    log("listening", port=PORT)
+    if not STOPPING.is_set():
+        server.serve_forever(poll_interval=0.1)
+    log("draining", signal=",".join(received) or "-", timeout_s=DRAIN_TIMEOUT)
+    unfinished = server.drain(DRAIN_TIMEOUT)
+    log("stopped", unfinished=unfinished)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

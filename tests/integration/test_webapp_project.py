@@ -1,0 +1,61 @@
+"""The same foundation flow on a compose project that is not the demo lab (no agentlab.yaml)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.conftest import LabRun
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
+
+
+def web_versions(lab: LabRun) -> list[str]:
+    """Ask every web replica directly on its own published loopback port."""
+    versions = []
+    for name in lab.containers():
+        if not name.startswith(f"{lab.project}-web-"):
+            continue
+        port = lab.docker("port", name, "8000").split()[0].rsplit(":", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as reply:
+            versions.append(json.loads(reply.read())["version"])
+    return versions
+
+
+def test_up_status_and_down_on_a_second_project(webapp_lab: LabRun) -> None:
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    first = webapp_lab("up", "--version", "1.0.0", "--json")
+    assert first.code == 0, first.err
+    services = {s["service"]: s for s in first.json()["services"]}
+    assert services["web"]["ready"] == 3 and services["cache"]["managed"]
+    assert web_versions(webapp_lab) == ["1.0.0"] * 3
+
+    # --version applies to the service with a build context (web), not to cache
+    second = webapp_lab("up", "--version", "~1.1")
+    assert second.code == 0, second.err
+    assert web_versions(webapp_lab) == ["1.1.0"] * 3
+
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "16379"
+    status = webapp_lab("status", "--json").json()
+    cache = next(s for s in status["services"] if s["service"] == "cache")
+    assert cache["surge_blockers"] and "fixed host port" in cache["surge_blockers"][0]
+
+    assert webapp_lab("down").code == 0
+    assert webapp_lab.containers() == []
+
+
+def test_built_version_carries_oci_labels(webapp_lab: LabRun) -> None:
+    labels = json.loads(webapp_lab.docker("image", "inspect", "agentlab-test/web:1.1.0"))[0]
+    labels = labels["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "1.1.0"
+    assert labels["org.opencontainers.image.title"] == "web"
+
+
+def test_unknown_service_is_bad_input(webapp_lab: LabRun) -> None:
+    result = webapp_lab("up", "--set", "agent=1.0.0")
+    assert result.code == 2
+    assert "unknown service 'agent'" in result.err
+    assert webapp_lab.containers() == []
+    assert not (webapp_lab.state_dir / "override.yaml").exists()
