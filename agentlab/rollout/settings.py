@@ -20,7 +20,7 @@ Strategy = Literal["rolling", "recreate"]
 Order = Literal["start-first", "stop-first"]
 FailureAction = Literal["rollback", "pause", "continue"]
 
-COMPOSE_KEYS = ("parallelism", "delay", "failure_action", "monitor", "max_failure_ratio", "order")
+_COMPOSE_KEYS = ("parallelism", "delay", "failure_action", "monitor", "max_failure_ratio", "order")
 _K8S_KEYS = ("max_surge", "max_unavailable")
 _DURATIONS = ("delay", "monitor", "min_ready", "timeout", "drain_timeout")
 
@@ -72,7 +72,7 @@ def _apply_compose(
 ) -> RolloutSettings:
     """Overlay a Compose update_config/rollback_config. Its mere presence switches to
     Swarm's vocabulary with Swarm's defaults (parallelism 1, stop-first)."""
-    layer = {key: config[key] for key in COMPOSE_KEYS if config.get(key) not in (None, "")}
+    layer = {key: config[key] for key in _COMPOSE_KEYS if config.get(key) not in (None, "")}
     for key in _DURATIONS:
         if key in layer and isinstance(layer[key], int | float):
             layer[key] = layer[key] / 1e9  # nanoseconds in older Compose JSON
@@ -149,8 +149,9 @@ def _choice(options: tuple[str, ...], optional: bool = False) -> Callable[[Any, 
         if value is None and optional:
             return None
         if value not in options:
-            raise BadInput(f"{what} must be one of {', '.join(options)}, not '{value}'",
-                           hint=options[0])
+            raise BadInput(
+                f"{what} must be one of {', '.join(options)}, not '{value}'", hint=options[0]
+            )
         return value
 
     return parse

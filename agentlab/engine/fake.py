@@ -1,0 +1,366 @@
+"""An in-memory Engine for tests: deterministic, instant, and it records every call.
+
+Time is a `FakeClock` the code under test sleeps on (sleeping just advances it).
+Container life is step-based: every `replicas()` call is one poll, and each image
+carries `Behaviour`s saying after how many polls its containers turn healthy, exit,
+restart or turn unhealthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agentlab.engine.protocol import VERSION_LABEL, EngineEvent, ImageInfo, Replica
+from agentlab.errors import EngineUnavailable
+from agentlab.services import split_image_ref
+
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+_SETTLED = 1000  # polls an initial container is aged by: long past any start-up
+
+
+class FakeClock:
+    """Monotonic seconds that advance only when someone sleeps."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.time = start
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.time += max(0.0, seconds)
+
+    def wall(self) -> datetime:
+        return _EPOCH + timedelta(seconds=self.time)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a container of an image acts, counted in polls since it was created.
+
+    None means never. Without a healthcheck, health stays None and a running
+    container counts as up."""
+
+    healthcheck: bool = True
+    healthy_after: int | None = 1
+    unhealthy_after: int | None = None
+    exit_after: int | None = None
+    exit_code: int = 1
+    restart_after: int | None = None
+    health_output: str = "ok"
+    logs: str = ""
+
+
+HEALTHY = Behaviour()
+NEVER_HEALTHY = Behaviour(healthy_after=None, health_output="connection refused")
+NO_HEALTHCHECK = Behaviour(healthcheck=False)
+
+
+def exits(after: int = 1, code: int = 1, logs: str = "fatal: boom") -> Behaviour:
+    """A container that exits with `code` after `after` polls."""
+    return Behaviour(
+        healthy_after=None, exit_after=after, exit_code=code, health_output="", logs=logs
+    )
+
+
+@dataclass
+class FakeContainer:
+    """Mutable state of one fake container."""
+
+    id: str
+    name: str
+    service: str
+    number: int
+    image_ref: str
+    behaviour: Behaviour
+    started_at: datetime
+    polls: int = 0
+    state: str = "running"
+    health: str | None = None
+    restart_count: int = 0
+    exit_code: int = 0
+
+    def advance(self) -> None:
+        """One poll of life, following the behaviour."""
+        self.polls += 1
+        self._settle()
+
+    def _settle(self) -> None:
+        b, polls = self.behaviour, self.polls
+        if self.state != "running":
+            return
+        if b.restart_after is not None and polls == b.restart_after:
+            self.restart_count += 1
+        if b.exit_after is not None and polls >= b.exit_after:
+            self.state, self.exit_code = "exited", b.exit_code
+        if not b.healthcheck:
+            self.health = None
+        elif b.unhealthy_after is not None and polls >= b.unhealthy_after:
+            self.health = "unhealthy"
+        elif b.healthy_after is not None and polls >= b.healthy_after:
+            self.health = "healthy"
+        else:
+            self.health = "starting"
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "running" and self.health in (None, "healthy")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Counts the fake saw at one `replicas()` call or mutation of a service."""
+
+    service: str
+    total: int
+    ready: int
+    time: float
+
+
+@dataclass
+class _Image:
+    info: ImageInfo
+    behaviours: tuple[Behaviour, ...]
+    created: int = 0
+
+    def next_behaviour(self) -> Behaviour:
+        """The behaviour of the next container: one per creation, the last repeating."""
+        chosen = self.behaviours[min(self.created, len(self.behaviours) - 1)]
+        self.created += 1
+        return chosen
+
+
+@dataclass
+class FakeEngine:
+    """The Engine protocol in memory. Build state with add_image/add_service/start."""
+
+    project: str = "lab"
+    clock: FakeClock = field(default_factory=FakeClock)
+    unavailable: bool = False
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    event_log: list[EngineEvent] = field(default_factory=list)
+    containers: dict[str, FakeContainer] = field(default_factory=dict)
+    pins: dict[str, str] = field(default_factory=dict)
+    scales: dict[str, int] = field(default_factory=dict)
+    _images: dict[str, _Image] = field(default_factory=dict)
+    _serial: int = 0
+
+    # ---- test set-up ------------------------------------------------------
+
+    def add_image(
+        self,
+        ref: str,
+        *behaviours: Behaviour,
+        version: str | None = None,
+        digest: str | None = None,
+    ) -> ImageInfo:
+        """Register a local image; its n-th container acts as behaviours[n] (last repeats)."""
+        repository, tag = split_image_ref(ref)
+        labels = {VERSION_LABEL: version or tag}
+        info = ImageInfo(repository, tag, f"sha256:{len(self._images) + 1:064x}", digest, labels)
+        self._images[ref] = _Image(info, behaviours or (HEALTHY,))
+        return info
+
+    def add_service(self, service: str, image: str, replicas: int = 1) -> list[str]:
+        """Pin a service to an image and start `replicas` settled containers of it."""
+        self.pin(service, image)
+        self.scales[service] = replicas
+        return self.start(service, image, replicas)
+
+    def start(self, service: str, image: str, count: int, settled: bool = True) -> list[str]:
+        """Start containers at any image (e.g. a half-done rollout), without recording a call."""
+        ids = [self._create(service, image) for _ in range(count)]
+        if settled:
+            for cid in ids:
+                self.containers[cid].polls = _SETTLED - 1
+                self.containers[cid].advance()
+        self._observe(service)
+        return ids
+
+    def pin(self, service: str, image: str) -> None:
+        """What the override rewrite does: the image new containers of `service` get."""
+        self.pins[service] = image
+
+    def of(self, service: str) -> list[FakeContainer]:
+        return [c for c in self.containers.values() if c.service == service]
+
+    def images_of(self, service: str) -> list[str]:
+        """The image refs of a service's containers, in creation order."""
+        return [c.image_ref for c in self.of(service)]
+
+    def called(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for call, args in self.calls if call == name]
+
+    def max_total(self, service: str) -> int:
+        return max(o.total for o in self.observations if o.service == service)
+
+    def min_ready(self, service: str) -> int:
+        return min(o.ready for o in self.observations if o.service == service)
+
+    # ---- the Engine protocol ----------------------------------------------
+
+    def check(self) -> None:
+        self.calls.append(("check", ()))
+        if self.unavailable:
+            raise EngineUnavailable("the fake engine is switched off", hint="unavailable=False")
+
+    def compose_config(self) -> dict[str, Any]:
+        self.calls.append(("compose_config", ()))
+        services = {
+            name: {"image": image, "deploy": {"replicas": self.scales.get(name, 1)}}
+            for name, image in self.pins.items()
+        }
+        return {"name": self.project, "services": services}
+
+    def replicas(self, service: str | None = None) -> list[Replica]:
+        self.calls.append(("replicas", (service,)))
+        chosen = [c for c in self.containers.values() if service in (None, c.service)]
+        for container in chosen:
+            container.advance()
+        for name in sorted({c.service for c in chosen}):
+            self._observe(name)
+        return [self._replica(c) for c in chosen]
+
+    def images(self, repository: str) -> list[ImageInfo]:
+        self.calls.append(("images", (repository,)))
+        return [i.info for i in self._images.values() if i.info.repository == repository]
+
+    def image(self, ref: str) -> ImageInfo | None:
+        self.calls.append(("image", (ref,)))
+        found = self._images.get(ref)
+        return found.info if found else None
+
+    def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
+        self.calls.append(("digests", tuple(image_ids)))
+        known = {i.info.id: i.info.digest for i in self._images.values()}
+        return {image_id: known.get(image_id) for image_id in image_ids}
+
+    def up(
+        self,
+        services: Sequence[str] | None = None,
+        scales: Mapping[str, int] | None = None,
+        recreate: bool = True,
+        deps: bool = True,
+        wait_timeout: float | None = None,
+    ) -> None:
+        self.calls.append(("up", (services, scales, recreate, deps, wait_timeout)))
+        for service in services or list(self.pins):
+            image = self.pins[service]
+            scale = (scales or {}).get(service, self.scales.get(service, 1))
+            self.scales[service] = scale
+            for container in self.of(service):
+                if recreate and container.image_ref != image:
+                    self._destroy(container.id)
+            have = len(self.of(service))
+            for container in self.of(service)[scale:]:
+                self._destroy(container.id)
+            for _ in range(scale - have):
+                self._create(service, image)
+            self._observe(service)
+
+    def add_replicas(self, service: str, count: int) -> list[str]:
+        self.calls.append(("add_replicas", (service, count)))
+        ids = [self._create(service, self.pins[service]) for _ in range(count)]
+        self._observe(service)
+        return ids
+
+    def stop_replica(self, container_id: str, timeout: float) -> None:
+        self.calls.append(("stop_replica", (container_id, timeout)))
+        container = self.containers[container_id]
+        if container.state == "running":
+            container.state, container.exit_code = "exited", 0
+            self._event("die", container)
+        self._observe(container.service)
+
+    def remove_replica(self, container_id: str) -> None:
+        self.calls.append(("remove_replica", (container_id,)))
+        service = self.containers[container_id].service
+        self._destroy(container_id)
+        self._observe(service)
+
+    def kill_replica(self, container_id: str) -> None:
+        self.calls.append(("kill_replica", (container_id,)))
+        container = self.containers[container_id]
+        container.state, container.exit_code = "exited", 137
+        self._event("die", container)
+
+    def logs_tail(self, container_id: str, lines: int = 20) -> str:
+        self.calls.append(("logs_tail", (container_id, lines)))
+        logs = self.containers[container_id].behaviour.logs
+        return "\n".join(logs.splitlines()[-lines:])
+
+    def build_image(
+        self,
+        context: str,
+        tag: str,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        dockerfile: str | None = None,
+    ) -> None:
+        self.calls.append(("build_image", (context, tag, dict(build_args), dict(labels))))
+        self.add_image(tag, version=labels.get(VERSION_LABEL))
+
+    def down(self, volumes: bool = False) -> None:
+        self.calls.append(("down", (volumes,)))
+        for cid in list(self.containers):
+            self._destroy(cid)
+
+    def events(self) -> Iterator[EngineEvent]:
+        """The events recorded so far (a real engine blocks for more)."""
+        self.calls.append(("events", ()))
+        return iter(list(self.event_log))
+
+    # ---- internals --------------------------------------------------------
+
+    def _create(self, service: str, image: str) -> str:
+        self._serial += 1
+        number = 1 + max((c.number for c in self.of(service)), default=0)
+        container = FakeContainer(
+            id=f"{self._serial:012x}{'0' * 52}",
+            name=f"{self.project}-{service}-{number}",
+            service=service,
+            number=number,
+            image_ref=image,
+            behaviour=self._images[image].next_behaviour(),
+            started_at=self.clock.wall(),
+        )
+        container.polls = -1
+        container.advance()
+        self.containers[container.id] = container
+        self._event("start", container)
+        return container.id
+
+    def _destroy(self, container_id: str) -> None:
+        container = self.containers.pop(container_id)
+        self._event("destroy", container)
+
+    def _replica(self, c: FakeContainer) -> Replica:
+        image = self._images[c.image_ref]
+        health_log = (c.behaviour.health_output,) if c.health is not None else ()
+        return Replica(
+            id=c.id,
+            name=c.name,
+            service=c.service,
+            number=c.number,
+            image_ref=c.image_ref,
+            image_id=image.info.id,
+            state=c.state,
+            health=c.health,
+            started_at=c.started_at,
+            restart_count=c.restart_count,
+            exit_code=c.exit_code,
+            labels=dict(image.info.labels),
+            health_log=health_log,
+        )
+
+    def _observe(self, service: str) -> None:
+        mine = self.of(service)
+        ready = sum(c.ready for c in mine)
+        self.observations.append(Observation(service, len(mine), ready, self.clock.time))
+
+    def _event(self, action: str, c: FakeContainer) -> None:
+        self.event_log.append(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))

@@ -1,0 +1,166 @@
+"""Typed rollout events: the one source of truth for progress.
+
+The runner emits them; the CLI prints `line()` (or `to_json()` with --json) and the
+TUI turns them into messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+Outcome = Literal["complete", "rolled-back", "paused", "failed"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RolloutEvent:
+    """Base of every event; `kind` names it in JSON."""
+
+    kind: ClassVar[str] = "event"
+    at: datetime = field(default_factory=_now, kw_only=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: `event`, `time` (RFC 3339) and the event's fields."""
+        data: dict[str, Any] = {"event": self.kind, "time": _rfc3339(self.at)}
+        for item in fields(self):
+            if item.name != "at":
+                data[item.name] = getattr(self, item.name)
+        return data
+
+    def line(self) -> str:
+        """One human-readable line."""
+        return self.kind
+
+
+@dataclass(frozen=True)
+class RolloutStarted(RolloutEvent):
+    kind: ClassVar[str] = "rollout_started"
+    service: str
+    from_version: str
+    to_version: str
+    desired: int
+    strategy: str
+    settings: str
+
+    def line(self) -> str:
+        return (
+            f"rollout {self.service} {self.from_version or '?'} -> {self.to_version} "
+            f"({self.desired} replicas; {self.settings})"
+        )
+
+
+@dataclass(frozen=True)
+class StepStarted(RolloutEvent):
+    kind: ClassVar[str] = "step_started"
+    index: int
+    description: str
+
+    def line(self) -> str:
+        return f"{self.index}. {self.description}"
+
+
+@dataclass(frozen=True)
+class ReplicaStarted(RolloutEvent):
+    kind: ClassVar[str] = "replica_started"
+    id: str
+    name: str
+    version: str
+
+    def line(self) -> str:
+        return f"   started {self.name} ({self.version})"
+
+
+@dataclass(frozen=True)
+class ReplicaReady(RolloutEvent):
+    kind: ClassVar[str] = "replica_ready"
+    id: str
+    name: str
+
+    def line(self) -> str:
+        return f"   {self.name} is ready"
+
+
+@dataclass(frozen=True)
+class ReplicaFailed(RolloutEvent):
+    kind: ClassVar[str] = "replica_failed"
+    id: str
+    name: str
+    reason: str
+    health_output: str
+    logs_tail: str
+
+    def line(self) -> str:
+        return f"   {self.name} failed: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ReplicaDraining(RolloutEvent):
+    kind: ClassVar[str] = "replica_draining"
+    id: str
+    name: str
+
+    def line(self) -> str:
+        return f"   draining {self.name}"
+
+
+@dataclass(frozen=True)
+class ReplicaRemoved(RolloutEvent):
+    kind: ClassVar[str] = "replica_removed"
+    id: str
+    name: str
+
+    def line(self) -> str:
+        return f"   removed {self.name}"
+
+
+@dataclass(frozen=True)
+class Progress(RolloutEvent):
+    """Counts after a change: ready and total containers, new ones, desired replicas."""
+
+    kind: ClassVar[str] = "progress"
+    ready: int
+    total: int
+    updated: int
+    desired: int
+
+    def line(self) -> str:
+        return f"   {self.ready}/{self.total} ready, {self.updated}/{self.desired} updated"
+
+
+@dataclass(frozen=True)
+class RollbackStarted(RolloutEvent):
+    kind: ClassVar[str] = "rollback_started"
+    reason: str
+
+    def line(self) -> str:
+        return f"rolling back: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Paused(RolloutEvent):
+    kind: ClassVar[str] = "paused"
+    reason: str
+    hint: str
+
+    def line(self) -> str:
+        return f"paused: {self.reason} (hint: {self.hint})"
+
+
+@dataclass(frozen=True)
+class RolloutFinished(RolloutEvent):
+    kind: ClassVar[str] = "rollout_finished"
+    outcome: Outcome
+    message: str
+    duration: float
+
+    def line(self) -> str:
+        return f"{self.outcome}: {self.message} ({self.duration:.1f}s)"
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,505 @@
+"""Run a rollout against an engine: observe, ask the planner, act, gate on health.
+
+Every loop observes the service's replicas in one inspect, sorts them into the target
+set (at the image being rolled to) and the rest, watches the target set for failures
+and readiness, and executes the planner's next step. Nothing else is remembered, so
+`converge` can pick up from any state: resume, undo, or the automatic rollback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from agentlab.engine.protocol import Engine, Replica
+from agentlab.errors import BadInput
+from agentlab.rollout.events import (
+    Outcome,
+    Paused,
+    Progress,
+    ReplicaDraining,
+    ReplicaFailed,
+    ReplicaReady,
+    ReplicaRemoved,
+    ReplicaStarted,
+    RollbackStarted,
+    RolloutEvent,
+    RolloutFinished,
+    RolloutStarted,
+    StepStarted,
+)
+from agentlab.rollout.planner import (
+    Action,
+    Delay,
+    Done,
+    Monitor,
+    RemoveOld,
+    RemoveSurplus,
+    ReplicaView,
+    StartNew,
+    Step,
+    Wait,
+    at_batch_boundary,
+    budget,
+    describe,
+    next_actions,
+    summarize,
+)
+from agentlab.rollout.settings import RolloutSettings
+from agentlab.services import ServiceSpec
+
+POLL_INTERVAL = 0.25
+JournalState = Literal["running", "paused", "done", "failed", "rolled-back", "undone"]
+
+_ACTIONS: dict[type[Step], str] = {
+    StartNew: "start",
+    RemoveOld: "remove-old",
+    RemoveSurplus: "remove-surplus",
+    Wait: "wait",
+    Delay: "delay",
+    Monitor: "monitor",
+}
+_FINAL_STATES: dict[Outcome, JournalState] = {
+    "complete": "done",
+    "rolled-back": "rolled-back",
+    "paused": "paused",
+    "failed": "failed",
+}
+
+
+class Journal(Protocol):
+    """The rollout journal hooks the runner writes (agentlab.history.History has them)."""
+
+    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
+        """Record that step `index` is about to run."""
+
+    def step_done(self, rollout_id: str, index: int) -> None:
+        """Record that step `index` finished."""
+
+    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
+        """Record the rollout's state (`running` at the start, the outcome at the end)."""
+
+
+@dataclass(frozen=True)
+class FailedReplica:
+    """A new replica that failed, with what it said about it."""
+
+    id: str
+    name: str
+    version: str
+    reason: str
+    health_output: str
+    logs_tail: str
+
+    def summary(self) -> str:
+        return f"{self.name} ({self.version}) {self.reason}"
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """How a rollout ended. Anything but `complete` exits 1."""
+
+    outcome: Outcome
+    message: str
+    duration: float
+    failures: tuple[FailedReplica, ...] = ()
+    hint: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome == "complete" else 1
+
+
+@dataclass
+class _Watch:
+    """What the runner has seen of one replica at the target image."""
+
+    restarts: int
+    running_since: float | None = None
+    ready_at: float | None = None
+    ready: bool = False
+    failed: bool = False
+
+
+@dataclass
+class _Phase:
+    """The state of driving a service's replicas to one image."""
+
+    image: str
+    version: str
+    image_id: str | None
+    settings: RolloutSettings
+    label: str  # prefixes step descriptions ("rollback: ")
+    last_progress: float
+    watches: dict[str, _Watch] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)  # dead on first sight: removed like old ones
+    ours: set[str] = field(default_factory=set)  # started by this phase
+    unannounced: set[str] = field(default_factory=set)
+    failures: list[FailedReplica] = field(default_factory=list)
+    mutated: bool = False
+    hold: tuple[int, type[Step]] | None = None
+    delay_until: float | None = None
+    stopped: bool = False  # failure_action triggered: stop here
+    exceeded: bool = False  # failure ratio exceeded under failure_action continue
+
+    def is_target(self, replica: Replica) -> bool:
+        if self.image_id:
+            return replica.image_id == self.image_id
+        return replica.image_ref == self.image
+
+
+class RolloutRunner:
+    """Replaces the replicas of one service, gated by health; rolls back on failure."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        service: ServiceSpec,
+        settings: RolloutSettings,
+        pin: Callable[[str], None],
+        emit: Callable[[RolloutEvent], None],
+        journal: Journal,
+        rollout_id: str,
+        *,
+        rollback_settings: RolloutSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval: float = POLL_INTERVAL,
+        first_step: int = 1,
+    ) -> None:
+        self.engine = engine
+        self.service = service
+        self.settings = settings
+        self.rollback_settings = rollback_settings or settings
+        self.pin = pin
+        self.emit = emit
+        self.journal = journal
+        self.rollout_id = rollout_id
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_interval = poll_interval
+        self._index = first_step - 1
+        self._counts: tuple[int, int, int] | None = None
+
+    @property
+    def desired(self) -> int:
+        return self.service.replicas
+
+    def run(
+        self, from_image: str, to_image: str, from_version: str, to_version: str
+    ) -> RolloutResult:
+        """Roll the service from `from_image` to `to_image`; roll back on failure."""
+        return self.converge(
+            to_image,
+            to_version,
+            from_version=from_version,
+            rollback_image=from_image,
+            rollback_version=from_version,
+        )
+
+    def converge(
+        self,
+        target_image: str,
+        target_version: str,
+        *,
+        from_version: str = "",
+        rollback_image: str | None = None,
+        rollback_version: str = "",
+        undo: bool = False,
+    ) -> RolloutResult:
+        """Drive the service from whatever state it is in to `desired` replicas of
+        `target_image`, removing every other replica. Resume passes the interrupted
+        rollout's from_image as `rollback_image`; undo targets the from_image with no
+        rollback_image (a failure then ends `failed`) and `undo=True`."""
+        self._check()
+        started = self.clock()
+        self.emit(
+            RolloutStarted(
+                self.service.name,
+                from_version,
+                target_version,
+                self.desired,
+                self.settings.strategy,
+                summarize(self.desired, self.settings),
+            )
+        )
+        self.journal.set_rollout_state(self.rollout_id, "running")
+        forward = self._drive(target_image, target_version, self.settings)
+        if forward.stopped and self.settings.failure_action == "rollback" and rollback_image:
+            outcome, message, hint, failures = self._roll_back(
+                forward, rollback_image, rollback_version
+            )
+        else:
+            outcome, message, hint, failures = self._conclude(forward, undo)
+        duration = self.clock() - started
+        self.emit(RolloutFinished(outcome, message, duration))
+        state = "undone" if undo and outcome == "complete" else _FINAL_STATES[outcome]
+        self.journal.set_rollout_state(self.rollout_id, state)
+        return RolloutResult(outcome, message, duration, tuple(failures), hint)
+
+    def _conclude(self, phase: _Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
+        """Outcome, message and hint of a finished forward phase (before any rollback)."""
+        name, failures = self.service.name, list(phase.failures)
+        if phase.stopped:
+            reason = failures[-1].summary()
+            if self.settings.failure_action == "pause":
+                self.emit(Paused(reason, self._hint()))
+                return "paused", reason, self._hint(), failures
+            return "failed", f"stopped: {reason}", self._hint(), failures
+        runs = f"{name} runs {phase.version} on {self.desired} replicas"
+        if undo:
+            runs = f"undone: {runs}"
+        if phase.exceeded:
+            failed = f"{len(failures)} of {self.desired} new replicas failed"
+            return "failed", f"{runs}, but {failed}", self._hint(), failures
+        if failures:
+            runs += f" ({len(failures)} failed replicas tolerated by max_failure_ratio)"
+        return "complete", runs, "", failures
+
+    def _roll_back(
+        self, forward: _Phase, image: str, version: str
+    ) -> tuple[Outcome, str, str, list[FailedReplica]]:
+        """Converge back to `image` with the rollback settings after a failed phase."""
+        reason = forward.failures[-1].summary()
+        self.emit(RollbackStarted(reason))
+        back = self._drive(image, version, self.rollback_settings, label="rollback: ")
+        failures = forward.failures + back.failures
+        if back.stopped or back.exceeded:
+            message = f"{reason}; the rollback failed too: {back.failures[-1].summary()}"
+            return "failed", message, self._hint(), failures
+        return "rolled-back", f"{reason}; rolled back to {version}", "", failures
+
+    def _hint(self) -> str:
+        name = self.service.name
+        return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
+
+    def _check(self) -> None:
+        """Refuse settings that cannot work for this service before changing anything."""
+        blockers = self.service.surge_blockers()
+        for settings in (self.settings, self.rollback_settings):
+            if settings.strategy != "rolling":
+                continue
+            if budget(self.desired, settings).surge > 0 and blockers:
+                raise BadInput(
+                    f"{self.service.name} cannot run a new replica beside an old one: "
+                    + "; ".join(blockers),
+                    hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
+                )
+
+    # ---- driving to one image ---------------------------------------------
+
+    def _drive(
+        self, image: str, version: str, settings: RolloutSettings, label: str = ""
+    ) -> _Phase:
+        """Converge to `desired` replicas of `image`; stop early when failure_action says."""
+        self.pin(image)
+        info = self.engine.image(image)
+        phase = _Phase(image, version, info.id if info else None, settings, label, self.clock())
+        while not phase.stopped:
+            now = self.clock()
+            replicas = sorted(self.engine.replicas(self.service.name), key=lambda r: r.number)
+            target = [r for r in replicas if phase.is_target(r)]
+            self._watch(phase, target, now)
+            if phase.stopped:
+                break
+            fresh = {r.id for r in target} - phase.stale
+            new = [
+                ReplicaView(r.id, phase.watches[r.id].ready, phase.watches[r.id].failed)
+                for r in replicas
+                if r.id in fresh
+            ]
+            old = [ReplicaView(r.id, _serving(r)) for r in replicas if r.id not in fresh]
+            self._progress(old, new)
+            action = next_actions(self.desired, old, new, settings)
+            if not self._advance(phase, action, old, new, {r.id: r for r in replicas}, now):
+                break
+        self._end_hold(phase)
+        return phase
+
+    def _advance(
+        self,
+        phase: _Phase,
+        action: Action,
+        old: list[ReplicaView],
+        new: list[ReplicaView],
+        replicas: dict[str, Replica],
+        now: float,
+    ) -> bool:
+        """Take one step (or wait a poll); False once the phase is done."""
+        settings = phase.settings
+        if isinstance(action, Done):
+            watched = [phase.watches[v.id] for v in new if v.id in phase.ours and not v.failed]
+            remaining = max(
+                (w.ready_at + settings.monitor - now for w in watched if w.ready_at is not None),
+                default=0.0,
+            )
+            if remaining <= 0:
+                return False
+            return self._pause(phase, Monitor(settings.monitor), remaining)
+        if isinstance(action, Wait):
+            if now - phase.last_progress < settings.timeout:
+                return self._pause(phase, action, self.poll_interval)
+            reason = f"not ready after {settings.timeout:g}s (progress deadline)"
+            for view in new:
+                if not view.settled:
+                    self._fail(phase, replicas[view.id], reason, now)
+            return True
+        if phase.mutated and at_batch_boundary(self.desired, old, new, settings):
+            if phase.delay_until is None:
+                phase.delay_until = now + settings.delay
+            if now < phase.delay_until:
+                return self._pause(phase, Delay(settings.delay), phase.delay_until - now)
+        self._end_hold(phase)
+        phase.delay_until = None
+        self._act(phase, action, replicas)
+        phase.mutated = True
+        phase.last_progress = self.clock()
+        return True
+
+    def _act(
+        self,
+        phase: _Phase,
+        action: StartNew | RemoveOld | RemoveSurplus,
+        replicas: dict[str, Replica],
+    ) -> None:
+        match action:
+            case StartNew(count):
+                index = self._begin(phase, action, {"image": phase.image, "count": count})
+                ids = self.engine.add_replicas(self.service.name, count)
+                phase.ours.update(ids)
+                phase.unannounced.update(ids)
+            case RemoveOld(ids) | RemoveSurplus(ids):
+                index = self._begin(phase, action, {"ids": list(ids)})
+                for cid in ids:
+                    self._drain(replicas[cid], phase.settings)
+        self.journal.step_done(self.rollout_id, index)
+
+    def _drain(self, replica: Replica, settings: RolloutSettings) -> None:
+        """Drain before stop: SIGTERM with the drain timeout, then remove."""
+        if replica.state not in ("exited", "dead"):
+            self.emit(ReplicaDraining(replica.id, replica.name))
+            timeout = settings.drain_timeout
+            self.engine.stop_replica(
+                replica.id, self.service.stop_grace_period if timeout is None else timeout
+            )
+        self.engine.remove_replica(replica.id)
+        self.emit(ReplicaRemoved(replica.id, replica.name))
+
+    # ---- watching the target replicas -------------------------------------
+
+    def _watch(self, phase: _Phase, target: list[Replica], now: float) -> None:
+        """Update readiness of the target replicas and catch the failed ones."""
+        for replica in target:
+            watch = phase.watches.get(replica.id)
+            first_sight = watch is None
+            if watch is None:
+                if not replica.running and replica.id not in phase.ours:
+                    phase.stale.add(replica.id)  # a leftover of an interrupted run
+                watch = phase.watches[replica.id] = _Watch(replica.restart_count)
+            if replica.id in phase.stale or watch.failed:
+                continue
+            if replica.id in phase.unannounced:
+                phase.unannounced.discard(replica.id)
+                self.emit(
+                    ReplicaStarted(replica.id, replica.name, replica.version or phase.version)
+                )
+            reason = _failure(replica, watch)
+            if reason:
+                self._fail(phase, replica, reason, now)
+                continue
+            watch.ready = self._ready(replica, watch, phase.settings, now)
+            if watch.ready and watch.ready_at is None:
+                watch.ready_at = phase.last_progress = now
+                if replica.id in phase.ours or not first_sight:
+                    self.emit(ReplicaReady(replica.id, replica.name))
+
+    def _ready(
+        self, replica: Replica, watch: _Watch, settings: RolloutSettings, now: float
+    ) -> bool:
+        """Healthy per Docker, or running for min_ready seconds without a healthcheck."""
+        if not replica.running:
+            watch.running_since = None
+            return False
+        if watch.running_since is None:
+            watch.running_since = now
+        if replica.has_healthcheck:
+            return replica.health == "healthy"
+        return now - watch.running_since >= settings.min_ready
+
+    def _fail(self, phase: _Phase, replica: Replica, reason: str, now: float) -> None:
+        """Record a failed new replica; trigger failure_action past max_failure_ratio."""
+        watch = phase.watches[replica.id]
+        watch.failed, watch.ready = True, False
+        failed = FailedReplica(
+            replica.id,
+            replica.name,
+            replica.version or phase.version,
+            reason,
+            replica.health_log[-1] if replica.health_log else "",
+            self.engine.logs_tail(replica.id),
+        )
+        phase.failures.append(failed)
+        phase.last_progress = now
+        self.emit(
+            ReplicaFailed(failed.id, failed.name, reason, failed.health_output, failed.logs_tail)
+        )
+        ratio = len(phase.failures) / max(1, self.desired)
+        if ratio > phase.settings.max_failure_ratio:
+            if phase.settings.failure_action == "continue":
+                phase.exceeded = True
+            else:
+                phase.stopped = True
+
+    def _progress(self, old: list[ReplicaView], new: list[ReplicaView]) -> None:
+        ready = sum(view.ready for view in [*old, *new])
+        counts = (ready, len(old) + len(new), len(new))
+        if counts != self._counts:
+            self._counts = counts
+            self.emit(Progress(*counts, desired=self.desired))
+
+    # ---- journal ----------------------------------------------------------
+
+    def _begin(self, phase: _Phase, step: Step, detail: dict[str, Any]) -> int:
+        self._index += 1
+        description = phase.label + describe(step)
+        self.journal.step_begin(
+            self.rollout_id,
+            self._index,
+            _ACTIONS[type(step)],
+            {"description": description, **detail},
+        )
+        self.emit(StepStarted(self._index, description))
+        return self._index
+
+    def _pause(self, phase: _Phase, step: Wait | Delay | Monitor, seconds: float) -> bool:
+        """Hold (one journal step for as long as the same kind of hold lasts) and sleep."""
+        if phase.hold is None or phase.hold[1] is not type(step):
+            self._end_hold(phase)
+            phase.hold = (self._begin(phase, step, {}), type(step))
+        self.sleep(min(self.poll_interval, seconds))
+        return True
+
+    def _end_hold(self, phase: _Phase) -> None:
+        if phase.hold is not None:
+            self.journal.step_done(self.rollout_id, phase.hold[0])
+            phase.hold = None
+
+
+def _serving(replica: Replica) -> bool:
+    """An old replica serves while it runs and is not known to be unhealthy or starting."""
+    return replica.running and replica.health in (None, "healthy")
+
+
+def _failure(replica: Replica, watch: _Watch) -> str | None:
+    """Why a target replica has failed, or None."""
+    if replica.restart_count > watch.restarts:
+        times = replica.restart_count - watch.restarts
+        return f"restarted {times} time{'' if times == 1 else 's'}"
+    if replica.state in ("exited", "dead"):
+        oom = " (out of memory)" if replica.oom_killed else ""
+        return f"exited with code {replica.exit_code}{oom}"
+    if replica.health == "unhealthy":
+        return "turned unhealthy" if watch.ready_at is not None else "failed its health check"
+    return None
