@@ -14,7 +14,16 @@ from agentlab.rollout.settings import RolloutSettings
 from agentlab.versions import VersionPolicy, parse_version
 
 SETTINGS_FILE = "agentlab.yaml"
-TOP_LEVEL_KEYS = {"project", "primary", "managed", "policy", "rollout", "history", "catalogue"}
+TOP_LEVEL_KEYS = {
+    "project",
+    "primary",
+    "managed",
+    "policy",
+    "rollout",
+    "history",
+    "catalogue",
+    "traffic",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,15 @@ class CatalogueEntry:
 
 
 @dataclass(frozen=True)
+class TrafficTarget:
+    """Where `agentlab traffic` sends requests: a service's published port and a path."""
+
+    service: str = "gateway"
+    port: int = 8080
+    path: str = "/"
+
+
+@dataclass(frozen=True)
 class LabSettings:
     """Everything `agentlab.yaml` can say; `path` is None when the file does not exist."""
 
@@ -49,6 +67,7 @@ class LabSettings:
     rollout: Mapping[str, Any] = field(default_factory=dict)
     history_keep: int = 10
     catalogue: Mapping[str, CatalogueEntry] = field(default_factory=dict)
+    traffic: TrafficTarget = field(default_factory=TrafficTarget)
 
 
 def load_settings(compose_dir: Path) -> LabSettings:
@@ -92,6 +111,7 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         rollout=_rollout(doc.get("rollout", {}), path),
         history_keep=_history_keep(doc.get("history", {}), path),
         catalogue=_catalogue(doc.get("catalogue", {}), path),
+        traffic=_traffic(doc.get("traffic", {}), path),
     )
 
 
@@ -170,3 +190,16 @@ def _recipe(value: object, path: Path, where: str) -> VersionRecipe:
         labels={str(k): str(v) for k, v in labels.items()},
         note=str(doc.get("note", "")),
     )
+
+
+def _traffic(value: object, path: Path) -> TrafficTarget:
+    doc = _mapping(value, path, "'traffic'")
+    default = TrafficTarget()
+    service, port = doc.get("service", default.service), doc.get("port", default.port)
+    where = doc.get("path", default.path)
+    if not isinstance(service, str) or not isinstance(port, int) or not isinstance(where, str):
+        raise BadInput(
+            f"{path}: traffic needs service (string), port (integer), path (string)",
+            hint="traffic: {service: gateway, port: 8080, path: /}",
+        )
+    return TrafficTarget(service, port, where if where.startswith("/") else f"/{where}")

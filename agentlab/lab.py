@@ -14,12 +14,14 @@ from typing import Any
 import yaml
 
 from agentlab import images as image_builds
+from agentlab import rollouts
 from agentlab.engine.protocol import Engine, ImageInfo, Replica
 from agentlab.errors import BadInput, OperationFailed
 from agentlab.history import History
 from agentlab.lock import project_lock
 from agentlab.override import read_pins, write_pins
 from agentlab.project import Project
+from agentlab.rollout.runner import RolloutResult
 from agentlab.services import ServiceSpec, services_from_config, split_image_ref
 from agentlab.versions import (
     NoMatchingVersion,
@@ -112,6 +114,18 @@ def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[st
         "uptime_s": None if uptime is None else round(uptime, 1),
         "restarts": replica.restart_count,
     }
+
+
+def failure_details(result: RolloutResult) -> str:
+    """Health output and log tails of the replicas that failed a rollout."""
+    lines = []
+    for failed in result.failures[:3]:
+        lines.append(f"--- {failed.name} ({failed.version}): {failed.reason}")
+        if failed.health_output:
+            lines.append(f"health: {failed.health_output}")
+        if failed.logs_tail:
+            lines.append(failed.logs_tail.rstrip())
+    return "\n".join(lines)
 
 
 def default_project_name(project: Project) -> str:
@@ -413,12 +427,19 @@ class Lab:
                     )
             pins = read_pins(self.override_path)
             changed = [r for r in resolved if pins.get(r.service) != r.image]
-            write_pins(self.override_path, {**pins, **{r.service: r.image for r in resolved}})
+            running = {r.service for r in self.engine.replicas() if r.running}
+            for item in [r for r in changed if r.service in running]:
+                self._roll_within_up(item, progress, cause)
+            fresh = [r for r in changed if r.service not in running]
+            write_pins(
+                self.override_path,
+                {**read_pins(self.override_path), **{r.service: r.image for r in fresh}},
+            )
             self.reload()
             history = self.history()
             revisions = [
                 history.begin_revision(r.service, r.tag, r.image, *self._image_ids(r.image), cause)
-                for r in changed
+                for r in fresh
             ]
             pinned = ", ".join(f"{r.service}={r.tag}" for r in resolved) or "current versions"
             progress(f"starting {self.name} ({pinned})")
@@ -431,6 +452,19 @@ class Lab:
             for rev in revisions:
                 history.finish_revision(rev.service, rev.number, "complete")
         return resolved
+
+    def _roll_within_up(self, item: Resolved, progress: Progress, cause: str) -> None:
+        """`up --set` on a running service goes through the rollout machinery."""
+        plan = rollouts.prepare(self, item.service, item, {})
+        progress(f"rolling {item.service} {plan.from_version} -> {item.tag}")
+        result = rollouts.execute(self, plan, lambda event: progress(event.line()), cause)
+        self.reload()
+        if result.outcome != "complete":
+            raise OperationFailed(
+                f"{item.service}: {result.message}",
+                hint=result.hint,
+                details=failure_details(result),
+            )
 
     def _image_ids(self, ref: str) -> tuple[str, str | None]:
         info = self.engine.image(ref)
@@ -453,6 +487,88 @@ class Lab:
             hint="agentlab status; pick another version with --set or --version",
             details="\n".join(details),
         )
+
+    # ---- rollouts ---------------------------------------------------------
+
+    def plan_rollout(
+        self, service: str, to: str, options: Mapping[str, Any] | None = None
+    ) -> rollouts.RolloutPlan:
+        """Validate a rollout (version, settings, surge safety) without touching anything."""
+        return rollouts.prepare(self, service, self.resolve(service, to), options or {})
+
+    def rollout(
+        self,
+        service: str,
+        to: str,
+        options: Mapping[str, Any] | None = None,
+        emit: rollouts.Emit = rollouts.drop,
+        cause: str = "rollout",
+    ) -> RolloutResult:
+        """Replace a service's replicas with another version, gated by health."""
+        plan = self.plan_rollout(service, to, options)
+        self.engine.check()
+        with project_lock(self.state_dir, cause):
+            return rollouts.execute(self, plan, emit, cause)
+
+    def rollback(
+        self,
+        service: str,
+        to_revision: int | None,
+        emit: rollouts.Emit = rollouts.drop,
+        options: Mapping[str, Any] | None = None,
+    ) -> RolloutResult:
+        """Roll back to the previous revision, or to revision N, with the same care."""
+        self.service(service)
+        history = self.history()
+        if to_revision is None:
+            revision = history.previous(service)
+            if revision is None:
+                raise BadInput(f"{service} has no earlier revision", hint="agentlab history")
+        else:
+            revision = history.revision(service, to_revision)
+            if revision is None:
+                raise BadInput(
+                    f"{service} has no revision {to_revision}", hint=f"agentlab history {service}"
+                )
+        if self.engine.image(revision.image_ref) is None:
+            raise BadInput(
+                f"image {revision.image_ref} of revision {revision.number} is gone",
+                hint=f"rebuild it: agentlab images build --version {revision.version}",
+            )
+        target = Resolved(service, revision.version, revision.image_ref)
+        plan = rollouts.prepare(self, service, target, options or {})
+        cause = f"rollback --to-revision {revision.number}"
+        self.engine.check()
+        with project_lock(self.state_dir, cause):
+            return rollouts.execute(self, plan, emit, cause)
+
+    def continue_rollout(
+        self, service: str | None, undo: bool, emit: rollouts.Emit = rollouts.drop
+    ) -> RolloutResult:
+        """`rollout resume` / `rollout undo`: converge an interrupted or paused rollout."""
+        if service is not None:
+            self.service(service)
+        self.engine.check()
+        with project_lock(self.state_dir, "rollout undo" if undo else "rollout resume"):
+            return rollouts.continue_unfinished(self, service, emit, undo)
+
+    def unfinished(self) -> list[str]:
+        """One line per interrupted or paused rollout (shown by every command)."""
+        path = self.state_dir / "state.db"
+        if not path.exists():
+            return []
+        return [rollouts.describe_unfinished(e) for e in rollouts.interrupted(self.history())]
+
+    def traffic_url(self) -> str:
+        """The gateway URL on 127.0.0.1 that traffic is sent to."""
+        target = self.project.settings.traffic
+        port = self.engine.published_port(target.service, target.port)
+        if port is None:
+            raise BadInput(
+                f"{target.service} does not publish port {target.port}",
+                hint="agentlab up first (traffic goes through the gateway)",
+            )
+        return f"http://127.0.0.1:{port}{target.path}"
 
     def down(self, volumes: bool) -> None:
         self.engine.check()

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
+from agentlab.cli.commands_base import emit_json, open_lab, say
 from agentlab.cli.render import status_table, table
 from agentlab.errors import BadInput
-from agentlab.lab import Lab
-from agentlab.project import load_project
-
-
-def say(line: str) -> None:
-    """A progress line on stderr, so stdout stays clean for --json."""
-    print(line, file=sys.stderr, flush=True)
-
-
-def emit_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
-
-
-def open_lab(args: argparse.Namespace) -> Lab:
-    return Lab(load_project(args.files, args.project))
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:

@@ -3,14 +3,222 @@
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict
 from typing import Any
 
-from agentlab.errors import BadInput
+from agentlab.cli.commands_base import emit_json, open_lab, say
+from agentlab.cli.render import table
+from agentlab.errors import BadInput, OperationFailed
+from agentlab.lab import Lab, failure_details
+from agentlab.rollout.events import RolloutEvent
+from agentlab.rollout.runner import RolloutResult
+from agentlab.traffic import TrafficGenerator, TrafficReport
+
+SETTING_FLAGS: dict[str, dict[str, Any]] = {
+    "strategy": {"choices": ["rolling", "recreate"], "help": "rolling (default) or recreate"},
+    "max_surge": {"metavar": "N|P%", "help": "extra replicas during the rollout"},
+    "max_unavailable": {"metavar": "N|P%", "help": "replicas that may be unready"},
+    "parallelism": {"type": int, "metavar": "N", "help": "update_config.parallelism"},
+    "delay": {"metavar": "DURATION", "help": "pause between batches (e.g. 2s)"},
+    "order": {"choices": ["start-first", "stop-first"], "help": "update_config.order"},
+    "failure_action": {
+        "choices": ["rollback", "pause", "continue"],
+        "help": "on failure (default rollback)",
+    },
+    "monitor": {"metavar": "DURATION", "help": "watch new replicas this long after ready"},
+    "max_failure_ratio": {"type": float, "metavar": "R", "help": "failures tolerated (0-1)"},
+    "min_ready": {"metavar": "DURATION", "help": "running this long = ready, without healthcheck"},
+    "timeout": {"metavar": "DURATION", "help": "progress deadline (default 120s)"},
+}
 
 
 def add_parsers(sub: Any) -> None:
     """Register the rollout family of subcommands."""
+    rollout = sub.add_parser(
+        "rollout",
+        help="replace a service's replicas with another version, gated by health",
+        description="agentlab rollout SERVICE --to VERSION [options]\n"
+        "agentlab rollout resume [SERVICE] | agentlab rollout undo [SERVICE]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rollout.add_argument("words", nargs="+", metavar="SERVICE | resume [SERVICE] | undo [SERVICE]")
+    rollout.add_argument("--to", metavar="VERSION", help="target version or range")
+    for name, spec in SETTING_FLAGS.items():
+        rollout.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, **spec)
+    rollout.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rollout.add_argument(
+        "--traffic",
+        type=float,
+        metavar="RPS",
+        help="send RPS requests/s through the gateway during the rollout",
+    )
+    rollout.add_argument("--json", action="store_true", help="one JSON event per line")
+
+    rollback = sub.add_parser("rollback", help="roll back to the previous revision, or to N")
+    rollback.add_argument("service", nargs="?")
+    rollback.add_argument("--to-revision", type=int, metavar="N")
+    rollback.add_argument("--json", action="store_true", help="one JSON event per line")
+
+    history = sub.add_parser("history", help="revisions per service")
+    history.add_argument("service", nargs="?")
+    history.add_argument("--json", action="store_true")
+
+    traffic = sub.add_parser("traffic", help="send requests through the gateway, per version")
+    traffic.add_argument("--rps", type=float, default=20.0, help="requests per second (20)")
+    traffic.add_argument("--duration", type=float, default=10.0, help="seconds (10)")
+    traffic.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise BadInput(f"unknown command '{args.command}'", hint="agentlab --help")
+    handlers = {
+        "rollout": cmd_rollout,
+        "rollback": cmd_rollback,
+        "history": cmd_history,
+        "traffic": cmd_traffic,
+    }
+    return handlers[args.command](args)
+
+
+class EventPrinter:
+    """Renders rollout events: a line each, or one JSON object per line."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def __call__(self, event: RolloutEvent) -> None:
+        if self.as_json:
+            print(json.dumps(event.to_json(), default=str), flush=True)
+        else:
+            print(event.line(), flush=True)
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    words = args.words
+    if words[0] in ("resume", "undo"):
+        if len(words) > 2 or args.to:
+            raise BadInput(f"usage: agentlab rollout {words[0]} [SERVICE]", hint="no --to here")
+        lab = open_lab(args)
+        result = lab.continue_rollout(
+            words[1] if len(words) > 1 else None,
+            undo=words[0] == "undo",
+            emit=EventPrinter(args.json),
+        )
+        return finish(result)
+    if len(words) != 1:
+        raise BadInput("rollout takes one SERVICE", hint="agentlab rollout agent --to v1.3.0")
+    if not args.to:
+        raise BadInput("rollout needs --to VERSION", hint=f"agentlab rollout {words[0]} --to 1.3.0")
+    if args.traffic is not None and not 0 < args.traffic <= 1000:
+        raise BadInput("--traffic must be between 0 and 1000 requests/s", hint="--traffic 50")
+    options = {name: getattr(args, name) for name in SETTING_FLAGS}
+    lab = open_lab(args)
+    service = words[0]
+    if args.dry_run:
+        plan = lab.plan_rollout(service, args.to, options)
+        print(
+            f"plan: {service} {plan.from_version} -> {plan.target.tag}, "
+            f"{plan.service.replicas} replica(s)"
+        )
+        for step in plan.steps():
+            print(f"  {step.line()}")
+        return 0
+    generator = start_traffic(lab, args.traffic) if args.traffic else None
+    try:
+        result = lab.rollout(
+            service,
+            args.to,
+            options,
+            EventPrinter(args.json),
+            cause=f"rollout {service} --to {args.to}",
+        )
+    finally:
+        if generator is not None:
+            print_traffic(generator.stop(), args.json)
+    return finish(result)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    lab = open_lab(args)
+    service = args.service
+    if service is None:
+        if len(lab.primary) != 1:
+            raise BadInput("name the service to roll back", hint=f"one of {', '.join(lab.managed)}")
+        service = lab.primary[0]
+    return finish(lab.rollback(service, args.to_revision, EventPrinter(args.json)))
+
+
+def finish(result: RolloutResult) -> int:
+    """Exit 0 only when the rollout completed; otherwise one error line and details."""
+    if result.outcome == "complete":
+        return 0
+    raise OperationFailed(
+        f"{result.outcome}: {result.message}", hint=result.hint, details=failure_details(result)
+    )
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    lab = open_lab(args)
+    if args.service:
+        lab.service(args.service)
+    revisions = lab.history().revisions(args.service)
+    if args.json:
+        emit_json([asdict(r) for r in revisions])
+        return 0
+    rows = [
+        [
+            r.service,
+            r.number,
+            r.version,
+            r.image_id.removeprefix("sha256:")[:12] or None,
+            (r.digest or "")[7:19] or None,
+            r.cause,
+            r.started_at[:19],
+            (r.finished_at or "")[:19] or None,
+            r.outcome,
+        ]
+        for r in revisions
+    ]
+    print(
+        table(
+            [
+                "SERVICE",
+                "REV",
+                "VERSION",
+                "IMAGE ID",
+                "DIGEST",
+                "CAUSE",
+                "STARTED",
+                "FINISHED",
+                "OUTCOME",
+            ],
+            rows,
+        )
+    )
+    return 0
+
+
+def start_traffic(lab: Lab, rps: float) -> TrafficGenerator:
+    generator = TrafficGenerator(lab.traffic_url(), rps)
+    generator.start()
+    return generator
+
+
+def print_traffic(report: TrafficReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"event": "traffic", **report.to_json()}, default=str), flush=True)
+    else:
+        print("traffic:")
+        for line in report.lines():
+            print(f"  {line}")
+
+
+def cmd_traffic(args: argparse.Namespace) -> int:
+    lab = open_lab(args)
+    say(f"sending {args.rps:g} req/s for {args.duration:g} s to {lab.traffic_url()}")
+    report = TrafficGenerator(lab.traffic_url(), args.rps).run(args.duration)
+    if args.json:
+        emit_json(report.to_json())
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.failed == 0 else 1

@@ -167,6 +167,14 @@ class ComposeEngine:
         raw = json.loads(self._docker(["image", "inspect", *sorted(set(image_ids))]))
         return {item["Id"]: _image(item, "", "").digest for item in raw}
 
+    def published_port(self, service: str, port: int) -> int | None:
+        try:
+            out = self._docker([*self._compose_args(), "port", service, str(port)], timeout=10)
+        except OperationFailed:
+            return None
+        text = out.strip().rsplit(":", 1)[-1]
+        return int(text) if text.isdigit() and text != "0" else None
+
     def up(
         self,
         services: Sequence[str] | None = None,

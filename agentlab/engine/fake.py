@@ -146,6 +146,7 @@ class FakeEngine:
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
     scales: dict[str, int] = field(default_factory=dict)
+    ports: dict[tuple[str, int], int] = field(default_factory=dict)
     _images: dict[str, _Image] = field(default_factory=dict)
     _serial: int = 0
 
@@ -238,6 +239,10 @@ class FakeEngine:
         self.calls.append(("digests", tuple(image_ids)))
         known = {i.info.id: i.info.digest for i in self._images.values()}
         return {image_id: known.get(image_id) for image_id in image_ids}
+
+    def published_port(self, service: str, port: int) -> int | None:
+        self.calls.append(("published_port", (service, port)))
+        return self.ports.get((service, port))
 
     def up(
         self,

@@ -112,6 +112,9 @@ class Engine(Protocol):
     def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
         """Repo digest per local image id (None for images built here): one inspect."""
 
+    def published_port(self, service: str, port: int) -> int | None:
+        """The host port a running container of `service` publishes for `port`."""
+
     def up(
         self,
         services: Sequence[str] | None = None,

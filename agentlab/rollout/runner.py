@@ -213,7 +213,7 @@ class RolloutRunner:
         `target_image`, removing every other replica. Resume passes the interrupted
         rollout's from_image as `rollback_image`; undo targets the from_image with no
         rollback_image (a failure then ends `failed`) and `undo=True`."""
-        self._check()
+        refuse_unsafe(self.service, self.settings, self.rollback_settings)
         started = self.clock()
         self.emit(
             RolloutStarted(
@@ -274,21 +274,6 @@ class RolloutRunner:
     def _hint(self) -> str:
         name = self.service.name
         return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
-
-    def _check(self) -> None:
-        """Refuse settings that cannot work for this service before changing anything."""
-        blockers = self.service.surge_blockers()
-        for settings in (self.settings, self.rollback_settings):
-            if settings.strategy != "rolling":
-                continue
-            if budget(self.desired, settings).surge > 0 and blockers:
-                raise BadInput(
-                    f"{self.service.name} cannot run a new replica beside an old one: "
-                    + "; ".join(blockers),
-                    hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
-                )
-
-    # ---- driving to one image ---------------------------------------------
 
     def _drive(
         self, image: str, version: str, settings: RolloutSettings, label: str = ""
@@ -485,6 +470,20 @@ class RolloutRunner:
         if phase.hold is not None:
             self.journal.step_done(self.rollout_id, phase.hold[0])
             phase.hold = None
+
+
+def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:
+    """Refuse settings that cannot work for this service, before changing anything."""
+    blockers = service.surge_blockers()
+    for each in settings:
+        if each.strategy != "rolling":
+            continue
+        if budget(service.replicas, each).surge > 0 and blockers:
+            raise BadInput(
+                f"{service.name} cannot run a new replica beside an old one: "
+                + "; ".join(blockers),
+                hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
+            )
 
 
 def _serving(replica: Replica) -> bool:
