@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,7 +15,7 @@ import yaml
 
 from agentlab import images as image_builds
 from agentlab import rollouts
-from agentlab.engine.protocol import Engine, ImageInfo, Replica
+from agentlab.engine.protocol import Engine, EngineEvent, ImageInfo, Replica
 from agentlab.errors import BadInput, OperationFailed
 from agentlab.history import History
 from agentlab.lock import project_lock
@@ -503,12 +503,14 @@ class Lab:
         options: Mapping[str, Any] | None = None,
         emit: rollouts.Emit = rollouts.drop,
         cause: str = "rollout",
+        pause: rollouts.PauseFlag = rollouts.never,
     ) -> RolloutResult:
-        """Replace a service's replicas with another version, gated by health."""
+        """Replace a service's replicas with another version, gated by health. `pause` is
+        polled between steps: when it returns True the rollout stops where it is."""
         plan = self.plan_rollout(service, to, options)
         self.engine.check()
         with project_lock(self.state_dir, cause):
-            return rollouts.execute(self, plan, emit, cause)
+            return rollouts.execute(self, plan, emit, cause, pause)
 
     def rollback(
         self,
@@ -516,6 +518,7 @@ class Lab:
         to_revision: int | None,
         emit: rollouts.Emit = rollouts.drop,
         options: Mapping[str, Any] | None = None,
+        pause: rollouts.PauseFlag = rollouts.never,
     ) -> RolloutResult:
         """Roll back to the previous revision, or to revision N, with the same care."""
         self.service(service)
@@ -540,17 +543,21 @@ class Lab:
         cause = f"rollback --to-revision {revision.number}"
         self.engine.check()
         with project_lock(self.state_dir, cause):
-            return rollouts.execute(self, plan, emit, cause)
+            return rollouts.execute(self, plan, emit, cause, pause)
 
     def continue_rollout(
-        self, service: str | None, undo: bool, emit: rollouts.Emit = rollouts.drop
+        self,
+        service: str | None,
+        undo: bool,
+        emit: rollouts.Emit = rollouts.drop,
+        pause: rollouts.PauseFlag = rollouts.never,
     ) -> RolloutResult:
         """`rollout resume` / `rollout undo`: converge an interrupted or paused rollout."""
         if service is not None:
             self.service(service)
         self.engine.check()
         with project_lock(self.state_dir, "rollout undo" if undo else "rollout resume"):
-            return rollouts.continue_unfinished(self, service, emit, undo)
+            return rollouts.continue_unfinished(self, service, emit, undo, pause)
 
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""
@@ -569,6 +576,50 @@ class Lab:
                 hint="agentlab up first (traffic goes through the gateway)",
             )
         return f"http://127.0.0.1:{port}{target.path}"
+
+    # ---- drills -----------------------------------------------------------
+
+    def scale(self, service: str, replicas: int, timeout: float = 120.0) -> None:
+        """Run `replicas` containers of a service (at its pinned image) and wait for health."""
+        spec = self.service(service)
+        if replicas < 0:
+            raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
+        if replicas > 1 and spec.surge_blockers():
+            raise BadInput(
+                f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
+                hint="scale it to 1",
+            )
+        self.engine.check()
+        with project_lock(self.state_dir, f"scale {service}"):
+            self.engine.up(
+                [service],
+                scales={service: replicas},
+                recreate=False,
+                deps=False,
+                wait_timeout=timeout if replicas else None,
+            )
+
+    def replica(self, name_or_id: str) -> Replica:
+        """A replica of this project by container name or id prefix."""
+        for replica in self.engine.replicas():
+            if name_or_id in (replica.name, replica.short_id) or replica.id.startswith(name_or_id):
+                return replica
+        raise BadInput(
+            f"no container '{name_or_id}' in project {self.name}", hint="agentlab status lists them"
+        )
+
+    def kill(self, name_or_id: str) -> Replica:
+        """SIGKILL one replica, to show health checks and restarts."""
+        replica = self.replica(name_or_id)
+        self.engine.kill_replica(replica.id)
+        return replica
+
+    def logs(self, name_or_id: str, lines: int = 50) -> str:
+        return self.engine.logs_tail(self.replica(name_or_id).id, lines)
+
+    def events(self) -> Iterator[EngineEvent]:
+        """The project's container events, as a blocking iterator (one long-lived worker)."""
+        return self.engine.events()
 
     def down(self, volumes: bool) -> None:
         self.engine.check()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agentlab.lab import Lab, Resolved
 
 Emit = Callable[[RolloutEvent], None]
+PauseFlag = Callable[[], bool]
 OUTCOME_TO_REVISION: dict[str, Outcome] = {
     "complete": "complete",
     "rolled-back": "rolled-back",
@@ -53,6 +54,11 @@ class RolloutPlan:
 
 def drop(_: RolloutEvent) -> None:
     """An event sink that ignores events."""
+
+
+def never() -> bool:
+    """A pause flag that is never raised."""
+    return False
 
 
 def pid_alive(pid: int) -> bool:
@@ -106,7 +112,9 @@ def prepare(lab: Lab, service: str, target: Resolved, options: Mapping[str, Any]
     return plan_
 
 
-def execute(lab: Lab, plan_: RolloutPlan, emit: Emit, cause: str) -> RolloutResult:
+def execute(
+    lab: Lab, plan_: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag = never
+) -> RolloutResult:
     """Run a prepared rollout under the caller's project lock; record history."""
     history = lab.history()
     refuse_if_unfinished(history, plan_.service.name)
@@ -133,7 +141,7 @@ def execute(lab: Lab, plan_: RolloutPlan, emit: Emit, cause: str) -> RolloutResu
         revision.number,
         os.getpid(),
     )
-    result = runner(lab, plan_, emit, history, rollout_id).run(
+    result = runner(lab, plan_, emit, history, rollout_id, pause=pause).run(
         plan_.from_image, target.image, plan_.from_version, target.tag
     )
     history.finish_revision(
@@ -142,7 +150,9 @@ def execute(lab: Lab, plan_: RolloutPlan, emit: Emit, cause: str) -> RolloutResu
     return result
 
 
-def continue_unfinished(lab: Lab, service: str | None, emit: Emit, undo: bool) -> RolloutResult:
+def continue_unfinished(
+    lab: Lab, service: str | None, emit: Emit, undo: bool, pause: PauseFlag = never
+) -> RolloutResult:
     """Resume (or undo) the interrupted rollout of a service, from whatever state it is in."""
     history = lab.history()
     entries = interrupted(history, service)
@@ -160,7 +170,7 @@ def continue_unfinished(lab: Lab, service: str | None, emit: Emit, undo: bool) -
     settings = build_settings(lab.project.settings.rollout, spec.update_config, {})
     rollback = build_rollback_settings(settings, spec.rollback_config)
     plan_ = RolloutPlan(spec, _resolved(entry), entry.from_image, settings, rollback)
-    run = runner(lab, plan_, emit, history, entry.rollout_id, first_step=len(entry.steps) + 1)
+    run = runner(lab, plan_, emit, history, entry.rollout_id, len(entry.steps) + 1, pause)
     outcome: Outcome
     if undo:
         result = run.converge(entry.from_image, entry.from_version, undo=True)
@@ -179,7 +189,13 @@ def continue_unfinished(lab: Lab, service: str | None, emit: Emit, undo: bool) -
 
 
 def runner(
-    lab: Lab, plan_: RolloutPlan, emit: Emit, journal: Any, rollout_id: str, first_step: int = 1
+    lab: Lab,
+    plan_: RolloutPlan,
+    emit: Emit,
+    journal: Any,
+    rollout_id: str,
+    first_step: int = 1,
+    pause: PauseFlag = never,
 ) -> RolloutRunner:
     name = plan_.service.name
 
@@ -196,6 +212,7 @@ def runner(
         rollout_id,
         rollback_settings=plan_.rollback_settings,
         first_step=first_step,
+        pause_requested=pause,
     )
 
 

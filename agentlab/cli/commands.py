@@ -107,6 +107,24 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    lab = open_lab(args)
+    lab.scale(args.service, args.replicas, args.timeout)
+    say(f"{args.service} runs {args.replicas} replica(s)")
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    replica = open_lab(args).kill(args.container)
+    say(f"killed {replica.name}; watch it with agentlab status")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    print(open_lab(args).logs(args.container, args.lines), end="")
+    return 0
+
+
 def add_rollout_parsers(sub: Any) -> None:
     """Rollout, rollback, history and traffic commands (see agentlab.cli.rollout_commands)."""
     from agentlab.cli import rollout_commands
@@ -120,6 +138,9 @@ HANDLERS = {
     "down": cmd_down,
     "versions": cmd_versions,
     "images": cmd_images,
+    "scale": cmd_scale,
+    "kill": cmd_kill,
+    "logs": cmd_logs,
 }
 
 

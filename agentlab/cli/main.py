@@ -98,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing = img_sub.add_parser("list", help="local tags per managed service, semver-sorted")
     listing.add_argument("--json", action="store_true")
 
+    scale = sub.add_parser("scale", help="run N replicas of a service at its pinned version")
+    scale.add_argument("service")
+    scale.add_argument("replicas", type=int)
+    scale.add_argument("--timeout", type=float, default=120.0, metavar="S")
+    kill = sub.add_parser("kill", help="SIGKILL one replica (a health-check drill)")
+    kill.add_argument("container", help="container name or id")
+    logs = sub.add_parser("logs", help="the tail of one replica's logs")
+    logs.add_argument("container", help="container name or id")
+    logs.add_argument("-n", "--lines", type=int, default=50)
+
     commands.add_rollout_parsers(sub)
     return parser
 

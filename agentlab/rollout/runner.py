@@ -143,6 +143,7 @@ class _Phase:
     delay_until: float | None = None
     stopped: bool = False  # failure_action triggered: stop here
     exceeded: bool = False  # failure ratio exceeded under failure_action continue
+    interrupted: bool = False  # a pause was requested from outside (the TUI's pause key)
 
     def is_target(self, replica: Replica) -> bool:
         if self.image_id:
@@ -168,6 +169,7 @@ class RolloutRunner:
         sleep: Callable[[float], None] = time.sleep,
         poll_interval: float = POLL_INTERVAL,
         first_step: int = 1,
+        pause_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -180,6 +182,7 @@ class RolloutRunner:
         self.clock = clock
         self.sleep = sleep
         self.poll_interval = poll_interval
+        self.pause_requested = pause_requested
         self._index = first_step - 1
         self._counts: tuple[int, int, int] | None = None
 
@@ -242,6 +245,9 @@ class RolloutRunner:
     def _conclude(self, phase: _Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Outcome, message and hint of a finished forward phase (before any rollback)."""
         name, failures = self.service.name, list(phase.failures)
+        if phase.interrupted:
+            self.emit(Paused("paused on request", self._hint()))
+            return "paused", "paused on request", self._hint(), failures
         if phase.stopped:
             reason = failures[-1].summary()
             if self.settings.failure_action == "pause":
@@ -283,6 +289,9 @@ class RolloutRunner:
         info = self.engine.image(image)
         phase = _Phase(image, version, info.id if info else None, settings, label, self.clock())
         while not phase.stopped:
+            if self.pause_requested():
+                phase.interrupted = True
+                break
             now = self.clock()
             replicas = sorted(self.engine.replicas(self.service.name), key=lambda r: r.number)
             target = [r for r in replicas if phase.is_target(r)]
