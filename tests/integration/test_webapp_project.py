@@ -59,3 +59,48 @@ def test_unknown_service_is_bad_input(webapp_lab: LabRun) -> None:
     assert "unknown service 'agent'" in result.err
     assert webapp_lab.containers() == []
     assert not (webapp_lab.state_dir / "override.yaml").exists()
+
+
+def test_rollout_honours_the_projects_update_config(webapp_lab: LabRun) -> None:
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    plan = webapp_lab("rollout", "web", "--to", "1.1.0", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert "wait 1s before the next batch" in plan.out  # update_config.delay
+    assert "monitor new replicas for 3s" in plan.out  # update_config.monitor
+
+    result = webapp_lab("rollout", "web", "--to", "1.1.0", "--json")
+    assert result.code == 0, result.err
+    started = json.loads(result.out.splitlines()[0])
+    assert started["event"] == "rollout_started"
+    assert "parallelism 1, start-first" in started["settings"]
+    assert web_versions(webapp_lab) == ["1.1.0"] * 3
+
+    # 1.2.0 never turns healthy: update_config.failure_action rollback puts 1.1.0 back
+    failed = webapp_lab("rollout", "web", "--to", "1.2.0")
+    assert failed.code == 1
+    assert "rolled-back" in failed.err
+    assert web_versions(webapp_lab) == ["1.1.0"] * 3
+
+
+def test_cli_flags_override_the_file(webapp_lab: LabRun) -> None:
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    plan = webapp_lab(
+        "rollout",
+        "web",
+        "--to",
+        "1.1.0",
+        "--dry-run",
+        "--max-surge",
+        "3",
+        "--max-unavailable",
+        "0",
+        "--monitor",
+        "0s",
+        "--delay",
+        "0s",
+    )
+    assert plan.code == 0, plan.err
+    assert "start 3 new (6 containers, 3 ready)" in plan.out
+    assert "wait 1s" not in plan.out
