@@ -26,12 +26,15 @@ from agentlab.services import ServiceSpec, services_from_config, split_image_ref
 from agentlab.versions import (
     NoMatchingVersion,
     check_policy,
+    parse_requirement,
     parse_version,
     resolve,
     sort_tags,
+    try_version,
 )
 
 Progress = Callable[[str], None]
+REQUIRES_LABEL = "io.agentlab.requires"
 EngineFactory = Callable[[Project, str, Path], Engine]
 
 
@@ -289,9 +292,9 @@ class Lab:
                         "blocked": check_policy(tag, policy),
                         "note": recipe.note if recipe else "",
                         "requires": (
-                            local[tag].labels.get("io.agentlab.requires")
+                            local[tag].labels.get(REQUIRES_LABEL)
                             if tag in local
-                            else (recipe.labels.get("io.agentlab.requires") if recipe else None)
+                            else (recipe.labels.get(REQUIRES_LABEL) if recipe else None)
                         ),
                     }
                 )
@@ -391,7 +394,53 @@ class Lab:
         for name, spec in sets.items():
             self.service(name)
             requests[name] = spec
-        return [self.resolve(name, spec) for name, spec in requests.items()]
+        resolved = [self.resolve(name, spec) for name, spec in requests.items()]
+        self.check_requirements(resolved)
+        return sorted(resolved, key=lambda r: r.service not in self._required_by(resolved))
+
+    def requirement(self, item: Resolved) -> str | None:
+        """The `io.agentlab.requires` label of a resolved image (or of its build recipe)."""
+        if item.build is not None:
+            return item.build.labels.get(REQUIRES_LABEL)
+        info = self.engine.image(item.image)
+        return info.labels.get(REQUIRES_LABEL) if info else None
+
+    def _required_by(self, resolved: list[Resolved]) -> set[str]:
+        names = set()
+        for item in resolved:
+            text = self.requirement(item)
+            if text:
+                names.add(parse_requirement(text)[0])
+        return names
+
+    def check_requirements(self, resolved: list[Resolved]) -> None:
+        """Refuse a change after which some service's image requires another service at a
+        version it would not run (`io.agentlab.requires`, e.g. collector>=2.0.0)."""
+        planned = {r.service: r for r in resolved}
+        after = {
+            name: planned[name] if name in planned else self._current(name) for name in self.managed
+        }
+        for name, item in after.items():
+            text = self.requirement(item) if item else None
+            if not text or item is None:
+                continue
+            needed, wanted = parse_requirement(text)
+            other = after.get(needed)
+            version = try_version(other.tag) if other else None
+            if version is None or not wanted.matches(version):
+                changed = item if name in planned else planned.get(needed, item)
+                raise BadInput(
+                    f"{item.service} {item.tag} requires {text}, but {needed} would run "
+                    f"{other.tag if other else 'nothing'}",
+                    hint=f"change both together: agentlab up --set {needed}=VERSION "
+                    f"--set {changed.service}={changed.tag}"
+                    if changed is item
+                    else f"roll {item.service} off {item.tag} first",
+                )
+
+    def _current(self, service: str) -> Resolved | None:
+        image = self.current_image(service)
+        return Resolved(service, split_image_ref(image)[1], image) if image else None
 
     def check_images_present(self, resolved: list[Resolved]) -> None:
         """Every managed service must have a local or buildable image (agentlab never pulls)."""

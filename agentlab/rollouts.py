@@ -101,6 +101,7 @@ def refuse_if_unfinished(history: History, service: str) -> None:
 def prepare(lab: Lab, service: str, target: Resolved, options: Mapping[str, Any]) -> RolloutPlan:
     """Validate everything about a rollout before any container or file is touched."""
     spec = lab.service(service)
+    lab.check_requirements([target])
     settings = build_settings(lab.project.settings.rollout, spec.update_config, options)
     rollback = build_rollback_settings(settings, spec.rollback_config)
     from_image = lab.current_image(service)

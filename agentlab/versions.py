@@ -55,7 +55,7 @@ def parse_version(text: str) -> semver.Version:
         raise BadInput(f"malformed version '{text}'", hint=VERSION_HINT) from None
 
 
-def _try_version(text: str) -> semver.Version | None:
+def try_version(text: str) -> semver.Version | None:
     try:
         return parse_version(text)
     except BadInput:
@@ -139,7 +139,7 @@ def _parse_token(text: str, token: str) -> list[Comparator]:
     match = _TOKEN.fullmatch(token)
     assert match is not None  # the pattern accepts any string
     op, body = match["op"] or "", match["version"]
-    full = _try_version(body)
+    full = try_version(body)
     if full is not None:
         return _full_comparators(op, full)
     partial = _PARTIAL.fullmatch(body)
@@ -241,7 +241,7 @@ def check_policy(tag: str, policy: VersionPolicy) -> str | None:
     """Why `tag` is blocked by `policy`, or None when it is allowed."""
     if tag == LATEST:
         return None if policy.allow_latest else f"'{LATEST}' is not allowed by the project policy"
-    if _try_version(tag) is None and not policy.allow_non_semver:
+    if try_version(tag) is None and not policy.allow_non_semver:
         return f"'{tag}' is not a semver tag"
     return None
 
@@ -251,7 +251,7 @@ def sort_tags(tags: Iterable[str]) -> list[str]:
     semver_tags: list[tuple[semver.Version, str]] = []
     other: list[str] = []
     for tag in tags:
-        v = _try_version(tag)
+        v = try_version(tag)
         if v is None:
             other.append(tag)
         else:
@@ -277,7 +277,7 @@ def resolve(spec: str, tags: Iterable[str], policy: VersionPolicy) -> str:
             return spec
         raise NoMatchingVersion(spec, local) from None
     for tag in reversed(local):
-        v = _try_version(tag)
+        v = try_version(tag)
         if v is not None and wanted.matches(v):
             return tag
     exact = spec.removeprefix("=").strip() if wanted.is_exact else None

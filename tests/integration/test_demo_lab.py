@@ -121,3 +121,18 @@ def test_down_leaves_nothing(demo_lab: LabRun) -> None:
         "network", "ls", "--filter", f"label=com.docker.compose.project={demo_lab.project}", "-q"
     )
     assert nets.strip() == ""
+
+
+def test_major_version_requirement_is_checked_both_ways(demo_lab: LabRun) -> None:
+    alone = demo_lab("up", "--version", "2.0.0")
+    assert alone.code == 2
+    assert "agent 2.0.0 requires collector>=2.0.0" in alone.err
+    assert demo_lab.containers() == []
+
+    both = demo_lab("up", "--version", "2.0.0", "--set", "collector=2.0.0")
+    assert both.code == 0, both.err
+    assert versions_through_gateway(demo_lab) == {"2.0.0"}
+
+    downgrade = demo_lab("rollout", "collector", "--to", "1.0.0")
+    assert downgrade.code == 2
+    assert "roll agent off 2.0.0 first" in downgrade.err
