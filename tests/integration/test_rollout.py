@@ -155,34 +155,27 @@ def test_pause_action_leaves_things_and_says_how_to_continue(lab_at_1_2: LabRun)
     assert agent_versions(lab_at_1_2) == [("1.2.0", "healthy", "running")] * 3
 
 
-def kill_mid_rollout(lab: LabRun) -> None:
-    """Start a rollout, SIGKILL agentlab once the second new replica has started."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentlab",
-        "-f",
-        str(lab.compose_file),
-        "-p",
-        lab.project,
-        "rollout",
-        "agent",
-        "--to",
-        "1.3.0",
-        "--json",
-    ]
+def rollout_in_background(lab: LabRun, replicas_started: int) -> subprocess.Popen[str]:
+    """Start `rollout agent --to 1.3.0` and return once it has started that many replicas."""
+    cmd = [sys.executable, "-m", "agentlab", "-f", str(lab.compose_file), "-p", lab.project,
+           "rollout", "agent", "--to", "1.3.0", "--json"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=lab.env)
     assert proc.stdout is not None
     started = 0
     deadline = time.monotonic() + 90
     for line in proc.stdout:
-        if '"replica_started"' in line:
-            started += 1
-        if started == 2 or time.monotonic() > deadline:
+        started += '"replica_started"' in line
+        if started == replicas_started or time.monotonic() > deadline:
             break
+    assert started == replicas_started
+    return proc
+
+
+def kill_mid_rollout(lab: LabRun) -> None:
+    """Start a rollout, SIGKILL agentlab once the second new replica has started."""
+    proc = rollout_in_background(lab, 2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    assert started == 2
 
 
 @pytest.mark.parametrize("verb", ["resume", "undo"])
@@ -205,25 +198,7 @@ def test_kill_9_then_resume_or_undo_converges(lab_at_1_2: LabRun, verb: str) -> 
 
 def test_second_mutating_command_fails_fast(lab_at_1_2: LabRun) -> None:
     lab = lab_at_1_2
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentlab",
-        "-f",
-        str(lab.compose_file),
-        "-p",
-        lab.project,
-        "rollout",
-        "agent",
-        "--to",
-        "1.3.0",
-        "--json",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=lab.env)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if '"replica_started"' in line:
-            break
+    proc = rollout_in_background(lab, 1)
     second = lab("up", "--set", "collector=2.0.0", timeout=30)
     proc.communicate(timeout=120)
     assert second.code == 1
