@@ -43,7 +43,7 @@ class CatalogueEntry:
     image: str
     context: Path
     versions: Mapping[str, VersionRecipe]
-    dockerfile: str | None = None
+    dockerfile: str | None = None  # absolute; written relative to the context
 
 
 @dataclass(frozen=True)
@@ -171,12 +171,13 @@ def _catalogue(value: object, path: Path) -> dict[str, CatalogueEntry]:
             parse_version(str(version))
             versions[str(version)] = _recipe(recipe, path, f"catalogue.{service}.{version}")
         dockerfile = entry.get("dockerfile")
+        root = (path.parent / context).resolve()
         entries[str(service)] = CatalogueEntry(
             service=str(service),
             image=image,
-            context=(path.parent / context).resolve(),
+            context=root,
             versions=versions,
-            dockerfile=str(dockerfile) if dockerfile is not None else None,
+            dockerfile=str(root / str(dockerfile)) if dockerfile is not None else None,
         )
     return entries
 

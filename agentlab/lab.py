@@ -195,6 +195,11 @@ class Lab:
         return built or self.managed
 
     def history(self) -> History:
+        """The project's revisions and rollout journal (opened once, shared by threads)."""
+        return self._history
+
+    @cached_property
+    def _history(self) -> History:
         return History.open(self.state_dir / "state.db", keep=self.project.settings.history_keep)
 
     def service(self, name: str) -> ServiceSpec:
