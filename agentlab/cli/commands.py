@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import threading
 from typing import Any
 
 from agentlab.cli.commands_base import emit_json, open_lab, say
 from agentlab.cli.render import status_table, table
 from agentlab.errors import BadInput
+from agentlab.rollout.events import RolloutEvent
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:
@@ -125,6 +128,28 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Roll out edited versions until Ctrl-C (exit 0) or for --duration seconds."""
+    if args.duration is not None and args.duration <= 0:
+        raise BadInput("--duration must be positive", hint="--duration 60")
+    from agentlab.watch import Watcher
+    from agentlab.watch_events import WatchEvent
+
+    def show(event: WatchEvent | RolloutEvent) -> None:
+        print(json.dumps(event.to_json(), default=str) if args.json else event.line(), flush=True)
+
+    watcher = Watcher(open_lab(args), show)
+    watcher.start()
+    say(f"watching {', '.join(map(watcher.label, watcher.files))} (Ctrl-C to stop)")
+    try:
+        threading.Event().wait(args.duration)
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        watcher.stop()
+    return 0
+
+
 def add_rollout_parsers(sub: Any) -> None:
     """Rollout, rollback, history and traffic commands (see agentlab.cli.rollout_commands)."""
     from agentlab.cli import rollout_commands
@@ -141,6 +166,7 @@ HANDLERS = {
     "scale": cmd_scale,
     "kill": cmd_kill,
     "logs": cmd_logs,
+    "watch": cmd_watch,
 }
 
 

@@ -107,9 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="the tail of one replica's logs")
     logs.add_argument("container", help="container name or id")
     logs.add_argument("-n", "--lines", type=int, default=50)
+    watch = sub.add_parser("watch", help="roll out the versions that edits to the config ask for")
+    watch.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    watch.add_argument("--json", action="store_true", help="one JSON event per line")
 
     commands.add_rollout_parsers(sub)
+    sub.add_parser("tui", help="the terminal UI: the lab live, every action a key away")
     return parser
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """Open the Textual app; the only place that imports agentlab.tui (and textual)."""
+    from agentlab.lab import Lab
+    from agentlab.project import load_project
+    from agentlab.tui import run
+
+    return run(Lab(load_project(args.files, args.project)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 build_parser().print_help()
                 return 0
+        if args.command == "tui":
+            return cmd_tui(args)
         return commands.run(args)
     except AgentlabError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)

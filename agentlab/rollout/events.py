@@ -6,35 +6,17 @@ TUI turns them into messages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from agentlab.event import Event
 
 Outcome = Literal["complete", "rolled-back", "paused", "failed"]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
-class RolloutEvent:
-    """Base of every event; `kind` names it in JSON."""
-
-    kind: ClassVar[str] = "event"
-    at: datetime = field(default_factory=_now, kw_only=True)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: `event`, `time` (RFC 3339) and the event's fields."""
-        data: dict[str, Any] = {"event": self.kind, "time": _rfc3339(self.at)}
-        for item in fields(self):
-            if item.name != "at":
-                data[item.name] = getattr(self, item.name)
-        return data
-
-    def line(self) -> str:
-        """One human-readable line."""
-        return self.kind
+class RolloutEvent(Event):
+    """Base of every rollout event."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +142,3 @@ class RolloutFinished(RolloutEvent):
 
     def line(self) -> str:
         return f"{self.outcome}: {self.message} ({self.duration:.1f}s)"
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,236 @@
+"""Watch a lab's files and roll out the versions an edit asks for.
+
+While it runs, edits to the compose files, agentlab.yaml and the override are picked up
+(debounced); an edit that changes a managed service's desired image rolls that service
+out through `Lab.rollout`, one service at a time; an edit that does not load is reported
+and the last good config stays in force. The TUI and `agentlab watch` share this core;
+it never prints: everything goes to the `on_event` callback.
+
+Not reacting to its own writes: agentlab's rollouts rewrite the override (the runner pins
+the target image, and the old one again on rollback). The watcher acts only on the
+difference between a load and its baseline (the desired state it has accepted):
+
+- a load whose bytes equal the last ones read is no edit (late or duplicate events),
+  and one whose files changed while they were loaded is dropped for the newer edit;
+- events that arrive while its rollouts run are dropped, and the files re-read after;
+- after a rollout the service's baseline is the image that rollout pinned last, known
+  from its own events (the old one when it rolled back, or never started), so its writes
+  diff as nothing while a user's edit made meanwhile still diffs as a change;
+- a change is adopted without a rollout when the replicas all run the target already
+  (another agentlab command, or the TUI, may have put it there).
+
+So a failed version is not retried and a rollback is not undone: both leave the file
+equal to the baseline. A rollout that cannot start (another command holds the project
+lock, an interrupted rollout waits) is reported and not retried: the baseline takes what
+the file then pins.
+Before a rollout the service is pinned back to the image it runs (under the project
+lock), so the rollout's from-version, its history and its automatic rollback are right.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from agentlab import rollouts
+from agentlab.errors import AgentlabError, BadInput
+from agentlab.lab import Lab
+from agentlab.lock import project_lock
+from agentlab.override import read_pins, write_pins
+from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutStarted
+from agentlab.services import split_image_ref
+from agentlab.watch_events import (
+    Change,
+    ConfigError,
+    DesiredChanged,
+    Reloaded,
+    WatchError,
+    WatchEvent,
+)
+from agentlab.watch_fs import FileChanges
+from agentlab.watch_state import (
+    ConfigProblem,
+    Contents,
+    Snapshot,
+    diff,
+    display_path,
+    load,
+    needs_rollout,
+    read_files,
+    target_of,
+    watched_files,
+)
+
+DEBOUNCE = 0.3
+OnEvent = Callable[[WatchEvent | RolloutEvent], None]
+
+
+class Watcher:
+    """Watches one lab's files and rolls out edited versions; reports through `on_event`.
+
+    `start()` and `stop()` may be called from any thread (once each). `on_event` runs on
+    the watcher's worker thread, one event at a time; a TUI posts a message from it."""
+
+    def __init__(self, lab: Lab, on_event: OnEvent, debounce: float = DEBOUNCE) -> None:
+        self._lab = lab
+        self._on_event = on_event
+        self.files = watched_files(lab)
+        self._changes = FileChanges(self.files, debounce)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._baseline: dict[str, str] = {}
+        self._seen: Contents = {}
+        self._rolling: str | None = None
+        self._worker = threading.Thread(target=self._run, name="agentlab-watch", daemon=True)
+
+    # ---- state (thread-safe reads) ------------------------------------------
+
+    @property
+    def lab(self) -> Lab:
+        """The Lab of the last good config."""
+        with self._lock:
+            return self._lab
+
+    @property
+    def desired(self) -> dict[str, str]:
+        """The desired image per managed service, as last accepted."""
+        with self._lock:
+            return dict(self._baseline)
+
+    @property
+    def rolling(self) -> str | None:
+        """The service being rolled out, if any."""
+        with self._lock:
+            return self._rolling
+
+    def label(self, path: Path) -> str:
+        """A watched file as the user knows it (relative to the project directory)."""
+        return display_path(self._lab, path)
+
+    # ---- life cycle -------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the current state as the baseline, then watch. Raises BadInput when the
+        files do not load now, and EngineUnavailable without an engine."""
+        self._seen = read_files(self.files)
+        try:
+            snapshot = load(self._lab, ())
+        except ConfigProblem as problem:
+            raise BadInput(
+                f"{self.label(problem.path)}: {problem.reason}", hint="fix it, then start again"
+            ) from None
+        self._accept(snapshot, ())
+        self._changes.start()
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Stop watching: a running rollout pauses at its next step (resume or undo it
+        later); the observer and the worker are joined."""
+        self._stopping.set()
+        self._changes.stop()
+        if self._worker.is_alive() and self._worker is not threading.current_thread():
+            self._worker.join()
+
+    # ---- the worker -------------------------------------------------------
+
+    def _run(self) -> None:
+        while self._changes.wait():
+            try:
+                forced = False
+                while self._pass(forced) and not self._stopping.is_set():
+                    self._changes.discard()  # our own writes: the re-read covers them
+                    forced = True
+            except Exception as error:  # a bug must not end the watch silently
+                self._emit(WatchError(f"internal error: {type(error).__name__}: {error}"))
+
+    def _pass(self, forced: bool) -> bool:
+        """Load the files and act on what changed; True when rollouts were due. A forced
+        pass (after rollouts) re-reads even unchanged bytes and does not report the
+        override as reloaded: the rollouts rewrote it."""
+        contents = read_files(self.files)
+        edited = [path for path in self.files if contents[path] != self._seen.get(path)]
+        if not edited and not forced:
+            return False
+        try:
+            snapshot = load(self._lab, edited)
+            changes = diff(self._baseline, snapshot.desired)
+            targets = {change.service: target_of(snapshot, change) for change in changes}
+            due = tuple(
+                c for c in changes if needs_rollout(snapshot.lab, c.service, targets[c.service])
+            )
+        except ConfigProblem as problem:
+            if self._settled(contents):
+                self._seen = contents
+                self._emit(ConfigError(self.label(problem.path), problem.reason))
+            return False
+        except AgentlabError as error:  # the engine, not the config: tried again next edit
+            self._emit(WatchError(error.one_line()))
+            return False
+        if not self._settled(contents):
+            return False
+        self._seen = contents
+        self._accept(snapshot, due)
+        if forced:  # the override changed under our rollouts; edits elsewhere are the user's
+            edited = [path for path in edited if path != snapshot.lab.override_path]
+        if edited:
+            self._emit(Reloaded(tuple(self.label(p) for p in edited), dict(snapshot.desired)))
+        if due:
+            self._emit(DesiredChanged(due))
+        for change in due:
+            if self._stopping.is_set():
+                break
+            self._roll(snapshot.lab, change, targets[change.service])
+        return bool(due)
+
+    def _settled(self, contents: Contents) -> bool:
+        """False when the files changed while they were loaded: that load may mix old and
+        new files, and the newer edit's pass (its event is pending) judges instead."""
+        return read_files(self.files) == contents
+
+    def _accept(self, snapshot: Snapshot, due: tuple[Change, ...]) -> None:
+        """Adopt a good load; services due for a rollout keep their old baseline until
+        it has run."""
+        with self._lock:
+            self._lab = snapshot.lab
+            self._baseline = {**snapshot.desired, **{c.service: c.before for c in due}}
+
+    def _roll(self, lab: Lab, change: Change, target: str) -> None:
+        """Roll one service out; then its baseline is the image the override pins now."""
+        seen: set[type[RolloutEvent]] = set()
+
+        def forward(event: RolloutEvent) -> None:
+            seen.add(type(event))
+            self._emit(event)
+
+        pinned_back = False
+        tag = split_image_ref(target)[1]
+        with self._lock:
+            self._rolling = change.service
+        try:
+            with project_lock(lab.state_dir, f"watch {change.service}"):
+                rollouts.refuse_if_unfinished(lab.history(), change.service)
+                pins = read_pins(lab.override_path)
+                write_pins(lab.override_path, {**pins, change.service: change.before})
+                pinned_back = True
+            lab.reload()
+            lab.rollout(
+                change.service,
+                tag,
+                emit=forward,
+                cause=f"watch: {change.line()}",
+                pause=self._stopping.is_set,
+            )
+        except AgentlabError as error:
+            self._emit(WatchError(f"{change.service} not rolled out to {tag}: {error.one_line()}"))
+        finally:
+            if RolloutStarted in seen:
+                landed = change.before if RollbackStarted in seen else target
+            else:
+                landed = change.before if pinned_back else change.after
+            with self._lock:
+                self._baseline[change.service] = landed
+                self._rolling = None
+
+    def _emit(self, event: WatchEvent | RolloutEvent) -> None:
+        self._on_event(event)
