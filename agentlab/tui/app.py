@@ -1,0 +1,150 @@
+"""The agentlab Textual app: the lab live on one screen, every CLI action a key away."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header
+
+from agentlab.lab import LabStatus
+from agentlab.rollout.events import Progress, RolloutFinished
+from agentlab.tui.actions import LabActions
+from agentlab.tui.base import while_running
+from agentlab.tui.feed import EventFeed
+from agentlab.tui.keys import bindings
+from agentlab.tui.messages import (
+    EngineEventSeen,
+    FeedFailed,
+    LogLine,
+    RolloutEventSeen,
+    StatusFailed,
+    StatusLoaded,
+    Task,
+)
+from agentlab.tui.palette import LabCommands
+from agentlab.tui.progress import advance, line_style
+from agentlab.tui.view import HEALTH_STYLES, replica_health
+from agentlab.tui.widgets.eventlog import EventLog
+from agentlab.tui.widgets.replicas import ReplicasPanel
+from agentlab.tui.widgets.rollout import RolloutPanel
+from agentlab.tui.widgets.services import ServicesTable
+from agentlab.tui.widgets.traffic import TrafficPanel
+
+SAFETY_REFRESH = 5.0  # seconds: uptimes, and a net under a broken event stream
+EVENT_STYLES = {"start": "green", "restart": "yellow", "die": "red", "kill": "red", "oom": "red"}
+
+
+class AgentlabApp(LabActions):
+    """Services, replicas, rollout progress, traffic and events; keys for every action."""
+
+    CSS_PATH = "agentlab.tcss"
+    TITLE = "agentlab"
+    BINDINGS: ClassVar[list[BindingType]] = bindings()
+    COMMANDS = App.COMMANDS | {LabCommands}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield ServicesTable(id="services")
+            yield ReplicasPanel(id="replicas")
+        yield RolloutPanel(id="rollout")
+        with Horizontal(id="bottom"):
+            yield TrafficPanel(id="traffic")
+            yield EventLog(id="events")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = f"agentlab · {self.lab.name}"
+        self.request_refresh()
+        EventFeed(self.lab.events, self.post_safely).start()
+        self.set_interval(SAFETY_REFRESH, self.request_refresh)
+        self.set_interval(1.0, self.tick_traffic)
+        self.run_task(Task("unfinished rollouts", self.lab.unfinished, self._warn_unfinished))
+
+    def _warn_unfinished(self, lines: list[str]) -> None:
+        for line in lines:
+            self.notify(f"{line} (c resumes, z undoes)", severity="warning", markup=False)
+            self.record(line, "yellow")
+
+    # ---- status -------------------------------------------------------------
+
+    @while_running
+    def on_status_loaded(self, message: StatusLoaded) -> None:
+        previous, self.status, self.status_error = self.status, message.status, None
+        if previous is not None:
+            self._record_health_changes(previous, message.status)
+        names = [s.name for s in message.status.services]
+        default = next((n for n in [*message.primary, *names] if n in names), None)
+        table = self.main(ServicesTable)
+        table.show(message.status, table.selected or default)
+        self.show_selection()
+        self.status_settled()
+
+    @while_running
+    def on_status_failed(self, message: StatusFailed) -> None:
+        if message.error != self.status_error:  # once per distinct error, not every 5 s
+            self.notify(message.error, title="status", severity="error", markup=False)
+            self.record(f"status: {message.error}", "red")
+        self.status_error = message.error
+        self.status_settled()
+
+    def _record_health_changes(self, before: LabStatus, after: LabStatus) -> None:
+        seen = {r.id: replica_health(r) for s in before.services for r in s.replicas}
+        for replica in (r for s in after.services for r in s.replicas):
+            was, now = seen.get(replica.id), replica_health(replica)
+            if was is not None and was != now:
+                self.record(f"{replica.name}: {was} → {now}", HEALTH_STYLES.get(now, ""))
+
+    @on(DataTable.RowHighlighted, "#services")
+    @while_running
+    def show_selection(self) -> None:
+        """Replicas of the selected service; the rollout panel with live replicas."""
+        if self.status is None:
+            return
+        self.main(ReplicasPanel).show(
+            self.service_status(self.selected_service), self.status.digests, self.clock()
+        )
+        service = self.rollout.service if self.rollout else None
+        self.main(RolloutPanel).show(self.rollout, self.service_status(service))
+
+    # ---- events -------------------------------------------------------------
+
+    @while_running
+    def on_engine_event_seen(self, message: EngineEventSeen) -> None:
+        event = message.event
+        if not event.action.startswith("health_status"):  # health shows as a change below
+            code = event.attributes.get("exitCode")
+            suffix = f" (exit {code})" if event.action == "die" and code else ""
+            self.record(
+                f"{event.action:<8} {event.name}{suffix}",
+                EVENT_STYLES.get(event.action, "dim"),
+                at=event.time,
+            )
+        self.request_refresh()
+
+    @while_running
+    def on_feed_failed(self, message: FeedFailed) -> None:
+        self.record(
+            f"event stream stopped: {message.error}; refreshing every {SAFETY_REFRESH:g} s", "red"
+        )
+
+    @while_running
+    def on_rollout_event_seen(self, message: RolloutEventSeen) -> None:
+        event = message.event
+        self.rollout = advance(self.rollout, event)
+        self.record(event.line(), line_style(event), at=event.at)
+        self.show_selection()
+        if isinstance(event, Progress | RolloutFinished):
+            self.request_refresh()
+
+    @while_running
+    def on_log_line(self, message: LogLine) -> None:
+        self.record(message.text, message.style)
+
+    def on_unmount(self) -> None:
+        if self.traffic is not None:
+            self.traffic.stop()

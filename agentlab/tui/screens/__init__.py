@@ -1,0 +1,1 @@
+"""Modal screens: pickers, forms, logs and confirmations."""

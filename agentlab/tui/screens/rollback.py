@@ -1,0 +1,51 @@
+"""The rollback picker: a service's revisions from the history, newest first."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from agentlab.history import Revision
+from agentlab.tui.screens.dialog import Dialog
+
+OUTCOME_STYLES = {"complete": "green", "failed": "red", "rolled-back": "yellow"}
+
+
+def revision_prompt(revision: Revision, current: bool) -> Text:
+    """`● #3  1.3.0  complete  2024-01-01 10:00  rollout agent --to 1.3.0`."""
+    return Text.assemble(
+        ("● " if current else "  ", "bold green"),
+        (f"#{revision.number:<3} ", "bold"),
+        (f"{revision.version:<10} ", "bold"),
+        (f"{revision.outcome:<12} ", OUTCOME_STYLES.get(revision.outcome, "dim")),
+        (f"{revision.started_at[:16].replace('T', ' ')}  ", "dim"),
+        revision.cause,
+    )
+
+
+class RollbackPicker(Dialog[int]):
+    """Choose the revision to roll back to; the current one is marked."""
+
+    def __init__(self, service: str, revisions: list[Revision], current: int | None) -> None:
+        super().__init__()
+        self.service = service
+        self.revisions = sorted(revisions, key=lambda r: r.number, reverse=True)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        options = [
+            Option(revision_prompt(r, r.number == self.current), id=str(r.number))
+            for r in self.revisions
+        ]
+        with Vertical(classes="dialog") as box:
+            box.border_title = f"Roll back {self.service} to a revision"
+            yield OptionList(*options)
+            yield Static("enter rolls back to the revision · esc cancels", classes="hint")
+
+    @on(OptionList.OptionSelected)
+    def choose(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id or 0))

@@ -1,0 +1,81 @@
+"""The selected service's replicas, and the OCI labels of the selected replica's image."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from agentlab.engine.protocol import Replica
+from agentlab.lab import ServiceStatus
+from agentlab.tui.view import coloured, image_labels, replica_health, short_image, uptime
+from agentlab.tui.widgets.tables import selected_key, sync_rows
+
+COLUMNS = ("container", "version", "image", "state", "health", "uptime")
+
+
+class ReplicasPanel(Vertical):
+    """A replicas table over a short list of image labels."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._replicas: dict[str, Replica] = {}
+
+    def compose(self) -> ComposeResult:
+        yield DataTable[Text](id="replica-table", cursor_type="row")
+        yield Static(id="labels")
+
+    def on_mount(self) -> None:
+        self.border_title = "Replicas"
+        table = self.query_one(DataTable)
+        for column in COLUMNS:
+            table.add_column(column.upper(), key=column)
+
+    @property
+    def selected(self) -> Replica | None:
+        """The replica under the cursor."""
+        key = selected_key(self.query_one(DataTable))
+        return self._replicas.get(key) if key else None
+
+    def show(
+        self, service: ServiceStatus | None, digests: Mapping[str, str | None], now: datetime
+    ) -> None:
+        """Show one service's replicas (none when nothing is selected)."""
+        replicas = service.replicas if service else []
+        self.border_title = f"Replicas · {service.name}" if service else "Replicas"
+        self._replicas = {r.id: r for r in replicas}
+        rows = [
+            (
+                r.id,
+                [
+                    Text(r.name, style="bold"),
+                    Text(r.version or "-"),
+                    Text(short_image(r, digests), style="dim"),
+                    coloured(r.state),
+                    coloured(replica_health(r)) if r.running else Text("-", style="dim"),
+                    Text(uptime(r, now)),
+                ],
+            )
+            for r in replicas
+        ]
+        sync_rows(self.query_one(DataTable), rows)
+        self.show_labels()
+
+    def show_labels(self) -> None:
+        """The image labels of the selected replica."""
+        replica = self.selected
+        lines = []
+        if replica is not None:
+            lines.append(Text(f"Image labels · {replica.image_ref}", style="bold"))
+            lines += [
+                Text.assemble((f"  {key}: ", "dim"), value) for key, value in image_labels(replica)
+            ]
+        self.query_one("#labels", Static).update(Text("\n").join(lines))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.show_labels()

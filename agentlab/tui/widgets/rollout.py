@@ -1,0 +1,57 @@
+"""The rollout panel: step, progress bar, ready/total, and old and new replicas side by side."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ProgressBar, Static
+
+from agentlab.engine.protocol import Replica
+from agentlab.lab import ServiceStatus
+from agentlab.tui.progress import RolloutView
+from agentlab.tui.view import coloured, replica_health, tag_of
+
+
+def replica_list(title: str, replicas: list[Replica]) -> Text:
+    """A heading and one line per replica with its health in colour."""
+    lines = [Text(title, style="bold")]
+    lines += [Text.assemble(f"{r.name}  ", coloured(replica_health(r))) for r in replicas]
+    if not replicas:
+        lines.append(Text("none", style="dim"))
+    return Text("\n").join(lines)
+
+
+class RolloutPanel(Vertical):
+    """Shown while a rollout runs or is paused; hidden otherwise."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="step")
+        yield ProgressBar(show_eta=False, id="rollout-progress")
+        with Horizontal(id="sides"):
+            yield Static(id="old")
+            yield Static(id="new")
+
+    def show(self, view: RolloutView | None, service: ServiceStatus | None) -> None:
+        """Follow `view`; `service` supplies the live replicas of the service rolling out."""
+        self.display = view is not None and view.outcome in (None, "paused")
+        if view is None or not self.display:
+            return
+        self.border_title = view.title
+        step = Text.assemble(
+            ("Step ", "bold"),
+            view.step,
+            "  ·  ",
+            ("Ready ", "bold"),
+            f"{view.ready}/{view.total}",
+            "  ·  ",
+            ("Updated ", "bold"),
+            f"{view.updated}/{view.desired}",
+        )
+        self.query_one("#step", Static).update(step)
+        self.query_one(ProgressBar).update(total=max(view.desired, 1), progress=view.updated)
+        replicas = service.replicas if service else []
+        new = [r for r in replicas if tag_of(r.image_ref) == view.to_version]
+        old = [r for r in replicas if r not in new]
+        self.query_one("#old", Static).update(replica_list(f"Old · {view.from_version}", old))
+        self.query_one("#new", Static).update(replica_list(f"New · {view.to_version}", new))

@@ -1,0 +1,208 @@
+"""A fake-engine lab for the TUI tests: deterministic state, live events, a fixed clock."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from agentlab.config import CatalogueEntry, LabSettings, VersionRecipe
+from agentlab.engine.fake import HEALTHY, Behaviour, FakeContainer, FakeEngine
+from agentlab.engine.protocol import EngineEvent, ImageInfo
+from agentlab.lab import Lab
+from agentlab.override import read_pins
+from agentlab.project import Project
+from agentlab.tui.app import AgentlabApp
+from agentlab.tui.widgets.eventlog import EventLog
+
+REPO = "lab/agent"
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # the fake engine's wall clock starts here
+NOW = EPOCH + timedelta(hours=1, minutes=23, seconds=45)  # the app's frozen clock
+SLOW = Behaviour(healthy_after=12)  # turns healthy after a dozen polls (a few seconds)
+_LOCKED = (  # besides the overrides below, which lock themselves
+    "replicas",
+    "images",
+    "image",
+    "digests",
+    "published_port",
+    "stop_replica",
+    "remove_replica",
+    "kill_replica",
+    "logs_tail",
+    "down",
+)
+
+
+@dataclass
+class LabFake(FakeEngine):
+    """The fake engine as a Lab drives it: pins come from agentlab's override file, calls
+    from the app's worker threads are serialised, and `events()` blocks like Docker's."""
+
+    override: Path | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    stream: queue.Queue[EngineEvent | None] = field(default_factory=queue.Queue)
+
+    def add_image(
+        self,
+        ref: str,
+        *behaviours: Behaviour,
+        version: str | None = None,
+        digest: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> ImageInfo:
+        """An image with a few OCI labels besides the version."""
+        info = super().add_image(ref, *behaviours, version=version, digest=digest)
+        oci = {
+            "org.opencontainers.image.title": ref.split(":")[0],
+            "org.opencontainers.image.revision": "0123abc",
+            **(labels or {}),
+        }
+        self._images[ref].info = replace(info, labels={**info.labels, **oci})
+        return self._images[ref].info
+
+    def sync_pins(self) -> None:
+        """What Compose does with agentlab's override: new containers get the pinned image."""
+        if self.override is not None:
+            self.pins.update(read_pins(self.override))
+
+    def compose_config(self) -> dict[str, Any]:
+        with self.lock:
+            self.sync_pins()
+            return super().compose_config()
+
+    def up(self, *args: Any, **kwargs: Any) -> None:
+        with self.lock:
+            self.sync_pins()
+            super().up(*args, **kwargs)
+
+    def add_replicas(self, service: str, count: int) -> list[str]:
+        with self.lock:
+            self.sync_pins()
+            return super().add_replicas(service, count)
+
+    def events(self) -> Iterator[EngineEvent]:
+        self.calls.append(("events", ()))
+        yield from iter(self.stream.get, None)
+
+    def close(self) -> None:
+        """End the event stream (what `docker events` does when the engine stops)."""
+        self.stream.put(None)
+
+    def _event(self, action: str, c: FakeContainer) -> None:
+        super()._event(action, c)
+        self.stream.put(self.event_log[-1])
+
+
+def _locked(name: str) -> Callable[..., Any]:
+    method = getattr(FakeEngine, name)
+
+    def call(self: LabFake, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+for _name in _LOCKED:
+    setattr(LabFake, _name, _locked(_name))
+
+
+def make_fake() -> LabFake:
+    """agent (2 replicas at 1.2.0) and gateway (1 at 1.0.0); agent versions 1.2.0-2.0.0,
+    1.4.0 never healthy, 1.5.0 slow, and a `nightly` tag the policy blocks."""
+    fake = LabFake(project="lab")
+    fake.add_image(f"{REPO}:1.2.0", Behaviour(logs="agent 1.2.0 listening on :8000"))
+    fake.add_image(f"{REPO}:1.3.0", digest="sha256:" + "ab" * 32)
+    fake.add_image(f"{REPO}:1.4.0", Behaviour(healthy_after=None, health_output="refused"))
+    fake.add_image(f"{REPO}:1.5.0", SLOW)
+    fake.add_image(f"{REPO}:2.0.0", HEALTHY, labels={"io.agentlab.requires": "gateway>=1.0.0"})
+    fake.add_image(f"{REPO}:nightly")
+    fake.add_image("lab/gateway:1.0.0")
+    fake.add_service("agent", f"{REPO}:1.2.0", replicas=2)
+    fake.add_service("gateway", "lab/gateway:1.0.0", replicas=1)
+    return fake
+
+
+def make_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
+    """A Lab for `fake`, with its state (override, history, lock) under `directory`."""
+    compose = directory / "compose.yaml"
+    compose.write_text("services: {}\n", encoding="utf-8")
+    recipes = {
+        "1.4.0": VersionRecipe(note="starts but never becomes healthy"),
+        "1.5.0": VersionRecipe(note="slow starter"),
+        "1.6.0": VersionRecipe(note="not built yet"),
+    }
+    settings = LabSettings(
+        project="lab",
+        primary=("agent",),
+        managed=("agent", "gateway"),
+        rollout={"monitor": 0, "timeout": 30, **rollout},
+        catalogue={"agent": CatalogueEntry("agent", REPO, directory, recipes)},
+    )
+
+    def attach(_project: Project, _name: str, override: Path) -> LabFake:
+        fake.override = override
+        return fake
+
+    return Lab(Project((compose,), settings, "lab"), engine_factory=attach)
+
+
+def make_app(lab: Lab) -> AgentlabApp:
+    return AgentlabApp(lab, clock=lambda: NOW)
+
+
+async def wait_for(pilot: Pilot[Any], ready: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Let the app run until `ready()` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {ready.__doc__ or 'a condition'}")
+        await pilot.pause(0.05)
+
+
+def log_text(app: AgentlabApp) -> str:
+    """Everything in the event log, as plain text."""
+    return "\n".join(strip.text for strip in app.query_one(EventLog).lines)
+
+
+def capture_notifications(app: AgentlabApp) -> list[tuple[str, str]]:
+    """Record (severity, message) of every notification the app raises."""
+    seen: list[tuple[str, str]] = []
+    notify = app.notify
+
+    def record(message: str, **kwargs: Any) -> None:
+        seen.append((kwargs.get("severity", "information"), message))
+        notify(message, **kwargs)
+
+    app.notify = record  # type: ignore[method-assign]
+    return seen
+
+
+def row(app: AgentlabApp, table_id: str, key: str) -> list[str]:
+    """The plain text of one row of a DataTable, by row key."""
+    return [str(cell) for cell in app.query_one(table_id, DataTable).get_row(key)]
+
+
+async def started(pilot: Pilot[Any], app: AgentlabApp) -> None:
+    """Wait until the first status is shown and no task runs."""
+
+    def loaded() -> bool:
+        """the first status"""
+        return app.status is not None and not app.busy
+
+    await wait_for(pilot, loaded)
+
+
+def replica_rows(app: AgentlabApp) -> dict[str, list[str]]:
+    """The replicas table: plain cells per container name."""
+    table = app.query_one("#replica-table", DataTable)
+    rows = [[str(cell) for cell in table.get_row(r.key)] for r in table.ordered_rows]
+    return {cells[0]: cells for cells in rows}

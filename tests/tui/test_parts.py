@@ -1,0 +1,152 @@
+"""The TUI's pure parts: health summaries, event folding, event filtering, form defaults."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentlab.engine.protocol import EngineEvent, Replica
+from agentlab.lab import ServiceStatus
+from agentlab.rollout.events import (
+    Paused,
+    Progress,
+    RollbackStarted,
+    RolloutFinished,
+    RolloutStarted,
+    StepStarted,
+)
+from agentlab.tui.configwatch import ConfigWatch
+from agentlab.tui.feed import relevant
+from agentlab.tui.progress import advance, line_style
+from agentlab.tui.screens.rollout_form import default_version
+from agentlab.tui.view import image_labels, replica_health, service_health, short_image, uptime
+from agentlab.tui.widgets.traffic import last_second
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def replica(state: str = "running", health: str | None = "healthy", **kw: Any) -> Replica:
+    return Replica(
+        id=kw.pop("id", "c1"),
+        name="lab-agent-1",
+        service="agent",
+        number=1,
+        image_ref="lab/agent:1.2.0",
+        image_id="sha256:" + "12" * 32,
+        state=state,
+        health=health,
+        started_at=START,
+        **kw,
+    )
+
+
+def service(*replicas: Replica) -> ServiceStatus:
+    return ServiceStatus("agent", True, "lab/agent:1.2.0", 3, list(replicas), [])
+
+
+@pytest.mark.parametrize(
+    ("replicas", "health"),
+    [
+        ((), "down"),
+        ((replica(), replica(id="c2")), "healthy"),
+        ((replica(health=None),), "running"),
+        ((replica(), replica(health="starting")), "starting"),
+        ((replica(health="starting"), replica(health="unhealthy")), "unhealthy"),
+        ((replica(), replica(state="exited")), "unhealthy"),
+    ],
+)
+def test_service_health_is_the_worst_replica(replicas: tuple[Replica, ...], health: str) -> None:
+    assert service_health(service(*replicas)) == health
+
+
+def test_replica_words_ids_uptime_and_labels() -> None:
+    labels = {
+        "org.opencontainers.image.version": "1.2.0",
+        "io.agentlab.requires": "collector>=2",
+        "com.docker.compose.service": "agent",
+    }
+    up = replica(labels=labels)
+    assert replica_health(up) == "healthy"
+    assert replica_health(replica(state="exited")) == "exited"
+    assert short_image(up, {}) == "121212121212"
+    assert short_image(up, {up.image_id: "sha256:" + "ab" * 32}) == "abababababab"
+    assert uptime(up, START + timedelta(minutes=3, seconds=12)) == "3m12s"
+    assert uptime(replica(state="exited"), START) == "-"
+    assert image_labels(up) == [
+        ("image.version", "1.2.0"),
+        ("io.agentlab.requires", "collector>=2"),
+    ]
+
+
+def test_rollout_events_fold_into_a_view() -> None:
+    view = advance(None, StepStarted(1, "ignored before a start"))
+    assert view is None
+    view = advance(view, RolloutStarted("agent", "1.2.0", "1.3.0", 3, "rolling", "s"))
+    view = advance(view, StepStarted(2, "start 1 new"))
+    view = advance(view, Progress(3, 4, 1, 3))
+    assert view is not None and view.running
+    assert (view.step, view.ready, view.total, view.updated) == ("2. start 1 new", 3, 4, 1)
+    assert view.title == "Rolling out agent: 1.2.0 → 1.3.0"
+    view = advance(view, RollbackStarted("lab-agent-4 unhealthy"))
+    assert view is not None and view.title.startswith("Rolling back agent")
+    view = advance(view, Paused("paused on request", "resume"))
+    view = advance(view, RolloutFinished("paused", "paused on request", 1.0))
+    assert view is not None and not view.running and view.outcome == "paused"
+
+
+def test_line_styles() -> None:
+    assert line_style(RolloutFinished("complete", "ok", 1.0)) == "bold green"
+    assert line_style(RolloutFinished("rolled-back", "no", 1.0)) == "bold red"
+    assert line_style(RollbackStarted("why")) == "bold red"
+    assert line_style(StepStarted(1, "x")) == ""
+
+
+@pytest.mark.parametrize(
+    ("action", "shown"),
+    [
+        ("start", True),
+        ("die", True),
+        ("health_status: healthy", True),
+        ("exec_create: python3 -c probe", False),
+        ("exec_die", False),
+        ("attach", False),
+    ],
+)
+def test_health_probes_are_not_events_worth_a_refresh(action: str, shown: bool) -> None:
+    assert relevant(EngineEvent(action, "c1", "agent", "lab-agent-1", START)) is shown
+
+
+def test_config_watch_names_edited_files(tmp_path: Path) -> None:
+    compose, override = tmp_path / "compose.yaml", tmp_path / "override.yaml"
+    compose.write_text("a")
+    watch = ConfigWatch([compose, override])
+    assert watch.changed() == []
+    override.write_text("services: {}")  # created
+    later = compose.stat().st_mtime_ns + 10**9
+    os.utime(compose, ns=(later, later))  # edited
+    assert sorted(p.name for p in watch.changed()) == ["compose.yaml", "override.yaml"]
+    assert watch.changed() == []
+
+
+def rows(current: str, *versions: str, blocked: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    return [
+        {"version": v, "current": v == current, "blocked": "no" if v in blocked else None}
+        for v in versions
+    ]
+
+
+def test_the_form_suggests_the_next_version() -> None:
+    assert default_version(rows("1.2.0", "1.2.0", "1.3.0", "2.0.0")) == "1.3.0"
+    assert default_version(rows("2.0.0", "1.2.0", "1.3.0", "2.0.0")) == "1.3.0"
+    assert default_version(rows("1.2.0", "1.2.0", "1.3.0", blocked=("1.3.0",))) == "1.2.0"
+    assert default_version(rows("x", "x", blocked=("x",))) is None
+
+
+def test_the_rate_is_the_last_complete_second() -> None:
+    assert last_second([]) == 0
+    assert last_second([7]) == 0
+    assert last_second([20, 19, 4]) == 19
