@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,7 +15,7 @@ import yaml
 
 from agentlab import images as image_builds
 from agentlab import rollouts
-from agentlab.engine.protocol import Engine, EngineEvent, ImageInfo, Replica
+from agentlab.engine.protocol import Engine, EventStream, ImageInfo, Replica
 from agentlab.errors import BadInput, OperationFailed
 from agentlab.history import History
 from agentlab.lock import project_lock
@@ -671,8 +671,8 @@ class Lab:
     def logs(self, name_or_id: str, lines: int = 50) -> str:
         return self.engine.logs_tail(self.replica(name_or_id).id, lines)
 
-    def events(self) -> Iterator[EngineEvent]:
-        """The project's container events, as a blocking iterator (one long-lived worker)."""
+    def events(self) -> EventStream:
+        """The project's container events: iterate on one long-lived thread; close() ends it."""
         return self.engine.events()
 
     def down(self, volumes: bool) -> None:

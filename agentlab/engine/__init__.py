@@ -1,5 +1,5 @@
 """The engine layer: a small protocol and its implementations."""
 
-from agentlab.engine.protocol import Engine, EngineEvent, ImageInfo, Replica
+from agentlab.engine.protocol import Engine, EngineEvent, EventStream, ImageInfo, Replica
 
-__all__ = ["Engine", "EngineEvent", "ImageInfo", "Replica"]
+__all__ = ["Engine", "EngineEvent", "EventStream", "ImageInfo", "Replica"]

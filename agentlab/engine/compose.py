@@ -248,19 +248,45 @@ class ComposeEngine:
             lambda c: c.compose.down(volumes=volumes, remove_orphans=True, quiet=True),
         )
 
-    def events(self) -> Iterator[EngineEvent]:
-        for event in self._client.system.events(
-            filters={"label": f"{PROJECT_LABEL}={self.project}", "type": "container"}
-        ):
-            attributes = dict(event.actor.attributes or {}) if event.actor else {}
-            yield EngineEvent(
-                action=str(event.action),
-                container_id=str(event.actor.id if event.actor else ""),
-                service=attributes.get(SERVICE_LABEL),
-                name=attributes.get("name", ""),
-                time=event.time or datetime.now(UTC),
-                attributes=attributes,
-            )
+    def events(self) -> DockerEventStream:
+        docker = shutil.which("docker")
+        if docker is None:
+            raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
+        return DockerEventStream(
+            [
+                docker,
+                "events",
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "type=container",
+                "--filter",
+                f"label={PROJECT_LABEL}={self.project}",
+            ]
+        )
+
+
+class DockerEventStream:
+    """`docker events` as a blocking iterator; `close()` from any thread ends it and reaps
+    the subprocess (python-on-whales' events() leaves it running when abandoned)."""
+
+    def __init__(self, command: list[str]) -> None:
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+
+    def __iter__(self) -> Iterator[EngineEvent]:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.strip():
+                yield _event(json.loads(line))
+        if self._process.wait() not in (0, -15):
+            raise EngineUnavailable("the Docker event stream ended", hint=_START_HINT)
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+        self._process.wait(timeout=10)
 
 
 _INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"
@@ -307,6 +333,21 @@ def _replica(item: Mapping[str, Any]) -> Replica:
         labels=labels,
         health_log=tuple(str(entry.get("Output", "")).strip() for entry in log[-3:]),
         oom_killed=bool(state.get("OOMKilled", False)),
+    )
+
+
+def _event(item: Mapping[str, Any]) -> EngineEvent:
+    actor = item.get("Actor") or {}
+    attributes = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+    nanos = item.get("timeNano")
+    moment = datetime.fromtimestamp(int(nanos) / 1e9, UTC) if nanos else datetime.now(UTC)
+    return EngineEvent(
+        action=str(item.get("Action") or item.get("status") or ""),
+        container_id=str(actor.get("ID") or item.get("id") or ""),
+        service=attributes.get(SERVICE_LABEL),
+        name=attributes.get("name", ""),
+        time=moment,
+        attributes=attributes,
     )
 
 

@@ -314,10 +314,10 @@ class FakeEngine:
         for cid in list(self.containers):
             self._destroy(cid)
 
-    def events(self) -> Iterator[EngineEvent]:
+    def events(self) -> RecordedEvents:
         """The events recorded so far (a real engine blocks for more)."""
         self.calls.append(("events", ()))
-        return iter(list(self.event_log))
+        return RecordedEvents(list(self.event_log))
 
     # ---- internals --------------------------------------------------------
 
@@ -369,3 +369,16 @@ class FakeEngine:
 
     def _event(self, action: str, c: FakeContainer) -> None:
         self.event_log.append(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))
+
+
+@dataclass
+class RecordedEvents:
+    """A finished event stream: what was recorded, then the end."""
+
+    events: list[EngineEvent]
+
+    def __iter__(self) -> Iterator[EngineEvent]:
+        return iter(self.events)
+
+    def close(self) -> None:
+        self.events.clear()

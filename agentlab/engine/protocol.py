@@ -89,6 +89,14 @@ class EngineEvent:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
+class EventStream(Protocol):
+    """A blocking iterator of events that another thread can end with `close()`."""
+
+    def __iter__(self) -> Iterator[EngineEvent]: ...
+
+    def close(self) -> None: ...
+
+
 class Engine(Protocol):
     """The operations agentlab performs on one Compose project."""
 
@@ -153,5 +161,5 @@ class Engine(Protocol):
     def down(self, volumes: bool = False) -> None:
         """Remove every container and network of the project."""
 
-    def events(self) -> Iterator[EngineEvent]:
-        """A stream of the project's container events (blocking iterator)."""
+    def events(self) -> EventStream:
+        """The project's container events; `close()` ends the stream (and its process)."""

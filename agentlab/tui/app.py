@@ -60,7 +60,8 @@ class AgentlabApp(LabActions):
     def on_mount(self) -> None:
         self.title = f"agentlab · {self.lab.name}"
         self.request_refresh()
-        EventFeed(self.lab.events, self.post_safely).start()
+        self.feed = EventFeed(self.lab.events, self.post_safely)
+        self.feed.start()
         self.set_interval(SAFETY_REFRESH, self.request_refresh)
         self.set_interval(1.0, self.tick_traffic)
         self.run_task(Task("unfinished rollouts", self.lab.unfinished, self._warn_unfinished))
@@ -146,5 +147,6 @@ class AgentlabApp(LabActions):
         self.record(message.text, message.style)
 
     def on_unmount(self) -> None:
+        self.feed.stop()
         if self.traffic is not None:
             self.traffic.stop()

@@ -1,19 +1,18 @@
 """Docker's event stream, read on one long-lived daemon thread.
 
 Not a Textual worker: thread workers run on the event loop's default executor, which
-is joined when the app exits, and `lab.events()` never ends by itself, so quitting would
-hang. The iterator is never broken out of (python-on-whales would leave its `docker
-events` subprocess behind); the thread simply lives as long as the process.
+is joined when the app exits, and the stream blocks until an event comes. `stop()`
+closes the stream (ending its `docker events` process), which ends the thread.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from textual.message import Message
 
-from agentlab.engine.protocol import EngineEvent
+from agentlab.engine.protocol import EngineEvent, EventStream
 from agentlab.errors import AgentlabError
 from agentlab.tui.messages import EngineEventSeen, FeedFailed
 
@@ -42,21 +41,32 @@ def relevant(event: EngineEvent) -> bool:
 
 class EventFeed:
     """Posts an EngineEventSeen for every relevant event, a FeedFailed if the stream breaks.
-    `post` must tolerate a closed app (the stream outlives it)."""
+    `post` must tolerate a closed app."""
 
     def __init__(
-        self, events: Callable[[], Iterable[EngineEvent]], post: Callable[[Message], object]
+        self, events: Callable[[], EventStream], post: Callable[[Message], object]
     ) -> None:
-        self._events = events
+        self._open = events
+        self._stream: EventStream | None = None
+        self._stopping = False
         self._post = post
         self._thread = threading.Thread(target=self._run, name="agentlab-events", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def stop(self) -> None:
+        """End the stream and its process; the thread then returns."""
+        self._stopping = True
+        if self._stream is not None:
+            self._stream.close()
+
     def _run(self) -> None:
         try:
-            for event in self._events():
+            self._stream = self._open()
+            if self._stopping:
+                self._stream.close()
+            for event in self._stream:
                 if relevant(event):
                     self._post(EngineEventSeen(event))
         except AgentlabError as error:

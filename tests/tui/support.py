@@ -42,6 +42,19 @@ _LOCKED = (  # besides the overrides below, which lock themselves
 
 
 @dataclass
+class QueueStream:
+    """Events as they happen, until None arrives (close() sends it)."""
+
+    queue: queue.Queue[EngineEvent | None]
+
+    def __iter__(self) -> Iterator[EngineEvent]:
+        return iter(self.queue.get, None)
+
+    def close(self) -> None:
+        self.queue.put(None)
+
+
+@dataclass
 class LabFake(FakeEngine):
     """The fake engine as a Lab drives it: pins come from agentlab's override file, calls
     from the app's worker threads are serialised, and `events()` blocks like Docker's."""
@@ -88,9 +101,9 @@ class LabFake(FakeEngine):
             self.sync_pins()
             return super().add_replicas(service, count)
 
-    def events(self) -> Iterator[EngineEvent]:
+    def events(self) -> QueueStream:
         self.calls.append(("events", ()))
-        yield from iter(self.stream.get, None)
+        return QueueStream(self.stream)
 
     def close(self) -> None:
         """End the event stream (what `docker events` does when the engine stops)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images"), pytest
 DEADLINE = 90.0  # seconds the rollout may take (a bound, not a measurement)
 
 
-def stop_event_streams(project: str) -> None:
-    """End this process's `docker events` child for the project. The app's event thread
-    never breaks out of the stream (by design), so after the test it would otherwise
-    linger until the project's next container event."""
+def event_streams(project: str) -> list[int]:
+    """Pids of this process's `docker events` children for the project."""
+    pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -39,7 +37,8 @@ def stop_event_streams(project: str) -> None:
             and b"events" in command
             and any(project.encode() in part for part in command)
         ):
-            os.kill(int(entry.name), signal.SIGTERM)
+            pids.append(int(entry.name))
+    return pids
 
 
 async def test_version_picker_rolls_the_agent_out(
@@ -50,30 +49,28 @@ async def test_version_picker_rolls_the_agent_out(
     assert up.code == 0, up.err
     lab = Lab(load_project([str(demo_lab.compose_file)], demo_lab.project))
     app = AgentlabApp(lab)
-    try:
-        async with app.run_test(size=(120, 36)) as pilot:
-            await started(pilot, app)
-            assert row(app, "#services", "agent")[1:] == ["1.2.0", "3/3", "healthy"]
-            assert app.selected_service == "agent"
-            await pilot.press("v")
-            await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-            options = app.screen.query_one("OptionList")
-            options.highlighted = options.get_option_index("1.3.0")
-            await pilot.press("enter")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        assert row(app, "#services", "agent")[1:] == ["1.2.0", "3/3", "healthy"]
+        assert app.selected_service == "agent"
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
+        options = app.screen.query_one("OptionList")
+        options.highlighted = options.get_option_index("1.3.0")
+        await pilot.press("enter")
 
-            def rolled_out() -> bool:
-                """the rollout to finish and the table to show agent 1.3.0"""
-                finished = app.rollout is not None and app.rollout.outcome is not None
-                return finished and row(app, "#services", "agent")[1] == "1.3.0"
+        def rolled_out() -> bool:
+            """the rollout to finish and the table to show agent 1.3.0"""
+            finished = app.rollout is not None and app.rollout.outcome is not None
+            return finished and row(app, "#services", "agent")[1] == "1.3.0"
 
-            await wait_for(pilot, rolled_out, timeout=DEADLINE)
-            assert app.rollout is not None and app.rollout.outcome == "complete"
-            await wait_for(pilot, lambda: row(app, "#services", "agent")[2:] == ["3/3", "healthy"])
-            text = log_text(app)
-            assert "complete: agent runs 1.3.0 on 3 replicas" in text
-            assert f"start    {demo_lab.project}-agent-4" in text  # from Docker's event stream
-    finally:
-        stop_event_streams(demo_lab.project)
+        await wait_for(pilot, rolled_out, timeout=DEADLINE)
+        assert app.rollout is not None and app.rollout.outcome == "complete"
+        await wait_for(pilot, lambda: row(app, "#services", "agent")[2:] == ["3/3", "healthy"])
+        text = log_text(app)
+        assert "complete: agent runs 1.3.0 on 3 replicas" in text
+        assert f"start    {demo_lab.project}-agent-4" in text  # from Docker's event stream
+    assert event_streams(demo_lab.project) == []  # closing the app ends `docker events`
     status = demo_lab("status", "--json").json()
     agent = next(s for s in status["services"] if s["service"] == "agent")
     assert {r["version"] for r in agent["replicas"]} == {"1.3.0"}
