@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start: provision what is missing, build the demo images, start v1.3.0, show its status.
+# Quick start: provision what is missing, build the demo images, start v1.3.0 (up prints the
+# status table), then say what to try next.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
@@ -12,4 +13,9 @@ lab() {
 }
 lab images build
 lab up --version v1.3.0
-lab status
+
+cat <<EOF
+==> the demo lab is up: gateway on http://127.0.0.1:${AGENTLAB_GATEWAY_PORT:-8080}/
+    next: .venv/bin/agentlab -f compose/compose.yaml rollout agent --to 1.4.0 --traffic 50
+          .venv/bin/agentlab -f compose/compose.yaml tui
+EOF
