@@ -15,8 +15,9 @@ Endpoints (port ``PORT``, default 8000): ``GET /``, ``GET /version``, ``GET /hea
 Every ``REPORT_INTERVAL`` seconds (default 2) the agent POSTs a small report to
 ``$COLLECTOR_URL/report``; failures are logged, never fatal.
 
-On SIGTERM the agent drains: it closes its listening socket (new connections are refused),
-finishes the requests in flight (at most ``DRAIN_TIMEOUT`` seconds) and exits 0.
+On SIGTERM the agent drains (see ``labserver.py``, copied beside it in the image): it closes
+its listening socket (new connections are refused), finishes the requests in flight (at most
+``DRAIN_TIMEOUT`` seconds) and exits 0.
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ import json
 import operator
 import os
 import re
-import signal
-import socket
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from labserver import HOSTNAME, JSONHandler, Lifecycle
 
 PORT = int(os.environ.get("PORT", "8000"))
 VERSION = os.environ.get("AGENT_VERSION") or "unknown"
@@ -44,17 +44,9 @@ COLLECTOR_URL = os.environ.get("COLLECTOR_URL", "http://collector:9000").rstrip(
 STARTUP_DELAY = float(os.environ.get("STARTUP_DELAY", "8"))
 REPORT_INTERVAL = float(os.environ.get("REPORT_INTERVAL", "2"))
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "5"))
-HOSTNAME = socket.gethostname()
 STARTED = time.time()
 
-STOPPING = threading.Event()
-
-
-def log(event: str, **fields: object) -> None:
-    """Print one lifecycle line to stdout and flush it."""
-    details = "".join(f" {key}={value}" for key, value in fields.items())
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    print(f"{stamp} agent/{VERSION} {HOSTNAME} {event}{details}", flush=True)
+LAB = Lifecycle("agent", VERSION)
 
 
 # --- the collector requirement (agent 2.0.0 needs collector >= 2.0.0) -----------------------
@@ -115,7 +107,7 @@ class Health:
 
     def check(self) -> str | None:
         """Return None when healthy, otherwise the reason."""
-        if STOPPING.is_set():
+        if LAB.stopping.is_set():
             reason: str | None = "draining"
         elif BEHAVIOUR == "never-healthy":
             reason = "this build never becomes healthy (BEHAVIOUR=never-healthy)"
@@ -125,7 +117,7 @@ class Health:
         with self._lock:
             if state != self._last:
                 self._last = state
-                log("health", state=repr(state))
+                LAB.log("health", state=repr(state))
         return reason
 
 
@@ -138,7 +130,7 @@ HEALTH = Health()
 def report_loop() -> None:
     """POST a report to the collector every REPORT_INTERVAL seconds until stopping."""
     failing = False
-    while not STOPPING.is_set():
+    while not LAB.stopping.is_set():
         body = json.dumps(
             {
                 "service": "agent",
@@ -160,71 +152,24 @@ def report_loop() -> None:
                 response.read()
         except (OSError, ValueError) as exc:
             if not failing:
-                log("report-failed", collector=COLLECTOR_URL, error=repr(str(exc)))
+                LAB.log("report-failed", collector=COLLECTOR_URL, error=repr(str(exc)))
             failing = True
         else:
             if failing:
-                log("report-ok", collector=COLLECTOR_URL)
+                LAB.log("report-ok", collector=COLLECTOR_URL)
             failing = False
-        STOPPING.wait(REPORT_INTERVAL)
+        LAB.stopping.wait(REPORT_INTERVAL)
 
 
 # --- HTTP --------------------------------------------------------------------------------
 
 
-class DrainingHTTPServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that drains: stop accepting, finish in-flight, then return."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._busy = 0
-        self._idle = threading.Condition()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Count the connection as in flight, then hand it to a thread."""
-        with self._idle:
-            self._busy += 1
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """Serve one connection in its thread and mark it finished."""
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
-
-    def drain(self, timeout: float) -> int:
-        """Close the listening socket, wait for in-flight requests; return how many remain.
-
-        Call after ``serve_forever`` has returned. Connections the kernel already accepted
-        are served; from the moment the socket is closed, new connects are refused.
-        """
-        self.socket.setblocking(False)
-        while True:
-            try:
-                connection, address = self.socket.accept()
-            except OSError:
-                break
-            self.process_request(connection, address)
-        self.server_close()
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._busy and (left := deadline - time.monotonic()) > 0:
-                self._idle.wait(left)
-            return self._busy
-
-
-class AgentHandler(BaseHTTPRequestHandler):
+class AgentHandler(JSONHandler):
     """Answers /, /version, /health and /slow with JSON."""
 
     server_version = f"agentlab-agent/{VERSION}"
     timeout = 10
+    reply_headers: ClassVar[Mapping[str, str]] = {"X-Agent-Version": VERSION}
 
     def do_GET(self) -> None:
         """Route a GET request."""
@@ -251,20 +196,6 @@ class AgentHandler(BaseHTTPRequestHandler):
         else:
             self.send_json(404, {"error": f"no such path {url.path}"})
 
-    def send_json(self, status: int, payload: dict[str, Any]) -> None:
-        """Send a JSON response that closes the connection."""
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Agent-Version", VERSION)
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep stdout for lifecycle events: no access log."""
-
 
 def identity() -> dict[str, Any]:
     """What this replica is: version, revision, hostname and build behaviour."""
@@ -280,37 +211,17 @@ def identity() -> dict[str, Any]:
 
 def main() -> int:
     """Start, serve until SIGTERM/SIGINT, drain, exit 0."""
-    server: DrainingHTTPServer | None = None
-    received: list[str] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # Keep the handler tiny (no printing here): flag, then stop serve_forever elsewhere.
-        received.append(signal.Signals(signum).name)
-        STOPPING.set()
-        running = server
-        if running is not None:
-            threading.Thread(target=running.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log("starting", revision=REVISION, behaviour=BEHAVIOUR, requires=REQUIRES or "-")
+    LAB.handle_signals()
+    LAB.log("starting", revision=REVISION, behaviour=BEHAVIOUR, requires=REQUIRES or "-")
     if BEHAVIOUR == "slow-start":
-        log("slow-start", delay_s=STARTUP_DELAY)
-        if STOPPING.wait(STARTUP_DELAY):
-            log("stopped", signal=",".join(received), before="listening")
+        LAB.log("slow-start", delay_s=STARTUP_DELAY)
+        if LAB.stopping.wait(STARTUP_DELAY):
+            LAB.log("stopped", signal=LAB.signals, before="listening")
             return 0
     if REQUIRES:
         reason = unmet_requirement()
-        log("requirement", requires=REQUIRES, met=reason is None, detail=repr(reason or "ok"))
-    server = DrainingHTTPServer(("0.0.0.0", PORT), AgentHandler)
-    threading.Thread(target=report_loop, name="reporter", daemon=True).start()
-    log("listening", port=PORT)
-    if not STOPPING.is_set():
-        server.serve_forever(poll_interval=0.1)
-    log("draining", signal=",".join(received) or "-", timeout_s=DRAIN_TIMEOUT)
-    unfinished = server.drain(DRAIN_TIMEOUT)
-    log("stopped", unfinished=unfinished)
-    return 0
+        LAB.log("requirement", requires=REQUIRES, met=reason is None, detail=repr(reason or "ok"))
+    return LAB.serve(PORT, AgentHandler, DRAIN_TIMEOUT, background=report_loop)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ Endpoints (port ``PORT``, default 8080): ``GET /health`` (the gateway itself), `
 (request counts per upstream version, errors, retries; ``?reset=1`` zeroes them after
 answering) and every other GET path, which is forwarded.
 
-On SIGTERM the gateway drains: it closes its listening socket, finishes the requests in flight
-(at most ``DRAIN_TIMEOUT`` seconds) and exits 0.
+On SIGTERM the gateway drains (see ``labserver.py``): it closes its listening socket, finishes
+the requests in flight (at most ``DRAIN_TIMEOUT`` seconds) and exits 0.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ import http.client
 import itertools
 import json
 import os
-import signal
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
+
+from labserver import HOSTNAME, JSONHandler, Lifecycle
 
 PORT = int(os.environ.get("PORT", "8080"))
 VERSION = os.environ.get("GATEWAY_VERSION") or "unknown"
@@ -47,16 +46,8 @@ RETRY_BUDGET = float(os.environ.get("RETRY_BUDGET", "3"))
 RETRY_PAUSE = float(os.environ.get("RETRY_PAUSE", "0.2"))
 FAILED_PENALTY = float(os.environ.get("FAILED_PENALTY", "1"))
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "5"))
-HOSTNAME = socket.gethostname()
 
-STOPPING = threading.Event()
-
-
-def log(event: str, **fields: object) -> None:
-    """Print one lifecycle line to stdout and flush it."""
-    details = "".join(f" {key}={value}" for key, value in fields.items())
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    print(f"{stamp} gateway/{VERSION} {HOSTNAME} {event}{details}", flush=True)
+LAB = Lifecycle("gateway", VERSION)
 
 
 # --- finding and calling replicas -----------------------------------------------------------
@@ -83,7 +74,7 @@ class Resolver:
                     infos = []
                 addresses = sorted({str(info[4][0]) for info in infos})
                 if addresses != self._addresses:
-                    log("upstreams", service=self.service, addresses=",".join(addresses) or "-")
+                    LAB.log("upstreams", service=self.service, addresses=",".join(addresses) or "-")
                 self._addresses, self._resolved_at = addresses, time.monotonic()
             return list(self._addresses)
 
@@ -247,55 +238,7 @@ def route(path: str, client: str) -> Answer:
 # --- HTTP --------------------------------------------------------------------------------
 
 
-class DrainingHTTPServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that drains: stop accepting, finish in-flight, then return."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._busy = 0
-        self._idle = threading.Condition()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Count the connection as in flight, then hand it to a thread."""
-        with self._idle:
-            self._busy += 1
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """Serve one connection in its thread and mark it finished."""
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
-
-    def drain(self, timeout: float) -> int:
-        """Close the listening socket, wait for in-flight requests; return how many remain.
-
-        Call after ``serve_forever`` has returned. Connections the kernel already accepted
-        are served; from the moment the socket is closed, new connects are refused.
-        """
-        self.socket.setblocking(False)
-        while True:
-            try:
-                connection, address = self.socket.accept()
-            except OSError:
-                break
-            self.process_request(connection, address)
-        self.server_close()
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._busy and (left := deadline - time.monotonic()) > 0:
-                self._idle.wait(left)
-            return self._busy
-
-
-class GatewayHandler(BaseHTTPRequestHandler):
+class GatewayHandler(JSONHandler):
     """Serves /health and /stats; forwards every other GET upstream."""
 
     server_version = f"agentlab-gateway/{VERSION}"
@@ -305,61 +248,23 @@ class GatewayHandler(BaseHTTPRequestHandler):
         """Route a GET request."""
         url = urlsplit(self.path)
         if url.path == "/health":
-            self.send(200, json.dumps({"status": "ok"}).encode())
+            self.send_json(200, {"status": "ok"})
         elif url.path == "/stats":
             snapshot = STATS.snapshot()
             if parse_qs(url.query).get("reset", ["0"])[0] not in ("", "0", "false"):
                 STATS.reset()
-            self.send(200, json.dumps(snapshot).encode())
+            self.send_json(200, snapshot)
         else:
             answer = route(self.path, self.client_address[0])
-            self.send(answer.status, answer.body, answer.content_type, answer.version)
-
-    def send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "application/json",
-        agent_version: str | None = None,
-    ) -> None:
-        """Send a response that closes the connection."""
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if agent_version is not None:
-            self.send_header("X-Agent-Version", agent_version)
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep stdout for lifecycle events: no access log."""
+            headers = {"X-Agent-Version": answer.version}
+            self.send_body(answer.status, answer.body, answer.content_type, headers)
 
 
 def main() -> int:
     """Start, serve until SIGTERM/SIGINT, drain, exit 0."""
-    server: DrainingHTTPServer | None = None
-    received: list[str] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # Keep the handler tiny (no printing here): flag, then stop serve_forever elsewhere.
-        received.append(signal.Signals(signum).name)
-        STOPPING.set()
-        running = server
-        if running is not None:
-            threading.Thread(target=running.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log("starting", revision=REVISION, upstream=f"{UPSTREAM_SERVICE}:{UPSTREAM_PORT}")
-    server = DrainingHTTPServer(("0.0.0.0", PORT), GatewayHandler)
-    log("listening", port=PORT)
-    if not STOPPING.is_set():
-        server.serve_forever(poll_interval=0.1)
-    log("draining", signal=",".join(received) or "-", timeout_s=DRAIN_TIMEOUT)
-    unfinished = server.drain(DRAIN_TIMEOUT)
-    log("stopped", unfinished=unfinished)
-    return 0
+    LAB.handle_signals()
+    LAB.log("starting", revision=REVISION, upstream=f"{UPSTREAM_SERVICE}:{UPSTREAM_PORT}")
+    return LAB.serve(PORT, GatewayHandler, DRAIN_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ def test_demo_lab_settings_load() -> None:
     assert agent.image == "agentlab-demo/agent"
     assert {"1.2.0", "1.3.0", "1.4.0", "2.0.0"} <= set(agent.versions)
     assert agent.versions["1.4.0"].args["BEHAVIOUR"] == "never-healthy"
-    assert agent.context == (REPO / "compose" / "agent").resolve()
+    assert agent.context == (REPO / "compose").resolve()
+    assert agent.dockerfile == str(REPO / "compose" / "agent" / "Dockerfile")
     assert set(settings.catalogue["collector"].versions) >= {"1.0.0", "2.0.0"}
 
 
