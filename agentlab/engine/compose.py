@@ -30,6 +30,8 @@ SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 READ_TIMEOUT = 30.0
+LIFECYCLE_EVENTS = ("create", "start", "restart", "die", "kill", "oom", "stop", "destroy",
+                    "pause", "unpause", "health_status")  # fmt: skip
 
 
 class ComposeEngine:
@@ -44,6 +46,7 @@ class ComposeEngine:
         self.compose_files = list(compose_files)
         self.override = override
         self.project = project or ""
+        self._digests: dict[str, str | None] = {}
 
     # ---- command plumbing -------------------------------------------------
 
@@ -162,10 +165,13 @@ class ComposeEngine:
         return _image(raw[0], *split_image_ref(ref))
 
     def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
-        if not image_ids:
-            return {}
-        raw = json.loads(self._docker(["image", "inspect", *sorted(set(image_ids))]))
-        return {item["Id"]: _image(item, "", "").digest for item in raw}
+        """Repo digests by image id; an id's digest is read once per engine (ids are content
+        hashes, so a long-lived TUI does not re-inspect its images on every refresh)."""
+        unknown = sorted(set(image_ids) - set(self._digests))
+        if unknown:
+            raw = json.loads(self._docker(["image", "inspect", *unknown]))
+            self._digests.update({item["Id"]: _image(item, "", "").digest for item in raw})
+        return {image_id: self._digests.get(image_id) for image_id in image_ids}
 
     def published_port(self, service: str, port: int) -> int | None:
         try:
@@ -252,18 +258,11 @@ class ComposeEngine:
         docker = shutil.which("docker")
         if docker is None:
             raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
-        return DockerEventStream(
-            [
-                docker,
-                "events",
-                "--format",
-                "{{json .}}",
-                "--filter",
-                "type=container",
-                "--filter",
-                f"label={PROJECT_LABEL}={self.project}",
-            ]
-        )
+        command = [docker, "events", "--format", "{{json .}}", "--filter", "type=container",
+                   "--filter", f"label={PROJECT_LABEL}={self.project}"]  # fmt: skip
+        for action in LIFECYCLE_EVENTS:  # health probes' exec_* events are left in Docker
+            command += ["--filter", f"event={action}"]
+        return DockerEventStream(command)
 
 
 class DockerEventStream:
