@@ -17,7 +17,11 @@ difference between a load and its baseline (the desired state it has accepted):
   from its own events (the old one when it rolled back, or never started), so its writes
   diff as nothing while a user's edit made meanwhile still diffs as a change;
 - a change is adopted without a rollout when the replicas all run the target already
-  (another agentlab command, or the TUI, may have put it there).
+  (another agentlab command, or the TUI, may have put it there);
+- a rollout its owner runs in the same process (the TUI's keys) is wrapped in
+  `hold(service)`: meanwhile edits wait, and after it the service's baseline is what the
+  files then ask for (the rollout's last pin), so that rollout's pins (target, rollback,
+  pause) are never taken for an edit; other edits made meanwhile still diff as changes.
 
 So a failed version is not retried and a rollback is not undone: both leave the file
 equal to the baseline. A rollout that cannot start (another command holds the project
@@ -30,7 +34,8 @@ lock), so the rollout's from-version, its history and its automatic rollback are
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agentlab import rollouts
@@ -69,8 +74,9 @@ OnEvent = Callable[[WatchEvent | RolloutEvent], None]
 class Watcher:
     """Watches one lab's files and rolls out edited versions; reports through `on_event`.
 
-    `start()` and `stop()` may be called from any thread (once each). `on_event` runs on
-    the watcher's worker thread, one event at a time; a TUI posts a message from it."""
+    `start()` and `stop()` may be called from any thread (once each; a stop during the
+    start wins). `on_event` runs on the watcher's worker thread, one event at a time; a TUI
+    posts a message from it."""
 
     def __init__(self, lab: Lab, on_event: OnEvent, debounce: float = DEBOUNCE) -> None:
         self._lab = lab
@@ -82,6 +88,10 @@ class Watcher:
         self._baseline: dict[str, str] = {}
         self._seen: Contents = {}
         self._rolling: str | None = None
+        self._reread = False
+        self._pause = threading.Event()
+        self._holds = 0
+        self._adopt: set[str] = set()
         self._worker = threading.Thread(target=self._run, name="agentlab-watch", daemon=True)
 
     # ---- state (thread-safe reads) ------------------------------------------
@@ -121,40 +131,74 @@ class Watcher:
                 f"{self.label(problem.path)}: {problem.reason}", hint="fix it, then start again"
             ) from None
         self._accept(snapshot, ())
-        self._changes.start()
-        self._worker.start()
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._changes.start()
+            self._worker.start()
 
     def stop(self) -> None:
         """Stop watching: a running rollout pauses at its next step (resume or undo it
         later); the observer and the worker are joined."""
-        self._stopping.set()
+        with self._lock:
+            self._stopping.set()
         self._changes.stop()
         if self._worker.is_alive() and self._worker is not threading.current_thread():
             self._worker.join()
+
+    # ---- the owner's control ------------------------------------------------
+
+    def pause(self) -> None:
+        """Pause the watcher's running rollout after its step (resume or undo it later)."""
+        self._pause.set()
+
+    @contextmanager
+    def hold(self, service: str) -> Iterator[None]:
+        """Around a rollout of `service` run by the watcher's owner (any thread): edits
+        wait until it ends, then the files are re-read with that service's baseline taken
+        from them, so the rollout's own pins are no edit."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                self._adopt.add(service)
+            self._changes.note(self._lab.override_path)  # wakes the worker for the re-read
+
+    def _held(self) -> bool:
+        with self._lock:
+            return self._holds > 0
 
     # ---- the worker -------------------------------------------------------
 
     def _run(self) -> None:
         while self._changes.wait():
             try:
-                forced = False
-                while self._pass(forced) and not self._stopping.is_set():
+                while self._pass() and not self._stopping.is_set():
                     self._changes.discard()  # our own writes: the re-read covers them
-                    forced = True
             except Exception as error:  # a bug must not end the watch silently
                 self._emit(WatchError(f"internal error: {type(error).__name__}: {error}"))
 
-    def _pass(self, forced: bool) -> bool:
-        """Load the files and act on what changed; True when rollouts were due. A forced
-        pass (after rollouts) re-reads even unchanged bytes and does not report the
-        override as reloaded: the rollouts rewrote it."""
+    def _pass(self) -> bool:
+        """Load the files and act on what changed; True when rollouts were due. After
+        rollouts (ours, or the owner's held ones) the next good load is a re-read: it runs
+        even on unchanged bytes and does not report the override as reloaded, as the
+        rollouts rewrote it. While the owner holds the watcher, nothing is read."""
+        if self._held():
+            return False
+        with self._lock:
+            adopting = frozenset(self._adopt)
+        forced = self._reread or bool(adopting)
         contents = read_files(self.files)
         edited = [path for path in self.files if contents[path] != self._seen.get(path)]
         if not edited and not forced:
             return False
         try:
             snapshot = load(self._lab, edited)
-            changes = diff(self._baseline, snapshot.desired)
+            owned = {name: snapshot.desired[name] for name in adopting & snapshot.desired.keys()}
+            changes = diff({**self._baseline, **owned}, snapshot.desired)
             targets = {change.service: target_of(snapshot, change) for change in changes}
             due = tuple(
                 c for c in changes if needs_rollout(snapshot.lab, c.service, targets[c.service])
@@ -167,10 +211,11 @@ class Watcher:
         except AgentlabError as error:  # the engine, not the config: tried again next edit
             self._emit(WatchError(error.one_line()))
             return False
-        if not self._settled(contents):
+        if not self._settled(contents) or self._held():
             return False
         self._seen = contents
-        self._accept(snapshot, due)
+        self._accept(snapshot, due, adopting)
+        self._reread = bool(due)  # until a load is accepted: a dropped re-read stays owed
         if forced:  # the override changed under our rollouts; edits elsewhere are the user's
             edited = [path for path in edited if path != snapshot.lab.override_path]
         if edited:
@@ -178,8 +223,8 @@ class Watcher:
         if due:
             self._emit(DesiredChanged(due))
         for change in due:
-            if self._stopping.is_set():
-                break
+            if self._stopping.is_set() or self._held():
+                break  # held: the baseline kept `before`, so the hold's re-read rolls it
             self._roll(snapshot.lab, change, targets[change.service])
         return bool(due)
 
@@ -188,12 +233,15 @@ class Watcher:
         new files, and the newer edit's pass (its event is pending) judges instead."""
         return read_files(self.files) == contents
 
-    def _accept(self, snapshot: Snapshot, due: tuple[Change, ...]) -> None:
+    def _accept(
+        self, snapshot: Snapshot, due: tuple[Change, ...], adopted: frozenset[str] = frozenset()
+    ) -> None:
         """Adopt a good load; services due for a rollout keep their old baseline until
-        it has run."""
+        it has run; the services of ended holds are adopted."""
         with self._lock:
             self._lab = snapshot.lab
             self._baseline = {**snapshot.desired, **{c.service: c.before for c in due}}
+            self._adopt -= adopted
 
     def _roll(self, lab: Lab, change: Change, target: str) -> None:
         """Roll one service out; then its baseline is the image the override pins now."""
@@ -205,6 +253,7 @@ class Watcher:
 
         pinned_back = False
         tag = split_image_ref(target)[1]
+        self._pause.clear()
         with self._lock:
             self._rolling = change.service
         try:
@@ -219,7 +268,7 @@ class Watcher:
                 tag,
                 emit=forward,
                 cause=f"watch: {change.line()}",
-                pause=self._stopping.is_set,
+                pause=lambda: self._stopping.is_set() or self._pause.is_set(),
             )
         except AgentlabError as error:
             self._emit(WatchError(f"{change.service} not rolled out to {tag}: {error.one_line()}"))

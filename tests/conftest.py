@@ -169,19 +169,51 @@ def webapp_images() -> None:
     env = base_image_env()
     for version in ("1.0.0", "1.1.0"):
         done = subprocess.run(
-            [sys.executable, "-m", "agentlab", "-f", str(WEBAPP), "images", "build",
-             "--service", "web", "--version", version, "--force"],
-            capture_output=True, text=True, env=env, timeout=900, check=False,
+            [
+                sys.executable,
+                "-m",
+                "agentlab",
+                "-f",
+                str(WEBAPP),
+                "images",
+                "build",
+                "--service",
+                "web",
+                "--version",
+                version,
+                "--force",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
     base = f"BASE_IMAGE={env['AGENTLAB_BASE_IMAGE']}"
     for tag, context, extra in (
-        ("agentlab-test/web:1.2.0", "web", ["--build-arg", "VERSION=1.2.0",
-                                            "--build-arg", "HEALTHY=false"]),
+        (
+            "agentlab-test/web:1.2.0",
+            "web",
+            ["--build-arg", "VERSION=1.2.0", "--build-arg", "HEALTHY=false"],
+        ),
         ("agentlab-test/cache:1.0.0", "cache", ["--build-arg", "VERSION=1.0.0"]),
     ):
         present = subprocess.run(["docker", "image", "inspect", tag], capture_output=True)
         if present.returncode != 0:
-            subprocess.run(["docker", "build", "-q", "--build-arg", base, *extra, "-t", tag,
-                            str(WEBAPP.parent / context)], check=True, capture_output=True,
-                           timeout=900)
+            subprocess.run(
+                [
+                    "docker",
+                    "build",
+                    "-q",
+                    "--build-arg",
+                    base,
+                    *extra,
+                    "-t",
+                    tag,
+                    str(WEBAPP.parent / context),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=900,
+            )

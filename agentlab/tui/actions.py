@@ -96,6 +96,7 @@ class LabActions(LabAppBase):
         cause = f"tui rollout {service} --to {request.version}"
         self._run_rollout(
             f"rollout {service} → {request.version}",
+            service,
             lambda: self.lab.rollout(
                 service,
                 request.version,
@@ -106,10 +107,16 @@ class LabActions(LabAppBase):
             ),
         )
 
-    def _run_rollout(self, title: str, call: Callable[[], RolloutResult]) -> None:
-        """Rollout, rollback, resume and undo: the runner's events drive the rollout panel."""
+    def _run_rollout(self, title: str, service: str, call: Callable[[], RolloutResult]) -> None:
+        """Rollout, rollback, resume and undo: the runner's events drive the rollout panel.
+        The watcher holds off meanwhile: this rollout's pins are no edit to roll out."""
+
+        def held() -> RolloutResult:
+            with self.watcher.hold(service):
+                return call()
+
         self.pause_flag.clear()
-        self.run_task(Task(title, call, self._rollout_done, self._rollout_broke))
+        self.run_task(Task(title, held, self._rollout_done, self._rollout_broke))
 
     def _rollout_broke(self, error: str) -> None:
         """The runner raised (the engine went away...): the panel must not stay "running"."""
@@ -131,7 +138,10 @@ class LabActions(LabAppBase):
         if self.rollout is None or not self.rollout.running:
             self.notify("no rollout is running", severity="warning")
             return
-        self.pause_flag.set()
+        if self.watcher.rolling == self.rollout.service:
+            self.watcher.pause()  # a rollout an edit started
+        else:
+            self.pause_flag.set()
         self.notify(f"pausing the rollout of {self.rollout.service} after this step")
 
     def action_resume(self) -> None:
@@ -147,6 +157,7 @@ class LabActions(LabAppBase):
             return
         self._run_rollout(
             f"{'undo' if undo else 'resume'} {service}",
+            service,
             lambda: self.lab.continue_rollout(
                 service, undo, self.emit, pause=self.pause_flag.is_set
             ),
@@ -178,6 +189,7 @@ class LabActions(LabAppBase):
     def _roll_back(self, service: str, number: int) -> None:
         self._run_rollout(
             f"rollback {service} → #{number}",
+            service,
             lambda: self.lab.rollback(service, number, self.emit, pause=self.pause_flag.is_set),
         )
 

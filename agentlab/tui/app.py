@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar
 
 from textual import on
@@ -12,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header
 
 from agentlab.lab import LabStatus
 from agentlab.rollout.events import Progress, RolloutFinished
-from agentlab.tui.actions import LabActions
+from agentlab.tui.actions import OUTCOME_SEVERITY, LabActions
 from agentlab.tui.base import while_running
 from agentlab.tui.feed import EventFeed
 from agentlab.tui.keys import bindings
@@ -24,6 +25,7 @@ from agentlab.tui.messages import (
     StatusFailed,
     StatusLoaded,
     Task,
+    WatchEventSeen,
 )
 from agentlab.tui.palette import LabCommands
 from agentlab.tui.progress import advance, line_style
@@ -33,9 +35,16 @@ from agentlab.tui.widgets.replicas import ReplicasPanel
 from agentlab.tui.widgets.rollout import RolloutPanel
 from agentlab.tui.widgets.services import ServicesTable
 from agentlab.tui.widgets.traffic import TrafficPanel
+from agentlab.watch_events import ConfigError, DesiredChanged, Reloaded, WatchError
 
 SAFETY_REFRESH = 5.0  # seconds: uptimes, and a net under a broken event stream
 EVENT_STYLES = {"start": "green", "restart": "yellow", "die": "red", "kill": "red", "oom": "red"}
+WATCH_STYLES = {
+    Reloaded: "cyan",
+    DesiredChanged: "bold cyan",
+    ConfigError: "yellow",
+    WatchError: "red",
+}
 
 
 class AgentlabApp(LabActions):
@@ -59,6 +68,8 @@ class AgentlabApp(LabActions):
 
     def on_mount(self) -> None:
         self.title = f"agentlab · {self.lab.name}"
+        self.record(f"watching {', '.join(map(self.watcher.label, self.watcher.files))}", "dim")
+        self.run_task(Task("watch the lab files", self.watcher.start))
         self.request_refresh()
         self.feed = EventFeed(self.lab.events, self.post_safely)
         self.feed.start()
@@ -141,12 +152,32 @@ class AgentlabApp(LabActions):
         self.show_selection()
         if isinstance(event, Progress | RolloutFinished):
             self.request_refresh()
+        if message.watched and isinstance(event, RolloutFinished):  # keys: `_rollout_done`
+            self.lab.reload()
+            severity = OUTCOME_SEVERITY.get(event.outcome, "error")
+            self.notify(event.message, title=event.outcome, severity=severity, markup=False)
+
+    @while_running
+    def on_watch_event_seen(self, message: WatchEventSeen) -> None:
+        """The watcher's reloads, desired-version changes, config errors and failures."""
+        event = message.event
+        self.record(event.line(), WATCH_STYLES.get(type(event), ""), at=event.at)
+        if isinstance(event, Reloaded):
+            self.lab = self.watcher.lab  # the last good config, agentlab.yaml included
+            self.request_refresh()
+        elif isinstance(event, ConfigError):
+            self.notify(event.line(), title="watch", severity="warning", markup=False)
+        elif isinstance(event, WatchError):
+            self.notify(event.line(), title="watch", severity="error", markup=False)
 
     @while_running
     def on_log_line(self, message: LogLine) -> None:
         self.record(message.text, message.style)
 
     def on_unmount(self) -> None:
+        # Off the UI thread, so the terminal is restored at once; not a daemon, so the
+        # process ends only once a rollout the watcher runs has paused.
+        threading.Thread(target=self.watcher.stop, name="agentlab-watch-stop").start()
         self.feed.stop()
         if self.traffic is not None:
             self.traffic.stop()

@@ -23,7 +23,6 @@ from agentlab.errors import AgentlabError
 from agentlab.lab import Lab, LabStatus, ServiceStatus
 from agentlab.rollout.events import RolloutEvent
 from agentlab.traffic import TrafficGenerator
-from agentlab.tui.configwatch import ConfigWatch
 from agentlab.tui.messages import (
     LogLine,
     RolloutEventSeen,
@@ -32,11 +31,14 @@ from agentlab.tui.messages import (
     Task,
     TaskDone,
     TaskFailed,
+    WatchEventSeen,
 )
 from agentlab.tui.progress import RolloutView
 from agentlab.tui.widgets.eventlog import EventLog
 from agentlab.tui.widgets.replicas import ReplicasPanel
 from agentlab.tui.widgets.services import ServicesTable
+from agentlab.watch import Watcher
+from agentlab.watch_events import WatchEvent
 
 REFRESH_DEBOUNCE = 0.1  # seconds: a burst of container events costs one status read
 AppT = TypeVar("AppT", bound="LabAppBase")
@@ -79,7 +81,7 @@ class LabAppBase(App[None]):
         self.pause_flag = threading.Event()
         self.traffic: TrafficGenerator | None = None
         self.busy: list[str] = []
-        self._config = ConfigWatch([*lab.project.compose_files, lab.override_path])
+        self.watcher = Watcher(lab, self.watched)
         self._refresh_pending = False
         self._refreshing = False
         self._refresh_again = False
@@ -94,6 +96,13 @@ class LabAppBase(App[None]):
     def emit(self, event: RolloutEvent) -> None:
         """The rollout runner's event sink: each event becomes a message."""
         self.post_safely(RolloutEventSeen(event))
+
+    def watched(self, event: WatchEvent | RolloutEvent) -> None:
+        """The watcher's event sink: its rollouts drive the rollout panel like the app's own."""
+        if isinstance(event, RolloutEvent):
+            self.post_safely(RolloutEventSeen(event, watched=True))
+        else:
+            self.post_safely(WatchEventSeen(event))
 
     def progress(self, line: str) -> None:
         """A progress sink for lab calls that report lines (`up`)."""
@@ -171,11 +180,6 @@ class LabAppBase(App[None]):
     @work(thread=True, exit_on_error=False, group="status")
     def _load_status(self) -> None:
         try:
-            edited = self._config.changed()
-            if edited:
-                self.lab.reload()
-                names = ", ".join(path.name for path in edited)
-                self.post_safely(LogLine(f"config reloaded ({names} changed)", "cyan"))
             self.post_safely(StatusLoaded(self.lab.status(), self.lab.primary))
         except AgentlabError as error:
             self.post_safely(StatusFailed(error.one_line()))

@@ -11,6 +11,7 @@ from textual.message import Message
 from agentlab.engine.protocol import EngineEvent
 from agentlab.lab import LabStatus
 from agentlab.rollout.events import RolloutEvent
+from agentlab.watch_events import WatchEvent
 
 T = TypeVar("T")
 
@@ -60,15 +61,25 @@ class FeedFailed(Message):
 
 
 class RolloutEventSeen(Message):
-    """A typed rollout event from the runner thread."""
+    """A typed rollout event from a runner thread; `watched` when the watcher started the
+    rollout (an edit of the lab files), not a key."""
 
-    def __init__(self, event: RolloutEvent) -> None:
+    def __init__(self, event: RolloutEvent, watched: bool = False) -> None:
+        super().__init__()
+        self.event = event
+        self.watched = watched
+
+
+class WatchEventSeen(Message):
+    """A reload, desired-version change, config error or failure from the file watcher."""
+
+    def __init__(self, event: WatchEvent) -> None:
         super().__init__()
         self.event = event
 
 
 class LogLine(Message):
-    """A line for the event log from a worker (progress of `up`, config reloads)."""
+    """A line for the event log from a worker (progress of `up`)."""
 
     def __init__(self, text: str, style: str = "") -> None:
         super().__init__()

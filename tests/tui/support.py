@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, OptionList
 
-from agentlab.config import CatalogueEntry, LabSettings, VersionRecipe
+from agentlab.config import SETTINGS_FILE, load_settings
 from agentlab.engine.fake import HEALTHY, Behaviour, FakeContainer, FakeEngine
 from agentlab.engine.protocol import EngineEvent, ImageInfo
 from agentlab.lab import Lab
@@ -27,6 +28,11 @@ REPO = "lab/agent"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # the fake engine's wall clock starts here
 NOW = EPOCH + timedelta(hours=1, minutes=23, seconds=45)  # the app's frozen clock
 SLOW = Behaviour(healthy_after=12)  # turns healthy after a dozen polls (a few seconds)
+RECIPES = {  # the agent's catalogue notes, as agentlab.yaml gives them
+    "1.4.0": {"note": "starts but never becomes healthy"},
+    "1.5.0": {"note": "slow starter"},
+    "1.6.0": {"note": "not built yet"},
+}
 _LOCKED = (  # besides the overrides below, which lock themselves
     "replicas",
     "images",
@@ -145,27 +151,24 @@ def make_fake() -> LabFake:
 
 
 def make_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
-    """A Lab for `fake`, with its state (override, history, lock) under `directory`."""
+    """A Lab for `fake`, with its agentlab.yaml (which the watcher re-reads) and its state
+    (override, history, lock) under `directory`."""
     compose = directory / "compose.yaml"
     compose.write_text("services: {}\n", encoding="utf-8")
-    recipes = {
-        "1.4.0": VersionRecipe(note="starts but never becomes healthy"),
-        "1.5.0": VersionRecipe(note="slow starter"),
-        "1.6.0": VersionRecipe(note="not built yet"),
+    settings = {
+        "project": "lab",
+        "primary": ["agent"],
+        "managed": ["agent", "gateway"],
+        "rollout": {"monitor": 0, "timeout": 30, **rollout},
+        "catalogue": {"agent": {"image": REPO, "context": ".", "versions": RECIPES}},
     }
-    settings = LabSettings(
-        project="lab",
-        primary=("agent",),
-        managed=("agent", "gateway"),
-        rollout={"monitor": 0, "timeout": 30, **rollout},
-        catalogue={"agent": CatalogueEntry("agent", REPO, directory, recipes)},
-    )
+    (directory / SETTINGS_FILE).write_text(yaml.safe_dump(settings), encoding="utf-8")
 
     def attach(_project: Project, _name: str, override: Path) -> LabFake:
         fake.override = override
         return fake
 
-    return Lab(Project((compose,), settings, "lab"), engine_factory=attach)
+    return Lab(Project((compose,), load_settings(directory), "lab"), engine_factory=attach)
 
 
 def make_app(lab: Lab) -> AgentlabApp:
@@ -184,6 +187,19 @@ async def wait_for(pilot: Pilot[Any], ready: Callable[[], bool], timeout: float 
 def log_text(app: AgentlabApp) -> str:
     """Everything in the event log, as plain text."""
     return "\n".join(strip.text for strip in app.query_one(EventLog).lines)
+
+
+def capture_log(app: AgentlabApp) -> list[str]:
+    """Record the text of every event log line, unwrapped (`log_text` shows them wrapped)."""
+    seen: list[str] = []
+    record = app.record
+
+    def note(text: str, style: str = "", at: datetime | None = None) -> None:
+        seen.append(text)
+        record(text, style, at)
+
+    app.record = note  # type: ignore[method-assign]
+    return seen
 
 
 def capture_notifications(app: AgentlabApp) -> list[tuple[str, str]]:
@@ -219,3 +235,35 @@ def replica_rows(app: AgentlabApp) -> dict[str, list[str]]:
     table = app.query_one("#replica-table", DataTable)
     rows = [[str(cell) for cell in table.get_row(r.key)] for r in table.ordered_rows]
     return {cells[0]: cells for cells in rows}
+
+
+def versions_of(fake: LabFake, service: str = "agent") -> list[str]:
+    """The sorted tags the service's containers run."""
+    return sorted(c.image_ref.rsplit(":", 1)[1] for c in fake.of(service))
+
+
+async def finished(pilot: Pilot[Any], app: AgentlabApp, outcome: str) -> None:
+    """Wait until the rollout panel's rollout ended with `outcome` and no task runs."""
+
+    def done() -> bool:
+        """the rollout's outcome, with no task left"""
+        return app.rollout is not None and app.rollout.outcome == outcome and not app.busy
+
+    await wait_for(pilot, done)
+
+
+async def shows_version(pilot: Pilot[Any], app: AgentlabApp, version: str) -> None:
+    """Wait until the services table shows the agent at `version`."""
+
+    def shown() -> bool:
+        """the services table showing the version"""
+        return row(app, "#services", "agent")[1] == version
+
+    await wait_for(pilot, shown)
+
+
+async def pick(pilot: Pilot[Any], app: AgentlabApp, option_id: str) -> None:
+    """Highlight an option of the open picker and press enter."""
+    options = app.screen.query_one(OptionList)
+    options.highlighted = options.get_option_index(option_id)
+    await pilot.press("enter")

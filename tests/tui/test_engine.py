@@ -12,7 +12,7 @@ from agentlab.project import load_project
 from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.versions import VersionPicker
 from tests.conftest import LabRun
-from tests.tui.support import log_text, row, started, wait_for
+from tests.tui.support import capture_log, log_text, row, started, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images"), pytest.mark.asyncio]
 DEADLINE = 90.0  # seconds the rollout may take (a bound, not a measurement)
@@ -49,6 +49,7 @@ async def test_version_picker_rolls_the_agent_out(
     assert up.code == 0, up.err
     lab = Lab(load_project([str(demo_lab.compose_file)], demo_lab.project))
     app = AgentlabApp(lab)
+    log = capture_log(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         assert row(app, "#services", "agent")[1:] == ["1.2.0", "3/3", "healthy"]
@@ -70,6 +71,8 @@ async def test_version_picker_rolls_the_agent_out(
         text = log_text(app)
         assert "complete: agent runs 1.3.0 on 3 replicas" in text
         assert f"start    {demo_lab.project}-agent-4" in text  # from Docker's event stream
+        watcher = [line for line in log if line.startswith(("desired:", "watch error", "config"))]
+        assert watcher == [], watcher  # the app's own pins are no edit to the file watcher
     assert event_streams(demo_lab.project) == []  # closing the app ends `docker events`
     status = demo_lab("status", "--json").json()
     agent = next(s for s in status["services"] if s["service"] == "agent")

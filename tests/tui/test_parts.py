@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from agentlab.rollout.events import (
     RolloutStarted,
     StepStarted,
 )
-from agentlab.tui.configwatch import ConfigWatch
 from agentlab.tui.feed import relevant
 from agentlab.tui.progress import advance, line_style
 from agentlab.tui.screens.rollout_form import default_version
@@ -118,18 +115,6 @@ def test_line_styles() -> None:
 )
 def test_health_probes_are_not_events_worth_a_refresh(action: str, shown: bool) -> None:
     assert relevant(EngineEvent(action, "c1", "agent", "lab-agent-1", START)) is shown
-
-
-def test_config_watch_names_edited_files(tmp_path: Path) -> None:
-    compose, override = tmp_path / "compose.yaml", tmp_path / "override.yaml"
-    compose.write_text("a")
-    watch = ConfigWatch([compose, override])
-    assert watch.changed() == []
-    override.write_text("services: {}")  # created
-    later = compose.stat().st_mtime_ns + 10**9
-    os.utime(compose, ns=(later, later))  # edited
-    assert sorted(p.name for p in watch.changed()) == ["compose.yaml", "override.yaml"]
-    assert watch.changed() == []
 
 
 def rows(current: str, *versions: str, blocked: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ from textual.widgets import Input, OptionList, Select
 
 from agentlab.errors import OperationFailed
 from agentlab.lab import Lab
-from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.rollback import RollbackPicker
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
@@ -22,42 +21,18 @@ from tests.tui.support import (
     REPO,
     LabFake,
     capture_notifications,
+    finished,
     log_text,
     make_app,
     make_lab,
-    row,
+    pick,
+    shows_version,
     started,
+    versions_of,
     wait_for,
 )
 
 pytestmark = pytest.mark.asyncio
-
-
-def versions_of(fake: LabFake, service: str = "agent") -> list[str]:
-    return sorted(c.image_ref.rsplit(":", 1)[1] for c in fake.of(service))
-
-
-async def finished(pilot: object, app: AgentlabApp, outcome: str) -> None:
-    def done() -> bool:
-        """the rollout's outcome, with no task left"""
-        return app.rollout is not None and app.rollout.outcome == outcome and not app.busy
-
-    await wait_for(pilot, done)  # type: ignore[arg-type]
-
-
-async def shows_version(pilot: object, app: AgentlabApp, version: str) -> None:
-    def shown() -> bool:
-        """the services table showing the version"""
-        return row(app, "#services", "agent")[1] == version
-
-    await wait_for(pilot, shown)  # type: ignore[arg-type]
-
-
-async def pick(pilot: object, app: AgentlabApp, option_id: str) -> None:
-    """Highlight an option of the open picker and press enter."""
-    options = app.screen.query_one(OptionList)
-    options.highlighted = options.get_option_index(option_id)
-    await pilot.press("enter")  # type: ignore[attr-defined]
 
 
 async def test_version_picker_lists_marks_and_explains(lab: Lab) -> None:
