@@ -159,6 +159,7 @@ class Lab:
         self.state_dir = project.state_dir(self.name)
         self.override_path = self.state_dir / "override.yaml"
         self.engine = engine_factory(project, self.name, self.override_path)
+        self._good_pins: dict[str, str] = {}
 
     # ---- model ------------------------------------------------------------
 
@@ -268,9 +269,19 @@ class Lab:
             base,
         )
 
+    def pins(self, strict: bool = True) -> dict[str, str]:
+        """The override's pins. A view (`strict=False`) keeps showing the last good ones
+        while a hand edit of the override does not parse; anything that acts raises."""
+        try:
+            self._good_pins = read_pins(self.override_path)
+        except BadInput:
+            if strict:
+                raise
+        return self._good_pins
+
     def current_image(self, service: str) -> str | None:
         """The image a service is pinned to (override), else the compose file's."""
-        return read_pins(self.override_path).get(service) or self.services[service].image
+        return self.pins().get(service) or self.services[service].image
 
     def versions(self, service: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Local and buildable versions per managed service, semver-sorted, current marked."""
@@ -366,7 +377,7 @@ class Lab:
     def status(self) -> LabStatus:
         replicas = self.engine.replicas()
         managed = set(self.managed)
-        pins = read_pins(self.override_path)
+        pins = self.pins(strict=False)
         by_service: dict[str, list[Replica]] = {name: [] for name in self.services}
         for replica in replicas:
             by_service.setdefault(replica.service, []).append(replica)

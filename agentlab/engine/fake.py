@@ -158,10 +158,11 @@ class FakeEngine:
         *behaviours: Behaviour,
         version: str | None = None,
         digest: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> ImageInfo:
         """Register a local image; its n-th container acts as behaviours[n] (last repeats)."""
         repository, tag = split_image_ref(ref)
-        labels = {VERSION_LABEL: version or tag}
+        labels = {VERSION_LABEL: version or tag, **(labels or {})}
         info = ImageInfo(repository, tag, f"sha256:{len(self._images) + 1:064x}", digest, labels)
         self._images[ref] = _Image(info, behaviours or (HEALTHY,))
         return info
