@@ -24,6 +24,7 @@ from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.traffic import TrafficPanel
 
 TRAFFIC_RPS = 20.0
+TRAFFIC_TICK = 1.0  # seconds between redraws of the traffic panel while traffic runs
 UP_TIMEOUT = 120.0
 LOG_LINES = 200
 OUTCOME_SEVERITY: dict[str, SeverityLevel] = {"complete": "information", "paused": "warning"}
@@ -202,6 +203,8 @@ class LabActions(LabAppBase):
             self.run_task(Task("start traffic", self._start_traffic, self._traffic_started))
         else:
             generator, self.traffic = self.traffic, None
+            if self.traffic_ticks is not None:
+                self.traffic_ticks.stop()
             self.run_task(Task("stop traffic", generator.stop, self._traffic_stopped))
 
     def _start_traffic(self) -> TrafficGenerator:
@@ -213,6 +216,7 @@ class LabActions(LabAppBase):
         self.traffic = generator
         self.record(f"traffic: {generator.rps:g} req/s to {generator.url}", "cyan")
         self.tick_traffic()
+        self.traffic_ticks = self.set_interval(TRAFFIC_TICK, self.tick_traffic)
 
     def _traffic_stopped(self, report: TrafficReport) -> None:
         self.main(TrafficPanel).show(report, running=False)

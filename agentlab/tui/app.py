@@ -17,6 +17,7 @@ from agentlab.tui.actions import OUTCOME_SEVERITY, LabActions
 from agentlab.tui.base import while_running
 from agentlab.tui.feed import EventFeed
 from agentlab.tui.keys import bindings
+from agentlab.tui.live import apply_event, apply_events
 from agentlab.tui.messages import (
     EngineEventSeen,
     FeedFailed,
@@ -37,7 +38,8 @@ from agentlab.tui.widgets.services import ServicesTable
 from agentlab.tui.widgets.traffic import TrafficPanel
 from agentlab.watch_events import ConfigError, DesiredChanged, Reloaded, WatchError
 
-SAFETY_REFRESH = 5.0  # seconds: uptimes, and a net under a broken event stream
+TICK = 5.0  # seconds: uptimes advance from the last status, without a Docker call
+SAFETY_REFRESH = 60.0  # seconds: a full status read as a net, though events drive the screen
 EVENT_STYLES = {"start": "green", "restart": "yellow", "die": "red", "kill": "red", "oom": "red"}
 WATCH_STYLES = {
     Reloaded: "cyan",
@@ -73,8 +75,7 @@ class AgentlabApp(LabActions):
         self.request_refresh()
         self.feed = EventFeed(self.lab.events, self.post_safely)
         self.feed.start()
-        self.set_interval(SAFETY_REFRESH, self.request_refresh)
-        self.set_interval(1.0, self.tick_traffic)
+        self.set_interval(TICK, self.tick)
         self.run_task(Task("unfinished rollouts", self.lab.unfinished, self._warn_unfinished))
 
     def _warn_unfinished(self, lines: list[str]) -> None:
@@ -85,16 +86,30 @@ class AgentlabApp(LabActions):
     # ---- status -------------------------------------------------------------
 
     @while_running
+    def tick(self) -> None:
+        """Advance the uptimes; re-read the status when the last read is SAFETY_REFRESH old,
+        and every tick while the event stream is down or the last read failed."""
+        if self.feed_down or self.status_error or self.status_age() >= SAFETY_REFRESH:
+            self.request_refresh()
+        elif self.status is not None:
+            self.main(ReplicasPanel).show_uptimes(self.clock())
+
+    @while_running
     def on_status_loaded(self, message: StatusLoaded) -> None:
-        previous, self.status, self.status_error = self.status, message.status, None
-        if previous is not None:
-            self._record_health_changes(previous, message.status)
-        names = [s.name for s in message.status.services]
-        default = next((n for n in [*message.primary, *names] if n in names), None)
-        table = self.main(ServicesTable)
-        table.show(message.status, table.selected or default)
-        self.show_selection()
+        # Events seen while the read ran may be newer than what it saw.
+        self.status_error = None
+        self._show_status(apply_events(message.status, self.events_since_read), message.primary)
         self.status_settled()
+
+    def _show_status(self, status: LabStatus, primary: list[str]) -> None:
+        previous, self.status = self.status, status
+        if previous is not None:
+            self._record_health_changes(previous, status)
+        names = [s.name for s in status.services]
+        default = next((n for n in [*primary, *names] if n in names), None)
+        table = self.main(ServicesTable)
+        table.show(status, table.selected or default)
+        self.show_selection()
 
     @while_running
     def on_status_failed(self, message: StatusFailed) -> None:
@@ -136,13 +151,17 @@ class AgentlabApp(LabActions):
                 EVENT_STYLES.get(event.action, "dim"),
                 at=event.time,
             )
+        if self.status is not None:  # at once; the read requested below reconciles
+            self.events_since_read.append(event)
+            updated = apply_event(self.status, event)
+            if updated is not self.status:
+                self._show_status(updated, [])
         self.request_refresh()
 
     @while_running
     def on_feed_failed(self, message: FeedFailed) -> None:
-        self.record(
-            f"event stream stopped: {message.error}; refreshing every {SAFETY_REFRESH:g} s", "red"
-        )
+        self.feed_down = True
+        self.record(f"event stream stopped: {message.error}; refreshing every {TICK:g} s", "red")
 
     @while_running
     def on_rollout_event_seen(self, message: RolloutEventSeen) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -16,9 +17,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from textual import work
 from textual.app import App
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 
-from agentlab.engine.protocol import Replica
+from agentlab.engine.protocol import EngineEvent, Replica
 from agentlab.errors import AgentlabError
 from agentlab.lab import Lab, LabStatus, ServiceStatus
 from agentlab.rollout.events import RolloutEvent
@@ -80,11 +82,15 @@ class LabAppBase(App[None]):
         self.rollout: RolloutView | None = None
         self.pause_flag = threading.Event()
         self.traffic: TrafficGenerator | None = None
+        self.traffic_ticks: Timer | None = None  # redraws the traffic panel while it runs
         self.busy: list[str] = []
         self.watcher = Watcher(lab, self.watched)
         self._refresh_pending = False
         self._refreshing = False
         self._refresh_again = False
+        self.feed_down = False  # the event stream ended: reads are all the app has
+        self.read_at = time.monotonic()  # when the last status read ended
+        self.events_since_read: list[EngineEvent] = []  # applied since the last read began
 
     # ---- from worker threads ----------------------------------------------
 
@@ -163,6 +169,7 @@ class LabAppBase(App[None]):
             self._refresh_again = True
             return
         self._refreshing = True
+        self.events_since_read = []
         self._load_status()
 
     @property
@@ -173,9 +180,14 @@ class LabAppBase(App[None]):
     def status_settled(self) -> None:
         """Called when a status read ended; reads again if asked to meanwhile."""
         self._refreshing = False
+        self.read_at = time.monotonic()
         if self._refresh_again:
             self._refresh_again = False
             self.request_refresh()
+
+    def status_age(self) -> float:
+        """Seconds since the last status read ended."""
+        return time.monotonic() - self.read_at
 
     @work(thread=True, exit_on_error=False, group="status")
     def _load_status(self) -> None:

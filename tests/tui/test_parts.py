@@ -1,4 +1,5 @@
-"""The TUI's pure parts: health summaries, event folding, event filtering, form defaults."""
+"""The TUI's pure parts: health summaries, event folding and filtering, events applied to a
+status, form defaults."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from agentlab.engine.protocol import EngineEvent, Replica
-from agentlab.lab import ServiceStatus
+from agentlab.lab import LabStatus, ServiceStatus
 from agentlab.rollout.events import (
     Paused,
     Progress,
@@ -18,12 +19,14 @@ from agentlab.rollout.events import (
     StepStarted,
 )
 from agentlab.tui.feed import relevant
+from agentlab.tui.live import apply_event
 from agentlab.tui.progress import advance, line_style
 from agentlab.tui.screens.rollout_form import default_version
 from agentlab.tui.view import image_labels, replica_health, service_health, short_image, uptime
 from agentlab.tui.widgets.traffic import last_second
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
+LATER = START + timedelta(hours=1)  # when the events below happen
 
 
 def replica(state: str = "running", health: str | None = "healthy", **kw: Any) -> Replica:
@@ -43,6 +46,19 @@ def replica(state: str = "running", health: str | None = "healthy", **kw: Any) -
 
 def service(*replicas: Replica) -> ServiceStatus:
     return ServiceStatus("agent", True, "lab/agent:1.2.0", 3, list(replicas), [])
+
+
+def event(action: str, container: str = "c1", **attributes: str) -> EngineEvent:
+    return EngineEvent(action, container, "agent", "lab-agent-1", LATER, attributes)
+
+
+def status_of(*replicas: Replica) -> LabStatus:
+    return LabStatus("lab", [service(*replicas)])
+
+
+def only(status: LabStatus) -> Replica:
+    (shown,) = status.services[0].replicas
+    return shown
 
 
 @pytest.mark.parametrize(
@@ -135,3 +151,46 @@ def test_the_rate_is_the_last_complete_second() -> None:
     assert last_second([]) == 0
     assert last_second([7]) == 0
     assert last_second([20, 19, 4]) == 19
+
+
+def test_die_shows_exited_with_its_exit_code() -> None:
+    after = only(apply_event(status_of(replica()), event("die", exitCode="137")))
+    assert (after.state, after.exit_code) == ("exited", 137)
+
+
+def test_start_runs_from_the_event_time_and_the_healthcheck_starts_over() -> None:
+    after = only(apply_event(status_of(replica(state="exited")), event("start")))
+    assert (after.state, after.health, after.started_at) == ("running", "starting", LATER)
+    plain = only(apply_event(status_of(replica(state="exited", health=None)), event("start")))
+    assert (plain.state, plain.health) == ("running", None)
+
+
+def test_health_status_sets_the_health() -> None:
+    after = only(apply_event(status_of(replica()), event("health_status: unhealthy")))
+    assert after.health == "unhealthy"
+
+
+def test_pause_and_unpause() -> None:
+    paused = apply_event(status_of(replica()), event("pause"))
+    assert only(paused).state == "paused"
+    assert only(apply_event(paused, event("unpause"))).state == "running"
+
+
+def test_destroy_removes_the_replica() -> None:
+    status = status_of(replica(), replica(id="c2"))
+    after = apply_event(status, event("destroy"))
+    assert [r.id for r in after.services[0].replicas] == ["c2"]
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        event("kill", signal="15"),  # a signal sent: `die` tells when it exited
+        event("create", "c9"),  # a new container: the status read shows it
+        event("die", "c9"),  # not shown
+        event("start"),  # already running: an event older than the status
+    ],
+)
+def test_events_that_show_no_change_leave_the_status_as_is(seen: EngineEvent) -> None:
+    status = status_of(replica())
+    assert apply_event(status, seen) is status

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from agentlab.engine.protocol import Replica
 from agentlab.lab import ServiceStatus
 from agentlab.tui.view import coloured, image_labels, replica_health, short_image, uptime
-from agentlab.tui.widgets.tables import selected_key, sync_rows
+from agentlab.tui.widgets.tables import same_cell, selected_key, sync_rows, update_cell
 
 COLUMNS = ("container", "version", "image", "state", "health", "uptime")
 
@@ -24,6 +24,7 @@ class ReplicasPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._replicas: dict[str, Replica] = {}
+        self._labels = Text()
 
     def compose(self) -> ComposeResult:
         yield DataTable[Text](id="replica-table", cursor_type="row")
@@ -65,6 +66,12 @@ class ReplicasPanel(Vertical):
         sync_rows(self.query_one(DataTable), rows)
         self.show_labels()
 
+    def show_uptimes(self, now: datetime) -> None:
+        """Advance the uptime column to `now`; only the cells whose text changes redraw."""
+        table = self.query_one(DataTable)
+        for key, replica in self._replicas.items():
+            update_cell(table, key, "uptime", Text(uptime(replica, now)))
+
     def show_labels(self) -> None:
         """The image labels of the selected replica."""
         replica = self.selected
@@ -74,7 +81,10 @@ class ReplicasPanel(Vertical):
             lines += [
                 Text.assemble((f"  {key}: ", "dim"), value) for key, value in image_labels(replica)
             ]
-        self.query_one("#labels", Static).update(Text("\n").join(lines))
+        text = Text("\n").join(lines)
+        if not same_cell(text, self._labels):  # a redraw of the Static re-lays the screen out
+            self._labels = text
+            self.query_one("#labels", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 
 def selected_key(table: DataTable[Any]) -> str | None:
@@ -15,15 +18,22 @@ def selected_key(table: DataTable[Any]) -> str | None:
     return table.ordered_rows[table.cursor_row].key.value
 
 
+def same_cell(old: Any, new: Any) -> bool:
+    """Whether two cells draw the same (rich's Text equality ignores the base style)."""
+    if isinstance(old, Text) and isinstance(new, Text):
+        return old.plain == new.plain and old.style == new.style and old.spans == new.spans
+    return bool(old == new)
+
+
 def sync_rows(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    """Show `(key, cells)` rows: cells change in place when the keys are the same,
-    otherwise the table is rebuilt with the cursor kept on the same key."""
+    """Show `(key, cells)` rows: when the keys are the same, only the cells that changed
+    are replaced; otherwise the table is rebuilt with the cursor kept on the same key."""
     keys = [key for key, _ in rows]
     if keys == [row.key.value for row in table.ordered_rows]:
         columns = [column.key for column in table.ordered_columns]
         for key, cells in rows:
             for column, cell in zip(columns, cells, strict=True):
-                table.update_cell(key, column, cell, update_width=True)
+                update_cell(table, key, column, cell)
         return
     selected = selected_key(table)
     table.clear()
@@ -31,3 +41,15 @@ def sync_rows(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Any]]]) 
         table.add_row(*cells, key=key)
     if selected in keys:
         table.move_cursor(row=keys.index(selected))
+
+
+def update_cell(table: DataTable[Any], row: str, column: ColumnKey | str, cell: Any) -> None:
+    """Put `cell` in place unless it draws the same; re-measure the column only when the
+    cell's width changed (a narrower cell makes Textual measure the whole column)."""
+    old = table.get_cell(row, column)
+    if not same_cell(old, cell):
+        table.update_cell(row, column, cell, update_width=cell_width(old) != cell_width(cell))
+
+
+def cell_width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
