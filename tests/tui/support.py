@@ -22,6 +22,7 @@ from agentlab.lab import Lab
 from agentlab.override import read_pins
 from agentlab.project import Project
 from agentlab.tui.app import AgentlabApp
+from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.eventlog import EventLog
 
 REPO = "lab/agent"
@@ -267,3 +268,11 @@ async def pick(pilot: Pilot[Any], app: AgentlabApp, option_id: str) -> None:
     options = app.screen.query_one(OptionList)
     options.highlighted = options.get_option_index(option_id)
     await pilot.press("enter")
+
+
+async def roll_from_picker(pilot: Pilot[Any], app: AgentlabApp, version: str) -> None:
+    """Open the version picker, choose `version`, and wait until its rollout runs."""
+    await pilot.press("v")
+    await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
+    await pick(pilot, app, version)
+    await wait_for(pilot, lambda: app.rollout is not None and app.rollout.running)

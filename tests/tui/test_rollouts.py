@@ -26,6 +26,7 @@ from tests.tui.support import (
     make_app,
     make_lab,
     pick,
+    roll_from_picker,
     shows_version,
     started,
     versions_of,
@@ -140,10 +141,7 @@ async def test_pause_then_undo(lab: Lab, fake: LabFake) -> None:
     app = make_app(lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.5.0")
-        await wait_for(pilot, lambda: app.rollout is not None and app.rollout.running)
+        await roll_from_picker(pilot, app, "1.5.0")
         await pilot.press("p")
         await finished(pilot, app, "paused")
         await pilot.press("z")
@@ -196,10 +194,7 @@ async def test_one_rollout_at_a_time(lab: Lab) -> None:
     notes = capture_notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.5.0")
-        await wait_for(pilot, lambda: app.rollout is not None and app.rollout.running)
+        await roll_from_picker(pilot, app, "1.5.0")
         await pilot.press("r")
         assert ("warning", "the rollout of agent is running (p pauses it)") in notes
         assert not app.screen.is_modal
@@ -238,10 +233,7 @@ async def test_quitting_pauses_a_running_rollout(lab: Lab) -> None:
     app = make_app(lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.5.0")
-        await wait_for(pilot, lambda: app.rollout is not None and app.rollout.running)
+        await roll_from_picker(pilot, app, "1.5.0")
         await pilot.press("q")
         assert app.pause_flag.is_set()
     deadline = time.monotonic() + 20

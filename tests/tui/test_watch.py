@@ -32,6 +32,7 @@ from tests.tui.support import (
     make_app,
     make_lab,
     pick,
+    roll_from_picker,
     row,
     shows_version,
     started,
@@ -190,10 +191,7 @@ async def test_the_apps_paused_rollout_is_no_edit(lab: Lab, fake: LabFake) -> No
     log = capture_log(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.5.0")
-        await wait_for(pilot, lambda: app.rollout is not None and app.rollout.running)
+        await roll_from_picker(pilot, app, "1.5.0")
         await pilot.press("p")
         await finished(pilot, app, "paused")
         await sentinel(pilot, log, lab)
