@@ -160,6 +160,7 @@ class Lab:
         self.override_path = self.state_dir / "override.yaml"
         self.engine = engine_factory(project, self.name, self.override_path)
         self._good_pins: dict[str, str] = {}
+        self._images: dict[str, ImageInfo] = {}
 
     # ---- model ------------------------------------------------------------
 
@@ -169,8 +170,17 @@ class Lab:
         return services_from_config(self.engine.compose_config())
 
     def reload(self) -> None:
-        """Forget the cached compose model (after a pin or a file changed)."""
+        """Forget the cached compose model and image look-ups (after a pin or a file changed)."""
         self.__dict__.pop("services", None)
+        self._images.clear()
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """A local image; found ones are remembered until reload() (validation asks for the
+        same ones several times), a missing one is asked again (it may be built meanwhile)."""
+        found = self._images.get(ref) or self.engine.image(ref)
+        if found is not None:
+            self._images[ref] = found
+        return found
 
     @property
     def managed(self) -> list[str]:
@@ -232,6 +242,9 @@ class Lab:
     def resolve(self, service: str, spec: str) -> Resolved:
         """Resolve a version or range to a local tag; an exact missing version may be built."""
         repo = self.repository(service)
+        exact = self._exact_local_tag(repo, spec)
+        if exact is not None:
+            return Resolved(service, exact, f"{repo}:{exact}")
         tags = [info.tag for info in self.local_tags(service)]
         policy = self.project.settings.policy
         try:
@@ -245,6 +258,18 @@ class Lab:
                     hint=f"local versions: {', '.join(missing.available) or 'none'}",
                 ) from None
             return Resolved(service, job.version, job.tag, job)
+
+    def _exact_local_tag(self, repo: str, spec: str) -> str | None:
+        """The tag an exact version names, as typed or without/with its `v`, when it is
+        local: one inspect instead of listing every tag of the repository."""
+        try:
+            version = str(parse_version(spec))
+        except BadInput:
+            return None
+        for tag in dict.fromkeys((spec.strip(), version, f"v{version}")):
+            if self.image(f"{repo}:{tag}") is not None:
+                return tag
+        return None
 
     def _build_job(self, service: str, spec: str) -> image_builds.BuildJob | None:
         try:
@@ -418,7 +443,7 @@ class Lab:
         """The `io.agentlab.requires` label of a resolved image (or of its build recipe)."""
         if item.build is not None:
             return item.build.labels.get(REQUIRES_LABEL)
-        info = self.engine.image(item.image)
+        info = self.image(item.image)
         return info.labels.get(REQUIRES_LABEL) if info else None
 
     def _required_by(self, resolved: list[Resolved]) -> set[str]:
@@ -465,7 +490,7 @@ class Lab:
             if name in planned:
                 continue
             image = self.current_image(name)
-            if image and self.engine.image(image) is None and not self.services[name].build_context:
+            if image and self.image(image) is None and not self.services[name].build_context:
                 raise BadInput(
                     f"image {image} of service {name} is not present locally",
                     hint="agentlab images build, or pull it yourself: agentlab never pulls",
@@ -480,9 +505,9 @@ class Lab:
         cause: str = "up",
     ) -> list[Resolved]:
         """Pin versions, start the lab, and wait until every managed replica is healthy."""
-        resolved = self.plan_pins(version, sets)
+        self.engine.prepare_to_mutate()
+        resolved = self.plan_pins(version, sets)  # its docker calls prove engine and Compose
         self.check_images_present(resolved)
-        self.engine.check()
         with project_lock(self.state_dir, cause):
             for item in resolved:
                 if item.build is not None:
@@ -490,6 +515,7 @@ class Lab:
                     image_builds.run_jobs(
                         self.engine, [item.build], False, image_builds.base_image(None), progress
                     )
+                    self._images.pop(item.image, None)
             pins = read_pins(self.override_path)
             changed = [r for r in resolved if pins.get(r.service) != r.image]
             running = {r.service for r in self.engine.replicas() if r.running}
@@ -500,7 +526,6 @@ class Lab:
                 self.override_path,
                 {**read_pins(self.override_path), **{r.service: r.image for r in fresh}},
             )
-            self.reload()
             history = self.history()
             revisions = [
                 history.begin_revision(r.service, r.tag, r.image, *self._image_ids(r.image), cause)
@@ -532,7 +557,7 @@ class Lab:
             )
 
     def _image_ids(self, ref: str) -> tuple[str, str | None]:
-        info = self.engine.image(ref)
+        info = self.image(ref)
         return (info.id, info.digest) if info else ("", None)
 
     def _unhealthy_error(self) -> OperationFailed:
@@ -598,7 +623,7 @@ class Lab:
                 raise BadInput(
                     f"{service} has no revision {to_revision}", hint=f"agentlab history {service}"
                 )
-        if self.engine.image(revision.image_ref) is None:
+        if self.image(revision.image_ref) is None:
             raise BadInput(
                 f"image {revision.image_ref} of revision {revision.number} is gone",
                 hint=f"rebuild it: agentlab images build --version {revision.version}",

@@ -210,6 +210,9 @@ class FakeEngine:
         if self.unavailable:
             raise EngineUnavailable("the fake engine is switched off", hint="unavailable=False")
 
+    def prepare_to_mutate(self) -> None:
+        self.calls.append(("prepare_to_mutate", ()))
+
     def compose_config(self) -> dict[str, Any]:
         self.calls.append(("compose_config", ()))
         services = {

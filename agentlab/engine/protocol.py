@@ -105,6 +105,9 @@ class Engine(Protocol):
     def check(self) -> None:
         """Raise EngineUnavailable unless CLI, engine and Compose v2 answer."""
 
+    def prepare_to_mutate(self) -> None:
+        """A hint that mutations follow: load what they need in the background."""
+
     def compose_config(self) -> dict[str, Any]:
         """The resolved compose model (`docker compose config` as JSON)."""
 
