@@ -205,16 +205,20 @@ class FakeEngine:
 
     # ---- the Engine protocol ----------------------------------------------
 
-    def check(self) -> None:
-        self.calls.append(("check", ()))
+    def _record(self, call: tuple[str, tuple[Any, ...]]) -> None:
+        """Log a protocol call; like a real engine that is down, every call then fails."""
+        self.calls.append(call)
         if self.unavailable:
             raise EngineUnavailable("the fake engine is switched off", hint="unavailable=False")
 
+    def check(self) -> None:
+        self._record(("check", ()))
+
     def prepare_to_mutate(self) -> None:
-        self.calls.append(("prepare_to_mutate", ()))
+        self._record(("prepare_to_mutate", ()))
 
     def compose_config(self) -> dict[str, Any]:
-        self.calls.append(("compose_config", ()))
+        self._record(("compose_config", ()))
         services = {
             name: {"image": image, "deploy": {"replicas": self.scales.get(name, 1)}}
             for name, image in self.pins.items()
@@ -222,7 +226,7 @@ class FakeEngine:
         return {"name": self.project, "services": services}
 
     def replicas(self, service: str | None = None) -> list[Replica]:
-        self.calls.append(("replicas", (service,)))
+        self._record(("replicas", (service,)))
         chosen = [c for c in self.containers.values() if service in (None, c.service)]
         for container in chosen:
             container.advance()
@@ -231,21 +235,21 @@ class FakeEngine:
         return [self._replica(c) for c in chosen]
 
     def images(self, repository: str) -> list[ImageInfo]:
-        self.calls.append(("images", (repository,)))
+        self._record(("images", (repository,)))
         return [i.info for i in self._images.values() if i.info.repository == repository]
 
     def image(self, ref: str) -> ImageInfo | None:
-        self.calls.append(("image", (ref,)))
+        self._record(("image", (ref,)))
         found = self._images.get(ref)
         return found.info if found else None
 
     def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
-        self.calls.append(("digests", tuple(image_ids)))
+        self._record(("digests", tuple(image_ids)))
         known = {i.info.id: i.info.digest for i in self._images.values()}
         return {image_id: known.get(image_id) for image_id in image_ids}
 
     def published_port(self, service: str, port: int) -> int | None:
-        self.calls.append(("published_port", (service, port)))
+        self._record(("published_port", (service, port)))
         return self.ports.get((service, port))
 
     def up(
@@ -256,7 +260,7 @@ class FakeEngine:
         deps: bool = True,
         wait_timeout: float | None = None,
     ) -> None:
-        self.calls.append(("up", (services, scales, recreate, deps, wait_timeout)))
+        self._record(("up", (services, scales, recreate, deps, wait_timeout)))
         for service in services or list(self.pins):
             image = self.pins[service]
             scale = (scales or {}).get(service, self.scales.get(service, 1))
@@ -272,13 +276,13 @@ class FakeEngine:
             self._observe(service)
 
     def add_replicas(self, service: str, count: int) -> list[str]:
-        self.calls.append(("add_replicas", (service, count)))
+        self._record(("add_replicas", (service, count)))
         ids = [self._create(service, self.pins[service]) for _ in range(count)]
         self._observe(service)
         return ids
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
-        self.calls.append(("stop_replica", (container_id, timeout)))
+        self._record(("stop_replica", (container_id, timeout)))
         container = self.containers[container_id]
         if container.state == "running":
             container.state, container.exit_code = "exited", 0
@@ -286,19 +290,19 @@ class FakeEngine:
         self._observe(container.service)
 
     def remove_replica(self, container_id: str) -> None:
-        self.calls.append(("remove_replica", (container_id,)))
+        self._record(("remove_replica", (container_id,)))
         service = self.containers[container_id].service
         self._destroy(container_id)
         self._observe(service)
 
     def kill_replica(self, container_id: str) -> None:
-        self.calls.append(("kill_replica", (container_id,)))
+        self._record(("kill_replica", (container_id,)))
         container = self.containers[container_id]
         container.state, container.exit_code = "exited", 137
         self._event("die", container)
 
     def logs_tail(self, container_id: str, lines: int = 20) -> str:
-        self.calls.append(("logs_tail", (container_id, lines)))
+        self._record(("logs_tail", (container_id, lines)))
         logs = self.containers[container_id].behaviour.logs
         return "\n".join(logs.splitlines()[-lines:])
 
@@ -310,17 +314,17 @@ class FakeEngine:
         labels: Mapping[str, str],
         dockerfile: str | None = None,
     ) -> None:
-        self.calls.append(("build_image", (context, tag, dict(build_args), dict(labels))))
+        self._record(("build_image", (context, tag, dict(build_args), dict(labels))))
         self.add_image(tag, version=labels.get(VERSION_LABEL))
 
     def down(self, volumes: bool = False) -> None:
-        self.calls.append(("down", (volumes,)))
+        self._record(("down", (volumes,)))
         for cid in list(self.containers):
             self._destroy(cid)
 
     def events(self) -> RecordedEvents:
         """The events recorded so far (a real engine blocks for more)."""
-        self.calls.append(("events", ()))
+        self._record(("events", ()))
         return RecordedEvents(list(self.event_log))
 
     # ---- internals --------------------------------------------------------

@@ -147,6 +147,7 @@ async def test_errors_are_notifications_not_crashes(lab: Lab, fake: LabFake) -> 
         await wait_for(pilot, lambda: not app.busy and len(notes) == 1)
         assert notes == [("error", "the fake engine is switched off (hint: unavailable=False)")]
         assert "up failed: the fake engine is switched off" in log_text(app)
+        fake.unavailable = False
         await pilot.press("t")  # no published gateway port
         await wait_for(pilot, lambda: not app.busy and len(notes) == 2)
         assert notes[1][1].startswith("gateway does not publish port 8080")
