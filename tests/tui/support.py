@@ -264,9 +264,15 @@ async def shows_version(pilot: Pilot[Any], app: AgentlabApp, version: str) -> No
 
 
 async def pick(pilot: Pilot[Any], app: AgentlabApp, option_id: str) -> None:
-    """Highlight an option of the open picker and press enter."""
-    options = app.screen.query_one(OptionList)
+    """Highlight an option of the open picker and press enter. Waits for the picker's own
+    on_mount (which highlights the current version) so it cannot undo the choice."""
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.is_mounted and screen.query(OptionList))
+    await pilot.pause()
+    options = screen.query_one(OptionList)
     options.highlighted = options.get_option_index(option_id)
+    await pilot.pause()
+    assert options.highlighted == options.get_option_index(option_id)
     await pilot.press("enter")
 
 

@@ -12,7 +12,7 @@ from agentlab.project import load_project
 from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.versions import VersionPicker
 from tests.conftest import LabRun
-from tests.tui.support import capture_log, log_text, row, started, wait_for
+from tests.tui.support import capture_log, log_text, pick, row, started, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images"), pytest.mark.asyncio]
 DEADLINE = 90.0  # seconds the rollout may take (a bound, not a measurement)
@@ -52,13 +52,15 @@ async def test_version_picker_rolls_the_agent_out(
     log = capture_log(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        assert row(app, "#services", "agent")[1:] == ["1.2.0", "3/3", "healthy"]
+        await wait_for(
+            pilot, lambda: row(app, "#services", "agent")[1:] == ["1.2.0", "3/3", "healthy"]
+        )
         assert app.selected_service == "agent"
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        options = app.screen.query_one("OptionList")
-        options.highlighted = options.get_option_index("1.3.0")
-        await pilot.press("enter")
+        await pick(pilot, app, "1.3.0")
+        await wait_for(pilot, lambda: app.rollout is not None)
+        assert app.rollout is not None and app.rollout.to_version == "1.3.0"
 
         def rolled_out() -> bool:
             """the rollout to finish and the table to show agent 1.3.0"""
