@@ -168,16 +168,12 @@ def compose_gateway_url(project: str) -> str:
     return f"http://127.0.0.1:{out.rsplit(':', 1)[-1]}/"
 
 
-class AgentlabTool(Tool):
-    name = "agentlab"
-    label = "agentlab rolling (surge 1, unavail. 0)"
+class ComposeProjectTool(Tool):
+    """A tool that runs the lab as a Compose project: agent replicas and the gateway are
+    found by the project's labels, the gateway by its published port."""
 
-    def setup(self, replicas: int, version: str) -> None:
-        self.project = project_name("bench-ro-a")
-        override = replicas_override(self.work / f"{self.project}.yaml", replicas)
-        self.files = (lab().compose_file, override)
-        agentlab("up", "--version", version, files=self.files, project=self.project)
-        self._url = compose_gateway_url(self.project)
+    project: str
+    _url: str
 
     def watch_labels(self) -> list[str]:
         return [f"com.docker.compose.project={self.project}", "com.docker.compose.service=agent"]
@@ -190,6 +186,18 @@ class AgentlabTool(Tool):
             f"label=com.docker.compose.project={self.project}",
             "label=com.docker.compose.service=gateway",
         ]
+
+
+class AgentlabTool(ComposeProjectTool):
+    name = "agentlab"
+    label = "agentlab rolling (surge 1, unavail. 0)"
+
+    def setup(self, replicas: int, version: str) -> None:
+        self.project = project_name("bench-ro-a")
+        override = replicas_override(self.work / f"{self.project}.yaml", replicas)
+        self.files = (lab().compose_file, override)
+        agentlab("up", "--version", version, files=self.files, project=self.project)
+        self._url = compose_gateway_url(self.project)
 
     def rollout(self, version: str) -> Done:
         return agentlab(
@@ -224,7 +232,7 @@ class AgentlabTool(Tool):
             compose_down(self.project)
 
 
-class ComposeTool(Tool):
+class ComposeTool(ComposeProjectTool):
     name = "compose"
     label = "compose up -d (recreate)"
 
@@ -235,18 +243,6 @@ class ComposeTool(Tool):
         pins_override(self.pins, version, replicas)
         compose("up", "-d", "--wait", files=(lab().compose_file, self.pins), project=self.project)
         self._url = compose_gateway_url(self.project)
-
-    def watch_labels(self) -> list[str]:
-        return [f"com.docker.compose.project={self.project}", "com.docker.compose.service=agent"]
-
-    def url(self) -> str:
-        return self._url
-
-    def gateway_filters(self) -> list[str]:
-        return [
-            f"label=com.docker.compose.project={self.project}",
-            "label=com.docker.compose.service=gateway",
-        ]
 
     def rollout(self, version: str) -> Done:
         pins_override(self.pins, version, self.replicas)
