@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -14,9 +15,9 @@ from typing import Any
 import yaml
 
 from agentlab import images as image_builds
-from agentlab import rollouts
+from agentlab import readiness, rollouts
 from agentlab.engine.protocol import Engine, EventStream, ImageInfo, Replica
-from agentlab.errors import BadInput, OperationFailed
+from agentlab.errors import AgentlabError, BadInput, OperationFailed
 from agentlab.history import History
 from agentlab.lock import project_lock
 from agentlab.override import read_pins, write_pins
@@ -55,7 +56,7 @@ class ServiceStatus:
 
     @property
     def ready(self) -> int:
-        return sum(1 for r in self.replicas if is_ready(r))
+        return sum(1 for r in self.replicas if readiness.is_ready(r))
 
     def to_json(self, now: datetime, digests: Mapping[str, str | None]) -> dict[str, Any]:
         return {
@@ -94,11 +95,6 @@ class Resolved:
     tag: str
     image: str
     build: image_builds.BuildJob | None = None
-
-
-def is_ready(replica: Replica) -> bool:
-    """Running, and healthy when the image has a healthcheck."""
-    return replica.running and replica.health in (None, "healthy")
 
 
 def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[str, Any]:
@@ -399,8 +395,10 @@ class Lab:
 
     # ---- status -----------------------------------------------------------
 
-    def status(self) -> LabStatus:
-        replicas = self.engine.replicas()
+    def status(self, replicas: list[Replica] | None = None) -> LabStatus:
+        """Every service and replica (of `replicas` when just observed, else read now)."""
+        if replicas is None:
+            replicas = self.engine.replicas()
         managed = set(self.managed)
         pins = self.pins(strict=False)
         by_service: dict[str, list[Replica]] = {name: [] for name in self.services}
@@ -503,8 +501,8 @@ class Lab:
         timeout: float,
         progress: Progress = _quiet,
         cause: str = "up",
-    ) -> list[Resolved]:
-        """Pin versions, start the lab, and wait until every managed replica is healthy."""
+    ) -> LabStatus:
+        """Pin versions, start the lab, wait until every replica is ready; the status then."""
         self.engine.prepare_to_mutate()
         resolved = self.plan_pins(version, sets)  # its docker calls prove engine and Compose
         self.check_images_present(resolved)
@@ -534,14 +532,33 @@ class Lab:
             pinned = ", ".join(f"{r.service}={r.tag}" for r in resolved) or "current versions"
             progress(f"starting {self.name} ({pinned})")
             try:
-                self.engine.up(wait_timeout=timeout)
-            except OperationFailed:
+                replicas = self._start_and_wait(None, {}, list(self.services), timeout, progress)
+            except AgentlabError:
                 for rev in revisions:
                     history.finish_revision(rev.service, rev.number, "failed")
-                raise self._unhealthy_error() from None
+                raise
             for rev in revisions:
                 history.finish_revision(rev.service, rev.number, "complete")
-        return resolved
+        return self.status(replicas)
+
+    def _start_and_wait(
+        self,
+        services: list[str] | None,
+        scales: Mapping[str, int],
+        wait_for: list[str],
+        timeout: float,
+        progress: Progress,
+    ) -> list[Replica]:
+        """`compose up -d` (only `services` when given, without recreating or their
+        dependencies), then wait until every container of `wait_for` is ready."""
+        with closing(self.engine.changes()) as feed:  # opened first: no change is missed
+            if services is None:
+                self.engine.up()
+            else:
+                self.engine.up(services, scales=scales, recreate=False, deps=False)
+            return readiness.wait_until_ready(
+                self.engine, feed, wait_for, self.managed, timeout, progress
+            )
 
     def _roll_within_up(self, item: Resolved, progress: Progress, cause: str) -> None:
         """`up --set` on a running service goes through the rollout machinery."""
@@ -559,24 +576,6 @@ class Lab:
     def _image_ids(self, ref: str) -> tuple[str, str | None]:
         info = self.image(ref)
         return (info.id, info.digest) if info else ("", None)
-
-    def _unhealthy_error(self) -> OperationFailed:
-        managed = set(self.managed)
-        bad = [r for r in self.engine.replicas() if r.service in managed and not is_ready(r)]
-        if not bad:
-            return OperationFailed("compose up failed", hint="see `agentlab status`")
-        details = []
-        for replica in bad[:3]:
-            details.append(f"--- {replica.name} ({replica.state}, {replica.health or 'no health'})")
-            if replica.health_log:
-                details.append(f"health: {replica.health_log[-1]}")
-            details.append(self.engine.logs_tail(replica.id, 10).rstrip())
-        names = ", ".join(f"{r.name} ({r.health or r.state})" for r in bad)
-        return OperationFailed(
-            f"not healthy: {names}",
-            hint="agentlab status; pick another version with --set or --version",
-            details="\n".join(details),
-        )
 
     # ---- rollouts ---------------------------------------------------------
 
@@ -669,7 +668,9 @@ class Lab:
 
     # ---- drills -----------------------------------------------------------
 
-    def scale(self, service: str, replicas: int, timeout: float = 120.0) -> None:
+    def scale(
+        self, service: str, replicas: int, timeout: float = 120.0, progress: Progress = _quiet
+    ) -> None:
         """Run `replicas` containers of a service (at its pinned image) and wait for health."""
         spec = self.service(service)
         if replicas < 0:
@@ -681,13 +682,7 @@ class Lab:
             )
         self.engine.check()
         with project_lock(self.state_dir, f"scale {service}"):
-            self.engine.up(
-                [service],
-                scales={service: replicas},
-                recreate=False,
-                deps=False,
-                wait_timeout=timeout if replicas else None,
-            )
+            self._start_and_wait([service], {service: replicas}, [service], timeout, progress)
 
     def replica(self, name_or_id: str) -> Replica:
         """A replica of this project by container name or id prefix."""

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentlab import images as image_builds
+from agentlab.engine.protocol import ChangeFeed
 from agentlab.errors import BadInput, InterruptedRollout
 from agentlab.history import History, JournalEntry, Outcome
 from agentlab.override import read_pins, write_pins
+from agentlab.readiness import FALLBACK_POLL
 from agentlab.rollout.events import RolloutEvent
 from agentlab.rollout.planner import PlannedStep, plan
 from agentlab.rollout.runner import RolloutResult, RolloutRunner, refuse_unsafe
@@ -142,9 +145,10 @@ def execute(
         revision.number,
         os.getpid(),
     )
-    result = runner(lab, plan_, emit, history, rollout_id, pause=pause).run(
-        plan_.from_image, target.image, plan_.from_version, target.tag
-    )
+    with closing(lab.engine.changes()) as feed:
+        result = runner(lab, plan_, emit, history, rollout_id, feed, pause=pause).run(
+            plan_.from_image, target.image, plan_.from_version, target.tag
+        )
     history.finish_revision(
         plan_.service.name, revision.number, OUTCOME_TO_REVISION[result.outcome]
     )
@@ -171,20 +175,21 @@ def continue_unfinished(
     settings = build_settings(lab.project.settings.rollout, spec.update_config, {})
     rollback = build_rollback_settings(settings, spec.rollback_config)
     plan_ = RolloutPlan(spec, _resolved(entry), entry.from_image, settings, rollback)
-    run = runner(lab, plan_, emit, history, entry.rollout_id, len(entry.steps) + 1, pause)
     outcome: Outcome
-    if undo:
-        result = run.converge(entry.from_image, entry.from_version, undo=True)
-        outcome = "undone" if result.outcome == "complete" else "failed"
-    else:
-        result = run.converge(
-            entry.to_image,
-            entry.to_version,
-            from_version=entry.from_version,
-            rollback_image=entry.from_image,
-            rollback_version=entry.from_version,
-        )
-        outcome = OUTCOME_TO_REVISION[result.outcome]
+    with closing(lab.engine.changes()) as feed:
+        run = runner(lab, plan_, emit, history, entry.rollout_id, feed, len(entry.steps) + 1, pause)
+        if undo:
+            result = run.converge(entry.from_image, entry.from_version, undo=True)
+            outcome = "undone" if result.outcome == "complete" else "failed"
+        else:
+            result = run.converge(
+                entry.to_image,
+                entry.to_version,
+                from_version=entry.from_version,
+                rollback_image=entry.from_image,
+                rollback_version=entry.from_version,
+            )
+            outcome = OUTCOME_TO_REVISION[result.outcome]
     history.finish_revision(entry.service, entry.revision_number, outcome)
     return result
 
@@ -195,9 +200,12 @@ def runner(
     emit: Emit,
     journal: Any,
     rollout_id: str,
+    feed: ChangeFeed,
     first_step: int = 1,
     pause: PauseFlag = never,
 ) -> RolloutRunner:
+    """A runner for a plan that sleeps on `feed`: it observes again as soon as a
+    container starts, dies or changes health, else after FALLBACK_POLL seconds."""
     name = plan_.service.name
 
     def pin(image: str) -> None:
@@ -212,6 +220,8 @@ def runner(
         journal,
         rollout_id,
         rollback_settings=plan_.rollback_settings,
+        sleep=feed.wait,
+        poll_interval=FALLBACK_POLL,
         first_step=first_step,
         pause_requested=pause,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from agentlab.cli.commands_base import emit_json, open_lab, say
 from agentlab.cli.render import status_table, table
 from agentlab.errors import BadInput
+from agentlab.lab import LabStatus
 from agentlab.rollout.events import RolloutEvent
 
 
@@ -31,7 +32,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise BadInput("--timeout must be positive", hint="--timeout 120")
     lab = open_lab(args)
-    lab.up(
+    status = lab.up(
         args.target,
         sets,
         args.timeout,
@@ -44,20 +45,19 @@ def cmd_up(args: argparse.Namespace) -> int:
             ]
         ),
     )
-    status = lab.status().to_json()
-    if args.json:
-        emit_json(status)
-    else:
-        print(status_table(status))
-    return 0
+    return show_status(status, args.json)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = open_lab(args).status().to_json()
-    if args.json:
-        emit_json(status)
+    return show_status(open_lab(args).status(), args.json)
+
+
+def show_status(status: LabStatus, as_json: bool) -> int:
+    """Print a status as JSON or as the table; exit code 0."""
+    if as_json:
+        emit_json(status.to_json())
     else:
-        print(status_table(status))
+        print(status_table(status.to_json()))
     return 0
 
 
@@ -112,7 +112,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 def cmd_scale(args: argparse.Namespace) -> int:
     lab = open_lab(args)
-    lab.scale(args.service, args.replicas, args.timeout)
+    lab.scale(args.service, args.replicas, args.timeout, progress=say)
     say(f"{args.service} runs {args.replicas} replica(s)")
     return 0
 

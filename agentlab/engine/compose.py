@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentlab.engine.protocol import EngineEvent, ImageInfo, Replica
+from agentlab.engine.wakeup import EventWakeup
 from agentlab.errors import BadInput, EngineUnavailable, OperationFailed
 from agentlab.services import split_image_ref
 
@@ -174,11 +176,16 @@ class ComposeEngine:
         names |= {name for name in os.environ if name.startswith("COMPOSE_")}
         return [self.project, stamps, [[n, os.environ.get(n)] for n in sorted(names)]]
 
-    def replicas(self, service: str | None = None) -> list[Replica]:
-        filters = ["--filter", f"label={PROJECT_LABEL}={self.project}"]
+    def _container_ids(self, service: str | None = None) -> list[str]:
+        """Ids of the project's service containers (not `compose run` one-offs)."""
+        filters = ["--filter", f"label={PROJECT_LABEL}={self.project}",
+                   "--filter", f"label={ONEOFF_LABEL}=False"]  # fmt: skip
         if service is not None:
             filters += ["--filter", f"label={SERVICE_LABEL}={service}"]
-        ids = self._docker(["ps", "-aq", "--no-trunc", *filters]).split()
+        return self._docker(["ps", "-aq", "--no-trunc", *filters]).split()
+
+    def replicas(self, service: str | None = None) -> list[Replica]:
+        ids = self._container_ids(service)
         if not ids:
             return []
         raw = json.loads(self._docker(["container", "inspect", *ids]))
@@ -203,7 +210,9 @@ class ComposeEngine:
             raw = json.loads(self._docker(["image", "inspect", ref]))
         except OperationFailed:
             return None
-        return _image(raw[0], *split_image_ref(ref))
+        info = _image(raw[0], *split_image_ref(ref))
+        self._digests[info.id] = info.digest  # a status after `up` needs no image inspect
+        return info
 
     def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
         """Repo digests by image id; an id's digest is read once per engine (ids are content
@@ -228,7 +237,6 @@ class ComposeEngine:
         scales: Mapping[str, int] | None = None,
         recreate: bool = True,
         deps: bool = True,
-        wait_timeout: float | None = None,
     ) -> None:
         self._mutate(
             "compose up",
@@ -238,17 +246,15 @@ class ComposeEngine:
                 scales=dict(scales or {}),
                 recreate=recreate,
                 dependencies=deps,
-                wait=wait_timeout is not None,
-                wait_timeout=int(wait_timeout) if wait_timeout is not None else None,
                 pull="never",
                 quiet=True,
             ),
         )
 
     def add_replicas(self, service: str, count: int) -> list[str]:
-        before = {r.id for r in self.replicas(service)}
+        before = set(self._container_ids(service))
         self.up([service], scales={service: len(before) + count}, recreate=False, deps=False)
-        return [r.id for r in self.replicas(service) if r.id not in before]
+        return [cid for cid in self._container_ids(service) if cid not in before]
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
         self._mutate("docker stop", lambda c: c.container.stop(container_id, time=int(timeout)))
@@ -296,6 +302,13 @@ class ComposeEngine:
         )
 
     def events(self) -> DockerEventStream:
+        return self._event_stream()
+
+    def changes(self) -> EventWakeup:
+        # --since now: events between starting `docker events` and its subscribing count too
+        return EventWakeup(self._event_stream(since=time.time()))
+
+    def _event_stream(self, since: float | None = None) -> DockerEventStream:
         docker = shutil.which("docker")
         if docker is None:
             raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
@@ -303,6 +316,8 @@ class ComposeEngine:
                    "--filter", f"label={PROJECT_LABEL}={self.project}"]  # fmt: skip
         for action in LIFECYCLE_EVENTS:  # health probes' exec_* events are left in Docker
             command += ["--filter", f"event={action}"]
+        if since is not None:
+            command += ["--since", f"{since:.6f}"]
         return DockerEventStream(command)
 
 

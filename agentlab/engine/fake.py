@@ -8,6 +8,8 @@ restart or turn unhealthy.
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -140,6 +142,7 @@ class FakeEngine:
     project: str = "lab"
     clock: FakeClock = field(default_factory=FakeClock)
     unavailable: bool = False
+    nap: float = 0.25  # real seconds a change-feed wait may take (see FakeChanges)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     event_log: list[EngineEvent] = field(default_factory=list)
@@ -258,9 +261,8 @@ class FakeEngine:
         scales: Mapping[str, int] | None = None,
         recreate: bool = True,
         deps: bool = True,
-        wait_timeout: float | None = None,
     ) -> None:
-        self._record(("up", (services, scales, recreate, deps, wait_timeout)))
+        self._record(("up", (services, scales, recreate, deps)))
         for service in services or list(self.pins):
             image = self.pins[service]
             scale = (scales or {}).get(service, self.scales.get(service, 1))
@@ -327,6 +329,10 @@ class FakeEngine:
         self._record(("events", ()))
         return RecordedEvents(list(self.event_log))
 
+    def changes(self) -> FakeChanges:
+        self._record(("changes", ()))
+        return FakeChanges(self.clock, self.nap)
+
     # ---- internals --------------------------------------------------------
 
     def _create(self, service: str, image: str) -> str:
@@ -380,6 +386,23 @@ class FakeEngine:
 
 
 @dataclass
+class FakeChanges:
+    """A change feed with no events: a wait advances the fake clock by its timeout, and
+    naps for real (at most `nap` seconds) so a loop in another thread can be watched."""
+
+    clock: FakeClock
+    nap: float
+
+    def wait(self, timeout: float) -> bool:
+        self.clock.sleep(timeout)
+        time.sleep(min(max(0.0, timeout), self.nap))
+        return False
+
+    def close(self) -> None:
+        """Nothing to end."""
+
+
+@dataclass
 class RecordedEvents:
     """A finished event stream: what was recorded, then the end."""
 
@@ -390,3 +413,17 @@ class RecordedEvents:
 
     def close(self) -> None:
         self.events.clear()
+
+
+@dataclass
+class QueueStream:
+    """A live event stream a test feeds by hand: events as they are put, until None
+    arrives (close() sends it)."""
+
+    queue: queue.Queue[EngineEvent | None] = field(default_factory=queue.Queue)
+
+    def __iter__(self) -> Iterator[EngineEvent]:
+        return iter(self.queue.get, None)
+
+    def close(self) -> None:
+        self.queue.put(None)

@@ -97,6 +97,17 @@ class EventStream(Protocol):
     def close(self) -> None: ...
 
 
+class ChangeFeed(Protocol):
+    """Lets a polling loop sleep until the project's containers change."""
+
+    def wait(self, timeout: float) -> bool:
+        """Return after `timeout` seconds (False), or as soon as a container started, died
+        or changed health since the last wait returned (True)."""
+
+    def close(self) -> None:
+        """Stop watching (ends any process or thread behind the feed)."""
+
+
 class Engine(Protocol):
     """The operations agentlab performs on one Compose project."""
 
@@ -132,9 +143,8 @@ class Engine(Protocol):
         scales: Mapping[str, int] | None = None,
         recreate: bool = True,
         deps: bool = True,
-        wait_timeout: float | None = None,
     ) -> None:
-        """`compose up -d` with the agentlab override applied."""
+        """`compose up -d` with the agentlab override applied (it does not wait for health)."""
 
     def add_replicas(self, service: str, count: int) -> list[str]:
         """Start `count` more containers of `service` at its pinned image; return their ids."""
@@ -166,3 +176,6 @@ class Engine(Protocol):
 
     def events(self) -> EventStream:
         """The project's container events; `close()` ends the stream (and its process)."""
+
+    def changes(self) -> ChangeFeed:
+        """A feed to wait on for container changes; open it before causing them."""

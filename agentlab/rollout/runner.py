@@ -118,6 +118,7 @@ class _Watch:
 
     restarts: int
     running_since: float | None = None
+    ready_due: float | None = None  # without a healthcheck: when min_ready will have passed
     ready_at: float | None = None
     ready: bool = False
     failed: bool = False
@@ -166,7 +167,7 @@ class RolloutRunner:
         *,
         rollback_settings: RolloutSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         poll_interval: float = POLL_INTERVAL,
         first_step: int = 1,
         pause_requested: Callable[[], bool] = lambda: False,
@@ -334,7 +335,7 @@ class RolloutRunner:
             return self._pause(phase, Monitor(settings.monitor), remaining)
         if isinstance(action, Wait):
             if now - phase.last_progress < settings.timeout:
-                return self._pause(phase, action, self.poll_interval)
+                return self._pause(phase, action, self._until_ready_due(phase, now))
             reason = f"not ready after {settings.timeout:g}s (progress deadline)"
             for view in new:
                 if not view.settled:
@@ -414,13 +415,20 @@ class RolloutRunner:
     ) -> bool:
         """Healthy per Docker, or running for min_ready seconds without a healthcheck."""
         if not replica.running:
-            watch.running_since = None
+            watch.running_since = watch.ready_due = None
             return False
         if watch.running_since is None:
             watch.running_since = now
         if replica.has_healthcheck:
             return replica.health == "healthy"
-        return now - watch.running_since >= settings.min_ready
+        watch.ready_due = watch.running_since + settings.min_ready
+        return now >= watch.ready_due
+
+    def _until_ready_due(self, phase: _Phase, now: float) -> float:
+        """Seconds to the next poll: sooner when a replica without a healthcheck is due to
+        count as ready (events wake the wait for everything else)."""
+        dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
+        return min([self.poll_interval, *(due - now for due in dues if due > now)])
 
     def _fail(self, phase: _Phase, replica: Replica, reason: str, now: float) -> None:
         """Record a failed new replica; trigger failure_action past max_failure_ratio."""

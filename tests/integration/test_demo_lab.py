@@ -7,7 +7,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import LabRun
+from agentlab.engine.compose import ComposeEngine
+from tests.conftest import DEMO, LabRun
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images")]
 
@@ -136,3 +137,27 @@ def test_major_version_requirement_is_checked_both_ways(demo_lab: LabRun) -> Non
     downgrade = demo_lab("rollout", "collector", "--to", "1.0.0")
     assert downgrade.code == 2
     assert "roll agent off 2.0.0 first" in downgrade.err
+
+
+def test_up_and_scale_show_readiness_as_it_comes(demo_lab: LabRun) -> None:
+    up = demo_lab("up", "--version", "1.3.0")
+    assert up.code == 0, up.err
+    counts = [line for line in up.err.splitlines() if line.endswith("replicas ready")]
+    assert counts and counts[0].startswith("0/5")  # agentlab's own wait, not compose --wait
+    scaled = demo_lab("scale", "agent", "4")
+    assert scaled.code == 0, scaled.err
+    assert "3/4 replicas ready" in scaled.err
+    assert len([n for n in demo_lab.containers() if "-agent-" in n]) == 4
+
+
+def test_change_feed_wakes_on_a_container_event(demo_lab: LabRun) -> None:
+    assert demo_lab("up", "--version", "1.3.0").code == 0
+    engine = ComposeEngine([DEMO], demo_lab.project)
+    victim = engine.replicas("agent")[0]
+    feed = engine.changes()
+    try:
+        assert feed.wait(0.5) is False  # nothing happens to a settled lab
+        engine.kill_replica(victim.id)
+        assert feed.wait(60) is True  # woken by its `die`, not by the timeout
+    finally:
+        feed.close()

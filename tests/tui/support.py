@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
 
 from agentlab.config import SETTINGS_FILE, load_settings
-from agentlab.engine.fake import HEALTHY, Behaviour, FakeContainer, FakeEngine
+from agentlab.engine.fake import HEALTHY, Behaviour, FakeContainer, FakeEngine, QueueStream
 from agentlab.engine.protocol import EngineEvent, ImageInfo
 from agentlab.lab import Lab
 from agentlab.override import read_pins
@@ -46,19 +46,6 @@ _LOCKED = (  # besides the overrides below, which lock themselves
     "logs_tail",
     "down",
 )
-
-
-@dataclass
-class QueueStream:
-    """Events as they happen, until None arrives (close() sends it)."""
-
-    queue: queue.Queue[EngineEvent | None]
-
-    def __iter__(self) -> Iterator[EngineEvent]:
-        return iter(self.queue.get, None)
-
-    def close(self) -> None:
-        self.queue.put(None)
 
 
 @dataclass

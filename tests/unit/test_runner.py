@@ -390,6 +390,20 @@ def test_no_healthcheck_counts_after_min_ready() -> None:
     assert lab.fake.min_ready("agent") == 3
 
 
+def test_without_healthcheck_ready_is_seen_when_min_ready_passes_not_at_the_next_poll() -> None:
+    lab = make_lab(NO_HEALTHCHECK, old=(NO_HEALTHCHECK,), replicas=1)
+    runner = lab.runner(cli={"min_ready": "1.5s"})
+    runner.poll_interval = 10.0  # a real run polls rarely: events wake it, timers here
+    assert runner.run(OLD, NEW, "1.0", "2.0").outcome == "complete"
+    started = next(
+        t for e, t in zip(lab.events, lab.times, strict=True) if isinstance(e, ReplicaStarted)
+    )
+    ready = next(
+        t for e, t in zip(lab.events, lab.times, strict=True) if isinstance(e, ReplicaReady)
+    )
+    assert ready - started == pytest.approx(1.5)
+
+
 def test_fixed_host_port_refuses_surge_before_changing_anything() -> None:
     lab = make_lab(replicas=1, fixed_host_ports=("8080->80",))
     with pytest.raises(BadInput, match="fixed host port 8080->80"):
