@@ -20,7 +20,7 @@ from agentlab.engine.protocol import Engine, EventStream, ImageInfo, Replica
 from agentlab.errors import AgentlabError, BadInput, OperationFailed
 from agentlab.history import History
 from agentlab.lock import project_lock
-from agentlab.override import read_pins, write_pins
+from agentlab.override import read_pins, update_override
 from agentlab.project import Project
 from agentlab.rollout.runner import RolloutResult
 from agentlab.services import ServiceSpec, services_from_config, split_image_ref
@@ -520,10 +520,7 @@ class Lab:
             for item in [r for r in changed if r.service in running]:
                 self._roll_within_up(item, progress, cause)
             fresh = [r for r in changed if r.service not in running]
-            write_pins(
-                self.override_path,
-                {**read_pins(self.override_path), **{r.service: r.image for r in fresh}},
-            )
+            update_override(self.override_path, pins={r.service: r.image for r in fresh})
             history = self.history()
             revisions = [
                 history.begin_revision(r.service, r.tag, r.image, *self._image_ids(r.image), cause)
@@ -682,6 +679,8 @@ class Lab:
             )
         self.engine.check()
         with project_lock(self.state_dir, f"scale {service}"):
+            update_override(self.override_path, scales={service: replicas})  # rollouts keep it
+            self.reload()
             self._start_and_wait([service], {service: replicas}, [service], timeout, progress)
 
     def replica(self, name_or_id: str) -> Replica:

@@ -16,7 +16,7 @@ from agentlab import images as image_builds
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.errors import BadInput, InterruptedRollout
 from agentlab.history import History, JournalEntry, Outcome
-from agentlab.override import read_pins, write_pins
+from agentlab.override import update_override
 from agentlab.readiness import FALLBACK_POLL
 from agentlab.rollout.events import RolloutEvent
 from agentlab.rollout.planner import PlannedStep, plan
@@ -209,7 +209,7 @@ def runner(
     name = plan_.service.name
 
     def pin(image: str) -> None:
-        write_pins(lab.override_path, {**read_pins(lab.override_path), name: image})
+        update_override(lab.override_path, pins={name: image})
 
     return RolloutRunner(
         lab.engine,

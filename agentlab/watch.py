@@ -42,7 +42,7 @@ from agentlab import rollouts
 from agentlab.errors import AgentlabError, BadInput
 from agentlab.lab import Lab
 from agentlab.lock import project_lock
-from agentlab.override import read_pins, write_pins
+from agentlab.override import update_override
 from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutStarted
 from agentlab.services import split_image_ref
 from agentlab.watch_events import (
@@ -259,8 +259,7 @@ class Watcher:
         try:
             with project_lock(lab.state_dir, f"watch {change.service}"):
                 rollouts.refuse_if_unfinished(lab.history(), change.service)
-                pins = read_pins(lab.override_path)
-                write_pins(lab.override_path, {**pins, change.service: change.before})
+                update_override(lab.override_path, pins={change.service: change.before})
                 pinned_back = True
             lab.reload()
             lab.rollout(

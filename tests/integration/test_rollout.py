@@ -114,6 +114,20 @@ def test_rolling_upgrade_keeps_capacity_and_traffic(lab_at_1_2: LabRun) -> None:
     ]
 
 
+def test_a_scaled_service_keeps_its_replica_count_through_rollout_and_up(
+    lab_at_1_2: LabRun,
+) -> None:
+    lab = lab_at_1_2
+    assert lab("scale", "agent", "4").code == 0
+    agent = next(s for s in lab("status", "--json").json()["services"] if s["service"] == "agent")
+    assert (agent["desired"], agent["ready"]) == (4, 4)
+    rolled = lab("rollout", "agent", "--to", "1.3.0")
+    assert rolled.code == 0, rolled.err
+    assert agent_versions(lab) == [("1.3.0", "healthy", "running")] * 4
+    assert lab("up").code == 0  # a plain `compose up` from the override keeps 4 too
+    assert agent_versions(lab) == [("1.3.0", "healthy", "running")] * 4
+
+
 def test_bad_version_rolls_back_then_rollback_by_hand(lab_at_1_2: LabRun) -> None:
     lab = lab_at_1_2
     assert lab("rollout", "agent", "--to", "1.3.0").code == 0

@@ -10,7 +10,7 @@ from agentlab.config import load_settings
 from agentlab.engine.fake import FakeEngine
 from agentlab.errors import BadInput
 from agentlab.lab import Lab
-from agentlab.override import write_pins
+from agentlab.override import update_override
 from agentlab.project import Project
 
 
@@ -38,7 +38,7 @@ def test_status_counts_ready_replicas(lab: Lab) -> None:
 
 
 def test_a_broken_override_keeps_the_last_good_pins_in_views_only(lab: Lab) -> None:
-    write_pins(lab.override_path, {"agent": "lab/agent:1.3.0"})
+    update_override(lab.override_path, pins={"agent": "lab/agent:1.3.0"})
     assert lab.status().services[0].image == "lab/agent:1.3.0"
     lab.override_path.write_text("services: [unclosed\n")
     assert lab.status().services[0].image == "lab/agent:1.3.0"  # the view keeps going

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agentlab.errors import BadInput
-from agentlab.override import read_pins, write_pins
+from agentlab.override import Override, read_override, read_pins, update_override
 
 
 def test_round_trip_and_pull_policy(tmp_path: Path) -> None:
     path = tmp_path / "state" / "override.yaml"
     assert read_pins(path) == {}
-    write_pins(path, {"agent": "lab/agent:1.3.0", "collector": "lab/collector:1.0.0"})
+    update_override(path, pins={"agent": "lab/agent:1.3.0", "collector": "lab/collector:1.0.0"})
     assert read_pins(path) == {"agent": "lab/agent:1.3.0", "collector": "lab/collector:1.0.0"}
     assert "pull_policy: never" in path.read_text()
     assert [p.name for p in path.parent.iterdir()] == ["override.yaml"]  # no temp file left
@@ -21,19 +22,42 @@ def test_round_trip_and_pull_policy(tmp_path: Path) -> None:
 
 def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "override.yaml"
-    write_pins(path, {"agent": "lab/agent:1.2.0"})
+    update_override(path, pins={"agent": "lab/agent:1.2.0"})
 
     def broken_replace(*_: object) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr("agentlab.override.os.replace", broken_replace)
     with pytest.raises(OSError):
-        write_pins(path, {"agent": "lab/agent:9.9.9"})
+        update_override(path, pins={"agent": "lab/agent:9.9.9"})
     assert read_pins(path) == {"agent": "lab/agent:1.2.0"}
     assert [p.name for p in tmp_path.iterdir()] == ["override.yaml"]
 
 
-@pytest.mark.parametrize("text", ["services: [1, 2", "other: {}", "services:\n  agent: {}\n"])
+def test_scales_and_pins_are_kept_apart_and_merged(tmp_path: Path) -> None:
+    path = tmp_path / "override.yaml"
+    update_override(path, pins={"agent": "lab/agent:1.3.0"})
+    update_override(path, scales={"agent": 10, "worker": 2})
+    update_override(path, pins={"agent": "lab/agent:1.4.0"})
+    assert read_override(path) == Override({"agent": "lab/agent:1.4.0"}, {"agent": 10, "worker": 2})
+    doc = yaml.safe_load(path.read_text())["services"]
+    # both keys, equal: Compose refuses `scale` and `deploy.replicas` that differ, and a
+    # user's file may set either one
+    assert doc["agent"]["scale"] == doc["agent"]["deploy"]["replicas"] == 10
+    assert "image" not in doc["worker"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services: [1, 2",
+        "other: {}",
+        "services:\n  agent: {}\n",
+        "services:\n  agent: {image: 3}\n",
+        "services:\n  agent: {scale: -1}\n",
+        "services:\n  agent: {image: a:1, scale: many}\n",
+    ],
+)
 def test_bad_override_is_bad_input(tmp_path: Path, text: str) -> None:
     path = tmp_path / "override.yaml"
     path.write_text(text)

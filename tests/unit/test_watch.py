@@ -24,7 +24,7 @@ from agentlab.engine.fake import Behaviour, FakeEngine, exits
 from agentlab.errors import BadInput
 from agentlab.lab import Lab
 from agentlab.lock import project_lock
-from agentlab.override import read_pins, write_pins
+from agentlab.override import read_pins, update_override
 from agentlab.project import Project, load_project
 from agentlab.rollout.events import (
     ReplicaStarted,
@@ -161,7 +161,9 @@ def make_rig(directory: Path) -> Rig:
         (f"{COLLECTOR}:2.0.0", Behaviour()),
     ):
         engine.add_image(ref, behaviour)
-    write_pins(lab.override_path, {"agent": f"{AGENT}:1.0.0"})  # as `up --version 1.0.0` leaves it
+    update_override(
+        lab.override_path, pins={"agent": f"{AGENT}:1.0.0"}
+    )  # as `up --version 1.0.0` leaves it
     engine.start("agent", f"{AGENT}:1.0.0", 2)
     engine.start("collector", f"{COLLECTOR}:1.0.0", 1)
     return Rig(directory, lab, engine)
