@@ -47,6 +47,7 @@ def wait_until_ready(
     deadline = clock() + timeout
     shown = ""
     while True:
+        feed.mark()
         replicas = engine.replicas()
         watched = [r for r in replicas if r.service in services]
         failed = [r for r in watched if has_failed(r, r.service in managed)]

@@ -220,7 +220,7 @@ def runner(
         journal,
         rollout_id,
         rollback_settings=plan_.rollback_settings,
-        sleep=feed.wait,
+        feed=feed,
         poll_interval=FALLBACK_POLL,
         first_step=first_step,
         pause_requested=pause,

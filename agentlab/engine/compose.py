@@ -131,7 +131,9 @@ class ComposeEngine:
     # ---- protocol ---------------------------------------------------------
 
     def check(self) -> None:
-        """Raise EngineUnavailable unless the CLI, the engine and Compose v2 answer."""
+        """Raise EngineUnavailable unless the CLI, the engine and Compose v2 answer (a check
+        comes before mutations: their python-on-whales import starts meanwhile)."""
+        self.prepare_to_mutate()
         self._docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
         version = self._docker(["compose", "version", "--short"], timeout=10).strip()
         if not version.lstrip("v").startswith("2"):

@@ -393,6 +393,9 @@ class FakeChanges:
     clock: FakeClock
     nap: float
 
+    def mark(self) -> None:
+        """No events to forget."""
+
     def wait(self, timeout: float) -> bool:
         self.clock.sleep(timeout)
         time.sleep(min(max(0.0, timeout), self.nap))

@@ -100,9 +100,12 @@ class EventStream(Protocol):
 class ChangeFeed(Protocol):
     """Lets a polling loop sleep until the project's containers change."""
 
+    def mark(self) -> None:
+        """Forget the changes so far: the caller is about to observe the containers."""
+
     def wait(self, timeout: float) -> bool:
         """Return after `timeout` seconds (False), or as soon as a container started, died
-        or changed health since the last wait returned (True)."""
+        or changed health since the last mark (True)."""
 
     def close(self) -> None:
         """Stop watching (ends any process or thread behind the feed)."""

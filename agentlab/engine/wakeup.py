@@ -39,10 +39,11 @@ class EventWakeup:
         except (AgentlabError, OSError, ValueError):
             pass  # the stream ended or broke: waits fall back to their timeouts
 
+    def mark(self) -> None:
+        self._changed.clear()  # what happened before is in the observation that follows
+
     def wait(self, timeout: float) -> bool:
-        woken = self._changed.wait(max(0.0, timeout))
-        self._changed.clear()
-        return woken
+        return self._changed.wait(max(0.0, timeout))
 
     def close(self) -> None:
         self._stream.close()

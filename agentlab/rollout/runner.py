@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from agentlab.engine.protocol import Engine, Replica
+from agentlab.engine.protocol import ChangeFeed, Engine, Replica
 from agentlab.errors import BadInput
 from agentlab.rollout.events import (
     Outcome,
@@ -167,7 +167,7 @@ class RolloutRunner:
         *,
         rollback_settings: RolloutSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = time.sleep,
+        feed: ChangeFeed,
         poll_interval: float = POLL_INTERVAL,
         first_step: int = 1,
         pause_requested: Callable[[], bool] = lambda: False,
@@ -181,7 +181,7 @@ class RolloutRunner:
         self.journal = journal
         self.rollout_id = rollout_id
         self.clock = clock
-        self.sleep = sleep
+        self.feed = feed
         self.poll_interval = poll_interval
         self.pause_requested = pause_requested
         self._index = first_step - 1
@@ -294,6 +294,7 @@ class RolloutRunner:
                 phase.interrupted = True
                 break
             now = self.clock()
+            self.feed.mark()
             replicas = sorted(self.engine.replicas(self.service.name), key=lambda r: r.number)
             target = [r for r in replicas if phase.is_target(r)]
             self._watch(phase, target, now)
@@ -480,7 +481,7 @@ class RolloutRunner:
         if phase.hold is None or phase.hold[1] is not type(step):
             self._end_hold(phase)
             phase.hold = (self._begin(phase, step, {}), type(step))
-        self.sleep(min(self.poll_interval, seconds))
+        self.feed.wait(min(self.poll_interval, seconds))
         return True
 
     def _end_hold(self, phase: _Phase) -> None:

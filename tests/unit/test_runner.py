@@ -16,6 +16,7 @@ from agentlab.engine.fake import (
     NEVER_HEALTHY,
     NO_HEALTHCHECK,
     Behaviour,
+    FakeChanges,
     FakeEngine,
     exits,
 )
@@ -97,7 +98,7 @@ class Lab:
             rollout_id=rollout_id,
             rollback_settings=build_rollback_settings(settings, rollback_config),
             clock=self.fake.clock.now,
-            sleep=self.fake.clock.sleep,
+            feed=FakeChanges(self.fake.clock, nap=0.0),
         )
 
     def run(self, **options: Any) -> RolloutResult:

@@ -22,13 +22,15 @@ def test_health_exit_and_start_wake_a_loop_but_our_own_steps_do_not() -> None:
     assert not any(wakes(event(a)) for a in ("create", "kill", "stop", "destroy"))
 
 
-def test_a_waking_event_ends_the_wait_and_is_consumed() -> None:
+def test_a_waking_event_ends_waits_until_the_next_mark() -> None:
     stream = QueueStream()
     feed = EventWakeup(stream)
     try:
         stream.queue.put(event("health_status: healthy"))
         assert feed.wait(LONG) is True
-        assert feed.wait(0.05) is False  # consumed: the next wait times out
+        assert feed.wait(LONG) is True  # not observed yet: still news
+        feed.mark()  # the caller observes: what happened so far is in that observation
+        assert feed.wait(0.05) is False
     finally:
         feed.close()
 
