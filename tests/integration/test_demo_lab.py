@@ -161,3 +161,27 @@ def test_change_feed_wakes_on_a_container_event(demo_lab: LabRun) -> None:
         assert feed.wait(60) is True  # woken by its `die`, not by the timeout
     finally:
         feed.close()
+
+
+def test_engine_api_and_cli_reads_agree(demo_lab: LabRun) -> None:
+    """Reads go to the engine's unix socket when the CLI would use one, else through the
+    CLI (tcp, ssh, TLS endpoints): both paths must see the same lab."""
+    assert demo_lab("up", "--version", "1.3.0").code == 0
+    fast = ComposeEngine([DEMO], demo_lab.project)
+    cli = ComposeEngine([DEMO], demo_lab.project, use_api=False)
+    assert fast._api is not None and cli._api is None
+    replicas = fast.replicas()
+    assert len(replicas) == 5
+    assert replicas == cli.replicas()
+    assert fast.replicas("agent") == cli.replicas("agent")
+    assert fast.images("agentlab-demo/agent") and sorted(
+        fast.images("agentlab-demo/agent"), key=lambda i: i.tag
+    ) == sorted(cli.images("agentlab-demo/agent"), key=lambda i: i.tag)
+    assert fast.image("agentlab-demo/agent:1.3.0") == cli.image("agentlab-demo/agent:1.3.0")
+    assert (
+        fast.image("agentlab-demo/agent:0.0.404")
+        is None
+        is cli.image("agentlab-demo/agent:0.0.404")
+    )
+    ids = [r.image_id for r in replicas]
+    assert fast.digests(ids) == cli.digests(ids)

@@ -1,0 +1,137 @@
+"""Read-only Docker Engine API requests over the engine's local unix socket.
+
+`status`, `up` and every rollout step read container and image state again and again.
+Through the docker CLI each read is a process start (15-40 ms, far more on a loaded
+machine); as an HTTP request on the unix socket it takes a millisecond or two, and the
+JSON is the same document `docker inspect` prints. Only reads go this way, and only
+when the CLI would itself talk to a local unix socket (DOCKER_HOST, else the current
+docker context); a tcp, ssh or TLS endpoint keeps every call on the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from agentlab.errors import EngineUnavailable, OperationFailed
+
+START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP/1.1 to a unix socket path."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class EngineAPI:
+    """GET requests to the engine; one short connection each, so threads may share it."""
+
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def get(self, path: str, **params: str) -> Any:
+        """The JSON document at `path` (quoted here), or None when the engine answers 404."""
+        url = quote(path, safe="/:@")
+        if params:
+            url += "?" + urlencode(params)
+        connection = _UnixConnection(self.socket_path, self.timeout)
+        try:
+            connection.request("GET", url)
+            response = connection.getresponse()
+            body = response.read()
+        except PermissionError:
+            raise EngineUnavailable(
+                f"permission denied on {self.socket_path}",
+                hint="add your user to the docker group, or run as root",
+            ) from None
+        except (OSError, http.client.HTTPException):
+            raise EngineUnavailable("the Docker engine is not reachable", hint=START_HINT) from None
+        finally:
+            connection.close()
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            raise OperationFailed(f"docker engine: GET {path}: {_message(body)}")
+        return json.loads(body)
+
+    def containers(self, labels: list[str]) -> list[str]:
+        """Ids of every container (running or not) carrying all these labels, newest first."""
+        found = self.get("/containers/json", all="1", filters=json.dumps({"label": labels}))
+        return [str(item["Id"]) for item in found or []]
+
+    def inspect_containers(self, ids: list[str]) -> list[dict[str, Any]]:
+        """`docker container inspect` documents; a container removed meanwhile is left out."""
+        found = (self.get(f"/containers/{cid}/json") for cid in ids)
+        return [item for item in found if item is not None]
+
+    def inspect_image(self, ref: str) -> dict[str, Any] | None:
+        """`docker image inspect` of one reference or id, None when it is not local."""
+        found = self.get(f"/images/{ref}/json")
+        return dict(found) if found is not None else None
+
+    def image_ids(self, repository: str) -> list[str]:
+        """Ids of the local images tagged in `repository`."""
+        found = self.get("/images/json", filters=json.dumps({"reference": [repository]}))
+        return [str(item["Id"]) for item in found or []]
+
+
+def _message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message", "")) or "no message"
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace").strip() or "no message"
+
+
+def local_socket(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The unix socket the docker CLI would talk to, or None when it would use another
+    kind of endpoint (then agentlab reads through the CLI, which knows how)."""
+    host = environ.get("DOCKER_HOST") or None
+    if host is None:
+        config = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+        context = environ.get("DOCKER_CONTEXT") or _current_context(config)
+        if context and context != "default":
+            host = _context_host(config, context)
+            if host is None:
+                return None
+    if host is None:
+        return "/var/run/docker.sock"
+    return host.removeprefix("unix://") if host.startswith("unix://") else None
+
+
+def _current_context(config: Path) -> str | None:
+    try:
+        doc = json.loads((config / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    context = doc.get("currentContext") if isinstance(doc, dict) else None
+    return str(context) if context else None
+
+
+def _context_host(config: Path, context: str) -> str | None:
+    digest = hashlib.sha256(context.encode()).hexdigest()
+    try:
+        meta = json.loads((config / "contexts" / "meta" / digest / "meta.json").read_text())
+        return str(meta["Endpoints"]["docker"]["Host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

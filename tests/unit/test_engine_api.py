@@ -1,0 +1,119 @@
+"""The Engine API read path: which socket the CLI would use, and how answers map."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from agentlab.engine.api import EngineAPI, local_socket
+from agentlab.errors import EngineUnavailable, OperationFailed
+
+
+def with_context(tmp_path: Path, name: str, host: str, current: bool = False) -> Path:
+    """A docker config dir holding one context (as `docker context create` writes it)."""
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    doc = {"Name": name, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}
+    (meta / "meta.json").write_text(json.dumps(doc))
+    if current:
+        (tmp_path / "config.json").write_text(json.dumps({"currentContext": name}))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "/var/run/docker.sock"),
+        ({"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}, "/run/user/1000/docker.sock"),
+        ({"DOCKER_HOST": "tcp://10.0.0.2:2376"}, None),
+        ({"DOCKER_HOST": "ssh://me@box"}, None),
+        ({"DOCKER_HOST": ""}, "/var/run/docker.sock"),
+        ({"DOCKER_CONTEXT": "default"}, "/var/run/docker.sock"),
+        ({"DOCKER_CONTEXT": "missing"}, None),
+    ],
+)
+def test_socket_from_the_environment(
+    tmp_path: Path, env: dict[str, str], expected: str | None
+) -> None:
+    assert local_socket({"DOCKER_CONFIG": str(tmp_path), **env}) == expected
+
+
+def test_socket_from_the_current_docker_context(tmp_path: Path) -> None:
+    config = with_context(
+        tmp_path, "desktop-linux", "unix:///Users/me/.docker/run/docker.sock", True
+    )
+    assert local_socket({"DOCKER_CONFIG": str(config)}) == "/Users/me/.docker/run/docker.sock"
+    remote = with_context(tmp_path / "r", "remote", "tcp://box:2376")
+    assert local_socket({"DOCKER_CONFIG": str(remote), "DOCKER_CONTEXT": "remote"}) is None
+    # DOCKER_HOST wins over any context, as it does for the CLI
+    env = {"DOCKER_CONFIG": str(config), "DOCKER_HOST": "unix:///tmp/d.sock"}
+    assert local_socket(env) == "/tmp/d.sock"
+
+
+class FakeDaemon(http.server.BaseHTTPRequestHandler):
+    """Answers like the engine: a JSON body per path, 404 for the rest."""
+
+    answers: ClassVar[dict[str, tuple[int, object]]] = {}
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        status, body = self.answers.get(self.path.partition("?")[0], (404, {"message": "nope"}))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[EngineAPI]:
+    path = str(tmp_path / "docker.sock")
+    server = socketserver.UnixStreamServer(path, FakeDaemon)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FakeDaemon.seen = []
+    try:
+        yield EngineAPI(path, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_reads_json_and_404_is_none(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {
+        "/containers/json": (200, [{"Id": "c2"}, {"Id": "c1"}]),
+        "/containers/c1/json": (200, {"Id": "c1", "State": {"Status": "running"}}),
+        "/images/lab/agent:1.0/json": (200, {"Id": "sha256:1"}),
+    }
+    assert daemon.containers(["com.docker.compose.project=lab"]) == ["c2", "c1"]
+    query = parse_qs(urlsplit(FakeDaemon.seen[0]).query)
+    assert query["all"] == ["1"]
+    assert json.loads(query["filters"][0]) == {"label": ["com.docker.compose.project=lab"]}
+    assert daemon.inspect_containers(["c1", "c2"]) == [{"Id": "c1", "State": {"Status": "running"}}]
+    assert daemon.inspect_image("lab/agent:1.0") == {"Id": "sha256:1"}
+    assert daemon.inspect_image("lab/agent:9.9") is None
+
+
+def test_engine_errors_are_one_line(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {"/images/json": (500, {"message": "layer store broken"})}
+    with pytest.raises(OperationFailed, match="layer store broken"):
+        daemon.image_ids("lab/agent")
+
+
+def test_no_engine_on_the_socket_is_engine_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(EngineUnavailable, match="not reachable"):
+        EngineAPI(str(tmp_path / "absent.sock"), timeout=5).containers([])
