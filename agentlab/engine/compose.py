@@ -139,7 +139,10 @@ class ComposeEngine:
         """Raise EngineUnavailable unless the CLI, the engine and Compose v2 answer (a check
         comes before mutations: their python-on-whales import starts meanwhile)."""
         self.prepare_to_mutate()
-        self._docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
+        if self._api is not None:
+            self._api.get("/version")
+        else:
+            self._docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
         version = self._docker(["compose", "version", "--short"], timeout=10).strip()
         if not version.lstrip("v").startswith("2"):
             raise EngineUnavailable(
@@ -281,14 +284,20 @@ class ComposeEngine:
         return [cid for cid in self._container_ids(service) if cid not in before]
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
+        if self._api is not None:
+            return self._api.stop(container_id, timeout)
         self._mutate("docker stop", lambda c: c.container.stop(container_id, time=int(timeout)))
 
     def remove_replica(self, container_id: str) -> None:
+        if self._api is not None:
+            return self._api.remove(container_id)  # already gone (404) counts as removed
         self._mutate(
             "docker rm", lambda c: c.container.remove(container_id, force=True, volumes=True)
         )
 
     def kill_replica(self, container_id: str) -> None:
+        if self._api is not None:
+            return self._api.kill(container_id)
         self._mutate("docker kill", lambda c: c.container.kill(container_id))
 
     def logs_tail(self, container_id: str, lines: int = 20) -> str:

@@ -185,3 +185,18 @@ def test_engine_api_and_cli_reads_agree(demo_lab: LabRun) -> None:
     )
     ids = [r.image_id for r in replicas]
     assert fast.digests(ids) == cli.digests(ids)
+
+
+@pytest.mark.parametrize("use_api", [True, False], ids=["engine-api", "cli"])
+def test_both_paths_stop_kill_and_remove_replicas(demo_lab: LabRun, use_api: bool) -> None:
+    assert demo_lab("up", "--version", "1.3.0").code == 0
+    engine = ComposeEngine([DEMO], demo_lab.project, use_api=use_api)
+    first, second, third = engine.replicas("agent")
+    engine.stop_replica(first.id, timeout=10)
+    engine.kill_replica(second.id)
+    states = {r.id: r for r in engine.replicas("agent")}
+    assert states[first.id].state == "exited" and states[first.id].exit_code == 0  # drained
+    assert states[second.id].state == "exited" and states[second.id].exit_code == 137
+    engine.remove_replica(first.id)
+    engine.remove_replica(second.id)
+    assert [r.id for r in engine.replicas("agent")] == [third.id]

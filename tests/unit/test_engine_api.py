@@ -66,7 +66,7 @@ class FakeDaemon(http.server.BaseHTTPRequestHandler):
     seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
-        self.seen.append(self.path)
+        self.seen.append(f"{self.command} {self.path}")
         status, body = self.answers.get(self.path.partition("?")[0], (404, {"message": "nope"}))
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -74,6 +74,12 @@ class FakeDaemon(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.do_GET()
+
+    def do_DELETE(self) -> None:
+        self.do_GET()
 
     def log_message(self, *_: object) -> None:
         """Quiet."""
@@ -100,7 +106,7 @@ def test_reads_json_and_404_is_none(daemon: EngineAPI) -> None:
         "/images/lab/agent:1.0/json": (200, {"Id": "sha256:1"}),
     }
     assert daemon.containers(["com.docker.compose.project=lab"]) == ["c2", "c1"]
-    query = parse_qs(urlsplit(FakeDaemon.seen[0]).query)
+    query = parse_qs(urlsplit(FakeDaemon.seen[0].split()[1]).query)
     assert query["all"] == ["1"]
     assert json.loads(query["filters"][0]) == {"label": ["com.docker.compose.project=lab"]}
     assert daemon.inspect_containers(["c1", "c2"]) == [{"Id": "c1", "State": {"Status": "running"}}]
@@ -117,3 +123,22 @@ def test_engine_errors_are_one_line(daemon: EngineAPI) -> None:
 def test_no_engine_on_the_socket_is_engine_unavailable(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailable, match="not reachable"):
         EngineAPI(str(tmp_path / "absent.sock"), timeout=5).containers([])
+
+
+def test_stop_remove_and_kill_send_what_the_cli_would(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {
+        "/containers/c1/stop": (204, ""),
+        "/containers/c1": (204, ""),
+        "/containers/c1/kill": (409, {"message": "container c1 is not running"}),
+    }
+    daemon.stop("c1", timeout=10)
+    daemon.remove("c1")
+    daemon.remove("gone")  # 404: someone removed it already, which is what we wanted
+    with pytest.raises(OperationFailed, match="is not running"):
+        daemon.kill("c1")
+    assert FakeDaemon.seen == [
+        "POST /containers/c1/stop?t=10",
+        "DELETE /containers/c1?force=1&v=1",
+        "DELETE /containers/gone?force=1&v=1",
+        "POST /containers/c1/kill",
+    ]
