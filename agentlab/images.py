@@ -140,7 +140,10 @@ def run_jobs(
         )
     for number, job in enumerate(todo, start=1):
         progress(f"[{number}/{len(todo)}] building {job.tag}")
+        replaced = engine.image(job.tag) if force else None
         engine.build_image(str(job.context), job.tag, job.args, job.labels, job.dockerfile)
+        if replaced is not None and engine.remove_image_if_unused(replaced.id):
+            progress(f"removed the image {job.tag} was before ({replaced.id[7:19]})")
     skipped = len(jobs) - len(todo)
     if skipped:
         progress(f"{skipped} image(s) already present (use --force to rebuild)")

@@ -328,6 +328,19 @@ class ComposeEngine:
             ),
         )
 
+    def remove_image_if_unused(self, image_id: str) -> bool:
+        try:
+            found = self._inspect_images([image_id])
+            if not found or found[0].get("RepoTags"):
+                return False
+            if self._api is not None:
+                self._api.request("DELETE", f"/images/{image_id}", {})
+            else:
+                self._mutate("docker rmi", lambda c: c.image.remove(image_id))
+        except OperationFailed:
+            return False  # a container (even a stopped one) still uses it
+        return True
+
     def down(self, volumes: bool = False) -> None:
         self._mutate(
             "compose down",

@@ -152,6 +152,7 @@ class FakeEngine:
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     _images: dict[str, _Image] = field(default_factory=dict)
     _serial: int = 0
+    _image_serial: int = 0
 
     # ---- test set-up ------------------------------------------------------
 
@@ -166,7 +167,8 @@ class FakeEngine:
         """Register a local image; its n-th container acts as behaviours[n] (last repeats)."""
         repository, tag = split_image_ref(ref)
         labels = {VERSION_LABEL: version or tag, **(labels or {})}
-        info = ImageInfo(repository, tag, f"sha256:{len(self._images) + 1:064x}", digest, labels)
+        self._image_serial += 1  # a rebuilt tag gets a new id, as in Docker
+        info = ImageInfo(repository, tag, f"sha256:{self._image_serial:064x}", digest, labels)
         self._images[ref] = _Image(info, behaviours or (HEALTHY,))
         return info
 
@@ -318,6 +320,12 @@ class FakeEngine:
     ) -> None:
         self._record(("build_image", (context, tag, dict(build_args), dict(labels))))
         self.add_image(tag, version=labels.get(VERSION_LABEL))
+
+    def remove_image_if_unused(self, image_id: str) -> bool:
+        self._record(("remove_image_if_unused", (image_id,)))
+        tagged = {i.info.id for i in self._images.values()}
+        used = {self._images[c.image_ref].info.id for c in self.containers.values()}
+        return image_id not in tagged | used
 
     def down(self, volumes: bool = False) -> None:
         self._record(("down", (volumes,)))

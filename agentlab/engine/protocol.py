@@ -174,6 +174,10 @@ class Engine(Protocol):
     ) -> None:
         """Build an image from a context without pulling."""
 
+    def remove_image_if_unused(self, image_id: str) -> bool:
+        """Remove an image that no tag and no container uses any more (the one a rebuild
+        replaced); True when it was removed."""
+
     def down(self, volumes: bool = False) -> None:
         """Remove every container and network of the project."""
 

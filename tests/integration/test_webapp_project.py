@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
-from tests.conftest import LabRun
+from tests.conftest import LabRun, base_image_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
 
@@ -104,3 +106,28 @@ def test_cli_flags_override_the_file(webapp_lab: LabRun) -> None:
     assert plan.code == 0, plan.err
     assert "start 3 new (6 containers, 3 ready)" in plan.out
     assert "wait 1s" not in plan.out
+
+
+def test_forced_rebuild_removes_the_image_it_replaced_unless_a_container_uses_it(
+    webapp_lab: LabRun,
+) -> None:
+    def image_id(ref: str) -> str:
+        return webapp_lab.docker("image", "inspect", "--format", "{{.Id}}", ref).strip()
+
+    def exists(image: str) -> bool:
+        probe = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
+        return probe.returncode == 0
+
+    rebuild = ("images", "build", "--service", "web", "--version", "1.1.0", "--force")
+    builder = replace(webapp_lab, env={**webapp_lab.env, **base_image_env()})
+    unused = image_id("agentlab-test/web:1.1.0")
+    done = builder(*rebuild)
+    assert done.code == 0, done.err
+    assert "removed the image agentlab-test/web:1.1.0 was before" in done.err
+    assert not exists(unused)  # no <none> image left behind by --force
+    assert webapp_lab("up", "--set", "web=1.1.0").code == 0
+    running = image_id("agentlab-test/web:1.1.0")
+    assert builder(*rebuild).code == 0
+    assert exists(running)  # a container still runs it: kept
+    assert webapp_lab("down").code == 0
+    webapp_lab.docker("image", "rm", running)  # this test's own leftover
