@@ -163,7 +163,8 @@ class Lifecycle:
             threading.Thread(target=background, name=background.__name__, daemon=True).start()
         self.log("listening", port=port)
         if not self.stopping.is_set():
-            server.serve_forever(poll_interval=0.1)
+            # shutdown() is seen at the next poll: 20 ms keeps SIGTERM -> not accepting short
+            server.serve_forever(poll_interval=0.02)
         self.log("draining", signal=self.signals or "-", timeout_s=drain_timeout)
         unfinished = server.drain(drain_timeout)
         self.log("stopped", unfinished=unfinished)

@@ -5,8 +5,12 @@ Routes HTTP GETs to the replicas of the upstream service (``UPSTREAM_SERVICE``, 
 
 - the service name is resolved with ``socket.getaddrinfo`` (Docker's DNS returns one address
   per running replica), cached for at most ``RESOLVE_TTL`` seconds (default 0.5);
-- replicas are picked round-robin, one new connection per request (a replica that failed in
-  the last ``FAILED_PENALTY`` seconds, default 1, is tried last);
+- replicas are picked round-robin, one new connection per request, among those whose
+  ``GET /health`` answered 200 at the gateway's last check (every ``HEALTH_INTERVAL``
+  seconds, default 1): a replica that starts but never turns healthy gets no traffic, as in
+  an orchestrator that routes to healthy tasks only. The others are tried after them (all of
+  them while none is healthy), and a replica that failed in the last ``FAILED_PENALTY``
+  seconds, default 1, is tried last;
 - when a replica refuses or resets the connection, or the connect times out, the request is
   retried on the next replica; after trying them all the gateway pauses briefly, resolves
   again and goes on, within a budget of ``RETRY_BUDGET`` seconds (default 3), then gives 502;
@@ -45,6 +49,7 @@ READ_TIMEOUT = float(os.environ.get("READ_TIMEOUT", "15"))
 RETRY_BUDGET = float(os.environ.get("RETRY_BUDGET", "3"))
 RETRY_PAUSE = float(os.environ.get("RETRY_PAUSE", "0.2"))
 FAILED_PENALTY = float(os.environ.get("FAILED_PENALTY", "1"))
+HEALTH_INTERVAL = float(os.environ.get("HEALTH_INTERVAL", "1"))
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "5"))
 
 LAB = Lifecycle("gateway", VERSION)
@@ -63,6 +68,7 @@ class Resolver:
         self._resolved_at = -float("inf")
         self._turn = itertools.count()
         self._failed_at: dict[str, float] = {}
+        self._healthy: set[str] = set()
 
     def addresses(self, refresh: bool = False) -> list[str]:
         """The current replica addresses (sorted); ``refresh`` bypasses the cache."""
@@ -79,7 +85,8 @@ class Resolver:
             return list(self._addresses)
 
     def rotation(self, addresses: list[str]) -> list[str]:
-        """The addresses in round-robin order, those that failed in the last second last."""
+        """The addresses in round-robin order: healthy ones first, then the rest; within
+        each, those that failed in the last second last."""
         if not addresses:
             return []
         start = next(self._turn) % len(addresses)
@@ -87,7 +94,30 @@ class Resolver:
         now = time.monotonic()
         with self._lock:
             recent = {a for a, at in self._failed_at.items() if now - at < FAILED_PENALTY}
-        return [a for a in ordered if a not in recent] + [a for a in ordered if a in recent]
+            healthy = set(self._healthy)
+        return sorted(ordered, key=lambda a: (a not in healthy, a in recent))
+
+    def set_healthy(self, addresses: set[str]) -> None:
+        """Record which replicas passed the last health check."""
+        with self._lock:
+            if addresses != self._healthy:
+                LAB.log("healthy", addresses=",".join(sorted(addresses)) or "-")
+            self._healthy = addresses
+
+    def check_health(self) -> None:
+        """Forever: GET /health on every replica (in parallel), then sleep HEALTH_INTERVAL."""
+        while True:
+            passed: set[str] = set()
+            probes = [
+                threading.Thread(target=_check_into, args=(address, passed), daemon=True)
+                for address in self.addresses()
+            ]
+            for probe in probes:
+                probe.start()
+            for probe in probes:
+                probe.join(timeout=CONNECT_TIMEOUT + 1)
+            self.set_healthy(passed)
+            time.sleep(HEALTH_INTERVAL)
 
     def failed(self, address: str) -> None:
         """Note that a replica refused or dropped a connection (it is tried last for a while)."""
@@ -140,6 +170,25 @@ def call(address: str, path: str, client: str) -> Answer:
         return Answer(response.status, body, content_type, version)
     finally:
         connection.close()
+
+
+def _answers_health(address: str) -> bool:
+    """Whether the replica's ``GET /health`` answers 200 within CONNECT_TIMEOUT."""
+    host = f"[{address}]" if ":" in address else address
+    connection = http.client.HTTPConnection(host, UPSTREAM_PORT, timeout=CONNECT_TIMEOUT)
+    try:
+        connection.request("GET", "/health", headers={"Connection": "close"})
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def _check_into(address: str, passed: set[str]) -> None:
+    """Add ``address`` to ``passed`` when its health check answers 200."""
+    if _answers_health(address):
+        passed.add(address)
 
 
 def _version_from(body: bytes) -> str:
@@ -264,7 +313,7 @@ def main() -> int:
     """Start, serve until SIGTERM/SIGINT, drain, exit 0."""
     LAB.handle_signals()
     LAB.log("starting", revision=REVISION, upstream=f"{UPSTREAM_SERVICE}:{UPSTREAM_PORT}")
-    return LAB.serve(PORT, GatewayHandler, DRAIN_TIMEOUT)
+    return LAB.serve(PORT, GatewayHandler, DRAIN_TIMEOUT, background=RESOLVER.check_health)
 
 
 if __name__ == "__main__":

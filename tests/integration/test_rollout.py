@@ -132,8 +132,11 @@ def test_bad_version_rolls_back_then_rollback_by_hand(lab_at_1_2: LabRun) -> Non
     lab = lab_at_1_2
     assert lab("rollout", "agent", "--to", "1.3.0").code == 0
     with Sampler(lab) as sampler:
-        failed = lab("rollout", "agent", "--to", "1.4.0", "--json")
+        failed = lab("rollout", "agent", "--to", "1.4.0", "--traffic", "20", "--json")
     assert failed.code == 1
+    traffic = next(e for e in events(failed.out) if e["event"] == "traffic")
+    # the gateway routes to replicas whose /health passes: the bad version serves nothing
+    assert traffic["failed"] == 0 and set(traffic["versions"]) == {"1.3.0"}
     error = [line for line in failed.err.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "rolled-back" in error[0] and "agent" in error[0]
     assert "health:" in failed.err  # the failed replica's health output follows
