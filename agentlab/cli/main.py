@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = img_sub.add_parser("list", help="local tags per managed service, semver-sorted")
     listing.add_argument("--json", action="store_true")
 
-    scale = sub.add_parser("scale", help="run N replicas of a service at its pinned version")
+    scale = sub.add_parser(
+        "scale", help="run N replicas of a service at its pinned version (kept for rollouts)"
+    )
     scale.add_argument("service")
     scale.add_argument("replicas", type=int)
     scale.add_argument("--timeout", type=float, default=120.0, metavar="S")
