@@ -679,9 +679,9 @@ class Lab:
             )
         self.engine.check()
         with project_lock(self.state_dir, f"scale {service}"):
+            self._start_and_wait([service], {service: replicas}, [service], timeout, progress)
             update_override(self.override_path, scales={service: replicas})  # rollouts keep it
             self.reload()
-            self._start_and_wait([service], {service: replicas}, [service], timeout, progress)
 
     def replica(self, name_or_id: str) -> Replica:
         """A replica of this project by container name or id prefix."""

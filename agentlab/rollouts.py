@@ -128,24 +128,24 @@ def execute(
             lab.engine, [target.build], False, image_builds.base_image(None), lambda _: None
         )
     info = lab.engine.image(target.image)
-    revision = history.begin_revision(
-        plan_.service.name,
-        target.tag,
-        target.image,
-        info.id if info else "",
-        info.digest if info else None,
-        cause,
-    )
-    rollout_id = history.start_rollout(
-        plan_.service.name,
-        plan_.from_version,
-        plan_.from_image,
-        target.tag,
-        target.image,
-        revision.number,
-        os.getpid(),
-    )
-    with closing(lab.engine.changes()) as feed:
+    with closing(lab.engine.changes()) as feed:  # opened before the journal says "started"
+        revision = history.begin_revision(
+            plan_.service.name,
+            target.tag,
+            target.image,
+            info.id if info else "",
+            info.digest if info else None,
+            cause,
+        )
+        rollout_id = history.start_rollout(
+            plan_.service.name,
+            plan_.from_version,
+            plan_.from_image,
+            target.tag,
+            target.image,
+            revision.number,
+            os.getpid(),
+        )
         result = runner(lab, plan_, emit, history, rollout_id, feed, pause=pause).run(
             plan_.from_image, target.image, plan_.from_version, target.tag
         )

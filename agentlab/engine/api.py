@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -59,8 +60,9 @@ class EngineAPI:
     def request(
         self, method: str, path: str, params: Mapping[str, str], timeout: float | None = None
     ) -> Any:
-        """Send one request; the JSON answer (None for 404 and empty answers). Other 4xx and
-        5xx raise OperationFailed with the engine's message, a dead socket EngineUnavailable."""
+        """Send one request; the JSON answer (None for an empty answer, and for 404 to a GET
+        or DELETE). Other 4xx and 5xx raise OperationFailed with the engine's message; a dead
+        or silent socket raises EngineUnavailable."""
         url = quote(path, safe="/:@")
         if params:
             url += "?" + urlencode(params)
@@ -74,21 +76,26 @@ class EngineAPI:
                 f"permission denied on {self.socket_path}",
                 hint="add your user to the docker group, or run as root",
             ) from None
+        except TimeoutError:
+            raise EngineUnavailable(
+                f"the Docker engine did not answer {method} {path} within "
+                f"{timeout or self.timeout:.0f} s",
+                hint="is the Docker engine overloaded or stuck?",
+            ) from None
         except (OSError, http.client.HTTPException):
             raise EngineUnavailable("the Docker engine is not reachable", hint=START_HINT) from None
         finally:
             connection.close()
-        if response.status == 404:
-            return None
+        if response.status == 404 and method != "POST":
+            return None  # GET: not there; DELETE: already gone, which is what was asked
         if response.status >= 400:
             raise OperationFailed(f"docker engine: {method} {path}: {_message(body)}")
         return json.loads(body) if body.strip() else None
 
     def stop(self, container_id: str, timeout: float) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; returns once the container exited."""
-        self.request(
-            "POST", f"/containers/{container_id}/stop", {"t": str(int(timeout))}, timeout + 30
-        )
+        seconds = math.ceil(timeout)  # the API takes whole seconds: never round a drain to 0
+        self.request("POST", f"/containers/{container_id}/stop", {"t": str(seconds)}, seconds + 30)
 
     def remove(self, container_id: str) -> None:
         """Remove a container and its anonymous volumes (killing it if it still runs)."""

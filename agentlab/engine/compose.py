@@ -140,7 +140,10 @@ class ComposeEngine:
         comes before mutations: their python-on-whales import starts meanwhile)."""
         self.prepare_to_mutate()
         if self._api is not None:
-            self._api.get("/version")
+            try:
+                self._api.request("GET", "/version", {}, timeout=10)
+            except OperationFailed as refused:  # e.g. a socket proxy answering 403
+                raise EngineUnavailable(refused.message, hint=START_HINT) from None
         else:
             self._docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
         version = self._docker(["compose", "version", "--short"], timeout=10).strip()
@@ -387,7 +390,13 @@ class DockerEventStream:
     def close(self) -> None:
         if self._process.poll() is None:
             self._process.terminate()
-        self._process.wait(timeout=10)
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 _INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"

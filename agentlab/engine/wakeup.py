@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 
 from agentlab.engine.protocol import EngineEvent, EventStream
-from agentlab.errors import AgentlabError
 
 WAKING_ACTIONS = ("start", "die", "oom", "health_status")
 
@@ -36,8 +35,8 @@ class EventWakeup:
             for event in self._stream:
                 if wakes(event):
                     self._changed.set()
-        except (AgentlabError, OSError, ValueError):
-            pass  # the stream ended or broke: waits fall back to their timeouts
+        except Exception:  # the stream ended or broke, however: waits fall back to their
+            pass  # timeouts, and no traceback lands on a TUI's screen
 
     def mark(self) -> None:
         self._changed.clear()  # what happened before is in the observation that follows

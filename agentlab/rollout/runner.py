@@ -427,8 +427,9 @@ class RolloutRunner:
 
     def _until_ready_due(self, phase: _Phase, now: float) -> float:
         """Seconds to the next poll: sooner when a replica without a healthcheck is due to
-        count as ready (events wake the wait for everything else)."""
+        count as ready, or the progress deadline comes (events wake the wait for the rest)."""
         dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
+        dues.append(phase.last_progress + phase.settings.timeout)
         return min([self.poll_interval, *(due - now for due in dues if due > now)])
 
     def _fail(self, phase: _Phase, replica: Replica, reason: str, now: float) -> None:

@@ -68,7 +68,7 @@ class Resolver:
         self._resolved_at = -float("inf")
         self._turn = itertools.count()
         self._failed_at: dict[str, float] = {}
-        self._healthy: set[str] = set()
+        self._healthy: frozenset[str] = frozenset()
 
     def addresses(self, refresh: bool = False) -> list[str]:
         """The current replica addresses (sorted); ``refresh`` bypasses the cache."""
@@ -97,12 +97,12 @@ class Resolver:
             healthy = set(self._healthy)
         return sorted(ordered, key=lambda a: (a not in healthy, a in recent))
 
-    def set_healthy(self, addresses: set[str]) -> None:
+    def set_healthy(self, addresses: frozenset[str]) -> None:
         """Record which replicas passed the last health check."""
         with self._lock:
-            if addresses != self._healthy:
-                LAB.log("healthy", addresses=",".join(sorted(addresses)) or "-")
-            self._healthy = addresses
+            changed, self._healthy = addresses != self._healthy, addresses
+        if changed:
+            LAB.log("healthy", addresses=",".join(sorted(addresses)) or "-")
 
     def check_health(self) -> None:
         """Forever: GET /health on every replica (in parallel), then sleep HEALTH_INTERVAL."""
@@ -116,7 +116,7 @@ class Resolver:
                 probe.start()
             for probe in probes:
                 probe.join(timeout=CONNECT_TIMEOUT + 1)
-            self.set_healthy(passed)
+            self.set_healthy(frozenset(passed))  # late probes no longer change it
             time.sleep(HEALTH_INTERVAL)
 
     def failed(self, address: str) -> None:

@@ -136,9 +136,12 @@ def test_stop_remove_and_kill_send_what_the_cli_would(daemon: EngineAPI) -> None
     daemon.remove("gone")  # 404: someone removed it already, which is what we wanted
     with pytest.raises(OperationFailed, match="is not running"):
         daemon.kill("c1")
+    with pytest.raises(OperationFailed, match="nope"):  # stopping what is not there fails
+        daemon.stop("gone", timeout=0.5)
     assert FakeDaemon.seen == [
         "POST /containers/c1/stop?t=10",
         "DELETE /containers/c1?force=1&v=1",
         "DELETE /containers/gone?force=1&v=1",
         "POST /containers/c1/kill",
+        "POST /containers/gone/stop?t=1",  # a half-second drain is not rounded down to a kill
     ]

@@ -60,7 +60,7 @@ def test_an_event_during_a_wait_in_another_thread_wakes_it() -> None:
 def test_a_broken_stream_only_makes_waits_fall_back_to_their_timeout() -> None:
     class Broken:
         def __iter__(self) -> Iterator[EngineEvent]:
-            raise ValueError("not JSON")
+            raise AttributeError("a JSON line that is not an object")
 
         def close(self) -> None:
             """Nothing to end."""
