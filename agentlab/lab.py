@@ -56,7 +56,7 @@ class ServiceStatus:
 
     @property
     def ready(self) -> int:
-        return sum(1 for r in self.replicas if readiness.is_ready(r))
+        return sum(1 for r in self.replicas if r.ready)
 
     def to_json(self, now: datetime, digests: Mapping[str, str | None]) -> dict[str, Any]:
         return {

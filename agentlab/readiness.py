@@ -18,11 +18,6 @@ FALLBACK_POLL = 1.0  # seconds between observations when no event arrives
 Progress = Callable[[str], None]
 
 
-def is_ready(replica: Replica) -> bool:
-    """Running, and healthy when the image has a healthcheck."""
-    return replica.running and replica.health in (None, "healthy")
-
-
 def has_failed(replica: Replica, managed: bool) -> bool:
     """Unhealthy, or exited; a service agentlab does not manage may exit 0 (a one-shot job)."""
     if replica.health == "unhealthy":
@@ -51,7 +46,7 @@ def wait_until_ready(
         replicas = engine.replicas()
         watched = [r for r in replicas if r.service in services]
         failed = [r for r in watched if has_failed(r, r.service in managed)]
-        waiting = [r for r in watched if not is_ready(r) and r.state not in ("exited", "dead")]
+        waiting = [r for r in watched if not r.ready and r.state not in ("exited", "dead")]
         if failed:  # the failed ones first (their logs are shown), then the ones still starting
             starting = [r for r in waiting if r not in failed]
             raise not_ready_error(engine, [*failed, *starting], "not healthy")

@@ -54,6 +54,11 @@ class Replica:
     def has_healthcheck(self) -> bool:
         return self.health is not None
 
+    @property
+    def ready(self) -> bool:
+        """Running, and healthy when the image has a healthcheck: it can serve."""
+        return self.running and self.health in (None, "healthy")
+
     def uptime_seconds(self, now: datetime) -> float | None:
         """Seconds since the container started, while it runs."""
         if not self.running or self.started_at is None:

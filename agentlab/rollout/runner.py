@@ -306,7 +306,7 @@ class RolloutRunner:
                 for r in replicas
                 if r.id in fresh
             ]
-            old = [ReplicaView(r.id, _serving(r)) for r in replicas if r.id not in fresh]
+            old = [ReplicaView(r.id, r.ready) for r in replicas if r.id not in fresh]
             self._progress(old, new)
             action = next_actions(self.desired, old, new, settings)
             if not self._advance(phase, action, old, new, {r.id: r for r in replicas}, now):
@@ -503,11 +503,6 @@ def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:
                 + "; ".join(blockers),
                 hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
             )
-
-
-def _serving(replica: Replica) -> bool:
-    """An old replica serves while it runs and is not known to be unhealthy or starting."""
-    return replica.running and replica.health in (None, "healthy")
 
 
 def _failure(replica: Replica, watch: _Watch) -> str | None:
