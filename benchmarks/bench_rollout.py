@@ -187,6 +187,10 @@ class ComposeProjectTool(Tool):
             "label=com.docker.compose.service=gateway",
         ]
 
+    def teardown(self) -> None:
+        if hasattr(self, "project"):
+            compose_down(self.project)
+
 
 class AgentlabTool(ComposeProjectTool):
     name = "agentlab"
@@ -227,10 +231,6 @@ class AgentlabTool(ComposeProjectTool):
             timeout=COMMAND_TIMEOUT,
         )
 
-    def teardown(self) -> None:
-        if hasattr(self, "project"):
-            compose_down(self.project)
-
 
 class ComposeTool(ComposeProjectTool):
     name = "compose"
@@ -254,10 +254,6 @@ class ComposeTool(ComposeProjectTool):
             check=False,
             timeout=COMMAND_TIMEOUT,
         )
-
-    def teardown(self) -> None:
-        if hasattr(self, "project"):
-            compose_down(self.project)
 
 
 @dataclass
