@@ -127,7 +127,7 @@ def execute(
         image_builds.run_jobs(
             lab.engine, [target.build], False, image_builds.base_image(None), lambda _: None
         )
-    info = lab.engine.image(target.image)
+    info = lab.image(target.image)  # found during validation: no second look-up
     with closing(lab.engine.changes()) as feed:  # opened before the journal says "started"
         revision = history.begin_revision(
             plan_.service.name,
