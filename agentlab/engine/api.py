@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from agentlab.engine.clone import CloneRequest
 from agentlab.errors import EngineUnavailable, OperationFailed
 
 START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
@@ -58,17 +59,26 @@ class EngineAPI:
         return self.request("GET", path, params)
 
     def request(
-        self, method: str, path: str, params: Mapping[str, str], timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float | None = None,
+        body: Any = None,
     ) -> Any:
-        """Send one request; the JSON answer (None for an empty answer, and for 404 to a GET
-        or DELETE). Other 4xx and 5xx raise OperationFailed with the engine's message; a dead
-        or silent socket raises EngineUnavailable."""
+        """Send one request (with `body` as JSON); the JSON answer (None for an empty answer,
+        and for 404 to a GET or DELETE). Other 4xx and 5xx raise OperationFailed with the
+        engine's message; a dead or silent socket raises EngineUnavailable."""
         url = quote(path, safe="/:@")
         if params:
             url += "?" + urlencode(params)
         connection = _UnixConnection(self.socket_path, timeout or self.timeout)
         try:
-            connection.request(method, url)
+            if body is None:
+                connection.request(method, url)
+            else:
+                payload = json.dumps(body).encode()
+                connection.request(method, url, payload, {"Content-Type": "application/json"})
             response = connection.getresponse()
             body = response.read()
         except PermissionError:
@@ -105,10 +115,32 @@ class EngineAPI:
         """SIGKILL a running container."""
         self.request("POST", f"/containers/{container_id}/kill", {})
 
-    def containers(self, labels: list[str]) -> list[str]:
-        """Ids of every container (running or not) carrying all these labels, newest first."""
+    def create_and_start(self, request: CloneRequest) -> str:
+        """Create, connect and start the container `request` describes; its id. A container
+        that was created but did not start is removed again."""
+        created = self.request(
+            "POST", "/containers/create", {"name": request.name}, body=request.body
+        )
+        container_id = str(created["Id"])
+        try:
+            for network, endpoint in request.networks.items():
+                self.request(
+                    "POST",
+                    f"/networks/{network}/connect",
+                    {},
+                    body={"Container": container_id, "EndpointConfig": endpoint},
+                )
+            self.request("POST", f"/containers/{container_id}/start", {})
+        except OperationFailed:
+            self.remove(container_id)
+            raise
+        return container_id
+
+    def containers(self, labels: list[str]) -> list[dict[str, Any]]:
+        """`docker ps -a` entries (Id, Names, Labels, State...) of every container carrying
+        all these labels, newest first."""
         found = self.get("/containers/json", all="1", filters=json.dumps({"label": labels}))
-        return [str(item["Id"]) for item in found or []]
+        return list(found or [])
 
     def inspect_containers(self, ids: list[str]) -> list[dict[str, Any]]:
         """`docker container inspect` documents; a container removed meanwhile is left out."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentlab.engine.api import START_HINT, EngineAPI, local_socket
+from agentlab.engine.clone import clonable, clone_request
 from agentlab.engine.protocol import EngineEvent, ImageInfo, Replica
 from agentlab.engine.wakeup import EventWakeup
 from agentlab.errors import BadInput, EngineUnavailable, OperationFailed
@@ -57,6 +58,7 @@ class ComposeEngine:
         self.override = override
         self.project = project or ""
         self._digests: dict[str, str | None] = {}
+        self._models: dict[str, tuple[str, list[Any]]] = {}  # service: (replica id, config key)
         socket_path = local_socket() if use_api else None
         self._api = EngineAPI(socket_path, READ_TIMEOUT) if socket_path else None
 
@@ -193,7 +195,7 @@ class ComposeEngine:
         if service is not None:
             labels.append(f"{SERVICE_LABEL}={service}")
         if self._api is not None:
-            return self._api.containers(labels)
+            return [str(item["Id"]) for item in self._api.containers(labels)]
         filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
         return self._docker(["ps", "-aq", "--no-trunc", *filters]).split()
 
@@ -280,9 +282,48 @@ class ComposeEngine:
         )
 
     def add_replicas(self, service: str, count: int) -> list[str]:
-        before = set(self._container_ids(service))
-        self.up([service], scales={service: len(before) + count}, recreate=False, deps=False)
-        return [cid for cid in self._container_ids(service) if cid not in before]
+        """Copies of a replica Compose made for the same configuration (engine/clone.py),
+        else `compose up --scale`, whose first new replica then serves as that model."""
+        added = self._clone_replicas(service, count)
+        if len(added) == count:
+            return added
+        before = set(self._container_ids(service))  # the copies made above included
+        scale = len(before) + count - len(added)
+        self.up([service], scales={service: scale}, recreate=False, deps=False)
+        new = [cid for cid in self._container_ids(service) if cid not in before]
+        self._remember_model(service, new)
+        return added + new
+
+    def _clone_replicas(self, service: str, count: int) -> list[str]:
+        """Up to `count` copies of the service's model replica, while the compose files
+        are those it was made from; fewer (none) when a copy fails: Compose adds the rest."""
+        model = self._models.pop(service, None)
+        if model is None or self._api is None or model[1] != self._config_key():
+            return []
+        document = self._api.get(f"/containers/{model[0]}/json")
+        labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={service}"]
+        numbers = [int(item.get("Labels", {}).get(NUMBER_LABEL) or 0)
+                   for item in self._api.containers(labels)]  # fmt: skip
+        first = max(numbers, default=0) + 1
+        added: list[str] = []
+        for number in range(first, first + count):
+            request = clone_request(document, number) if document else None
+            if request is None:
+                return added
+            try:
+                added.append(self._api.create_and_start(request))
+            except OperationFailed:
+                return added
+        self._models[service] = model
+        return added
+
+    def _remember_model(self, service: str, new_ids: list[str]) -> None:
+        """Keep the first replica Compose just added as the model for the next ones."""
+        if not new_ids or self._api is None:
+            return
+        config = self.compose_config().get("services", {}).get(service)
+        if isinstance(config, dict) and clonable(config):
+            self._models[service] = (new_ids[0], self._config_key())
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
         if self._api is not None:

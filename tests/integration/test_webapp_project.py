@@ -6,9 +6,11 @@ import json
 import subprocess
 import urllib.request
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from agentlab.engine.compose import ComposeEngine
 from tests.conftest import LabRun, base_image_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
@@ -131,3 +133,60 @@ def test_forced_rebuild_removes_the_image_it_replaced_unless_a_container_uses_it
     assert exists(running)  # a container still runs it: kept
     assert webapp_lab("down").code == 0
     webapp_lab.docker("image", "rm", running)  # this test's own leftover
+
+
+def _as_made(document: dict[str, Any]) -> dict[str, Any]:
+    """A replica's inspect document without what differs between any two replicas."""
+    config = {k: v for k, v in document["Config"].items() if k != "Hostname"}
+    labels = dict(config["Labels"])
+    labels.pop("com.docker.compose.container-number")
+    networks = {
+        name: sorted(
+            a for a in net["Aliases"] if a not in (document["Name"][1:], document["Id"][:12])
+        )
+        for name, net in document["NetworkSettings"]["Networks"].items()
+    }
+    return {"Config": {**config, "Labels": labels}, "HostConfig": document["HostConfig"],
+            "Aliases": networks}  # fmt: skip
+
+
+def test_copied_replicas_are_the_replicas_compose_makes(
+    webapp_lab: LabRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    monkeypatch.setenv("WEBAPP_CACHE_PORT", "0")
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    engine = ComposeEngine(
+        [webapp_lab.compose_file], webapp_lab.project, webapp_lab.state_dir / "override.yaml"
+    )
+    made = engine.add_replicas("web", 1)  # by Compose: the model for the next ones
+
+    def no_compose(*_: object, **__: object) -> None:
+        raise AssertionError("copies must not run Compose")
+
+    monkeypatch.setattr(engine, "up", no_compose)
+    copies = engine.add_replicas("web", 2)
+    assert len(made) == 1 and len(copies) == 2
+    documents = json.loads(webapp_lab.docker("container", "inspect", *made, *copies))
+    model, *copied = documents
+    for document in copied:
+        assert _as_made(document) == _as_made(model)
+        assert (
+            document["State"]["Running"]
+            and document["Config"]["Hostname"] != model["Config"]["Hostname"]
+        )
+    numbers = [int(d["Config"]["Labels"]["com.docker.compose.container-number"]) for d in documents]
+    assert numbers == [4, 5, 6] and [d["Name"] for d in documents] == [
+        f"/{webapp_lab.project}-web-{n}" for n in numbers
+    ]
+    ports = {d["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"] for d in documents}
+    volumes = {m["Name"] for d in documents for m in d["Mounts"] if m["Type"] == "volume"}
+    assert len(ports) == 3 and len(volumes) == 3  # each its own ephemeral port and volume
+
+    # Compose takes the copies for its own: the same `up` recreates nothing
+    compose = ["docker", "compose", "-f", str(webapp_lab.compose_file), "-f",
+               str(webapp_lab.state_dir / "override.yaml"), "-p", webapp_lab.project]  # fmt: skip
+    subprocess.run([*compose, "up", "-d", "--scale", "web=6"], env=webapp_lab.env,
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    again = json.loads(webapp_lab.docker("container", "inspect", *made, *copies))
+    assert [d["State"]["StartedAt"] for d in again] == [d["State"]["StartedAt"] for d in documents]

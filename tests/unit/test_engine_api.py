@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from agentlab.engine.api import EngineAPI, local_socket
+from agentlab.engine.clone import CloneRequest
 from agentlab.errors import EngineUnavailable, OperationFailed
 
 
@@ -64,9 +65,13 @@ class FakeDaemon(http.server.BaseHTTPRequestHandler):
 
     answers: ClassVar[dict[str, tuple[int, object]]] = {}
     seen: ClassVar[list[str]] = []
+    bodies: ClassVar[list[object]] = []
 
     def do_GET(self) -> None:
         self.seen.append(f"{self.command} {self.path}")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.bodies.append(json.loads(self.rfile.read(length)))
         status, body = self.answers.get(self.path.partition("?")[0], (404, {"message": "nope"}))
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -92,6 +97,7 @@ def daemon(tmp_path: Path) -> Iterator[EngineAPI]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     FakeDaemon.seen = []
+    FakeDaemon.bodies = []
     try:
         yield EngineAPI(path, timeout=5)
     finally:
@@ -105,7 +111,7 @@ def test_reads_json_and_404_is_none(daemon: EngineAPI) -> None:
         "/containers/c1/json": (200, {"Id": "c1", "State": {"Status": "running"}}),
         "/images/lab/agent:1.0/json": (200, {"Id": "sha256:1"}),
     }
-    assert daemon.containers(["com.docker.compose.project=lab"]) == ["c2", "c1"]
+    assert daemon.containers(["com.docker.compose.project=lab"]) == [{"Id": "c2"}, {"Id": "c1"}]
     query = parse_qs(urlsplit(FakeDaemon.seen[0].split()[1]).query)
     assert query["all"] == ["1"]
     assert json.loads(query["filters"][0]) == {"label": ["com.docker.compose.project=lab"]}
@@ -145,3 +151,37 @@ def test_stop_remove_and_kill_send_what_the_cli_would(daemon: EngineAPI) -> None
         "POST /containers/c1/kill",
         "POST /containers/gone/stop?t=1",  # a half-second drain is not rounded down to a kill
     ]
+
+
+def clone_of_c1(networks: dict[str, dict[str, object]]) -> CloneRequest:
+    return CloneRequest("lab-agent-2", {"Image": "lab/agent:1.0"}, networks)
+
+
+def test_create_and_start_sends_the_request_then_connects_then_starts(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {
+        "/containers/create": (201, {"Id": "c2", "Warnings": []}),
+        "/networks/back/connect": (200, ""),
+        "/containers/c2/start": (204, ""),
+    }
+    endpoint = {"Aliases": ["agent"]}
+    assert daemon.create_and_start(clone_of_c1({"back": endpoint})) == "c2"
+    assert FakeDaemon.seen == [
+        "POST /containers/create?name=lab-agent-2",
+        "POST /networks/back/connect",
+        "POST /containers/c2/start",
+    ]
+    assert FakeDaemon.bodies == [
+        {"Image": "lab/agent:1.0"},
+        {"Container": "c2", "EndpointConfig": endpoint},
+    ]
+
+
+def test_a_created_container_that_does_not_start_is_removed(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {
+        "/containers/create": (201, {"Id": "c2", "Warnings": []}),
+        "/containers/c2/start": (500, {"message": "port is already allocated"}),
+        "/containers/c2": (204, ""),
+    }
+    with pytest.raises(OperationFailed, match="port is already allocated"):
+        daemon.create_and_start(clone_of_c1({}))
+    assert FakeDaemon.seen[-1] == "DELETE /containers/c2?force=1&v=1"
