@@ -504,8 +504,9 @@ class Lab:
     ) -> LabStatus:
         """Pin versions, start the lab, wait until every replica is ready; the status then."""
         self.engine.prepare_to_mutate()
-        resolved = self.plan_pins(version, sets)  # its docker calls prove engine and Compose
+        resolved = self.plan_pins(version, sets)
         self.check_images_present(resolved)
+        self.engine.check()
         with project_lock(self.state_dir, cause):
             for item in resolved:
                 if item.build is not None:

@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="JSON for scripts")
 
     down = sub.add_parser("down", help="remove the project's containers and networks")
-    down.add_argument("--volumes", action="store_true", help="also remove named volumes")
+    down.add_argument(
+        "--volumes", action="store_true", help="also remove its volumes, named and anonymous"
+    )
 
     versions = sub.add_parser("versions", help="local and buildable versions per service")
     versions.add_argument("service", nargs="?")

@@ -12,6 +12,7 @@ would do the same for ~0.2 s of imports in every command.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -24,7 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from agentlab.engine.clone import CloneRequest
-from agentlab.errors import EngineUnavailable, OperationFailed
+from agentlab.errors import AgentlabError, EngineUnavailable, OperationFailed
 
 START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
 
@@ -131,8 +132,9 @@ class EngineAPI:
                     body={"Container": container_id, "EndpointConfig": endpoint},
                 )
             self.request("POST", f"/containers/{container_id}/start", {})
-        except OperationFailed:
-            self.remove(container_id)
+        except Exception:
+            with contextlib.suppress(AgentlabError):  # the first error is the one to report
+                self.remove(container_id)
             raise
         return container_id
 

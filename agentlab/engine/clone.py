@@ -8,7 +8,8 @@ copy its create request (Config, HostConfig, network endpoints) with the replica
 name, number and aliases, which is what Compose itself would send again: the config-hash
 label stays true, so a later `compose up` keeps them. Services whose containers Compose
 changes after creating them (configs and secrets copied in, lifecycle hooks, static
-addresses, anything this module does not know) are never copied.
+addresses, links numbered per replica, another container's network namespace, anything
+this module does not know) are never copied.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ CLONABLE_KEYS = frozenset({
     "cgroup_parent", "command", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota",
     "cpu_rt_period", "cpu_rt_runtime", "cpu_shares", "cpus", "cpuset", "depends_on", "deploy",
     "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname",
-    "entrypoint", "environment", "expose", "external_links", "extra_hosts", "gpus",
+    "entrypoint", "environment", "expose", "extra_hosts", "gpus",
     "group_add", "healthcheck", "hostname", "image", "init", "ipc", "isolation", "labels",
-    "links", "logging", "mem_limit", "mem_reservation", "mem_swappiness", "memswap_limit",
+    "logging", "mem_limit", "mem_reservation", "mem_swappiness", "memswap_limit",
     "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit",
     "platform", "ports", "privileged", "profiles", "pull_policy", "read_only", "restart",
     "runtime", "scale", "security_opt", "shm_size", "stdin_open", "stop_grace_period",
     "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "user",
     "userns_mode", "uts", "volumes", "volumes_from", "working_dir",
 })  # fmt: skip
-# Per-network settings that no two replicas can share.
-_FIXED_ADDRESS_KEYS = ("ipv4_address", "ipv6_address", "link_local_ips", "mac_address")
+# Per-network settings of `compose config` that every replica shares (fixed addresses do not).
+CLONABLE_NETWORK_KEYS = frozenset({"aliases", "driver_opts", "gw_priority", "priority"})
+# Endpoint settings of an inspect document that Compose sets the same on every replica.
+_SHARED_ENDPOINT_KEYS = ("Links", "DriverOpts", "GwPriority")
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,11 @@ def clonable(service: Mapping[str, Any]) -> bool:
     same container Compose would make."""
     if any(key not in CLONABLE_KEYS and not key.startswith("x-") for key in service):
         return False
+    if str(service.get("network_mode", "")).startswith(("service:", "container:")):
+        return False  # the engine refuses a hostname or ports there, which inspect shows
     networks = service.get("networks") or {}
-    return not any(
-        isinstance(settings, Mapping) and any(settings.get(k) for k in _FIXED_ADDRESS_KEYS)
-        for settings in networks.values()
+    return all(
+        settings is None or set(settings) <= CLONABLE_NETWORK_KEYS for settings in networks.values()
     )
 
 
@@ -98,7 +102,7 @@ def _endpoint(
     aliases = [a for a in settings.get("Aliases") or [] if a != short_id]
     aliases = [name if alias == old_name else alias for alias in aliases]
     endpoint: dict[str, Any] = {"Aliases": aliases}
-    for key in ("Links", "DriverOpts"):
+    for key in _SHARED_ENDPOINT_KEYS:
         if settings.get(key):
             endpoint[key] = settings[key]
     return endpoint

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentlab.engine.api import START_HINT, EngineAPI, local_socket
-from agentlab.engine.clone import clonable, clone_request
+from agentlab.engine.clone import NUMBER_LABEL, clonable, clone_request
 from agentlab.engine.protocol import EngineEvent, ImageInfo, Replica
 from agentlab.engine.wakeup import EventWakeup
 from agentlab.errors import BadInput, EngineUnavailable, OperationFailed
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-NUMBER_LABEL = "com.docker.compose.container-number"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 READ_TIMEOUT = 30.0
 LIFECYCLE_EVENTS = ("create", "start", "restart", "die", "kill", "oom", "stop", "destroy",
@@ -59,6 +58,7 @@ class ComposeEngine:
         self.project = project or ""
         self._digests: dict[str, str | None] = {}
         self._models: dict[str, tuple[str, list[Any]]] = {}  # service: (replica id, config key)
+        self._uncopyable: set[str] = set()  # services whose copy the engine refused
         self._compose_probe: subprocess.Popen[str] | None = None
         socket_path = local_socket() if use_api else None
         self._api = EngineAPI(socket_path, READ_TIMEOUT) if socket_path else None
@@ -194,7 +194,7 @@ class ComposeEngine:
             except (OSError, UnicodeError):
                 stamps.append([str(path), None])
                 continue
-            stamps.append([str(path), stat.st_mtime_ns, stat.st_size])
+            stamps.append([str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size])
         names |= {name for name in os.environ if name.startswith("COMPOSE_")}
         return [self.project, stamps, [[n, os.environ.get(n)] for n in sorted(names)]]
 
@@ -305,30 +305,40 @@ class ComposeEngine:
 
     def _clone_replicas(self, service: str, count: int) -> list[str]:
         """Up to `count` copies of the service's model replica, while the compose files
-        are those it was made from; fewer (none) when a copy fails: Compose adds the rest."""
+        are those it was made from. When the engine refuses a copy, the service is not
+        copied again (by this process) and Compose adds the rest."""
         model = self._models.pop(service, None)
         if model is None or self._api is None or model[1] != self._config_key():
             return []
         document = self._api.get(f"/containers/{model[0]}/json")
+        if document is None:
+            return []  # removed since: the next replica Compose makes is the model
         labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={service}"]
-        numbers = [int(item.get("Labels", {}).get(NUMBER_LABEL) or 0)
-                   for item in self._api.containers(labels)]  # fmt: skip
+        numbers = [_number(item.get("Labels") or {}) for item in self._api.containers(labels)]
         first = max(numbers, default=0) + 1
         added: list[str] = []
         for number in range(first, first + count):
-            request = clone_request(document, number) if document else None
-            if request is None:
+            copied = self._copy(document, number)
+            if copied is None:
+                self._uncopyable.add(service)
                 return added
-            try:
-                added.append(self._api.create_and_start(request))
-            except OperationFailed:
-                return added
+            added.append(copied)
         self._models[service] = model
         return added
 
+    def _copy(self, document: dict[str, Any], number: int) -> str | None:
+        """Replica `number` as a copy of the model `document`; None when refused."""
+        request = clone_request(document, number)
+        if request is None or self._api is None:
+            return None
+        try:
+            return self._api.create_and_start(request)
+        except OperationFailed:
+            return None
+
     def _remember_model(self, service: str, new_ids: list[str]) -> None:
         """Keep the first replica Compose just added as the model for the next ones."""
-        if not new_ids or self._api is None:
+        if not new_ids or self._api is None or service in self._uncopyable:
             return
         config = self.compose_config().get("services", {}).get(service)
         if isinstance(config, dict) and clonable(config):
@@ -489,6 +499,12 @@ def _is_service_container(item: Mapping[str, Any]) -> bool:
     return SERVICE_LABEL in labels and labels.get(ONEOFF_LABEL, "False") != "True"
 
 
+def _number(labels: Mapping[str, str]) -> int:
+    """Compose's container number (0 when the label is missing or not a number)."""
+    text = labels.get(NUMBER_LABEL, "")
+    return int(text) if text.isdigit() else 0
+
+
 def _timestamp(text: str | None) -> datetime | None:
     """Parse Docker's RFC 3339 timestamps (nanoseconds, `Z`); the zero time is None."""
     if not text or text.startswith("0001-"):
@@ -507,7 +523,7 @@ def _replica(item: Mapping[str, Any]) -> Replica:
         id=item["Id"],
         name=item.get("Name", "").lstrip("/"),
         service=labels.get(SERVICE_LABEL, ""),
-        number=int(labels.get(NUMBER_LABEL, "0") or 0),
+        number=_number(labels),
         image_ref=config.get("Image", ""),
         image_id=item.get("Image", ""),
         state=state.get("Status", "unknown"),

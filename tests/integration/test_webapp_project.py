@@ -46,7 +46,7 @@ def test_up_status_and_down_on_a_second_project(webapp_lab: LabRun) -> None:
     cache = next(s for s in status["services"] if s["service"] == "cache")
     assert cache["surge_blockers"] and "fixed host port" in cache["surge_blockers"][0]
 
-    assert webapp_lab("down").code == 0
+    assert webapp_lab("down", "--volumes").code == 0  # the anonymous volumes too
     assert webapp_lab.containers() == []
 
 
@@ -131,7 +131,7 @@ def test_forced_rebuild_removes_the_image_it_replaced_unless_a_container_uses_it
     running = image_id("agentlab-test/web:1.1.0")
     assert builder(*rebuild).code == 0
     assert exists(running)  # a container still runs it: kept
-    assert webapp_lab("down").code == 0
+    assert webapp_lab("down", "--volumes").code == 0  # the anonymous volumes too
     webapp_lab.docker("image", "rm", running)  # this test's own leftover
 
 
@@ -169,12 +169,11 @@ def test_copied_replicas_are_the_replicas_compose_makes(
     assert len(made) == 1 and len(copies) == 2
     documents = json.loads(webapp_lab.docker("container", "inspect", *made, *copies))
     model, *copied = documents
-    for document in copied:
-        assert _as_made(document) == _as_made(model)
-        assert (
-            document["State"]["Running"]
-            and document["Config"]["Hostname"] != model["Config"]["Hostname"]
-        )
+    sibling = json.loads(webapp_lab.docker("container", "inspect", f"{webapp_lab.project}-web-1"))
+    for document in copied:  # as Compose made the model (scale) and replica 1 (up)
+        assert _as_made(document) == _as_made(model) == _as_made(sibling[0])
+        assert document["State"]["Running"]
+        assert document["Config"]["Hostname"] == document["Id"][:12]
     numbers = [int(d["Config"]["Labels"]["com.docker.compose.container-number"]) for d in documents]
     assert numbers == [4, 5, 6] and [d["Name"] for d in documents] == [
         f"/{webapp_lab.project}-web-{n}" for n in numbers

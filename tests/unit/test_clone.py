@@ -42,7 +42,9 @@ TEMPLATE: dict[str, Any] = {  # trimmed from `docker inspect` of a replica Compo
             "lab_back": {
                 "Aliases": ["lab-agent-4", "agent", "worker", SHORT_ID],
                 "Links": ["db:database"],
+                "GwPriority": 10,
                 "IPAddress": "172.19.0.3",
+                "DNSNames": ["lab-agent-4", "agent", "worker", SHORT_ID],
             },
         }
     },
@@ -67,7 +69,11 @@ def test_a_copy_has_its_own_name_number_and_aliases_and_nothing_else_changes() -
         "EndpointsConfig": {"lab_front": {"Aliases": ["lab-agent-7", "agent"]}}
     }
     assert request.networks == {
-        "lab_back": {"Aliases": ["lab-agent-7", "agent", "worker"], "Links": ["db:database"]}
+        "lab_back": {
+            "Aliases": ["lab-agent-7", "agent", "worker"],
+            "Links": ["db:database"],
+            "GwPriority": 10,
+        }
     }
 
 
@@ -120,12 +126,16 @@ DEMO_AGENT = {
             {"ports": [{"target": 8000, "host_ip": "127.0.0.1"}], "volumes": [{"target": "/d"}]},
             True,
         ),
-        ({"networks": {"lab": {"aliases": ["worker"]}}}, True),
+        ({"networks": {"lab": {"aliases": ["worker"], "gw_priority": 1}}}, True),
+        ({"network_mode": "bridge"}, True),
         ({"secrets": [{"source": "token"}]}, False),  # Compose may copy the content in
         ({"configs": [{"source": "settings"}]}, False),
         ({"post_start": [{"command": ["warm-up"]}]}, False),  # a hook run after start
         ({"networks": {"lab": {"ipv4_address": "10.5.0.9"}}}, False),  # one address, one replica
         ({"mac_address": "02:42:ac:11:00:02"}, False),
+        ({"network_mode": "service:vpn"}, False),  # shares the hostname it would copy
+        ({"links": ["db"]}, False),  # Compose numbers link aliases per replica
+        ({"networks": {"lab": {"interface_name": "eth9"}}}, False),  # a key it does not know
         ({"a_key_from_a_newer_compose": True}, False),
     ],
 )
