@@ -145,6 +145,9 @@ class _Phase:
     stopped: bool = False  # failure_action triggered: stop here
     exceeded: bool = False  # failure ratio exceeded under failure_action continue
     interrupted: bool = False  # a pause was requested from outside (the TUI's pause key)
+    # The replicas its last removal left: when they call for a start, it starts without
+    # reading the engine again (~10-100 ms on the critical path of every replacement).
+    after_removal: list[Replica] | None = None
 
     def is_target(self, replica: Replica) -> bool:
         if self.image_id:
@@ -294,8 +297,11 @@ class RolloutRunner:
                 phase.interrupted = True
                 break
             now = self.clock()
-            self.feed.mark()
-            replicas = sorted(self.engine.replicas(self.service.name), key=lambda r: r.number)
+            replicas, phase.after_removal = phase.after_removal, None
+            known = replicas is not None
+            if replicas is None:
+                self.feed.mark()
+                replicas = sorted(self.engine.replicas(self.service.name), key=lambda r: r.number)
             target = [r for r in replicas if phase.is_target(r)]
             self._watch(phase, target, now)
             if phase.stopped:
@@ -309,6 +315,8 @@ class RolloutRunner:
             old = [ReplicaView(r.id, r.ready) for r in replicas if r.id not in fresh]
             self._progress(old, new)
             action = next_actions(self.desired, old, new, settings)
+            if known and not isinstance(action, StartNew):
+                continue  # anything but a start is planned from a fresh read
             if not self._advance(phase, action, old, new, {r.id: r for r in replicas}, now):
                 break
         self._end_hold(phase)
@@ -370,6 +378,7 @@ class RolloutRunner:
                 index = self._begin(phase, action, {"ids": list(ids)})
                 for cid in ids:
                     self._drain(replicas[cid], phase.settings)
+                phase.after_removal = [r for r in replicas.values() if r.id not in ids]
         self.journal.step_done(self.rollout_id, index)
 
     def _drain(self, replica: Replica, settings: RolloutSettings) -> None:

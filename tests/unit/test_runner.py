@@ -141,6 +141,16 @@ def test_rolling_update_keeps_capacity_and_never_overshoots() -> None:
     assert [count for (_, count) in lab.fake.called("add_replicas")] == [1, 1, 1]
 
 
+def test_a_start_after_a_removal_is_planned_without_reading_the_engine_again() -> None:
+    lab = make_lab()
+    assert lab.run().outcome == "complete"
+    calls = [
+        name for name, _ in lab.fake.calls if name in ("remove_replica", "replicas", "add_replicas")
+    ]
+    after_removals = [calls[i + 1] for i, name in enumerate(calls[:-1]) if name == "remove_replica"]
+    assert after_removals == ["add_replicas", "add_replicas", "replicas"]  # the last: monitor
+
+
 def test_run_follows_the_dry_run_plan() -> None:
     lab = make_lab()
     runner = lab.runner()
