@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 
-from agentlab.engine.protocol import ChangeFeed, Engine, Replica
+from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, Replica
 from agentlab.errors import OperationFailed
 
-FALLBACK_POLL = 1.0  # seconds between observations when no event arrives
 Progress = Callable[[str], None]
 
 

@@ -17,7 +17,6 @@ from agentlab.engine.protocol import ChangeFeed
 from agentlab.errors import BadInput, InterruptedRollout
 from agentlab.history import History, JournalEntry, Outcome
 from agentlab.override import update_override
-from agentlab.readiness import FALLBACK_POLL
 from agentlab.rollout.events import RolloutEvent
 from agentlab.rollout.planner import PlannedStep, plan
 from agentlab.rollout.runner import RolloutResult, RolloutRunner, refuse_unsafe
@@ -205,7 +204,7 @@ def runner(
     pause: PauseFlag = never,
 ) -> RolloutRunner:
     """A runner for a plan that sleeps on `feed`: it observes again as soon as a
-    container starts, dies or changes health, else after FALLBACK_POLL seconds."""
+    container starts, dies or changes health, else after a fallback poll (1 s)."""
     name = plan_.service.name
 
     def pin(image: str) -> None:
@@ -221,7 +220,6 @@ def runner(
         rollout_id,
         rollback_settings=plan_.rollback_settings,
         feed=feed,
-        poll_interval=FALLBACK_POLL,
         first_step=first_step,
         pause_requested=pause,
     )

@@ -102,6 +102,9 @@ class EventStream(Protocol):
     def close(self) -> None: ...
 
 
+FALLBACK_POLL = 1.0  # seconds a loop waiting on a ChangeFeed sleeps when no event arrives
+
+
 class ChangeFeed(Protocol):
     """Lets a polling loop sleep until the project's containers change."""
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from agentlab.engine.protocol import ChangeFeed, Engine, Replica
+from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, Replica
 from agentlab.errors import BadInput
 from agentlab.rollout.events import (
     Outcome,
@@ -50,7 +50,6 @@ from agentlab.rollout.planner import (
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.services import ServiceSpec
 
-POLL_INTERVAL = 0.25
 JournalState = Literal["running", "paused", "done", "failed", "rolled-back", "undone"]
 
 _ACTIONS: dict[type[Step], str] = {
@@ -171,7 +170,7 @@ class RolloutRunner:
         rollback_settings: RolloutSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         feed: ChangeFeed,
-        poll_interval: float = POLL_INTERVAL,
+        poll_interval: float = FALLBACK_POLL,
         first_step: int = 1,
         pause_requested: Callable[[], bool] = lambda: False,
     ) -> None:

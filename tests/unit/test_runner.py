@@ -99,6 +99,7 @@ class Lab:
             rollback_settings=build_rollback_settings(settings, rollback_config),
             clock=self.fake.clock.now,
             feed=FakeChanges(self.fake.clock, nap=0.0),
+            poll_interval=0.25,  # the fake feed brings no events: a finer poll stands in
         )
 
     def run(self, **options: Any) -> RolloutResult:
