@@ -198,11 +198,16 @@ class ComposeEngine:
         names |= {name for name in os.environ if name.startswith("COMPOSE_")}
         return [self.project, stamps, [[n, os.environ.get(n)] for n in sorted(names)]]
 
-    def _container_ids(self, service: str | None = None) -> list[str]:
-        """Ids of the project's service containers (not `compose run` one-offs)."""
+    def _labels(self, service: str | None = None) -> list[str]:
+        """The labels of the project's service containers (not `compose run` one-offs)."""
         labels = [f"{PROJECT_LABEL}={self.project}", f"{ONEOFF_LABEL}=False"]
         if service is not None:
             labels.append(f"{SERVICE_LABEL}={service}")
+        return labels
+
+    def _container_ids(self, service: str | None = None) -> list[str]:
+        """Ids of the project's service containers (not `compose run` one-offs)."""
+        labels = self._labels(service)
         if self._api is not None:
             return [str(item["Id"]) for item in self._api.containers(labels)]
         filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
@@ -313,8 +318,8 @@ class ComposeEngine:
         document = self._api.get(f"/containers/{model[0]}/json")
         if document is None:
             return []  # removed since: the next replica Compose makes is the model
-        labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={service}"]
-        numbers = [_number(item.get("Labels") or {}) for item in self._api.containers(labels)]
+        found = self._api.containers(self._labels(service))
+        numbers = [_number(item.get("Labels") or {}) for item in found]
         first = max(numbers, default=0) + 1
         added: list[str] = []
         for number in range(first, first + count):
