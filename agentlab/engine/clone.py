@@ -72,8 +72,9 @@ def clone_request(template: Mapping[str, Any], number: int) -> CloneRequest | No
     config = dict(template["Config"])
     labels = dict(config.get("Labels") or {})
     old_name = str(template["Name"]).lstrip("/")
-    match = re.fullmatch(r"(.+[-_])" + re.escape(labels.get(NUMBER_LABEL, "")), old_name)
-    if match is None or not labels.get(NUMBER_LABEL):
+    old_number = labels.get(NUMBER_LABEL, "")
+    match = re.fullmatch(r"(.+[-_])" + re.escape(old_number), old_name) if old_number else None
+    if match is None:
         return None
     name = f"{match.group(1)}{number}"
     short_id = str(template["Id"])[:12]
