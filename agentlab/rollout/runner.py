@@ -334,16 +334,16 @@ class RolloutRunner:
         settings = phase.settings
         if isinstance(action, Done):
             watched = [phase.watches[v.id] for v in new if v.id in phase.ours and not v.failed]
-            remaining = max(
-                (w.ready_at + settings.monitor - now for w in watched if w.ready_at is not None),
-                default=0.0,
+            watched_until = max(
+                (w.ready_at + settings.monitor for w in watched if w.ready_at is not None),
+                default=now,
             )
-            if remaining <= 0:
+            if watched_until <= now:
                 return False
-            return self._pause(phase, Monitor(settings.monitor), remaining)
+            return self._pause(phase, Monitor(settings.monitor), watched_until)
         if isinstance(action, Wait):
             if now - phase.last_progress < settings.timeout:
-                return self._pause(phase, action, self._until_ready_due(phase, now))
+                return self._pause(phase, action, self._next_due(phase, now))
             reason = f"not ready after {settings.timeout:g}s (progress deadline)"
             for view in new:
                 if not view.settled:
@@ -353,7 +353,7 @@ class RolloutRunner:
             if phase.delay_until is None:
                 phase.delay_until = now + settings.delay
             if now < phase.delay_until:
-                return self._pause(phase, Delay(settings.delay), phase.delay_until - now)
+                return self._pause(phase, Delay(settings.delay), phase.delay_until)
         self._end_hold(phase)
         phase.delay_until = None
         self._act(phase, action, replicas)
@@ -433,12 +433,13 @@ class RolloutRunner:
         watch.ready_due = watch.running_since + settings.min_ready
         return now >= watch.ready_due
 
-    def _until_ready_due(self, phase: _Phase, now: float) -> float:
-        """Seconds to the next poll: sooner when a replica without a healthcheck is due to
-        count as ready, or the progress deadline comes (events wake the wait for the rest)."""
+    def _next_due(self, phase: _Phase, now: float) -> float:
+        """When to look again: a poll from now, or sooner when a replica without a
+        healthcheck is due to count as ready, or the progress deadline comes (events wake
+        the wait for the rest)."""
         dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
         dues.append(phase.last_progress + phase.settings.timeout)
-        return min([self.poll_interval, *(due - now for due in dues if due > now)])
+        return min([now + self.poll_interval, *(due for due in dues if due > now)])
 
     def _fail(self, phase: _Phase, replica: Replica, reason: str, now: float) -> None:
         """Record a failed new replica; trigger failure_action past max_failure_ratio."""
@@ -485,12 +486,14 @@ class RolloutRunner:
         self.emit(StepStarted(self._index, description))
         return self._index
 
-    def _pause(self, phase: _Phase, step: Wait | Delay | Monitor, seconds: float) -> bool:
-        """Hold (one journal step for as long as the same kind of hold lasts) and sleep."""
+    def _pause(self, phase: _Phase, step: Wait | Delay | Monitor, until: float) -> bool:
+        """Hold (one journal step for as long as the same kind of hold lasts) and sleep
+        until the clock reads `until` (a poll at most). The clock is read here, not at the
+        top of the loop, so the engine read in between does not stretch the hold."""
         if phase.hold is None or phase.hold[1] is not type(step):
             self._end_hold(phase)
             phase.hold = (self._begin(phase, step, {}), type(step))
-        self.feed.wait(min(self.poll_interval, seconds))
+        self.feed.wait(min(self.poll_interval, until - self.clock()))
         return True
 
     def _end_hold(self, phase: _Phase) -> None:

@@ -20,6 +20,7 @@ from agentlab.engine.fake import (
     FakeEngine,
     exits,
 )
+from agentlab.engine.protocol import Replica
 from agentlab.errors import BadInput
 from agentlab.history import History
 from agentlab.rollout.events import (
@@ -117,9 +118,10 @@ def make_lab(
     replicas: int = 3,
     old: tuple[Behaviour, ...] = (HEALTHY,),
     running: int | None = None,
+    engine: type[FakeEngine] = FakeEngine,
     **spec: Any,
 ) -> Lab:
-    fake = FakeEngine()
+    fake = engine()
     fake.add_image(OLD, *old)
     fake.add_image(NEW, *(new or (SLOW,)))
     fake.add_service("agent", OLD, replicas if running is None else running)
@@ -274,6 +276,24 @@ def test_unhealthy_inside_the_monitor_window_rolls_back() -> None:
     assert result.outcome == "rolled-back"
     assert result.failures[0].reason == "turned unhealthy"
     assert lab.images() == [OLD] * 3
+
+
+class SlowReads(FakeEngine):
+    """A fake engine whose every observation takes 0.2 s of the fake clock."""
+
+    def replicas(self, service: str | None = None) -> list[Replica]:
+        self.clock.sleep(0.2)
+        return super().replicas(service)
+
+
+def test_the_monitor_window_is_not_stretched_by_slow_engine_reads() -> None:
+    lab = make_lab(engine=SlowReads)
+    assert lab.run(cli={"monitor": "1s"}).outcome == "complete"
+    timed = list(zip(lab.times, lab.events, strict=True))
+    last_ready = max(t for t, e in timed if isinstance(e, ReplicaReady))
+    [finished] = [t for t, e in timed if isinstance(e, RolloutFinished)]
+    # both are emitted one read after what they report: the window ends 1 s after ready
+    assert finished - last_ready == pytest.approx(1.0)
 
 
 def test_a_restart_is_a_failure() -> None:
