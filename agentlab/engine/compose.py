@@ -3,9 +3,11 @@
 Reads of containers and images go to the Engine API on its local unix socket
 (engine/api.py), or through the docker CLI's JSON when the endpoint is not a local
 socket; `compose config` always runs the CLI. `agentlab status` must answer in well
-under half a second, and importing python-on-whales alone costs about 0.25 s. Every
-mutating call goes through python-on-whales, imported on first use, always with
-`quiet=True` so Compose never writes to the terminal behind a TUI.
+under half a second, and importing python-on-whales alone costs about 0.25 s.
+`compose up` (which starts a rollout's first new replica) runs the CLI itself too; the
+other mutations (down, image builds, and per-replica calls when the endpoint is not a
+local socket) go through python-on-whales, imported on first use. Output is always
+captured, so Compose never writes to the terminal behind a TUI.
 """
 
 from __future__ import annotations
@@ -83,8 +85,15 @@ class ComposeEngine:
         """Run the docker CLI and return stdout; map failures to one-line errors."""
         return self._finish(args, _start_docker(args), timeout)
 
-    def _finish(self, args: Sequence[str], process: subprocess.Popen[str], timeout: float) -> str:
-        """Wait for a docker CLI process started by _start_docker; its stdout."""
+    def _finish(
+        self,
+        args: Sequence[str],
+        process: subprocess.Popen[str],
+        timeout: float | None,
+        what: str | None = None,
+    ) -> str:
+        """Wait for a docker CLI process started by _start_docker (no longer than `timeout`,
+        when given); its stdout. A failure's message starts with `what`, else the command."""
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -95,23 +104,24 @@ class ComposeEngine:
                 hint="is the Docker engine overloaded or stuck?",
             ) from None
         if process.returncode != 0:
-            raise self._failure(args, err)
+            raise self._failure(args, err, what)
         return out
 
-    def _failure(self, args: Sequence[str], stderr: str) -> Exception:
+    def _failure(self, args: Sequence[str], stderr: str, what: str | None = None) -> Exception:
         text = _last_line(stderr)
         if "Cannot connect to the Docker daemon" in stderr or "daemon running" in stderr:
             return EngineUnavailable("the Docker engine is not reachable", hint=START_HINT)
         if "'compose' is not a docker command" in stderr or "unknown command" in stderr:
             return EngineUnavailable("Docker Compose v2 is not installed", hint=_COMPOSE_HINT)
-        if args and args[0] == "compose" and "config" in args:
+        if what is None and args and args[0] == "compose" and "config" in args:
             return BadInput(f"the compose files do not load: {text}", hint="fix the compose file")
-        return OperationFailed(f"docker {' '.join(args[:2])} failed: {text}")
+        return OperationFailed(f"{what or 'docker ' + ' '.join(args[:2])} failed: {text}")
 
     def prepare_to_mutate(self) -> None:
-        """While validation runs: import python-on-whales (~0.15 s) on a thread, and start
-        the `compose version` probe that check() reads."""
-        if "python_on_whales" not in sys.modules:
+        """While validation runs: start the `compose version` probe that check() reads and,
+        when replicas are stopped and removed through python-on-whales (no local socket),
+        its import (~0.3 s) on a thread."""
+        if self._api is None and "python_on_whales" not in sys.modules:
             threading.Thread(target=importlib.import_module, args=("python_on_whales",),
                              daemon=True).start()  # fmt: skip
         if self._compose_probe is None:
@@ -144,7 +154,7 @@ class ComposeEngine:
 
     def check(self) -> None:
         """Raise EngineUnavailable unless the CLI, the engine and Compose v2 answer (a check
-        comes before mutations: their python-on-whales import starts meanwhile)."""
+        comes before mutations: prepare_to_mutate has started the Compose probe)."""
         self.prepare_to_mutate()
         if self._api is not None:
             try:
@@ -282,18 +292,19 @@ class ComposeEngine:
         recreate: bool = True,
         deps: bool = True,
     ) -> None:
-        self._mutate(
-            "compose up",
-            lambda c: c.compose.up(
-                services=list(services) if services is not None else None,
-                detach=True,
-                scales=dict(scales or {}),
-                recreate=recreate,
-                dependencies=deps,
-                pull="never",
-                quiet=True,
-            ),
-        )
+        """`compose up --detach`, run as the CLI itself: a rollout's first step is this
+        one command line, and python-on-whales' import (~0.3 s of CPU, on a thread beside
+        the step's engine reads) delayed it by ~0.4 s on a busy machine."""
+        if services is not None and not services:
+            return
+        args = [*self._compose_args(), "up", "--detach", "--pull", "never"]
+        for service, count in (scales or {}).items():
+            args += ["--scale", f"{service}={count}"]
+        if not recreate:
+            args.append("--no-recreate")
+        if not deps:
+            args.append("--no-deps")
+        self._finish(args, _start_docker([*args, *(services or [])]), None, what="compose up")
 
     def add_replicas(self, service: str, count: int) -> list[str]:
         """Copies of a replica Compose made for the same configuration (engine/clone.py),

@@ -1,0 +1,85 @@
+"""`ComposeEngine.up` runs `docker compose up` itself: its command line and its errors,
+against a stand-in docker CLI on PATH that records its arguments."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from agentlab.engine.compose import ComposeEngine
+from agentlab.errors import EngineUnavailable, OperationFailed
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `docker` that writes its arguments to argv.txt, then prints $FAKE_STDERR to
+    stderr and exits with $FAKE_EXIT."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > {tmp_path}/argv.txt\n'
+        'printf "%s" "$FAKE_STDERR" >&2\n'
+        'exit "${FAKE_EXIT:-0}"\n'
+    )
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "argv.txt"
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> ComposeEngine:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: a/web:1\n")
+    return ComposeEngine([compose], "p", tmp_path / "override.yaml")
+
+
+def test_scaling_one_service_without_touching_the_others(
+    engine: ComposeEngine, cli: Path, tmp_path: Path
+) -> None:
+    engine.up(["web"], scales={"web": 4}, recreate=False, deps=False)
+    assert cli.read_text().split("\n")[:-1] == [
+        "compose", "-f", str(tmp_path / "compose.yaml"), "-p", "p",
+        "up", "--detach", "--pull", "never", "--scale", "web=4", "--no-recreate", "--no-deps",
+        "web",
+    ]  # fmt: skip
+
+
+def test_the_whole_project_with_the_override(
+    engine: ComposeEngine, cli: Path, tmp_path: Path
+) -> None:
+    assert engine.override is not None
+    engine.override.write_text("services: {}\n")
+    engine.up()
+    args = cli.read_text().split("\n")[:-1]
+    assert args[:7] == ["compose", "-f", str(tmp_path / "compose.yaml"),
+                        "-f", str(engine.override), "-p", "p"]  # fmt: skip
+    assert args[7:] == ["up", "--detach", "--pull", "never"]
+
+
+def test_no_services_runs_nothing(engine: ComposeEngine, cli: Path) -> None:
+    engine.up([])
+    assert not cli.exists()
+
+
+def test_a_failure_is_one_line_naming_compose_up(
+    engine: ComposeEngine, cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_EXIT", "1")
+    monkeypatch.setenv("FAKE_STDERR", "Container p-web-1  Creating\nError: no such image a/web:1\n")
+    with pytest.raises(OperationFailed) as failed:
+        engine.up(["web"])
+    assert failed.value.message == "compose up failed: Error: no such image a/web:1"
+
+
+def test_a_missing_compose_plugin_is_an_unavailable_engine(
+    engine: ComposeEngine, cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_EXIT", "1")
+    monkeypatch.setenv("FAKE_STDERR", "docker: 'compose' is not a docker command.\n")
+    with pytest.raises(EngineUnavailable, match="Compose v2 is not installed"):
+        engine.up()
