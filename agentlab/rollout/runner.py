@@ -8,6 +8,7 @@ and readiness, and executes the planner's next step. Nothing else is remembered,
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -434,12 +435,11 @@ class RolloutRunner:
         return now >= watch.ready_due
 
     def _next_due(self, phase: _Phase, now: float) -> float:
-        """When to look again: a poll from now, or sooner when a replica without a
-        healthcheck is due to count as ready, or the progress deadline comes (events wake
-        the wait for the rest)."""
+        """When a replica without a healthcheck is due to count as ready, or the progress
+        deadline comes (a hold waits a poll at most; events wake it for the rest)."""
         dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
         dues.append(phase.last_progress + phase.settings.timeout)
-        return min([now + self.poll_interval, *(due for due in dues if due > now)])
+        return min((due for due in dues if due > now), default=math.inf)
 
     def _fail(self, phase: _Phase, replica: Replica, reason: str, now: float) -> None:
         """Record a failed new replica; trigger failure_action past max_failure_ratio."""

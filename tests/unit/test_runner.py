@@ -296,6 +296,28 @@ def test_the_monitor_window_is_not_stretched_by_slow_engine_reads() -> None:
     assert finished - last_ready == pytest.approx(1.0)
 
 
+class RecordedWaits(FakeChanges):
+    """The fake feed, remembering how long each wait was asked to last."""
+
+    def __init__(self, lab: Lab) -> None:
+        super().__init__(lab.fake.clock, nap=0.0)
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return super().wait(timeout)
+
+
+def test_reads_slower_than_a_poll_still_sleep_a_poll_between_them() -> None:
+    lab = make_lab(engine=SlowReads)  # 0.2 s reads
+    runner = lab.runner()
+    runner.poll_interval = 0.1
+    runner.feed = feed = RecordedWaits(lab)
+    assert runner.run(OLD, NEW, "1.0", "2.0").outcome == "complete"
+    short = [wait for wait in feed.waits if wait < 0.1 - 1e-9]
+    assert len(feed.waits) > 5 and len(short) <= 1  # only the monitor's end: no busy loop
+
+
 def test_a_restart_is_a_failure() -> None:
     lab = make_lab(Behaviour(healthy_after=2, restart_after=4))
     result = lab.run(cli={"monitor": "5s"})
