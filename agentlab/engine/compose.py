@@ -96,9 +96,11 @@ class ComposeEngine:
         when given); its stdout. A failure's message starts with `what`, else the command."""
         try:
             out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException as interrupted:  # a timeout, or Ctrl-C: the child goes too
             process.kill()
             process.communicate()
+            if not isinstance(interrupted, subprocess.TimeoutExpired):
+                raise
             raise EngineUnavailable(
                 f"docker {args[0]} did not answer within {timeout:.0f} s",
                 hint="is the Docker engine overloaded or stuck?",
@@ -482,9 +484,14 @@ _COMPOSE_VERSION = ("compose", "version", "--short")
 
 
 def _start_docker(args: Sequence[str]) -> subprocess.Popen[str]:
-    """Start the docker CLI with these arguments, output captured."""
+    """Start the docker CLI with these arguments, output captured, no input (a Compose
+    prompt fails at once instead of waiting, or reading a TUI's keys)."""
     return subprocess.Popen(
-        [_docker_cli(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [_docker_cli(), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

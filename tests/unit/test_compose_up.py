@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from agentlab.engine import compose
 from agentlab.engine.compose import ComposeEngine
 from agentlab.errors import EngineUnavailable, OperationFailed
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `docker` that writes its arguments to argv.txt, then prints $FAKE_STDERR to
-    stderr and exits with $FAKE_EXIT."""
+    """A `docker` that writes its arguments to argv.txt, prints $FAKE_STDERR to stderr,
+    sleeps $FAKE_SLEEP seconds and exits with $FAKE_EXIT."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     docker = bin_dir / "docker"
@@ -24,6 +25,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "#!/bin/sh\n"
         f'printf "%s\\n" "$@" > {tmp_path}/argv.txt\n'
         'printf "%s" "$FAKE_STDERR" >&2\n'
+        'sleep "${FAKE_SLEEP:-0}"\n'
         'exit "${FAKE_EXIT:-0}"\n'
     )
     docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
@@ -83,3 +85,20 @@ def test_a_missing_compose_plugin_is_an_unavailable_engine(
     monkeypatch.setenv("FAKE_STDERR", "docker: 'compose' is not a docker command.\n")
     with pytest.raises(EngineUnavailable, match="Compose v2 is not installed"):
         engine.up()
+
+
+def test_an_interrupted_wait_ends_the_docker_process_too(
+    engine: ComposeEngine, cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_SLEEP", "30")
+    process = compose._start_docker(["compose", "up"])
+    real_communicate = process.communicate
+
+    def communicate(timeout: float | None = None) -> tuple[str, str]:
+        monkeypatch.setattr(process, "communicate", real_communicate)
+        raise KeyboardInterrupt  # Ctrl-C while waiting
+
+    monkeypatch.setattr(process, "communicate", communicate)
+    with pytest.raises(KeyboardInterrupt):
+        engine._finish(["compose", "up"], process, None, what="compose up")
+    assert process.poll() is not None  # killed and reaped, not left running
