@@ -70,6 +70,18 @@ class EngineAPI:
         """Send one request (with `body` as JSON); the JSON answer (None for an empty answer,
         and for 404 to a GET or DELETE). Other 4xx and 5xx raise OperationFailed with the
         engine's message; a dead or silent socket raises EngineUnavailable."""
+        answer = self.request_bytes(method, path, params, timeout, body)
+        return json.loads(answer) if answer and answer.strip() else None
+
+    def request_bytes(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float | None = None,
+        body: Any = None,
+    ) -> bytes | None:
+        """As `request`, but the answer's bytes as they came."""
         url = quote(path, safe="/:@")
         if params:
             url += "?" + urlencode(params)
@@ -81,7 +93,7 @@ class EngineAPI:
                 payload = json.dumps(body).encode()
                 connection.request(method, url, payload, {"Content-Type": "application/json"})
             response = connection.getresponse()
-            body = response.read()
+            answer = response.read()
         except PermissionError:
             raise EngineUnavailable(
                 f"permission denied on {self.socket_path}",
@@ -100,8 +112,8 @@ class EngineAPI:
         if response.status == 404 and method != "POST":
             return None  # GET: not there; DELETE: already gone, which is what was asked
         if response.status >= 400:
-            raise OperationFailed(f"docker engine: {method} {path}: {_message(body)}")
-        return json.loads(body) if body.strip() else None
+            raise OperationFailed(f"docker engine: {method} {path}: {_message(answer)}")
+        return answer
 
     def stop(self, container_id: str, timeout: float) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; returns once the container exited."""
@@ -138,6 +150,13 @@ class EngineAPI:
             raise
         return container_id
 
+    def logs(self, container_id: str, lines: int) -> str | None:
+        """The last `lines` lines a container wrote to stdout and stderr, in the order it
+        wrote them; None when the container is gone."""
+        params = {"stdout": "1", "stderr": "1", "tail": str(lines)}
+        answer = self.request_bytes("GET", f"/containers/{container_id}/logs", params)
+        return None if answer is None else _demultiplex(answer).decode(errors="replace")
+
     def containers(self, labels: list[str]) -> list[dict[str, Any]]:
         """`docker ps -a` entries (Id, Names, Labels, State...) of every container carrying
         all these labels, newest first."""
@@ -158,6 +177,18 @@ class EngineAPI:
         """Ids of the local images tagged in `repository`."""
         found = self.get("/images/json", filters=json.dumps({"reference": [repository]}))
         return [str(item["Id"]) for item in found or []]
+
+
+def _demultiplex(stream: bytes) -> bytes:
+    """The payload of the engine's multiplexed log stream: frames of an 8-byte header
+    (stream 0-2, three zero bytes, a big-endian size) and that many bytes. A container
+    with a TTY has no frames: its stream is returned as it is."""
+    frames, at = [], 0
+    while at + 8 <= len(stream) and stream[at] <= 2 and stream[at + 1 : at + 4] == b"\0\0\0":
+        size = int.from_bytes(stream[at + 4 : at + 8], "big")
+        frames.append(stream[at + 8 : at + 8 + size])
+        at += 8 + size
+    return stream if at < len(stream) else b"".join(frames)
 
 
 def _message(body: bytes) -> str:

@@ -381,6 +381,8 @@ class ComposeEngine:
 
     def logs_tail(self, container_id: str, lines: int = 20) -> str:
         try:
+            if self._api is not None:
+                return self._api.logs(container_id, lines) or "(logs unavailable: no container)"
             return str(
                 self._mutate("docker logs", lambda c: c.container.logs(container_id, tail=lines))
             )

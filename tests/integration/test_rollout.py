@@ -140,6 +140,7 @@ def test_bad_version_rolls_back_then_rollback_by_hand(lab_at_1_2: LabRun) -> Non
     error = [line for line in failed.err.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "rolled-back" in error[0] and "agent" in error[0]
     assert "health:" in failed.err  # the failed replica's health output follows
+    assert "behaviour=never-healthy" in failed.err  # and the tail of its logs
     assert min(healthy for _, healthy in sampler.samples) >= 3
     assert agent_versions(lab) == [("1.3.0", "healthy", "running")] * 3
     assert history(lab)[-1]["version"] == "1.4.0"

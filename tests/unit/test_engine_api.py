@@ -61,7 +61,8 @@ def test_socket_from_the_current_docker_context(tmp_path: Path) -> None:
 
 
 class FakeDaemon(http.server.BaseHTTPRequestHandler):
-    """Answers like the engine: a JSON body per path, 404 for the rest."""
+    """Answers like the engine: a body per path (JSON, or bytes as they are), 404 for the
+    rest."""
 
     answers: ClassVar[dict[str, tuple[int, object]]] = {}
     seen: ClassVar[list[str]] = []
@@ -73,7 +74,7 @@ class FakeDaemon(http.server.BaseHTTPRequestHandler):
         if length:
             self.bodies.append(json.loads(self.rfile.read(length)))
         status, body = self.answers.get(self.path.partition("?")[0], (404, {"message": "nope"}))
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -185,3 +186,26 @@ def test_a_created_container_that_does_not_start_is_removed(daemon: EngineAPI) -
     with pytest.raises(OperationFailed, match="port is already allocated"):
         daemon.create_and_start(clone_of_c1({}))
     assert FakeDaemon.seen[-1] == "DELETE /containers/c2?force=1&v=1"
+
+
+def frame(stream: int, text: str) -> bytes:
+    """One frame of the engine's multiplexed log stream."""
+    data = text.encode()
+    return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+
+def test_logs_are_demultiplexed_in_the_order_written(daemon: EngineAPI) -> None:
+    stream = frame(1, "starting\n") + frame(2, "warning: slow\n") + frame(1, "listening\n")
+    FakeDaemon.answers = {"/containers/c1/logs": (200, stream)}
+    assert daemon.logs("c1", 3) == "starting\nwarning: slow\nlistening\n"
+    assert FakeDaemon.seen == ["GET /containers/c1/logs?stdout=1&stderr=1&tail=3"]
+
+
+def test_logs_of_a_tty_container_come_as_they_are(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {"/containers/c1/logs": (200, b"plain line\r\n")}
+    assert daemon.logs("c1", 5) == "plain line\r\n"
+
+
+def test_logs_of_a_removed_container_are_none(daemon: EngineAPI) -> None:
+    FakeDaemon.answers = {}
+    assert daemon.logs("gone", 5) is None
