@@ -27,24 +27,38 @@ class LoopbackProxy:
         self.socket_path = socket_path
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.sockets: list[socket.socket] = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
 
     def _accept(self) -> None:
-        with contextlib.suppress(OSError):  # the listener was closed
-            while True:
+        while True:
+            try:
                 client, _ = self.listener.accept()
-                self.connections += 1
-                engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            except OSError:
+                return  # closed
+            self.connections += 1
+            engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sockets += [client, engine]
+            try:
                 engine.connect(self.socket_path)
-                for source, target in ((client, engine), (engine, client)):
-                    threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+            except OSError:
+                client.close()  # the client sees a refused engine at once
+                continue
+            for source, target in ((client, engine), (engine, client)):
+                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self.listener.close()
+        self.acceptor.join(timeout=5)
+        for each in self.sockets:
+            each.close()
 
 
 def _pump(source: socket.socket, target: socket.socket) -> None:
