@@ -1,6 +1,6 @@
 """The Docker Compose engine: the only module (with engine/api.py) that talks to Docker.
 
-Reads of containers and images go to the Engine API on its local unix socket
+Reads of containers, images and logs go to the Engine API on its local unix socket
 (engine/api.py), or through the docker CLI's JSON when the endpoint is not a local
 socket; `compose config` always runs the CLI. `agentlab status` must answer in well
 under half a second, and importing python-on-whales alone costs about 0.25 s.
