@@ -382,7 +382,8 @@ class ComposeEngine:
     def logs_tail(self, container_id: str, lines: int = 20) -> str:
         try:
             if self._api is not None:
-                return self._api.logs(container_id, lines) or "(logs unavailable: no container)"
+                text = self._api.logs(container_id, lines)
+                return "(logs unavailable: no such container)" if text is None else text
             return str(
                 self._mutate("docker logs", lambda c: c.container.logs(container_id, tail=lines))
             )

@@ -16,6 +16,7 @@ import pytest
 
 from agentlab.engine.api import EngineAPI, local_socket
 from agentlab.engine.clone import CloneRequest
+from agentlab.engine.compose import ComposeEngine
 from agentlab.errors import EngineUnavailable, OperationFailed
 
 
@@ -209,3 +210,13 @@ def test_logs_of_a_tty_container_come_as_they_are(daemon: EngineAPI) -> None:
 def test_logs_of_a_removed_container_are_none(daemon: EngineAPI) -> None:
     FakeDaemon.answers = {}
     assert daemon.logs("gone", 5) is None
+
+
+def test_a_replica_that_wrote_nothing_has_an_empty_log_tail(
+    daemon: EngineAPI, tmp_path: Path
+) -> None:
+    engine = ComposeEngine([tmp_path / "compose.yaml"], "p", use_api=False)
+    engine._api = daemon
+    FakeDaemon.answers = {"/containers/quiet/logs": (200, b"")}
+    assert engine.logs_tail("quiet") == ""
+    assert engine.logs_tail("gone") == "(logs unavailable: no such container)"
