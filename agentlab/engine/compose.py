@@ -306,7 +306,8 @@ class ComposeEngine:
             args.append("--no-recreate")
         if not deps:
             args.append("--no-deps")
-        self._finish(args, _start_docker([*args, *(services or [])]), None, what="compose up")
+        args += services or []
+        self._finish(args, _start_docker(args), None, what="compose up")
 
     def add_replicas(self, service: str, count: int) -> list[str]:
         """Copies of a replica Compose made for the same configuration (engine/clone.py),
