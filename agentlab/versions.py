@@ -27,7 +27,7 @@ from typing import Literal
 
 import semver
 
-from agentlab.errors import BadInput
+from agentlab.common.errors import BadInput
 
 Op = Literal["=", "!=", ">", ">=", "<", "<="]
 
@@ -93,11 +93,6 @@ class VersionRange:
     """A set of comparators that must all hold; no comparators means any version."""
 
     comparators: tuple[Comparator, ...]
-
-    @property
-    def is_exact(self) -> bool:
-        """True when the range names one version (`1.2.3`, `=v1.2.3`)."""
-        return len(self.comparators) == 1 and self.comparators[0].op == "="
 
     def matches(self, v: semver.Version) -> bool:
         """Whether `v` is in the range, with the npm prerelease rule."""
@@ -216,25 +211,17 @@ class VersionPolicy:
 
 
 class NoMatchingVersion(BadInput):
-    """No local tag matches a version spec.
+    """No local tag matches a version spec; `available` lists every local tag (sorted),
+    and the hint the highest of them."""
 
-    `available` lists every local tag (sorted); `exact` is the version the spec names
-    when it names exactly one semver version, which could then be built.
-    """
-
-    def __init__(self, spec: str, available: list[str], exact: str | None = None) -> None:
+    def __init__(self, spec: str, available: list[str]) -> None:
         shown = available[-_SHOWN_TAGS:]
         listing = ", ".join(shown) if shown else "none"
         if len(available) > len(shown):
             listing = f"… {listing}"
-        super().__init__(
-            f"no local image matches {spec}",
-            hint=f"available: {listing}; "
-            f"build it with `agentlab images build --version {exact or 'VERSION'}`",
-        )
+        super().__init__(f"no local image matches {spec}", hint=f"local versions: {listing}")
         self.spec = spec
         self.available = available
-        self.exact = exact
 
 
 def check_policy(tag: str, policy: VersionPolicy) -> str | None:
@@ -280,8 +267,7 @@ def resolve(spec: str, tags: Iterable[str], policy: VersionPolicy) -> str:
         v = try_version(tag)
         if v is not None and wanted.matches(v):
             return tag
-    exact = spec.removeprefix("=").strip() if wanted.is_exact else None
-    raise NoMatchingVersion(spec, local, exact)
+    raise NoMatchingVersion(spec, local)
 
 
 def parse_requirement(text: str) -> tuple[str, VersionRange]:

@@ -1,7 +1,7 @@
 """Issue #3: rolling upgrades and rollback, agentlab against plain Compose and Swarm.
 
 Same images (agentlab-demo/agent 1.2.0 -> 1.3.0, bad 1.3.0 -> 1.4.0; frozen for the run under a
-private tag, see benchlib.lab_snapshot), same health check (read from compose/compose.yaml),
+private tag, see benchlib.lab_snapshot), same health check (read from agentlab/demo/compose.yaml),
 same load for every tool: 50 req/s, open loop, from this host through
 the demo gateway (agentlab-demo/gateway:1.0.0, which retries a refused connection on another
 replica for RETRY_BUDGET seconds, then answers 502) published on 127.0.0.1. For agentlab and
@@ -80,10 +80,10 @@ from benchlib import (
     verdict,
 )
 
-from agentlab.config import load_settings
+from agentlab.common.durations import parse_duration
+from agentlab.project.config import load_settings
 from agentlab.rollout.settings import build_settings
-from agentlab.services import parse_duration
-from agentlab.traffic import TrafficGenerator
+from agentlab.traffic.load import TrafficGenerator
 
 RPS = 50.0
 CLIENT_TIMEOUT = 5.0  # s; longer than the gateway's retry budget (RETRY_BUDGET, default 3 s)

@@ -21,7 +21,7 @@
 
     .venv/bin/python benchmarks/bench_tui.py [--quick] [--trials N] [--window S] [--agents N]
 
-Runs on a snapshot of compose/ (see benchlib.lab_snapshot); the lab is `agentlab up
+Runs on a snapshot of agentlab/demo/ (see benchlib.lab_snapshot); the lab is `agentlab up
 --version 1.3.0` then `agentlab scale agent 28` (gateway + collector + 28 agents = 30).
 Exit 0 when both targets are met, 1 when one is missed, 2 when it cannot run here.
 """

@@ -1,7 +1,7 @@
 """Issue #2: `agentlab up` against raw `docker compose up --wait`, and `agentlab status`.
 
 1. From nothing to healthy: `agentlab up --version 1.3.0` against
-   `docker compose -f compose/compose.yaml -f <pins> -p NAME up -d --wait` where <pins> pins
+   `docker compose -f agentlab/demo/compose.yaml -f <pins> -p NAME up -d --wait` where <pins> pins
    the same images agentlab pins (agent 1.3.0, collector 1.0.0, gateway 1.0.0, pull_policy
    never). The two alternate, each on a fresh project name, `down` (untimed) between runs.
    Target: median agentlab / median compose <= 1.15.
@@ -11,7 +11,7 @@
 
     .venv/bin/python benchmarks/bench_up_status.py [--quick] [--runs N] [--status-runs N]
 
-Both run on a snapshot of compose/ (compose.yaml and agentlab.yaml, images under a private
+Both run on a snapshot of agentlab/demo/ (compose.yaml and agentlab.yaml, images under a private
 tag at the ids the agentlab-demo tags have when the run starts; see benchlib.lab_snapshot).
 
 Exit 0 when both targets are met, 1 when one is missed, 2 when it cannot run here.

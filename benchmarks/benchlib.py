@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "compose" / "compose.yaml"
+DEMO = REPO / "agentlab" / "demo" / "compose.yaml"
 AGENTLAB = REPO / ".venv" / "bin" / "agentlab"
 SOURCE_REPO = "agentlab-demo"  # where `agentlab images build` puts the demo images
 
@@ -66,7 +66,7 @@ LAB = LabFiles(DEMO, SOURCE_REPO)
 
 
 def lab() -> LabFiles:
-    """The lab in use: the snapshot inside `lab_snapshot()`, else compose/ itself."""
+    """The lab in use: the snapshot inside `lab_snapshot()`, else agentlab/demo/ itself."""
     return LAB
 
 
@@ -74,7 +74,7 @@ def lab() -> LabFiles:
 def lab_snapshot() -> Iterator[dict[str, str]]:
     """Freeze the demo lab for one run: copy compose.yaml and agentlab.yaml to a temporary
     directory with the images renamed to a private repository, tagged at the image ids the
-    demo tags point to now. Other people rebuilding `agentlab-demo/*` or editing compose/
+    demo tags point to now. Other people rebuilding `agentlab-demo/*` or editing agentlab/demo/
     during the run then change nothing here (a moved tag would make Compose recreate a
     service mid-trial). Yields the image ids by `service:version`; removes the private tags
     and the directory at the end."""
@@ -208,7 +208,7 @@ def image_ids() -> dict[str, str]:
     if missing:
         raise SetupError(
             "images missing: " + ", ".join(missing) + " (build them: AGENTLAB_BASE_IMAGE="
-            "agentlab/base:offline .venv/bin/agentlab -f compose/compose.yaml images build)"
+            "agentlab/base:offline .venv/bin/agentlab -f agentlab/demo/compose.yaml images build)"
         )
     return found
 

@@ -4,7 +4,7 @@ Runs the command in this process with `subprocess.run`/`Popen` wrapped, and prin
 per docker call (start offset, duration), the gaps between them (in process: Python work,
 or sleeping between polls), and the total. A diagnostic for bench_up_status.py, not a benchmark.
 
-    .venv/bin/python benchmarks/cli_breakdown.py -f compose/compose.yaml -p NAME status
+    .venv/bin/python benchmarks/cli_breakdown.py -f agentlab/demo/compose.yaml -p NAME status
     .venv/bin/python benchmarks/cli_breakdown.py -p NAME up --version 1.3.0
 
 It runs whatever agentlab command you give it, on the project you name (with

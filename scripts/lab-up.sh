@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Quick start: provision what is missing, build the demo images, start v1.3.0 (up prints the
-# status table), then say what to try next.
+# status table), then say what to try next. The demo lab ships inside the agentlab package
+# (agentlab/demo); `agentlab` finds it when no compose file is given or found here.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 ensure_all
+unset AGENTLAB_FILE  # the demo lab, whatever the environment points at
 
 lab() {
     step "agentlab $*"
-    .venv/bin/agentlab -f compose/compose.yaml "$@"
+    .venv/bin/agentlab "$@"
 }
 lab images build
 lab up --version v1.3.0
 
-cat <<EOF
+cat <<EOF2
 ==> the demo lab is up: gateway on http://127.0.0.1:${AGENTLAB_GATEWAY_PORT:-8080}/
-    next: .venv/bin/agentlab -f compose/compose.yaml rollout agent --to 1.4.0 --traffic 50
-          .venv/bin/agentlab -f compose/compose.yaml tui
-EOF
+    next: .venv/bin/agentlab rollout agent --to 1.4.0 --traffic 50
+          .venv/bin/agentlab tui
+EOF2

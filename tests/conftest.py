@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,11 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "compose" / "compose.yaml"
+DEMO = REPO / "agentlab" / "demo" / "compose.yaml"
+# Where the demo lab keeps its state in these tests, in this process and the commands it
+# runs ($XDG_STATE_HOME): the user's own state directory is never touched.
+STATE_HOME = Path(tempfile.mkdtemp(prefix="agentlab-test-state-"))
+os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
 WEBAPP = REPO / "tests" / "projects" / "webapp" / "compose.yaml"
 
 
@@ -76,6 +81,10 @@ class LabRun:
 
     @property
     def state_dir(self) -> Path:
+        """agentlab's files for this project: beside a user's compose file, in the per-user
+        state directory for the demo lab."""
+        if self.compose_file == DEMO:
+            return STATE_HOME / "agentlab" / self.project
         return self.compose_file.parent / ".agentlab" / self.project
 
     def docker(self, *args: str) -> str:
@@ -96,7 +105,8 @@ class LabRun:
         return sorted(out.split())
 
 
-def make_lab(compose_file: Path, prefix: str) -> Iterator[LabRun]:
+def lab_run(compose_file: Path, prefix: str) -> Iterator[LabRun]:
+    """A LabRun on a fresh project name; its containers, volumes and state go afterwards."""
     project = f"{prefix}-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "AGENTLAB_GATEWAY_PORT": "0"}
     lab = LabRun(compose_file, project, env)
@@ -126,12 +136,12 @@ def make_lab(compose_file: Path, prefix: str) -> Iterator[LabRun]:
 
 @pytest.fixture
 def demo_lab() -> Iterator[LabRun]:
-    yield from make_lab(DEMO, "t-demo")
+    yield from lab_run(DEMO, "t-demo")
 
 
 @pytest.fixture
 def webapp_lab() -> Iterator[LabRun]:
-    yield from make_lab(WEBAPP, "t-web")
+    yield from lab_run(WEBAPP, "t-web")
 
 
 def base_image_env() -> dict[str, str]:
@@ -217,3 +227,7 @@ def webapp_images() -> None:
                 capture_output=True,
                 timeout=900,
             )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(STATE_HOME, ignore_errors=True)

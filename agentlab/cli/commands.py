@@ -7,10 +7,11 @@ import json
 import threading
 from typing import Any
 
-from agentlab.cli.commands_base import emit_json, open_lab, say
-from agentlab.cli.render import status_table, table
-from agentlab.errors import BadInput
-from agentlab.lab import LabStatus
+from agentlab.cli.commands_base import open_lab, say
+from agentlab.cli.jsonout import emit_json, images_json, status_json, versions_json
+from agentlab.cli.render import images_table, status_table, versions_text
+from agentlab.common.errors import BadInput
+from agentlab.lab.status import LabStatus
 from agentlab.rollout.events import RolloutEvent
 
 
@@ -55,9 +56,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def show_status(status: LabStatus, as_json: bool) -> int:
     """Print a status as JSON or as the table; exit code 0."""
     if as_json:
-        emit_json(status.to_json())
+        emit_json(status_json(status))
     else:
-        print(status_table(status.to_json()))
+        print(status_table(status))
     return 0
 
 
@@ -71,23 +72,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_versions(args: argparse.Namespace) -> int:
     result = open_lab(args).versions(args.service)
     if args.json:
-        emit_json(result)
-        return 0
-    for service, rows in result.items():
-        print(f"{service}:")
-        for row in rows:
-            mark = "*" if row["current"] else " "
-            where = "local" if row["local"] else "buildable"
-            extra = [
-                x
-                for x in (
-                    row["note"],
-                    row["blocked"] and f"blocked: {row['blocked']}",
-                    row["requires"] and f"requires {row['requires']}",
-                )
-                if x
-            ]
-            print(f"  {mark} {row['version']:<12} {where:<10} {'; '.join(extra)}".rstrip())
+        emit_json(versions_json(result))
+    elif result:
+        print(versions_text(result))
     return 0
 
 
@@ -97,16 +84,11 @@ def cmd_images(args: argparse.Namespace) -> int:
         built = lab.build_images(args.target, args.service, args.force, args.base_image, say)
         say(f"built {len(built)} image(s)")
         return 0
-    result = lab.list_images()
+    rows = lab.list_images()
     if args.json:
-        emit_json(result)
-        return 0
-    rows = [
-        [svc, img["tag"], img["version"], img["id"], img["created"]]
-        for svc, imgs in result.items()
-        for img in imgs
-    ]
-    print(table(["SERVICE", "TAG", "VERSION", "IMAGE ID", "CREATED"], rows))
+        emit_json(images_json(rows))
+    else:
+        print(images_table(rows))
     return 0
 
 
@@ -132,8 +114,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     """Roll out edited versions until Ctrl-C (exit 0) or for --duration seconds."""
     if args.duration is not None and args.duration <= 0:
         raise BadInput("--duration must be positive", hint="--duration 60")
-    from agentlab.watch import Watcher
-    from agentlab.watch_events import WatchEvent
+    from agentlab.lab.watch.events import WatchEvent
+    from agentlab.lab.watch.watcher import Watcher
 
     def show(event: WatchEvent | RolloutEvent) -> None:
         print(json.dumps(event.to_json(), default=str) if args.json else event.line(), flush=True)

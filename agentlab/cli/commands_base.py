@@ -1,23 +1,17 @@
-"""What every command handler shares: opening the lab, progress lines, JSON output."""
+"""What every command handler shares: opening the lab, and progress lines on stderr."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
 
-from agentlab.lab import Lab
-from agentlab.project import load_project
+from agentlab.lab.facade import Lab
+from agentlab.project.location import load_project
 
 
 def say(line: str) -> None:
     """A progress line on stderr, so stdout stays clean for --json."""
     print(line, file=sys.stderr, flush=True)
-
-
-def emit_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
 
 
 def open_lab(args: argparse.Namespace) -> Lab:

@@ -1,7 +1,8 @@
-"""`agentlab` entry point: parse arguments, run a command, map errors to exit codes.
+"""Scripted mode's entry: parse arguments, run a command, map errors to exit codes.
 
-Scripted mode never imports Textual; only `agentlab tui` (or a bare `agentlab`
-on a terminal) loads it.
+The terminal UI is another face: `agentlab tui` (or a bare `agentlab` on a terminal)
+calls `open_tui`, which the program's entry point (agentlab/__main__.py) supplies, so
+this package never imports agentlab.tui, and scripted mode never imports Textual.
 """
 
 from __future__ import annotations
@@ -9,15 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agentlab import __version__
 from agentlab.cli import commands
-from agentlab.errors import AgentlabError, BadInput
+from agentlab.common.errors import AgentlabError, BadInput
+from agentlab.lab.facade import Lab
+from agentlab.project.location import load_project
+
+OpenTui = Callable[[Lab], int]
 
 EPILOG = """exit codes: 0 done, 1 operation failed (unhealthy, rolled back, paused),
-2 bad input (nothing changed), 3 engine unavailable"""
+2 bad input (nothing changed), 3 engine unavailable, 130 interrupted (Ctrl-C)"""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -41,14 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="files",
         metavar="COMPOSE",
-        help="compose file (repeatable); default: ./compose.yaml, else the demo lab",
+        help="compose file (repeatable); default: $AGENTLAB_FILE, else ./compose.yaml, "
+        "else the demo lab",
     )
     parser.add_argument(
         "-p",
         "--project-name",
         dest="project",
         metavar="PROJECT",
-        help="compose project name (default: agentlab.yaml, then Compose's)",
+        help="compose project name (default: $COMPOSE_PROJECT_NAME, then agentlab.yaml's "
+        "project, then Compose's)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
@@ -120,17 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
-    """Open the Textual app; the only place that imports agentlab.tui (and textual)."""
-    from agentlab.lab import Lab
-    from agentlab.project import load_project
-    from agentlab.tui import run
-
-    return run(Lab(load_project(args.files, args.project)))
+def no_tui(_: Lab) -> int:
+    raise BadInput("the terminal UI is not available from here", hint="run the `agentlab` program")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code."""
+def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
+    """Run one command; return its exit code. `open_tui` runs the terminal UI."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(args_list)
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 build_parser().print_help()
                 return 0
         if args.command == "tui":
-            return cmd_tui(args)
+            return open_tui(Lab(load_project(args.files, args.project)))
         return commands.run(args)
     except AgentlabError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)
@@ -160,7 +162,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted (hint: agentlab status shows what is running)", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,21 @@
-"""Plain-text rendering for scripted mode: tables and durations."""
+"""Plain-text rendering for scripted mode: tables of the facade's typed results."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from agentlab.common.durations import format_duration
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.lab.builds import ImageRow
+from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.status import LabStatus
+from agentlab.state.history import Revision
+
+STATUS_HEADERS = ("SERVICE", "CONTAINER", "TAG", "VERSION", "IMAGE ID", "DIGEST", "STATE",
+                  "HEALTH", "UPTIME")  # fmt: skip
+HISTORY_HEADERS = ("SERVICE", "REV", "VERSION", "IMAGE ID", "DIGEST", "CAUSE", "STARTED",
+                   "FINISHED", "OUTCOME")  # fmt: skip
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -19,57 +31,82 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def duration(seconds: float | None) -> str:
-    """Compact uptime: 42s, 3m12s, 2h05m, 3d04h."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+def short_digest(digest: str | None) -> str | None:
+    return (digest or "")[7:19] or None
 
 
-def status_table(status: dict[str, Any]) -> str:
+def status_table(status: LabStatus) -> str:
     """The `agentlab status` table, one row per replica, plus notes on blocked services."""
-    rows = []
+    rows: list[list[Any]] = []
     notes = []
-    for svc in status["services"]:
-        label = f"{svc['service']} {svc['ready']}/{svc['desired']}"
-        if not svc["managed"]:
+    for svc in status.services:
+        label = f"{svc.name} {svc.ready}/{svc.desired}"
+        if not svc.managed:
             label += " (unmanaged)"
-        if not svc["replicas"]:
-            rows.append([label, "-", svc["image"], None, None, None, "absent", None, None])
-        for replica in svc["replicas"]:
+        if not svc.replicas:
+            rows.append([label, "-", svc.image, None, None, None, "absent", None, None])
+        for replica in svc.replicas:
             rows.append(
                 [
                     label,
-                    replica["container"],
-                    replica["tag"],
-                    replica["version"],
-                    replica["image_id"],
-                    (replica["digest"] or "")[7:19] or None,
-                    replica["state"],
-                    replica["health"],
-                    duration(replica["uptime_s"]),
+                    replica.name,
+                    split_image_ref(replica.image_ref)[1],
+                    replica.version,
+                    replica.short_image_id,
+                    short_digest(status.digests.get(replica.image_id)),
+                    replica.state,
+                    replica.health,
+                    format_duration(replica.uptime_seconds(status.taken_at)),
                 ]
             )
             label = ""
-        for blocker in svc["surge_blockers"]:
-            notes.append(f"note: {svc['service']} cannot take extra replicas: {blocker}")
-    headers = [
-        "SERVICE",
-        "CONTAINER",
-        "TAG",
-        "VERSION",
-        "IMAGE ID",
-        "DIGEST",
-        "STATE",
-        "HEALTH",
-        "UPTIME",
-    ]
-    text = f"project {status['project']}\n" + table(headers, rows)
+        for blocker in svc.blockers:
+            notes.append(f"note: {svc.name} cannot take extra replicas: {blocker}")
+    text = f"project {status.project}\n" + table(STATUS_HEADERS, rows)
     return "\n".join([text, *notes])
+
+
+def versions_text(versions: dict[str, list[VersionRow]]) -> str:
+    """`agentlab versions`: per service, one line per version, the current one starred."""
+    lines = []
+    for service, rows in versions.items():
+        lines.append(f"{service}:")
+        for row in rows:
+            mark = "*" if row.current else " "
+            where = "local" if row.local else "buildable"
+            extra = [
+                text
+                for text in (
+                    row.note,
+                    row.blocked and f"blocked: {row.blocked}",
+                    row.requires and f"requires {row.requires}",
+                )
+                if text
+            ]
+            lines.append(f"  {mark} {row.version:<12} {where:<10} {'; '.join(extra)}".rstrip())
+    return "\n".join(lines)
+
+
+def images_table(rows: list[ImageRow]) -> str:
+    return table(
+        ["SERVICE", "TAG", "VERSION", "IMAGE ID", "CREATED"],
+        [[r.service, r.tag, r.version, r.id, r.created] for r in rows],
+    )
+
+
+def history_table(revisions: list[Revision]) -> str:
+    rows = [
+        [
+            r.service,
+            r.number,
+            r.version,
+            r.image_id.removeprefix("sha256:")[:12] or None,
+            short_digest(r.digest),
+            r.cause,
+            r.started_at[:19],
+            (r.finished_at or "")[:19] or None,
+            r.outcome,
+        ]
+        for r in revisions
+    ]
+    return table(HISTORY_HEADERS, rows)

@@ -7,13 +7,16 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from agentlab.cli.commands_base import emit_json, open_lab, say
-from agentlab.cli.render import table
-from agentlab.errors import BadInput, OperationFailed
-from agentlab.lab import Lab, failure_details
+from agentlab.cli.commands_base import open_lab, say
+from agentlab.cli.jsonout import emit_json
+from agentlab.cli.render import history_table
+from agentlab.common.errors import BadInput, OperationFailed
+from agentlab.lab.facade import Lab
+from agentlab.lab.rollouts import failure_details
 from agentlab.rollout.events import RolloutEvent
+from agentlab.rollout.journal import SUCCEEDED
 from agentlab.rollout.runner import RolloutResult
-from agentlab.traffic import TrafficGenerator, TrafficReport
+from agentlab.traffic.load import TrafficGenerator, TrafficReport
 
 SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "strategy": {"choices": ["rolling", "recreate"], "help": "rolling (default) or recreate"},
@@ -39,7 +42,9 @@ def add_parsers(sub: Any) -> None:
         "rollout",
         help="replace a service's replicas with another version, gated by health",
         description="agentlab rollout SERVICE --to VERSION [options]\n"
-        "agentlab rollout resume [SERVICE] | agentlab rollout undo [SERVICE]",
+        "agentlab rollout resume [SERVICE] | agentlab rollout undo [SERVICE]\n\n"
+        "With --to, the first word is always the service (a service may be called\n"
+        "resume or undo); without it, resume and undo continue an interrupted rollout.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rollout.add_argument("words", nargs="+", metavar="SERVICE | resume [SERVICE] | undo [SERVICE]")
@@ -95,9 +100,12 @@ class EventPrinter:
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     words = args.words
-    if words[0] in ("resume", "undo"):
-        if len(words) > 2 or args.to:
-            raise BadInput(f"usage: agentlab rollout {words[0]} [SERVICE]", hint="no --to here")
+    if words[0] in ("resume", "undo") and not args.to:
+        if len(words) > 2:
+            raise BadInput(
+                f"usage: agentlab rollout {words[0]} [SERVICE]",
+                hint=f"agentlab rollout {words[0]} agent",
+            )
         lab = open_lab(args)
         result = lab.continue_rollout(
             words[1] if len(words) > 1 else None,
@@ -150,10 +158,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def finish(result: RolloutResult) -> int:
     """Exit 0 only when the rollout completed; otherwise one error line and details."""
-    if result.outcome == "complete":
+    if result.outcome in SUCCEEDED:
         return 0
     raise OperationFailed(
-        f"{result.outcome}: {result.message}", hint=result.hint, details=failure_details(result)
+        f"{result.outcome}: {result.message}",
+        hint=result.hint or "agentlab history shows what ran",
+        details=failure_details(result),
     )
 
 
@@ -164,37 +174,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     revisions = lab.history().revisions(args.service)
     if args.json:
         emit_json([asdict(r) for r in revisions])
-        return 0
-    rows = [
-        [
-            r.service,
-            r.number,
-            r.version,
-            r.image_id.removeprefix("sha256:")[:12] or None,
-            (r.digest or "")[7:19] or None,
-            r.cause,
-            r.started_at[:19],
-            (r.finished_at or "")[:19] or None,
-            r.outcome,
-        ]
-        for r in revisions
-    ]
-    print(
-        table(
-            [
-                "SERVICE",
-                "REV",
-                "VERSION",
-                "IMAGE ID",
-                "DIGEST",
-                "CAUSE",
-                "STARTED",
-                "FINISHED",
-                "OUTCOME",
-            ],
-            rows,
-        )
-    )
+    else:
+        print(history_table(revisions))
     return 0
 
 
@@ -214,9 +195,9 @@ def print_traffic(report: TrafficReport, as_json: bool) -> None:
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
-    lab = open_lab(args)
-    say(f"sending {args.rps:g} req/s for {args.duration:g} s to {lab.traffic_url()}")
-    report = TrafficGenerator(lab.traffic_url(), args.rps).run(args.duration)
+    url = open_lab(args).traffic_url()
+    say(f"sending {args.rps:g} req/s for {args.duration:g} s to {url}")
+    report = TrafficGenerator(url, args.rps).run(args.duration)
     if args.json:
         emit_json(report.to_json())
     else:

@@ -1,5 +1,2 @@
-"""The engine layer: a small protocol and its implementations."""
-
-from agentlab.engine.protocol import Engine, EngineEvent, EventStream, ImageInfo, Replica
-
-__all__ = ["Engine", "EngineEvent", "EventStream", "ImageInfo", "Replica"]
+"""The engine port (protocol.py, model.py) and its adapters: Compose (compose.py, over the
+transport api.py or cli.py) and the in-memory twin (fake.py)."""

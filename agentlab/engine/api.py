@@ -1,13 +1,15 @@
-"""Docker Engine API requests over the engine's local unix socket.
+"""The Engine API over the engine's local unix socket, as a transport.
 
 `status`, `up` and every rollout step read container and image state again and again.
 Through the docker CLI each read is a process start (15-40 ms, far more on a loaded
 machine); as an HTTP request on the unix socket it takes a millisecond or two, and the
-JSON is the same document `docker inspect` prints. Reads and the per-replica
-stop/remove/kill of a rollout go this way (Compose itself still runs as the CLI), only
-when the CLI would itself talk to a local unix socket (DOCKER_HOST, else the current
-docker context); a tcp, ssh or TLS endpoint keeps every call on the CLI. docker-py
-would do the same for ~0.2 s of imports in every command.
+JSON is the same document `docker inspect` prints. The API has no batched inspect: a
+read of N containers is one list request and N inspect requests on the socket. Reads,
+logs, the per-replica stop/remove/kill of a rollout and replica copies go this way
+(Compose itself still runs as the CLI), when the CLI would itself talk to a local unix
+socket (DOCKER_HOST, else the current docker context); `choose_transport` picks the CLI
+for a tcp, ssh or TLS endpoint. docker-py would do the same for ~0.2 s of imports in
+every command.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ import json
 import math
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
+from agentlab.engine.cli import READ_TIMEOUT, RETRY_HINT, START_HINT, CliTransport
 from agentlab.engine.clone import CloneRequest
-from agentlab.errors import AgentlabError, EngineUnavailable, OperationFailed
-
-START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
+from agentlab.engine.transport import Transport
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -48,12 +50,18 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-class EngineAPI:
+class ApiTransport:
     """Requests to the engine; one short connection each, so threads may share it."""
 
-    def __init__(self, socket_path: str, timeout: float) -> None:
+    def __init__(self, socket_path: str, timeout: float = READ_TIMEOUT) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+
+    def check(self) -> None:
+        try:
+            self.request("GET", "/version", {}, timeout=10)
+        except OperationFailed as refused:  # e.g. a socket proxy answering 403
+            raise EngineUnavailable(refused.message, hint=START_HINT) from None
 
     def get(self, path: str, **params: str) -> Any:
         """The JSON document at `path` (quoted here), or None when the engine answers 404."""
@@ -112,7 +120,7 @@ class EngineAPI:
         if response.status == 404 and method != "POST":
             return None  # GET: not there; DELETE: already gone, which is what was asked
         if response.status >= 400:
-            raise OperationFailed(f"docker engine: {method} {path}: {_message(answer)}")
+            raise OperationFailed(f"docker engine: {method} {path}: {_message(answer)}", RETRY_HINT)
         return answer
 
     def stop(self, container_id: str, timeout: float) -> None:
@@ -157,26 +165,32 @@ class EngineAPI:
         answer = self.request_bytes("GET", f"/containers/{container_id}/logs", params)
         return None if answer is None else _demultiplex(answer).decode(errors="replace")
 
-    def containers(self, labels: list[str]) -> list[dict[str, Any]]:
+    def containers(self, labels: Sequence[str]) -> list[dict[str, Any]]:
         """`docker ps -a` entries (Id, Names, Labels, State...) of every container carrying
         all these labels, newest first."""
         found = self.get("/containers/json", all="1", filters=json.dumps({"label": labels}))
         return list(found or [])
 
-    def inspect_containers(self, ids: list[str]) -> list[dict[str, Any]]:
+    def container_ids(self, labels: Sequence[str]) -> list[str]:
+        return [str(item["Id"]) for item in self.containers(labels)]
+
+    def inspect_containers(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """`docker container inspect` documents; a container removed meanwhile is left out."""
         found = (self.get(f"/containers/{cid}/json") for cid in ids)
         return [item for item in found if item is not None]
 
-    def inspect_image(self, ref: str) -> dict[str, Any] | None:
-        """`docker image inspect` of one reference or id, None when it is not local."""
-        found = self.get(f"/images/{ref}/json")
-        return dict(found) if found is not None else None
+    def inspect_images(self, refs: Sequence[str]) -> list[dict[str, Any]]:
+        """`docker image inspect` documents; references that are not local are left out."""
+        found = (self.get(f"/images/{ref}/json") for ref in refs)
+        return [dict(item) for item in found if item is not None]
 
     def image_ids(self, repository: str) -> list[str]:
         """Ids of the local images tagged in `repository`."""
         found = self.get("/images/json", filters=json.dumps({"reference": [repository]}))
         return [str(item["Id"]) for item in found or []]
+
+    def remove_image(self, image_id: str) -> None:
+        self.request("DELETE", f"/images/{image_id}", {})
 
 
 def _demultiplex(stream: bytes) -> bytes:
@@ -196,6 +210,12 @@ def _message(body: bytes) -> str:
         return str(json.loads(body).get("message", "")) or "no message"
     except (ValueError, AttributeError):
         return body.decode(errors="replace").strip() or "no message"
+
+
+def choose_transport(environ: Mapping[str, str] = os.environ) -> Transport:
+    """The Engine API when the CLI would talk to a local unix socket, else the CLI."""
+    socket_path = local_socket(environ)
+    return ApiTransport(socket_path) if socket_path else CliTransport()
 
 
 def local_socket(environ: Mapping[str, str] = os.environ) -> str | None:

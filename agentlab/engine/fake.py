@@ -3,21 +3,28 @@
 Time is a `FakeClock` the code under test sleeps on (sleeping just advances it).
 Container life is step-based: every `replicas()` call is one poll, and each image
 carries `Behaviour`s saying after how many polls its containers turn healthy, exit,
-restart or turn unhealthy.
+restart or turn unhealthy. Like Compose, it reads agentlab's override file (when it is
+given one) for the image and replica count new containers get; like Docker, it serves
+calls from several threads one at a time, and `events()` blocks for the next event.
 """
 
 from __future__ import annotations
 
+import functools
 import queue
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from agentlab.engine.protocol import VERSION_LABEL, EngineEvent, ImageInfo, Replica
-from agentlab.errors import EngineUnavailable
-from agentlab.services import split_image_ref
+import yaml
+
+from agentlab.common.errors import EngineUnavailable
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.model import VERSION_LABEL, EngineEvent, ImageInfo, Replica, ServiceSpec
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _SETTLED = 1000  # polls an initial container is aged by: long past any start-up
@@ -135,6 +142,22 @@ class _Image:
         return chosen
 
 
+E = TypeVar("E", bound="FakeEngine")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _serialised(method: Callable[Concatenate[E, P], R]) -> Callable[Concatenate[E, P], R]:
+    """One call at a time, as the engine serves several threads (the TUI's workers)."""
+
+    @functools.wraps(method)
+    def call(engine: E, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with engine.lock:
+            return method(engine, *args, **kwargs)
+
+    return call
+
+
 @dataclass
 class FakeEngine:
     """The Engine protocol in memory. Build state with add_image/add_service/start."""
@@ -143,6 +166,8 @@ class FakeEngine:
     clock: FakeClock = field(default_factory=FakeClock)
     unavailable: bool = False
     nap: float = 0.25  # real seconds a change-feed wait may take (see FakeChanges)
+    override: Path | None = None  # agentlab's override, read as Compose would
+    replay: bool = False  # events() delivers the recorded events first (`--since` the start)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     event_log: list[EngineEvent] = field(default_factory=list)
@@ -150,11 +175,18 @@ class FakeEngine:
     pins: dict[str, str] = field(default_factory=dict)
     scales: dict[str, int] = field(default_factory=dict)
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     _images: dict[str, _Image] = field(default_factory=dict)
+    _streams: list[queue.Queue[EngineEvent | None]] = field(default_factory=list)
     _serial: int = 0
     _image_serial: int = 0
 
     # ---- test set-up ------------------------------------------------------
+
+    def attach(self, _project: object, name: str, override: Path) -> FakeEngine:
+        """An engine factory for a Lab: this fake, on the lab's project name and override."""
+        self.project, self.override = name, override
+        return self
 
     def add_image(
         self,
@@ -216,20 +248,41 @@ class FakeEngine:
         if self.unavailable:
             raise EngineUnavailable("the fake engine is switched off", hint="unavailable=False")
 
+    def _read_override(self) -> None:
+        """What Compose does with agentlab's override: its images and replica counts are
+        what new containers get (a hand edit that does not parse is ignored here; agentlab
+        itself refuses to act on it)."""
+        if self.override is None or not self.override.exists():
+            return
+        try:
+            doc = yaml.safe_load(self.override.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            return
+        services = doc.get("services") if isinstance(doc, dict) else None
+        for name, spec in (services or {}).items() if isinstance(services, dict) else ():
+            if isinstance(spec, dict) and isinstance(spec.get("image"), str):
+                self.pins[name] = spec["image"]
+            if isinstance(spec, dict) and isinstance(spec.get("scale"), int):
+                self.scales[name] = spec["scale"]
+
+    @_serialised
     def check(self) -> None:
         self._record(("check", ()))
 
+    @_serialised
     def prepare_to_mutate(self) -> None:
         self._record(("prepare_to_mutate", ()))
 
-    def compose_config(self) -> dict[str, Any]:
-        self._record(("compose_config", ()))
-        services = {
-            name: {"image": image, "deploy": {"replicas": self.scales.get(name, 1)}}
+    @_serialised
+    def services(self) -> dict[str, ServiceSpec]:
+        self._record(("services", ()))
+        self._read_override()
+        return {
+            name: ServiceSpec(name, image, None, self.scales.get(name, 1))
             for name, image in self.pins.items()
         }
-        return {"name": self.project, "services": services}
 
+    @_serialised
     def replicas(self, service: str | None = None) -> list[Replica]:
         self._record(("replicas", (service,)))
         chosen = [c for c in self.containers.values() if service in (None, c.service)]
@@ -239,24 +292,29 @@ class FakeEngine:
             self._observe(name)
         return [self._replica(c) for c in chosen]
 
+    @_serialised
     def images(self, repository: str) -> list[ImageInfo]:
         self._record(("images", (repository,)))
         return [i.info for i in self._images.values() if i.info.repository == repository]
 
+    @_serialised
     def image(self, ref: str) -> ImageInfo | None:
         self._record(("image", (ref,)))
         found = self._images.get(ref)
         return found.info if found else None
 
+    @_serialised
     def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
         self._record(("digests", tuple(image_ids)))
         known = {i.info.id: i.info.digest for i in self._images.values()}
         return {image_id: known.get(image_id) for image_id in image_ids}
 
+    @_serialised
     def published_port(self, service: str, port: int) -> int | None:
         self._record(("published_port", (service, port)))
         return self.ports.get((service, port))
 
+    @_serialised
     def up(
         self,
         services: Sequence[str] | None = None,
@@ -265,6 +323,7 @@ class FakeEngine:
         deps: bool = True,
     ) -> None:
         self._record(("up", (services, scales, recreate, deps)))
+        self._read_override()
         for service in services or list(self.pins):
             image = self.pins[service]
             scale = (scales or {}).get(service, self.scales.get(service, 1))
@@ -279,12 +338,15 @@ class FakeEngine:
                 self._create(service, image)
             self._observe(service)
 
+    @_serialised
     def add_replicas(self, service: str, count: int) -> list[str]:
         self._record(("add_replicas", (service, count)))
+        self._read_override()
         ids = [self._create(service, self.pins[service]) for _ in range(count)]
         self._observe(service)
         return ids
 
+    @_serialised
     def stop_replica(self, container_id: str, timeout: float) -> None:
         self._record(("stop_replica", (container_id, timeout)))
         container = self.containers[container_id]
@@ -293,23 +355,27 @@ class FakeEngine:
             self._event("die", container)
         self._observe(container.service)
 
+    @_serialised
     def remove_replica(self, container_id: str) -> None:
         self._record(("remove_replica", (container_id,)))
         service = self.containers[container_id].service
         self._destroy(container_id)
         self._observe(service)
 
+    @_serialised
     def kill_replica(self, container_id: str) -> None:
         self._record(("kill_replica", (container_id,)))
         container = self.containers[container_id]
         container.state, container.exit_code = "exited", 137
         self._event("die", container)
 
+    @_serialised
     def logs_tail(self, container_id: str, lines: int = 20) -> str:
         self._record(("logs_tail", (container_id, lines)))
         logs = self.containers[container_id].behaviour.logs
         return "\n".join(logs.splitlines()[-lines:])
 
+    @_serialised
     def build_image(
         self,
         context: str,
@@ -321,22 +387,45 @@ class FakeEngine:
         self._record(("build_image", (context, tag, dict(build_args), dict(labels))))
         self.add_image(tag, version=labels.get(VERSION_LABEL))
 
+    @_serialised
     def remove_image_if_unused(self, image_id: str) -> bool:
         self._record(("remove_image_if_unused", (image_id,)))
         tagged = {i.info.id for i in self._images.values()}
         used = {self._images[c.image_ref].info.id for c in self.containers.values()}
         return image_id not in tagged | used
 
+    @_serialised
     def down(self, volumes: bool = False) -> None:
         self._record(("down", (volumes,)))
         for cid in list(self.containers):
             self._destroy(cid)
 
-    def events(self) -> RecordedEvents:
-        """The events recorded so far (a real engine blocks for more)."""
-        self._record(("events", ()))
-        return RecordedEvents(list(self.event_log))
+    def events(self) -> QueueStream:
+        """The events from now on (with `replay`, those recorded so far first), as they
+        happen; blocks for the next one, like Docker's."""
+        with self.lock:
+            self._record(("events", ()))
+            stream = QueueStream()
+            for past in self.event_log if self.replay else ():
+                stream.queue.put(past)
+            self._streams.append(stream.queue)
+            return stream
 
+    def send_event(self, event: EngineEvent) -> None:
+        """Deliver an event to every open stream, as Docker would (a test's own event)."""
+        with self.lock:
+            self.event_log.append(event)
+            for subscriber in self._streams:
+                subscriber.put(event)
+
+    def stop_events(self) -> None:
+        """End every event stream (what `docker events` does when the engine stops)."""
+        with self.lock:
+            for subscriber in self._streams:
+                subscriber.put(None)
+            self._streams.clear()
+
+    @_serialised
     def changes(self) -> FakeChanges:
         self._record(("changes", ()))
         return FakeChanges(self.clock, self.nap)
@@ -390,7 +479,7 @@ class FakeEngine:
         self.observations.append(Observation(service, len(mine), ready, self.clock.time))
 
     def _event(self, action: str, c: FakeContainer) -> None:
-        self.event_log.append(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))
+        self.send_event(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))
 
 
 @dataclass
@@ -411,19 +500,6 @@ class FakeChanges:
 
     def close(self) -> None:
         """Nothing to end."""
-
-
-@dataclass
-class RecordedEvents:
-    """A finished event stream: what was recorded, then the end."""
-
-    events: list[EngineEvent]
-
-    def __iter__(self) -> Iterator[EngineEvent]:
-        return iter(self.events)
-
-    def close(self) -> None:
-        self.events.clear()
 
 
 @dataclass

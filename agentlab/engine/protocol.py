@@ -1,97 +1,17 @@
-"""What the rest of agentlab needs from a container engine.
+"""The engine port: what the rest of agentlab needs from a container engine.
 
-The Compose implementation (`agentlab.engine.compose`) is the only module that
-talks to Docker; `agentlab.engine.fake` is an in-memory twin for unit tests.
+Adapters: `ComposeEngine` (engine/compose.py) drives Docker through Compose and one
+transport chosen once (engine/api.py on a local socket, engine/cli.py otherwise);
+`FakeEngine` (engine/fake.py) is the in-memory twin for unit tests. Only the engine
+package talks to Docker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-VERSION_LABEL = "org.opencontainers.image.version"
-
-
-@dataclass(frozen=True)
-class Replica:
-    """One container of a service, read from a single inspect."""
-
-    id: str
-    name: str
-    service: str
-    number: int
-    image_ref: str
-    image_id: str
-    state: str
-    health: str | None
-    started_at: datetime | None
-    restart_count: int = 0
-    exit_code: int = 0
-    labels: Mapping[str, str] = field(default_factory=dict)
-    health_log: tuple[str, ...] = ()
-    oom_killed: bool = False
-
-    @property
-    def version(self) -> str | None:
-        """The OCI version label of the replica's image, if any."""
-        return self.labels.get(VERSION_LABEL)
-
-    @property
-    def short_id(self) -> str:
-        return self.id[:12]
-
-    @property
-    def short_image_id(self) -> str:
-        return self.image_id.removeprefix("sha256:")[:12]
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-    @property
-    def has_healthcheck(self) -> bool:
-        return self.health is not None
-
-    @property
-    def ready(self) -> bool:
-        """Running, and healthy when the image has a healthcheck: it can serve."""
-        return self.running and self.health in (None, "healthy")
-
-    def uptime_seconds(self, now: datetime) -> float | None:
-        """Seconds since the container started, while it runs."""
-        if not self.running or self.started_at is None:
-            return None
-        return max(0.0, (now - self.started_at).total_seconds())
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """A local image tag."""
-
-    repository: str
-    tag: str
-    id: str
-    digest: str | None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    created: str = ""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repository}:{self.tag}"
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    """A container event of the project (create, start, die, health_status...)."""
-
-    action: str
-    container_id: str
-    service: str | None
-    name: str
-    time: datetime
-    attributes: Mapping[str, str] = field(default_factory=dict)
+from agentlab.engine.model import EngineEvent, ImageInfo, Replica, ServiceSpec
 
 
 class EventStream(Protocol):
@@ -130,11 +50,12 @@ class Engine(Protocol):
     def prepare_to_mutate(self) -> None:
         """A hint that mutations follow: load what they need in the background."""
 
-    def compose_config(self) -> dict[str, Any]:
-        """The resolved compose model (`docker compose config` as JSON)."""
+    def services(self) -> dict[str, ServiceSpec]:
+        """The services of the resolved compose model (user files plus the override);
+        BadInput when the files do not load."""
 
     def replicas(self, service: str | None = None) -> list[Replica]:
-        """Every container of the project (or one service): one batched inspect."""
+        """Every container of the project (or one service), each from a full inspect."""
 
     def images(self, repository: str) -> list[ImageInfo]:
         """Local tags of one image repository."""

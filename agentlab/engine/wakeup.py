@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from agentlab.engine.protocol import EngineEvent, EventStream
+from agentlab.engine.model import EngineEvent
+from agentlab.engine.protocol import EventStream
 
 WAKING_ACTIONS = ("start", "die", "oom", "health_status")
 

@@ -1,1 +1,2 @@
-"""Rollout: a pure planner and a runner that executes its steps against an engine."""
+"""Rollout domain: settings, a pure planner, the runner that executes its steps against an
+engine, the typed events it emits, and the journal it writes."""

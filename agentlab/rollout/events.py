@@ -7,11 +7,10 @@ TUI turns them into messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from agentlab.event import Event
-
-Outcome = Literal["complete", "rolled-back", "paused", "failed"]
+from agentlab.common.events import Event
+from agentlab.rollout.journal import Outcome
 
 
 @dataclass(frozen=True)
@@ -101,10 +100,10 @@ class ReplicaRemoved(RolloutEvent):
 
 
 @dataclass(frozen=True)
-class Progress(RolloutEvent):
+class ReplicaCounts(RolloutEvent):
     """Counts after a change: ready and total containers, new ones, desired replicas."""
 
-    kind: ClassVar[str] = "progress"
+    kind: ClassVar[str] = "replica_counts"
     ready: int
     total: int
     updated: int

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from agentlab.errors import BadInput
+from agentlab.common.errors import BadInput
 from agentlab.rollout.settings import RolloutSettings
 
 

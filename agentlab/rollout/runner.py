@@ -12,14 +12,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, Replica
-from agentlab.errors import BadInput
+from agentlab.common.errors import BadInput
+from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
 from agentlab.rollout.events import (
-    Outcome,
     Paused,
-    Progress,
+    ReplicaCounts,
     ReplicaDraining,
     ReplicaFailed,
     ReplicaReady,
@@ -31,6 +31,7 @@ from agentlab.rollout.events import (
     RolloutStarted,
     StepStarted,
 )
+from agentlab.rollout.journal import Journal, Outcome
 from agentlab.rollout.planner import (
     Action,
     Delay,
@@ -49,9 +50,6 @@ from agentlab.rollout.planner import (
     summarize,
 )
 from agentlab.rollout.settings import RolloutSettings
-from agentlab.services import ServiceSpec
-
-JournalState = Literal["running", "paused", "done", "failed", "rolled-back", "undone"]
 
 _ACTIONS: dict[type[Step], str] = {
     StartNew: "start",
@@ -61,25 +59,6 @@ _ACTIONS: dict[type[Step], str] = {
     Delay: "delay",
     Monitor: "monitor",
 }
-_FINAL_STATES: dict[Outcome, JournalState] = {
-    "complete": "done",
-    "rolled-back": "rolled-back",
-    "paused": "paused",
-    "failed": "failed",
-}
-
-
-class Journal(Protocol):
-    """The rollout journal hooks the runner writes (agentlab.history.History has them)."""
-
-    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
-        """Record that step `index` is about to run."""
-
-    def step_done(self, rollout_id: str, index: int) -> None:
-        """Record that step `index` finished."""
-
-    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
-        """Record the rollout's state (`running` at the start, the outcome at the end)."""
 
 
 @dataclass(frozen=True)
@@ -99,17 +78,13 @@ class FailedReplica:
 
 @dataclass(frozen=True)
 class RolloutResult:
-    """How a rollout ended. Anything but `complete` exits 1."""
+    """How a rollout ended. Anything but `complete` (or `undone`, for an undo) exits 1."""
 
     outcome: Outcome
     message: str
     duration: float
     failures: tuple[FailedReplica, ...] = ()
     hint: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.outcome == "complete" else 1
 
 
 @dataclass
@@ -240,10 +215,11 @@ class RolloutRunner:
             )
         else:
             outcome, message, hint, failures = self._conclude(forward, undo)
+        if undo and outcome == "complete":
+            outcome = "undone"
         duration = self.clock() - started
         self.emit(RolloutFinished(outcome, message, duration))
-        state = "undone" if undo and outcome == "complete" else _FINAL_STATES[outcome]
-        self.journal.set_rollout_state(self.rollout_id, state)
+        self.journal.set_rollout_state(self.rollout_id, outcome)
         return RolloutResult(outcome, message, duration, tuple(failures), hint)
 
     def _conclude(self, phase: _Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
@@ -341,10 +317,10 @@ class RolloutRunner:
             )
             if watched_until <= now:
                 return False
-            return self._pause(phase, Monitor(settings.monitor), watched_until)
+            return self._hold(phase, Monitor(settings.monitor), watched_until)
         if isinstance(action, Wait):
             if now - phase.last_progress < settings.timeout:
-                return self._pause(phase, action, self._next_due(phase, now))
+                return self._hold(phase, action, self._next_due(phase, now))
             reason = f"not ready after {settings.timeout:g}s (progress deadline)"
             for view in new:
                 if not view.settled:
@@ -354,7 +330,7 @@ class RolloutRunner:
             if phase.delay_until is None:
                 phase.delay_until = now + settings.delay
             if now < phase.delay_until:
-                return self._pause(phase, Delay(settings.delay), phase.delay_until)
+                return self._hold(phase, Delay(settings.delay), phase.delay_until)
         self._end_hold(phase)
         phase.delay_until = None
         self._act(phase, action, replicas)
@@ -470,7 +446,7 @@ class RolloutRunner:
         counts = (ready, len(old) + len(new), len(new))
         if counts != self._counts:
             self._counts = counts
-            self.emit(Progress(*counts, desired=self.desired))
+            self.emit(ReplicaCounts(*counts, desired=self.desired))
 
     # ---- journal ----------------------------------------------------------
 
@@ -486,7 +462,7 @@ class RolloutRunner:
         self.emit(StepStarted(self._index, description))
         return self._index
 
-    def _pause(self, phase: _Phase, step: Wait | Delay | Monitor, until: float) -> bool:
+    def _hold(self, phase: _Phase, step: Wait | Delay | Monitor, until: float) -> bool:
         """Hold (one journal step for as long as the same kind of hold lasts) and sleep
         until the clock reads `until` (a poll at most). The clock is read here, not at the
         top of the loop, so the engine read in between does not stretch the hold."""

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, get_args
 
-from agentlab.errors import BadInput
-from agentlab.services import parse_duration
+from agentlab.common.durations import parse_duration
+from agentlab.common.errors import BadInput
 
 Strategy = Literal["rolling", "recreate"]
 Order = Literal["start-first", "stop-first"]
@@ -105,6 +105,14 @@ def _count(value: Any, what: str) -> str:
     return f"{int(digits)}%" if text.endswith("%") else str(int(digits))
 
 
+def _unavailable(value: Any, what: str) -> str:
+    """A count, or a percentage of at most 100% (Kubernetes refuses more)."""
+    count = _count(value, what)
+    if count.endswith("%") and int(count[:-1]) > 100:
+        raise BadInput(f"{what} cannot be more than 100%, not '{value}'", hint="e.g. 25% or 1")
+    return count
+
+
 def _seconds(value: Any, what: str) -> float:
     try:
         seconds = parse_duration(value) if not isinstance(value, bool) else -1.0
@@ -160,7 +168,7 @@ def _choice(options: tuple[str, ...], optional: bool = False) -> Callable[[Any, 
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "strategy": _choice(get_args(Strategy)),
     "max_surge": _count,
-    "max_unavailable": _count,
+    "max_unavailable": _unavailable,
     "parallelism": _parallelism,
     "delay": _seconds,
     "order": _choice(get_args(Order), optional=True),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentlab.lab import Lab
+from agentlab.lab.facade import Lab
 
 
 def run(lab: Lab) -> int:

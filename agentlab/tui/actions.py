@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from textual.notifications import SeverityLevel
 
-from agentlab.history import Revision
-from agentlab.lab import failure_details
+from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.rollouts import failure_details
 from agentlab.rollout.runner import RolloutResult
-from agentlab.rollout.settings import RolloutSettings, build_settings
-from agentlab.traffic import TrafficGenerator, TrafficReport
+from agentlab.rollout.settings import RolloutSettings
+from agentlab.state.history import Revision
+from agentlab.traffic.load import TrafficGenerator, TrafficReport
 from agentlab.tui.base import LabAppBase, while_running
 from agentlab.tui.messages import Task
 from agentlab.tui.screens.confirm import ConfirmDialog
@@ -27,7 +27,11 @@ TRAFFIC_RPS = 20.0
 TRAFFIC_TICK = 1.0  # seconds between redraws of the traffic panel while traffic runs
 UP_TIMEOUT = 120.0
 LOG_LINES = 200
-OUTCOME_SEVERITY: dict[str, SeverityLevel] = {"complete": "information", "paused": "warning"}
+OUTCOME_SEVERITY: dict[str, SeverityLevel] = {
+    "complete": "information",
+    "undone": "information",
+    "paused": "warning",
+}
 
 
 class LabActions(LabAppBase):
@@ -76,14 +80,12 @@ class LabActions(LabAppBase):
         if service is None or not self._idle():
             return
 
-        def load() -> tuple[list[dict[str, Any]], RolloutSettings]:
-            rows = self.lab.versions(service)[service]
-            spec = self.lab.service(service)
-            return rows, build_settings(self.lab.project.settings.rollout, spec.update_config)
+        def load() -> tuple[list[VersionRow], RolloutSettings]:
+            return self.lab.versions(service)[service], self.lab.rollout_settings(service)
 
-        def ask(found: tuple[list[dict[str, Any]], RolloutSettings]) -> None:
+        def ask(found: tuple[list[VersionRow], RolloutSettings]) -> None:
             rows, settings = found
-            if all(row["blocked"] for row in rows):
+            if all(row.blocked for row in rows):
                 self.notify(f"{service} has no version to roll out to", severity="warning")
                 return
             self.push_screen(

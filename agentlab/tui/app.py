@@ -11,8 +11,9 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header
 
-from agentlab.lab import LabStatus
-from agentlab.rollout.events import Progress, RolloutFinished
+from agentlab.lab.status import LabStatus
+from agentlab.lab.watch.events import ConfigError, DesiredChanged, Reloaded, WatchError
+from agentlab.rollout.events import ReplicaCounts, RolloutFinished
 from agentlab.tui.actions import OUTCOME_SEVERITY, LabActions
 from agentlab.tui.base import while_running
 from agentlab.tui.feed import EventFeed
@@ -29,14 +30,13 @@ from agentlab.tui.messages import (
     WatchEventSeen,
 )
 from agentlab.tui.palette import LabCommands
-from agentlab.tui.progress import advance, line_style
+from agentlab.tui.rollout_view import advance, line_style
 from agentlab.tui.view import HEALTH_STYLES, replica_health
 from agentlab.tui.widgets.eventlog import EventLog
 from agentlab.tui.widgets.replicas import ReplicasPanel
 from agentlab.tui.widgets.rollout import RolloutPanel
 from agentlab.tui.widgets.services import ServicesTable
 from agentlab.tui.widgets.traffic import TrafficPanel
-from agentlab.watch_events import ConfigError, DesiredChanged, Reloaded, WatchError
 
 TICK = 5.0  # seconds: uptimes advance from the last status, without a Docker call
 SAFETY_REFRESH = 60.0  # seconds: a full status read as a net, though events drive the screen
@@ -169,7 +169,7 @@ class AgentlabApp(LabActions):
         self.rollout = advance(self.rollout, event)
         self.record(event.line(), line_style(event), at=event.at)
         self.show_selection()
-        if isinstance(event, Progress | RolloutFinished):
+        if isinstance(event, ReplicaCounts | RolloutFinished):
             self.request_refresh()
         if message.watched and isinstance(event, RolloutFinished):  # keys: `_rollout_done`
             self.lab.reload()

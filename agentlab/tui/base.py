@@ -20,11 +20,14 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 
-from agentlab.engine.protocol import EngineEvent, Replica
-from agentlab.errors import AgentlabError
-from agentlab.lab import Lab, LabStatus, ServiceStatus
+from agentlab.common.errors import AgentlabError
+from agentlab.engine.model import EngineEvent, Replica
+from agentlab.lab.facade import Lab
+from agentlab.lab.status import LabStatus, ServiceStatus
+from agentlab.lab.watch.events import WatchEvent
+from agentlab.lab.watch.watcher import Watcher
 from agentlab.rollout.events import RolloutEvent
-from agentlab.traffic import TrafficGenerator
+from agentlab.traffic.load import TrafficGenerator
 from agentlab.tui.messages import (
     LogLine,
     RolloutEventSeen,
@@ -35,12 +38,10 @@ from agentlab.tui.messages import (
     TaskFailed,
     WatchEventSeen,
 )
-from agentlab.tui.progress import RolloutView
+from agentlab.tui.rollout_view import RolloutView
 from agentlab.tui.widgets.eventlog import EventLog
 from agentlab.tui.widgets.replicas import ReplicasPanel
 from agentlab.tui.widgets.services import ServicesTable
-from agentlab.watch import Watcher
-from agentlab.watch_events import WatchEvent
 
 REFRESH_DEBOUNCE = 0.1  # seconds: a burst of container events costs one status read
 AppT = TypeVar("AppT", bound="LabAppBase")

@@ -12,35 +12,13 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from agentlab.engine.protocol import EngineEvent, EventStream
-from agentlab.errors import AgentlabError
+from agentlab.common.errors import AgentlabError
+from agentlab.engine.protocol import EventStream
 from agentlab.tui.messages import EngineEventSeen, FeedFailed
-
-# Container actions that change what the screen shows; exec_* (health probes) are noise.
-RELEVANT = frozenset(
-    {
-        "create",
-        "start",
-        "restart",
-        "die",
-        "kill",
-        "oom",
-        "stop",
-        "destroy",
-        "pause",
-        "unpause",
-        "health_status",
-    }
-)
-
-
-def relevant(event: EngineEvent) -> bool:
-    """True for lifecycle and health events (`health_status: healthy` included)."""
-    return event.action.split(":", 1)[0].strip() in RELEVANT
 
 
 class EventFeed:
-    """Posts an EngineEventSeen for every relevant event, a FeedFailed if the stream breaks.
+    """Posts an EngineEventSeen for every event, a FeedFailed if the stream breaks.
     `post` must tolerate a closed app."""
 
     def __init__(
@@ -66,9 +44,8 @@ class EventFeed:
             self._stream = self._open()
             if self._stopping:
                 self._stream.close()
-            for event in self._stream:
-                if relevant(event):
-                    self._post(EngineEventSeen(event))
+            for event in self._stream:  # lifecycle and health events only (the port's word)
+                self._post(EngineEventSeen(event))
         except AgentlabError as error:
             self._post(FeedFailed(error.one_line()))
         except Exception as error:  # the docker CLI died, the engine restarted...

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import reduce
 
-from agentlab.engine.protocol import EngineEvent, Replica
-from agentlab.lab import LabStatus
+from agentlab.engine.model import EngineEvent, Replica
+from agentlab.lab.status import LabStatus
 
 HEALTH_PREFIX = "health_status:"
 

@@ -8,10 +8,10 @@ from typing import Any, Generic, TypeVar
 
 from textual.message import Message
 
-from agentlab.engine.protocol import EngineEvent
-from agentlab.lab import LabStatus
+from agentlab.engine.model import EngineEvent
+from agentlab.lab.status import LabStatus
+from agentlab.lab.watch.events import WatchEvent
 from agentlab.rollout.events import RolloutEvent
-from agentlab.watch_events import WatchEvent
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from rich.text import Text
 
-from agentlab.cli.render import duration
-from agentlab.engine.protocol import Replica
-from agentlab.lab import ServiceStatus
-from agentlab.services import split_image_ref
+from agentlab.common.durations import format_duration
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.model import Replica
+from agentlab.lab.status import ServiceStatus
 
 HEALTH_STYLES = {
     "healthy": "bold green",
@@ -61,7 +61,7 @@ def short_image(replica: Replica, digests: Mapping[str, str | None]) -> str:
 
 def uptime(replica: Replica, now: datetime) -> str:
     """Compact uptime as `agentlab status` prints it; "-" while not running."""
-    return duration(replica.uptime_seconds(now))
+    return format_duration(replica.uptime_seconds(now))
 
 
 def image_labels(replica: Replica) -> list[tuple[str, str]]:

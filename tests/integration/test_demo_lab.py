@@ -7,7 +7,10 @@ import urllib.request
 
 import pytest
 
+from agentlab.engine.api import ApiTransport
+from agentlab.engine.cli import CliTransport
 from agentlab.engine.compose import ComposeEngine
+from agentlab.engine.model import Replica
 from tests.conftest import DEMO, LabRun
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images")]
@@ -140,10 +143,11 @@ def test_major_version_requirement_is_checked_both_ways(demo_lab: LabRun) -> Non
 
 
 def test_up_and_scale_show_readiness_as_it_comes(demo_lab: LabRun) -> None:
-    up = demo_lab("up", "--version", "1.3.0")
+    up = demo_lab("up", "--version", "1.5.0")  # the agents listen only after 8 s
     assert up.code == 0, up.err
     counts = [line for line in up.err.splitlines() if line.endswith("replicas ready")]
-    assert counts and counts[0].startswith("0/5")  # agentlab's own wait, not compose --wait
+    ready = [int(line.split("/")[0]) for line in counts]
+    assert ready and ready[0] <= 2 and ready == sorted(ready)  # agentlab's own wait, as it goes
     scaled = demo_lab("scale", "agent", "4")
     assert scaled.code == 0, scaled.err
     assert "3/4 replicas ready" in scaled.err
@@ -163,17 +167,23 @@ def test_change_feed_wakes_on_a_container_event(demo_lab: LabRun) -> None:
         feed.close()
 
 
+def stable(replicas: list[Replica]) -> list[tuple[object, ...]]:
+    """What two reads of a live lab must agree on: not health, which probes keep changing."""
+    return [(r.id, r.name, r.service, r.number, r.image_ref, r.image_id, dict(r.labels))
+            for r in replicas]  # fmt: skip
+
+
 def test_engine_api_and_cli_reads_agree(demo_lab: LabRun) -> None:
     """Reads go to the engine's unix socket when the CLI would use one, else through the
     CLI (tcp, ssh, TLS endpoints): both paths must see the same lab."""
     assert demo_lab("up", "--version", "1.3.0").code == 0
     fast = ComposeEngine([DEMO], demo_lab.project)
-    cli = ComposeEngine([DEMO], demo_lab.project, use_api=False)
-    assert fast._api is not None and cli._api is None
+    cli = ComposeEngine([DEMO], demo_lab.project, transport=CliTransport())
+    assert isinstance(fast.transport, ApiTransport)
     replicas = fast.replicas()
     assert len(replicas) == 5
-    assert replicas == cli.replicas()
-    assert fast.replicas("agent") == cli.replicas("agent")
+    assert stable(replicas) == stable(cli.replicas())
+    assert stable(fast.replicas("agent")) == stable(cli.replicas("agent"))
     assert fast.images("agentlab-demo/agent") and sorted(
         fast.images("agentlab-demo/agent"), key=lambda i: i.tag
     ) == sorted(cli.images("agentlab-demo/agent"), key=lambda i: i.tag)
@@ -187,10 +197,11 @@ def test_engine_api_and_cli_reads_agree(demo_lab: LabRun) -> None:
     assert fast.digests(ids) == cli.digests(ids)
 
 
-@pytest.mark.parametrize("use_api", [True, False], ids=["engine-api", "cli"])
-def test_both_paths_stop_kill_and_remove_replicas(demo_lab: LabRun, use_api: bool) -> None:
+@pytest.mark.parametrize("api", [True, False], ids=["engine-api", "cli"])
+def test_both_paths_stop_kill_and_remove_replicas(demo_lab: LabRun, api: bool) -> None:
     assert demo_lab("up", "--version", "1.3.0").code == 0
-    engine = ComposeEngine([DEMO], demo_lab.project, use_api=use_api)
+    transport = None if api else CliTransport()
+    engine = ComposeEngine([DEMO], demo_lab.project, transport=transport)
     first, second, third = engine.replicas("agent")
     engine.stop_replica(first.id, timeout=10)
     engine.kill_replica(second.id)

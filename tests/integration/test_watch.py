@@ -94,7 +94,7 @@ def test_watch_rolls_out_an_edit_and_keeps_the_config_on_a_broken_one(
 
         ids = container_ids(demo_lab)
         save(override, "services: [agent\n")
-        reported = f"config error: .agentlab/{demo_lab.project}/override.yaml: invalid YAML"
+        reported = f"config error: {override}: invalid YAML"  # the demo's state is per user
         watch.wait_until(lambda: reported in watch.out.read_text(), "the config error", 20)
         time.sleep(3)
         assert container_ids(demo_lab) == ids

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.lab import Lab
-from tests.tui.support import LabFake, make_fake, make_lab
+from agentlab.lab.facade import Lab
+from tests.tui.support import LabFake, fake_lab, make_fake
 
 
 @pytest.fixture
 def fake() -> Iterator[LabFake]:
     engine = make_fake()
     yield engine
-    engine.close()
+    engine.stop_events()
 
 
 @pytest.fixture
 def lab(tmp_path: Path, fake: LabFake) -> Lab:
-    return make_lab(tmp_path, fake)
+    return fake_lab(tmp_path, fake)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,12 +12,11 @@ import yaml
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
 
-from agentlab.config import SETTINGS_FILE, load_settings
-from agentlab.engine.fake import HEALTHY, Behaviour, FakeContainer, FakeEngine, QueueStream
-from agentlab.engine.protocol import EngineEvent, ImageInfo
-from agentlab.lab import Lab
-from agentlab.override import read_pins
-from agentlab.project import Project
+from agentlab.engine.fake import HEALTHY, Behaviour, FakeEngine
+from agentlab.engine.model import ImageInfo
+from agentlab.lab.facade import Lab
+from agentlab.project.config import SETTINGS_FILE, load_settings
+from agentlab.project.location import Project
 from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.eventlog import EventLog
@@ -34,28 +30,10 @@ RECIPES = {  # the agent's catalogue notes, as agentlab.yaml gives them
     "1.5.0": {"note": "slow starter"},
     "1.6.0": {"note": "not built yet"},
 }
-_LOCKED = (  # besides the overrides below, which lock themselves
-    "replicas",
-    "images",
-    "image",
-    "digests",
-    "published_port",
-    "stop_replica",
-    "remove_replica",
-    "kill_replica",
-    "logs_tail",
-    "down",
-)
 
 
-@dataclass
 class LabFake(FakeEngine):
-    """The fake engine as a Lab drives it: pins come from agentlab's override file, calls
-    from the app's worker threads are serialised, and `events()` blocks like Docker's."""
-
-    override: Path | None = None
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    stream: queue.Queue[EngineEvent | None] = field(default_factory=queue.Queue)
+    """The fake engine with images that carry a few OCI labels besides the version."""
 
     def add_image(
         self,
@@ -63,69 +41,20 @@ class LabFake(FakeEngine):
         *behaviours: Behaviour,
         version: str | None = None,
         digest: str | None = None,
-        labels: dict[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> ImageInfo:
-        """An image with a few OCI labels besides the version."""
-        info = super().add_image(ref, *behaviours, version=version, digest=digest)
         oci = {
             "org.opencontainers.image.title": ref.split(":")[0],
             "org.opencontainers.image.revision": "0123abc",
             **(labels or {}),
         }
-        self._images[ref].info = replace(info, labels={**info.labels, **oci})
-        return self._images[ref].info
-
-    def sync_pins(self) -> None:
-        """What Compose does with agentlab's override: new containers get the pinned image."""
-        if self.override is not None:
-            self.pins.update(read_pins(self.override))
-
-    def compose_config(self) -> dict[str, Any]:
-        with self.lock:
-            self.sync_pins()
-            return super().compose_config()
-
-    def up(self, *args: Any, **kwargs: Any) -> None:
-        with self.lock:
-            self.sync_pins()
-            super().up(*args, **kwargs)
-
-    def add_replicas(self, service: str, count: int) -> list[str]:
-        with self.lock:
-            self.sync_pins()
-            return super().add_replicas(service, count)
-
-    def events(self) -> QueueStream:
-        self.calls.append(("events", ()))
-        return QueueStream(self.stream)
-
-    def close(self) -> None:
-        """End the event stream (what `docker events` does when the engine stops)."""
-        self.stream.put(None)
-
-    def _event(self, action: str, c: FakeContainer) -> None:
-        super()._event(action, c)
-        self.stream.put(self.event_log[-1])
-
-
-def _locked(name: str) -> Callable[..., Any]:
-    method = getattr(FakeEngine, name)
-
-    def call(self: LabFake, *args: Any, **kwargs: Any) -> Any:
-        with self.lock:
-            return method(self, *args, **kwargs)
-
-    return call
-
-
-for _name in _LOCKED:
-    setattr(LabFake, _name, _locked(_name))
+        return super().add_image(ref, *behaviours, version=version, digest=digest, labels=oci)
 
 
 def make_fake() -> LabFake:
     """agent (2 replicas at 1.2.0) and gateway (1 at 1.0.0); agent versions 1.2.0-2.0.0,
     1.4.0 never healthy, 1.5.0 slow, and a `nightly` tag the policy blocks."""
-    fake = LabFake(project="lab")
+    fake = LabFake(project="lab", replay=True)
     fake.add_image(f"{REPO}:1.2.0", Behaviour(logs="agent 1.2.0 listening on :8000"))
     fake.add_image(f"{REPO}:1.3.0", digest="sha256:" + "ab" * 32)
     fake.add_image(f"{REPO}:1.4.0", Behaviour(healthy_after=None, health_output="refused"))
@@ -138,7 +67,7 @@ def make_fake() -> LabFake:
     return fake
 
 
-def make_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
+def fake_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
     """A Lab for `fake`, with its agentlab.yaml (which the watcher re-reads) and its state
     (override, history, lock) under `directory`."""
     compose = directory / "compose.yaml"
@@ -152,11 +81,7 @@ def make_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
     }
     (directory / SETTINGS_FILE).write_text(yaml.safe_dump(settings), encoding="utf-8")
 
-    def attach(_project: Project, _name: str, override: Path) -> LabFake:
-        fake.override = override
-        return fake
-
-    return Lab(Project((compose,), load_settings(directory), "lab"), engine_factory=attach)
+    return Lab(Project((compose,), load_settings(directory), "lab"), engine_factory=fake.attach)
 
 
 def make_app(lab: Lab) -> AgentlabApp:

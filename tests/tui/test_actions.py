@@ -10,8 +10,8 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Log
 
-from agentlab.errors import EngineUnavailable
-from agentlab.lab import Lab
+from agentlab.common.errors import EngineUnavailable
+from agentlab.lab.facade import Lab
 from agentlab.tui.keys import COMMANDS
 from agentlab.tui.palette import LabCommands
 from agentlab.tui.screens.confirm import ConfirmDialog

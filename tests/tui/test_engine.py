@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.lab import Lab
-from agentlab.project import load_project
+from agentlab.lab.facade import Lab
+from agentlab.project.location import load_project
 from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.versions import VersionPicker
 from tests.conftest import LabRun

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from agentlab.engine.protocol import EngineEvent
-from agentlab.lab import Lab, LabStatus
+from agentlab.engine.model import EngineEvent
+from agentlab.lab.facade import Lab
+from agentlab.lab.status import LabStatus
 from agentlab.tui import app as app_module
 from agentlab.tui.app import SAFETY_REFRESH, AgentlabApp
 from agentlab.tui.messages import FeedFailed
@@ -88,11 +89,11 @@ async def test_an_event_shows_before_any_status_read(lab: Lab, fake: LabFake) ->
             await wait_for(pilot, exited)
             assert reads.done == 0
             assert f"{victim.name}: healthy → exited" in log_text(app)
-            fake.stream.put(EngineEvent("start", victim.id, "agent", victim.name, NOW))
+            fake.send_event(EngineEvent("start", victim.id, "agent", victim.name, NOW))
             await wait_for(
                 pilot, lambda: replica_rows(app)[victim.name][3:5] == ["running", "starting"]
             )
-            fake.stream.put(
+            fake.send_event(
                 EngineEvent("health_status: healthy", victim.id, "agent", victim.name, NOW)
             )
             await wait_for(pilot, lambda: row(app, "#services", "agent")[2:] == ["2/2", "healthy"])

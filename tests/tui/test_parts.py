@@ -8,19 +8,19 @@ from typing import Any
 
 import pytest
 
-from agentlab.engine.protocol import EngineEvent, Replica
-from agentlab.lab import LabStatus, ServiceStatus
+from agentlab.engine.model import EngineEvent, Replica
+from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.status import LabStatus, ServiceStatus
 from agentlab.rollout.events import (
     Paused,
-    Progress,
+    ReplicaCounts,
     RollbackStarted,
     RolloutFinished,
     RolloutStarted,
     StepStarted,
 )
-from agentlab.tui.feed import relevant
 from agentlab.tui.live import apply_event
-from agentlab.tui.progress import advance, line_style
+from agentlab.tui.rollout_view import advance, line_style
 from agentlab.tui.screens.rollout_form import default_version
 from agentlab.tui.view import image_labels, replica_health, service_health, short_image, uptime
 from agentlab.tui.widgets.traffic import last_second
@@ -100,7 +100,7 @@ def test_rollout_events_fold_into_a_view() -> None:
     assert view is None
     view = advance(view, RolloutStarted("agent", "1.2.0", "1.3.0", 3, "rolling", "s"))
     view = advance(view, StepStarted(2, "start 1 new"))
-    view = advance(view, Progress(3, 4, 1, 3))
+    view = advance(view, ReplicaCounts(3, 4, 1, 3))
     assert view is not None and view.running
     assert (view.step, view.ready, view.total, view.updated) == ("2. start 1 new", 3, 4, 1)
     assert view.title == "Rolling out agent: 1.2.0 → 1.3.0"
@@ -118,24 +118,9 @@ def test_line_styles() -> None:
     assert line_style(StepStarted(1, "x")) == ""
 
 
-@pytest.mark.parametrize(
-    ("action", "shown"),
-    [
-        ("start", True),
-        ("die", True),
-        ("health_status: healthy", True),
-        ("exec_create: python3 -c probe", False),
-        ("exec_die", False),
-        ("attach", False),
-    ],
-)
-def test_health_probes_are_not_events_worth_a_refresh(action: str, shown: bool) -> None:
-    assert relevant(EngineEvent(action, "c1", "agent", "lab-agent-1", START)) is shown
-
-
-def rows(current: str, *versions: str, blocked: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def rows(current: str, *versions: str, blocked: tuple[str, ...] = ()) -> list[VersionRow]:
     return [
-        {"version": v, "current": v == current, "blocked": "no" if v in blocked else None}
+        VersionRow(v, v == current, True, None, "no" if v in blocked else None, "", None)
         for v in versions
     ]
 

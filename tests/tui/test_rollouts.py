@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Select
 
-from agentlab.errors import OperationFailed
-from agentlab.lab import Lab
+from agentlab.common.errors import OperationFailed
+from agentlab.lab.facade import Lab
 from agentlab.tui.screens.rollback import RollbackPicker
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
@@ -21,10 +21,10 @@ from tests.tui.support import (
     REPO,
     LabFake,
     capture_notifications,
+    fake_lab,
     finished,
     log_text,
     make_app,
-    make_lab,
     pick,
     roll_from_picker,
     shows_version,
@@ -79,7 +79,7 @@ async def test_choosing_a_version_rolls_out_to_it(lab: Lab, fake: LabFake) -> No
 
 
 async def test_rollout_form_is_prefilled_and_sends_changes(tmp_path: Path, fake: LabFake) -> None:
-    lab = make_lab(tmp_path, fake, max_surge=2, failure_action="pause")
+    lab = fake_lab(tmp_path, fake, max_surge=2, failure_action="pause")
     app = make_app(lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
@@ -145,7 +145,7 @@ async def test_pause_then_undo(lab: Lab, fake: LabFake) -> None:
         await pilot.press("p")
         await finished(pilot, app, "paused")
         await pilot.press("z")
-        await finished(pilot, app, "complete")
+        await finished(pilot, app, "undone")
         assert "undone: agent runs 1.2.0 on 2 replicas" in log_text(app)
         await shows_version(pilot, app, "1.2.0")
         assert versions_of(fake) == ["1.2.0", "1.2.0"]
@@ -175,7 +175,7 @@ async def test_rollback_to_a_revision_from_history(lab: Lab, fake: LabFake) -> N
 
 
 async def test_a_failed_rollout_rolls_back_and_says_so(tmp_path: Path, fake: LabFake) -> None:
-    lab = make_lab(tmp_path, fake, timeout=1)  # 1.4.0 never turns healthy
+    lab = fake_lab(tmp_path, fake, timeout=1)  # 1.4.0 never turns healthy
     app = make_app(lab)
     notes = capture_notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -225,7 +225,7 @@ async def test_a_rollout_that_raises_frees_the_panel(
         await wait_for(pilot, lambda: not app.query_one(RolloutPanel).display)
         monkeypatch.undo()
         await pilot.press("z")  # the interrupted rollout can be undone from here
-        await finished(pilot, app, "complete")
+        await finished(pilot, app, "undone")
         assert versions_of(fake) == ["1.2.0", "1.2.0"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentlab.lab import Lab
+from agentlab.lab.facade import Lab
 from agentlab.tui.widgets.rollout import RolloutPanel
 from tests.tui.support import (
     REPO,

@@ -11,9 +11,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from agentlab.lab import Lab
-from agentlab.rollout.events import Progress, RolloutStarted, StepStarted
-from agentlab.traffic import TrafficReport
+from agentlab.lab.facade import Lab
+from agentlab.rollout.events import ReplicaCounts, RolloutStarted, StepStarted
+from agentlab.traffic.load import TrafficReport
 from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
@@ -85,7 +85,7 @@ def test_main_screen_during_a_rollout(snap_compare: Snap, lab: Lab, fake: LabFak
         for event in (
             RolloutStarted("agent", "1.2.0", "1.3.0", 2, "rolling", settings, at=NOW),
             StepStarted(1, "start 1 new", at=NOW),
-            Progress(3, 3, 1, 2, at=NOW),
+            ReplicaCounts(3, 3, 1, 2, at=NOW),
             StepStarted(2, "drain and remove 1 old", at=NOW),
         ):
             app.emit(event)

@@ -19,7 +19,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, ProgressBar
 
-from agentlab.lab import Lab
+from agentlab.lab.facade import Lab
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.rollout import RolloutPanel
@@ -28,9 +28,9 @@ from tests.tui.support import (
     LabFake,
     capture_log,
     capture_notifications,
+    fake_lab,
     finished,
     make_app,
-    make_lab,
     pick,
     roll_from_picker,
     row,
@@ -170,7 +170,7 @@ async def test_the_apps_own_rollout_is_no_edit(
     tmp_path: Path, fake: LabFake, version: str, timeout: int, outcome: str
 ) -> None:
     """Both rollouts last long enough for the watcher to see their pins while they run."""
-    lab = make_lab(tmp_path, fake, timeout=timeout)
+    lab = fake_lab(tmp_path, fake, timeout=timeout)
     app = make_app(lab)
     log = capture_log(app)
     async with app.run_test(size=(120, 36)) as pilot:

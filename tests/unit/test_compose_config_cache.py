@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agentlab.engine import compose as compose_module
 from agentlab.engine.compose import ComposeEngine
 
 
@@ -23,7 +24,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ComposeEngi
         calls.append(" ".join(args))
         return json.dumps({"name": "p", "services": {"web": {"image": f"a/web:{len(calls)}"}}})
 
-    monkeypatch.setattr(engine, "_docker", docker)
+    monkeypatch.setattr(compose_module, "run_docker", docker)
     monkeypatch.delenv("WEB_TAG", raising=False)
     return engine, calls
 

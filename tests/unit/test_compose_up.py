@@ -3,34 +3,13 @@ against a stand-in docker CLI on PATH that records its arguments."""
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import pytest
 
-from agentlab.engine import compose
+from agentlab.common.errors import EngineUnavailable, OperationFailed
+from agentlab.engine import cli as cli_module
 from agentlab.engine.compose import ComposeEngine
-from agentlab.errors import EngineUnavailable, OperationFailed
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `docker` that writes its arguments to argv.txt, prints $FAKE_STDERR to stderr,
-    sleeps $FAKE_SLEEP seconds and exits with $FAKE_EXIT."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    docker = bin_dir / "docker"
-    docker.write_text(
-        "#!/bin/sh\n"
-        f'printf "%s\\n" "$@" > {tmp_path}/argv.txt\n'
-        'printf "%s" "$FAKE_STDERR" >&2\n'
-        'sleep "${FAKE_SLEEP:-0}"\n'
-        'exit "${FAKE_EXIT:-0}"\n'
-    )
-    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return tmp_path / "argv.txt"
 
 
 @pytest.fixture
@@ -91,7 +70,7 @@ def test_an_interrupted_wait_ends_the_docker_process_too(
     engine: ComposeEngine, cli: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_SLEEP", "30")
-    process = compose._start_docker(["compose", "up"])
+    process = cli_module.start_docker(["compose", "up"])
     real_communicate = process.communicate
 
     def communicate(timeout: float | None = None) -> tuple[str, str]:
@@ -100,5 +79,5 @@ def test_an_interrupted_wait_ends_the_docker_process_too(
 
     monkeypatch.setattr(process, "communicate", communicate)
     with pytest.raises(KeyboardInterrupt):
-        engine._finish(["compose", "up"], process, None, what="compose up")
+        cli_module.finish(["compose", "up"], process, None, what="compose up")
     assert process.poll() is not None  # killed and reaped, not left running

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.config import load_settings, parse_settings
-from agentlab.errors import BadInput
+from agentlab.common.errors import BadInput
+from agentlab.project.config import load_settings, parse_settings
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO_DIR = REPO / "agentlab" / "demo"
 
 
 def test_missing_file_gives_defaults(tmp_path: Path) -> None:
@@ -21,15 +22,15 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
 
 
 def test_demo_lab_settings_load() -> None:
-    settings = load_settings(REPO / "compose")
+    settings = load_settings(DEMO_DIR)
     assert settings.project == "agentlab-demo"
     assert settings.primary == ("agent",)
     agent = settings.catalogue["agent"]
     assert agent.image == "agentlab-demo/agent"
     assert {"1.2.0", "1.3.0", "1.4.0", "2.0.0"} <= set(agent.versions)
     assert agent.versions["1.4.0"].args["BEHAVIOUR"] == "never-healthy"
-    assert agent.context == (REPO / "compose").resolve()
-    assert agent.dockerfile == str(REPO / "compose" / "agent" / "Dockerfile")
+    assert agent.context == DEMO_DIR.resolve()
+    assert agent.dockerfile == str(DEMO_DIR / "agent" / "Dockerfile")
     assert set(settings.catalogue["collector"].versions) >= {"1.0.0", "2.0.0"}
 
 

@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from agentlab.engine.api import EngineAPI, local_socket
+from agentlab.common.errors import EngineUnavailable, OperationFailed
+from agentlab.engine.api import ApiTransport, local_socket
 from agentlab.engine.clone import CloneRequest
 from agentlab.engine.compose import ComposeEngine
-from agentlab.errors import EngineUnavailable, OperationFailed
 
 
 def with_context(tmp_path: Path, name: str, host: str, current: bool = False) -> Path:
@@ -93,7 +93,7 @@ class FakeDaemon(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[EngineAPI]:
+def daemon(tmp_path: Path) -> Iterator[ApiTransport]:
     path = str(tmp_path / "docker.sock")
     server = socketserver.UnixStreamServer(path, FakeDaemon)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -101,13 +101,13 @@ def daemon(tmp_path: Path) -> Iterator[EngineAPI]:
     FakeDaemon.seen = []
     FakeDaemon.bodies = []
     try:
-        yield EngineAPI(path, timeout=5)
+        yield ApiTransport(path, timeout=5)
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_reads_json_and_404_is_none(daemon: EngineAPI) -> None:
+def test_reads_json_and_404_is_none(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {
         "/containers/json": (200, [{"Id": "c2"}, {"Id": "c1"}]),
         "/containers/c1/json": (200, {"Id": "c1", "State": {"Status": "running"}}),
@@ -118,11 +118,10 @@ def test_reads_json_and_404_is_none(daemon: EngineAPI) -> None:
     assert query["all"] == ["1"]
     assert json.loads(query["filters"][0]) == {"label": ["com.docker.compose.project=lab"]}
     assert daemon.inspect_containers(["c1", "c2"]) == [{"Id": "c1", "State": {"Status": "running"}}]
-    assert daemon.inspect_image("lab/agent:1.0") == {"Id": "sha256:1"}
-    assert daemon.inspect_image("lab/agent:9.9") is None
+    assert daemon.inspect_images(["lab/agent:1.0", "lab/agent:9.9"]) == [{"Id": "sha256:1"}]
 
 
-def test_engine_errors_are_one_line(daemon: EngineAPI) -> None:
+def test_engine_errors_are_one_line(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {"/images/json": (500, {"message": "layer store broken"})}
     with pytest.raises(OperationFailed, match="layer store broken"):
         daemon.image_ids("lab/agent")
@@ -130,10 +129,10 @@ def test_engine_errors_are_one_line(daemon: EngineAPI) -> None:
 
 def test_no_engine_on_the_socket_is_engine_unavailable(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailable, match="not reachable"):
-        EngineAPI(str(tmp_path / "absent.sock"), timeout=5).containers([])
+        ApiTransport(str(tmp_path / "absent.sock"), timeout=5).containers([])
 
 
-def test_stop_remove_and_kill_send_what_the_cli_would(daemon: EngineAPI) -> None:
+def test_stop_remove_and_kill_send_what_the_cli_would(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {
         "/containers/c1/stop": (204, ""),
         "/containers/c1": (204, ""),
@@ -159,7 +158,7 @@ def clone_of_c1(networks: dict[str, dict[str, object]]) -> CloneRequest:
     return CloneRequest("lab-agent-2", {"Image": "lab/agent:1.0"}, networks)
 
 
-def test_create_and_start_sends_the_request_then_connects_then_starts(daemon: EngineAPI) -> None:
+def test_create_and_start_sends_the_request_then_connects_then_starts(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {
         "/containers/create": (201, {"Id": "c2", "Warnings": []}),
         "/networks/back/connect": (200, ""),
@@ -178,7 +177,7 @@ def test_create_and_start_sends_the_request_then_connects_then_starts(daemon: En
     ]
 
 
-def test_a_created_container_that_does_not_start_is_removed(daemon: EngineAPI) -> None:
+def test_a_created_container_that_does_not_start_is_removed(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {
         "/containers/create": (201, {"Id": "c2", "Warnings": []}),
         "/containers/c2/start": (500, {"message": "port is already allocated"}),
@@ -195,28 +194,27 @@ def frame(stream: int, text: str) -> bytes:
     return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
 
 
-def test_logs_are_demultiplexed_in_the_order_written(daemon: EngineAPI) -> None:
+def test_logs_are_demultiplexed_in_the_order_written(daemon: ApiTransport) -> None:
     stream = frame(1, "starting\n") + frame(2, "warning: slow\n") + frame(1, "listening\n")
     FakeDaemon.answers = {"/containers/c1/logs": (200, stream)}
     assert daemon.logs("c1", 3) == "starting\nwarning: slow\nlistening\n"
     assert FakeDaemon.seen == ["GET /containers/c1/logs?stdout=1&stderr=1&tail=3"]
 
 
-def test_logs_of_a_tty_container_come_as_they_are(daemon: EngineAPI) -> None:
+def test_logs_of_a_tty_container_come_as_they_are(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {"/containers/c1/logs": (200, b"plain line\r\n")}
     assert daemon.logs("c1", 5) == "plain line\r\n"
 
 
-def test_logs_of_a_removed_container_are_none(daemon: EngineAPI) -> None:
+def test_logs_of_a_removed_container_are_none(daemon: ApiTransport) -> None:
     FakeDaemon.answers = {}
     assert daemon.logs("gone", 5) is None
 
 
 def test_a_replica_that_wrote_nothing_has_an_empty_log_tail(
-    daemon: EngineAPI, tmp_path: Path
+    daemon: ApiTransport, tmp_path: Path
 ) -> None:
-    engine = ComposeEngine([tmp_path / "compose.yaml"], "p", use_api=False)
-    engine._api = daemon
+    engine = ComposeEngine([tmp_path / "compose.yaml"], "p", transport=daemon)
     FakeDaemon.answers = {"/containers/quiet/logs": (200, b"")}
     assert engine.logs_tail("quiet") == ""
     assert engine.logs_tail("gone") == "(logs unavailable: no such container)"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 
+from agentlab.common.errors import EngineUnavailable
 from agentlab.engine.fake import NO_HEALTHCHECK, Behaviour, FakeEngine, exits
 from agentlab.engine.protocol import Engine
-from agentlab.errors import EngineUnavailable
+from agentlab.lab.model import EngineFactory
+from agentlab.state.override import update_override
 
 
 def test_behaviours_follow_polls() -> None:
@@ -53,13 +58,11 @@ def test_up_scales_and_recreates_at_the_pinned_image() -> None:
     fake.pin("app", "app:2")
     fake.up(["app"])
     assert fake.images_of("app") == ["app:2"] * 3
-    assert fake.compose_config()["services"]["app"] == {
-        "image": "app:2",
-        "deploy": {"replicas": 3},
-    }
+    app = fake.services()["app"]
+    assert (app.image, app.replicas) == ("app:2", 3)
     fake.down()
     assert fake.containers == {}
-    assert [e.action for e in fake.events()].count("destroy") == 6
+    assert [e.action for e in fake.event_log].count("destroy") == 6
 
 
 def test_stop_remove_kill_and_records() -> None:
@@ -80,3 +83,37 @@ def test_check_can_fail() -> None:
     fake = FakeEngine(unavailable=True)
     with pytest.raises(EngineUnavailable):
         fake.check()
+
+
+def test_it_reads_agentlabs_override_as_compose_does(tmp_path: Path) -> None:
+    fake = FakeEngine()
+    fake.add_image("app:1")
+    fake.add_image("app:2")
+    fake.add_service("app", "app:1")
+    factory: EngineFactory = fake.attach
+    assert factory(object(), "shop", tmp_path / "override.yaml") is fake
+    assert fake.project == "shop"
+    update_override(tmp_path / "override.yaml", pins={"app": "app:2"}, scales={"app": 2})
+    assert fake.services()["app"].image == "app:2"
+    [added] = fake.add_replicas("app", 1)
+    assert fake.containers[added].image_ref == "app:2"
+    assert fake.services()["app"].replicas == 2
+
+
+def test_it_serves_one_call_at_a_time_and_streams_events_live() -> None:
+    fake = FakeEngine()
+    fake.add_image("app:1")
+    stream = fake.events()
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(e.action for e in stream))
+    reader.start()
+    fake.pin("app", "app:1")
+    with fake.lock:  # another thread's call waits for this one
+        worker = threading.Thread(target=fake.add_replicas, args=("app", 2))
+        worker.start()
+        worker.join(0.2)
+        assert worker.is_alive() and fake.containers == {}
+    worker.join(5)
+    fake.stop_events()
+    reader.join(5)
+    assert seen == ["start", "start"]

@@ -14,15 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.errors import OperationFailed
-from agentlab.history import (
-    SCHEMA_VERSION,
-    History,
-    JournalEntry,
-    Outcome,
-    Revision,
-    RolloutState,
-)
+from agentlab.common.errors import OperationFailed
+from agentlab.rollout.journal import JournalState
+from agentlab.state.history import SCHEMA_VERSION, History, JournalEntry, Outcome, Revision
+from tests.journal import journal_entry
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -223,12 +218,12 @@ def test_failed_write_leaves_nothing(history: History, monkeypatch: pytest.Monke
 
 def test_failed_step_write_rolls_back_the_touch(history: History) -> None:
     rollout_id = history.start_rollout("agent", "1.2.0", "img:1.2.0", "1.3.0", "img:1.3.0", 2, 1)
-    before = history.rollout(rollout_id)
+    before = journal_entry(history, rollout_id)
     assert before is not None
     time.sleep(0.002)
     with pytest.raises(ValueError, match=f"rollout {rollout_id} has no step 4"):
         history.step_done(rollout_id, 4)
-    assert history.rollout(rollout_id) == before
+    assert journal_entry(history, rollout_id) == before
 
 
 def test_two_connections_see_each_others_commits(db_path: Path) -> None:
@@ -274,7 +269,7 @@ def test_rollout_journal_round_trip(history: History) -> None:
     history.step_begin(rollout_id, 0, "add", {"count": 1, "image": "lab/agent:1.3.0"})
     history.step_done(rollout_id, 0)
     history.step_begin(rollout_id, 1, "remove", {"containers": ["abc", "def"]})
-    entry = history.rollout(rollout_id)
+    entry = journal_entry(history, rollout_id)
     assert entry is not None
     assert RFC3339_UTC.fullmatch(entry.started_at)
     assert entry.started_at <= entry.updated_at
@@ -305,7 +300,7 @@ def test_rollout_journal_round_trip(history: History) -> None:
         updated_at="",
         pid=4321,
     )
-    assert history.rollout("0" * 32) is None
+    assert journal_entry(history, "0" * 32) is None
 
 
 def test_step_begin_again_resets_a_step(history: History) -> None:
@@ -313,7 +308,7 @@ def test_step_begin_again_resets_a_step(history: History) -> None:
     history.step_begin(rollout_id, 0, "add", {"count": 1})
     history.step_done(rollout_id, 0)
     history.step_begin(rollout_id, 0, "add", {"count": 2})
-    entry = history.rollout(rollout_id)
+    entry = journal_entry(history, rollout_id)
     assert entry is not None
     assert entry.steps == [{"index": 0, "action": "add", "detail": {"count": 2}, "status": "begin"}]
 
@@ -329,7 +324,7 @@ def test_updated_at_moves_with_each_write(history: History) -> None:
     for write in writes:
         time.sleep(0.002)
         write()
-        entry = history.rollout(rollout_id)
+        entry = journal_entry(history, rollout_id)
         assert entry is not None
         stamps.append(entry.updated_at)
     assert stamps == sorted(set(stamps))
@@ -339,7 +334,7 @@ def test_unknown_rollout_and_state_are_rejected(history: History) -> None:
     with pytest.raises(ValueError, match="no rollout nope"):
         history.step_begin("nope", 0, "add", {})
     with pytest.raises(ValueError, match="no rollout nope"):
-        history.set_rollout_state("nope", "done")
+        history.set_rollout_state("nope", "complete")
     rollout_id = history.start_rollout("agent", "1.2.0", "a", "1.3.0", "b", 2, 1)
     with pytest.raises(ValueError, match="not a rollout state: 'finished'"):
         history.set_rollout_state(rollout_id, "finished")  # type: ignore[arg-type]
@@ -349,14 +344,14 @@ def test_unfinished_lists_running_and_paused(history: History) -> None:
     running = history.start_rollout("agent", "1.2.0", "a", "1.3.0", "b", 2, 1)
     paused = history.start_rollout("collector", "2.0.0", "c", "2.1.0", "d", 2, 1)
     history.set_rollout_state(paused, "paused")
-    states: list[RolloutState] = ["done", "failed", "rolled-back", "undone"]
+    states: list[JournalState] = ["complete", "failed", "rolled-back", "undone"]
     for state in states:
         finished = history.start_rollout("agent", "1.3.0", "b", "1.4.0", "e", 3, 1)
         history.set_rollout_state(finished, state)
     assert [e.rollout_id for e in history.unfinished()] == [running, paused]
     assert [e.rollout_id for e in history.unfinished("collector")] == [paused]
     assert [e.state for e in history.unfinished()] == ["running", "paused"]
-    history.set_rollout_state(running, "done")
+    history.set_rollout_state(running, "complete")
     assert [e.rollout_id for e in history.unfinished("agent")] == []
 
 
@@ -375,7 +370,7 @@ def test_unfinished_rollout_survives_a_closed_writer(db_path: Path) -> None:
 WRITER = """
 import os, sys
 from pathlib import Path
-from agentlab.history import History
+from agentlab.state.history import History
 history = History.open(Path(sys.argv[1]))
 rollout_id = history.start_rollout("agent", "1.2.0", "a", "1.3.0", "b", 2, os.getpid())
 history.step_begin(rollout_id, 0, "add", {"count": 1})
@@ -396,3 +391,35 @@ def test_unfinished_rollout_found_after_the_writer_process_died(db_path: Path) -
     assert entry.rollout_id == proc.stdout.strip()
     assert entry.pid != os.getpid()
     assert [(s["index"], s["status"]) for s in entry.steps] == [(0, "done"), (1, "begin")]
+
+
+def test_the_journal_keeps_the_last_finished_rollouts_per_service(db_path: Path) -> None:
+    with History.open(db_path, keep=3) as history:
+        ids = []
+        for number in range(1, 6):
+            rollout_id = history.start_rollout("agent", "1", "a:1", "2", "a:2", number, 1)
+            history.step_begin(rollout_id, 1, "start", {})
+            history.step_done(rollout_id, 1)
+            history.set_rollout_state(rollout_id, "complete")
+            ids.append(rollout_id)
+        other = history.start_rollout("db", "1", "d:1", "2", "d:2", 1, 1)
+        history.set_rollout_state(other, "failed")
+        running = history.start_rollout("agent", "2", "a:2", "3", "a:3", 6, 1)
+        history.set_rollout_state(history.start_rollout("agent", "2", "a:2", "3", "a:3", 7, 1),
+                                  "rolled-back")  # fmt: skip
+        kept = [rid for rid in ids if journal_entry(history, rid) is not None]
+        assert kept == ids[3:]  # with the rolled-back one: the last 3 finished
+        assert journal_entry(history, other) is not None  # another service's entry
+        assert journal_entry(history, running) is not None  # never an unfinished one
+        steps = history._rows("SELECT rollout_id FROM rollout_steps")
+        assert {row["rollout_id"] for row in steps} <= {*ids[3:], other, running}
+
+
+def test_a_database_of_the_first_schema_says_complete_not_done(db_path: Path) -> None:
+    with History.open(db_path) as history:
+        rollout_id = history.start_rollout("agent", "1", "a:1", "2", "a:2", 1, 1)
+        history._conn.execute("UPDATE rollouts SET state = 'done'")
+        history._conn.execute("UPDATE schema_version SET version = 1")
+    with History.open(db_path) as history:
+        entry = journal_entry(history, rollout_id)
+        assert entry is not None and entry.state == "complete"

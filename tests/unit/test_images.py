@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from agentlab.common.errors import BadInput
 from agentlab.engine.fake import FakeEngine
-from agentlab.errors import BadInput
-from agentlab.images import BuildJob, run_jobs
+from agentlab.lab.builds import BuildJob, run_jobs
 
 BASE = "lab/base:1"
 

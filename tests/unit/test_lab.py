@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.config import load_settings
+from agentlab.common.errors import BadInput
 from agentlab.engine.fake import FakeEngine
-from agentlab.errors import BadInput
-from agentlab.lab import Lab
-from agentlab.override import update_override
-from agentlab.project import Project
+from agentlab.lab.facade import Lab
+from agentlab.project.config import load_settings
+from agentlab.project.location import Project
+from agentlab.state.override import update_override
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.errors import LockBusy
-from agentlab.lock import project_lock
+from agentlab.common.errors import LockBusy
+from agentlab.state.lock import project_lock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from agentlab.lock import project_lock
+from agentlab.state.lock import project_lock
 with project_lock(Path(sys.argv[1]), "rollout agent --to 1.4.0"):
     print("locked", flush=True)
     time.sleep(60)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentlab.errors import BadInput
-from agentlab.override import Override, read_override, read_pins, update_override
+from agentlab.common.errors import BadInput
+from agentlab.state.override import Override, read_override, read_pins, update_override
 
 
 def test_round_trip_and_pull_policy(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken_replace(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("agentlab.override.os.replace", broken_replace)
+    monkeypatch.setattr("agentlab.common.files.os.replace", broken_replace)
     with pytest.raises(OSError):
         update_override(path, pins={"agent": "lab/agent:9.9.9"})
     assert read_pins(path) == {"agent": "lab/agent:1.2.0"}

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from agentlab.errors import BadInput
+from agentlab.common.errors import BadInput
 from agentlab.rollout.planner import (
     Budget,
     Delay,
@@ -23,11 +23,7 @@ from agentlab.rollout.planner import (
     plan,
     summarize,
 )
-from agentlab.rollout.settings import (
-    RolloutSettings,
-    build_rollback_settings,
-    build_settings,
-)
+from agentlab.rollout.settings import RolloutSettings, build_rollback_settings, build_settings
 
 K8S = [
     ("1", "0"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agentlab.common.errors import OperationFailed
 from agentlab.engine.fake import (
     NEVER_HEALTHY,
     NO_HEALTHCHECK,
@@ -12,8 +13,7 @@ from agentlab.engine.fake import (
     FakeEngine,
     exits,
 )
-from agentlab.errors import OperationFailed
-from agentlab.readiness import has_failed, wait_until_ready
+from agentlab.lab.readiness import has_failed, wait_until_ready
 
 
 def engine_with(agent: Behaviour, job: Behaviour | None = None) -> FakeEngine:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agentlab.common.errors import BadInput
 from agentlab.engine.fake import (
     HEALTHY,
     NEVER_HEALTHY,
@@ -20,12 +21,10 @@ from agentlab.engine.fake import (
     FakeEngine,
     exits,
 )
-from agentlab.engine.protocol import Replica
-from agentlab.errors import BadInput
-from agentlab.history import History
+from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.rollout.events import (
     Paused,
-    Progress,
+    ReplicaCounts,
     ReplicaDraining,
     ReplicaFailed,
     ReplicaReady,
@@ -37,10 +36,12 @@ from agentlab.rollout.events import (
     RolloutStarted,
     StepStarted,
 )
+from agentlab.rollout.journal import JournalState
 from agentlab.rollout.planner import plan
-from agentlab.rollout.runner import JournalState, RolloutResult, RolloutRunner
+from agentlab.rollout.runner import RolloutResult, RolloutRunner
 from agentlab.rollout.settings import build_rollback_settings, build_settings
-from agentlab.services import ServiceSpec
+from agentlab.state.history import History
+from tests.journal import journal_entry
 
 OLD, NEW = "agent:1.0", "agent:2.0"
 SLOW = Behaviour(healthy_after=3)  # healthy on the third poll after it started
@@ -66,7 +67,7 @@ class Journal:
 
 
 @dataclass
-class Lab:
+class Rig:
     """A fake engine with service `agent`, and a runner factory for it."""
 
     fake: FakeEngine
@@ -113,108 +114,107 @@ class Lab:
         return sorted(self.fake.images_of("agent"))
 
 
-def make_lab(
+def make_rig(
     *new: Behaviour,
     replicas: int = 3,
     old: tuple[Behaviour, ...] = (HEALTHY,),
     running: int | None = None,
     engine: type[FakeEngine] = FakeEngine,
     **spec: Any,
-) -> Lab:
+) -> Rig:
     fake = engine()
     fake.add_image(OLD, *old)
     fake.add_image(NEW, *(new or (SLOW,)))
     fake.add_service("agent", OLD, replicas if running is None else running)
-    service = ServiceSpec("agent", OLD, None, replicas, has_healthcheck=True, **spec)
-    return Lab(fake, service)
+    service = ServiceSpec("agent", OLD, None, replicas, **spec)
+    return Rig(fake, service)
 
 
 # ---- the happy path ---------------------------------------------------------
 
 
 def test_rolling_update_keeps_capacity_and_never_overshoots() -> None:
-    lab = make_lab()
-    result = lab.run()
+    rig = make_rig()
+    result = rig.run()
     assert result.outcome == "complete"
-    assert result.exit_code == 0
     assert result.message == "agent runs 2.0 on 3 replicas"
-    assert lab.images() == [NEW] * 3
-    assert lab.fake.max_total("agent") == 4
-    assert lab.fake.min_ready("agent") == 3
-    assert [count for (_, count) in lab.fake.called("add_replicas")] == [1, 1, 1]
+    assert rig.images() == [NEW] * 3
+    assert rig.fake.max_total("agent") == 4
+    assert rig.fake.min_ready("agent") == 3
+    assert [count for (_, count) in rig.fake.called("add_replicas")] == [1, 1, 1]
 
 
 def test_a_start_after_a_removal_is_planned_without_reading_the_engine_again() -> None:
-    lab = make_lab()
-    assert lab.run().outcome == "complete"
+    rig = make_rig()
+    assert rig.run().outcome == "complete"
     calls = [
-        name for name, _ in lab.fake.calls if name in ("remove_replica", "replicas", "add_replicas")
+        name for name, _ in rig.fake.calls if name in ("remove_replica", "replicas", "add_replicas")
     ]
     after_removals = [calls[i + 1] for i, name in enumerate(calls[:-1]) if name == "remove_replica"]
     assert after_removals == ["add_replicas", "add_replicas", "replicas"]  # the last: monitor
 
 
 def test_run_follows_the_dry_run_plan() -> None:
-    lab = make_lab()
-    runner = lab.runner()
+    rig = make_rig()
+    runner = rig.runner()
     runner.run(OLD, NEW, "1.0", "2.0")
     planned = [step.line().split(" (")[0] for step in plan(3, runner.settings)]
-    assert [f"{e.index}. {e.description}" for e in lab.of(StepStarted)] == planned
+    assert [f"{e.index}. {e.description}" for e in rig.of(StepStarted)] == planned
 
 
 def test_events_tell_the_whole_story_in_order() -> None:
-    lab = make_lab()
-    lab.run()
-    kinds = [type(event) for event in lab.events]
+    rig = make_rig()
+    rig.run()
+    kinds = [type(event) for event in rig.events]
     assert kinds[0] is RolloutStarted
     assert kinds[-1] is RolloutFinished
-    assert len(lab.of(ReplicaStarted)) == len(lab.of(ReplicaReady)) == 3
-    assert len(lab.of(ReplicaDraining)) == len(lab.of(ReplicaRemoved)) == 3
-    started = lab.of(RolloutStarted)[0]
+    assert len(rig.of(ReplicaStarted)) == len(rig.of(ReplicaReady)) == 3
+    assert len(rig.of(ReplicaDraining)) == len(rig.of(ReplicaRemoved)) == 3
+    started = rig.of(RolloutStarted)[0]
     assert (started.from_version, started.to_version, started.desired) == ("1.0", "2.0", 3)
     assert "max surge 1, max unavailable 0" in started.settings
-    for draining, removed in zip(lab.of(ReplicaDraining), lab.of(ReplicaRemoved), strict=True):
+    for draining, removed in zip(rig.of(ReplicaDraining), rig.of(ReplicaRemoved), strict=True):
         assert draining.id == removed.id
-        assert lab.events.index(draining) + 1 == lab.events.index(removed)
-    last = lab.of(Progress)[-1]
+        assert rig.events.index(draining) + 1 == rig.events.index(removed)
+    last = rig.of(ReplicaCounts)[-1]
     assert (last.ready, last.total, last.updated, last.desired) == (3, 3, 3, 3)
-    progress = [(p.ready, p.total, p.updated) for p in lab.of(Progress)]
+    progress = [(p.ready, p.total, p.updated) for p in rig.of(ReplicaCounts)]
     assert all(a != b for a, b in itertools.pairwise(progress))
-    assert lab.of(RolloutFinished)[0].to_json()["outcome"] == "complete"
+    assert rig.of(RolloutFinished)[0].to_json()["outcome"] == "complete"
 
 
 def test_drain_uses_stop_grace_period_or_drain_timeout() -> None:
-    lab = make_lab(stop_grace_period=7.0)
-    lab.run()
-    assert {timeout for (_, timeout) in lab.fake.called("stop_replica")} == {7.0}
-    lab = make_lab()
-    lab.run(cli={"drain_timeout": "3s"})
-    assert {timeout for (_, timeout) in lab.fake.called("stop_replica")} == {3.0}
+    rig = make_rig(stop_grace_period=7.0)
+    rig.run()
+    assert {timeout for (_, timeout) in rig.fake.called("stop_replica")} == {7.0}
+    rig = make_rig()
+    rig.run(cli={"drain_timeout": "3s"})
+    assert {timeout for (_, timeout) in rig.fake.called("stop_replica")} == {3.0}
 
 
 def test_journal_brackets_every_step_and_records_the_outcome() -> None:
-    lab = make_lab()
-    lab.run()
-    indexes = [index for index, _, _ in lab.journal.begun]
+    rig = make_rig()
+    rig.run()
+    indexes = [index for index, _, _ in rig.journal.begun]
     assert indexes == list(range(1, len(indexes) + 1))
-    assert sorted(lab.journal.done) == indexes
-    assert {action for _, action, _ in lab.journal.begun} == {
+    assert sorted(rig.journal.done) == indexes
+    assert {action for _, action, _ in rig.journal.begun} == {
         "start",
         "wait",
         "remove-old",
         "monitor",
     }
-    assert lab.journal.states == ["running", "done"]
+    assert rig.journal.states == ["running", "complete"]
 
 
 def test_the_history_journal_fits(tmp_path: Path) -> None:
-    lab = make_lab()
+    rig = make_rig()
     with History.open(tmp_path / "state.db") as history:
         rid = history.start_rollout("agent", "1.0", OLD, "2.0", NEW, 1, 1)
-        lab.runner(journal=history, rollout_id=rid).run(OLD, NEW, "1.0", "2.0")
-        entry = history.rollout(rid)
+        rig.runner(journal=history, rollout_id=rid).run(OLD, NEW, "1.0", "2.0")
+        entry = journal_entry(history, rid)
     assert entry is not None
-    assert entry.state == "done"
+    assert entry.state == "complete"
     assert {step["status"] for step in entry.steps} == {"done"}
 
 
@@ -222,11 +222,10 @@ def test_the_history_journal_fits(tmp_path: Path) -> None:
 
 
 def test_never_healthy_target_rolls_back_at_the_progress_deadline() -> None:
-    lab = make_lab(NEVER_HEALTHY)
-    result = lab.run(cli={"timeout": "10s"})
+    rig = make_rig(NEVER_HEALTHY)
+    result = rig.run(cli={"timeout": "10s"})
     assert result.outcome == "rolled-back"
-    assert result.exit_code == 1
-    assert lab.images() == [OLD] * 3
+    assert rig.images() == [OLD] * 3
     [failed] = result.failures
     assert failed.name == "lab-agent-4"
     assert failed.version == "2.0"
@@ -234,48 +233,48 @@ def test_never_healthy_target_rolls_back_at_the_progress_deadline() -> None:
     assert failed.health_output == "connection refused"
     assert "lab-agent-4 (2.0) not ready after 10s" in result.message
     assert result.message.endswith("rolled back to 1.0")
-    assert len(lab.of(RollbackStarted)) == 1
-    assert lab.journal.states == ["running", "rolled-back"]
-    assert lab.fake.clock.now() >= 10
+    assert len(rig.of(RollbackStarted)) == 1
+    assert rig.journal.states == ["running", "rolled-back"]
+    assert rig.fake.clock.now() >= 10
 
 
 def test_failing_health_check_rolls_back_without_waiting_for_the_deadline() -> None:
-    lab = make_lab(Behaviour(healthy_after=None, unhealthy_after=3, health_output="HTTP 500"))
-    result = lab.run()
+    rig = make_rig(Behaviour(healthy_after=None, unhealthy_after=3, health_output="HTTP 500"))
+    result = rig.run()
     assert result.outcome == "rolled-back"
     assert result.failures[0].reason == "failed its health check"
     assert result.failures[0].health_output == "HTTP 500"
-    assert lab.fake.clock.now() < 5
-    assert lab.images() == [OLD] * 3
+    assert rig.fake.clock.now() < 5
+    assert rig.images() == [OLD] * 3
 
 
 def test_exiting_target_rolls_back_with_its_logs() -> None:
-    lab = make_lab(exits(after=1, code=3, logs="starting\nfatal: missing API_KEY"))
-    result = lab.run()
+    rig = make_rig(exits(after=1, code=3, logs="starting\nfatal: missing API_KEY"))
+    result = rig.run()
     assert result.outcome == "rolled-back"
     [failed] = result.failures
     assert failed.reason == "exited with code 3"
     assert failed.logs_tail == "starting\nfatal: missing API_KEY"
-    assert lab.of(ReplicaFailed)[0].logs_tail == failed.logs_tail
-    assert lab.images() == [OLD] * 3
-    assert lab.fake.min_ready("agent") == 3
+    assert rig.of(ReplicaFailed)[0].logs_tail == failed.logs_tail
+    assert rig.images() == [OLD] * 3
+    assert rig.fake.min_ready("agent") == 3
 
 
 def test_failure_after_old_replicas_are_gone_restores_them() -> None:
-    lab = make_lab(SLOW, exits(after=2))
-    result = lab.run()
+    rig = make_rig(SLOW, exits(after=2))
+    result = rig.run()
     assert result.outcome == "rolled-back"
-    assert lab.images() == [OLD] * 3
-    assert lab.fake.max_total("agent") <= 4
-    assert len(lab.fake.called("add_replicas")) == 3  # two forward, one back
+    assert rig.images() == [OLD] * 3
+    assert rig.fake.max_total("agent") <= 4
+    assert len(rig.fake.called("add_replicas")) == 3  # two forward, one back
 
 
 def test_unhealthy_inside_the_monitor_window_rolls_back() -> None:
-    lab = make_lab(Behaviour(healthy_after=2, unhealthy_after=8))
-    result = lab.run(cli={"monitor": "5s"})
+    rig = make_rig(Behaviour(healthy_after=2, unhealthy_after=8))
+    result = rig.run(cli={"monitor": "5s"})
     assert result.outcome == "rolled-back"
     assert result.failures[0].reason == "turned unhealthy"
-    assert lab.images() == [OLD] * 3
+    assert rig.images() == [OLD] * 3
 
 
 class SlowReads(FakeEngine):
@@ -287,9 +286,9 @@ class SlowReads(FakeEngine):
 
 
 def test_the_monitor_window_is_not_stretched_by_slow_engine_reads() -> None:
-    lab = make_lab(engine=SlowReads)
-    assert lab.run(cli={"monitor": "1s"}).outcome == "complete"
-    timed = list(zip(lab.times, lab.events, strict=True))
+    rig = make_rig(engine=SlowReads)
+    assert rig.run(cli={"monitor": "1s"}).outcome == "complete"
+    timed = list(zip(rig.times, rig.events, strict=True))
     last_ready = max(t for t, e in timed if isinstance(e, ReplicaReady))
     [finished] = [t for t, e in timed if isinstance(e, RolloutFinished)]
     # both are emitted one read after what they report: the window ends 1 s after ready
@@ -299,8 +298,8 @@ def test_the_monitor_window_is_not_stretched_by_slow_engine_reads() -> None:
 class RecordedWaits(FakeChanges):
     """The fake feed, remembering how long each wait was asked to last."""
 
-    def __init__(self, lab: Lab) -> None:
-        super().__init__(lab.fake.clock, nap=0.0)
+    def __init__(self, rig: Rig) -> None:
+        super().__init__(rig.fake.clock, nap=0.0)
         self.waits: list[float] = []
 
     def wait(self, timeout: float) -> bool:
@@ -309,63 +308,63 @@ class RecordedWaits(FakeChanges):
 
 
 def test_reads_slower_than_a_poll_still_sleep_a_poll_between_them() -> None:
-    lab = make_lab(engine=SlowReads)  # 0.2 s reads
-    runner = lab.runner()
+    rig = make_rig(engine=SlowReads)  # 0.2 s reads
+    runner = rig.runner()
     runner.poll_interval = 0.1
-    runner.feed = feed = RecordedWaits(lab)
+    runner.feed = feed = RecordedWaits(rig)
     assert runner.run(OLD, NEW, "1.0", "2.0").outcome == "complete"
     short = [wait for wait in feed.waits if wait < 0.1 - 1e-9]
     assert len(feed.waits) > 5 and len(short) <= 1  # only the monitor's end: no busy loop
 
 
 def test_a_restart_is_a_failure() -> None:
-    lab = make_lab(Behaviour(healthy_after=2, restart_after=4))
-    result = lab.run(cli={"monitor": "5s"})
+    rig = make_rig(Behaviour(healthy_after=2, restart_after=4))
+    result = rig.run(cli={"monitor": "5s"})
     assert result.outcome == "rolled-back"
     assert result.failures[0].reason == "restarted 1 time"
 
 
 def test_pause_leaves_everything_as_it_is() -> None:
-    lab = make_lab(exits())
-    result = lab.run(cli={"failure_action": "pause"})
+    rig = make_rig(exits())
+    result = rig.run(cli={"failure_action": "pause"})
     assert result.outcome == "paused"
     assert result.hint == "agentlab rollout resume agent or agentlab rollout undo agent"
-    assert lab.images() == [OLD, OLD, OLD, NEW]
-    [paused] = lab.of(Paused)
+    assert rig.images() == [OLD, OLD, OLD, NEW]
+    [paused] = rig.of(Paused)
     assert paused.hint == result.hint
-    assert lab.of(RollbackStarted) == []
-    assert lab.journal.states == ["running", "paused"]
+    assert rig.of(RollbackStarted) == []
+    assert rig.journal.states == ["running", "paused"]
 
 
 def test_continue_keeps_going_and_counts_failures() -> None:
-    lab = make_lab(exits(), SLOW)
-    result = lab.run(cli={"failure_action": "continue"})
+    rig = make_rig(exits(), SLOW)
+    result = rig.run(cli={"failure_action": "continue"})
     assert result.outcome == "failed"
     assert result.message == "agent runs 2.0 on 3 replicas, but 1 of 3 new replicas failed"
-    assert lab.images() == [NEW] * 3
+    assert rig.images() == [NEW] * 3
     assert len(result.failures) == 1
-    assert lab.journal.states == ["running", "failed"]
+    assert rig.journal.states == ["running", "failed"]
 
 
 def test_max_failure_ratio_tolerates_some_failures() -> None:
-    lab = make_lab(exits(), SLOW)
-    result = lab.run(cli={"max_failure_ratio": 0.34})
+    rig = make_rig(exits(), SLOW)
+    result = rig.run(cli={"max_failure_ratio": 0.34})
     assert result.outcome == "complete"
     assert "1 failed replicas tolerated" in result.message
-    assert lab.images() == [NEW] * 3
+    assert rig.images() == [NEW] * 3
 
 
 def test_max_failure_ratio_exceeded_rolls_back() -> None:
-    lab = make_lab(exits(), exits(), SLOW)
-    result = lab.run(cli={"max_failure_ratio": 0.34})
+    rig = make_rig(exits(), exits(), SLOW)
+    result = rig.run(cli={"max_failure_ratio": 0.34})
     assert result.outcome == "rolled-back"
     assert len(result.failures) == 2
-    assert lab.images() == [OLD] * 3
+    assert rig.images() == [OLD] * 3
 
 
 def test_failing_rollback_ends_failed() -> None:
-    lab = make_lab(SLOW, exits(), old=(HEALTHY, HEALTHY, HEALTHY, exits()))
-    result = lab.run(rollback_config={"parallelism": 1, "order": "start-first"})
+    rig = make_rig(SLOW, exits(), old=(HEALTHY, HEALTHY, HEALTHY, exits()))
+    result = rig.run(rollback_config={"parallelism": 1, "order": "start-first"})
     assert result.outcome == "failed"
     assert "the rollback failed too" in result.message
     assert result.hint.startswith("agentlab rollout resume agent")
@@ -373,171 +372,171 @@ def test_failing_rollback_ends_failed() -> None:
 
 
 def test_slow_starter_within_the_deadline_completes() -> None:
-    lab = make_lab(Behaviour(healthy_after=40))  # 10 s of 0.25 s polls
-    assert lab.run(cli={"timeout": "30s"}).outcome == "complete"
-    lab = make_lab(Behaviour(healthy_after=40))
-    assert lab.run(cli={"timeout": "5s"}).outcome == "rolled-back"
+    rig = make_rig(Behaviour(healthy_after=40))  # 10 s of 0.25 s polls
+    assert rig.run(cli={"timeout": "30s"}).outcome == "complete"
+    rig = make_rig(Behaviour(healthy_after=40))
+    assert rig.run(cli={"timeout": "5s"}).outcome == "rolled-back"
 
 
 # ---- strategies and budgets -------------------------------------------------
 
 
 def test_stop_first_never_exceeds_the_desired_count() -> None:
-    lab = make_lab()
-    result = lab.run(update_config={"parallelism": 1, "order": "stop-first"})
+    rig = make_rig()
+    result = rig.run(update_config={"parallelism": 1, "order": "stop-first"})
     assert result.outcome == "complete"
-    assert lab.fake.max_total("agent") == 3
-    assert lab.fake.min_ready("agent") == 2
-    assert lab.fake.calls.index(("stop_replica", (lab.fake.called("stop_replica")[0]))) < (
-        lab.fake.calls.index(("add_replicas", ("agent", 1)))
+    assert rig.fake.max_total("agent") == 3
+    assert rig.fake.min_ready("agent") == 2
+    assert rig.fake.calls.index(("stop_replica", (rig.fake.called("stop_replica")[0]))) < (
+        rig.fake.calls.index(("add_replicas", ("agent", 1)))
     )
 
 
 def test_parallelism_two_start_first() -> None:
-    lab = make_lab(replicas=5)
-    result = lab.run(update_config={"parallelism": 2, "order": "start-first"})
+    rig = make_rig(replicas=5)
+    result = rig.run(update_config={"parallelism": 2, "order": "start-first"})
     assert result.outcome == "complete"
-    assert [count for (_, count) in lab.fake.called("add_replicas")] == [2, 2, 1]
-    assert lab.fake.max_total("agent") == 7
-    assert lab.fake.min_ready("agent") == 5
-    assert lab.images() == [NEW] * 5
+    assert [count for (_, count) in rig.fake.called("add_replicas")] == [2, 2, 1]
+    assert rig.fake.max_total("agent") == 7
+    assert rig.fake.min_ready("agent") == 5
+    assert rig.images() == [NEW] * 5
 
 
 def test_delay_between_batches() -> None:
-    lab = make_lab()
-    lab.run(update_config={"order": "start-first", "delay": "10s", "monitor": 0})
-    pauses = [e for e in lab.of(StepStarted) if "before the next batch" in e.description]
+    rig = make_rig()
+    rig.run(update_config={"order": "start-first", "delay": "10s", "monitor": 0})
+    pauses = [e for e in rig.of(StepStarted) if "before the next batch" in e.description]
     assert len(pauses) == 2
-    assert lab.fake.clock.now() >= 20
+    assert rig.fake.clock.now() >= 20
 
 
 def test_percentages() -> None:
-    lab = make_lab(replicas=4)
-    result = lab.run(cli={"max_surge": "50%", "max_unavailable": "25%"})
+    rig = make_rig(replicas=4)
+    result = rig.run(cli={"max_surge": "50%", "max_unavailable": "25%"})
     assert result.outcome == "complete"
-    assert lab.fake.max_total("agent") == 6
-    assert lab.fake.min_ready("agent") == 3
+    assert rig.fake.max_total("agent") == 6
+    assert rig.fake.min_ready("agent") == 3
 
 
 def test_recreate_stops_all_then_starts_all() -> None:
-    lab = make_lab()
-    result = lab.run(cli={"strategy": "recreate"})
+    rig = make_rig()
+    result = rig.run(cli={"strategy": "recreate"})
     assert result.outcome == "complete"
-    names = [name for name, _ in lab.fake.calls if name in ("stop_replica", "add_replicas")]
+    names = [name for name, _ in rig.fake.calls if name in ("stop_replica", "add_replicas")]
     assert names == ["stop_replica"] * 3 + ["add_replicas"]
-    assert lab.fake.min_ready("agent") == 0  # the downtime recreate means
-    assert lab.images() == [NEW] * 3
+    assert rig.fake.min_ready("agent") == 0  # the downtime recreate means
+    assert rig.images() == [NEW] * 3
 
 
 def test_no_healthcheck_counts_after_min_ready() -> None:
-    lab = make_lab(NO_HEALTHCHECK, old=(NO_HEALTHCHECK,))
-    result = lab.run(cli={"min_ready": "2s"})
+    rig = make_rig(NO_HEALTHCHECK, old=(NO_HEALTHCHECK,))
+    result = rig.run(cli={"min_ready": "2s"})
     assert result.outcome == "complete"
     started = {
-        e.id: t for e, t in zip(lab.events, lab.times, strict=True) if isinstance(e, ReplicaStarted)
+        e.id: t for e, t in zip(rig.events, rig.times, strict=True) if isinstance(e, ReplicaStarted)
     }
     ready = {
-        e.id: t for e, t in zip(lab.events, lab.times, strict=True) if isinstance(e, ReplicaReady)
+        e.id: t for e, t in zip(rig.events, rig.times, strict=True) if isinstance(e, ReplicaReady)
     }
     assert started.keys() == ready.keys()
     assert all(ready[cid] - started[cid] >= 2 for cid in started)
-    assert lab.fake.min_ready("agent") == 3
+    assert rig.fake.min_ready("agent") == 3
 
 
 def test_without_healthcheck_ready_is_seen_when_min_ready_passes_not_at_the_next_poll() -> None:
-    lab = make_lab(NO_HEALTHCHECK, old=(NO_HEALTHCHECK,), replicas=1)
-    runner = lab.runner(cli={"min_ready": "1.5s"})
+    rig = make_rig(NO_HEALTHCHECK, old=(NO_HEALTHCHECK,), replicas=1)
+    runner = rig.runner(cli={"min_ready": "1.5s"})
     runner.poll_interval = 10.0  # a real run polls rarely: events wake it, timers here
     assert runner.run(OLD, NEW, "1.0", "2.0").outcome == "complete"
     started = next(
-        t for e, t in zip(lab.events, lab.times, strict=True) if isinstance(e, ReplicaStarted)
+        t for e, t in zip(rig.events, rig.times, strict=True) if isinstance(e, ReplicaStarted)
     )
     ready = next(
-        t for e, t in zip(lab.events, lab.times, strict=True) if isinstance(e, ReplicaReady)
+        t for e, t in zip(rig.events, rig.times, strict=True) if isinstance(e, ReplicaReady)
     )
     assert ready - started == pytest.approx(1.5)
 
 
 def test_fixed_host_port_refuses_surge_before_changing_anything() -> None:
-    lab = make_lab(replicas=1, fixed_host_ports=("8080->80",))
+    rig = make_rig(replicas=1, fixed_host_ports=("8080->80",))
     with pytest.raises(BadInput, match="fixed host port 8080->80"):
-        lab.run()
-    assert lab.fake.called("add_replicas") == []
-    assert lab.run(cli={"max_surge": "0", "max_unavailable": "1"}).outcome == "complete"
+        rig.run()
+    assert rig.fake.called("add_replicas") == []
+    assert rig.run(cli={"max_surge": "0", "max_unavailable": "1"}).outcome == "complete"
 
 
 # ---- resume and undo --------------------------------------------------------
 
 
-def half_done() -> Lab:
+def half_done() -> Rig:
     """Two old and two new replicas running, as an interrupted rollout leaves them."""
-    lab = make_lab(HEALTHY, running=2)
-    lab.fake.start("agent", NEW, 2)
-    return lab
+    rig = make_rig(HEALTHY, running=2)
+    rig.fake.start("agent", NEW, 2)
+    return rig
 
 
 def test_resume_from_a_half_done_state() -> None:
-    lab = half_done()
-    result = lab.runner().converge(
+    rig = half_done()
+    result = rig.runner().converge(
         NEW, "2.0", from_version="1.0", rollback_image=OLD, rollback_version="1.0"
     )
     assert result.outcome == "complete"
-    assert lab.images() == [NEW] * 3
-    assert lab.fake.max_total("agent") == 4
-    assert lab.fake.calls.index(("stop_replica", lab.fake.called("stop_replica")[0])) < (
-        lab.fake.calls.index(("add_replicas", ("agent", 1)))
+    assert rig.images() == [NEW] * 3
+    assert rig.fake.max_total("agent") == 4
+    assert rig.fake.calls.index(("stop_replica", rig.fake.called("stop_replica")[0])) < (
+        rig.fake.calls.index(("add_replicas", ("agent", 1)))
     )
 
 
 def test_undo_from_a_half_done_state() -> None:
-    lab = half_done()
-    result = lab.runner().converge(OLD, "1.0", from_version="2.0", undo=True)
-    assert result.outcome == "complete"
+    rig = half_done()
+    result = rig.runner().converge(OLD, "1.0", from_version="2.0", undo=True)
+    assert result.outcome == "undone"
     assert result.message.startswith("undone: agent runs 1.0")
-    assert lab.images() == [OLD] * 3
-    assert lab.fake.max_total("agent") == 4
-    assert lab.journal.states == ["running", "undone"]
+    assert rig.images() == [OLD] * 3
+    assert rig.fake.max_total("agent") == 4
+    assert rig.journal.states == ["running", "undone"]
 
 
 def test_leftovers_are_removed_not_failed() -> None:
     """A replica stopped but not removed before a crash, and surplus new ones."""
-    lab = half_done()
-    leftover = lab.fake.start("agent", OLD, 1)[0]
-    lab.fake.containers[leftover].state = "exited"
-    lab.fake.start("agent", NEW, 2)
-    result = lab.runner().converge(OLD, "1.0", undo=True)
-    assert result.outcome == "complete"
+    rig = half_done()
+    leftover = rig.fake.start("agent", OLD, 1)[0]
+    rig.fake.containers[leftover].state = "exited"
+    rig.fake.start("agent", NEW, 2)
+    result = rig.runner().converge(OLD, "1.0", undo=True)
+    assert result.outcome == "undone"
     assert result.failures == ()
-    assert lab.images() == [OLD] * 3
-    assert all(c.state == "running" for c in lab.fake.of("agent"))
+    assert rig.images() == [OLD] * 3
+    assert all(c.state == "running" for c in rig.fake.of("agent"))
 
 
 def test_interrupted_run_resumes_where_it_stopped() -> None:
-    lab = make_lab()
-    runner = lab.runner()
+    rig = make_rig()
+    runner = rig.runner()
     crash = runner.emit
 
     def emit(event: RolloutEvent) -> None:
         crash(event)
-        if len(lab.of(ReplicaRemoved)) == 1:
+        if len(rig.of(ReplicaRemoved)) == 1:
             raise KeyboardInterrupt
 
     runner.emit = emit
     with pytest.raises(KeyboardInterrupt):
         runner.run(OLD, NEW, "1.0", "2.0")
-    assert lab.journal.states == ["running"]
-    assert lab.images() == [OLD, OLD, NEW]
-    result = lab.runner().converge(NEW, "2.0", rollback_image=OLD, rollback_version="1.0")
+    assert rig.journal.states == ["running"]
+    assert rig.images() == [OLD, OLD, NEW]
+    result = rig.runner().converge(NEW, "2.0", rollback_image=OLD, rollback_version="1.0")
     assert result.outcome == "complete"
-    assert lab.images() == [NEW] * 3
-    assert lab.fake.max_total("agent") == 4
+    assert rig.images() == [NEW] * 3
+    assert rig.fake.max_total("agent") == 4
 
 
 def test_event_json_has_kind_and_time() -> None:
-    lab = make_lab()
-    lab.run()
-    data = lab.of(ReplicaReady)[0].to_json()
+    rig = make_rig()
+    rig.run()
+    data = rig.of(ReplicaReady)[0].to_json()
     assert data["event"] == "replica_ready"
     assert data["time"].endswith("Z")
     assert set(data) == {"event", "time", "id", "name"}
-    assert lab.of(StepStarted)[0].line() == "1. start 1 new"
+    assert rig.of(StepStarted)[0].line() == "1. start 1 new"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentlab.services import parse_duration, services_from_config, split_image_ref
+from agentlab.common.durations import parse_duration
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.compose_model import services_from_config
 
 CONFIG = {
     "services": {
@@ -33,8 +35,7 @@ CONFIG = {
 def test_services_from_config() -> None:
     specs = services_from_config(CONFIG)
     web, db, api = specs["web"], specs["db"], specs["api"]
-    assert (web.replicas, web.repository, web.tag) == (3, "shop/web", "1.2.0")
-    assert web.has_healthcheck and not db.has_healthcheck
+    assert (web.replicas, web.repository, web.image) == (3, "shop/web", "shop/web:1.2.0")
     assert web.update_config["order"] == "start-first"
     assert web.stop_grace_period == 5.0
     assert web.surge_blockers() == []

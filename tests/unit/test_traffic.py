@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from agentlab.errors import BadInput
-from agentlab.traffic import LatencyStats, TrafficGenerator, TrafficReport, _Histogram
+from agentlab.common.errors import BadInput
+from agentlab.traffic.load import LatencyStats, TrafficGenerator, TrafficReport, _Histogram
 
 
 class LabServer(ThreadingHTTPServer):

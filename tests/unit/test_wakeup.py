@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from agentlab.engine.fake import QueueStream
-from agentlab.engine.protocol import EngineEvent
+from agentlab.engine.model import EngineEvent
 from agentlab.engine.wakeup import EventWakeup, wakes
 
 LONG = 60.0  # a wait this long only ends early when an event wakes it

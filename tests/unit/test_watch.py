@@ -20,21 +20,12 @@ import pytest
 import yaml
 
 from agentlab.cli.main import main
+from agentlab.common.errors import BadInput
+from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.fake import Behaviour, FakeEngine, exits
-from agentlab.errors import BadInput
-from agentlab.lab import Lab
-from agentlab.lock import project_lock
-from agentlab.override import read_pins, update_override
-from agentlab.project import Project, load_project
-from agentlab.rollout.events import (
-    ReplicaStarted,
-    RollbackStarted,
-    RolloutEvent,
-    RolloutFinished,
-    RolloutStarted,
-)
-from agentlab.watch import Watcher
-from agentlab.watch_events import (
+from agentlab.engine.model import ServiceSpec
+from agentlab.lab.facade import Lab
+from agentlab.lab.watch.events import (
     Change,
     ConfigError,
     DesiredChanged,
@@ -42,8 +33,19 @@ from agentlab.watch_events import (
     WatchError,
     WatchEvent,
 )
-from agentlab.watch_fs import FileChanges
-from agentlab.watch_state import diff, load
+from agentlab.lab.watch.files import FileChanges
+from agentlab.lab.watch.state import diff, load
+from agentlab.lab.watch.watcher import Watcher
+from agentlab.project.location import Project, load_project
+from agentlab.rollout.events import (
+    ReplicaStarted,
+    RollbackStarted,
+    RolloutEvent,
+    RolloutFinished,
+    RolloutStarted,
+)
+from agentlab.state.lock import project_lock
+from agentlab.state.override import read_pins, update_override
 
 E = TypeVar("E", bound=WatchEvent | RolloutEvent)
 AGENT, COLLECTOR = "demo/agent", "demo/collector"
@@ -65,23 +67,18 @@ class FileEngine(FakeEngine):
     config` would: the compose file, then the override's pins on top."""
 
     compose: Path = Path()
-    override: Path = Path()
 
-    def compose_config(self) -> dict[str, Any]:
-        self.calls.append(("compose_config", ()))
+    def services(self) -> dict[str, ServiceSpec]:
+        self.calls.append(("services", ()))
         try:
             doc: dict[str, Any] = yaml.safe_load(self.compose.read_text())
         except yaml.YAMLError as exc:
             raise BadInput(f"the compose files do not load: {exc}", hint="fix it") from None
         services = doc["services"]
-        for name, image in read_pins(self.override).items():
+        for name, image in read_pins(self.override).items() if self.override else ():
             services[name]["image"] = image
         self.pins = {name: spec["image"] for name, spec in services.items()}
-        return doc
-
-    def add_replicas(self, service: str, count: int) -> list[str]:
-        self.compose_config()  # new containers get the image pinned now
-        return super().add_replicas(service, count)
+        return services_from_config(doc)
 
 
 def file_engine(project: Project, name: str, override: Path) -> FileEngine:

@@ -9,10 +9,10 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from agentlab.history import Revision
+from agentlab.state.history import Revision
 from agentlab.tui.screens.dialog import Dialog
 
-OUTCOME_STYLES = {"complete": "green", "failed": "red", "rolled-back": "yellow"}
+OUTCOME_STYLES = {"complete": "green", "failed": "red", "rolled-back": "yellow", "undone": "dim"}
 
 
 def revision_prompt(revision: Revision, current: bool) -> Text:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import get_args
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
+from agentlab.lab.catalogue import VersionRow
 from agentlab.rollout.settings import FailureAction, RolloutSettings, Strategy
 from agentlab.tui.screens.dialog import Dialog
 
@@ -24,11 +25,11 @@ class RolloutRequest:
     options: dict[str, str]
 
 
-def default_version(rows: list[dict[str, Any]]) -> str | None:
+def default_version(rows: list[VersionRow]) -> str | None:
     """The next allowed version after the current one; else the newest other one; else the
     current one (`rows` are semver-sorted, as `lab.versions` returns them)."""
-    allowed = [str(row["version"]) for row in rows if not row["blocked"]]
-    current = next((str(row["version"]) for row in rows if row["current"]), None)
+    allowed = [row.version for row in rows if not row.blocked]
+    current = next((row.version for row in rows if row.current), None)
     later = allowed[allowed.index(current) + 1 :] if current in allowed else []
     others = [version for version in allowed if version != current]
     choices = later or others[-1:] or allowed
@@ -64,7 +65,7 @@ def field(label: str, widget: Widget) -> ComposeResult:
 class RolloutForm(Dialog[RolloutRequest]):
     """Version, strategy, max surge, max unavailable, failure action."""
 
-    def __init__(self, service: str, rows: list[dict[str, Any]], settings: RolloutSettings) -> None:
+    def __init__(self, service: str, rows: list[VersionRow], settings: RolloutSettings) -> None:
         super().__init__()
         self.service = service
         self.rows = rows
@@ -72,7 +73,7 @@ class RolloutForm(Dialog[RolloutRequest]):
 
     def compose(self) -> ComposeResult:
         s = self.settings
-        allowed = [str(row["version"]) for row in self.rows if not row["blocked"]]
+        allowed = [row.version for row in self.rows if not row.blocked]
         with Vertical(classes="dialog form") as box:
             box.border_title = f"Roll out {self.service}"
             yield from field("Version", choice("version", allowed, default_version(self.rows)))

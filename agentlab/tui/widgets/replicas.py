@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from agentlab.engine.protocol import Replica
-from agentlab.lab import ServiceStatus
+from agentlab.engine.model import Replica
+from agentlab.lab.status import ServiceStatus
 from agentlab.tui.view import coloured, image_labels, replica_health, short_image, uptime
 from agentlab.tui.widgets.tables import same_cell, selected_key, sync_rows, update_cell
 

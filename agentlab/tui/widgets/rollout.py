@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from agentlab.engine.protocol import Replica
-from agentlab.lab import ServiceStatus
-from agentlab.tui.progress import RolloutView
+from agentlab.engine.model import Replica
+from agentlab.lab.status import ServiceStatus
+from agentlab.tui.rollout_view import RolloutView
 from agentlab.tui.view import coloured, replica_health, tag_of
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from agentlab.lab import LabStatus
+from agentlab.lab.status import LabStatus
 from agentlab.tui.view import coloured, service_health, tag_of
 from agentlab.tui.widgets.tables import selected_key, sync_rows
 

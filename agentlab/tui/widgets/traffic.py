@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from agentlab.traffic import TrafficReport
+from agentlab.traffic.load import TrafficReport
 
 ERRORS = "errors"
 

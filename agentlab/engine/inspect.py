@@ -1,0 +1,79 @@
+"""Inspect documents (the JSON `docker inspect` prints) as typed replicas and images."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from agentlab.engine.clone import NUMBER_LABEL
+from agentlab.engine.model import ImageInfo, Replica
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+
+def project_labels(project: str, service: str | None = None) -> list[str]:
+    """The labels of a project's service containers (not `compose run` one-offs)."""
+    labels = [f"{PROJECT_LABEL}={project}", f"{ONEOFF_LABEL}=False"]
+    if service is not None:
+        labels.append(f"{SERVICE_LABEL}={service}")
+    return labels
+
+
+def is_service_container(item: Mapping[str, Any]) -> bool:
+    labels = item.get("Config", {}).get("Labels") or {}
+    return SERVICE_LABEL in labels and labels.get(ONEOFF_LABEL, "False") != "True"
+
+
+def container_number(labels: Mapping[str, str]) -> int:
+    """Compose's container number (0 when the label is missing or not a number)."""
+    text = labels.get(NUMBER_LABEL, "")
+    return int(text) if text.isdigit() else 0
+
+
+def timestamp(text: str | None) -> datetime | None:
+    """Parse Docker's RFC 3339 timestamps (nanoseconds, `Z`); the zero time is None."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, frac = text.rstrip("Z").partition(".")
+    micro = (frac + "000000")[:6] if frac else "0"
+    return datetime.fromisoformat(f"{head}.{micro}+00:00")
+
+
+def replica(item: Mapping[str, Any]) -> Replica:
+    """A container's inspect document as a Replica."""
+    config, state = item.get("Config", {}), item.get("State", {})
+    labels = config.get("Labels") or {}
+    health = state.get("Health")
+    log = health.get("Log") or [] if health else []
+    return Replica(
+        id=item["Id"],
+        name=item.get("Name", "").lstrip("/"),
+        service=labels.get(SERVICE_LABEL, ""),
+        number=container_number(labels),
+        image_ref=config.get("Image", ""),
+        image_id=item.get("Image", ""),
+        state=state.get("Status", "unknown"),
+        health=health.get("Status") if health else None,
+        started_at=timestamp(state.get("StartedAt")),
+        restart_count=int(item.get("RestartCount", 0)),
+        exit_code=int(state.get("ExitCode", 0)),
+        labels=labels,
+        health_log=tuple(str(entry.get("Output", "")).strip() for entry in log[-3:]),
+        oom_killed=bool(state.get("OOMKilled", False)),
+    )
+
+
+def image(item: Mapping[str, Any], repository: str, tag: str) -> ImageInfo:
+    """An image's inspect document as the ImageInfo of one of its tags."""
+    digests = item.get("RepoDigests") or []
+    return ImageInfo(
+        repository=repository,
+        tag=tag,
+        id=item.get("Id", ""),
+        digest=digests[0].partition("@")[2] if digests else None,
+        labels=(item.get("Config") or {}).get("Labels") or {},
+        created=item.get("Created", ""),
+    )

@@ -1,0 +1,130 @@
+"""What the engine reports: replicas, images, events and the services of the compose model.
+
+Typed values only; the adapters (engine/compose.py, engine/fake.py) build them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agentlab.common.imagerefs import short_id, split_image_ref
+
+VERSION_LABEL = "org.opencontainers.image.version"
+# The container events an engine reports: lifecycle and health (not health probes' exec_*).
+LIFECYCLE_EVENTS = ("create", "start", "restart", "die", "kill", "oom", "stop", "destroy",
+                    "pause", "unpause", "health_status")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One container of a service, read from one inspect."""
+
+    id: str
+    name: str
+    service: str
+    number: int
+    image_ref: str
+    image_id: str
+    state: str
+    health: str | None
+    started_at: datetime | None
+    restart_count: int = 0
+    exit_code: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    health_log: tuple[str, ...] = ()
+    oom_killed: bool = False
+
+    @property
+    def version(self) -> str | None:
+        """The OCI version label of the replica's image, if any."""
+        return self.labels.get(VERSION_LABEL)
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+    @property
+    def short_image_id(self) -> str:
+        return short_id(self.image_id)
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def has_healthcheck(self) -> bool:
+        return self.health is not None
+
+    @property
+    def ready(self) -> bool:
+        """Running, and healthy when the image has a healthcheck: it can serve."""
+        return self.running and self.health in (None, "healthy")
+
+    def uptime_seconds(self, now: datetime) -> float | None:
+        """Seconds since the container started, while it runs."""
+        if not self.running or self.started_at is None:
+            return None
+        return max(0.0, (now - self.started_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A local image tag."""
+
+    repository: str
+    tag: str
+    id: str
+    digest: str | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """A container event of the project (create, start, die, health_status...)."""
+
+    action: str
+    container_id: str
+    service: str | None
+    name: str
+    time: datetime
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the resolved compose model (user files plus the agentlab override)."""
+
+    name: str
+    image: str | None
+    build_context: str | None
+    replicas: int
+    container_name: str | None = None
+    fixed_host_ports: tuple[str, ...] = ()
+    update_config: Mapping[str, Any] = field(default_factory=dict)
+    rollback_config: Mapping[str, Any] = field(default_factory=dict)
+    stop_grace_period: float = 10.0
+
+    @property
+    def repository(self) -> str | None:
+        """The image reference without its tag (`registry:5000/a/b:1` -> `registry:5000/a/b`)."""
+        if self.image is None:
+            return None
+        return split_image_ref(self.image)[0]
+
+    def surge_blockers(self) -> list[str]:
+        """Why this service cannot run extra replicas side by side (empty when it can)."""
+        reasons = []
+        if self.container_name:
+            reasons.append(f"container_name '{self.container_name}' allows one container only")
+        if self.fixed_host_ports:
+            ports = ", ".join(self.fixed_host_ports)
+            reasons.append(f"fixed host port {ports} can be bound by one container only")
+        return reasons

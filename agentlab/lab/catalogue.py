@@ -1,0 +1,214 @@
+"""Versions of the managed services: what is local or buildable, what a version or range
+resolves to, and the cross-service requirements (`io.agentlab.requires`) a change must keep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentlab.common.errors import BadInput
+from agentlab.common.imagerefs import short_id, split_image_ref
+from agentlab.lab import builds
+from agentlab.lab.model import ProjectModel
+from agentlab.versions import (
+    NoMatchingVersion,
+    check_policy,
+    parse_requirement,
+    parse_version,
+    resolve,
+    sort_tags,
+    try_version,
+)
+
+REQUIRES_LABEL = "io.agentlab.requires"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A service's requested version, resolved to a local (or buildable) image."""
+
+    service: str
+    tag: str
+    image: str
+    build: builds.BuildJob | None = None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One local or buildable version of a service, as `versions` shows it."""
+
+    version: str
+    current: bool
+    local: bool
+    image_id: str | None
+    blocked: str | None  # why the policy refuses it
+    note: str
+    requires: str | None
+
+
+class Catalogue:
+    """Resolution and listing of versions over one project model."""
+
+    def __init__(self, model: ProjectModel) -> None:
+        self.model = model
+
+    def versions(self, service: str | None = None) -> dict[str, list[VersionRow]]:
+        """Local and buildable versions per managed service, semver-sorted, current marked."""
+        model = self.model
+        names = [model.service(service).name] if service else model.managed
+        policy = model.project.settings.policy
+        result = {}
+        for name in names:
+            local = {info.tag: info for info in model.local_tags(name)}
+            entry = model.project.settings.catalogue.get(name)
+            recipes = dict(entry.versions) if entry else {}
+            current = model.current_image(name)
+            current_tag = split_image_ref(current)[1] if current else None
+            rows = []
+            for tag in sort_tags(set(local) | set(recipes)):
+                info, recipe = local.get(tag), recipes.get(tag)
+                labels = info.labels if info else (recipe.labels if recipe else {})
+                rows.append(
+                    VersionRow(
+                        version=tag,
+                        current=tag == current_tag,
+                        local=info is not None,
+                        image_id=short_id(info.id) if info else None,
+                        blocked=check_policy(tag, policy),
+                        note=recipe.note if recipe else "",
+                        requires=labels.get(REQUIRES_LABEL),
+                    )
+                )
+            result[name] = rows
+        return result
+
+    def resolve(self, service: str, spec: str) -> Resolved:
+        """Resolve a version or range to a local tag; an exact missing version may be built."""
+        repo = self.model.repository(service)
+        exact = self._exact_local_tag(repo, spec)
+        if exact is not None:
+            return Resolved(service, exact, f"{repo}:{exact}")
+        tags = [info.tag for info in self.model.local_tags(service)]
+        try:
+            tag = resolve(spec, tags, self.model.project.settings.policy)
+            return Resolved(service, tag, f"{repo}:{tag}")
+        except NoMatchingVersion as missing:
+            job = self._build_job(service, spec)
+            if job is None:
+                raise BadInput(
+                    f"no local image of {service} matches {spec}, and none can be built",
+                    hint=missing.hint,
+                ) from None
+            return Resolved(service, job.version, job.tag, job)
+
+    def _exact_local_tag(self, repo: str, spec: str) -> str | None:
+        """The tag an exact version names, as typed or without/with its `v`, when it is
+        local: one inspect instead of listing every tag of the repository."""
+        try:
+            version = str(parse_version(spec))
+        except BadInput:
+            return None
+        for tag in dict.fromkeys((spec.strip(), version, f"v{version}")):
+            if self.model.image(f"{repo}:{tag}") is not None:
+                return tag
+        return None
+
+    def _build_job(self, service: str, spec: str) -> builds.BuildJob | None:
+        """How to build the exact version `spec` names (None for a range, or when the
+        service has neither a catalogue entry with that version nor a build context)."""
+        try:
+            wanted = parse_version(spec)
+        except BadInput:
+            return None  # a range or policy word: only local tags can satisfy it
+        base = builds.base_image(None)
+        entry = self.model.project.settings.catalogue.get(service)
+        if entry is not None:
+            for version in entry.versions:
+                if parse_version(version) == wanted:
+                    return builds.catalogue_jobs(entry, base, version)[0]
+            return None
+        context = self.model.services[service].build_context
+        if context is None:
+            return None
+        repo = self.model.repository(service)
+        return builds.context_job(service, repo, spec.lstrip("vV"), Path(context), base)
+
+    def plan_pins(self, version: str | None, sets: Mapping[str, str]) -> list[Resolved]:
+        """Validate and resolve `--version` and `--set` before anything is touched; the
+        services other ones require come first."""
+        requests: dict[str, str] = {}
+        if version is not None:
+            for name in self.model.primary:
+                self.model.service(name)
+                requests[name] = version
+        for name, spec in sets.items():
+            self.model.service(name)
+            requests[name] = spec
+        resolved = [self.resolve(name, spec) for name, spec in requests.items()]
+        self.check_requirements(resolved)
+        required = self._required_by(resolved)
+        return sorted(resolved, key=lambda r: r.service not in required)
+
+    def requirement(self, item: Resolved) -> str | None:
+        """The `io.agentlab.requires` label of a resolved image (or of its build recipe)."""
+        if item.build is not None:
+            return item.build.labels.get(REQUIRES_LABEL)
+        info = self.model.image(item.image)
+        return info.labels.get(REQUIRES_LABEL) if info else None
+
+    def _required_by(self, resolved: list[Resolved]) -> set[str]:
+        names = set()
+        for item in resolved:
+            text = self.requirement(item)
+            if text:
+                names.add(parse_requirement(text)[0])
+        return names
+
+    def check_requirements(self, resolved: list[Resolved]) -> None:
+        """Refuse a change after which some service's image requires another service at a
+        version it would not run (`io.agentlab.requires`, e.g. collector>=2.0.0)."""
+        planned = {r.service: r for r in resolved}
+        after = {
+            name: planned[name] if name in planned else self.current(name)
+            for name in self.model.managed
+        }
+        for name, item in after.items():
+            text = self.requirement(item) if item else None
+            if not text or item is None:
+                continue
+            needed, wanted = parse_requirement(text)
+            other = after.get(needed)
+            version = try_version(other.tag) if other else None
+            if version is None or not wanted.matches(version):
+                changed = item if name in planned else planned.get(needed, item)
+                raise BadInput(
+                    f"{item.service} {item.tag} requires {text}, but {needed} would run "
+                    f"{other.tag if other else 'nothing'}",
+                    hint=f"change both together: agentlab up --set {needed}=VERSION "
+                    f"--set {changed.service}={changed.tag}"
+                    if changed is item
+                    else f"roll {item.service} off {item.tag} first",
+                )
+
+    def current(self, service: str) -> Resolved | None:
+        """What a service runs now (its pin, else the compose file's image)."""
+        image = self.model.current_image(service)
+        return Resolved(service, split_image_ref(image)[1], image) if image else None
+
+    def check_images_present(self, resolved: list[Resolved]) -> None:
+        """Every managed service must have a local or buildable image (agentlab never pulls)."""
+        planned = {r.service for r in resolved}
+        for name in self.model.managed:
+            if name in planned:
+                continue
+            image = self.model.current_image(name)
+            if (
+                image
+                and self.model.image(image) is None
+                and not self.model.services[name].build_context
+            ):
+                raise BadInput(
+                    f"image {image} of service {name} is not present locally",
+                    hint="agentlab images build, or pull it yourself: agentlab never pulls",
+                )

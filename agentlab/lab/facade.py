@@ -1,0 +1,205 @@
+"""The facade both faces call. `Lab` holds one open project and delegates each job to the
+service that owns it: catalogue (versions), builds (images), status, lifecycle (up, down,
+scale), rollouts, drills. It returns typed results; the faces shape them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agentlab.common.events import ProgressSink, quiet
+from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.engine.protocol import Engine, EventStream
+from agentlab.lab import builds, drills
+from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
+from agentlab.lab.lifecycle import Lifecycle
+from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
+from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, never
+from agentlab.lab.status import LabStatus, read_status
+from agentlab.project.location import Project
+from agentlab.rollout.runner import RolloutResult
+from agentlab.rollout.settings import RolloutSettings
+from agentlab.state.history import History
+
+
+class Lab:
+    """One compose project managed by agentlab."""
+
+    def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
+        self.model = ProjectModel(project, engine_factory)
+        self.catalogue = Catalogue(self.model)
+        self.rollouts = Rollouts(self.model, self.catalogue)
+        self.lifecycle = Lifecycle(self.model, self.catalogue, self.rollouts)
+
+    # ---- the project --------------------------------------------------------
+
+    @property
+    def project(self) -> Project:
+        return self.model.project
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def state_dir(self) -> Path:
+        return self.model.state_dir
+
+    @property
+    def override_path(self) -> Path:
+        return self.model.override_path
+
+    @property
+    def engine(self) -> Engine:
+        return self.model.engine
+
+    @property
+    def services(self) -> dict[str, ServiceSpec]:
+        return self.model.services
+
+    @property
+    def managed(self) -> list[str]:
+        return self.model.managed
+
+    @property
+    def primary(self) -> list[str]:
+        return self.model.primary
+
+    def service(self, name: str) -> ServiceSpec:
+        """A managed service, or BadInput naming the ones there are."""
+        return self.model.service(name)
+
+    def current_image(self, service: str) -> str | None:
+        return self.model.current_image(service)
+
+    def history(self) -> History:
+        return self.model.history()
+
+    def reload(self) -> None:
+        """Forget cached reads after a pin or a file changed."""
+        self.model.reload()
+
+    # ---- versions and images ------------------------------------------------
+
+    def versions(self, service: str | None = None) -> dict[str, list[VersionRow]]:
+        return self.catalogue.versions(service)
+
+    def plan_pins(self, version: str | None, sets: Mapping[str, str]) -> list[Resolved]:
+        return self.catalogue.plan_pins(version, sets)
+
+    def build_images(
+        self,
+        version: str | None,
+        service: str | None,
+        force: bool,
+        base: str | None,
+        progress: ProgressSink = quiet,
+    ) -> list[str]:
+        return builds.build_images(self.model, version, service, force, base, progress)
+
+    def list_images(self) -> list[builds.ImageRow]:
+        return builds.list_images(self.model)
+
+    # ---- status, up, down, scale --------------------------------------------
+
+    def status(self, replicas: list[Replica] | None = None) -> LabStatus:
+        """Every service and replica (of `replicas` when just observed, else read now)."""
+        return read_status(self.model, replicas)
+
+    def up(
+        self,
+        version: str | None,
+        sets: Mapping[str, str],
+        timeout: float,
+        progress: ProgressSink = quiet,
+        cause: str = "up",
+    ) -> LabStatus:
+        """Pin versions, start the lab, wait until every replica is ready; the status then."""
+        return self.status(self.lifecycle.up(version, sets, timeout, progress, cause))
+
+    def down(self, volumes: bool) -> None:
+        self.lifecycle.down(volumes)
+
+    def scale(
+        self, service: str, replicas: int, timeout: float = 120.0, progress: ProgressSink = quiet
+    ) -> None:
+        self.lifecycle.scale(service, replicas, timeout, progress)
+
+    # ---- rollouts -----------------------------------------------------------
+
+    def rollout_settings(self, service: str) -> RolloutSettings:
+        """The settings a rollout of `service` gets without options (agentlab.yaml and
+        the service's update_config): what a form is prefilled with."""
+        return self.rollouts.settings(service)
+
+    def plan_rollout(
+        self,
+        service: str,
+        to: str,
+        options: Mapping[str, Any] | None = None,
+        from_image: str | None = None,
+    ) -> RolloutPlan:
+        """Validate a rollout (version, settings, surge safety) without touching anything."""
+        return self.rollouts.plan(service, to, options, from_image)
+
+    def rollout(
+        self,
+        service: str,
+        to: str,
+        options: Mapping[str, Any] | None = None,
+        emit: Emit = drop,
+        cause: str = "rollout",
+        pause: PauseFlag = never,
+        from_image: str | None = None,
+    ) -> RolloutResult:
+        """Replace a service's replicas with another version, gated by health. `pause` is
+        polled between steps: when it returns True the rollout stops where it is.
+        `from_image` is what the service runs when the override already asks for another."""
+        self.engine.prepare_to_mutate()
+        planned = self.rollouts.plan(service, to, options, from_image)
+        return self.rollouts.run(planned, emit, cause, pause)
+
+    def rollback(
+        self,
+        service: str,
+        to_revision: int | None,
+        emit: Emit = drop,
+        options: Mapping[str, Any] | None = None,
+        pause: PauseFlag = never,
+    ) -> RolloutResult:
+        """Roll back to the previous revision, or to revision N, with the same care."""
+        self.engine.prepare_to_mutate()
+        planned, cause = self.rollouts.rollback_plan(service, to_revision, options or {})
+        return self.rollouts.run(planned, emit, cause, pause)
+
+    def continue_rollout(
+        self, service: str | None, undo: bool, emit: Emit = drop, pause: PauseFlag = never
+    ) -> RolloutResult:
+        """`rollout resume` / `rollout undo`: converge an interrupted or paused rollout."""
+        return self.rollouts.continue_unfinished(service, undo, emit, pause)
+
+    def unfinished(self) -> list[str]:
+        """One line per interrupted or paused rollout (shown by every command)."""
+        return self.rollouts.unfinished()
+
+    # ---- drills and traffic -------------------------------------------------
+
+    def replica(self, name_or_id: str) -> Replica:
+        return drills.find_replica(self.model, name_or_id)
+
+    def kill(self, name_or_id: str) -> Replica:
+        """SIGKILL one replica, to show health checks and restarts."""
+        replica = self.replica(name_or_id)
+        self.engine.kill_replica(replica.id)
+        return replica
+
+    def logs(self, name_or_id: str, lines: int = 50) -> str:
+        return self.engine.logs_tail(self.replica(name_or_id).id, lines)
+
+    def events(self) -> EventStream:
+        """The project's container events: iterate on one long-lived thread; close() ends it."""
+        return self.engine.events()
+
+    def traffic_url(self) -> str:
+        return drills.traffic_url(self.model)

@@ -1,0 +1,133 @@
+"""Bringing the lab up and down, and scaling a service: start, then wait for health."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import closing
+
+from agentlab.common.errors import AgentlabError, BadInput, OperationFailed
+from agentlab.common.events import ProgressSink
+from agentlab.engine.model import Replica
+from agentlab.lab import builds, readiness
+from agentlab.lab.catalogue import Catalogue, Resolved
+from agentlab.lab.model import ProjectModel
+from agentlab.lab.rollouts import Rollouts, failure_details
+from agentlab.state.lock import project_lock
+from agentlab.state.override import read_pins, update_override
+
+
+class Lifecycle:
+    """up, down and scale over one project model."""
+
+    def __init__(self, model: ProjectModel, catalogue: Catalogue, rollouts: Rollouts) -> None:
+        self.model = model
+        self.catalogue = catalogue
+        self.rollouts = rollouts
+
+    def up(
+        self,
+        version: str | None,
+        sets: Mapping[str, str],
+        timeout: float,
+        progress: ProgressSink,
+        cause: str,
+    ) -> list[Replica]:
+        """Pin versions, start the lab, wait until every replica is ready; the replicas
+        then. Running services whose version changes are rolled out, not recreated."""
+        model = self.model
+        model.engine.prepare_to_mutate()
+        resolved = self.catalogue.plan_pins(version, sets)
+        self.catalogue.check_images_present(resolved)
+        model.engine.check()
+        with project_lock(model.state_dir, cause):
+            for item in resolved:
+                if item.build is not None:
+                    progress(f"building {item.image}")
+                    base = builds.base_image(None)
+                    builds.run_jobs(model.engine, [item.build], False, base, progress)
+                    model.forget_image(item.image)
+            pins = read_pins(model.override_path)
+            changed = [r for r in resolved if pins.get(r.service) != r.image]
+            running = {r.service for r in model.engine.replicas() if r.running}
+            for item in [r for r in changed if r.service in running]:
+                self._roll_within_up(item, progress, cause)
+            fresh = [r for r in changed if r.service not in running]
+            update_override(model.override_path, pins={r.service: r.image for r in fresh})
+            history = model.history()
+            revisions = []
+            for item in fresh:
+                info = model.image(item.image)
+                image_id, digest = (info.id, info.digest) if info else ("", None)
+                revisions.append(
+                    history.begin_revision(
+                        item.service, item.tag, item.image, image_id, digest, cause
+                    )
+                )
+            pinned = ", ".join(f"{r.service}={r.tag}" for r in resolved) or "current versions"
+            progress(f"starting {model.name} ({pinned})")
+            try:
+                replicas = self.start_and_wait(None, {}, list(model.services), timeout, progress)
+            except AgentlabError:
+                for rev in revisions:
+                    history.finish_revision(rev.service, rev.number, "failed")
+                raise
+            for rev in revisions:
+                history.finish_revision(rev.service, rev.number, "complete")
+        return replicas
+
+    def start_and_wait(
+        self,
+        services: list[str] | None,
+        scales: Mapping[str, int],
+        wait_for: list[str],
+        timeout: float,
+        progress: ProgressSink,
+    ) -> list[Replica]:
+        """`compose up -d` (only `services` when given, without recreating or their
+        dependencies), then wait until every container of `wait_for` is ready."""
+        engine = self.model.engine
+        with closing(engine.changes()) as feed:  # opened first: no change is missed
+            if services is None:
+                engine.up()
+            else:
+                engine.up(services, scales=scales, recreate=False, deps=False)
+            return readiness.wait_until_ready(
+                engine, feed, wait_for, self.model.managed, timeout, progress
+            )
+
+    def _roll_within_up(self, item: Resolved, progress: ProgressSink, cause: str) -> None:
+        """`up --set` on a running service goes through the rollout machinery."""
+        planned = self.rollouts.prepare(item.service, item, {})
+        progress(f"rolling {item.service} {planned.from_version} -> {item.tag}")
+        result = self.rollouts.execute(planned, lambda event: progress(event.line()), cause)
+        self.model.reload()
+        if result.outcome != "complete":
+            raise OperationFailed(
+                f"{item.service}: {result.message}",
+                hint=result.hint or "agentlab history shows what ran",
+                details=failure_details(result),
+            )
+
+    def scale(self, service: str, replicas: int, timeout: float, progress: ProgressSink) -> None:
+        """Run `replicas` containers of a service (at its pinned image) and wait for health;
+        the count is kept in the override, so later rollouts and `up` keep it."""
+        model = self.model
+        model.engine.prepare_to_mutate()
+        spec = model.service(service)
+        if replicas < 0:
+            raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
+        if replicas > 1 and spec.surge_blockers():
+            raise BadInput(
+                f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
+                hint="scale it to 1",
+            )
+        model.engine.check()
+        with project_lock(model.state_dir, f"scale {service}"):
+            self.start_and_wait([service], {service: replicas}, [service], timeout, progress)
+            update_override(model.override_path, scales={service: replicas})
+            model.reload()
+
+    def down(self, volumes: bool) -> None:
+        self.model.engine.check()
+        with project_lock(self.model.state_dir, "down"):
+            self.model.engine.down(volumes=volumes)

@@ -1,0 +1,133 @@
+"""One open project: its files, name, state paths and engine, and what the lab's services
+share about it (the compose model, managed services, pins, image look-ups), cached."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+from agentlab.common.errors import BadInput
+from agentlab.engine.model import ImageInfo, ServiceSpec
+from agentlab.engine.protocol import Engine
+from agentlab.project.config import SETTINGS_FILE
+from agentlab.project.location import Project
+from agentlab.state.history import History
+from agentlab.state.override import read_pins
+
+EngineFactory = Callable[[Project, str, Path], Engine]
+
+
+def compose_engine(project: Project, name: str, override: Path) -> Engine:
+    """The real engine: Compose on the local Docker endpoint."""
+    from agentlab.engine.compose import ComposeEngine
+
+    return ComposeEngine(project.compose_files, name, override)
+
+
+class ProjectModel:
+    """The state every lab service reads: call `reload()` after a pin or a file changed."""
+
+    def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
+        self.project = project
+        self.name = project.resolved_name()
+        self.state_dir = project.state_dir(self.name)
+        self.override_path = self.state_dir / "override.yaml"
+        self.engine = engine_factory(project, self.name, self.override_path)
+        self._good_pins: dict[str, str] = {}
+        self._images: dict[str, ImageInfo] = {}
+
+    @cached_property
+    def services(self) -> dict[str, ServiceSpec]:
+        """The resolved compose model (user files plus override); raises BadInput if broken."""
+        return self.engine.services()
+
+    def reload(self) -> None:
+        """Forget the cached compose model and image look-ups (after a pin or a file changed)."""
+        self.__dict__.pop("services", None)
+        self._images.clear()
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """A local image; found ones are remembered until reload() (validation asks for the
+        same ones several times), a missing one is asked again (it may be built meanwhile)."""
+        found = self._images.get(ref) or self.engine.image(ref)
+        if found is not None:
+            self._images[ref] = found
+        return found
+
+    def forget_image(self, ref: str) -> None:
+        """Look `ref` up again next time (it was just built)."""
+        self._images.pop(ref, None)
+
+    @property
+    def managed(self) -> list[str]:
+        """Services agentlab manages: from agentlab.yaml, else every service with an image."""
+        chosen = self.project.settings.managed
+        if chosen is None:
+            return [name for name, spec in self.services.items() if spec.image]
+        unknown = [name for name in chosen if name not in self.services]
+        if unknown:
+            raise BadInput(
+                f"agentlab.yaml manages unknown service '{unknown[0]}'",
+                hint=f"services: {', '.join(self.services)}",
+            )
+        return list(chosen)
+
+    @property
+    def primary(self) -> list[str]:
+        """Services `--version` applies to: agentlab.yaml `primary`, else the managed services
+        that have a build context (the ones you version), else every managed one."""
+        if self.project.settings.primary:
+            return list(self.project.settings.primary)
+        built = [name for name in self.managed if self.services[name].build_context]
+        return built or self.managed
+
+    def history(self) -> History:
+        """The project's revisions and rollout journal (opened once, shared by threads)."""
+        return self._history
+
+    @cached_property
+    def _history(self) -> History:
+        return History.open(self.state_dir / "state.db", keep=self.project.settings.history_keep)
+
+    def service(self, name: str) -> ServiceSpec:
+        """A managed service by name, or BadInput naming the ones that exist."""
+        if name not in self.services:
+            raise BadInput(
+                f"unknown service '{name}'", hint=f"services: {', '.join(self.services)}"
+            )
+        if name not in self.managed:
+            managed = ", ".join(self.managed) or "none"
+            raise BadInput(
+                f"service '{name}' is not managed by agentlab (managed: {managed})",
+                hint=f"add it to 'managed:' in {self.project.directory / SETTINGS_FILE}",
+            )
+        return self.services[name]
+
+    def repository(self, service: str) -> str:
+        """The image repository of a managed service (its tags are its versions)."""
+        spec = self.service(service)
+        entry = self.project.settings.catalogue.get(service)
+        repo = spec.repository or (entry.image if entry else None)
+        if repo is None:
+            raise BadInput(
+                f"service '{service}' has no image", hint="give it an image: in the compose file"
+            )
+        return repo
+
+    def local_tags(self, service: str) -> list[ImageInfo]:
+        return self.engine.images(self.repository(service))
+
+    def pins(self, strict: bool = True) -> dict[str, str]:
+        """The override's pins. A view (`strict=False`) keeps showing the last good ones
+        while a hand edit of the override does not parse; anything that acts raises."""
+        try:
+            self._good_pins = read_pins(self.override_path)
+        except BadInput:
+            if strict:
+                raise
+        return self._good_pins
+
+    def current_image(self, service: str) -> str | None:
+        """The image a service is pinned to (override), else the compose file's."""
+        return self.pins().get(service) or self.services[service].image

@@ -1,0 +1,299 @@
+"""Rollouts as the facade runs them: rollout, rollback, resume and undo, journaled.
+
+Every step is journaled in the project's SQLite history before it runs, so an interrupted
+rollout is detected by the next command and can be resumed or undone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from agentlab.common.errors import BadInput, InterruptedRollout
+from agentlab.common.events import quiet
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.model import ServiceSpec
+from agentlab.engine.protocol import ChangeFeed
+from agentlab.lab import builds
+from agentlab.lab.catalogue import Catalogue, Resolved
+from agentlab.lab.model import ProjectModel
+from agentlab.rollout.events import RolloutEvent
+from agentlab.rollout.planner import PlannedStep, plan
+from agentlab.rollout.runner import RolloutResult, RolloutRunner, refuse_unsafe
+from agentlab.rollout.settings import RolloutSettings, build_rollback_settings, build_settings
+from agentlab.state.history import History, JournalEntry
+from agentlab.state.lock import project_lock
+from agentlab.state.override import update_override
+
+Emit = Callable[[RolloutEvent], None]
+PauseFlag = Callable[[], bool]
+
+
+def drop(_: RolloutEvent) -> None:
+    """An event sink that ignores events."""
+
+
+def never() -> bool:
+    """A pause flag that is never raised."""
+    return False
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """A validated rollout, ready to run or to print (`--dry-run`)."""
+
+    service: ServiceSpec
+    target: Resolved
+    from_image: str
+    settings: RolloutSettings
+    rollback_settings: RolloutSettings
+
+    @property
+    def from_version(self) -> str:
+        return split_image_ref(self.from_image)[1]
+
+    def steps(self) -> list[PlannedStep]:
+        return plan(self.service.replicas, self.settings)
+
+
+def failure_details(result: RolloutResult) -> str:
+    """Health output and log tails of the replicas that failed a rollout."""
+    lines = []
+    for failed in result.failures[:3]:
+        lines.append(f"--- {failed.name} ({failed.version}): {failed.reason}")
+        if failed.health_output:
+            lines.append(f"health: {failed.health_output}")
+        if failed.logs_tail:
+            lines.append(failed.logs_tail.rstrip())
+    return "\n".join(lines)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+def interrupted(history: History, service: str | None = None) -> list[JournalEntry]:
+    """Unfinished rollouts whose process is gone (paused ones included: they wait for you)."""
+    return [
+        entry
+        for entry in history.unfinished(service)
+        if entry.state == "paused" or not _pid_alive(entry.pid) or entry.pid == os.getpid()
+    ]
+
+
+def describe_unfinished(entry: JournalEntry) -> str:
+    """One line naming an unfinished rollout and where it stopped."""
+    done = sum(1 for step in entry.steps if step.get("status") == "done")
+    what = "is paused" if entry.state == "paused" else "was interrupted"
+    return (
+        f"the rollout of {entry.service} {entry.from_version} -> {entry.to_version} {what}"
+        f" after {done} of {len(entry.steps)} step(s)"
+    )
+
+
+class Rollouts:
+    """Rollout operations over one project model; each takes the project lock."""
+
+    def __init__(self, model: ProjectModel, catalogue: Catalogue) -> None:
+        self.model = model
+        self.catalogue = catalogue
+
+    def settings(self, service: str, options: Mapping[str, Any] | None = None) -> RolloutSettings:
+        """A service's rollout settings: agentlab.yaml, its update_config, then `options`."""
+        spec = self.model.service(service)
+        return build_settings(self.model.project.settings.rollout, spec.update_config, options)
+
+    def prepare(
+        self,
+        service: str,
+        target: Resolved,
+        options: Mapping[str, Any],
+        from_image: str | None = None,
+    ) -> RolloutPlan:
+        """Validate everything about a rollout before any container or file is touched.
+        `from_image` is what the service runs when the override already asks for another
+        (an edit the watcher rolls out); by default, the service's current image."""
+        spec = self.model.service(service)
+        self.catalogue.check_requirements([target])
+        settings = self.settings(service, options)
+        rollback = build_rollback_settings(settings, spec.rollback_config)
+        start = from_image or self.model.current_image(service)
+        if start is None:
+            raise BadInput(f"service '{service}' has no current image", hint="agentlab up first")
+        refuse_unsafe(spec, settings, rollback)
+        planned = RolloutPlan(spec, target, start, settings, rollback)
+        planned.steps()  # raises BadInput for an impossible budget
+        return planned
+
+    def plan(
+        self,
+        service: str,
+        to: str,
+        options: Mapping[str, Any] | None = None,
+        from_image: str | None = None,
+    ) -> RolloutPlan:
+        """Resolve the version and validate the rollout, touching nothing."""
+        target = self.catalogue.resolve(service, to)
+        return self.prepare(service, target, options or {}, from_image)
+
+    def run(self, planned: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag) -> RolloutResult:
+        """Check the engine, take the project lock, run a prepared rollout."""
+        self.model.engine.check()
+        with project_lock(self.model.state_dir, cause):
+            return self.execute(planned, emit, cause, pause)
+
+    def execute(
+        self, planned: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag = never
+    ) -> RolloutResult:
+        """Run a prepared rollout under the caller's project lock; record history."""
+        history = self.model.history()
+        name = planned.service.name
+        for entry in interrupted(history, name):
+            raise InterruptedRollout(
+                describe_unfinished(entry),
+                hint=f"agentlab rollout resume {name}, or agentlab rollout undo {name}",
+            )
+        target = planned.target
+        if target.build is not None:
+            base = builds.base_image(None)
+            builds.run_jobs(self.model.engine, [target.build], False, base, quiet)
+        info = self.model.image(target.image)  # found during validation: no second look-up
+        with closing(self.model.engine.changes()) as feed:  # opened before "started"
+            revision = history.begin_revision(
+                name,
+                target.tag,
+                target.image,
+                info.id if info else "",
+                info.digest if info else None,
+                cause,
+            )
+            rollout_id = history.start_rollout(
+                name,
+                planned.from_version,
+                planned.from_image,
+                target.tag,
+                target.image,
+                revision.number,
+                os.getpid(),
+            )
+            result = self._runner(planned, emit, rollout_id, feed, pause=pause).run(
+                planned.from_image, target.image, planned.from_version, target.tag
+            )
+        history.finish_revision(name, revision.number, result.outcome)
+        return result
+
+    def rollback_plan(
+        self, service: str, to_revision: int | None, options: Mapping[str, Any]
+    ) -> tuple[RolloutPlan, str]:
+        """The plan back to the previous revision (or revision N), and its cause."""
+        self.model.service(service)
+        history = self.model.history()
+        if to_revision is None:
+            revision = history.previous(service)
+            if revision is None:
+                raise BadInput(f"{service} has no earlier revision", hint="agentlab history")
+        else:
+            revision = history.revision(service, to_revision)
+            if revision is None:
+                raise BadInput(
+                    f"{service} has no revision {to_revision}", hint=f"agentlab history {service}"
+                )
+        if self.model.image(revision.image_ref) is None:
+            raise BadInput(
+                f"image {revision.image_ref} of revision {revision.number} is gone",
+                hint=f"rebuild it: agentlab images build --version {revision.version}",
+            )
+        target = Resolved(service, revision.version, revision.image_ref)
+        planned = self.prepare(service, target, options)
+        return planned, f"rollback --to-revision {revision.number}"
+
+    def continue_unfinished(
+        self, service: str | None, undo: bool, emit: Emit, pause: PauseFlag = never
+    ) -> RolloutResult:
+        """`rollout resume` / `rollout undo`: converge an interrupted or paused rollout."""
+        if service is not None:
+            self.model.service(service)
+        self.model.engine.check()
+        with project_lock(self.model.state_dir, "rollout undo" if undo else "rollout resume"):
+            return self._continue(service, undo, emit, pause)
+
+    def _continue(
+        self, service: str | None, undo: bool, emit: Emit, pause: PauseFlag
+    ) -> RolloutResult:
+        history = self.model.history()
+        entries = interrupted(history, service)
+        if not entries:
+            raise BadInput(
+                f"no interrupted rollout{f' of {service}' if service else ''} to "
+                f"{'undo' if undo else 'resume'}",
+                hint="agentlab history shows what ran",
+            )
+        if len(entries) > 1 and service is None:
+            names = ", ".join(sorted({e.service for e in entries}))
+            raise BadInput("several services have interrupted rollouts", hint=f"name one: {names}")
+        entry = entries[0]
+        spec = self.model.service(entry.service)
+        settings = self.settings(entry.service)
+        rollback = build_rollback_settings(settings, spec.rollback_config)
+        target = Resolved(entry.service, entry.to_version, entry.to_image)
+        planned = RolloutPlan(spec, target, entry.from_image, settings, rollback)
+        with closing(self.model.engine.changes()) as feed:
+            first_step = len(entry.steps) + 1
+            run = self._runner(planned, emit, entry.rollout_id, feed, first_step, pause)
+            if undo:
+                result = run.converge(entry.from_image, entry.from_version, undo=True)
+            else:
+                result = run.converge(
+                    entry.to_image,
+                    entry.to_version,
+                    from_version=entry.from_version,
+                    rollback_image=entry.from_image,
+                    rollback_version=entry.from_version,
+                )
+        history.finish_revision(entry.service, entry.revision_number, result.outcome)
+        return result
+
+    def unfinished(self) -> list[str]:
+        """One line per interrupted or paused rollout (shown by every command)."""
+        if not (self.model.state_dir / "state.db").exists():
+            return []
+        return [describe_unfinished(e) for e in interrupted(self.model.history())]
+
+    def _runner(
+        self,
+        planned: RolloutPlan,
+        emit: Emit,
+        rollout_id: str,
+        feed: ChangeFeed,
+        first_step: int = 1,
+        pause: PauseFlag = never,
+    ) -> RolloutRunner:
+        """A runner for a plan that sleeps on `feed`: it observes again as soon as a
+        container starts, dies or changes health, else after a fallback poll (1 s)."""
+        name = planned.service.name
+
+        def pin(image: str) -> None:
+            update_override(self.model.override_path, pins={name: image})
+
+        return RolloutRunner(
+            self.model.engine,
+            planned.service,
+            planned.settings,
+            pin,
+            emit,
+            self.model.history(),
+            rollout_id,
+            rollback_settings=planned.rollback_settings,
+            feed=feed,
+            first_step=first_step,
+            pause_requested=pause,
+        )

@@ -1,0 +1,62 @@
+"""The lab as `status` shows it: every service and replica, with digests where known."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agentlab.engine.model import Replica
+from agentlab.lab.model import ProjectModel
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One service as `status` shows it."""
+
+    name: str
+    managed: bool
+    image: str | None
+    desired: int
+    replicas: list[Replica]
+    blockers: list[str]
+
+    @property
+    def ready(self) -> int:
+        return sum(1 for r in self.replicas if r.ready)
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """Every service and replica of the project, read at `taken_at`."""
+
+    project: str
+    services: list[ServiceStatus]
+    digests: Mapping[str, str | None] = field(default_factory=dict)
+    taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> LabStatus:
+    """Every service and replica (of `replicas` when just observed, else read now)."""
+    if replicas is None:
+        replicas = model.engine.replicas()
+    managed = set(model.managed)
+    pins = model.pins(strict=False)
+    by_service: dict[str, list[Replica]] = {name: [] for name in model.services}
+    for replica in replicas:
+        by_service.setdefault(replica.service, []).append(replica)
+    services = []
+    for name, members in by_service.items():
+        spec = model.services.get(name)
+        services.append(
+            ServiceStatus(
+                name=name,
+                managed=name in managed,
+                image=pins.get(name) or (spec.image if spec else None),
+                desired=spec.replicas if spec else 0,
+                replicas=members,
+                blockers=spec.surge_blockers() if spec else [],
+            )
+        )
+    digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
+    return LabStatus(model.name, services, digests)

@@ -1,0 +1,86 @@
+"""What a `Watcher` reports: reloads, desired-version changes, config errors, failures.
+
+Rollout events (agentlab.rollout.events) pass through the same callback unchanged; both
+kinds have `line()` and `to_json()`, so a printer renders them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agentlab.common.events import Event
+from agentlab.common.imagerefs import split_image_ref
+
+
+@dataclass(frozen=True)
+class Change:
+    """One managed service whose desired image changed."""
+
+    service: str
+    before: str
+    after: str
+
+    def line(self) -> str:
+        before, after = split_image_ref(self.before)[1], split_image_ref(self.after)[1]
+        return f"{self.service} {before} -> {after}"
+
+
+@dataclass(frozen=True)
+class WatchEvent(Event):
+    """Base of the watcher's own events."""
+
+    kind: ClassVar[str] = "watch"
+
+
+@dataclass(frozen=True)
+class Reloaded(WatchEvent):
+    """An edit loaded cleanly; `desired` is the image per managed service it asks for."""
+
+    kind: ClassVar[str] = "reloaded"
+    files: tuple[str, ...]
+    desired: dict[str, str]
+
+    def line(self) -> str:
+        return f"reloaded {', '.join(self.files)}"
+
+
+@dataclass(frozen=True)
+class DesiredChanged(WatchEvent):
+    """Services whose desired version changed; each is rolled out in turn."""
+
+    kind: ClassVar[str] = "desired_changed"
+    changes: tuple[Change, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        data["changes"] = [
+            {"service": c.service, "from": c.before, "to": c.after} for c in self.changes
+        ]
+        return data
+
+    def line(self) -> str:
+        return "desired: " + ", ".join(change.line() for change in self.changes)
+
+
+@dataclass(frozen=True)
+class ConfigError(WatchEvent):
+    """An edit that does not load; the last good config stays in force."""
+
+    kind: ClassVar[str] = "config_error"
+    file: str
+    reason: str
+
+    def line(self) -> str:
+        return f"config error: {self.file}: {self.reason}; keeping the last good config"
+
+
+@dataclass(frozen=True)
+class WatchError(WatchEvent):
+    """Something other than the config went wrong (engine, lock, a rollout that raised)."""
+
+    kind: ClassVar[str] = "watch_error"
+    message: str
+
+    def line(self) -> str:
+        return f"watch error: {self.message}"

@@ -1,0 +1,206 @@
+"""Load and validate a lab's `agentlab.yaml` (every key optional; defaults otherwise)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentlab.common.errors import BadInput
+from agentlab.rollout.settings import RolloutSettings
+from agentlab.versions import VersionPolicy, parse_version
+
+SETTINGS_FILE = "agentlab.yaml"
+TOP_LEVEL_KEYS = {
+    "project",
+    "primary",
+    "managed",
+    "policy",
+    "rollout",
+    "history",
+    "catalogue",
+    "traffic",
+}
+
+
+@dataclass(frozen=True)
+class VersionRecipe:
+    """How to build one catalogue version: extra build args, labels and a teaching note."""
+
+    args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """The buildable versions of one service's image."""
+
+    service: str
+    image: str
+    context: Path
+    versions: Mapping[str, VersionRecipe]
+    dockerfile: str | None = None  # absolute; written relative to the context
+
+
+@dataclass(frozen=True)
+class TrafficTarget:
+    """Where `agentlab traffic` sends requests: a service's published port and a path."""
+
+    service: str = "gateway"
+    port: int = 8080
+    path: str = "/"
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """Everything `agentlab.yaml` can say; `path` is None when the file does not exist."""
+
+    path: Path | None = None
+    project: str | None = None
+    primary: tuple[str, ...] = ()
+    managed: tuple[str, ...] | None = None
+    policy: VersionPolicy = field(default_factory=VersionPolicy)
+    rollout: Mapping[str, Any] = field(default_factory=dict)
+    history_keep: int = 10
+    catalogue: Mapping[str, CatalogueEntry] = field(default_factory=dict)
+    traffic: TrafficTarget = field(default_factory=TrafficTarget)
+
+
+def load_settings(compose_dir: Path) -> LabSettings:
+    """Read `agentlab.yaml` beside the compose file, or return defaults when it is absent."""
+    path = compose_dir / SETTINGS_FILE
+    if not path.exists():
+        return LabSettings()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise BadInput(
+            f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})",
+            hint="fix the file; nothing was changed",
+        ) from None
+    return parse_settings(raw, path)
+
+
+def parse_settings(raw: object, path: Path) -> LabSettings:
+    """Validate the parsed YAML document of `agentlab.yaml`."""
+    if raw is None:
+        return LabSettings(path=path)
+    doc = _mapping(raw, path, "the document")
+    unknown = sorted(set(doc) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise BadInput(
+            f"{path}: unknown key '{unknown[0]}'",
+            hint=f"known keys: {', '.join(sorted(TOP_LEVEL_KEYS))}",
+        )
+    project = doc.get("project")
+    if project is not None and not isinstance(project, str):
+        raise BadInput(f"{path}: 'project' must be a string", hint="e.g. project: my-lab")
+    managed = doc.get("managed")
+    return LabSettings(
+        path=path,
+        project=project,
+        primary=_names(doc.get("primary", []), path, "primary"),
+        managed=None if managed is None else _names(managed, path, "managed"),
+        policy=_policy(doc.get("policy", {}), path),
+        rollout=_rollout(doc.get("rollout", {}), path),
+        history_keep=_history_keep(doc.get("history", {}), path),
+        catalogue=_catalogue(doc.get("catalogue", {}), path),
+        traffic=_traffic(doc.get("traffic", {}), path),
+    )
+
+
+def _mapping(value: object, path: Path, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise BadInput(f"{path}: {what} must be a mapping", hint="see compose/agentlab.yaml")
+    return value
+
+
+def _names(value: object, path: Path, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadInput(f"{path}: '{key}' must be a list of service names", hint=f"{key}: [agent]")
+    return tuple(value)
+
+
+def _policy(value: object, path: Path) -> VersionPolicy:
+    doc = _mapping(value, path, "'policy'")
+    known = {"allow_latest", "allow_non_semver"}
+    for key, flag in doc.items():
+        if key not in known:
+            raise BadInput(f"{path}: unknown policy key '{key}'", hint=", ".join(sorted(known)))
+        if not isinstance(flag, bool):
+            raise BadInput(f"{path}: policy.{key} must be true or false", hint="e.g. false")
+    return VersionPolicy(**doc)
+
+
+def _rollout(value: object, path: Path) -> Mapping[str, Any]:
+    doc = _mapping(value, path, "'rollout'")
+    known = {f.name for f in fields(RolloutSettings)}
+    for key in doc:
+        if key not in known:
+            raise BadInput(f"{path}: unknown rollout key '{key}'", hint=", ".join(sorted(known)))
+    return dict(doc)
+
+
+def _history_keep(value: object, path: Path) -> int:
+    keep = _mapping(value, path, "'history'").get("keep", 10)
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise BadInput(f"{path}: history.keep must be a positive integer", hint="keep: 10")
+    return keep
+
+
+def _catalogue(value: object, path: Path) -> dict[str, CatalogueEntry]:
+    entries = {}
+    for service, raw_entry in _mapping(value, path, "'catalogue'").items():
+        entry = _mapping(raw_entry, path, f"catalogue.{service}")
+        image, context = entry.get("image"), entry.get("context")
+        if not isinstance(image, str) or not isinstance(context, str):
+            raise BadInput(
+                f"{path}: catalogue.{service} needs 'image' and 'context' strings",
+                hint="image: my/agent, context: agent",
+            )
+        versions = {}
+        for version, recipe in _mapping(entry.get("versions", {}), path, "versions").items():
+            parse_version(str(version))
+            versions[str(version)] = _recipe(recipe, path, f"catalogue.{service}.{version}")
+        dockerfile = entry.get("dockerfile")
+        root = (path.parent / context).resolve()
+        entries[str(service)] = CatalogueEntry(
+            service=str(service),
+            image=image,
+            context=root,
+            versions=versions,
+            dockerfile=str(root / str(dockerfile)) if dockerfile is not None else None,
+        )
+    return entries
+
+
+def _recipe(value: object, path: Path, where: str) -> VersionRecipe:
+    doc = _mapping(value or {}, path, where)
+    args = _mapping(doc.get("args", {}), path, f"{where}.args")
+    labels = _mapping(doc.get("labels", {}), path, f"{where}.labels")
+    return VersionRecipe(
+        args={str(k): str(v) for k, v in args.items()},
+        labels={str(k): str(v) for k, v in labels.items()},
+        note=str(doc.get("note", "")),
+    )
+
+
+def _traffic(value: object, path: Path) -> TrafficTarget:
+    doc = _mapping(value, path, "'traffic'")
+    default = TrafficTarget()
+    service, port = doc.get("service", default.service), doc.get("port", default.port)
+    where = doc.get("path", default.path)
+    if not isinstance(service, str) or not isinstance(port, int) or not isinstance(where, str):
+        raise BadInput(
+            f"{path}: traffic needs service (string), port (integer), path (string)",
+            hint="traffic: {service: gateway, port: 8080, path: /}",
+        )
+    return TrafficTarget(service, port, where if where.startswith("/") else f"/{where}")

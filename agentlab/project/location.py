@@ -1,0 +1,101 @@
+"""Where a lab lives: its compose files, its settings, its project name and state directory.
+
+The demo lab ships inside the package (agentlab/demo, found through importlib.resources);
+its state (override, history, lock) goes to the per-user state directory
+(`$XDG_STATE_HOME/agentlab/<project>`, default `~/.local/state/agentlab/<project>`), never
+beside package files. A user's own project keeps its state beside its compose file, in
+`.agentlab/<project>`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from agentlab.common.errors import BadInput
+from agentlab.project.config import LabSettings, load_settings
+
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+STATE_DIR_NAME = ".agentlab"
+
+
+def demo_lab() -> Path:
+    """The compose file of the demo lab shipped with agentlab."""
+    return Path(str(resources.files("agentlab") / "demo" / "compose.yaml")).resolve()
+
+
+def user_state_home() -> Path:
+    """agentlab's per-user state directory (XDG base directories)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "agentlab"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A compose project as agentlab manages it; `name` is None until resolved."""
+
+    compose_files: tuple[Path, ...]
+    settings: LabSettings
+    name: str | None
+
+    @property
+    def directory(self) -> Path:
+        return self.compose_files[0].parent
+
+    @property
+    def is_demo(self) -> bool:
+        return self.compose_files[0] == demo_lab()
+
+    def state_dir(self, project_name: str) -> Path:
+        """agentlab's own files for one project name: override, history, lock."""
+        if self.is_demo:
+            return user_state_home() / project_name
+        return self.directory / STATE_DIR_NAME / project_name
+
+    def resolved_name(self) -> str:
+        """The project name: `-p`, else $COMPOSE_PROJECT_NAME, else agentlab.yaml's
+        `project`, else the compose file's `name:`, else the directory (as Compose does)."""
+        chosen = self.name or os.environ.get("COMPOSE_PROJECT_NAME") or self.settings.project
+        if chosen:
+            return chosen
+        try:
+            doc = yaml.safe_load(self.compose_files[0].read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("name"), str):
+            return str(doc["name"])
+        return re.sub(r"[^a-z0-9_-]", "", self.directory.name.lower()) or "default"
+
+
+def find_compose_files(given: list[str] | None, cwd: Path | None = None) -> tuple[Path, ...]:
+    """`-f` files, else $AGENTLAB_FILE, else a compose file in cwd, else the demo lab."""
+    if not given and os.environ.get("AGENTLAB_FILE"):
+        given = [os.environ["AGENTLAB_FILE"]]
+    if given:
+        paths = tuple(Path(name).expanduser().resolve() for name in given)
+        for path in paths:
+            if not path.is_file():
+                raise BadInput(f"compose file not found: {path}", hint="check the -f argument")
+        return paths
+    here = cwd or Path.cwd()
+    for name in COMPOSE_NAMES:
+        if (here / name).is_file():
+            return ((here / name).resolve(),)
+    bundled = demo_lab()
+    if bundled.is_file():
+        return (bundled,)
+    raise BadInput(
+        "no compose file here, and the demo lab is missing from this installation",
+        hint="pass one with -f compose.yaml, or reinstall agentlab",
+    )
+
+
+def load_project(compose_files: list[str] | None, project_name: str | None) -> Project:
+    """Locate the files and read `agentlab.yaml`; validates, touches nothing."""
+    files = find_compose_files(compose_files)
+    return Project(compose_files=files, settings=load_settings(files[0].parent), name=project_name)

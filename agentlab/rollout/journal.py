@@ -1,0 +1,30 @@
+"""How a rollout ends, and the journal the runner writes before each step.
+
+`agentlab.state.history.History` implements `Journal` in SQLite; the runner only needs
+these three calls, so an interrupted rollout can be found and continued from its steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, get_args
+
+# How a rollout ended; anything but the SUCCEEDED ones exits 1.
+Outcome = Literal["complete", "rolled-back", "paused", "failed", "undone"]
+SUCCEEDED: tuple[Outcome, ...] = ("complete", "undone")  # undone: an undo that worked
+# A journal entry is running until it ends with an outcome.
+JournalState = Literal["running"] | Outcome
+JOURNAL_STATES: tuple[str, ...] = ("running", *get_args(Outcome))
+UNFINISHED: tuple[JournalState, ...] = ("running", "paused")
+
+
+class Journal(Protocol):
+    """The rollout journal hooks the runner writes."""
+
+    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
+        """Record that step `index` is about to run."""
+
+    def step_done(self, rollout_id: str, index: int) -> None:
+        """Record that step `index` finished."""
+
+    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
+        """Record the rollout's state (`running` at the start, the outcome at the end)."""

@@ -1,0 +1,438 @@
+"""Revisions per service and the rollout journal, in one SQLite file per project.
+
+The database runs in WAL mode with a busy timeout, so several agentlab processes
+can read while one writes. Every write is one `BEGIN IMMEDIATE` transaction.
+Timestamps are RFC 3339 UTC strings (`2024-05-01T12:00:00.000Z`). Both are pruned to
+the last `keep` per service: revisions when a new one begins (sparing the current one),
+finished journal entries (and their steps) when a rollout ends.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, get_args
+
+from agentlab.common.errors import OperationFailed
+from agentlab.rollout.journal import JOURNAL_STATES, UNFINISHED, JournalState, Outcome
+
+# A revision is in progress until its rollout (or `up`) ends with an outcome.
+RevisionOutcome = Literal["in-progress"] | Outcome
+
+# Index i holds the statements that upgrade a database from schema version i to i + 1.
+_MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE revisions (
+            service TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            image_ref TEXT NOT NULL,
+            image_id TEXT NOT NULL,
+            digest TEXT,
+            cause TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT NOT NULL,
+            PRIMARY KEY (service, number)
+        )""",
+        """CREATE TABLE rollouts (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            from_version TEXT NOT NULL,
+            to_version TEXT NOT NULL,
+            from_image TEXT NOT NULL,
+            to_image TEXT NOT NULL,
+            revision_number INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            pid INTEGER NOT NULL
+        )""",
+        "CREATE INDEX rollouts_by_state ON rollouts (state, service)",
+        """CREATE TABLE rollout_steps (
+            rollout_id TEXT NOT NULL REFERENCES rollouts (id),
+            idx INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            status TEXT NOT NULL,
+            PRIMARY KEY (rollout_id, idx)
+        )""",
+    ),
+    ("UPDATE rollouts SET state = 'complete' WHERE state = 'done'",),  # one outcome vocabulary
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as an RFC 3339 string with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One version a service ran (or tried to run), numbered per service."""
+
+    service: str
+    number: int
+    version: str
+    image_ref: str
+    image_id: str
+    digest: str | None
+    cause: str
+    started_at: str
+    finished_at: str | None
+    outcome: RevisionOutcome
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A rollout and the steps recorded for it, each written before it runs."""
+
+    rollout_id: str
+    service: str
+    from_version: str
+    to_version: str
+    from_image: str
+    to_image: str
+    revision_number: int
+    state: JournalState
+    steps: list[dict[str, Any]]
+    started_at: str
+    updated_at: str
+    pid: int
+
+
+class History:
+    """The project's history database. Safe to share between threads."""
+
+    def __init__(self, conn: sqlite3.Connection, keep: int = 10) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
+        self._conn = conn
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self.keep = keep
+
+    @classmethod
+    def open(cls, path: Path, keep: int = 10, busy_timeout: float = 5.0) -> History:
+        """Open (creating it and its parent folders if needed) and migrate a database."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            history = cls(conn, keep)
+            history._migrate(path)
+        except BaseException as err:
+            conn.close()
+            if isinstance(err, sqlite3.DatabaseError):
+                raise OperationFailed(
+                    f"cannot open the history database {path}: {err}",
+                    hint="move the file aside to start a fresh history",
+                ) from err
+            raise
+        return history
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction: committed on success, rolled back on any error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _migrate(self, path: Path) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            found = 0 if row is None else int(row["version"])
+            if found > SCHEMA_VERSION:
+                raise OperationFailed(
+                    f"the history database {path} has schema {found}, newer than this "
+                    f"agentlab knows ({SCHEMA_VERSION})",
+                    hint="upgrade agentlab",
+                )
+            for statements in _MIGRATIONS[found:]:
+                for statement in statements:
+                    conn.execute(statement)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    # Revisions
+
+    def begin_revision(
+        self,
+        service: str,
+        version: str,
+        image_ref: str,
+        image_id: str,
+        digest: str | None,
+        cause: str,
+    ) -> Revision:
+        """Record a new in-progress revision and prune old ones beyond `keep`."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(MAX(number), 0) AS last FROM revisions WHERE service = ?",
+                (service,),
+            ).fetchone()
+            revision = Revision(
+                service=service,
+                number=int(row["last"]) + 1,
+                version=version,
+                image_ref=image_ref,
+                image_id=image_id,
+                digest=digest,
+                cause=cause,
+                started_at=now_rfc3339(),
+                finished_at=None,
+                outcome="in-progress",
+            )
+            conn.execute(
+                "INSERT INTO revisions (service, number, version, image_ref, image_id, digest,"
+                " cause, started_at, finished_at, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    revision.service,
+                    revision.number,
+                    revision.version,
+                    revision.image_ref,
+                    revision.image_id,
+                    revision.digest,
+                    revision.cause,
+                    revision.started_at,
+                    revision.finished_at,
+                    revision.outcome,
+                ),
+            )
+            self._prune(conn, service, revision.number)
+        return revision
+
+    def _prune(self, conn: sqlite3.Connection, service: str, newest: int) -> None:
+        """Delete revisions older than the last `keep`, sparing the current one."""
+        conn.execute(
+            "DELETE FROM revisions WHERE service = ? AND number <= ? AND number IS NOT"
+            " (SELECT MAX(number) FROM revisions WHERE service = ? AND outcome = 'complete')",
+            (service, newest - self.keep, service),
+        )
+
+    def finish_revision(self, service: str, number: int, outcome: Outcome) -> None:
+        """Set a revision's final outcome and finish time."""
+        if outcome not in get_args(Outcome):
+            raise ValueError(f"not a final outcome: {outcome!r}")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE revisions SET outcome = ?, finished_at = ?"
+                " WHERE service = ? AND number = ?",
+                (outcome, now_rfc3339(), service, number),
+            )
+            if cursor.rowcount == 0:
+                raise ValueError(f"no revision {number} of {service}")
+
+    def revisions(self, service: str | None = None) -> list[Revision]:
+        """Every kept revision (of one service), ordered by service and number."""
+        if service is None:
+            rows = self._rows("SELECT * FROM revisions ORDER BY service, number")
+        else:
+            rows = self._rows(
+                "SELECT * FROM revisions WHERE service = ? ORDER BY number", (service,)
+            )
+        return [_revision(row) for row in rows]
+
+    def revision(self, service: str, number: int) -> Revision | None:
+        rows = self._rows(
+            "SELECT * FROM revisions WHERE service = ? AND number = ?", (service, number)
+        )
+        return _revision(rows[0]) if rows else None
+
+    def current(self, service: str) -> Revision | None:
+        """The latest revision that completed: what the service runs now."""
+        rows = self._rows(
+            "SELECT * FROM revisions WHERE service = ? AND outcome = 'complete'"
+            " ORDER BY number DESC LIMIT 1",
+            (service,),
+        )
+        return _revision(rows[0]) if rows else None
+
+    def previous(self, service: str) -> Revision | None:
+        """The latest completed revision before the current one at another version:
+        where `rollback` with no argument goes."""
+        now = self.current(service)
+        if now is None:
+            return None
+        rows = self._rows(
+            "SELECT * FROM revisions WHERE service = ? AND outcome = 'complete'"
+            " AND number < ? AND version != ? ORDER BY number DESC LIMIT 1",
+            (service, now.number, now.version),
+        )
+        return _revision(rows[0]) if rows else None
+
+    # Rollout journal
+
+    def start_rollout(
+        self,
+        service: str,
+        from_version: str,
+        from_image: str,
+        to_version: str,
+        to_image: str,
+        revision_number: int,
+        pid: int,
+    ) -> str:
+        """Open a journal entry in state `running`; return its id (uuid4 hex)."""
+        rollout_id = uuid.uuid4().hex
+        stamp = now_rfc3339()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO rollouts (id, service, from_version, to_version, from_image,"
+                " to_image, revision_number, state, started_at, updated_at, pid)"
+                " VALUES (?,?,?,?,?,?,?,'running',?,?,?)",
+                (
+                    rollout_id,
+                    service,
+                    from_version,
+                    to_version,
+                    from_image,
+                    to_image,
+                    revision_number,
+                    stamp,
+                    stamp,
+                    pid,
+                ),
+            )
+        return rollout_id
+
+    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
+        """Record that step `index` is about to run (again, when a rollout resumes)."""
+        encoded = json.dumps(detail, sort_keys=True)
+        with self._write() as conn:
+            self._touch(conn, rollout_id)
+            conn.execute(
+                "INSERT INTO rollout_steps (rollout_id, idx, action, detail, status)"
+                " VALUES (?,?,?,?,'begin') ON CONFLICT (rollout_id, idx) DO UPDATE SET"
+                " action = excluded.action, detail = excluded.detail, status = 'begin'",
+                (rollout_id, index, action, encoded),
+            )
+
+    def step_done(self, rollout_id: str, index: int) -> None:
+        """Record that step `index` finished."""
+        with self._write() as conn:
+            self._touch(conn, rollout_id)
+            cursor = conn.execute(
+                "UPDATE rollout_steps SET status = 'done' WHERE rollout_id = ? AND idx = ?",
+                (rollout_id, index),
+            )
+            if cursor.rowcount == 0:
+                raise ValueError(f"rollout {rollout_id} has no step {index}")
+
+    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
+        """Record a rollout's state; once it has ended, prune the service's finished
+        journal entries beyond the last `keep` (the journal does not grow forever)."""
+        if state not in JOURNAL_STATES:
+            raise ValueError(f"not a rollout state: {state!r}")
+        with self._write() as conn:
+            self._touch(conn, rollout_id)
+            conn.execute("UPDATE rollouts SET state = ? WHERE id = ?", (state, rollout_id))
+            if state not in UNFINISHED:
+                self._prune_journal(conn, rollout_id)
+
+    def _prune_journal(self, conn: sqlite3.Connection, rollout_id: str) -> None:
+        """Delete the finished journal entries of this rollout's service beyond `keep`."""
+        stale = conn.execute(
+            "SELECT id FROM rollouts WHERE service = (SELECT service FROM rollouts WHERE id = ?)"
+            " AND state NOT IN (?, ?) ORDER BY started_at DESC, rowid DESC LIMIT -1 OFFSET ?",
+            (rollout_id, *UNFINISHED, self.keep),
+        ).fetchall()
+        for row in stale:
+            conn.execute("DELETE FROM rollout_steps WHERE rollout_id = ?", (row["id"],))
+            conn.execute("DELETE FROM rollouts WHERE id = ?", (row["id"],))
+
+    def _touch(self, conn: sqlite3.Connection, rollout_id: str) -> None:
+        cursor = conn.execute(
+            "UPDATE rollouts SET updated_at = ? WHERE id = ?", (now_rfc3339(), rollout_id)
+        )
+        if cursor.rowcount == 0:
+            raise ValueError(f"no rollout {rollout_id}")
+
+    def unfinished(self, service: str | None = None) -> list[JournalEntry]:
+        """Rollouts still running or paused (their process may have died), oldest first."""
+        sql = "SELECT * FROM rollouts WHERE state IN (?, ?)"
+        params: tuple[Any, ...] = UNFINISHED
+        if service is not None:
+            sql += " AND service = ?"
+            params += (service,)
+        return [self._entry(row) for row in self._rows(sql + " ORDER BY started_at, rowid", params)]
+
+    def _entry(self, row: sqlite3.Row) -> JournalEntry:
+        steps = self._rows(
+            "SELECT idx, action, detail, status FROM rollout_steps WHERE rollout_id = ?"
+            " ORDER BY idx",
+            (row["id"],),
+        )
+        return JournalEntry(
+            rollout_id=row["id"],
+            service=row["service"],
+            from_version=row["from_version"],
+            to_version=row["to_version"],
+            from_image=row["from_image"],
+            to_image=row["to_image"],
+            revision_number=row["revision_number"],
+            state=row["state"],
+            steps=[
+                {
+                    "index": step["idx"],
+                    "action": step["action"],
+                    "detail": json.loads(step["detail"]),
+                    "status": step["status"],
+                }
+                for step in steps
+            ],
+            started_at=row["started_at"],
+            updated_at=row["updated_at"],
+            pid=row["pid"],
+        )
+
+
+def _revision(row: sqlite3.Row) -> Revision:
+    return Revision(
+        service=row["service"],
+        number=row["number"],
+        version=row["version"],
+        image_ref=row["image_ref"],
+        image_id=row["image_id"],
+        digest=row["digest"],
+        cause=row["cause"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+    )

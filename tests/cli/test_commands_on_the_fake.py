@@ -1,0 +1,90 @@
+"""Command-line parsing and output over a fake-engine lab (no Docker): the words of
+`rollout`, the traffic command's one look-up, and JSON made at the edge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentlab.cli import commands_base, main
+from agentlab.engine.fake import FakeEngine
+from agentlab.lab.facade import Lab
+from agentlab.project.config import load_settings
+from agentlab.project.location import Project
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """Services `resume`, `undo` and `web` at 1.0.0 (2.0.0 local too); every command's lab
+    runs on this fake."""
+    engine = FakeEngine(nap=0.0)
+    for service in ("resume", "undo", "web"):
+        engine.add_image(f"lab/{service}:1.0.0")
+        engine.add_image(f"lab/{service}:2.0.0")
+        engine.add_service(service, f"lab/{service}:1.0.0", replicas=2)
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n", encoding="utf-8")
+    (tmp_path / "agentlab.yaml").write_text("rollout: {monitor: 0}\n", encoding="utf-8")
+
+    def open_lab(_: object) -> Lab:
+        project = Project((compose,), load_settings(tmp_path), "lab")
+        return Lab(project, engine_factory=engine.attach)
+
+    monkeypatch.setattr(commands_base, "open_lab", open_lab)
+    for module in ("agentlab.cli.commands", "agentlab.cli.rollout_commands"):
+        monkeypatch.setattr(f"{module}.open_lab", open_lab)
+    return engine
+
+
+@pytest.mark.parametrize("service", ["resume", "undo"])
+def test_a_service_named_like_a_rollout_word_can_be_rolled_out(
+    fake: FakeEngine, service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main.main(["rollout", service, "--to", "2.0.0", "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith(f"plan: {service} 1.0.0 -> 2.0.0, 2 replica(s)")
+    assert main.main(["rollout", service, "--to", "2.0.0"]) == 0
+    assert {ref for ref in fake.images_of(service)} == {f"lab/{service}:2.0.0"}
+
+
+def test_without_to_the_words_still_resume_and_undo(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main.main(["rollout", "resume"]) == 2
+    assert "no interrupted rollout to resume" in capsys.readouterr().err
+    assert main.main(["rollout", "undo", "web"]) == 2
+    assert "no interrupted rollout of web to undo" in capsys.readouterr().err
+    assert main.main(["rollout", "web"]) == 2
+    assert "rollout needs --to VERSION" in capsys.readouterr().err
+
+
+def test_an_unavailable_percentage_over_100_is_bad_input(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main.main(["rollout", "web", "--to", "2.0.0", "--max-unavailable", "250%"]) == 2
+    err = capsys.readouterr().err
+    assert "option max_unavailable cannot be more than 100%, not '250%'" in err
+    assert fake.called("add_replicas") == []
+
+
+def test_traffic_asks_for_the_gateway_port_once(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.ports[("gateway", 8080)] = 9  # the discard port: nothing answers on loopback
+    assert main.main(["traffic", "--rps", "5", "--duration", "0.3"]) == 1
+    assert fake.called("published_port") == [("gateway", 8080)]
+    assert "sending 5 req/s for 0.3 s to http://127.0.0.1:9/" in capsys.readouterr().err
+
+
+def test_status_json_is_made_from_the_typed_status(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main.main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    web = next(s for s in status["services"] if s["service"] == "web")
+    assert (web["ready"], web["desired"], web["managed"]) == (2, 2, True)
+    assert {r["tag"] for r in web["replicas"]} == {"1.0.0"}
+    assert main.main(["versions", "web", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["web"]
+    assert [(r["version"], r["current"]) for r in rows] == [("1.0.0", True), ("2.0.0", False)]

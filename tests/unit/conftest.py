@@ -1,0 +1,28 @@
+"""Fixtures of the engine's unit tests: a stand-in docker CLI on PATH."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `docker` that writes its arguments to argv.txt, prints $FAKE_STDERR to stderr,
+    sleeps $FAKE_SLEEP seconds and exits with $FAKE_EXIT."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > {tmp_path}/argv.txt\n'
+        'printf "%s" "$FAKE_STDERR" >&2\n'
+        'sleep "${FAKE_SLEEP:-0}"\n'
+        'exit "${FAKE_EXIT:-0}"\n'
+    )
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "argv.txt"

@@ -1,0 +1,194 @@
+"""The facade's operations on the in-memory engine, below any face: rollout, rollback,
+resume, undo, scale, versions and images. The fake reads the override as Compose would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentlab.common.errors import BadInput, InterruptedRollout, LockBusy
+from agentlab.engine.fake import NEVER_HEALTHY, Behaviour, FakeEngine
+from agentlab.lab.facade import Lab
+from agentlab.project.config import SETTINGS_FILE, load_settings
+from agentlab.project.location import Project
+from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutFinished
+from agentlab.state.lock import project_lock
+from agentlab.state.override import read_override
+
+REPO = "lab/agent"
+SLOW = Behaviour(healthy_after=6)
+
+
+def make_facade(directory: Path, fake: FakeEngine, **settings: object) -> Lab:
+    """A Lab on `fake` with an agentlab.yaml (agent primary, quick monitor) in `directory`."""
+    compose = directory / "compose.yaml"
+    compose.write_text("services: {}\n", encoding="utf-8")
+    doc = {"primary": ["agent"], "rollout": {"monitor": 0, "timeout": 30}, **settings}
+    (directory / SETTINGS_FILE).write_text(yaml.safe_dump(doc), encoding="utf-8")
+    project = Project((compose,), load_settings(directory), "lab")
+    return Lab(project, engine_factory=fake.attach)
+
+
+@pytest.fixture
+def fake() -> FakeEngine:
+    engine = FakeEngine(nap=0.0)
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        engine.add_image(f"{REPO}:{version}")
+    engine.add_image(f"{REPO}:1.9.0", NEVER_HEALTHY)
+    engine.add_image(f"{REPO}:1.5.0", SLOW)
+    engine.add_service("agent", f"{REPO}:1.0.0", replicas=2)
+    return engine
+
+
+@pytest.fixture
+def lab(tmp_path: Path, fake: FakeEngine) -> Lab:
+    return make_facade(tmp_path, fake)
+
+
+def tags(fake: FakeEngine) -> list[str]:
+    return sorted(ref.rsplit(":", 1)[1] for ref in fake.images_of("agent"))
+
+
+def test_rollout_replaces_every_replica_pins_and_records_a_revision(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    events: list[RolloutEvent] = []
+    result = lab.rollout("agent", "~1.1", emit=events.append, cause="test")
+    assert result.outcome == "complete"
+    assert tags(fake) == ["1.1.0", "1.1.0"]
+    assert read_override(lab.override_path).pins == {"agent": f"{REPO}:1.1.0"}
+    [revision] = lab.history().revisions("agent")
+    assert (revision.version, revision.outcome, revision.cause) == ("1.1.0", "complete", "test")
+    assert isinstance(events[-1], RolloutFinished)
+    assert fake.called("check")  # the engine is checked before anything changes
+
+
+def test_a_failed_rollout_rolls_back_and_says_so(lab: Lab, fake: FakeEngine) -> None:
+    events: list[RolloutEvent] = []
+    result = lab.rollout("agent", "1.9.0", {"timeout": "5s"}, emit=events.append)
+    assert result.outcome == "rolled-back"
+    assert any(isinstance(e, RollbackStarted) for e in events)
+    assert tags(fake) == ["1.0.0", "1.0.0"]
+    assert read_override(lab.override_path).pins == {"agent": f"{REPO}:1.0.0"}
+    assert lab.history().revisions("agent")[-1].outcome == "rolled-back"
+
+
+def test_bad_input_changes_nothing(lab: Lab, fake: FakeEngine) -> None:
+    before = dict(fake.containers)
+    with pytest.raises(BadInput, match=r"no local image of agent matches 7\.0\.0"):
+        lab.rollout("agent", "7.0.0")
+    with pytest.raises(BadInput, match="more than 100%"):
+        lab.rollout("agent", "1.1.0", {"max_unavailable": "250%"})
+    assert fake.containers == before
+    assert not lab.override_path.exists()
+    assert fake.called("add_replicas") == [] and fake.called("stop_replica") == []
+
+
+def test_rollback_returns_to_the_previous_revision(lab: Lab, fake: FakeEngine) -> None:
+    assert lab.rollout("agent", "1.1.0").outcome == "complete"
+    assert lab.rollout("agent", "1.2.0").outcome == "complete"
+    result = lab.rollback("agent", None)
+    assert result.outcome == "complete"
+    assert tags(fake) == ["1.1.0", "1.1.0"]
+    assert lab.history().revisions("agent")[-1].cause == "rollback --to-revision 1"
+    with pytest.raises(BadInput, match="no revision 9"):
+        lab.rollback("agent", 9)
+
+
+def test_a_paused_rollout_is_resumed_or_undone(lab: Lab, fake: FakeEngine) -> None:
+    paused = lab.rollout("agent", "1.5.0", pause=lambda: len(fake.images_of("agent")) > 2)
+    assert paused.outcome == "paused"
+    assert lab.unfinished() == [
+        "the rollout of agent 1.0.0 -> 1.5.0 is paused after 1 of 1 step(s)"
+    ]
+    with pytest.raises(InterruptedRollout, match="is paused"):
+        lab.rollout("agent", "1.1.0")  # one rollout at a time
+    resumed = lab.continue_rollout("agent", undo=False)
+    assert resumed.outcome == "complete"
+    assert tags(fake) == ["1.5.0", "1.5.0"]
+    assert lab.unfinished() == []
+    again = lab.rollout("agent", "1.1.0", pause=lambda: len(fake.images_of("agent")) > 2)
+    assert again.outcome == "paused"
+    undone = lab.continue_rollout(None, undo=True)
+    assert undone.outcome == "undone"
+    assert tags(fake) == ["1.5.0", "1.5.0"]
+    assert lab.history().revisions("agent")[-1].outcome == "undone"
+    with pytest.raises(BadInput, match="no interrupted rollout"):
+        lab.continue_rollout("agent", undo=True)
+
+
+def test_a_mutation_waits_for_no_one(lab: Lab, fake: FakeEngine) -> None:
+    with project_lock(lab.state_dir, "another command"), pytest.raises(LockBusy):
+        lab.rollout("agent", "1.1.0")
+    assert fake.called("add_replicas") == []
+
+
+def test_scale_is_kept_for_later_rollouts(lab: Lab, fake: FakeEngine) -> None:
+    lab.scale("agent", 3)
+    assert len(fake.of("agent")) == 3
+    assert read_override(lab.override_path).scales == {"agent": 3}
+    assert lab.services["agent"].replicas == 3
+    assert lab.rollout("agent", "1.1.0").outcome == "complete"
+    assert tags(fake) == ["1.1.0"] * 3
+    with pytest.raises(BadInput, match="0 or more"):
+        lab.scale("agent", -1)
+
+
+def test_versions_mark_the_current_one_and_the_blocked_ones(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    fake.add_image(f"{REPO}:nightly")
+    lab = make_facade(tmp_path, fake)
+    rows = {row.version: row for row in lab.versions("agent")["agent"]}
+    assert list(rows) == ["1.0.0", "1.1.0", "1.2.0", "1.5.0", "1.9.0", "nightly"]
+    assert rows["1.0.0"].current and not rows["1.1.0"].current
+    assert rows["nightly"].blocked == "'nightly' is not a semver tag"
+    assert rows["1.1.0"].local and rows["1.1.0"].image_id
+    with pytest.raises(BadInput, match="unknown service 'web'"):
+        lab.versions("web")
+
+
+def test_images_build_the_catalogue_and_list_the_tags(tmp_path: Path, fake: FakeEngine) -> None:
+    fake.add_image("lab/base:1")
+    catalogue = {"agent": {"image": REPO, "context": ".", "versions": {"2.0.0": {}}}}
+    lab = make_facade(tmp_path, fake, catalogue=catalogue)
+    lines: list[str] = []
+    built = lab.build_images(None, None, False, "lab/base:1", lines.append)
+    assert built == [f"{REPO}:2.0.0"]
+    assert lines[0] == f"[1/1] building {REPO}:2.0.0"
+    [(_, _, args, labels)] = fake.called("build_image")
+    assert args["BASE_IMAGE"] == "lab/base:1" and args["VERSION"] == "2.0.0"
+    assert labels["org.opencontainers.image.version"] == "2.0.0"
+    listed = [(row.service, row.tag, row.version) for row in lab.list_images()]
+    assert ("agent", "2.0.0", "2.0.0") in listed
+    assert [row.tag for row in lab.list_images()][:3] == ["1.0.0", "1.1.0", "1.2.0"]
+    assert lab.build_images(None, None, False, "lab/base:1", lines.append) == []
+
+
+def test_a_version_that_can_be_built_is_built_on_the_way(
+    tmp_path: Path, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTLAB_BASE_IMAGE", "lab/base:1")
+    fake.add_image("lab/base:1")
+    catalogue = {"agent": {"image": REPO, "context": ".", "versions": {"3.0.0": {}}}}
+    lab = make_facade(tmp_path, fake, catalogue=catalogue)
+    [resolved] = lab.plan_pins("3.0.0", {})
+    assert resolved.build is not None  # not local yet: a build job, not an error
+    assert lab.rollout("agent", "3.0.0").outcome == "complete"
+    assert tags(fake) == ["3.0.0", "3.0.0"]
+
+
+def test_the_not_managed_error_names_the_managed_services_and_the_way_in(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    fake.add_image("lab/db:1.0.0")
+    fake.add_service("db", "lab/db:1.0.0")
+    lab = make_facade(tmp_path, fake, managed=["agent"])
+    with pytest.raises(BadInput) as raised:
+        lab.rollout("db", "1.0.0")
+    assert raised.value.one_line() == (
+        "service 'db' is not managed by agentlab (managed: agent) "
+        f"(hint: add it to 'managed:' in {tmp_path / SETTINGS_FILE})"
+    )

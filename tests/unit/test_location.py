@@ -1,0 +1,56 @@
+"""Where a lab lives: which compose file, which project name, which state directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentlab.project.config import load_settings
+from agentlab.project.location import Project, demo_lab, find_compose_files, load_project
+
+
+def test_f_then_agentlab_file_then_the_directory_then_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "compose.yaml").write_text("services: {}\n")
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text("services: {}\n")
+    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+    assert find_compose_files(None, here) == (here / "compose.yaml",)
+    assert find_compose_files(None, tmp_path) == (demo_lab(),)
+    monkeypatch.setenv("AGENTLAB_FILE", str(elsewhere))
+    assert find_compose_files(None, here) == (elsewhere,)  # as Compose's COMPOSE_FILE
+    assert find_compose_files([str(here / "compose.yaml")], here) == (here / "compose.yaml",)
+
+
+def test_the_demo_lab_keeps_its_state_per_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    demo = Project((demo_lab(),), load_settings(demo_lab().parent), None)
+    assert demo.is_demo
+    assert demo.state_dir("agentlab-demo") == tmp_path / "state" / "agentlab" / "agentlab-demo"
+    mine = tmp_path / "compose.yaml"
+    mine.write_text("services: {}\n")
+    user = Project((mine,), load_settings(tmp_path), None)
+    assert user.state_dir("p") == tmp_path / ".agentlab" / "p"
+
+
+def test_project_name_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+    directory = tmp_path / "My Shop"
+    directory.mkdir()
+    compose = directory / "compose.yaml"
+    compose.write_text("services: {}\n")
+    assert load_project([str(compose)], None).resolved_name() == "myshop"
+    compose.write_text("name: shop\nservices: {}\n")
+    assert load_project([str(compose)], None).resolved_name() == "shop"
+    (directory / "agentlab.yaml").write_text("project: lab\n")
+    assert load_project([str(compose)], None).resolved_name() == "lab"
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "env")
+    assert load_project([str(compose)], None).resolved_name() == "env"
+    assert load_project([str(compose)], "flag").resolved_name() == "flag"
