@@ -47,8 +47,10 @@ _COMPARISONS: dict[str, Op] = {"!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=":
 
 
 def parse_version(text: str) -> semver.Version:
-    """Parse a full semver version, with an optional leading `v`."""
+    """Parse a full semver version, with an optional leading `v`. An image tag cannot hold
+    `+`, so a tag writes build metadata after `_` (`1.3.0-dev.2_g1a2b3c4`): read as `+`."""
     body = text[1:] if text[:1] in ("v", "V") else text
+    body = body.replace("_", "+")
     try:
         return semver.Version.parse(body)
     except ValueError:
@@ -282,3 +284,39 @@ def parse_requirement(text: str) -> tuple[str, VersionRange]:
         return match["service"], parse_range(match["range"])
     except BadInput as err:
         raise BadInput(f"malformed requirement '{text}'", hint=err.hint) from None
+
+
+def image_tag(version: str) -> str:
+    """The image tag of a version: as written, but `+` (not allowed in a tag) becomes `_`."""
+    return version.replace("+", "_")
+
+
+def git_version(describe: str, commits: int) -> str:
+    """A semver version from `git describe --tags --long --dirty --always` output and the
+    number of commits (used when no tag is found):
+
+    - on a release tag, clean: that release (`v1.2.0-0-gabc1234` -> `1.2.0`);
+    - anywhere else: a prerelease of the next patch with the commit in the build metadata,
+      `.dirty` when the tree has uncommitted changes (`v1.2.0-3-gabc1234-dirty` ->
+      `1.2.1-dev.3+gabc1234.dirty`); after a prerelease tag, a later prerelease of it
+      (`v1.3.0-rc.1-2-gabc1234` -> `1.3.0-rc.1.dev.2+gabc1234`);
+    - with no tag: `0.0.1-dev.<commits>+g<commit>`.
+    Never a plain release for a tree with uncommitted changes."""
+    text = describe.strip()
+    dirty = text.endswith("-dirty")
+    text = text.removesuffix("-dirty")
+    match = re.fullmatch(r"(?P<tag>.+)-(?P<count>\d+)-g(?P<commit>[0-9a-f]+)", text)
+    tagged = try_version(match["tag"]) if match else None
+    if match is None and re.fullmatch(r"[0-9a-f]+", text):
+        base, count, commit = semver.Version(0, 0, 0), commits, text
+    elif match is not None and tagged is not None:
+        base, count, commit = tagged, int(match["count"]), match["commit"]
+    else:
+        raise BadInput(f"cannot read a version from git describe '{describe}'",
+                       hint="tag releases like v1.2.0, or pass --version")  # fmt: skip
+    build = f"g{commit}" + (".dirty" if dirty else "")
+    if count == 0 and not dirty:
+        return str(base)
+    if base.prerelease:
+        return str(base.replace(prerelease=f"{base.prerelease}.dev.{count}", build=build))
+    return str(base.bump_patch().replace(prerelease=f"dev.{count}", build=build))

@@ -105,11 +105,11 @@ class LabRun:
         return sorted(out.split())
 
 
-def lab_run(compose_file: Path, prefix: str) -> Iterator[LabRun]:
-    """A LabRun on a fresh project name; its containers, volumes and state go afterwards."""
+def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) -> Iterator[LabRun]:
+    """A LabRun on a fresh project name; its containers, volumes, state and the images
+    Compose would name after it (`<project>-<service>:*`) go afterwards."""
     project = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "AGENTLAB_GATEWAY_PORT": "0"}
-    lab = LabRun(compose_file, project, env)
+    lab = LabRun(compose_file, project, {**os.environ, "AGENTLAB_GATEWAY_PORT": "0", **(env or {})})
     try:
         yield lab
     finally:
@@ -130,8 +130,16 @@ def lab_run(compose_file: Path, prefix: str) -> Iterator[LabRun]:
             capture_output=True,
             timeout=120,
             check=False,
+            env=lab.env,
         )
         shutil.rmtree(lab.state_dir, ignore_errors=True)
+        images = subprocess.run(
+            ["docker", "image", "ls", "-q", "--filter", f"reference={project}-*"],
+            capture_output=True, text=True, timeout=60, check=False,
+        ).stdout.split()  # fmt: skip
+        if images:
+            subprocess.run(["docker", "image", "rm", "-f", *sorted(set(images))],
+                           capture_output=True, timeout=120, check=False)  # fmt: skip
 
 
 @pytest.fixture

@@ -81,7 +81,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     if args.images_command == "build":
-        built = lab.build_images(args.target, args.service, args.force, args.base_image, say)
+        built = lab.build_images(
+            args.target, args.service, args.force, args.base_image, say, args.from_git
+        )
         say(f"built {len(built)} image(s)")
         return 0
     rows = lab.list_images()

@@ -97,8 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     img_sub = imgs.add_subparsers(
         dest="images_command", metavar="ACTION", parser_class=OneLineParser, required=True
     )
-    build = img_sub.add_parser("build", help="build missing catalogue images with OCI labels")
-    build.add_argument("--version", dest="target", help="only this version")
+    build = img_sub.add_parser(
+        "build",
+        help="build missing images with OCI labels: the catalogue, or a version of the "
+        "services Compose builds",
+    )
+    build.add_argument(
+        "--version", dest="target", help="only this version (services with build: need one)"
+    )
+    build.add_argument(
+        "--from-git",
+        action="store_true",
+        help="for services with build:, the version git gives their source "
+        "(a release tag, else a prerelease with the commit)",
+    )
     build.add_argument("--service", help="only this service")
     build.add_argument("--force", action="store_true", help="rebuild images that exist")
     build.add_argument(

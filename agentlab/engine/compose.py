@@ -19,12 +19,12 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentlab.common.errors import EngineUnavailable, OperationFailed
+from agentlab.common.events import ProgressSink
 from agentlab.common.files import write_atomically
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine import inspect
@@ -38,6 +38,7 @@ from agentlab.engine.cli import (
     run_docker,
     start_docker,
 )
+from agentlab.engine.compose_files import referenced_files
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.copies import NoCopies, ReplicaCopies
 from agentlab.engine.events import DockerEventStream, project_events
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_STEP = re.compile(r"#\d+ \[[^\]]+\] ")
 _COMPOSE_VERSION = ("compose", "version", "--short")
 
 
@@ -93,22 +95,23 @@ class ComposeEngine:
     def _labels(self, service: str | None = None) -> list[str]:
         return inspect.project_labels(self.project, service)
 
-    @cached_property
-    def _client(self) -> DockerClient:
+    def _whales(
+        self,
+        what: str,
+        call: Callable[[DockerClient], Any],
+        extra_files: Sequence[Path] = (),
+    ) -> Any:
+        """Run a python-on-whales call on the project's files (and `extra_files`); turn its
+        exception into a one-line error."""
         from python_on_whales import DockerClient
-
-        return DockerClient(
-            compose_files=[str(p) for p in self._files()],
-            compose_project_name=self.project or None,
-        )
-
-    def _whales(self, what: str, call: Callable[[DockerClient], Any]) -> Any:
-        """Run a python-on-whales call; turn its exception into a one-line error."""
         from python_on_whales.exceptions import DockerException
 
-        self.__dict__.pop("_client", None)  # the override may have appeared since
+        client = DockerClient(
+            compose_files=[str(p) for p in [*self._files(), *extra_files]],
+            compose_project_name=self.project or None,
+        )
         try:
-            return call(self._client)
+            return call(client)
         except DockerException as exc:
             stderr = (exc.stderr or "") + (exc.stdout or "")
             error = failure(["compose", what], stderr)
@@ -158,9 +161,11 @@ class ComposeEngine:
         return config
 
     def _config_key(self) -> list[Any]:
-        """What `compose config` depends on: each file's identity, and the environment
+        """What `compose config` depends on: each file's identity (the compose files, the
+        ones they include, extend or take env_file from, and .env), and the environment
         variables the files mention (plus COMPOSE_*)."""
         files = [*self._files(), self.compose_files[0].parent / ".env"]
+        files += [path for path in referenced_files(self.compose_files) if path not in files]
         stamps: list[list[Any]] = []
         names: set[str] = set()
         for path in files:
@@ -231,10 +236,11 @@ class ComposeEngine:
     ) -> None:
         """`compose up --detach`, run as the CLI itself: a rollout's first step is this
         one command line, and python-on-whales' import (~0.3 s of CPU, on a thread beside
-        the step's engine reads) delayed it by ~0.4 s on a busy machine."""
+        the step's engine reads) delayed it by ~0.4 s on a busy machine. Compose neither
+        pulls nor builds: agentlab has built what is missing, with its labels."""
         if services is not None and not services:
             return
-        args = [*self._compose_args(), "up", "--detach", "--pull", "never"]
+        args = [*self._compose_args(), "up", "--detach", "--pull", "never", "--no-build"]
         for service, count in (scales or {}).items():
             args += ["--scale", f"{service}={count}"]
         if not recreate:
@@ -295,6 +301,33 @@ class ComposeEngine:
             ),
         )
 
+    def build_service(
+        self,
+        service: str,
+        tag: str,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: ProgressSink,
+    ) -> None:
+        """`compose build` with one more file that names the image and adds the args and
+        labels (Compose merges them into the service's own build section); BuildKit's
+        steps go to `progress`. Compose's build never pulls unless asked to."""
+        extra = {"services": {service: {"image": tag, "build": {
+            "args": dict(build_args), "labels": dict(labels)}}}}  # fmt: skip
+        directory = self.override.parent if self.override else self.compose_files[0].parent
+        build_file = directory / f".build-{service}.yaml"
+        write_atomically(build_file, json.dumps(extra))  # JSON is YAML
+        try:
+            self._whales(
+                f"build {tag}",
+                lambda client: _report_steps(
+                    client.compose.build([service], stream_logs=True), progress
+                ),
+                extra_files=[build_file],
+            )
+        finally:
+            build_file.unlink(missing_ok=True)
+
     def remove_image_if_unused(self, image_id: str) -> bool:
         try:
             found = self.transport.inspect_images([image_id])
@@ -317,3 +350,12 @@ class ComposeEngine:
     def changes(self) -> EventWakeup:
         # --since now: events between starting `docker events` and its subscribing count too
         return EventWakeup(project_events(self.project, since=time.time()))
+
+
+def _report_steps(stream: Iterable[tuple[str, bytes]] | None, progress: ProgressSink) -> None:
+    """BuildKit's plain output: each step's first line (`#7 [builder 2/4] RUN ...`) goes
+    to `progress`; the rest is read and dropped (a failure's text comes with the error)."""
+    for _, raw in stream or ():
+        line = raw.decode(errors="replace").strip()
+        if _STEP.match(line):
+            progress(f"   {line}")

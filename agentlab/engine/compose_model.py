@@ -6,23 +6,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentlab.common.durations import parse_duration
-from agentlab.engine.model import ServiceSpec
+from agentlab.engine.model import BuildSection, PublishedPort, ServiceSpec
 
 
 def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
     """Build ServiceSpecs from `docker compose config --format json` output."""
+    project = str(config.get("name") or "")
     specs = {}
     for name, svc in (config.get("services") or {}).items():
         deploy = svc.get("deploy") or {}
-        build = svc.get("build")
+        build = _build(svc.get("build"))
         replicas = deploy.get("replicas", svc.get("scale", 1))
+        image = svc.get("image")
+        if image is None and build is not None and project:
+            image = f"{project}-{name}"  # what Compose names the image it builds
         specs[name] = ServiceSpec(
             name=name,
-            image=svc.get("image"),
-            build_context=build.get("context") if isinstance(build, Mapping) else None,
+            image=image,
+            build=build,
             replicas=int(replicas if replicas is not None else 1),
             container_name=svc.get("container_name"),
-            fixed_host_ports=tuple(_fixed_ports(svc.get("ports") or [])),
+            ports=tuple(_port(port) for port in svc.get("ports") or []),
             update_config=deploy.get("update_config") or {},
             rollback_config=deploy.get("rollback_config") or {},
             stop_grace_period=parse_duration(svc.get("stop_grace_period"), 10.0),
@@ -30,11 +34,25 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
     return specs
 
 
-def _fixed_ports(ports: list[Mapping[str, Any]]) -> list[str]:
-    fixed = []
-    for port in ports:
-        published = str(port.get("published") or "")
-        if published and published != "0" and "-" not in published:
-            host = f"{port['host_ip']}:" if port.get("host_ip") else ""
-            fixed.append(f"{host}{published}->{port.get('target')}")
-    return fixed
+def _build(build: object) -> BuildSection | None:
+    if not isinstance(build, Mapping) or not build.get("context"):
+        return None
+    args = build.get("args") or {}
+    return BuildSection(
+        context=str(build["context"]),
+        dockerfile=str(build.get("dockerfile") or "Dockerfile"),
+        target=build.get("target") or None,
+        args={str(k): str(v) for k, v in args.items() if v is not None},
+    )
+
+
+def _port(port: Mapping[str, Any]) -> PublishedPort:
+    """A `ports:` entry; a range or 0 as the published port counts as ephemeral."""
+    published = str(port.get("published") or "")
+    fixed = published.isdigit() and published != "0"
+    return PublishedPort(
+        target=int(port.get("target") or 0),
+        published=int(published) if fixed else None,
+        host_ip=str(port.get("host_ip") or ""),
+        protocol=str(port.get("protocol") or "tcp"),
+    )

@@ -23,8 +23,17 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import yaml
 
 from agentlab.common.errors import EngineUnavailable
+from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
-from agentlab.engine.model import VERSION_LABEL, EngineEvent, ImageInfo, Replica, ServiceSpec
+from agentlab.engine.model import (
+    VERSION_LABEL,
+    BuildSection,
+    EngineEvent,
+    ImageInfo,
+    PublishedPort,
+    Replica,
+    ServiceSpec,
+)
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _SETTLED = 1000  # polls an initial container is aged by: long past any start-up
@@ -174,6 +183,8 @@ class FakeEngine:
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
     scales: dict[str, int] = field(default_factory=dict)
+    builds: dict[str, BuildSection] = field(default_factory=dict)  # services with build:
+    host_ports: dict[str, tuple[PublishedPort, ...]] = field(default_factory=dict)
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _images: dict[str, _Image] = field(default_factory=dict)
@@ -201,7 +212,7 @@ class FakeEngine:
         labels = {VERSION_LABEL: version or tag, **(labels or {})}
         self._image_serial += 1  # a rebuilt tag gets a new id, as in Docker
         info = ImageInfo(repository, tag, f"sha256:{self._image_serial:064x}", digest, labels)
-        self._images[ref] = _Image(info, behaviours or (HEALTHY,))
+        self._images[_full(ref)] = _Image(info, behaviours or (HEALTHY,))
         return info
 
     def add_service(self, service: str, image: str, replicas: int = 1) -> list[str]:
@@ -278,7 +289,13 @@ class FakeEngine:
         self._record(("services", ()))
         self._read_override()
         return {
-            name: ServiceSpec(name, image, None, self.scales.get(name, 1))
+            name: ServiceSpec(
+                name,
+                image,
+                self.builds.get(name),
+                self.scales.get(name, 1),
+                ports=self.host_ports.get(name, ()),
+            )
             for name, image in self.pins.items()
         }
 
@@ -300,7 +317,7 @@ class FakeEngine:
     @_serialised
     def image(self, ref: str) -> ImageInfo | None:
         self._record(("image", (ref,)))
-        found = self._images.get(ref)
+        found = self._images.get(_full(ref))
         return found.info if found else None
 
     @_serialised
@@ -388,10 +405,23 @@ class FakeEngine:
         self.add_image(tag, version=labels.get(VERSION_LABEL))
 
     @_serialised
+    def build_service(
+        self,
+        service: str,
+        tag: str,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: ProgressSink,
+    ) -> None:
+        self._record(("build_service", (service, tag, dict(build_args), dict(labels))))
+        progress(f"   #1 [builder 1/1] fake build of {tag}")
+        self.add_image(tag, version=labels.get(VERSION_LABEL), labels=labels)
+
+    @_serialised
     def remove_image_if_unused(self, image_id: str) -> bool:
         self._record(("remove_image_if_unused", (image_id,)))
         tagged = {i.info.id for i in self._images.values()}
-        used = {self._images[c.image_ref].info.id for c in self.containers.values()}
+        used = {self._images[_full(c.image_ref)].info.id for c in self.containers.values()}
         return image_id not in tagged | used
 
     @_serialised
@@ -441,7 +471,7 @@ class FakeEngine:
             service=service,
             number=number,
             image_ref=image,
-            behaviour=self._images[image].next_behaviour(),
+            behaviour=self._images[_full(image)].next_behaviour(),
             started_at=self.clock.wall(),
         )
         container.polls = -1
@@ -455,7 +485,7 @@ class FakeEngine:
         self._event("destroy", container)
 
     def _replica(self, c: FakeContainer) -> Replica:
-        image = self._images[c.image_ref]
+        image = self._images[_full(c.image_ref)]
         health_log = (c.behaviour.health_output,) if c.health is not None else ()
         return Replica(
             id=c.id,
@@ -480,6 +510,11 @@ class FakeEngine:
 
     def _event(self, action: str, c: FakeContainer) -> None:
         self.send_event(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))
+
+
+def _full(ref: str) -> str:
+    """A reference with its tag, as Docker reads one without (`app` is `app:latest`)."""
+    return "{}:{}".format(*split_image_ref(ref))
 
 
 @dataclass

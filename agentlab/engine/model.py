@@ -99,18 +99,49 @@ class EngineEvent:
 
 
 @dataclass(frozen=True)
+class BuildSection:
+    """A service's `build:` as Compose resolved it (context absolute, args interpolated)."""
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    target: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """One `ports:` entry; `published` is None for an ephemeral host port."""
+
+    target: int
+    published: int | None
+    host_ip: str = ""
+    protocol: str = "tcp"
+
+    def __str__(self) -> str:
+        host = f"{self.host_ip}:" if self.host_ip else ""
+        return f"{host}{self.published or ''}->{self.target}/{self.protocol}"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
-    """One service of the resolved compose model (user files plus the agentlab override)."""
+    """One service of the resolved compose model (user files plus the agentlab override).
+    A service with a build section and no `image:` gets the image Compose would give it,
+    `<project>-<service>` (tag `latest`)."""
 
     name: str
     image: str | None
-    build_context: str | None
+    build: BuildSection | None
     replicas: int
     container_name: str | None = None
-    fixed_host_ports: tuple[str, ...] = ()
+    ports: tuple[PublishedPort, ...] = ()
     update_config: Mapping[str, Any] = field(default_factory=dict)
     rollback_config: Mapping[str, Any] = field(default_factory=dict)
     stop_grace_period: float = 10.0
+
+    @property
+    def fixed_host_ports(self) -> tuple[PublishedPort, ...]:
+        """The published ports with a fixed host port: one container can bind each."""
+        return tuple(port for port in self.ports if port.published is not None)
 
     @property
     def repository(self) -> str | None:
@@ -125,6 +156,6 @@ class ServiceSpec:
         if self.container_name:
             reasons.append(f"container_name '{self.container_name}' allows one container only")
         if self.fixed_host_ports:
-            ports = ", ".join(self.fixed_host_ports)
+            ports = ", ".join(str(port) for port in self.fixed_host_ports)
             reasons.append(f"fixed host port {ports} can be bound by one container only")
         return reasons

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
+from agentlab.common.events import ProgressSink
 from agentlab.engine.model import EngineEvent, ImageInfo, Replica, ServiceSpec
 
 
@@ -102,6 +103,17 @@ class Engine(Protocol):
         dockerfile: str | None = None,
     ) -> None:
         """Build an image from a context without pulling."""
+
+    def build_service(
+        self,
+        service: str,
+        tag: str,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: ProgressSink,
+    ) -> None:
+        """Build `service` from its own compose build section as `tag`, with these args
+        added and these labels; never pulls. Reports build steps to `progress`."""
 
     def remove_image_if_unused(self, image_id: str) -> bool:
         """Remove an image that no tag and no container uses any more (the one a rebuild

@@ -1,10 +1,16 @@
-"""Images: building them with OCI labels (the lab's catalogue, or one version of a
-service's build context), and listing the local ones."""
+"""Images: building them with OCI labels, and listing the local ones.
+
+Two kinds of build: a catalogue version (agentlab.yaml: a context, a Dockerfile and
+per-version args, built with `docker build`), and a version of a service that Compose
+builds from source, built from the service's own `build:` section (`docker compose
+build`: context, dockerfile, target, args, secrets) and tagged `<image>:<version>`.
+Before anything is built, every base image a Dockerfile names must be local: agentlab
+never pulls.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,47 +19,52 @@ from pathlib import Path
 from agentlab.common.errors import BadInput
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import short_id
+from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import Engine
+from agentlab.lab import gitsource
+from agentlab.lab.dockerfiles import base_images
 from agentlab.lab.model import ProjectModel
 from agentlab.project.config import CatalogueEntry
 from agentlab.state.lock import project_lock
-from agentlab.versions import parse_version, sort_tags
+from agentlab.versions import image_tag, parse_version, sort_tags, try_version
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 OCI = "org.opencontainers.image"
 
 
 @dataclass(frozen=True)
-class BuildJob:
-    """One image to build: where from, which tag, with which args and labels."""
+class CatalogueBuild:
+    """A catalogue version: `docker build` of `context` with `dockerfile` and `args`."""
 
     service: str
     version: str
     tag: str
+    labels: Mapping[str, str]
+    bases: tuple[str, ...]
     context: Path
     args: Mapping[str, str]
-    labels: Mapping[str, str]
     dockerfile: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceBuild:
+    """A version of a service built from its own compose `build:` section, with `args`
+    added to the section's own."""
+
+    service: str
+    version: str
+    tag: str
+    labels: Mapping[str, str]
+    bases: tuple[str, ...]
+    args: Mapping[str, str]
+
+
+BuildJob = CatalogueBuild | ServiceBuild
 
 
 def base_image(given: str | None) -> str:
     """The base image for lab Dockerfiles: flag, then $AGENTLAB_BASE_IMAGE, then the default."""
     return given or os.environ.get("AGENTLAB_BASE_IMAGE") or DEFAULT_BASE_IMAGE
-
-
-def source_revision(directory: Path) -> str:
-    """The git commit of the lab sources, or `unknown` outside a checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
 
 
 def oci_labels(service: str, version: str, revision: str, source: str) -> dict[str, str]:
@@ -67,20 +78,19 @@ def oci_labels(service: str, version: str, revision: str, source: str) -> dict[s
     }
 
 
-def uses_base_arg(context: Path, dockerfile: str | None) -> bool:
-    """Whether the Dockerfile declares `ARG BASE_IMAGE` (so we may pass one)."""
-    path = context / (dockerfile or "Dockerfile")
+def _dockerfile(context: Path, dockerfile: str | None) -> str:
     try:
-        return "ARG BASE_IMAGE" in path.read_text(encoding="utf-8")
+        return (context / (dockerfile or "Dockerfile")).read_text(encoding="utf-8")
     except OSError:
-        return False
+        return ""  # the build itself will say what is wrong
 
 
 def catalogue_jobs(
     entry: CatalogueEntry, base: str, only_version: str | None = None
-) -> list[BuildJob]:
+) -> list[CatalogueBuild]:
     """Build jobs for a catalogue entry (every version, or one)."""
-    revision = source_revision(entry.context)
+    revision = gitsource.source_revision(entry.context)
+    text = _dockerfile(entry.context, entry.dockerfile)
     jobs = []
     for version, recipe in entry.versions.items():
         if only_version is not None and version != only_version:
@@ -91,59 +101,68 @@ def catalogue_jobs(
             **recipe.labels,
         }
         jobs.append(
-            BuildJob(
-                entry.service,
-                version,
-                f"{entry.image}:{version}",
-                entry.context,
-                args,
-                labels,
-                entry.dockerfile,
+            CatalogueBuild(
+                service=entry.service,
+                version=version,
+                tag=f"{entry.image}:{image_tag(version)}",
+                labels=labels,
+                bases=tuple(base_images(text, args)),
+                context=entry.context,
+                args=args,
+                dockerfile=entry.dockerfile,
             )
         )
     return jobs
 
 
-def context_job(
-    service: str,
-    repository: str,
-    version: str,
-    context: Path,
-    base: str,
-    build_args: Mapping[str, str] | None = None,
-    dockerfile: str | None = None,
-) -> BuildJob:
-    """A build job for one version of a user service that has a compose build context."""
-    revision = source_revision(context)
-    args = {"VERSION": version, **(build_args or {})}
-    if uses_base_arg(context, dockerfile):
+def service_job(spec: ServiceSpec, repository: str, version: str, base: str) -> ServiceBuild:
+    """A build job for one version of a service with a compose build section. Its
+    Dockerfile gets VERSION (for a semver version: not for `latest`), and BASE_IMAGE when
+    it declares that argument and the build section does not set it."""
+    if spec.build is None:
+        raise BadInput(f"service '{spec.name}' has no build section", hint="add build: to it")
+    context = Path(spec.build.context)
+    text = _dockerfile(context, spec.build.dockerfile)
+    args: dict[str, str] = {}
+    labels = oci_labels(spec.name, version, gitsource.source_revision(context), str(context))
+    if try_version(version) is None:  # `latest` and other names: no version to give
+        del labels[f"{OCI}.version"]
+    else:
+        args["VERSION"] = version
+    if "ARG BASE_IMAGE" in text and "BASE_IMAGE" not in spec.build.args:
         args["BASE_IMAGE"] = base
-    return BuildJob(
-        service,
-        version,
-        f"{repository}:{version}",
-        context,
-        args,
-        oci_labels(service, version, revision, str(context)),
-        dockerfile,
+    return ServiceBuild(
+        service=spec.name,
+        version=version,
+        tag=f"{repository}:{image_tag(version)}",
+        labels=labels,
+        bases=tuple(base_images(text, {**spec.build.args, **args}, spec.build.target)),
+        args=args,
     )
 
 
 def run_jobs(
-    engine: Engine, jobs: list[BuildJob], force: bool, base: str, progress: ProgressSink
+    engine: Engine, jobs: list[BuildJob], force: bool, progress: ProgressSink
 ) -> list[BuildJob]:
-    """Build what is missing (or everything with force); return the jobs that were built."""
+    """Build what is missing (or everything with force); return the jobs that were built.
+    BadInput before any build when a base image is not local."""
     todo = [job for job in jobs if force or engine.image(job.tag) is None]
-    needs_base = any(job.args.get("BASE_IMAGE") == base for job in todo)
-    if needs_base and engine.image(base) is None:
-        raise BadInput(
-            f"base image {base} is not present locally (agentlab never pulls)",
-            hint="docker pull it, or set AGENTLAB_BASE_IMAGE (scripts/lab-up.sh makes one)",
-        )
+    for job in todo:
+        missing = [base for base in job.bases if engine.image(base) is None]
+        if missing:
+            raise BadInput(
+                f"base image {missing[0]} of {job.service} is not present locally "
+                "(agentlab never pulls)",
+                hint="docker pull it, or set AGENTLAB_BASE_IMAGE (scripts/lab-up.sh makes one)",
+            )
     for number, job in enumerate(todo, start=1):
         progress(f"[{number}/{len(todo)}] building {job.tag}")
         replaced = engine.image(job.tag) if force else None
-        engine.build_image(str(job.context), job.tag, job.args, job.labels, job.dockerfile)
+        match job:
+            case CatalogueBuild():
+                engine.build_image(str(job.context), job.tag, job.args, job.labels, job.dockerfile)
+            case ServiceBuild():
+                engine.build_service(job.service, job.tag, job.args, job.labels, progress)
         if replaced is not None and engine.remove_image_if_unused(replaced.id):
             progress(f"removed the image {job.tag} was before ({short_id(replaced.id)})")
     skipped = len(jobs) - len(todo)
@@ -159,30 +178,38 @@ def build_images(
     force: bool,
     base: str | None,
     progress: ProgressSink,
+    from_git: bool = False,
 ) -> list[str]:
-    """Build the catalogue (or one service/version); only what is missing unless force.
-    The tags built."""
+    """Build the catalogue, or versions of the services Compose builds: `version`, else
+    the one git gives each build context (`from_git`). Only what is missing unless
+    `force`. The tags built."""
+    if version is not None and from_git:
+        raise BadInput("--version and --from-git exclude each other", hint="give one of them")
     base_ref = base_image(base)
     catalogue = model.project.settings.catalogue
-    wanted = version.lstrip("vV") if version else None
-    if wanted is not None:
-        parse_version(wanted)
+    wanted = str(parse_version(version)) if version else None
     names = [service] if service else list(catalogue) or model.managed
     jobs: list[BuildJob] = []
     for name in names:
         spec = model.service(name)
         if name in catalogue:
+            if from_git:
+                raise BadInput(
+                    f"{name}'s versions come from the catalogue in agentlab.yaml",
+                    hint="build one with --version, or all with no option",
+                )
             jobs += catalogue_jobs(catalogue[name], base_ref, wanted)
-        elif wanted is not None and spec.build_context:
-            context = Path(spec.build_context)
-            jobs.append(context_job(name, model.repository(name), wanted, context, base_ref))
+        elif spec.build is not None and (wanted or from_git):
+            own = wanted or gitsource.version_from_git(Path(spec.build.context))
+            jobs.append(service_job(spec, model.repository(name), own, base_ref))
     if not jobs:
         raise BadInput(
             "nothing to build" + (f" for version {version}" if version else ""),
-            hint="add a catalogue to agentlab.yaml, or a build: context to the service",
+            hint="give a version (--version 1.2.0 or --from-git) for services with build:, "
+            "or a catalogue in agentlab.yaml",
         )
     with project_lock(model.state_dir, "images build"):
-        built = run_jobs(model.engine, jobs, force, base_ref, progress)
+        built = run_jobs(model.engine, jobs, force, progress)
     return [job.tag for job in built]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import short_id, split_image_ref
@@ -14,6 +13,7 @@ from agentlab.lab.model import ProjectModel
 from agentlab.versions import (
     NoMatchingVersion,
     check_policy,
+    image_tag,
     parse_requirement,
     parse_version,
     resolve,
@@ -109,14 +109,14 @@ class Catalogue:
             version = str(parse_version(spec))
         except BadInput:
             return None
-        for tag in dict.fromkeys((spec.strip(), version, f"v{version}")):
+        for tag in dict.fromkeys((spec.strip(), image_tag(version), f"v{image_tag(version)}")):
             if self.model.image(f"{repo}:{tag}") is not None:
                 return tag
         return None
 
     def _build_job(self, service: str, spec: str) -> builds.BuildJob | None:
         """How to build the exact version `spec` names (None for a range, or when the
-        service has neither a catalogue entry with that version nor a build context)."""
+        service has neither a catalogue entry with that version nor a build section)."""
         try:
             wanted = parse_version(spec)
         except BadInput:
@@ -128,11 +128,10 @@ class Catalogue:
                 if parse_version(version) == wanted:
                     return builds.catalogue_jobs(entry, base, version)[0]
             return None
-        context = self.model.services[service].build_context
-        if context is None:
+        spec_ = self.model.services[service]
+        if spec_.build is None:
             return None
-        repo = self.model.repository(service)
-        return builds.context_job(service, repo, spec.lstrip("vV"), Path(context), base)
+        return builds.service_job(spec_, self.model.repository(service), str(wanted), base)
 
     def plan_pins(self, version: str | None, sets: Mapping[str, str]) -> list[Resolved]:
         """Validate and resolve `--version` and `--set` before anything is touched; the
@@ -196,19 +195,22 @@ class Catalogue:
         image = self.model.current_image(service)
         return Resolved(service, split_image_ref(image)[1], image) if image else None
 
-    def check_images_present(self, resolved: list[Resolved]) -> None:
-        """Every managed service must have a local or buildable image (agentlab never pulls)."""
+    def missing_images(self, resolved: list[Resolved]) -> list[builds.BuildJob]:
+        """Build jobs for the images `up` needs besides `resolved` that are not local:
+        a service with a build section gets its image built (agentlab builds, so that
+        Compose never does it behind its back); another one is BadInput (no pulls)."""
         planned = {r.service for r in resolved}
-        for name in self.model.managed:
-            if name in planned:
+        managed = set(self.model.managed)
+        jobs: list[builds.BuildJob] = []
+        for name, spec in self.model.services.items():
+            image = self.model.current_image(name) if name in managed else spec.image
+            if name in planned or not image or self.model.image(image) is not None:
                 continue
-            image = self.model.current_image(name)
-            if (
-                image
-                and self.model.image(image) is None
-                and not self.model.services[name].build_context
-            ):
+            if spec.build is None:
                 raise BadInput(
                     f"image {image} of service {name} is not present locally",
                     hint="agentlab images build, or pull it yourself: agentlab never pulls",
                 )
+            repository, tag = split_image_ref(image)
+            jobs.append(builds.service_job(spec, repository, tag, builds.base_image(None)))
+        return jobs

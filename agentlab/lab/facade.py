@@ -95,8 +95,11 @@ class Lab:
         force: bool,
         base: str | None,
         progress: ProgressSink = quiet,
+        from_git: bool = False,
     ) -> list[str]:
-        return builds.build_images(self.model, version, service, force, base, progress)
+        """Build what is missing: the catalogue, or versions of the services with build:
+        (`version`, else from git with `from_git`). The tags built."""
+        return builds.build_images(self.model, version, service, force, base, progress, from_git)
 
     def list_images(self) -> list[builds.ImageRow]:
         return builds.list_images(self.model)

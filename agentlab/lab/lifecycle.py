@@ -11,6 +11,7 @@ from agentlab.engine.model import Replica
 from agentlab.lab import builds, readiness
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.ports import check_ports_free
 from agentlab.lab.rollouts import Rollouts, failure_details
 from agentlab.state.lock import project_lock
 from agentlab.state.override import read_pins, update_override
@@ -37,18 +38,16 @@ class Lifecycle:
         model = self.model
         model.engine.prepare_to_mutate()
         resolved = self.catalogue.plan_pins(version, sets)
-        self.catalogue.check_images_present(resolved)
+        jobs = [r.build for r in resolved if r.build is not None]
+        jobs += self.catalogue.missing_images(resolved)
         model.engine.check()
+        running = {r.service for r in model.engine.replicas() if r.running}
+        check_ports_free(model, running)
         with project_lock(model.state_dir, cause):
-            for item in resolved:
-                if item.build is not None:
-                    progress(f"building {item.image}")
-                    base = builds.base_image(None)
-                    builds.run_jobs(model.engine, [item.build], False, base, progress)
-                    model.forget_image(item.image)
+            for job in builds.run_jobs(model.engine, jobs, False, progress):
+                model.forget_image(job.tag)
             pins = read_pins(model.override_path)
             changed = [r for r in resolved if pins.get(r.service) != r.image]
-            running = {r.service for r in model.engine.replicas() if r.running}
             for item in [r for r in changed if r.service in running]:
                 self._roll_within_up(item, progress, cause)
             fresh = [r for r in changed if r.service not in running]

@@ -79,7 +79,7 @@ class ProjectModel:
         that have a build context (the ones you version), else every managed one."""
         if self.project.settings.primary:
             return list(self.project.settings.primary)
-        built = [name for name in self.managed if self.services[name].build_context]
+        built = [name for name in self.managed if self.services[name].build is not None]
         return built or self.managed
 
     def history(self) -> History:

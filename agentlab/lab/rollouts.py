@@ -13,17 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentlab.common.errors import BadInput, InterruptedRollout
-from agentlab.common.events import quiet
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
-from agentlab.rollout.events import RolloutEvent
+from agentlab.rollout.events import BuildProgress, RolloutEvent
 from agentlab.rollout.planner import PlannedStep, plan
 from agentlab.rollout.runner import RolloutResult, RolloutRunner, refuse_unsafe
-from agentlab.rollout.settings import RolloutSettings, build_rollback_settings, build_settings
+from agentlab.rollout.settings import (
+    SURGE_OPTIONS,
+    RolloutSettings,
+    build_rollback_settings,
+    build_settings,
+    without_surge,
+)
 from agentlab.state.history import History, JournalEntry
 from agentlab.state.lock import project_lock
 from agentlab.state.override import update_override
@@ -50,6 +55,7 @@ class RolloutPlan:
     from_image: str
     settings: RolloutSettings
     rollback_settings: RolloutSettings
+    note: str = ""  # said with the settings when the rollout starts
 
     @property
     def from_version(self) -> str:
@@ -129,8 +135,13 @@ class Rollouts:
         start = from_image or self.model.current_image(service)
         if start is None:
             raise BadInput(f"service '{service}' has no current image", hint="agentlab up first")
+        note = ""
+        blockers = spec.surge_blockers()
+        if blockers and not any(options.get(name) is not None for name in SURGE_OPTIONS):
+            settings, rollback = without_surge(settings), without_surge(rollback)
+            note = "stop-first, expect downtime: " + "; ".join(blockers)
         refuse_unsafe(spec, settings, rollback)
-        planned = RolloutPlan(spec, target, start, settings, rollback)
+        planned = RolloutPlan(spec, target, start, settings, rollback, note)
         planned.steps()  # raises BadInput for an impossible budget
         return planned
 
@@ -164,8 +175,11 @@ class Rollouts:
             )
         target = planned.target
         if target.build is not None:
-            base = builds.base_image(None)
-            builds.run_jobs(self.model.engine, [target.build], False, base, quiet)
+
+            def report(line: str) -> None:
+                emit(BuildProgress(target.image, line))
+
+            builds.run_jobs(self.model.engine, [target.build], False, report)
         info = self.model.image(target.image)  # found during validation: no second look-up
         with closing(self.model.engine.changes()) as feed:  # opened before "started"
             revision = history.begin_revision(
@@ -244,8 +258,12 @@ class Rollouts:
         spec = self.model.service(entry.service)
         settings = self.settings(entry.service)
         rollback = build_rollback_settings(settings, spec.rollback_config)
+        note = ""
+        if spec.surge_blockers():
+            settings, rollback = without_surge(settings), without_surge(rollback)
+            note = "stop-first, expect downtime: " + "; ".join(spec.surge_blockers())
         target = Resolved(entry.service, entry.to_version, entry.to_image)
-        planned = RolloutPlan(spec, target, entry.from_image, settings, rollback)
+        planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note)
         with closing(self.model.engine.changes()) as feed:
             first_step = len(entry.steps) + 1
             run = self._runner(planned, emit, entry.rollout_id, feed, first_step, pause)
@@ -296,4 +314,5 @@ class Rollouts:
             feed=feed,
             first_step=first_step,
             pause_requested=pause,
+            note=planned.note,
         )

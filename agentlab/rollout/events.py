@@ -36,6 +36,19 @@ class RolloutStarted(RolloutEvent):
 
 
 @dataclass(frozen=True)
+class BuildProgress(RolloutEvent):
+    """A line of the build of the target image, before the rollout starts (build on
+    demand: the version was not local yet)."""
+
+    kind: ClassVar[str] = "build_progress"
+    image: str
+    text: str
+
+    def line(self) -> str:
+        return f"build {self.image}: {self.text.strip()}"
+
+
+@dataclass(frozen=True)
 class StepStarted(RolloutEvent):
     kind: ClassVar[str] = "step_started"
     index: int
@@ -138,6 +151,7 @@ class RolloutFinished(RolloutEvent):
     outcome: Outcome
     message: str
     duration: float
+    downtime: float = 0.0  # seconds the service had no ready replica
 
     def line(self) -> str:
         return f"{self.outcome}: {self.message} ({self.duration:.1f}s)"

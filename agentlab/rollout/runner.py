@@ -85,6 +85,7 @@ class RolloutResult:
     duration: float
     failures: tuple[FailedReplica, ...] = ()
     hint: str = ""
+    downtime: float = 0.0  # seconds the service had no ready replica
 
 
 @dataclass
@@ -149,6 +150,7 @@ class RolloutRunner:
         poll_interval: float = FALLBACK_POLL,
         first_step: int = 1,
         pause_requested: Callable[[], bool] = lambda: False,
+        note: str = "",
     ) -> None:
         self.engine = engine
         self.service = service
@@ -162,6 +164,9 @@ class RolloutRunner:
         self.feed = feed
         self.poll_interval = poll_interval
         self.pause_requested = pause_requested
+        self.note = note
+        self._down_since: float | None = None  # when the service last had no ready replica
+        self._downtime = 0.0
         self._index = first_step - 1
         self._counts: tuple[int, int, int] | None = None
 
@@ -204,7 +209,7 @@ class RolloutRunner:
                 target_version,
                 self.desired,
                 self.settings.strategy,
-                summarize(self.desired, self.settings),
+                "; ".join(filter(None, [summarize(self.desired, self.settings), self.note])),
             )
         )
         self.journal.set_rollout_state(self.rollout_id, "running")
@@ -217,10 +222,15 @@ class RolloutRunner:
             outcome, message, hint, failures = self._conclude(forward, undo)
         if undo and outcome == "complete":
             outcome = "undone"
-        duration = self.clock() - started
-        self.emit(RolloutFinished(outcome, message, duration))
+        end = self.clock()
+        open_interval = end - self._down_since if self._down_since is not None else 0.0
+        downtime = self._downtime + open_interval
+        if downtime > 0:
+            message += f"; {downtime:.1f}s with no ready replica"
+        duration = end - started
+        self.emit(RolloutFinished(outcome, message, duration, downtime))
         self.journal.set_rollout_state(self.rollout_id, outcome)
-        return RolloutResult(outcome, message, duration, tuple(failures), hint)
+        return RolloutResult(outcome, message, duration, tuple(failures), hint, downtime)
 
     def _conclude(self, phase: _Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Outcome, message and hint of a finished forward phase (before any rollback)."""
@@ -289,7 +299,7 @@ class RolloutRunner:
                 if r.id in fresh
             ]
             old = [ReplicaView(r.id, r.ready) for r in replicas if r.id not in fresh]
-            self._progress(old, new)
+            self._progress(old, new, now)
             action = next_actions(self.desired, old, new, settings)
             if known and not isinstance(action, StartNew):
                 continue  # anything but a start is planned from a fresh read
@@ -441,8 +451,14 @@ class RolloutRunner:
             else:
                 phase.stopped = True
 
-    def _progress(self, old: list[ReplicaView], new: list[ReplicaView]) -> None:
+    def _progress(self, old: list[ReplicaView], new: list[ReplicaView], now: float) -> None:
+        """Report changed counts; account the time the service has no ready replica."""
         ready = sum(view.ready for view in [*old, *new])
+        if ready == 0 and self.desired > 0 and self._down_since is None:
+            self._down_since = now
+        elif ready > 0 and self._down_since is not None:
+            self._downtime += now - self._down_since
+            self._down_since = None
         counts = (ready, len(old) + len(new), len(new))
         if counts != self._counts:
             self._counts = counts

@@ -60,6 +60,17 @@ def build_settings(
     return _apply(settings, given, "option")
 
 
+SURGE_OPTIONS = ("max_surge", "parallelism", "order")  # options that say how to surge
+
+
+def without_surge(settings: RolloutSettings) -> RolloutSettings:
+    """The settings as stop-first: remove one replica, then start its replacement (for a
+    service whose fixed host port or container name admits one container)."""
+    if settings.strategy != "rolling":
+        return settings
+    return replace(settings, max_surge="0", max_unavailable="1", parallelism=None, order=None)
+
+
 def build_rollback_settings(
     forward: RolloutSettings, rollback_config: Mapping[str, Any] | None = None
 ) -> RolloutSettings:

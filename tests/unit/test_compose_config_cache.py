@@ -61,3 +61,27 @@ def test_editing_a_file_or_adding_the_override_invalidates(
     (compose.compose_files[0].parent / ".env").write_text("WEB_TAG=5\n")
     compose.compose_config()
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("edited", ["web.env", "more.yaml", "base.yaml", "more.env"])
+def test_included_extended_and_env_files_invalidate(
+    engine: tuple[ComposeEngine, list[str]], edited: str
+) -> None:
+    compose, calls = engine
+    directory = compose.compose_files[0].parent
+    (directory / "web.env").write_text("A=1\n")
+    (directory / "more.env").write_text("B=1\n")
+    (directory / "base.yaml").write_text("services:\n  base:\n    image: a/base:1\n")
+    (directory / "more.yaml").write_text(
+        "services:\n  tool:\n    extends: {file: base.yaml, service: base}\n"
+        "    env_file: [{path: more.env, required: false}]\n"
+    )
+    compose.compose_files[0].write_text(
+        "include: [more.yaml]\nservices:\n  web:\n    image: a/web:1\n    env_file: web.env\n"
+    )
+    compose.compose_config()
+    compose.compose_config()
+    assert len(calls) == 1
+    (directory / edited).write_text((directory / edited).read_text() + "\n# edited\n")
+    compose.compose_config()
+    assert len(calls) == 2

@@ -25,7 +25,8 @@ def test_scaling_one_service_without_touching_the_others(
     engine.up(["web"], scales={"web": 4}, recreate=False, deps=False)
     assert cli.read_text().split("\n")[:-1] == [
         "compose", "-f", str(tmp_path / "compose.yaml"), "-p", "p",
-        "up", "--detach", "--pull", "never", "--scale", "web=4", "--no-recreate", "--no-deps",
+        "up", "--detach", "--pull", "never", "--no-build", "--scale", "web=4", "--no-recreate",
+        "--no-deps",
         "web",
     ]  # fmt: skip
 
@@ -39,7 +40,7 @@ def test_the_whole_project_with_the_override(
     args = cli.read_text().split("\n")[:-1]
     assert args[:7] == ["compose", "-f", str(tmp_path / "compose.yaml"),
                         "-f", str(engine.override), "-p", "p"]  # fmt: skip
-    assert args[7:] == ["up", "--detach", "--pull", "never"]
+    assert args[7:] == ["up", "--detach", "--pull", "never", "--no-build"]
 
 
 def test_no_services_runs_nothing(engine: ComposeEngine, cli: Path) -> None:

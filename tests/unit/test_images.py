@@ -8,20 +8,20 @@ import pytest
 
 from agentlab.common.errors import BadInput
 from agentlab.engine.fake import FakeEngine
-from agentlab.lab.builds import BuildJob, run_jobs
+from agentlab.lab.builds import CatalogueBuild, run_jobs
 
 BASE = "lab/base:1"
 
 
-def job(version: str) -> BuildJob:
-    return BuildJob(
-        "agent", version, f"lab/agent:{version}", Path("."), {"BASE_IMAGE": BASE}, {}, None
+def job(version: str) -> CatalogueBuild:
+    return CatalogueBuild(
+        "agent", version, f"lab/agent:{version}", {}, (BASE,), Path("."), {"BASE_IMAGE": BASE}
     )
 
 
 def build(fake: FakeEngine, force: bool, *versions: str) -> tuple[list[str], list[str]]:
     lines: list[str] = []
-    built = run_jobs(fake, [job(v) for v in versions], force, BASE, lines.append)
+    built = run_jobs(fake, [job(v) for v in versions], force, lines.append)
     return [b.tag for b in built], lines
 
 
@@ -48,6 +48,6 @@ def test_force_rebuilds_and_removes_the_image_it_replaced() -> None:
 
 def test_a_missing_base_image_is_bad_input_before_any_build() -> None:
     fake = FakeEngine()
-    with pytest.raises(BadInput, match="base image lab/base:1 is not present"):
+    with pytest.raises(BadInput, match="base image lab/base:1 of agent is not present"):
         build(fake, False, "1.0.0")
     assert fake.called("build_image") == []

@@ -21,7 +21,7 @@ from agentlab.engine.fake import (
     FakeEngine,
     exits,
 )
-from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.engine.model import PublishedPort, Replica, ServiceSpec
 from agentlab.rollout.events import (
     Paused,
     ReplicaCounts,
@@ -458,7 +458,7 @@ def test_without_healthcheck_ready_is_seen_when_min_ready_passes_not_at_the_next
 
 
 def test_fixed_host_port_refuses_surge_before_changing_anything() -> None:
-    rig = make_rig(replicas=1, fixed_host_ports=("8080->80",))
+    rig = make_rig(replicas=1, ports=(PublishedPort(80, 8080),))
     with pytest.raises(BadInput, match="fixed host port 8080->80"):
         rig.run()
     assert rig.fake.called("add_replicas") == []

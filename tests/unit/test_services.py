@@ -7,6 +7,7 @@ import pytest
 from agentlab.common.durations import parse_duration
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.compose_model import services_from_config
+from agentlab.engine.model import PublishedPort
 
 CONFIG = {
     "services": {
@@ -39,9 +40,11 @@ def test_services_from_config() -> None:
     assert web.update_config["order"] == "start-first"
     assert web.stop_grace_period == 5.0
     assert web.surge_blockers() == []
-    assert db.fixed_host_ports == ("127.0.0.1:5432->5432",)
+    assert db.fixed_host_ports == (PublishedPort(5432, 5432, "127.0.0.1"),)
+    assert str(db.fixed_host_ports[0]) == "127.0.0.1:5432->5432/tcp"
     assert len(db.surge_blockers()) == 2
-    assert (api.replicas, api.image, api.build_context) == (2, None, "/src/api")
+    assert (api.replicas, api.image) == (2, None)  # no project name: no image to name
+    assert api.build is not None and api.build.context == "/src/api"
     assert api.surge_blockers() == []  # a published range can hold several containers
 
 
@@ -69,3 +72,29 @@ def test_parse_duration(value: object, seconds: float) -> None:
 def test_parse_duration_rejects_garbage() -> None:
     with pytest.raises(ValueError, match="malformed duration"):
         parse_duration("soon")
+
+
+def test_a_built_service_without_an_image_gets_the_name_compose_gives_it() -> None:
+    config = {
+        "name": "shop",
+        "services": {
+            "web": {
+                "build": {"context": "/src/web", "target": "builder", "args": {"A": "1"}},
+                "ports": [{"target": 8000, "published": "8000", "host_ip": "127.0.0.1"}],
+            },
+            "api": {"build": {"context": "/src/api"}, "image": "me/api:2"},
+        },
+    }
+    specs = services_from_config(config)
+    web = specs["web"]
+    assert web.image == "shop-web" and web.repository == "shop-web"
+    assert web.build is not None
+    assert (web.build.target, web.build.args, web.build.dockerfile) == (
+        "builder",
+        {"A": "1"},
+        "Dockerfile",
+    )
+    assert web.surge_blockers() == [
+        "fixed host port 127.0.0.1:8000->8000/tcp can be bound by one container only"
+    ]
+    assert specs["api"].image == "me/api:2"

@@ -8,6 +8,8 @@ from agentlab.versions import (
     NoMatchingVersion,
     VersionPolicy,
     check_policy,
+    git_version,
+    image_tag,
     parse_range,
     parse_requirement,
     parse_version,
@@ -358,3 +360,32 @@ def test_parse_requirement_rejects(text: str, hint: str) -> None:
         parse_requirement(text)
     assert info.value.message == f"malformed requirement '{text}'"
     assert info.value.hint == hint
+
+
+@pytest.mark.parametrize(
+    ("describe", "commits", "version"),
+    [
+        ("v1.2.0-0-gabc1234", 9, "1.2.0"),
+        ("1.2.0-0-gabc1234", 9, "1.2.0"),
+        ("v1.2.0-3-gabc1234", 9, "1.2.1-dev.3+gabc1234"),
+        ("v1.2.0-0-gabc1234-dirty", 9, "1.2.1-dev.0+gabc1234.dirty"),
+        ("v1.3.0-rc.1-2-gabc1234", 9, "1.3.0-rc.1.dev.2+gabc1234"),
+        ("abc1234", 7, "0.0.1-dev.7+gabc1234"),
+        ("abc1234-dirty", 7, "0.0.1-dev.7+gabc1234.dirty"),
+    ],
+)
+def test_versions_from_git(describe: str, commits: int, version: str) -> None:
+    assert git_version(describe, commits) == version
+    assert parse_version(image_tag(version)) == parse_version(version)  # the tag reads back
+
+
+def test_a_dirty_tree_is_never_a_release() -> None:
+    assert parse_version(git_version("v2.0.0-0-gabc1234-dirty", 1)).prerelease is not None
+    with pytest.raises(BadInput, match="cannot read a version"):
+        git_version("release-5-2-gabc", 3)
+    assert image_tag("1.2.1-dev.3+gabc.dirty") == "1.2.1-dev.3_gabc.dirty"
+    assert sort_tags(["1.2.1-dev.3_gabc", "1.2.0", "1.2.1"]) == [
+        "1.2.0",
+        "1.2.1-dev.3_gabc",
+        "1.2.1",
+    ]

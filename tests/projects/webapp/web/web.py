@@ -58,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> int:
     """Serve until SIGTERM/SIGINT, then drain and exit 0."""
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
-    server.daemon_threads = True  # handler threads are still joined by server_close()
+    server.daemon_threads = False  # so that server_close() joins the in-flight handlers
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
