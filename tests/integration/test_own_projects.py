@@ -1,0 +1,161 @@
+"""Three projects modelled on docker/awesome-compose samples (flask, nginx-flask-mysql,
+react-express-mongodb), as their users have them: services built from source, published
+ports, secrets, several networks, depends_on conditions, bind mounts, non-semver images,
+include/extends/env_file/profiles. Each goes through up, status, versions, images build,
+a rollout to a new build, one built on demand, a rollback, history and down."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import REPO, LabRun, base_image_env, lab_run
+
+pytestmark = pytest.mark.engine
+PROJECTS = REPO / "tests" / "projects"
+
+
+@pytest.fixture(scope="session")
+def hand_built_images() -> None:
+    """The image-only services' images, built by hand as a user would have them."""
+    env = {**base_image_env()}
+    env["BASE_IMAGE"] = env["AGENTLAB_BASE_IMAGE"]
+    for script in ("nginx-flask-db/db/build.sh", "react-express-db/mongo/build.sh"):
+        subprocess.run(["sh", str(PROJECTS / script)], env=env, check=True,
+                       capture_output=True, timeout=600)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A test project: which service to roll, and where its answers come from."""
+
+    directory: str
+    service: str
+    port_variable: str  # the published port the test reads the version through
+    port_service: str
+    target_port: int
+    path: str
+
+
+SAMPLES = {
+    "flask": Sample("flask", "web", "WEB_PORT", "web", 8000, "/version"),
+    "nginx-flask-db": Sample("nginx-flask-db", "backend", "PROXY_PORT", "proxy", 80, "/version"),
+    "react-express-db": Sample(
+        "react-express-db", "backend", "FRONTEND_PORT", "frontend", 3000, "/api/greeting"
+    ),
+}
+
+
+def run_on(sample: Sample, port: int) -> Iterator[LabRun]:
+    env = base_image_env()
+    env["BASE_IMAGE"] = env["AGENTLAB_BASE_IMAGE"]
+    ports = {"WEB_PORT": "0", "BACKEND_PORT": "0", "PROXY_PORT": "0", "FRONTEND_PORT": "0"}
+    env.update({**ports, sample.port_variable: str(port)})
+    yield from lab_run(PROJECTS / sample.directory / "compose.yaml", "t-own", env)
+
+
+def version_seen(lab: LabRun, sample: Sample) -> str:
+    """The version header of an answer through the sample's published port."""
+    out = lab.docker("compose", "-p", lab.project, "port", sample.port_service,
+                     str(sample.target_port))  # fmt: skip
+    url = f"http://127.0.0.1:{out.strip().rsplit(':', 1)[1]}{sample.path}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return str(answer.headers["X-Agent-Version"])
+
+
+def labels_of(lab: LabRun, image: str) -> dict[str, str]:
+    found = json.loads(lab.docker("image", "inspect", image))
+    return dict(found[0]["Config"]["Labels"] or {})
+
+
+@pytest.mark.usefixtures("hand_built_images")
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_a_sample_project_from_up_to_down(name: str) -> None:
+    sample = SAMPLES[name]
+    for lab in run_on(sample, free_port()):
+        service, image = sample.service, f"{lab.project}-{sample.service}"
+        up = lab("up")
+        assert up.code == 0, up.err
+        assert "[1/" in up.err and f"building {image}:latest" in up.err  # agentlab built it
+        assert version_seen(lab, sample) == "dev"  # the Dockerfile's default VERSION
+        status = lab("status", "--json").json()
+        rows = {s["service"]: s for s in status["services"]}
+        assert rows[service]["managed"] and rows[service]["image"] == f"{image}"
+        assert all(s["ready"] == s["desired"] for s in status["services"])
+
+        built = lab("images", "build", "--service", service, "--version", "1.1.0")
+        assert built.code == 0, built.err
+        labels = labels_of(lab, f"{image}:1.1.0")
+        assert labels["org.opencontainers.image.version"] == "1.1.0"
+        assert labels["org.opencontainers.image.title"] == service
+        marker = lab.docker("run", "--rm", "--entrypoint", "python3", f"{image}:1.1.0", "-c",
+                            "import os; print(os.path.exists('/etc/dev-envs'))")  # fmt: skip
+        assert marker.strip() == "False"  # the build section's target was honoured
+        versions = lab("versions", service, "--json").json()[service]
+        assert [v["version"] for v in versions] == ["1.1.0", "latest"]
+
+        first = lab("rollout", service, "--to", "1.1.0")
+        assert first.code == 0, first.err
+        assert version_seen(lab, sample) == "1.1.0"
+
+        second = lab("rollout", service, "--to", "1.2.0")  # not built yet: built on demand
+        assert second.code == 0, second.err
+        assert f"build {image}:1.2.0" in second.out
+        assert version_seen(lab, sample) == "1.2.0"
+
+        back = lab("rollback", service)
+        assert back.code == 0, back.err
+        assert "build " not in back.out  # still tagged locally: no rebuild
+        assert version_seen(lab, sample) == "1.1.0"
+
+        history = lab("history", service, "--json").json()
+        assert [(h["version"], h["outcome"]) for h in history] == [
+            ("1.1.0", "complete"),
+            ("1.2.0", "complete"),
+            ("1.1.0", "complete"),
+        ]  # `up` with no version pins nothing: no revision
+        assert history[0]["image_id"] == history[2]["image_id"]
+
+        down = lab("down")
+        assert down.code == 0, down.err
+        assert lab.containers() == []
+
+
+def test_a_fixed_host_port_rolls_stop_first_and_says_how_long_it_was_down() -> None:
+    for lab in run_on(SAMPLES["flask"], free_port()):
+        assert lab("up", "--version", "1.0.0").code == 0
+        rolled = lab("rollout", "web", "--to", "1.1.0")
+        assert rolled.code == 0, rolled.err
+        assert "stop-first, expect downtime: fixed host port 127.0.0.1:" in rolled.out
+        assert "s with no ready replica" in rolled.out
+        refused = lab("rollout", "web", "--to", "1.0.0", "--max-surge", "1")
+        assert refused.code == 2
+        assert "cannot run a new replica beside an old one" in refused.err
+
+
+def test_a_busy_port_stops_up_before_anything_changes() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        for lab in run_on(SAMPLES["flask"], port):
+            up = lab("up", "--version", "1.0.0")
+            assert up.code == 2, up.err
+            assert up.err.strip() == (
+                f"error: port {port} (127.0.0.1) of service web is already in use "
+                "(hint: stop what listens there, or run with WEB_PORT=0 for a free port)"
+            )
+            assert lab.containers() == []
+            assert not (lab.state_dir / "override.yaml").exists()
