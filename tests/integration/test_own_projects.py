@@ -7,11 +7,13 @@ a rollout to a new build, one built on demand, a rollback, history and down."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -58,9 +60,18 @@ SAMPLES = {
 }
 
 
-def run_on(sample: Sample, port: int) -> Iterator[LabRun]:
+def image_env() -> dict[str, str]:
+    """The base image for the builds: $AGENTLAB_BASE_IMAGE, and BASE_IMAGE for the
+    compose files' build args."""
     env = base_image_env()
-    env["BASE_IMAGE"] = env["AGENTLAB_BASE_IMAGE"]
+    return {
+        "AGENTLAB_BASE_IMAGE": env["AGENTLAB_BASE_IMAGE"],
+        "BASE_IMAGE": env["AGENTLAB_BASE_IMAGE"],
+    }
+
+
+def run_on(sample: Sample, port: int) -> Iterator[LabRun]:
+    env = image_env()
     ports = {"WEB_PORT": "0", "BACKEND_PORT": "0", "PROXY_PORT": "0", "FRONTEND_PORT": "0"}
     env.update({**ports, sample.port_variable: str(port)})
     yield from lab_run(PROJECTS / sample.directory / "compose.yaml", "t-own", env)
@@ -73,6 +84,17 @@ def version_seen(lab: LabRun, sample: Sample) -> str:
     url = f"http://127.0.0.1:{out.strip().rsplit(':', 1)[1]}{sample.path}"
     with urllib.request.urlopen(url, timeout=10) as answer:
         return str(answer.headers["X-Agent-Version"])
+
+
+def others_started(lab: LabRun, service: str) -> dict[str, str]:
+    """Container id -> start time of every other service's containers."""
+    found = {}
+    for name in lab.containers():
+        if f"-{service}-" in name:
+            continue
+        state = json.loads(lab.docker("container", "inspect", name))[0]
+        found[state["Id"]] = state["State"]["StartedAt"]
+    return found
 
 
 def labels_of(lab: LabRun, image: str) -> dict[str, str]:
@@ -94,6 +116,7 @@ def test_a_sample_project_from_up_to_down(name: str) -> None:
         rows = {s["service"]: s for s in status["services"]}
         assert rows[service]["managed"] and rows[service]["image"] == f"{image}"
         assert all(s["ready"] == s["desired"] for s in status["services"])
+        others = others_started(lab, service)
 
         built = lab("images", "build", "--service", service, "--version", "1.1.0")
         assert built.code == 0, built.err
@@ -120,6 +143,7 @@ def test_a_sample_project_from_up_to_down(name: str) -> None:
         assert "build " not in back.out  # still tagged locally: no rebuild
         assert version_seen(lab, sample) == "1.1.0"
 
+        assert others_started(lab, service) == others  # the db was never restarted
         history = lab("history", service, "--json").json()
         assert [(h["version"], h["outcome"]) for h in history] == [
             ("1.1.0", "complete"),
@@ -159,3 +183,44 @@ def test_a_busy_port_stops_up_before_anything_changes() -> None:
             )
             assert lab.containers() == []
             assert not (lab.state_dir / "override.yaml").exists()
+
+
+def git(directory: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(directory), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def version_built_from_git(lab: LabRun) -> str:
+    """`images build --from-git` for web; the version label of the image it built."""
+    done = lab("images", "build", "--service", "web", "--from-git")
+    assert done.code == 0, done.err
+    tag = next(word for word in done.err.split() if word.startswith(f"{lab.project}-web:"))
+    return labels_of(lab, tag)["org.opencontainers.image.version"]
+
+
+def test_versions_from_git_on_a_tagged_a_later_and_a_dirty_checkout(tmp_path: Path) -> None:
+    project = tmp_path / "flask"
+    shutil.copytree(PROJECTS / "flask", project)
+    for lab in lab_run(project / "compose.yaml", "t-git", {"WEB_PORT": "0", **image_env()}):
+        git(project, "init", "-q")
+        git(project, "add", ".")
+        git(project, "commit", "-q", "-m", "first")
+        git(project, "tag", "v1.0.0")
+        assert version_built_from_git(lab) == "1.0.0"
+        (project / "app" / "NOTES").write_text("later\n")
+        git(project, "add", ".")
+        git(project, "commit", "-q", "-m", "second")
+        commit = git(project, "rev-parse", "--short", "HEAD")
+        assert version_built_from_git(lab) == f"1.0.1-dev.1+g{commit}"
+        app = project / "app" / "app.py"
+        app.write_text(app.read_text() + "\n")
+        assert version_built_from_git(lab) == f"1.0.1-dev.1+g{commit}.dirty"
+        versions = lab("versions", "web", "--json").json()["web"]
+        assert [v["version"] for v in versions] == [
+            "1.0.0",
+            f"1.0.1-dev.1_g{commit}",
+            f"1.0.1-dev.1_g{commit}.dirty",
+        ]
