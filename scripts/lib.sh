@@ -10,6 +10,7 @@ AGENTLAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 AGENTLAB_LOG_DIR=${AGENTLAB_LOG_DIR:-/var/log}
 [[ -w $AGENTLAB_LOG_DIR ]] || AGENTLAB_LOG_DIR=${TMPDIR:-/tmp}
 OFFLINE_BASE_IMAGE=agentlab/base:offline
+OFFLINE_PROXY_IMAGE=agentlab/haproxy:offline
 _apt_updated=false
 
 step() { printf '==> %s\n' "$*"; }
@@ -156,11 +157,52 @@ ensure_base_image() {
     export AGENTLAB_BASE_IMAGE=$image
 }
 
+# build_offline_proxy: HAProxy 2.6 from Debian's package (with Lua and the Prometheus
+# exporter), for agentlab's traffic layer where haproxy:2.6 cannot be pulled.
+build_offline_proxy() {
+    local log=$AGENTLAB_LOG_DIR/agentlab-proxy-image.log tmp start=$SECONDS
+    have mmdebstrap || apt_install mmdebstrap
+    step "proxy image: building $OFFLINE_PROXY_IMAGE with mmdebstrap (~40 s, log: $log)"
+    tmp=$(mktemp -d)
+    if ! { as_root mmdebstrap --variant=essential --include=haproxy bookworm "$tmp/proxy.tar" \
+        && docker import --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+        "$tmp/proxy.tar" "$OFFLINE_PROXY_IMAGE"; } >>"$log" 2>&1; then
+        as_root rm -rf "$tmp"
+        die_log "building $OFFLINE_PROXY_IMAGE failed" "$log"
+    fi
+    as_root rm -rf "$tmp"
+    step "proxy image: built $OFFLINE_PROXY_IMAGE in $((SECONDS - start)) s"
+}
+
+# Sets and exports AGENTLAB_PROXY_IMAGE: a present image if any, else builds (Debian/CI) or
+# pulls the official haproxy:2.6.
+ensure_proxy_image() {
+    local image=${AGENTLAB_PROXY_IMAGE:-}
+    if [[ -n $image ]] && image_present "$image"; then
+        step "proxy image: $image (from AGENTLAB_PROXY_IMAGE)"
+    elif image_present haproxy:2.6; then
+        image=haproxy:2.6
+        step "proxy image: $image (present)"
+    elif image_present "$OFFLINE_PROXY_IMAGE"; then
+        image=$OFFLINE_PROXY_IMAGE
+        step "proxy image: $image (present)"
+    elif have apt-get || [[ ${CI:-} == true ]]; then
+        build_offline_proxy
+        image=$OFFLINE_PROXY_IMAGE
+    else
+        image=haproxy:2.6
+        step "proxy image: pulling $image"
+        docker pull -q "$image" >/dev/null || die "docker pull $image failed"
+    fi
+    export AGENTLAB_PROXY_IMAGE=$image
+}
+
 ensure_all() {
     ensure_venv
     ensure_engine
     ensure_compose
     ensure_base_image
+    ensure_proxy_image
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
@@ -168,7 +210,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     (($#)) || set -- ensure_all
     for fn in "$@"; do
         if [[ $fn != ensure_* ]] || ! declare -F "$fn" >/dev/null; then
-            die "unknown step: $fn (ensure_venv ensure_engine ensure_compose ensure_base_image)"
+            die "unknown step: $fn (ensure_venv ensure_engine ensure_compose ensure_base_image ensure_proxy_image)"
         fi
         "$fn"
     done

@@ -153,15 +153,21 @@ def webapp_lab() -> Iterator[LabRun]:
 
 
 def base_image_env() -> dict[str, str]:
-    """AGENTLAB_BASE_IMAGE as scripts/test.sh sets it; else the offline base if present."""
+    """AGENTLAB_BASE_IMAGE and AGENTLAB_PROXY_IMAGE as scripts/test.sh sets them; else
+    the images present (the official ones first, then the offline builds)."""
     env = dict(os.environ)
-    if not env.get("AGENTLAB_BASE_IMAGE"):
-        for candidate in ("python:3.12-slim", "agentlab/base:offline"):
+    for variable, candidates in (
+        ("AGENTLAB_BASE_IMAGE", ("python:3.12-slim", "agentlab/base:offline")),
+        ("AGENTLAB_PROXY_IMAGE", ("haproxy:2.6", "agentlab/haproxy:offline")),
+    ):
+        if env.get(variable):
+            continue
+        for candidate in candidates:
             probe = subprocess.run(
                 ["docker", "image", "inspect", candidate], capture_output=True, check=False
             )
             if probe.returncode == 0:
-                env["AGENTLAB_BASE_IMAGE"] = candidate
+                env[variable] = candidate
                 break
     return env
 

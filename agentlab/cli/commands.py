@@ -45,6 +45,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 *(f"--set {s}" for s in args.set),
             ]
         ),
+        traffic_layer=args.traffic_layer,
     )
     return show_status(status, args.json)
 

@@ -56,6 +56,7 @@ def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[st
         "health": replica.health,
         "uptime_s": None if uptime is None else round(uptime, 1),
         "restarts": replica.restart_count,
+        "answers_name": replica.named,  # null: in no network with names (network_mode)
     }
 
 

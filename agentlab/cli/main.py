@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds to wait for health (default 120)",
     )
+    up.add_argument(
+        "--traffic-layer",
+        action="append",
+        default=[],
+        metavar="SERVICE",
+        help="put SERVICE behind agentlab's proxy (repeatable; kept for later commands): "
+        "its published ports move to the proxy, so its replicas can surge",
+    )
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
 
     status = sub.add_parser("status", help="every service and replica")

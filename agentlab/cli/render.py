@@ -60,8 +60,14 @@ def status_table(status: LabStatus) -> str:
                 ]
             )
             label = ""
-        for blocker in svc.blockers:
+        for blocker in svc.blockers if svc.managed else ():
             notes.append(f"note: {svc.name} cannot take extra replicas: {blocker}")
+        for replica in svc.replicas:
+            if replica.running and replica.named is False:
+                notes.append(
+                    f"note: {replica.name} does not answer to {svc.name} (out of its name: "
+                    "a rollout was interrupted; rollout resume or undo puts it right)"
+                )
     text = f"project {status.project}\n" + table(STATUS_HEADERS, rows)
     return "\n".join([text, *notes])
 

@@ -15,8 +15,9 @@ from agentlab.lab.facade import Lab
 from agentlab.lab.rollouts import failure_details
 from agentlab.rollout.events import RolloutEvent
 from agentlab.rollout.journal import SUCCEEDED
-from agentlab.rollout.runner import RolloutResult
+from agentlab.rollout.phase import RolloutResult
 from agentlab.traffic.load import TrafficGenerator, TrafficReport
+from agentlab.traffic.metrics import VersionFigures, lines, since
 
 SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "strategy": {"choices": ["rolling", "recreate"], "help": "rolling (default) or recreate"},
@@ -33,6 +34,15 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "max_failure_ratio": {"type": float, "metavar": "R", "help": "failures tolerated (0-1)"},
     "min_ready": {"metavar": "DURATION", "help": "running this long = ready, without healthcheck"},
     "timeout": {"metavar": "DURATION", "help": "progress deadline (default 120s)"},
+    "deregistration_delay": {
+        "metavar": "DURATION",
+        "help": "out of the service's name this long before SIGTERM (default 0.5s)",
+    },
+    "name_when_ready": {
+        "choices": ["true", "false"],
+        "help": "new replicas answer the service's name once ready, old ones leave it "
+        "first (default true)",
+    },
 }
 
 
@@ -72,6 +82,9 @@ def add_parsers(sub: Any) -> None:
     traffic = sub.add_parser("traffic", help="send requests through the gateway, per version")
     traffic.add_argument("--rps", type=float, default=20.0, help="requests per second (20)")
     traffic.add_argument("--duration", type=float, default=10.0, help="seconds (10)")
+    traffic.add_argument(
+        "--keep-alive", action="store_true", help="reuse connections (default: one per request)"
+    )
     traffic.add_argument("--json", action="store_true")
 
 
@@ -131,7 +144,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         for step in plan.steps():
             print(f"  {step.line()}")
         return 0
-    generator = start_traffic(lab, args.traffic) if args.traffic else None
+    traffic = TrafficRun(lab, args.traffic).start() if args.traffic else None
     try:
         result = lab.rollout(
             service,
@@ -141,8 +154,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             cause=f"rollout {service} --to {args.to}",
         )
     finally:
-        if generator is not None:
-            print_traffic(generator.stop(), args.json)
+        if traffic is not None:
+            traffic.finish(traffic.generator.stop(), args.json)
     return finish(result)
 
 
@@ -179,27 +192,53 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_traffic(lab: Lab, rps: float) -> TrafficGenerator:
-    generator = TrafficGenerator(lab.traffic_url(), rps)
-    generator.start()
-    return generator
+class TrafficRun:
+    """Load through the lab's entry point, and what the traffic layer saw of it (per
+    version, from its meter) when the entry point goes through it."""
 
+    def __init__(self, lab: Lab, rps: float, keep_alive: bool = False) -> None:
+        self.lab = lab
+        self.url = lab.traffic_url()
+        self.before = lab.proxy_figures(self.url)
+        self.generator = TrafficGenerator(self.url, rps, keep_alive=keep_alive)
 
-def print_traffic(report: TrafficReport, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"event": "traffic", **report.to_json()}, default=str), flush=True)
-    else:
+    def start(self) -> TrafficRun:
+        self.generator.start()
+        return self
+
+    def finish(self, report: TrafficReport, as_json: bool) -> None:
+        """Print the generator's counts, then the proxy's per-version figures."""
+        after = self.lab.proxy_figures(self.url) if self.before is not None else None
+        proxied = since(after, self.before) if after is not None and self.before else after
+        if as_json:
+            data = {"event": "traffic", **report.to_json()}
+            if proxied is not None:
+                data["proxy"] = {v: _figures_json(f) for v, f in proxied.items() if f.requests}
+            print(json.dumps(data, default=str), flush=True)
+            return
         print("traffic:")
         for line in report.lines():
             print(f"  {line}")
+        if proxied is not None:
+            print("traffic layer (per version):")
+            for line in lines(proxied):
+                print(f"  {line}")
+
+
+def _figures_json(figures: VersionFigures) -> dict[str, object]:
+    p50, p99 = figures.quantile(0.5), figures.quantile(0.99)
+    return {
+        "requests": figures.requests,
+        "codes": figures.codes,
+        "p50_le_ms": None if p50 is None else p50 * 1000,
+        "p99_le_ms": None if p99 is None else p99 * 1000,
+    }
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
-    url = open_lab(args).traffic_url()
-    say(f"sending {args.rps:g} req/s for {args.duration:g} s to {url}")
-    report = TrafficGenerator(url, args.rps).run(args.duration)
-    if args.json:
-        emit_json(report.to_json())
-    else:
-        print("\n".join(report.lines()))
+    run = TrafficRun(open_lab(args), args.rps, args.keep_alive)
+    connections = "keep-alive" if args.keep_alive else "a new connection per request"
+    say(f"sending {args.rps:g} req/s for {args.duration:g} s to {run.url} ({connections})")
+    report = run.generator.run(args.duration)
+    run.finish(report, args.json)
     return 0 if report.failed == 0 else 1

@@ -192,6 +192,18 @@ class ApiTransport:
     def remove_image(self, image_id: str) -> None:
         self.request("DELETE", f"/images/{image_id}", {})
 
+    def start(self, container_id: str) -> None:
+        self.request("POST", f"/containers/{container_id}/start", {})
+
+    def disconnect(self, network: str, container_id: str) -> None:
+        self.request(
+            "POST", f"/networks/{network}/disconnect", {}, body={"Container": container_id}
+        )
+
+    def connect(self, network: str, container_id: str, endpoint: dict[str, Any]) -> None:
+        body = {"Container": container_id, "EndpointConfig": endpoint}
+        self.request("POST", f"/networks/{network}/connect", {}, body=body)
+
 
 def _demultiplex(stream: bytes) -> bytes:
     """The payload of the engine's multiplexed log stream: frames of an 8-byte header

@@ -139,6 +139,21 @@ class CliTransport:
     def remove_image(self, image_id: str) -> None:
         _tolerate_missing(["image", "rm", image_id])
 
+    def start(self, container_id: str) -> None:
+        run_docker(["start", container_id])
+
+    def disconnect(self, network: str, container_id: str) -> None:
+        run_docker(["network", "disconnect", network, container_id])
+
+    def connect(self, network: str, container_id: str, endpoint: dict[str, Any]) -> None:
+        args = ["network", "connect"]
+        for alias in endpoint.get("Aliases") or []:
+            args += ["--alias", alias]
+        address = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
+        if address:
+            args += ["--ip", address]
+        run_docker([*args, network, container_id])
+
 
 def _inspect(args: list[str]) -> list[dict[str, Any]]:
     """`docker ... inspect` documents; objects removed meanwhile are left out (the CLI

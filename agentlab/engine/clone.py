@@ -15,7 +15,7 @@ this module does not know) are never copied.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +65,13 @@ def clonable(service: Mapping[str, Any]) -> bool:
     )
 
 
-def clone_request(template: Mapping[str, Any], number: int) -> CloneRequest | None:
+def clone_request(
+    template: Mapping[str, Any], number: int, drop_aliases: Collection[str] = ()
+) -> CloneRequest | None:
     """The request for replica `number` copied from `template` (an inspect document of a
-    replica Compose created), or None when its name does not end in its number (a fixed
-    container_name: such a service cannot have two replicas)."""
+    replica Compose created), without the `drop_aliases` (the service's DNS names, for a
+    replica that joins them once ready); None when its name does not end in its number
+    (a fixed container_name: such a service cannot have two replicas)."""
     config = dict(template["Config"])
     labels = dict(config.get("Labels") or {})
     old_name = str(template["Name"]).lstrip("/")
@@ -87,7 +90,7 @@ def clone_request(template: Mapping[str, Any], number: int) -> CloneRequest | No
     host_config = dict(template["HostConfig"])
     networks = (template.get("NetworkSettings") or {}).get("Networks") or {}
     endpoints = {
-        network: _endpoint(settings, old_name, short_id, name)
+        network: _endpoint(settings, old_name, short_id, name, drop_aliases)
         for network, settings in networks.items()
     }
     first = str(host_config.get("NetworkMode", ""))
@@ -97,10 +100,15 @@ def clone_request(template: Mapping[str, Any], number: int) -> CloneRequest | No
 
 
 def _endpoint(
-    settings: Mapping[str, Any], old_name: str, short_id: str, name: str
+    settings: Mapping[str, Any],
+    old_name: str,
+    short_id: str,
+    name: str,
+    drop_aliases: Collection[str],
 ) -> dict[str, Any]:
     """The endpoint settings Compose gave the template, for the new replica."""
-    aliases = [a for a in settings.get("Aliases") or [] if a != short_id]
+    skipped = {short_id, *drop_aliases}
+    aliases = [a for a in settings.get("Aliases") or [] if a not in skipped]
     aliases = [name if alias == old_name else alias for alias in aliases]
     endpoint: dict[str, Any] = {"Aliases": aliases}
     for key in _SHARED_ENDPOINT_KEYS:

@@ -42,7 +42,8 @@ from agentlab.engine.compose_files import referenced_files
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.copies import NoCopies, ReplicaCopies
 from agentlab.engine.events import DockerEventStream, project_events
-from agentlab.engine.model import ImageInfo, Replica, ServiceSpec
+from agentlab.engine.model import ImageInfo, NameChange, Replica, ServiceSpec
+from agentlab.engine.names import NameKeeper, service_names
 from agentlab.engine.transport import Transport
 from agentlab.engine.wakeup import EventWakeup
 
@@ -70,6 +71,7 @@ class ComposeEngine:
         self.transport = transport or choose_transport()
         self._digests: dict[str, str | None] = {}
         self._compose_probe: subprocess.Popen[str] | None = None
+        self._names = NameKeeper(self.transport)
         self._copies: ReplicaCopies | NoCopies = (
             ReplicaCopies(self.transport, self._labels)
             if isinstance(self.transport, ApiTransport)
@@ -233,14 +235,16 @@ class ComposeEngine:
         scales: Mapping[str, int] | None = None,
         recreate: bool = True,
         deps: bool = True,
+        start: bool = True,
     ) -> None:
-        """`compose up --detach`, run as the CLI itself: a rollout's first step is this
-        one command line, and python-on-whales' import (~0.3 s of CPU, on a thread beside
-        the step's engine reads) delayed it by ~0.4 s on a busy machine. Compose neither
-        pulls nor builds: agentlab has built what is missing, with its labels."""
+        """`compose up --detach` (`--no-start` without `start`), run as the CLI itself: a
+        rollout's first step is this one command line, and python-on-whales' import (~0.3 s
+        of CPU, on a thread beside the step's engine reads) delayed it by ~0.4 s on a busy
+        machine. Compose neither pulls nor builds: agentlab has built what is missing."""
         if services is not None and not services:
             return
-        args = [*self._compose_args(), "up", "--detach", "--pull", "never", "--no-build"]
+        start_or_not = "--detach" if start else "--no-start"
+        args = [*self._compose_args(), "up", start_or_not, "--pull", "never", "--no-build"]
         for service, count in (scales or {}).items():
             args += ["--scale", f"{service}={count}"]
         if not recreate:
@@ -250,20 +254,35 @@ class ComposeEngine:
         args += services or []
         finish(args, start_docker(args), None, what="compose up")
 
-    def add_replicas(self, service: str, count: int) -> list[str]:
+    def add_replicas(self, service: str, count: int, named: bool = True) -> list[str]:
         """Copies of a replica Compose made for the same configuration (engine/copies.py),
-        else `compose up --scale`, whose first new replica then serves as that model."""
-        added = self._copies.copy(service, count, self._config_key())
+        else `compose up --scale`, whose first new replica then serves as that model. Not
+        `named`: copies are made without the service's names, and Compose's replicas are
+        created stopped, taken out of the names, then started."""
+        config = self.compose_config()
+        names = service_names(config, service)
+        drop = {name for aliases in names.values() for name in aliases} if not named else ()
+        added = self._copies.copy(service, count, self._config_key(), drop)
         if len(added) == count:
             return added
         before = set(self._container_ids(service))  # the copies made above included
         scale = len(before) + count - len(added)
-        self.up([service], scales={service: scale}, recreate=False, deps=False)
+        self.up([service], scales={service: scale}, recreate=False, deps=False, start=named)
         new = [cid for cid in self._container_ids(service) if cid not in before]
-        config = self.compose_config().get("services", {}).get(service)
-        if isinstance(config, dict):
-            self._copies.remember(service, new, config, self._config_key())
+        if not named:
+            for container_id in new:
+                self._names.leave(container_id, names)
+                self.transport.start(container_id)
+        entry = config.get("services", {}).get(service)
+        if isinstance(entry, dict):
+            self._copies.remember(service, new, entry, self._config_key())
         return added + new
+
+    def join_name(self, container_id: str, service: str) -> NameChange:
+        return self._names.join(container_id, service_names(self.compose_config(), service))
+
+    def leave_name(self, container_id: str, service: str) -> NameChange:
+        return self._names.leave(container_id, service_names(self.compose_config(), service))
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
         self.transport.stop(container_id, timeout)

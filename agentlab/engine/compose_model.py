@@ -30,6 +30,7 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
             update_config=deploy.get("update_config") or {},
             rollback_config=deploy.get("rollback_config") or {},
             stop_grace_period=parse_duration(svc.get("stop_grace_period"), 10.0),
+            networks=() if svc.get("network_mode") else tuple(svc.get("networks") or ()),
         )
     return specs
 

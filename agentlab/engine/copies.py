@@ -8,7 +8,7 @@ Compose adds the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from agentlab.common.errors import OperationFailed
@@ -36,8 +36,11 @@ class ReplicaCopies:
         if new_ids and service not in self._refused and clonable(config):
             self._models[service] = (new_ids[0], key)
 
-    def copy(self, service: str, count: int, key: ConfigKey) -> list[str]:
-        """Up to `count` copies of the service's model, while the files are unchanged."""
+    def copy(
+        self, service: str, count: int, key: ConfigKey, drop_aliases: Collection[str] = ()
+    ) -> list[str]:
+        """Up to `count` copies of the service's model, while the files are unchanged;
+        without `drop_aliases` (names they join once ready)."""
         model = self._models.pop(service, None)
         if model is None or model[1] != key:
             return []
@@ -48,7 +51,7 @@ class ReplicaCopies:
         first = max((container_number(item.get("Labels") or {}) for item in found), default=0)
         added: list[str] = []
         for number in range(first + 1, first + 1 + count):
-            copied = self._copy(document, number)
+            copied = self._copy(document, number, drop_aliases)
             if copied is None:
                 self._refused.add(service)
                 return added
@@ -56,9 +59,11 @@ class ReplicaCopies:
         self._models[service] = model
         return added
 
-    def _copy(self, document: dict[str, Any], number: int) -> str | None:
+    def _copy(
+        self, document: dict[str, Any], number: int, drop_aliases: Collection[str]
+    ) -> str | None:
         """Replica `number` as a copy of the model `document`; None when refused."""
-        request = clone_request(document, number)
+        request = clone_request(document, number, drop_aliases)
         if request is None:
             return None
         try:
@@ -76,5 +81,7 @@ class NoCopies:
     ) -> None:
         """Nothing to remember."""
 
-    def copy(self, service: str, count: int, key: ConfigKey) -> list[str]:
+    def copy(
+        self, service: str, count: int, key: ConfigKey, drop_aliases: Collection[str] = ()
+    ) -> list[str]:
         return []

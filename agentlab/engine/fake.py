@@ -30,6 +30,7 @@ from agentlab.engine.model import (
     BuildSection,
     EngineEvent,
     ImageInfo,
+    NameChange,
     PublishedPort,
     Replica,
     ServiceSpec,
@@ -100,6 +101,7 @@ class FakeContainer:
     health: str | None = None
     restart_count: int = 0
     exit_code: int = 0
+    named: bool = True  # answers its service's DNS name
 
     def advance(self) -> None:
         """One poll of life, following the behaviour."""
@@ -130,12 +132,14 @@ class FakeContainer:
 
 @dataclass(frozen=True)
 class Observation:
-    """Counts the fake saw at one `replicas()` call or mutation of a service."""
+    """Counts the fake saw at one `replicas()` call or mutation of a service; `unready_named`
+    counts the replicas that answered the service's name without being ready."""
 
     service: str
     total: int
     ready: int
     time: float
+    unready_named: int = 0
 
 
 @dataclass
@@ -248,6 +252,10 @@ class FakeEngine:
     def max_total(self, service: str) -> int:
         return max(o.total for o in self.observations if o.service == service)
 
+    def unready_named(self, service: str) -> int:
+        """The most replicas that ever answered the service's name without being ready."""
+        return max(o.unready_named for o in self.observations if o.service == service)
+
     def min_ready(self, service: str) -> int:
         return min(o.ready for o in self.observations if o.service == service)
 
@@ -356,12 +364,31 @@ class FakeEngine:
             self._observe(service)
 
     @_serialised
-    def add_replicas(self, service: str, count: int) -> list[str]:
+    def add_replicas(self, service: str, count: int, named: bool = True) -> list[str]:
         self._record(("add_replicas", (service, count)))
         self._read_override()
         ids = [self._create(service, self.pins[service]) for _ in range(count)]
+        for cid in ids:
+            self.containers[cid].named = named
         self._observe(service)
         return ids
+
+    @_serialised
+    def join_name(self, container_id: str, service: str) -> NameChange:
+        self._record(("join_name", (container_id, service)))
+        return self._rename(container_id, True)
+
+    @_serialised
+    def leave_name(self, container_id: str, service: str) -> NameChange:
+        self._record(("leave_name", (container_id, service)))
+        return self._rename(container_id, False)
+
+    def _rename(self, container_id: str, named: bool) -> NameChange:
+        container = self.containers[container_id]
+        if container.named == named:
+            return NameChange()
+        container.named = named
+        return NameChange((f"{self.project}_default",))
 
     @_serialised
     def stop_replica(self, container_id: str, timeout: float) -> None:
@@ -501,12 +528,14 @@ class FakeEngine:
             exit_code=c.exit_code,
             labels=dict(image.info.labels),
             health_log=health_log,
+            named=c.named,
         )
 
     def _observe(self, service: str) -> None:
         mine = self.of(service)
         ready = sum(c.ready for c in mine)
-        self.observations.append(Observation(service, len(mine), ready, self.clock.time))
+        unready = sum(c.named and not c.ready for c in mine)
+        self.observations.append(Observation(service, len(mine), ready, self.clock.time, unready))
 
     def _event(self, action: str, c: FakeContainer) -> None:
         self.send_event(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))

@@ -63,7 +63,25 @@ def replica(item: Mapping[str, Any]) -> Replica:
         labels=labels,
         health_log=tuple(str(entry.get("Output", "")).strip() for entry in log[-3:]),
         oom_killed=bool(state.get("OOMKilled", False)),
+        named=answers_service_name(item, labels.get(SERVICE_LABEL, "")),
+        addresses={
+            str(network): str(endpoint.get("IPAddress"))
+            for network, endpoint in (
+                (item.get("NetworkSettings") or {}).get("Networks") or {}
+            ).items()
+            if endpoint and endpoint.get("IPAddress")
+        },
     )
+
+
+def answers_service_name(item: Mapping[str, Any], service: str) -> bool | None:
+    """Whether a container has its service's name as an alias on some network (None when
+    it has no network with aliases: host or none network mode)."""
+    networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
+    aliases = [set(endpoint.get("Aliases") or []) for endpoint in networks.values()]
+    if not any(aliases):
+        return None
+    return any(service in names for names in aliases)
 
 
 def image(item: Mapping[str, Any], repository: str, tag: str) -> ImageInfo:

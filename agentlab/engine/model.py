@@ -36,6 +36,8 @@ class Replica:
     labels: Mapping[str, str] = field(default_factory=dict)
     health_log: tuple[str, ...] = ()
     oom_killed: bool = False
+    named: bool | None = None  # answers its service's DNS name (None: no such network)
+    addresses: Mapping[str, str] = field(default_factory=dict)  # network -> IPv4 address
 
     @property
     def version(self) -> str | None:
@@ -99,6 +101,17 @@ class EngineEvent:
 
 
 @dataclass(frozen=True)
+class NameChange:
+    """A replica joined or left its service's DNS name: the networks where it did, and
+    those where the engine gave it another address on the way (connections to the old
+    one are cut)."""
+
+    networks: tuple[str, ...] = ()
+    moved: tuple[str, ...] = ()
+    addresses: Mapping[str, str] = field(default_factory=dict)  # network -> IPv4, after
+
+
+@dataclass(frozen=True)
 class BuildSection:
     """A service's `build:` as Compose resolved it (context absolute, args interpolated)."""
 
@@ -137,6 +150,7 @@ class ServiceSpec:
     update_config: Mapping[str, Any] = field(default_factory=dict)
     rollback_config: Mapping[str, Any] = field(default_factory=dict)
     stop_grace_period: float = 10.0
+    networks: tuple[str, ...] = ()  # the compose file's network keys
 
     @property
     def fixed_host_ports(self) -> tuple[PublishedPort, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 from agentlab.common.events import ProgressSink
-from agentlab.engine.model import EngineEvent, ImageInfo, Replica, ServiceSpec
+from agentlab.engine.model import EngineEvent, ImageInfo, NameChange, Replica, ServiceSpec
 
 
 class EventStream(Protocol):
@@ -79,8 +79,15 @@ class Engine(Protocol):
     ) -> None:
         """`compose up -d` with the agentlab override applied (it does not wait for health)."""
 
-    def add_replicas(self, service: str, count: int) -> list[str]:
-        """Start `count` more containers of `service` at its pinned image; return their ids."""
+    def add_replicas(self, service: str, count: int, named: bool = True) -> list[str]:
+        """Start `count` more containers of `service` at its pinned image; return their ids.
+        With `named=False` they do not answer the service's DNS name until `join_name`."""
+
+    def join_name(self, container_id: str, service: str) -> NameChange:
+        """Give a replica its service's DNS names (on each network that lacks them)."""
+
+    def leave_name(self, container_id: str, service: str) -> NameChange:
+        """Take a replica out of its service's DNS names; it keeps running."""
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
         """Send SIGTERM, wait up to `timeout` seconds for the replica to drain and exit."""

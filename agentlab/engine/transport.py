@@ -43,3 +43,13 @@ class Transport(Protocol):
 
     def remove_image(self, image_id: str) -> None:
         """Remove an image; OperationFailed while something still uses it."""
+
+    def start(self, container_id: str) -> None:
+        """Start a created (or stopped) container."""
+
+    def disconnect(self, network: str, container_id: str) -> None:
+        """Take a container off a network (its aliases and address there go)."""
+
+    def connect(self, network: str, container_id: str, endpoint: dict[str, Any]) -> None:
+        """Put a container on a network with these endpoint settings (Aliases,
+        IPAMConfig, ...), as the Engine API's EndpointConfig has them."""

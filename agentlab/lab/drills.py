@@ -1,10 +1,12 @@
-"""Drills on single replicas (find, kill, read logs) and where traffic enters the lab."""
+"""Drills on single replicas (find one), and where traffic enters the lab."""
 
 from __future__ import annotations
 
 from agentlab.common.errors import BadInput
 from agentlab.engine.model import Replica
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.project.config import TrafficTarget
 
 
 def find_replica(model: ProjectModel, name_or_id: str) -> Replica:
@@ -17,9 +19,17 @@ def find_replica(model: ProjectModel, name_or_id: str) -> Replica:
     )
 
 
-def traffic_url(model: ProjectModel) -> str:
-    """The URL on 127.0.0.1 that traffic is sent to (agentlab.yaml `traffic`)."""
+def traffic_url(model: ProjectModel, layer: TrafficLayer) -> str:
+    """The URL on 127.0.0.1 that traffic is sent to: agentlab.yaml's `traffic` (through
+    the traffic layer when its service is behind it), else the traffic layer's first
+    service, else the demo's gateway."""
     target = model.project.settings.traffic
+    proxied = layer.frontends()
+    if target is None and proxied:
+        return layer.entry_url(proxied[0].service)
+    target = target or TrafficTarget()
+    if any(f.service == target.service and f.target == target.port for f in proxied):
+        return layer.entry_url(target.service, target.path, target.port)
     port = model.engine.published_port(target.service, target.port)
     if port is None:
         raise BadInput(

@@ -4,7 +4,7 @@ scale), rollouts, drills. It returns typed results; the faces shape them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ from agentlab.lab.lifecycle import Lifecycle
 from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
 from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, never
 from agentlab.lab.status import LabStatus, read_status
+from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.location import Project
-from agentlab.rollout.runner import RolloutResult
+from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import History
+from agentlab.traffic.metrics import VersionFigures
 
 
 class Lab:
@@ -29,8 +31,9 @@ class Lab:
     def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
         self.model = ProjectModel(project, engine_factory)
         self.catalogue = Catalogue(self.model)
-        self.rollouts = Rollouts(self.model, self.catalogue)
-        self.lifecycle = Lifecycle(self.model, self.catalogue, self.rollouts)
+        self.traffic_layer = TrafficLayer(self.model)
+        self.rollouts = Rollouts(self.model, self.catalogue, self.traffic_layer)
+        self.lifecycle = Lifecycle(self.model, self.catalogue, self.rollouts, self.traffic_layer)
 
     # ---- the project --------------------------------------------------------
 
@@ -117,9 +120,12 @@ class Lab:
         timeout: float,
         progress: ProgressSink = quiet,
         cause: str = "up",
+        traffic_layer: Sequence[str] = (),
     ) -> LabStatus:
-        """Pin versions, start the lab, wait until every replica is ready; the status then."""
-        return self.status(self.lifecycle.up(version, sets, timeout, progress, cause))
+        """Pin versions, put `traffic_layer` services (and agentlab.yaml's) behind the
+        proxy, start the lab, wait until every replica is ready; the status then."""
+        replicas = self.lifecycle.up(version, sets, timeout, progress, cause, traffic_layer)
+        return self.status(replicas)
 
     def down(self, volumes: bool) -> None:
         self.lifecycle.down(volumes)
@@ -127,7 +133,7 @@ class Lab:
     def scale(
         self, service: str, replicas: int, timeout: float = 120.0, progress: ProgressSink = quiet
     ) -> None:
-        self.lifecycle.scale(service, replicas, timeout, progress)
+        self.rollouts.scale(service, replicas, timeout, progress)
 
     # ---- rollouts -----------------------------------------------------------
 
@@ -205,4 +211,9 @@ class Lab:
         return self.engine.events()
 
     def traffic_url(self) -> str:
-        return drills.traffic_url(self.model)
+        return drills.traffic_url(self.model, self.traffic_layer)
+
+    def proxy_figures(self, url: str) -> dict[str, VersionFigures] | None:
+        """Per version, what agentlab's traffic layer served behind `url` so far (None
+        when `url` does not go through it): counters, to subtract from a later reading."""
+        return self.traffic_layer.figures(url)

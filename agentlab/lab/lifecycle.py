@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 
-from agentlab.common.errors import AgentlabError, BadInput, OperationFailed
+from agentlab.common.errors import AgentlabError, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
 from agentlab.lab import builds, readiness
@@ -13,6 +13,7 @@ from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.ports import check_ports_free
 from agentlab.lab.rollouts import Rollouts, failure_details
+from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
 from agentlab.state.lock import project_lock
 from agentlab.state.override import read_pins, update_override
 
@@ -20,10 +21,13 @@ from agentlab.state.override import read_pins, update_override
 class Lifecycle:
     """up, down and scale over one project model."""
 
-    def __init__(self, model: ProjectModel, catalogue: Catalogue, rollouts: Rollouts) -> None:
+    def __init__(
+        self, model: ProjectModel, catalogue: Catalogue, rollouts: Rollouts, layer: TrafficLayer
+    ) -> None:
         self.model = model
         self.catalogue = catalogue
         self.rollouts = rollouts
+        self.layer = layer
 
     def up(
         self,
@@ -32,11 +36,14 @@ class Lifecycle:
         timeout: float,
         progress: ProgressSink,
         cause: str,
+        traffic_layer: Sequence[str] = (),
     ) -> list[Replica]:
-        """Pin versions, start the lab, wait until every replica is ready; the replicas
-        then. Running services whose version changes are rolled out, not recreated."""
+        """Pin versions, put services behind the traffic layer, start the lab, wait until
+        every replica is ready; the replicas then. Running services whose version changes
+        are rolled out, not recreated."""
         model = self.model
         model.engine.prepare_to_mutate()
+        layered = self.layer.plan(traffic_layer)
         resolved = self.catalogue.plan_pins(version, sets)
         jobs = [r.build for r in resolved if r.build is not None]
         jobs += self.catalogue.missing_images(resolved)
@@ -46,6 +53,7 @@ class Lifecycle:
         with project_lock(model.state_dir, cause):
             for job in builds.run_jobs(model.engine, jobs, False, progress):
                 model.forget_image(job.tag)
+            self.layer.apply(layered)
             pins = read_pins(model.override_path)
             changed = [r for r in resolved if pins.get(r.service) != r.image]
             for item in [r for r in changed if r.service in running]:
@@ -72,6 +80,10 @@ class Lifecycle:
                 raise
             for rev in revisions:
                 history.finish_revision(rev.service, rev.number, "complete")
+            if layered:
+                behind = ", ".join(dict.fromkeys(port.service for port in layered))
+                progress(f"traffic layer: {behind} behind {proxy_image()}")
+                self.layer.sync()
         return replicas
 
     def start_and_wait(
@@ -106,25 +118,6 @@ class Lifecycle:
                 hint=result.hint or "agentlab history shows what ran",
                 details=failure_details(result),
             )
-
-    def scale(self, service: str, replicas: int, timeout: float, progress: ProgressSink) -> None:
-        """Run `replicas` containers of a service (at its pinned image) and wait for health;
-        the count is kept in the override, so later rollouts and `up` keep it."""
-        model = self.model
-        model.engine.prepare_to_mutate()
-        spec = model.service(service)
-        if replicas < 0:
-            raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
-        if replicas > 1 and spec.surge_blockers():
-            raise BadInput(
-                f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
-                hint="scale it to 1",
-            )
-        model.engine.check()
-        with project_lock(model.state_dir, f"scale {service}"):
-            self.start_and_wait([service], {service: replicas}, [service], timeout, progress)
-            update_override(model.override_path, scales={service: replicas})
-            model.reload()
 
     def down(self, volumes: bool) -> None:
         self.model.engine.check()

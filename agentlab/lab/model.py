@@ -13,7 +13,7 @@ from agentlab.engine.protocol import Engine
 from agentlab.project.config import SETTINGS_FILE
 from agentlab.project.location import Project
 from agentlab.state.history import History
-from agentlab.state.override import read_pins
+from agentlab.state.override import LAYER_PREFIX, read_pins
 
 EngineFactory = Callable[[Project, str, Path], Engine]
 
@@ -61,10 +61,15 @@ class ProjectModel:
 
     @property
     def managed(self) -> list[str]:
-        """Services agentlab manages: from agentlab.yaml, else every service with an image."""
+        """Services agentlab manages: from agentlab.yaml, else every service with an image
+        (or a build section), but agentlab's own (its traffic layer)."""
         chosen = self.project.settings.managed
         if chosen is None:
-            return [name for name, spec in self.services.items() if spec.image]
+            return [
+                name
+                for name, spec in self.services.items()
+                if spec.image and not name.startswith(LAYER_PREFIX)
+            ]
         unknown = [name for name in chosen if name not in self.services]
         if unknown:
             raise BadInput(

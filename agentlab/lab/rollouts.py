@@ -9,19 +9,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from agentlab.common.errors import BadInput, InterruptedRollout
+from agentlab.common.errors import BadInput, InterruptedRollout, OperationFailed
+from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
-from agentlab.rollout.events import BuildProgress, RolloutEvent
+from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.rollout.events import BuildProgress, ReplicaCounts, ReplicaEvent, RolloutEvent
+from agentlab.rollout.journal import NoJournal
+from agentlab.rollout.phase import RolloutResult, refuse_unsafe
 from agentlab.rollout.planner import PlannedStep, plan
-from agentlab.rollout.runner import RolloutResult, RolloutRunner, refuse_unsafe
+from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import (
     SURGE_OPTIONS,
     RolloutSettings,
@@ -109,9 +113,10 @@ def describe_unfinished(entry: JournalEntry) -> str:
 class Rollouts:
     """Rollout operations over one project model; each takes the project lock."""
 
-    def __init__(self, model: ProjectModel, catalogue: Catalogue) -> None:
+    def __init__(self, model: ProjectModel, catalogue: Catalogue, layer: TrafficLayer) -> None:
         self.model = model
         self.catalogue = catalogue
+        self.layer = layer
 
     def settings(self, service: str, options: Mapping[str, Any] | None = None) -> RolloutSettings:
         """A service's rollout settings: agentlab.yaml, its update_config, then `options`."""
@@ -160,6 +165,7 @@ class Rollouts:
         """Check the engine, take the project lock, run a prepared rollout."""
         self.model.engine.check()
         with project_lock(self.model.state_dir, cause):
+            self.layer.sync()
             return self.execute(planned, emit, cause, pause)
 
     def execute(
@@ -238,6 +244,7 @@ class Rollouts:
             self.model.service(service)
         self.model.engine.check()
         with project_lock(self.model.state_dir, "rollout undo" if undo else "rollout resume"):
+            self.layer.sync()
             return self._continue(service, undo, emit, pause)
 
     def _continue(
@@ -280,6 +287,48 @@ class Rollouts:
         history.finish_revision(entry.service, entry.revision_number, result.outcome)
         return result
 
+    def scale(self, service: str, replicas: int, timeout: float, progress: ProgressSink) -> None:
+        """Run `replicas` containers of a service at the image it runs, with the rollout's
+        care: a new replica answers the service's name once ready, a surplus one leaves it
+        before it is stopped. The count is kept in the override, so later rollouts and
+        `up` keep it. OperationFailed when a new replica fails (the others stay)."""
+        model = self.model
+        model.engine.prepare_to_mutate()
+        spec = model.service(service)
+        if replicas < 0:
+            raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
+        if replicas > 1 and spec.surge_blockers():
+            raise BadInput(
+                f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
+                hint="scale it to 1",
+            )
+        image = model.current_image(service)
+        if image is None:
+            raise BadInput(f"service '{service}' has no image", hint="agentlab up first")
+        settings = replace(
+            self.settings(service, {"timeout": timeout, "monitor": 0}),
+            strategy="rolling", max_surge="100%", max_unavailable="0", parallelism=None,
+            order=None, failure_action="pause",
+        )  # fmt: skip
+        model.engine.check()
+        with (
+            project_lock(model.state_dir, f"scale {service}"),
+            closing(model.engine.changes()) as feed,
+        ):
+            runner = RolloutRunner(
+                model.engine, replace(spec, replicas=replicas), settings, lambda _: None,
+                lambda event: _scale_progress(event, progress), NoJournal(), "scale", feed=feed,
+            )  # fmt: skip
+            result = runner.converge(image, split_image_ref(image)[1])
+            update_override(model.override_path, scales={service: replicas})
+            model.reload()
+        if result.outcome != "complete":
+            raise OperationFailed(
+                f"scale {service}: {result.message}",
+                hint=f"agentlab status; agentlab logs {service}-N shows why",
+                details=failure_details(result),
+            )
+
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""
         if not (self.model.state_dir / "state.db").exists():
@@ -315,4 +364,13 @@ class Rollouts:
             first_step=first_step,
             pause_requested=pause,
             note=planned.note,
+            gate=self.layer.gate(name),
         )
+
+
+def _scale_progress(event: RolloutEvent, progress: ProgressSink) -> None:
+    """A scale's progress lines: what happens to replicas, and ready/total."""
+    if isinstance(event, ReplicaCounts):
+        progress(f"{event.ready}/{event.total} replicas ready")
+    elif isinstance(event, ReplicaEvent):
+        progress(event.line().strip())

@@ -23,6 +23,7 @@ TOP_LEVEL_KEYS = {
     "history",
     "catalogue",
     "traffic",
+    "traffic_layer",
 }
 
 
@@ -56,6 +57,17 @@ class TrafficTarget:
 
 
 @dataclass(frozen=True)
+class LayerSpec:
+    """A service behind agentlab's traffic layer: its published ports move to the proxy
+    (or, for a service that publishes none, `ports` are published through it), bound to
+    `bind` on the host."""
+
+    service: str
+    ports: tuple[int, ...] = ()
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class LabSettings:
     """Everything `agentlab.yaml` can say; `path` is None when the file does not exist."""
 
@@ -67,7 +79,8 @@ class LabSettings:
     rollout: Mapping[str, Any] = field(default_factory=dict)
     history_keep: int = 10
     catalogue: Mapping[str, CatalogueEntry] = field(default_factory=dict)
-    traffic: TrafficTarget = field(default_factory=TrafficTarget)
+    traffic: TrafficTarget | None = None  # None: the traffic layer's first port, or gateway
+    traffic_layer: Mapping[str, LayerSpec] = field(default_factory=dict)
 
 
 def load_settings(compose_dir: Path) -> LabSettings:
@@ -111,7 +124,8 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         rollout=_rollout(doc.get("rollout", {}), path),
         history_keep=_history_keep(doc.get("history", {}), path),
         catalogue=_catalogue(doc.get("catalogue", {}), path),
-        traffic=_traffic(doc.get("traffic", {}), path),
+        traffic=_traffic(doc["traffic"], path) if "traffic" in doc else None,
+        traffic_layer=_layer(doc.get("traffic_layer", {}), path),
     )
 
 
@@ -204,3 +218,29 @@ def _traffic(value: object, path: Path) -> TrafficTarget:
             hint="traffic: {service: gateway, port: 8080, path: /}",
         )
     return TrafficTarget(service, port, where if where.startswith("/") else f"/{where}")
+
+
+def _layer(value: object, path: Path) -> dict[str, LayerSpec]:
+    """`traffic_layer`: a list of services, or a mapping of service to {ports, bind}."""
+    if isinstance(value, list):
+        value = {name: {} for name in _names(value, path, "traffic_layer")}
+    specs = {}
+    for service, raw in _mapping(value, path, "'traffic_layer'").items():
+        entry = _mapping(raw or {}, path, f"traffic_layer.{service}")
+        unknown = sorted(set(entry) - {"ports", "bind"})
+        if unknown:
+            raise BadInput(f"{path}: unknown traffic_layer key '{unknown[0]}'", hint="ports, bind")
+        ports = entry.get("ports", [])
+        bind = entry.get("bind", "127.0.0.1")
+        if not isinstance(ports, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+        ):
+            raise BadInput(
+                f"{path}: traffic_layer.{service}.ports must be a list of port numbers",
+                hint="ports: [8000]",
+            )
+        if not isinstance(bind, str):
+            raise BadInput(f"{path}: traffic_layer.{service}.bind must be an address",
+                           hint="bind: 127.0.0.1")  # fmt: skip
+        specs[str(service)] = LayerSpec(str(service), tuple(ports), bind)
+    return specs

@@ -59,10 +59,16 @@ class StepStarted(RolloutEvent):
 
 
 @dataclass(frozen=True)
-class ReplicaStarted(RolloutEvent):
-    kind: ClassVar[str] = "replica_started"
+class ReplicaEvent(RolloutEvent):
+    """Base of the events about one replica."""
+
     id: str
     name: str
+
+
+@dataclass(frozen=True)
+class ReplicaStarted(ReplicaEvent):
+    kind: ClassVar[str] = "replica_started"
     version: str
 
     def line(self) -> str:
@@ -70,20 +76,16 @@ class ReplicaStarted(RolloutEvent):
 
 
 @dataclass(frozen=True)
-class ReplicaReady(RolloutEvent):
+class ReplicaReady(ReplicaEvent):
     kind: ClassVar[str] = "replica_ready"
-    id: str
-    name: str
 
     def line(self) -> str:
         return f"   {self.name} is ready"
 
 
 @dataclass(frozen=True)
-class ReplicaFailed(RolloutEvent):
+class ReplicaFailed(ReplicaEvent):
     kind: ClassVar[str] = "replica_failed"
-    id: str
-    name: str
     reason: str
     health_output: str
     logs_tail: str
@@ -93,20 +95,48 @@ class ReplicaFailed(RolloutEvent):
 
 
 @dataclass(frozen=True)
-class ReplicaDraining(RolloutEvent):
+class ReplicaJoined(ReplicaEvent):
+    """A new replica, ready, now answers the service's DNS name."""
+
+    kind: ClassVar[str] = "replica_joined"
+    service: str
+    moved: tuple[str, ...] = ()  # networks where its address changed on the way
+
+    def line(self) -> str:
+        return f"   {self.name} answers to {self.service}{_moved(self.moved)}"
+
+
+@dataclass(frozen=True)
+class ReplicaLeft(ReplicaEvent):
+    """An old replica no longer answers the service's DNS name; it is stopped after the
+    deregistration delay."""
+
+    kind: ClassVar[str] = "replica_left"
+    service: str
+    moved: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        return f"   {self.name} left the name {self.service}{_moved(self.moved)}"
+
+
+def _moved(networks: tuple[str, ...]) -> str:
+    if not networks:
+        return ""
+    return (f" (its address on {', '.join(networks)} changed: connections to the old one "
+            "were cut)")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReplicaDraining(ReplicaEvent):
     kind: ClassVar[str] = "replica_draining"
-    id: str
-    name: str
 
     def line(self) -> str:
         return f"   draining {self.name}"
 
 
 @dataclass(frozen=True)
-class ReplicaRemoved(RolloutEvent):
+class ReplicaRemoved(ReplicaEvent):
     kind: ClassVar[str] = "replica_removed"
-    id: str
-    name: str
 
     def line(self) -> str:
         return f"   removed {self.name}"

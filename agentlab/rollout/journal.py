@@ -28,3 +28,16 @@ class Journal(Protocol):
 
     def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
         """Record the rollout's state (`running` at the start, the outcome at the end)."""
+
+
+class NoJournal:
+    """For a run that is no rollout (a scale): nothing to resume, nothing recorded."""
+
+    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
+        """Nothing recorded."""
+
+    def step_done(self, rollout_id: str, index: int) -> None:
+        """Nothing recorded."""
+
+    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
+        """Nothing recorded."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import AgentlabError
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
 from agentlab.rollout.events import (
@@ -22,6 +22,8 @@ from agentlab.rollout.events import (
     ReplicaCounts,
     ReplicaDraining,
     ReplicaFailed,
+    ReplicaJoined,
+    ReplicaLeft,
     ReplicaReady,
     ReplicaRemoved,
     ReplicaStarted,
@@ -31,7 +33,16 @@ from agentlab.rollout.events import (
     RolloutStarted,
     StepStarted,
 )
+from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal, Outcome
+from agentlab.rollout.phase import (
+    FailedReplica,
+    Phase,
+    RolloutResult,
+    Watch,
+    failure_of,
+    refuse_unsafe,
+)
 from agentlab.rollout.planner import (
     Action,
     Delay,
@@ -44,7 +55,6 @@ from agentlab.rollout.planner import (
     Step,
     Wait,
     at_batch_boundary,
-    budget,
     describe,
     next_actions,
     summarize,
@@ -59,76 +69,6 @@ _ACTIONS: dict[type[Step], str] = {
     Delay: "delay",
     Monitor: "monitor",
 }
-
-
-@dataclass(frozen=True)
-class FailedReplica:
-    """A new replica that failed, with what it said about it."""
-
-    id: str
-    name: str
-    version: str
-    reason: str
-    health_output: str
-    logs_tail: str
-
-    def summary(self) -> str:
-        return f"{self.name} ({self.version}) {self.reason}"
-
-
-@dataclass(frozen=True)
-class RolloutResult:
-    """How a rollout ended. Anything but `complete` (or `undone`, for an undo) exits 1."""
-
-    outcome: Outcome
-    message: str
-    duration: float
-    failures: tuple[FailedReplica, ...] = ()
-    hint: str = ""
-    downtime: float = 0.0  # seconds the service had no ready replica
-
-
-@dataclass
-class _Watch:
-    """What the runner has seen of one replica at the target image."""
-
-    restarts: int
-    running_since: float | None = None
-    ready_due: float | None = None  # without a healthcheck: when min_ready will have passed
-    ready_at: float | None = None
-    ready: bool = False
-    failed: bool = False
-
-
-@dataclass
-class _Phase:
-    """The state of driving a service's replicas to one image."""
-
-    image: str
-    version: str
-    image_id: str | None
-    settings: RolloutSettings
-    label: str  # prefixes step descriptions ("rollback: ")
-    last_progress: float
-    watches: dict[str, _Watch] = field(default_factory=dict)
-    stale: set[str] = field(default_factory=set)  # dead on first sight: removed like old ones
-    ours: set[str] = field(default_factory=set)  # started by this phase
-    unannounced: set[str] = field(default_factory=set)
-    failures: list[FailedReplica] = field(default_factory=list)
-    mutated: bool = False
-    hold: tuple[int, type[Step]] | None = None
-    delay_until: float | None = None
-    stopped: bool = False  # failure_action triggered: stop here
-    exceeded: bool = False  # failure ratio exceeded under failure_action continue
-    interrupted: bool = False  # a pause was requested from outside (the TUI's pause key)
-    # The replicas its last removal left: when they call for a start, it starts without
-    # reading the engine again (~10-100 ms on the critical path of every replacement).
-    after_removal: list[Replica] | None = None
-
-    def is_target(self, replica: Replica) -> bool:
-        if self.image_id:
-            return replica.image_id == self.image_id
-        return replica.image_ref == self.image
 
 
 class RolloutRunner:
@@ -151,6 +91,7 @@ class RolloutRunner:
         first_step: int = 1,
         pause_requested: Callable[[], bool] = lambda: False,
         note: str = "",
+        gate: TrafficGate | None = None,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -165,6 +106,7 @@ class RolloutRunner:
         self.poll_interval = poll_interval
         self.pause_requested = pause_requested
         self.note = note
+        self.gate = gate or NoGate()
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
         self._index = first_step - 1
@@ -232,7 +174,7 @@ class RolloutRunner:
         self.journal.set_rollout_state(self.rollout_id, outcome)
         return RolloutResult(outcome, message, duration, tuple(failures), hint, downtime)
 
-    def _conclude(self, phase: _Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
+    def _conclude(self, phase: Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Outcome, message and hint of a finished forward phase (before any rollback)."""
         name, failures = self.service.name, list(phase.failures)
         if phase.interrupted:
@@ -255,7 +197,7 @@ class RolloutRunner:
         return "complete", runs, "", failures
 
     def _roll_back(
-        self, forward: _Phase, image: str, version: str
+        self, forward: Phase, image: str, version: str
     ) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Converge back to `image` with the rollback settings after a failed phase."""
         reason = forward.failures[-1].summary()
@@ -271,13 +213,11 @@ class RolloutRunner:
         name = self.service.name
         return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
 
-    def _drive(
-        self, image: str, version: str, settings: RolloutSettings, label: str = ""
-    ) -> _Phase:
+    def _drive(self, image: str, version: str, settings: RolloutSettings, label: str = "") -> Phase:
         """Converge to `desired` replicas of `image`; stop early when failure_action says."""
         self.pin(image)
         info = self.engine.image(image)
-        phase = _Phase(image, version, info.id if info else None, settings, label, self.clock())
+        phase = Phase(image, version, info.id if info else None, settings, label, self.clock())
         while not phase.stopped:
             if self.pause_requested():
                 phase.interrupted = True
@@ -310,7 +250,7 @@ class RolloutRunner:
 
     def _advance(
         self,
-        phase: _Phase,
+        phase: Phase,
         action: Action,
         old: list[ReplicaView],
         new: list[ReplicaView],
@@ -350,22 +290,60 @@ class RolloutRunner:
 
     def _act(
         self,
-        phase: _Phase,
+        phase: Phase,
         action: StartNew | RemoveOld | RemoveSurplus,
         replicas: dict[str, Replica],
     ) -> None:
         match action:
             case StartNew(count):
                 index = self._begin(phase, action, {"image": phase.image, "count": count})
-                ids = self.engine.add_replicas(self.service.name, count)
+                named = not phase.settings.name_when_ready  # else: named once ready
+                ids = self.engine.add_replicas(self.service.name, count, named=named)
                 phase.ours.update(ids)
                 phase.unannounced.update(ids)
             case RemoveOld(ids) | RemoveSurplus(ids):
                 index = self._begin(phase, action, {"ids": list(ids)})
-                for cid in ids:
-                    self._drain(replicas[cid], phase.settings)
+                doomed = [replicas[cid] for cid in ids]
+                self._take_out(doomed, phase.settings)
+                for replica in doomed:
+                    self._drain(replica, phase.settings)
+                    self.gate.forget(replica)
                 phase.after_removal = [r for r in replicas.values() if r.id not in ids]
         self.journal.step_done(self.rollout_id, index)
+
+    def _take_out(self, doomed: list[Replica], settings: RolloutSettings) -> None:
+        """Take the running replicas about to go out of the traffic layer (first: leaving
+        the name reconnects them) and out of the service's name, all of them before any is
+        removed (a removal frees an address a later reconnect could take), then wait the
+        deregistration delay: clients stop picking them, requests in flight finish."""
+        taken_out = False
+        for replica in (r for r in doomed if r.running):
+            taken_out = self.gate.withdraw(replica) or taken_out  # before any reconnect
+            if settings.name_when_ready and replica.named:
+                change = self.engine.leave_name(replica.id, self.service.name)
+                self.emit(ReplicaLeft(replica.id, replica.name, self.service.name, change.moved))
+                taken_out = True
+        if taken_out:
+            self._sleep(settings.deregistration_delay)
+
+    def _sleep(self, seconds: float) -> None:
+        """Let `seconds` pass on the runner's clock (the feed's events do not cut it)."""
+        deadline = self.clock() + seconds
+        while (left := deadline - self.clock()) > 0:
+            self.feed.wait(left)
+
+    def _join_name(self, phase: Phase, replica: Replica, now: float) -> Replica:
+        """A ready target replica out of its service's name joins it (a new one, or an
+        old one back from an interrupted removal); the replica with its addresses now."""
+        try:
+            change = self.engine.join_name(replica.id, self.service.name)
+        except AgentlabError as error:
+            self._fail(phase, replica, f"could not join the name: {error.message}", now)
+            return replica
+        phase.watches[replica.id].joined = True
+        if change.networks:
+            self.emit(ReplicaJoined(replica.id, replica.name, self.service.name, change.moved))
+        return replace(replica, addresses={**replica.addresses, **change.addresses})
 
     def _drain(self, replica: Replica, settings: RolloutSettings) -> None:
         """Drain before stop: SIGTERM with the drain timeout, then remove."""
@@ -380,7 +358,7 @@ class RolloutRunner:
 
     # ---- watching the target replicas -------------------------------------
 
-    def _watch(self, phase: _Phase, target: list[Replica], now: float) -> None:
+    def _watch(self, phase: Phase, target: list[Replica], now: float) -> None:
         """Update readiness of the target replicas and catch the failed ones."""
         for replica in target:
             watch = phase.watches.get(replica.id)
@@ -388,7 +366,7 @@ class RolloutRunner:
             if watch is None:
                 if not replica.running and replica.id not in phase.ours:
                     phase.stale.add(replica.id)  # a leftover of an interrupted run
-                watch = phase.watches[replica.id] = _Watch(replica.restart_count)
+                watch = phase.watches[replica.id] = Watch(replica.restart_count)
             if replica.id in phase.stale or watch.failed:
                 continue
             if replica.id in phase.unannounced:
@@ -396,19 +374,24 @@ class RolloutRunner:
                 self.emit(
                     ReplicaStarted(replica.id, replica.name, replica.version or phase.version)
                 )
-            reason = _failure(replica, watch)
+            reason = failure_of(replica, watch)
             if reason:
                 self._fail(phase, replica, reason, now)
                 continue
             watch.ready = self._ready(replica, watch, phase.settings, now)
+            if watch.ready and replica.named is False and not watch.joined:
+                replica = self._join_name(phase, replica, now)
+                if watch.failed:
+                    continue
+            if watch.ready and not watch.admitted:
+                self.gate.admit(replica)
+                watch.admitted = True
             if watch.ready and watch.ready_at is None:
                 watch.ready_at = phase.last_progress = now
                 if replica.id in phase.ours or not first_sight:
                     self.emit(ReplicaReady(replica.id, replica.name))
 
-    def _ready(
-        self, replica: Replica, watch: _Watch, settings: RolloutSettings, now: float
-    ) -> bool:
+    def _ready(self, replica: Replica, watch: Watch, settings: RolloutSettings, now: float) -> bool:
         """Healthy per Docker, or running for min_ready seconds without a healthcheck."""
         if not replica.running:
             watch.running_since = watch.ready_due = None
@@ -420,14 +403,14 @@ class RolloutRunner:
         watch.ready_due = watch.running_since + settings.min_ready
         return now >= watch.ready_due
 
-    def _next_due(self, phase: _Phase, now: float) -> float:
+    def _next_due(self, phase: Phase, now: float) -> float:
         """When a replica without a healthcheck is due to count as ready, or the progress
         deadline comes (a hold waits a poll at most; events wake it for the rest)."""
         dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
         dues.append(phase.last_progress + phase.settings.timeout)
         return min((due for due in dues if due > now), default=math.inf)
 
-    def _fail(self, phase: _Phase, replica: Replica, reason: str, now: float) -> None:
+    def _fail(self, phase: Phase, replica: Replica, reason: str, now: float) -> None:
         """Record a failed new replica; trigger failure_action past max_failure_ratio."""
         watch = phase.watches[replica.id]
         watch.failed, watch.ready = True, False
@@ -466,7 +449,7 @@ class RolloutRunner:
 
     # ---- journal ----------------------------------------------------------
 
-    def _begin(self, phase: _Phase, step: Step, detail: dict[str, Any]) -> int:
+    def _begin(self, phase: Phase, step: Step, detail: dict[str, Any]) -> int:
         self._index += 1
         description = phase.label + describe(step)
         self.journal.step_begin(
@@ -478,7 +461,7 @@ class RolloutRunner:
         self.emit(StepStarted(self._index, description))
         return self._index
 
-    def _hold(self, phase: _Phase, step: Wait | Delay | Monitor, until: float) -> bool:
+    def _hold(self, phase: Phase, step: Wait | Delay | Monitor, until: float) -> bool:
         """Hold (one journal step for as long as the same kind of hold lasts) and sleep
         until the clock reads `until` (a poll at most). The clock is read here, not at the
         top of the loop, so the engine read in between does not stretch the hold."""
@@ -488,34 +471,7 @@ class RolloutRunner:
         self.feed.wait(min(self.poll_interval, until - self.clock()))
         return True
 
-    def _end_hold(self, phase: _Phase) -> None:
+    def _end_hold(self, phase: Phase) -> None:
         if phase.hold is not None:
             self.journal.step_done(self.rollout_id, phase.hold[0])
             phase.hold = None
-
-
-def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:
-    """Refuse settings that cannot work for this service, before changing anything."""
-    blockers = service.surge_blockers()
-    for each in settings:
-        if each.strategy != "rolling":
-            continue
-        if budget(service.replicas, each).surge > 0 and blockers:
-            raise BadInput(
-                f"{service.name} cannot run a new replica beside an old one: "
-                + "; ".join(blockers),
-                hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
-            )
-
-
-def _failure(replica: Replica, watch: _Watch) -> str | None:
-    """Why a target replica has failed, or None."""
-    if replica.restart_count > watch.restarts:
-        times = replica.restart_count - watch.restarts
-        return f"restarted {times} time{'' if times == 1 else 's'}"
-    if replica.state in ("exited", "dead"):
-        oom = " (out of memory)" if replica.oom_killed else ""
-        return f"exited with code {replica.exit_code}{oom}"
-    if replica.health == "unhealthy":
-        return "turned unhealthy" if watch.ready_at is not None else "failed its health check"
-    return None

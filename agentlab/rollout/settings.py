@@ -22,7 +22,8 @@ FailureAction = Literal["rollback", "pause", "continue"]
 
 _COMPOSE_KEYS = ("parallelism", "delay", "failure_action", "monitor", "max_failure_ratio", "order")
 _K8S_KEYS = ("max_surge", "max_unavailable")
-_DURATIONS = ("delay", "monitor", "min_ready", "timeout", "drain_timeout")
+_DURATIONS = ("delay", "monitor", "min_ready", "timeout", "drain_timeout",
+              "deregistration_delay")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class RolloutSettings:
     min_ready: float = 2.0  # seconds running counts as ready when no healthcheck exists
     timeout: float = 120.0  # progress deadline, seconds
     drain_timeout: float | None = None  # SIGTERM drain before SIGKILL; None: stop_grace_period
+    # A new replica answers the service's DNS name only once ready; an old one leaves the
+    # name, waits `deregistration_delay` seconds, and only then gets SIGTERM.
+    name_when_ready: bool = True
+    deregistration_delay: float = 0.5
 
 
 def build_settings(
@@ -163,6 +168,17 @@ def _ratio(value: Any, what: str) -> float:
     return ratio
 
 
+def _flag(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise BadInput(f"{what} must be true or false, not '{value}'", hint="true or false")
+
+
 def _choice(options: tuple[str, ...], optional: bool = False) -> Callable[[Any, str], Any]:
     def parse(value: Any, what: str) -> Any:
         if value is None and optional:
@@ -189,4 +205,6 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "min_ready": _seconds,
     "timeout": _timeout,
     "drain_timeout": _optional_seconds,
+    "name_when_ready": _flag,
+    "deregistration_delay": _seconds,
 }

@@ -1,6 +1,8 @@
-"""The Compose override agentlab owns: pinned images and replica counts per service.
+"""The Compose override agentlab owns: pinned images and replica counts per service, and
+its traffic layer (the proxy service, the ports it takes over).
 
-The user's compose files are never edited. A revision is a snapshot of a pin.
+The user's compose files are never edited. A revision is a snapshot of a pin. Each writer
+changes the keys it owns and keeps the rest of the file.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,45 +18,129 @@ from agentlab.common.errors import BadInput
 from agentlab.common.files import write_atomically
 
 HEADER = (
-    "# Written by agentlab: the pinned image of each managed service, and the replica count\n"
+    "# Written by agentlab: the pinned image of each managed service, the replica count\n"
     "# `agentlab scale` set (as both `scale` and `deploy.replicas`, which Compose requires to\n"
-    "# agree). Editing a tag here while `agentlab watch` runs rolls that service out.\n"
+    "# agree), and agentlab's traffic layer. Editing a tag here while `agentlab watch` runs\n"
+    "# rolls that service out.\n"
+)
+EXTENSION = "x-agentlab"  # Compose ignores top-level x- keys: agentlab's own record
+LAYER_PREFIX = "agentlab-"  # the traffic layer's services and configs
+
+
+class Reset:
+    """A YAML `!reset` value: Compose drops what the files before said (e.g. `ports`)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reset) and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads Compose's `!reset` and `!override` tags."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes Reset as `!reset`."""
+
+
+def _construct_reset(loader: yaml.SafeLoader, node: yaml.Node) -> Reset:
+    if isinstance(node, yaml.SequenceNode):
+        return Reset(loader.construct_sequence(node))
+    if isinstance(node, yaml.MappingNode):
+        return Reset(loader.construct_mapping(node))
+    return Reset(None)
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    """Multi-line strings (the proxy's configuration) as readable literal blocks."""
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Loader.add_constructor("!reset", _construct_reset)
+_Dumper.add_representer(str, _represent_text)
+_Loader.add_constructor("!override", lambda loader, node: loader.construct_object(node))
+_Dumper.add_representer(
+    Reset,
+    lambda dumper, reset: (
+        dumper.represent_sequence("!reset", reset.value or [])
+        if isinstance(reset.value, list | None)
+        else dumper.represent_mapping("!reset", reset.value)
+    ),
 )
 
 
 @dataclass(frozen=True)
+class MovedPort:
+    """A port a service published, published by agentlab's traffic layer instead (or one
+    it publishes for a service that published none)."""
+
+    service: str
+    target: int
+    published: int | None  # None: an ephemeral host port
+    host_ip: str = ""
+
+
+@dataclass(frozen=True)
 class Override:
-    """What the override says: pinned images and replica counts, per service."""
+    """What the override says: pinned images and replica counts per service, and the
+    ports agentlab's traffic layer took over."""
 
     pins: dict[str, str] = field(default_factory=dict)
     scales: dict[str, int] = field(default_factory=dict)
+    moved_ports: tuple[MovedPort, ...] = ()
+
+    @property
+    def traffic_layer(self) -> tuple[str, ...]:
+        """The services behind the traffic layer."""
+        return tuple(dict.fromkeys(port.service for port in self.moved_ports))
+
+
+def _document(path: Path) -> dict[str, Any]:
+    """The override as YAML data ({} when it does not exist yet)."""
+    if not path.exists():
+        return {}
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path} is not valid YAML ({exc})", hint="fix or delete it") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        raise BadInput(f"{path} has no 'services' mapping", hint="fix or delete it")
+    return doc
 
 
 def read_override(path: Path) -> Override:
-    """The override's pins and scales (empty when it does not exist yet)."""
-    if not path.exists():
-        return Override()
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path} is not valid YAML ({exc})", hint="fix or delete it") from None
-    services = doc.get("services") if isinstance(doc, Mapping) else None
-    if not isinstance(services, Mapping):
-        raise BadInput(f"{path} has no 'services' mapping", hint="fix or delete it")
+    """The override's pins, scales and traffic layer (empty when it does not exist yet)."""
+    doc = _document(path)
     pins: dict[str, str] = {}
     scales: dict[str, int] = {}
-    for name, spec in services.items():
-        image = spec.get("image") if isinstance(spec, Mapping) else None
-        scale = spec.get("scale") if isinstance(spec, Mapping) else None
-        if (image is None and scale is None) or (image is not None and not isinstance(image, str)):
+    for name, spec in (doc.get("services") or {}).items():
+        spec = spec if isinstance(spec, Mapping) else {}
+        image, scale = spec.get("image"), spec.get("scale")
+        if not ({"image", "scale", "ports"} & set(spec)) or (
+            image is not None and not isinstance(image, str)
+        ):
             raise BadInput(f"{path}: service '{name}' has no image string", hint="fix it")
         if scale is not None and (not isinstance(scale, int) or scale < 0):
             raise BadInput(f"{path}: service '{name}' has a bad scale {scale!r}", hint="fix it")
-        if image is not None:
+        if image is not None and not str(name).startswith(LAYER_PREFIX):
             pins[str(name)] = image
         if scale is not None:
             scales[str(name)] = scale
-    return Override(pins, scales)
+    moved = []
+    for entry in (doc.get(EXTENSION) or {}).get("moved_ports") or []:
+        try:
+            port = MovedPort(str(entry["service"]), int(entry["target"]), entry.get("published"),
+                             str(entry.get("host_ip", "")))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            raise BadInput(f"{path}: {EXTENSION}.moved_ports is damaged",
+                           hint="fix or delete it") from None  # fmt: skip
+        moved.append(port)
+    return Override(pins, scales, tuple(moved))
 
 
 def read_pins(path: Path) -> dict[str, str]:
@@ -65,17 +152,49 @@ def update_override(
     path: Path, pins: Mapping[str, str] | None = None, scales: Mapping[str, int] | None = None
 ) -> None:
     """Set some pins and scales, keeping the rest of the override (callers hold the lock)."""
-    current = read_override(path)
-    write_override(
-        path, Override({**current.pins, **(pins or {})}, {**current.scales, **(scales or {})})
-    )
-
-
-def write_override(path: Path, override: Override) -> None:
-    """Atomically replace the override (temp file, fsync, rename)."""
-    services: dict[str, dict[str, object]] = {}
-    for name, image in override.pins.items():
-        services[name] = {"image": image, "pull_policy": "never"}
-    for name, scale in override.scales.items():
+    read_override(path)  # refuses a broken file before it is rewritten
+    doc = _document(path) or {"services": {}}
+    services = doc["services"]
+    for name, image in (pins or {}).items():
+        services.setdefault(name, {}).update({"image": image, "pull_policy": "never"})
+    for name, scale in (scales or {}).items():
         services.setdefault(name, {}).update({"scale": scale, "deploy": {"replicas": scale}})
-    write_atomically(path, HEADER + yaml.safe_dump({"services": services}, sort_keys=True))
+    _write(path, doc)
+
+
+def set_traffic_layer(
+    path: Path, moved: tuple[MovedPort, ...], fragment: Mapping[str, Any]
+) -> None:
+    """Make the override's traffic layer `fragment` (Compose keys: services, configs), which
+    took over the `moved` ports, replacing the one it had; pins and scales stay."""
+    read_override(path)
+    doc = _document(path) or {"services": {}}
+    for name in list(doc["services"]):
+        entry = doc["services"][name]
+        if name.startswith(LAYER_PREFIX):
+            del doc["services"][name]
+        elif isinstance(entry, dict):
+            entry.pop("ports", None)
+            if not entry:
+                del doc["services"][name]
+    configs = {
+        k: v for k, v in (doc.get("configs") or {}).items() if not k.startswith(LAYER_PREFIX)
+    }
+    for name, entry in (fragment.get("services") or {}).items():
+        doc["services"].setdefault(name, {}).update(entry)
+    configs.update(fragment.get("configs") or {})
+    if configs:
+        doc["configs"] = configs
+    else:
+        doc.pop("configs", None)
+    if moved:
+        doc[EXTENSION] = {"moved_ports": [dict(vars(port)) for port in moved]}
+    else:
+        doc.pop(EXTENSION, None)
+    _write(path, doc)
+
+
+def _write(path: Path, doc: Mapping[str, Any]) -> None:
+    """Atomically replace the override (temp file, fsync, rename)."""
+    text = yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=True, default_flow_style=False)
+    write_atomically(path, HEADER + text)

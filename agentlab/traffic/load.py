@@ -1,7 +1,9 @@
 """Open-loop HTTP traffic through a lab gateway, counted per agent version.
 
 A pacer thread schedules GET requests at exact intervals; a small pool of worker
-threads sends them (one new connection per request, no retries). Slow answers
+threads sends them, no retries: one new connection per request, or (`keep_alive`) each
+worker's own connection, reused until it fails (then that request fails and the next
+one connects again). Slow answers
 do not lower the offered rate: a request that waits longer than the timeout for
 a free worker fails as "backlog". Latency counts from the scheduled send time,
 so client-side queueing under load is not hidden.
@@ -175,6 +177,7 @@ class TrafficGenerator:
         workers: int = 8,
         *,
         on_tick: Callable[[TrafficReport], None] | None = None,
+        keep_alive: bool = False,
     ) -> None:
         parts = urlsplit(url)
         try:
@@ -195,6 +198,7 @@ class TrafficGenerator:
         if parts.query:
             self._path += "?" + parts.query
         self._on_tick = on_tick
+        self.keep_alive = keep_alive
         self._jobs: queue.SimpleQueue[float | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -295,15 +299,18 @@ class TrafficGenerator:
             n += 1
 
     def _work(self) -> None:
+        # A closed HTTPConnection connects again on its next request.
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         while True:
             due = self._jobs.get()
             if due is None or self._stopping.is_set():
-                return
+                break
             if time.monotonic() - due > self.timeout:
                 self._record(False, "backlog", 0.0)
                 continue
-            ok, label = self._send()
+            ok, label = self._send(conn)
             self._record(ok, label, (time.monotonic() - due) * 1000)
+        conn.close()
 
     def _tick(self, on_tick: Callable[[TrafficReport], None]) -> None:
         k = 1
@@ -313,19 +320,21 @@ class TrafficGenerator:
             on_tick(self.snapshot())
             k += 1
 
-    def _send(self) -> tuple[bool, str]:
-        """One GET: (True, version) when ok, (False, reason) when failed."""
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+    def _send(self, conn: http.client.HTTPConnection) -> tuple[bool, str]:
+        """One GET on `conn`: (True, version) when ok, (False, reason) when failed."""
+        headers = {} if self.keep_alive else {"Connection": "close"}
         try:
-            conn.request("GET", self._path, headers={"Connection": "close"})
+            conn.request("GET", self._path, headers=headers)
             response = conn.getresponse()
             body = response.read(_MAX_BODY)
         except TimeoutError:
+            conn.close()
             return False, "timeout"
         except (OSError, http.client.HTTPException) as exc:
-            return False, type(exc).__name__
-        finally:
             conn.close()
+            return False, type(exc).__name__
+        if not (self.keep_alive and response.isclosed() and not response.will_close):
+            conn.close()  # not reusable: closing, or a body longer than what was read
         if response.status >= 500:
             return False, str(response.status)
         return True, _version(response.getheader(VERSION_HEADER), body)

@@ -9,7 +9,7 @@ from textual.notifications import SeverityLevel
 
 from agentlab.lab.catalogue import VersionRow
 from agentlab.lab.rollouts import failure_details
-from agentlab.rollout.runner import RolloutResult
+from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import Revision
 from agentlab.traffic.load import TrafficGenerator, TrafficReport

@@ -208,7 +208,7 @@ async def test_a_rollout_that_raises_frees_the_panel(
     app = make_app(lab)
     notes = capture_notifications(app)
 
-    def broken(service: str, count: int) -> list[str]:
+    def broken(service: str, count: int, named: bool = True) -> list[str]:
         raise OperationFailed("docker compose up failed: disk full", hint="free some space")
 
     async with app.run_test(size=(120, 36)) as pilot:

@@ -27,6 +27,8 @@ from agentlab.rollout.events import (
     ReplicaCounts,
     ReplicaDraining,
     ReplicaFailed,
+    ReplicaJoined,
+    ReplicaLeft,
     ReplicaReady,
     ReplicaRemoved,
     ReplicaStarted,
@@ -37,8 +39,9 @@ from agentlab.rollout.events import (
     StepStarted,
 )
 from agentlab.rollout.journal import JournalState
+from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.planner import plan
-from agentlab.rollout.runner import RolloutResult, RolloutRunner
+from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import build_rollback_settings, build_settings
 from agentlab.state.history import History
 from tests.journal import journal_entry
@@ -540,3 +543,55 @@ def test_event_json_has_kind_and_time() -> None:
     assert data["time"].endswith("Z")
     assert set(data) == {"event", "time", "id", "name"}
     assert rig.of(StepStarted)[0].line() == "1. start 1 new"
+
+
+# ---- the service's name: ready replicas only -----------------------------------
+
+
+def test_the_name_answers_only_with_ready_replicas_and_leaves_before_the_stop() -> None:
+    rig = make_rig(SLOW)
+    assert rig.run().outcome == "complete"
+    assert rig.fake.unready_named("agent") == 0  # never a starting or stopped one
+    assert all(c.named for c in rig.fake.of("agent"))
+    assert [count for (_, count) in rig.fake.called("add_replicas")] == [1, 1, 1]
+    joined, left = rig.of(ReplicaJoined), rig.of(ReplicaLeft)
+    assert len(joined) == len(left) == 3
+    for gone in left:  # out of the name, then the delay, then SIGTERM
+        draining = next(e for e in rig.of(ReplicaDraining) if e.id == gone.id)
+        waited = rig.times[rig.events.index(draining)] - rig.times[rig.events.index(gone)]
+        assert waited >= 0.5
+    assert rig.events.index(joined[0]) < rig.events.index(left[0])
+    assert joined[0].line() == f"   {joined[0].name} answers to agent"
+
+
+def test_without_the_gate_new_replicas_answer_the_name_while_starting() -> None:
+    rig = make_rig(SLOW)
+    assert rig.run(cli={"name_when_ready": "false"}).outcome == "complete"
+    assert rig.fake.unready_named("agent") > 0  # what the gate prevents
+    assert rig.of(ReplicaJoined) == rig.of(ReplicaLeft) == []
+
+
+def test_a_configurable_deregistration_delay() -> None:
+    rig = make_rig()
+    rig.run(cli={"deregistration_delay": "2s"})
+    gone = rig.of(ReplicaLeft)[0]
+    draining = next(e for e in rig.of(ReplicaDraining) if e.id == gone.id)
+    assert rig.times[rig.events.index(draining)] - rig.times[rig.events.index(gone)] >= 2.0
+
+
+def test_a_failed_rollout_never_lets_the_failing_replica_answer() -> None:
+    rig = make_rig(NEVER_HEALTHY)
+    assert rig.run(cli={"timeout": "5s"}).outcome == "rolled-back"
+    assert rig.fake.unready_named("agent") == 0
+    assert rig.of(ReplicaJoined) == [] and rig.of(ReplicaLeft) == []  # old ones never left
+
+
+def test_undo_puts_a_replica_that_left_the_name_back_in_it() -> None:
+    """A crash between an old replica leaving the name and its removal."""
+    rig = half_done()
+    left = rig.fake.of("agent")[0]
+    left.named = False
+    result = rig.runner().converge(OLD, "1.0", from_version="2.0", undo=True)
+    assert result.outcome == "undone"
+    assert rig.fake.containers[left.id].named
+    assert left.id in [e.id for e in rig.of(ReplicaJoined)]  # and the one undo started

@@ -1,0 +1,111 @@
+"""What the runner keeps while it drives a service: the watch on each replica at the
+target image, the state of one phase (forward or rollback), and how a rollout ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agentlab.common.errors import BadInput
+from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.rollout.journal import Outcome
+from agentlab.rollout.planner import Step, budget
+from agentlab.rollout.settings import RolloutSettings
+
+
+@dataclass(frozen=True)
+class FailedReplica:
+    """A new replica that failed, with what it said about it."""
+
+    id: str
+    name: str
+    version: str
+    reason: str
+    health_output: str
+    logs_tail: str
+
+    def summary(self) -> str:
+        return f"{self.name} ({self.version}) {self.reason}"
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """How a rollout ended. Anything but `complete` (or `undone`, for an undo) exits 1."""
+
+    outcome: Outcome
+    message: str
+    duration: float
+    failures: tuple[FailedReplica, ...] = ()
+    hint: str = ""
+    downtime: float = 0.0  # seconds the service had no ready replica
+
+
+@dataclass
+class Watch:
+    """What the runner has seen of one replica at the target image."""
+
+    restarts: int
+    running_since: float | None = None
+    ready_due: float | None = None  # without a healthcheck: when min_ready will have passed
+    ready_at: float | None = None
+    ready: bool = False
+    failed: bool = False
+    joined: bool = False  # put in the service's name by this phase
+    admitted: bool = False  # let in by the traffic layer by this phase
+
+
+@dataclass
+class Phase:
+    """The state of driving a service's replicas to one image."""
+
+    image: str
+    version: str
+    image_id: str | None
+    settings: RolloutSettings
+    label: str  # prefixes step descriptions ("rollback: ")
+    last_progress: float
+    watches: dict[str, Watch] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)  # dead on first sight: removed like old ones
+    ours: set[str] = field(default_factory=set)  # started by this phase
+    unannounced: set[str] = field(default_factory=set)
+    failures: list[FailedReplica] = field(default_factory=list)
+    mutated: bool = False
+    hold: tuple[int, type[Step]] | None = None
+    delay_until: float | None = None
+    stopped: bool = False  # failure_action triggered: stop here
+    exceeded: bool = False  # failure ratio exceeded under failure_action continue
+    interrupted: bool = False  # a pause was requested from outside (the TUI's pause key)
+    # The replicas its last removal left: when they call for a start, it starts without
+    # reading the engine again (~10-100 ms on the critical path of every replacement).
+    after_removal: list[Replica] | None = None
+
+    def is_target(self, replica: Replica) -> bool:
+        if self.image_id:
+            return replica.image_id == self.image_id
+        return replica.image_ref == self.image
+
+
+def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:
+    """Refuse settings that cannot work for this service, before changing anything."""
+    blockers = service.surge_blockers()
+    for each in settings:
+        if each.strategy != "rolling":
+            continue
+        if budget(service.replicas, each).surge > 0 and blockers:
+            raise BadInput(
+                f"{service.name} cannot run a new replica beside an old one: "
+                + "; ".join(blockers),
+                hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
+            )
+
+
+def failure_of(replica: Replica, watch: Watch) -> str | None:
+    """Why a target replica has failed, or None."""
+    if replica.restart_count > watch.restarts:
+        times = replica.restart_count - watch.restarts
+        return f"restarted {times} time{'' if times == 1 else 's'}"
+    if replica.state in ("exited", "dead"):
+        oom = " (out of memory)" if replica.oom_killed else ""
+        return f"exited with code {replica.exit_code}{oom}"
+    if replica.health == "unhealthy":
+        return "turned unhealthy" if watch.ready_at is not None else "failed its health check"
+    return None

@@ -1,0 +1,72 @@
+"""The HAProxy configuration of agentlab's traffic layer: written once when the layer is
+set up, never changed while it runs (servers come and go through the runtime API)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+RUNTIME_PORT = 9999  # the runtime API (admin level), inside the proxy's container
+METRICS_PORT = 9101  # /metrics (HAProxy's exporter), /metrics/versions (agentlab's meter)
+CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
+METER_PATH = "/usr/local/etc/haproxy/agentlab-meter.lua"
+FIRST_LISTEN_PORT = 10000  # unprivileged: the official image runs HAProxy as a user
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """One port of a service through the proxy: `listen` in the proxy's container, to the
+    replicas' `target` port."""
+
+    service: str
+    target: int
+    listen: int
+
+    @property
+    def backend(self) -> str:
+        return f"agentlab_{self.service}_{self.target}"
+
+
+def meter_source() -> str:
+    """agentlab's meter (Lua, loaded by HAProxy): per-version counts and latency."""
+    return (resources.files("agentlab") / "traffic" / "haproxy" / "meter.lua").read_text(
+        encoding="utf-8"
+    )
+
+
+def render(frontends: Sequence[Frontend]) -> str:
+    """The configuration for these frontends, with no server: agentlab adds them."""
+    lines = [
+        "# Written by agentlab: its traffic layer. Servers are added at runtime.",
+        "global",
+        f"    stats socket ipv4@0.0.0.0:{RUNTIME_PORT} level admin",
+        f"    lua-load {METER_PATH}",
+        "defaults",
+        "    mode http",
+        "    option dontlognull",
+        "    timeout connect 2s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout http-keep-alive 10s",
+        "    retries 3",
+        "    option redispatch 1",  # a refused connection is tried on another server
+        "    retry-on conn-failure empty-response",
+    ]
+    for frontend in frontends:
+        lines += [
+            f"frontend fe_{frontend.service}_{frontend.target}",
+            f"    bind :{frontend.listen}",
+            "    http-request lua.agentlab_start",
+            "    http-response lua.agentlab_observe",
+            f"    default_backend {frontend.backend}",
+            f"backend {frontend.backend}",
+            "    balance roundrobin",
+        ]
+    lines += [
+        "frontend agentlab_metrics",
+        f"    bind :{METRICS_PORT}",
+        "    http-request use-service lua.agentlab_metrics if { path /metrics/versions }",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+    ]
+    return "\n".join(lines) + "\n"

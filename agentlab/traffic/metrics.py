@@ -1,0 +1,112 @@
+"""Per-version traffic figures from the traffic layer's meter (Prometheus text format):
+requests by status class and a latency histogram, per backend and version."""
+
+from __future__ import annotations
+
+import math
+import re
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_SAMPLE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass
+class VersionFigures:
+    """What one version of a service served through the proxy."""
+
+    codes: dict[str, int] = field(default_factory=dict)  # "2xx": count
+    buckets: dict[float, int] = field(default_factory=dict)  # cumulative, by upper bound
+    count: int = 0
+    total_seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(self.codes.values())
+
+    @property
+    def errors(self) -> int:
+        """Server errors: 5xx answers."""
+        return self.codes.get("5xx", 0)
+
+    def quantile(self, q: float) -> float | None:
+        """The bucket bound where the q-quantile falls (seconds), None with no requests."""
+        if self.count == 0:
+            return None
+        rank = q * self.count
+        for bound in sorted(self.buckets):
+            if self.buckets[bound] >= rank:
+                return bound
+        return math.inf
+
+    def minus(self, before: VersionFigures) -> VersionFigures:
+        """What happened since `before` (an earlier reading of the same counters)."""
+        return VersionFigures(
+            {k: v - before.codes.get(k, 0) for k, v in self.codes.items()},
+            {k: v - before.buckets.get(k, 0) for k, v in self.buckets.items()},
+            self.count - before.count,
+            self.total_seconds - before.total_seconds,
+        )
+
+
+Figures = dict[str, dict[str, VersionFigures]]  # backend -> version -> figures
+
+
+def read(url: str, timeout: float = 5.0) -> Figures:
+    """The meter's figures now (an HTTP GET of its exposition text)."""
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return parse(answer.read().decode(errors="replace"))
+
+
+def parse(text: str) -> Figures:
+    """The meter's exposition text as figures per backend and version."""
+    found: Figures = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match is None:
+            continue
+        labels = dict(_LABEL.findall(match["labels"]))
+        figures = found.setdefault(labels.get("backend", "-"), {}).setdefault(
+            labels.get("version", "unknown"), VersionFigures()
+        )
+        value = float(match["value"])
+        name = match["name"]
+        if name == "agentlab_requests_total":
+            figures.codes[labels.get("code", "other")] = int(value)
+        elif name == "agentlab_request_duration_seconds_bucket" and labels.get("le") != "+Inf":
+            figures.buckets[float(labels["le"])] = int(value)
+        elif name == "agentlab_request_duration_seconds_count":
+            figures.count = int(value)
+        elif name == "agentlab_request_duration_seconds_sum":
+            figures.total_seconds = value
+    return found
+
+
+def since(
+    now: Mapping[str, VersionFigures], before: Mapping[str, VersionFigures]
+) -> dict[str, VersionFigures]:
+    """Per version, what happened between two readings of one backend."""
+    return {version: figures.minus(before.get(version, VersionFigures()))
+            for version, figures in now.items()}  # fmt: skip
+
+
+def lines(figures: Mapping[str, VersionFigures]) -> list[str]:
+    """One line per version: requests, 5xx, p50 and p99 (upper bucket bounds)."""
+    found = []
+    for version, each in sorted(figures.items()):
+        if each.requests == 0:
+            continue
+        p50, p99 = each.quantile(0.5), each.quantile(0.99)
+        found.append(
+            f"{version:<10} requests {each.requests:<6} 5xx {each.errors:<4} "
+            f"p50 <= {_ms(p50)}  p99 <= {_ms(p99)}"
+        )
+    return found
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return "inf" if math.isinf(seconds) else f"{seconds * 1000:g} ms"

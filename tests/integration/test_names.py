@@ -1,0 +1,100 @@
+"""Zero lost requests for clients on the project's own network, with no proxy: a replica
+answers the service's name only while ready, and leaves it before it is stopped. The
+client resolves the name for every request, opens a new connection each time and never
+retries (tests/support/netclient.py), on the webapp project (not the demo)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, LabRun, base_image_env
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
+CLIENT = REPO / "tests" / "support" / "netclient.py"
+RPS = 50
+
+
+class NetClient:
+    """The client container on the lab's default network, sending RPS req/s to web."""
+
+    def __init__(self, lab: LabRun) -> None:
+        self.lab = lab
+        self.name = f"{lab.project}-netclient"
+        image = base_image_env()["AGENTLAB_BASE_IMAGE"]
+        network = f"{lab.project}_default"
+        command = ["python3", "/netclient.py", "web", "8000", str(RPS), "600", "/version"]
+        lab.docker("run", "-d", "--name", self.name, "--network", network,
+                   "-v", f"{CLIENT}:/netclient.py:ro", image, *command)  # fmt: skip
+
+    def stop(self) -> dict[str, Any]:
+        """Stop sending; what the client counted."""
+        self.lab.docker("stop", "-t", "20", self.name)
+        out = self.lab.docker("logs", self.name)
+        self.lab.docker("rm", "-f", self.name)
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_a_rolling_update_of_three_loses_no_request(webapp_lab: LabRun) -> None:
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    client = NetClient(webapp_lab)
+    try:
+        time.sleep(1)  # some traffic on the old version first
+        rolled = webapp_lab("rollout", "web", "--to", "1.1.0")
+        assert rolled.code == 0, rolled.err
+    finally:
+        counts = client.stop()
+    assert counts["failed"] == {}
+    assert counts["ok"].get("1.0.0", 0) > 0 and counts["ok"].get("1.1.0", 0) > 0
+    assert rolled.out.count("answers to web") == 3 and rolled.out.count("left the name web") == 3
+
+
+def test_an_automatic_rollback_from_a_never_healthy_image_loses_no_request(
+    webapp_lab: LabRun,
+) -> None:
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    client = NetClient(webapp_lab)
+    try:
+        time.sleep(1)
+        failed = webapp_lab("rollout", "web", "--to", "1.2.0", "--timeout", "8s")
+        assert failed.code == 1, failed.err
+        assert "rolled-back" in failed.err
+    finally:
+        counts = client.stop()
+    assert counts["failed"] == {}
+    assert set(counts["ok"]) == {"1.0.0"}  # the never-healthy one never answered
+
+
+def test_killed_while_a_replica_is_out_of_the_name_then_undone(webapp_lab: LabRun) -> None:
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    command = [sys.executable, "-m", "agentlab", "-f", str(webapp_lab.compose_file), "-p",
+               webapp_lab.project, "rollout", "web", "--to", "1.1.0",
+               "--deregistration-delay", "60s"]  # fmt: skip
+    out = Path(webapp_lab.state_dir.parent / f"{webapp_lab.project}.out")
+    with out.open("w") as sink:
+        rollout = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                   env=webapp_lab.env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "left the name web" not in out.read_text():
+            assert rollout.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        rollout.send_signal(signal.SIGKILL)
+        rollout.wait(30)
+    finally:
+        out.unlink(missing_ok=True)
+    status = webapp_lab("status")
+    assert "does not answer to web" in status.out
+    assert "was interrupted" in status.err
+    undone = webapp_lab("rollout", "undo", "web")
+    assert undone.code == 0, undone.err
+    after = webapp_lab("status", "--json").json()
+    web = next(s for s in after["services"] if s["service"] == "web")
+    assert [(r["version"], r["answers_name"]) for r in web["replicas"]] == [("1.0.0", True)] * 3

@@ -1,0 +1,132 @@
+"""agentlab's traffic layer (HAProxy, driven at runtime) in front of a service that
+publishes a fixed host port: the flask-shaped project rolls with a surge and loses no
+request from host clients, with and without keep-alive; the proxy's per-version counts
+agree with the clients'; killing agentlab mid-drain leaves nothing stuck."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentlab.traffic.haproxy import HAProxyRouter
+from agentlab.traffic.load import TrafficGenerator
+from agentlab.traffic.metrics import read, since
+from tests.conftest import REPO, LabRun, base_image_env, lab_run
+from tests.integration.test_own_projects import free_port
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("proxy_image")]
+FLASK = REPO / "tests" / "projects" / "flask" / "compose.yaml"
+BACKEND = "agentlab_web_8000"
+
+
+@pytest.fixture(scope="session")
+def proxy_image() -> None:
+    """The proxy's image is local (scripts/lib.sh builds one offline)."""
+    image = base_image_env().get("AGENTLAB_PROXY_IMAGE") or "haproxy:2.6"
+    present = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
+    if present.returncode != 0:
+        pytest.fail(f"the proxy image {image} is missing: run scripts/lib.sh ensure_proxy_image")
+
+
+@pytest.fixture
+def flask_lab() -> Iterator[LabRun]:
+    found = base_image_env()
+    base = found["AGENTLAB_BASE_IMAGE"]
+    env = {"AGENTLAB_BASE_IMAGE": base, "BASE_IMAGE": base, "WEB_PORT": str(free_port())}
+    env["AGENTLAB_PROXY_IMAGE"] = found.get("AGENTLAB_PROXY_IMAGE", "haproxy:2.6")
+    yield from lab_run(FLASK, "t-layer", env)
+
+
+def entry(lab: LabRun, port: int) -> str:
+    out = lab.docker("compose", "-p", lab.project, "port", "agentlab-proxy", str(port))
+    return f"http://127.0.0.1:{out.strip().rsplit(':', 1)[1]}"
+
+
+def router(lab: LabRun) -> HAProxyRouter:
+    out = lab.docker("compose", "-p", lab.project, "port", "agentlab-proxy", "9999")
+    return HAProxyRouter("127.0.0.1", int(out.strip().rsplit(":", 1)[1]))
+
+
+def test_a_fixed_port_service_surges_through_the_proxy_and_loses_nothing(
+    flask_lab: LabRun,
+) -> None:
+    up = flask_lab("up", "--version", "1.0.0", "--traffic-layer", "web")
+    assert up.code == 0, up.err
+    url = f"http://127.0.0.1:{flask_lab.env['WEB_PORT']}/version"  # the service's own port
+    metrics = f"{entry(flask_lab, 9101)}/metrics/versions"
+    before = read(metrics).get(BACKEND, {})
+    closing = TrafficGenerator(url, 50)
+    keeping = TrafficGenerator(url, 50, keep_alive=True)
+    with closing, keeping:
+        time.sleep(1)
+        rolled = flask_lab("rollout", "web", "--to", "1.1.0")
+        time.sleep(0.5)
+    assert rolled.code == 0, rolled.err
+    assert "max surge 1, max unavailable 0" in rolled.out and "stop-first" not in rolled.out
+    reports = [closing.stop(), keeping.stop()]
+    for report in reports:
+        assert report.failed == 0, report.lines()
+        assert {"1.0.0", "1.1.0"} <= set(report.versions)
+    proxied = since(read(metrics).get(BACKEND, {}), before)
+    clients = Counter[str]()
+    for report in reports:
+        clients.update({version: stats.count for version, stats in report.versions.items()})
+    assert {v: f.requests for v, f in proxied.items() if f.requests} == dict(clients)
+    assert all(f.errors == 0 for f in proxied.values())
+    routes = router(flask_lab).routes(BACKEND)
+    assert [(r.server.endswith("--1.1.0"), r.state) for r in routes] == [(True, "ready")]
+
+
+def test_killed_mid_drain_then_undone_leaves_the_proxy_in_line(flask_lab: LabRun) -> None:
+    assert flask_lab("up", "--version", "1.0.0", "--traffic-layer", "web").code == 0
+    command = [sys.executable, "-m", "agentlab", "-f", str(FLASK), "-p", flask_lab.project,
+               "rollout", "web", "--to", "1.1.0", "--deregistration-delay", "60s"]  # fmt: skip
+    out = Path(flask_lab.state_dir.parent / f"{flask_lab.project}.out")
+    with out.open("w") as sink:
+        rollout = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                   env=flask_lab.env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "left the name web" not in out.read_text():
+            assert rollout.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        rollout.send_signal(signal.SIGKILL)
+        rollout.wait(30)
+    finally:
+        out.unlink(missing_ok=True)
+    states = sorted(
+        (r.server.rsplit("--", 1)[1], r.state) for r in router(flask_lab).routes(BACKEND)
+    )
+    assert states == [("1.0.0", "drain"), ("1.1.0", "ready")]  # what kill -9 left
+    undone = flask_lab("rollout", "undo", "web")
+    assert undone.code == 0, undone.err
+    routes = router(flask_lab).routes(BACKEND)
+    replicas = [n for n in flask_lab.containers() if "-web-" in n]
+    assert [(r.replica, r.state) for r in routes] == [(replicas[0], "ready")]
+    assert routes[0].server.endswith("--1.0.0")
+
+
+@pytest.mark.usefixtures("demo_images")
+def test_the_demo_lab_puts_its_agents_behind_the_proxy_on_request(demo_lab: LabRun) -> None:
+    """A service that publishes no port gets an entry point through the proxy; `traffic`
+    and `rollout --traffic` read per-version figures from it."""
+    demo_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    up = demo_lab("up", "--version", "1.2.0", "--traffic-layer", "agent:8000")
+    assert up.code == 0, up.err
+    rolled = demo_lab("rollout", "agent", "--to", "1.3.0", "--traffic", "40", "--json")
+    assert rolled.code == 0, rolled.err
+    traffic = next(e for e in map(json.loads, rolled.out.splitlines()) if e["event"] == "traffic")
+    assert traffic["failed"] == 0
+    clients = {version: figures["ok"] for version, figures in traffic["versions"].items()}
+    proxied = {version: figures["requests"] for version, figures in traffic["proxy"].items()}
+    assert proxied == clients and set(clients) == {"1.2.0", "1.3.0"}

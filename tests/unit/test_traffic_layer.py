@@ -1,0 +1,187 @@
+"""The traffic layer's parts without Docker: the gate on an in-memory router, the meter's
+figures, the HAProxy runtime API's answers, the configuration, and the override's
+`!reset`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agentlab.engine.model import Replica
+from agentlab.lab.traffic_layer import LayerGate
+from agentlab.state.override import (
+    MovedPort,
+    Reset,
+    read_override,
+    set_traffic_layer,
+    update_override,
+)
+from agentlab.traffic.fake import FakeRouter
+from agentlab.traffic.haproxy import HAProxyRouter
+from agentlab.traffic.haproxy_config import Frontend, render
+from agentlab.traffic.metrics import VersionFigures, parse, since
+
+BACKEND = "agentlab_web_8000"
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def replica(number: int, version: str, **changes: object) -> Replica:
+    fields: dict[str, object] = {
+        "id": f"id{number}", "name": f"shop-web-{number}", "service": "web", "number": number,
+        "image_ref": f"shop-web:{version}", "image_id": "sha256:1", "state": "running",
+        "health": "healthy", "started_at": NOW, "named": True,
+        "labels": {"org.opencontainers.image.version": version},
+        "addresses": {"shop_default": f"172.20.0.{number + 1}"},
+    }  # fmt: skip
+    fields.update(changes)
+    return Replica(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def gate() -> tuple[LayerGate, FakeRouter]:
+    fake = FakeRouter()
+    return LayerGate(fake, [Frontend("web", 8000, 10000)], {"shop_default"}), fake
+
+
+def test_a_replica_is_admitted_drained_and_forgotten(gate: tuple[LayerGate, FakeRouter]) -> None:
+    layer, fake = gate
+    one = replica(1, "1.0.0")
+    layer.admit(one)
+    assert fake.routes(BACKEND)[0].address == "172.20.0.2:8000"
+    assert fake.serving(BACKEND) == ["shop-web-1--1.0.0"]
+    layer.admit(one)  # again: nothing changes
+    assert [name for name, _ in fake.calls].count("add") == 1
+    assert layer.withdraw(one) is True
+    assert fake.serving(BACKEND) == [] and fake.routes(BACKEND)[0].state == "drain"
+    assert layer.withdraw(one) is False  # nothing left to take out
+    layer.forget(one)
+    assert fake.routes(BACKEND) == []
+
+
+def test_a_moved_address_is_routed_again(gate: tuple[LayerGate, FakeRouter]) -> None:
+    layer, fake = gate
+    layer.admit(replica(1, "1.0.0"))
+    layer.admit(replica(1, "1.0.0", addresses={"shop_default": "172.20.0.9"}))
+    assert [r.address for r in fake.routes(BACKEND)] == ["172.20.0.9:8000"]
+
+
+def test_sync_puts_the_proxy_in_line_with_the_replicas(gate: tuple[LayerGate, FakeRouter]) -> None:
+    layer, fake = gate
+    fake.add(BACKEND, "shop-web-1--1.0.0", "172.20.0.2:8000")  # gone since
+    fake.add(BACKEND, "shop-web-2--1.0.0", "172.20.0.3:8000")  # out of its name: drain
+    fake.add(BACKEND, "shop-web-3--1.1.0", "172.20.0.4:8000")
+    fake.drain(BACKEND, "shop-web-3--1.1.0")  # drained by a killed rollout, back in its name
+    layer.sync([replica(2, "1.0.0", named=False), replica(3, "1.1.0"), replica(4, "1.1.0"),
+                replica(5, "1.1.0", health="starting")])  # fmt: skip
+    states = {r.server: r.state for r in fake.routes(BACKEND)}
+    assert states == {
+        "shop-web-2--1.0.0": "drain",
+        "shop-web-3--1.1.0": "ready",
+        "shop-web-4--1.1.0": "ready",
+    }
+
+
+def test_the_meter_reads_per_version_counts_and_latency() -> None:
+    text = "\n".join([
+        '# TYPE agentlab_requests_total counter',
+        'agentlab_requests_total{backend="b",version="1.0.0",code="2xx"} 98',
+        'agentlab_requests_total{backend="b",version="1.0.0",code="5xx"} 2',
+        'agentlab_requests_total{backend="b",version="none",code="5xx"} 1',
+        'agentlab_request_duration_seconds_bucket{backend="b",version="1.0.0",le="0.005"} 50',
+        'agentlab_request_duration_seconds_bucket{backend="b",version="1.0.0",le="0.01"} 99',
+        'agentlab_request_duration_seconds_bucket{backend="b",version="1.0.0",le="0.1"} 100',
+        'agentlab_request_duration_seconds_bucket{backend="b",version="1.0.0",le="+Inf"} 100',
+        'agentlab_request_duration_seconds_count{backend="b",version="1.0.0"} 100',
+        'agentlab_request_duration_seconds_sum{backend="b",version="1.0.0"} 0.7',
+    ])  # fmt: skip
+    figures = parse(text)["b"]
+    one = figures["1.0.0"]
+    assert (one.requests, one.errors) == (100, 2)
+    assert (one.quantile(0.5), one.quantile(0.99), one.quantile(1.0)) == (0.005, 0.01, 0.1)
+    assert figures["none"].errors == 1
+    earlier = VersionFigures({"2xx": 90}, {0.005: 45, 0.01: 90, 0.1: 90}, 90, 0.6)
+    assert since(figures, {"1.0.0": earlier})["1.0.0"].codes == {"2xx": 8, "5xx": 2}
+
+
+@pytest.fixture
+def runtime_api() -> Iterator[tuple[int, list[str]]]:
+    """A stand-in for HAProxy's runtime API: answers `show servers state` with two
+    servers, anything else with an empty line; records the commands."""
+    seen: list[str] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    rest = "1 1 3 6 3 2 6 0 0 0 - 8000 - 0 0 - - 0"
+    state = (
+        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...\n"
+        f"4 agentlab_web_8000 1 shop-web-1--1.0.0 172.20.0.2 2 8 {rest}\n"
+        f"4 agentlab_web_8000 2 shop-web-2--1.1.0 172.20.0.3 2 0 {rest}\n"
+    )
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                line = conn.makefile().readline().strip()
+                seen.append(line)
+                answer = state if line.startswith("show servers state") else "\n"
+                if line.startswith("del server agentlab_web_8000/missing"):
+                    answer = "No such server.\n"
+                conn.sendall(answer.encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], seen
+    listener.close()
+
+
+def test_the_runtime_api_answers_are_read(runtime_api: tuple[int, list[str]]) -> None:
+    port, seen = runtime_api
+    haproxy = HAProxyRouter("127.0.0.1", port)
+    routes = haproxy.routes("agentlab_web_8000")
+    assert [(r.server, r.address, r.state, r.up) for r in routes] == [
+        ("shop-web-1--1.0.0", "172.20.0.2:8000", "drain", True),
+        ("shop-web-2--1.1.0", "172.20.0.3:8000", "ready", True),
+    ]
+    assert routes[0].replica == "shop-web-1"
+    haproxy.add("agentlab_web_8000", "shop-web-3--1.1.0", "172.20.0.4:8000")
+    server = "agentlab_web_8000/shop-web-3--1.1.0"
+    assert seen[-3:] == [
+        f"add server {server} 172.20.0.4:8000 check inter 1s fall 2 rise 1",
+        f"enable health {server}",
+        f"enable server {server}",
+    ]
+    with pytest.raises(Exception, match="refused `del server agentlab_web_8000/missing`"):
+        haproxy.remove("agentlab_web_8000", "missing")
+
+
+def test_the_configuration_has_a_frontend_and_an_empty_backend_per_port() -> None:
+    text = render([Frontend("web", 8000, 10000), Frontend("api", 9000, 10001)])
+    assert "frontend fe_web_8000\n    bind :10000\n" in text
+    assert "backend agentlab_api_9000\n    balance roundrobin\n" in text
+    assert "stats socket ipv4@0.0.0.0:9999 level admin" in text
+    assert not [line for line in text.splitlines() if line.startswith("    server ")]
+
+
+def test_the_override_keeps_the_reset_ports_and_the_pins(tmp_path: Path) -> None:
+    path = tmp_path / "override.yaml"
+    update_override(path, pins={"web": "shop-web:1.0.0"})
+    moved = (MovedPort("web", 8000, 8000, "127.0.0.1"),)
+    fragment = {"services": {"web": {"ports": Reset([])}, "agentlab-proxy": {"image": "h:1"}},
+                "configs": {"agentlab-haproxy": {"content": "x"}}}  # fmt: skip
+    set_traffic_layer(path, moved, fragment)
+    update_override(path, pins={"web": "shop-web:1.1.0"})
+    text = path.read_text()
+    assert "ports: !reset []" in text
+    override = read_override(path)
+    assert override.pins == {"web": "shop-web:1.1.0"}  # the proxy is no pin
+    assert override.moved_ports == moved and override.traffic_layer == ("web",)
+    set_traffic_layer(path, (), {})
+    assert "agentlab-proxy" not in path.read_text() and "!reset" not in path.read_text()
+    assert read_override(path).pins == {"web": "shop-web:1.1.0"}
