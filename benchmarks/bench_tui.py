@@ -319,8 +319,8 @@ async def one_change(
 
 async def latency_trials(project: str, trials: int) -> tuple[list[Sample], list[float]]:
     """The trials; then, the app closed, a few bare `lab.status()` calls (seconds each)."""
-    from agentlab.lab import Lab
-    from agentlab.project import load_project
+    from agentlab.lab.facade import Lab
+    from agentlab.project.location import load_project
     from agentlab.tui.app import AgentlabApp
 
     os.environ["AGENTLAB_GATEWAY_PORT"] = "0"  # as the lab was brought up

@@ -6,12 +6,18 @@ server`. The configuration file is never changed, the process never reloaded."""
 from __future__ import annotations
 
 import socket
+import time
 
 from agentlab.common.errors import EngineUnavailable, OperationFailed
 from agentlab.traffic.router import Route, RouteState
 
 TIMEOUT = 5.0
-CHECK = "check inter 1s fall 2 rise 1"
+# A dynamic server takes nothing from `defaults`: without a pool of idle connections
+# (`pool-max-conn`, `pool-purge-delay`) HAProxy 2.6 opens one per request, at a third of
+# the throughput (benchmarks/bench_proxy.py).
+SERVER_OPTIONS = "check inter 1s fall 2 rise 1 pool-max-conn -1 pool-purge-delay 5s"
+REFUSALS = ("unknown", "no such", "error", "not found", "cannot", "can't", "invalid", "require")
+STILL_CONNECTED = "still has connections"  # `del server` while idle connections close
 _MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40  # srv_admin_state: forced, inherited... maint
 _DRAIN = 0x08 | 0x10
 
@@ -24,6 +30,9 @@ class HAProxyRouter:
 
     def command(self, line: str) -> str:
         """Send one command; its answer. A refused command is OperationFailed."""
+        return _accepted(line, self._send(line))
+
+    def _send(self, line: str) -> str:
         try:
             with socket.create_connection((self.host, self.port), timeout=TIMEOUT) as conn:
                 conn.sendall(line.encode() + b"\n")
@@ -36,13 +45,7 @@ class HAProxyRouter:
                 f"agentlab's traffic layer does not answer on {self.host}:{self.port} ({error})",
                 hint="agentlab up starts it; agentlab status shows it",
             ) from None
-        answer = b"".join(chunks).decode(errors="replace").strip()
-        if _refused(answer):
-            raise OperationFailed(
-                f"the traffic layer refused `{line}`: {answer.splitlines()[0]}",
-                hint="agentlab status; the proxy's log (docker logs) may say more",
-            )
-        return answer
+        return b"".join(chunks).decode(errors="replace").strip()
 
     def routes(self, backend: str) -> list[Route]:
         answer = self.command(f"show servers state {backend}")
@@ -51,17 +54,12 @@ class HAProxyRouter:
             fields = line.split()
             if len(fields) < 19 or line.startswith("#") or fields[1] != backend:
                 continue
-            admin = int(fields[6])
-            state: RouteState = (
-                "maint" if admin & _MAINT else "drain" if admin & _DRAIN else "ready"
-            )
-            state = _state(int(fields[6]))
-            found.append(Route(backend, fields[3], f"{fields[4]}:{fields[18]}", state,
-                               fields[5] == "2"))  # fmt: skip
+            found.append(Route(backend, fields[3], f"{fields[4]}:{fields[18]}",
+                               _state(int(fields[6])), fields[5] == "2"))  # fmt: skip
         return found
 
     def add(self, backend: str, server: str, address: str) -> None:
-        self.command(f"add server {backend}/{server} {address} {CHECK}")
+        self.command(f"add server {backend}/{server} {address} {SERVER_OPTIONS}")
         self.command(f"enable health {backend}/{server}")
         self.command(f"enable server {backend}/{server}")
 
@@ -74,7 +72,12 @@ class HAProxyRouter:
     def remove(self, backend: str, server: str) -> None:
         self.command(f"set server {backend}/{server} state maint")
         self.command(f"shutdown sessions server {backend}/{server}")
-        self.command(f"del server {backend}/{server}")
+        line, deadline = f"del server {backend}/{server}", time.monotonic() + TIMEOUT
+        answer = self._send(line)
+        while STILL_CONNECTED in answer.lower() and time.monotonic() < deadline:
+            time.sleep(0.02)  # maint closes the server's idle connections, on its own time
+            answer = self._send(line)
+        _accepted(line, answer)
 
 
 def _state(admin: int) -> RouteState:
@@ -84,8 +87,13 @@ def _state(admin: int) -> RouteState:
     return "drain" if admin & _DRAIN else "ready"
 
 
-def _refused(answer: str) -> bool:
-    """HAProxy answers errors in words, not codes."""
-    first = answer.splitlines()[0].lower() if answer else ""
-    return any(word in first for word in ("unknown", "no such", "error", "not found",
-                                          "cannot", "can't", "invalid", "require"))  # fmt: skip
+def _accepted(line: str, answer: str) -> str:
+    """The answer, unless it refuses the command: HAProxy answers errors in words, not
+    codes (tables start with a `#` header line)."""
+    first = answer.splitlines()[0] if answer else ""
+    if not first.startswith("#") and any(word in first.lower() for word in REFUSALS):
+        raise OperationFailed(
+            f"the traffic layer refused `{line}`: {first}",
+            hint="agentlab status; the proxy's log (docker logs) may say more",
+        )
+    return answer

@@ -57,7 +57,9 @@ def render(frontends: Sequence[Frontend]) -> str:
         lines += [
             f"frontend fe_{frontend.service}_{frontend.target}",
             f"    bind :{frontend.listen}",
-            "    http-request lua.agentlab_start",
+            "    http-request set-var(txn.agentlab_t0) date(0,us)",
+            '    http-response set-var-fmt(txn.agentlab_seen) "%b %s %[status]'
+            ' %[date(0,us),sub(txn.agentlab_t0)]"',
             "    http-response lua.agentlab_observe",
             f"    default_backend {frontend.backend}",
             f"backend {frontend.backend}",

@@ -83,6 +83,10 @@ def test_a_fixed_port_service_surges_through_the_proxy_and_loses_nothing(
     assert all(f.errors == 0 for f in proxied.values())
     routes = router(flask_lab).routes(BACKEND)
     assert [(r.server.endswith("--1.1.0"), r.state) for r in routes] == [(True, "ready")]
+    pools = router(flask_lab).command(f"show servers conn {BACKEND}").splitlines()
+    header, row = pools[0].lstrip("# ").split(), pools[1].split()
+    pool = dict(zip(header, row, strict=False))  # idle_per_thr[n]: one column per thread
+    assert (pool["purge_delay"], pool["idle_lim"]) == ("5000", "-1"), pools  # as if static
 
 
 def test_killed_mid_drain_then_undone_leaves_the_proxy_in_line(flask_lab: LabRun) -> None:

@@ -133,6 +133,8 @@ def runtime_api() -> Iterator[tuple[int, list[str]]]:
                 answer = state if line.startswith("show servers state") else "\n"
                 if line.startswith("del server agentlab_web_8000/missing"):
                     answer = "No such server.\n"
+                if line == "del server agentlab_web_8000/busy" and seen.count(line) < 3:
+                    answer = "Server still has connections attached to it, cannot remove it.\n"
                 conn.sendall(answer.encode())
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -153,12 +155,15 @@ def test_the_runtime_api_answers_are_read(runtime_api: tuple[int, list[str]]) ->
     haproxy.add("agentlab_web_8000", "shop-web-3--1.1.0", "172.20.0.4:8000")
     server = "agentlab_web_8000/shop-web-3--1.1.0"
     assert seen[-3:] == [
-        f"add server {server} 172.20.0.4:8000 check inter 1s fall 2 rise 1",
+        f"add server {server} 172.20.0.4:8000 check inter 1s fall 2 rise 1"
+        " pool-max-conn -1 pool-purge-delay 5s",
         f"enable health {server}",
         f"enable server {server}",
     ]
     with pytest.raises(Exception, match="refused `del server agentlab_web_8000/missing`"):
         haproxy.remove("agentlab_web_8000", "missing")
+    haproxy.remove("agentlab_web_8000", "busy")  # deleted once its idle connections close
+    assert seen.count("del server agentlab_web_8000/busy") == 3
 
 
 def test_the_configuration_has_a_frontend_and_an_empty_backend_per_port() -> None:
