@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
             address = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)[0][4][0]
         except OSError as error:
             return f"fail:resolve:{type(error).__name__}"
+        assert isinstance(address, str)  # an IPv4/IPv6 sockaddr starts with the address
         connection = http.client.HTTPConnection(address, port, timeout=TIMEOUT)
         try:
             connection.request("GET", path, headers={"Connection": "close"})

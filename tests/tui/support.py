@@ -179,7 +179,7 @@ async def pick(pilot: Pilot[Any], app: AgentlabApp, option_id: str) -> None:
     """Highlight an option of the open picker and press enter. Waits for the picker's own
     on_mount (which highlights the current version) so it cannot undo the choice."""
     screen = app.screen
-    await wait_for(pilot, lambda: screen.is_mounted and screen.query(OptionList))
+    await wait_for(pilot, lambda: screen.is_mounted and bool(screen.query(OptionList)))
     await pilot.pause()
     options = screen.query_one(OptionList)
     options.highlighted = options.get_option_index(option_id)

@@ -84,7 +84,9 @@ async def test_logs_of_the_selected_replica(lab: Lab) -> None:
         await started(pilot, app)
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
-        assert app.screen.container == "lab-agent-1"
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        assert logs.container == "lab-agent-1"
         assert list(app.screen.query_one(Log).lines) == ["agent 1.2.0 listening on :8000"]
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.screen.is_modal)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from agentlab.engine.model import EngineEvent
+from agentlab.engine.model import EngineEvent, Replica
 from agentlab.lab.facade import Lab
 from agentlab.lab.status import LabStatus
 from agentlab.tui import app as app_module
@@ -40,8 +40,8 @@ class HeldReads:
         self.done = 0
         read = lab.status
 
-        def held() -> LabStatus:
-            status = read()
+        def held(replicas: list[Replica] | None = None) -> LabStatus:
+            status = read(replicas)
             self.started += 1
             self.permits.acquire(timeout=30)
             self.done += 1

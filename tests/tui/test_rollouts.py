@@ -75,7 +75,9 @@ async def test_choosing_a_version_rolls_out_to_it(lab: Lab, fake: LabFake) -> No
         text = log_text(app)
         assert "rollout agent 1.2.0 -> 1.3.0 (2 replicas;" in text
         assert "complete: agent runs 1.3.0 on 2 replicas" in text
-        assert lab.history().current("agent").cause == "tui rollout agent --to 1.3.0"
+        current = lab.history().current("agent")
+        assert current is not None
+        assert current.cause == "tui rollout agent --to 1.3.0"
 
 
 async def test_rollout_form_is_prefilled_and_sends_changes(tmp_path: Path, fake: LabFake) -> None:
@@ -86,6 +88,7 @@ async def test_rollout_form_is_prefilled_and_sends_changes(tmp_path: Path, fake:
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutForm))
         form = app.screen
+        assert isinstance(form, RolloutForm)
         assert form.query_one("#version", Select).value == "1.3.0"  # the next version
         assert form.query_one("#strategy", Select).value == "rolling"
         assert form.query_one("#max_surge", Input).value == "2"
@@ -171,7 +174,9 @@ async def test_rollback_to_a_revision_from_history(lab: Lab, fake: LabFake) -> N
         await finished(pilot, app, "complete")
         await shows_version(pilot, app, "1.2.0")
         assert versions_of(fake) == ["1.2.0", "1.2.0"]
-        assert lab.history().current("agent").cause == "rollback --to-revision 1"
+        current = lab.history().current("agent")
+        assert current is not None
+        assert current.cause == "rollback --to-revision 1"
 
 
 async def test_a_failed_rollout_rolls_back_and_says_so(tmp_path: Path, fake: LabFake) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from agentlab.lab.facade import Lab
 from agentlab.rollout.events import ReplicaCounts, RolloutStarted, StepStarted
@@ -38,7 +39,7 @@ Snap = Callable[..., bool]
 
 
 def settle(
-    app: AgentlabApp, press: str = "", screen: type[Any] | None = None, starts: int = 3
+    app: AgentlabApp, press: str = "", screen: type[Screen[Any]] | None = None, starts: int = 3
 ) -> Callable[[Pilot[Any]], Awaitable[None]]:
     """Wait for the first status and the containers' start events, then press a key and
     wait for its screen."""
@@ -50,6 +51,7 @@ def settle(
 
         await wait_for(pilot, ready)
         if press:
+            assert screen is not None, "a key press opens a screen to wait for"
             await pilot.press(press)
             await wait_for(pilot, lambda: isinstance(app.screen, screen) and app.idle)
         await pilot.pause()

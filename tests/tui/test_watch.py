@@ -128,7 +128,9 @@ async def test_an_edited_version_rolls_out_in_the_rollout_panel(lab: Lab, fake: 
         assert "desired: agent 1.2.0 -> 1.5.0" in log
         assert count(log, "rollout agent 1.2.0 -> 1.5.0 (2 replicas;") == 1
         assert ("information", "agent runs 1.5.0 on 2 replicas") in notes
-        assert lab.history().current("agent").cause == "watch: agent 1.2.0 -> 1.5.0"
+        current = lab.history().current("agent")
+        assert current is not None
+        assert current.cause == "watch: agent 1.2.0 -> 1.5.0"
 
 
 @pytest.mark.parametrize(

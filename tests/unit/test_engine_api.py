@@ -164,7 +164,7 @@ def test_create_and_start_sends_the_request_then_connects_then_starts(daemon: Ap
         "/networks/back/connect": (200, ""),
         "/containers/c2/start": (204, ""),
     }
-    endpoint = {"Aliases": ["agent"]}
+    endpoint: dict[str, object] = {"Aliases": ["agent"]}
     assert daemon.create_and_start(clone_of_c1({"back": endpoint})) == "c2"
     assert FakeDaemon.seen == [
         "POST /containers/create?name=lab-agent-2",

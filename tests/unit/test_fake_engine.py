@@ -11,6 +11,8 @@ from agentlab.common.errors import EngineUnavailable
 from agentlab.engine.fake import NO_HEALTHCHECK, Behaviour, FakeEngine, exits
 from agentlab.engine.protocol import Engine
 from agentlab.lab.model import EngineFactory
+from agentlab.project.config import LabSettings
+from agentlab.project.location import Project
 from agentlab.state.override import update_override
 
 
@@ -91,7 +93,8 @@ def test_it_reads_agentlabs_override_as_compose_does(tmp_path: Path) -> None:
     fake.add_image("app:2")
     fake.add_service("app", "app:1")
     factory: EngineFactory = fake.attach
-    assert factory(object(), "shop", tmp_path / "override.yaml") is fake
+    project = Project((tmp_path / "compose.yaml",), LabSettings(), None)
+    assert factory(project, "shop", tmp_path / "override.yaml") is fake
     assert fake.project == "shop"
     update_override(tmp_path / "override.yaml", pins={"app": "app:2"}, scales={"app": 2})
     assert fake.services()["app"].image == "app:2"

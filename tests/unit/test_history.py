@@ -16,7 +16,13 @@ import pytest
 
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JournalState
-from agentlab.state.history import SCHEMA_VERSION, History, JournalEntry, Outcome, Revision
+from agentlab.state.history import (
+    SCHEMA_VERSION,
+    History,
+    JournalEntry,
+    Revision,
+    RevisionOutcome,
+)
 from tests.journal import journal_entry
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -33,8 +39,11 @@ def history(db_path: Path) -> Iterator[History]:
         yield opened
 
 
-def add(history: History, service: str, version: str, outcome: Outcome = "complete") -> Revision:
-    """Record a revision of `service` at `version` and finish it with `outcome`."""
+def add(
+    history: History, service: str, version: str, outcome: RevisionOutcome = "complete"
+) -> Revision:
+    """Record a revision of `service` at `version` and finish it with `outcome`
+    (`in-progress`: leave it unfinished)."""
     rev = history.begin_revision(
         service, version, f"lab/{service}:{version}", f"sha256:{version}", None, f"up {version}"
     )
@@ -147,7 +156,8 @@ def test_finish_revision_rejects_unknown_and_non_final(history: History) -> None
     with pytest.raises(ValueError, match="no revision 7 of agent"):
         history.finish_revision("agent", 7, "complete")
     with pytest.raises(ValueError, match="not a final outcome: 'in-progress'"):
-        history.finish_revision("agent", 1, "in-progress")
+        # "in-progress" is no final Outcome: that finish_revision refuses it is the point.
+        history.finish_revision("agent", 1, "in-progress")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a final outcome: 'great'"):
         history.finish_revision("agent", 1, "great")  # type: ignore[arg-type]
     assert history.revisions()[0].outcome == "in-progress"

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pytest
 
@@ -168,23 +168,32 @@ def test_report_before_start_is_empty() -> None:
     assert (report.sent, report.achieved_rps, report.failure_ratio) == (0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"rps": 0},
-        {"rps": -5},
-        {"rps": 1001},
-        {"rps": math.nan},
-        {"rps": 10, "timeout": 0},
-        {"rps": 10, "workers": 0},
-        {"rps": 10, "url": "https://127.0.0.1/"},
-        {"rps": 10, "url": "127.0.0.1:8080"},
-        {"rps": 10, "url": "http://"},
-        {"rps": 10, "url": "http://127.0.0.1:port/"},
-    ],
-)
-def test_bad_input(kwargs: dict[str, object]) -> None:
-    args: dict[str, object] = {"url": "http://127.0.0.1:8080/", **kwargs}
+class GeneratorArgs(TypedDict):
+    """TrafficGenerator's arguments that test_bad_input varies (the URL has a default)."""
+
+    rps: float
+    url: NotRequired[str]
+    timeout: NotRequired[float]
+    workers: NotRequired[int]
+
+
+BAD_INPUTS: list[GeneratorArgs] = [
+    {"rps": 0},
+    {"rps": -5},
+    {"rps": 1001},
+    {"rps": math.nan},
+    {"rps": 10, "timeout": 0},
+    {"rps": 10, "workers": 0},
+    {"rps": 10, "url": "https://127.0.0.1/"},
+    {"rps": 10, "url": "127.0.0.1:8080"},
+    {"rps": 10, "url": "http://"},
+    {"rps": 10, "url": "http://127.0.0.1:port/"},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_INPUTS)
+def test_bad_input(kwargs: GeneratorArgs) -> None:
+    args: GeneratorArgs = {"url": "http://127.0.0.1:8080/", **kwargs}
     with pytest.raises(BadInput):
         TrafficGenerator(**args)
 
