@@ -2,8 +2,10 @@
 
 ``GET /`` and ``GET /version`` return ``{"service", "version", "hostname"}``; ``GET /health``
 returns 200, or 503 when the image was built with ``HEALTHY=false`` (version 1.2.0 is built
-that way). ``WEB_VERSION`` / ``WEB_HEALTHY`` come from build args. On SIGTERM the server stops
-accepting, finishes in-flight requests and exits 0.
+that way). ``WEB_VERSION`` / ``WEB_HEALTHY`` come from build args; ``WEB_STARTUP_DELAY``
+(seconds, default 0) delays listening, like an app that loads before it serves. On SIGTERM
+the server stops accepting, finishes in-flight requests and exits 0 (during the start-up
+delay it exits at once).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +25,7 @@ PORT = int(os.environ.get("PORT", "8000"))
 VERSION = os.environ.get("WEB_VERSION") or "unknown"
 HEALTHY = os.environ.get("WEB_HEALTHY", "true").lower() not in ("0", "false", "no")
 HOSTNAME = socket.gethostname()
+STARTUP_DELAY = float(os.environ.get("WEB_STARTUP_DELAY") or 0)
 
 
 def log(event: str) -> None:
@@ -57,6 +61,9 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT, then drain and exit 0."""
+    for stop in (signal.SIGTERM, signal.SIGINT):  # as PID 1, the defaults would ignore them
+        signal.signal(stop, lambda *_: sys.exit(0))
+    time.sleep(STARTUP_DELAY)
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     server.daemon_threads = False  # so that server_close() joins the in-flight handlers
 
