@@ -10,6 +10,7 @@ finished journal entries (and their steps) when a rollout ends.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -356,13 +357,16 @@ class History:
                 raise ValueError(f"rollout {rollout_id} has no step {index}")
 
     def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
-        """Record a rollout's state; once it has ended, prune the service's finished
-        journal entries beyond the last `keep` (the journal does not grow forever)."""
+        """Record a rollout's state (`running`: run by this process, which a resume is);
+        once it has ended, prune the service's finished journal entries beyond the last
+        `keep` (the journal does not grow forever)."""
         if state not in JOURNAL_STATES:
             raise ValueError(f"not a rollout state: {state!r}")
         with self._write() as conn:
             self._touch(conn, rollout_id)
             conn.execute("UPDATE rollouts SET state = ? WHERE id = ?", (state, rollout_id))
+            if state == "running":
+                conn.execute("UPDATE rollouts SET pid = ? WHERE id = ?", (os.getpid(), rollout_id))
             if state not in UNFINISHED:
                 self._prune_journal(conn, rollout_id)
 

@@ -365,6 +365,16 @@ def test_unfinished_lists_running_and_paused(history: History) -> None:
     assert [e.rollout_id for e in history.unfinished("agent")] == []
 
 
+def test_the_process_that_runs_a_rollout_owns_it(history: History) -> None:
+    """A resume sets the state `running` again: the entry then names the resuming
+    process, so other commands see it run, not interrupted."""
+    rollout_id = history.start_rollout("agent", "1.2.0", "a", "1.3.0", "b", 2, 1)
+    history.set_rollout_state(rollout_id, "paused")
+    assert history.unfinished("agent")[0].pid == 1
+    history.set_rollout_state(rollout_id, "running")
+    assert history.unfinished("agent")[0].pid == os.getpid()
+
+
 def test_unfinished_rollout_survives_a_closed_writer(db_path: Path) -> None:
     writer = History.open(db_path)
     rollout_id = writer.start_rollout("agent", "1.2.0", "a", "1.3.0", "b", 2, 99)
