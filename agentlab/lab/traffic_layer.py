@@ -20,6 +20,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import Replica
 from agentlab.lab.model import ProjectModel
 from agentlab.project.config import LayerSpec
+from agentlab.rollout.canary import server_weights
 from agentlab.state.override import (
     LAYER_PREFIX,
     MovedPort,
@@ -269,8 +270,23 @@ class LayerGate:
                 if route.replica == replica.name:
                     self.router.remove(frontend.backend, route.server)
 
+    def split(self, version: str, percent: int) -> bool:
+        """Weights so that the servers of `version` get `percent` % of the requests (the
+        raised weights first: the backend never has all its servers at 0)."""
+        for frontend in self.frontends:
+            ready = [r for r in self.router.routes(frontend.backend) if r.state == "ready"]
+            canary = [r for r in ready if r.version == version]
+            stable = [r for r in ready if r.version != version]
+            per_canary, per_stable = server_weights(percent, len(canary), len(stable))
+            wanted = {r.server: per_canary for r in canary} | {r.server: per_stable for r in stable}
+            for route in sorted(ready, key=lambda r: wanted[r.server] - r.weight, reverse=True):
+                if route.weight != wanted[route.server]:
+                    self.router.weigh(frontend.backend, route.server, wanted[route.server])
+        return True
+
     def sync(self, replicas: list[Replica]) -> None:
-        """Routes for the replicas that should take traffic; drained or gone otherwise."""
+        """Routes for the replicas that should take traffic, at the same weight; drained
+        or gone otherwise (no rollout runs: no canary weights are left to keep)."""
         wanted = {r.name: r for r in replicas if r.running and r.ready and r.named is not False}
         present = {r.name for r in replicas}
         for frontend in self.frontends:
@@ -279,6 +295,8 @@ class LayerGate:
                     self.router.remove(frontend.backend, route.server)
                 elif route.replica not in wanted and route.state == "ready":
                     self.router.drain(frontend.backend, route.server)
+                elif route.weight != 1:
+                    self.router.weigh(frontend.backend, route.server, 1)
         for replica in wanted.values():
             self.admit(replica)
 

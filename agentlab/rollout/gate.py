@@ -1,6 +1,7 @@
 """Where traffic enters besides the service's DNS name: a proxy in front of the service
 (agentlab's traffic layer). The runner lets a replica in once it is ready and answers
-the name, takes it out before it is stopped, and forgets it once it is gone."""
+the name, takes it out before it is stopped, and forgets it once it is gone; a canary
+splits its requests between versions by weight."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class TrafficGate(Protocol):
     def forget(self, replica: Replica) -> None:
         """The replica is gone: drop its route."""
 
+    def split(self, version: str, percent: int) -> bool:
+        """Send `percent` % of new requests to the replicas of `version` (an image tag),
+        the rest to the others. False when this gate cannot weigh: requests then spread
+        over the replicas."""
+
 
 class NoGate:
     """A service with no traffic layer: the DNS name is the only way in."""
@@ -34,3 +40,6 @@ class NoGate:
 
     def forget(self, replica: Replica) -> None:
         """Nothing to do."""
+
+    def split(self, version: str, percent: int) -> bool:
+        return False

@@ -42,14 +42,19 @@ class FakeRouter:
         self._record("drain", backend, server)
         self._set(backend, server, "drain")
 
+    def weigh(self, backend: str, server: str, weight: int) -> None:
+        self._record("weigh", backend, server, weight)
+        self.backends[backend][server] = replace(self._server(backend, server), weight=weight)
+
     def remove(self, backend: str, server: str) -> None:
         self._record("remove", backend, server)
         self._server(backend, server)
         del self.backends[backend][server]
 
     def serving(self, backend: str) -> list[str]:
-        """The servers that take new requests."""
-        return sorted(s for s, r in self.backends.get(backend, {}).items() if r.state == "ready")
+        """The servers that take new requests by balancing."""
+        routes = self.backends.get(backend, {}).items()
+        return sorted(s for s, r in routes if r.state == "ready" and r.weight > 0)
 
     def _server(self, backend: str, server: str) -> Route:
         found = self.backends.get(backend, {}).get(server)

@@ -1,6 +1,6 @@
 """HAProxy as the router: its runtime API (the `stats socket`, level admin) on a TCP port
 published on 127.0.0.1. Dynamic servers (HAProxy 2.4+): `add server`, `enable health`,
-`enable server`; `set server ... state drain|maint`; `shutdown sessions server`, `del
+`enable server`; `set server ... state drain|maint` and `weight`; `shutdown sessions server`, `del
 server`. The configuration file is never changed, the process never reloaded."""
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class HAProxyRouter:
             fields = line.split()
             if len(fields) < 19 or line.startswith("#") or fields[1] != backend:
                 continue
-            found.append(Route(backend, fields[3], f"{fields[4]}:{fields[18]}",
-                               _state(int(fields[6])), fields[5] == "2"))  # fmt: skip
+            address, up = f"{fields[4]}:{fields[18]}", fields[5] == "2"
+            state, weight = _state(int(fields[6])), int(fields[7])
+            found.append(Route(backend, fields[3], address, state, up, weight))
         return found
 
     def add(self, backend: str, server: str, address: str) -> None:
@@ -68,6 +69,9 @@ class HAProxyRouter:
 
     def drain(self, backend: str, server: str) -> None:
         self.command(f"set server {backend}/{server} state drain")
+
+    def weigh(self, backend: str, server: str, weight: int) -> None:
+        self.command(f"set server {backend}/{server} weight {weight}")
 
     def remove(self, backend: str, server: str) -> None:
         self.command(f"set server {backend}/{server} state maint")

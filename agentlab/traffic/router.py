@@ -24,6 +24,11 @@ def replica_of(server: str) -> str:
     return server.rsplit(VERSION_SEPARATOR, 1)[0]
 
 
+def version_of(server: str) -> str:
+    """The version (image tag) a server name carries; empty when it carries none."""
+    return server.rsplit(VERSION_SEPARATOR, 1)[1] if VERSION_SEPARATOR in server else ""
+
+
 @dataclass(frozen=True)
 class Route:
     """One server of a backend as the proxy has it."""
@@ -33,10 +38,15 @@ class Route:
     address: str
     state: RouteState
     up: bool  # the proxy's own health check passes
+    weight: int = 1  # its share of the backend's requests, against the others' weights
 
     @property
     def replica(self) -> str:
         return replica_of(self.server)
+
+    @property
+    def version(self) -> str:
+        return version_of(self.server)
 
 
 class Router(Protocol):
@@ -56,3 +66,6 @@ class Router(Protocol):
 
     def remove(self, backend: str, server: str) -> None:
         """Out of the backend (its remaining connections are cut)."""
+
+    def weigh(self, backend: str, server: str, weight: int) -> None:
+        """Give the server `weight` (0: no new requests by balancing; 256 at most)."""

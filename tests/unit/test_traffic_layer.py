@@ -86,6 +86,27 @@ def test_sync_puts_the_proxy_in_line_with_the_replicas(gate: tuple[LayerGate, Fa
     }
 
 
+def test_a_split_weighs_the_versions_and_never_leaves_every_server_at_0(
+    gate: tuple[LayerGate, FakeRouter],
+) -> None:
+    layer, fake = gate
+    for number, version in ((1, "1.0.0"), (2, "1.0.0"), (3, "1.0.0"), (4, "1.1.0")):
+        layer.admit(replica(number, version))
+    assert layer.split("1.1.0", 10) is True
+    weights = {r.server: r.weight for r in fake.routes(BACKEND)}
+    assert weights == {"shop-web-1--1.0.0": 3, "shop-web-2--1.0.0": 3, "shop-web-3--1.0.0": 3,
+                       "shop-web-4--1.1.0": 1}  # fmt: skip
+    layer.split("1.1.0", 100)
+    assert fake.serving(BACKEND) == ["shop-web-4--1.1.0"]
+    fake.calls.clear()
+    layer.split("1.1.0", 0)  # back: the stable servers are raised before the canary drops
+    weighed = [args[1:] for name, args in fake.calls if name == "weigh"]
+    assert weighed[:3] == [(f"shop-web-{n}--1.0.0", 1) for n in (1, 2, 3)]
+    assert weighed[3:] == [("shop-web-4--1.1.0", 0)]
+    layer.sync([replica(n, "1.0.0") for n in (1, 2, 3)] + [replica(4, "1.1.0")])
+    assert {r.weight for r in fake.routes(BACKEND)} == {1}  # no canary runs: even again
+
+
 def test_the_meter_reads_per_version_counts_and_latency() -> None:
     text = "\n".join([
         '# TYPE agentlab_requests_total counter',
