@@ -185,3 +185,34 @@ class RolloutFinished(RolloutEvent):
 
     def line(self) -> str:
         return f"{self.outcome}: {self.message} ({self.duration:.1f}s)"
+
+
+@dataclass(frozen=True)
+class WeightSet(RolloutEvent):
+    """A canary's share of requests changed: exactly (weights in the traffic layer), or
+    approximately (replica counts, when the service has no traffic layer)."""
+
+    kind: ClassVar[str] = "weight_set"
+    version: str
+    percent: int
+    exact: bool
+    canary_replicas: int
+    stable_replicas: int
+
+    def line(self) -> str:
+        how = "by weight" if self.exact else "by replica count, approximately"
+        replicas = f"{self.canary_replicas} canary, {self.stable_replicas} stable replicas"
+        return f"   {self.percent}% of requests to {self.version} ({how}; {replicas})"
+
+
+@dataclass(frozen=True)
+class GateChecked(RolloutEvent):
+    """One gate's reading over one analysis interval."""
+
+    kind: ClassVar[str] = "gate_checked"
+    gate: str
+    verdict: str  # pass | fail | inconclusive
+    reading: str  # the reading as a line: value, limit, requests
+
+    def line(self) -> str:
+        return f"   gate {self.gate}: {self.reading}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -92,6 +92,7 @@ class RolloutRunner:
         pause_requested: Callable[[], bool] = lambda: False,
         note: str = "",
         gate: TrafficGate | None = None,
+        leave_alone: Collection[str] = (),
     ) -> None:
         self.engine = engine
         self.service = service
@@ -107,6 +108,7 @@ class RolloutRunner:
         self.pause_requested = pause_requested
         self.note = note
         self.gate = gate or NoGate()
+        self.leave_alone = frozenset(leave_alone)  # replicas it neither counts nor touches
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
         self._index = first_step - 1
@@ -227,7 +229,9 @@ class RolloutRunner:
             known = replicas is not None
             if replicas is None:
                 self.feed.mark()
-                replicas = sorted(self.engine.replicas(self.service.name), key=lambda r: r.number)
+                found = self.engine.replicas(self.service.name)
+                replicas = sorted((r for r in found if r.id not in self.leave_alone),
+                                  key=lambda r: r.number)  # fmt: skip
             target = [r for r in replicas if phase.is_target(r)]
             self._watch(phase, target, now)
             if phase.stopped:

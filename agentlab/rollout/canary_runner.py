@@ -1,0 +1,322 @@
+"""Carry out a canary: replicas of the new version beside the stable ones, requests split
+by weight, metric gates between the steps, then promotion or an abort.
+
+Replicas come and go through the rolling runner (rollout/runner.py), so a canary replica
+answers the name only once ready and leaves it before it is stopped, as in any rollout:
+- `setWeight N` (below 100): run the canary replicas N calls for beside the stable ones
+  (the runner leaves those alone), then split requests N/100-N by weight;
+- `setWeight 100` (promotion): run the full set of new replicas, send every request to
+  them, then remove the stable ones (the runner's usual rolling end, with its monitor);
+- a failed gate, a failed replica or `agentlab abort`: every request back to the stable
+  replicas, then the canary replicas removed; the rollout ends `rolled-back` (exit 1).
+Each canary step is journaled with its position, so `rollout resume` continues from the
+step it stopped in and `rollout undo` returns to the stable version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from agentlab.engine.model import ServiceSpec
+from agentlab.engine.protocol import Engine
+from agentlab.rollout.canary import (
+    Analysis,
+    CanaryPlan,
+    CanaryStep,
+    Pause,
+    SetWeight,
+    approximate_percent,
+    canary_replicas,
+)
+from agentlab.rollout.events import (
+    GateChecked,
+    RollbackStarted,
+    RolloutEvent,
+    RolloutFinished,
+    RolloutStarted,
+    StepStarted,
+    WeightSet,
+)
+from agentlab.rollout.gate import TrafficGate
+from agentlab.rollout.gates import judge
+from agentlab.rollout.journal import Journal, JournalState, Outcome
+from agentlab.rollout.phase import RolloutResult
+from agentlab.rollout.runner import RolloutRunner
+from agentlab.rollout.settings import RolloutSettings
+from agentlab.traffic.metrics import VersionFigures, since
+
+Request = Literal["promote", "abort"]
+Meter = Callable[[], Mapping[str, VersionFigures]]  # per version, counters so far
+REQUEST_POLL = 0.1  # s between looks for `agentlab promote` / `agentlab abort`
+
+
+# The rolling runners a canary drives, built by the facade: (service, settings, replicas
+# to leave alone, journal, event sink, first step number).
+Runners = Callable[
+    [ServiceSpec, RolloutSettings, Collection[str], Journal, Callable[[RolloutEvent], None], int],
+    RolloutRunner,
+]
+
+
+@dataclass
+class _StepJournal:
+    """The journal as a canary's inner runs see it: their steps are the canary's, their
+    start and end are not (the canary records its own state)."""
+
+    journal: Journal
+    last: int = 0
+
+    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
+        self.last = max(self.last, index)
+        self.journal.step_begin(rollout_id, index, action, detail)
+
+    def step_done(self, rollout_id: str, index: int) -> None:
+        self.journal.step_done(rollout_id, index)
+
+    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
+        """The canary's own state is recorded by the canary."""
+
+
+class _Abort(Exception):
+    """The canary stops: every request back to stable, canary replicas removed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Promote(Exception):
+    """`agentlab promote`: skip to 100 %."""
+
+
+class CanaryRunner:
+    """One canary of one service, from the stable image to the new one."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        service: ServiceSpec,
+        settings: RolloutSettings,
+        plan: CanaryPlan,
+        runners: Runners,
+        emit: Callable[[RolloutEvent], None],
+        journal: Journal,
+        rollout_id: str,
+        *,
+        gate: TrafficGate,
+        exact: bool,
+        label: str,
+        meter: Meter | None,
+        requests: Callable[[], Request | None],
+        wait: Callable[[float], object],
+        clock: Callable[[], float] = time.monotonic,
+        first_step: int = 1,
+        plan_detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.engine, self.service, self.settings, self.plan = engine, service, settings, plan
+        self.runners, self.emit, self.journal, self.rollout_id = runners, emit, journal, rollout_id
+        self.gate, self.exact, self.meter = gate, exact, meter
+        self.label = label  # the new version as server names and metrics carry it
+        self.requests, self.wait, self.clock = requests, wait, clock
+        self._index = first_step - 1
+        self._inner_journals: list[_StepJournal] = []
+        self.plan_detail = dict(plan_detail or {})
+
+    def run(
+        self,
+        from_image: str,
+        to_image: str,
+        from_version: str,
+        to_version: str,
+        start_at: int = 0,
+    ) -> RolloutResult:
+        """The canary from step `start_at` (0-based; resume passes where it stopped)."""
+        started = self.clock()
+        steps = " -> ".join(step.line() for step in self.plan.steps)
+        self.emit(RolloutStarted(self.service.name, from_version, to_version,
+                                 self.service.replicas, "canary", steps))  # fmt: skip
+        self.journal.set_rollout_state(self.rollout_id, "running")
+        stable = {r.id for r in self.engine.replicas(self.service.name) if r.image_ref != to_image}
+        try:
+            self._restore(stable, to_image, to_version, start_at)
+            outcome, message, failures = self._steps(stable, to_image, to_version, start_at)
+        except _Abort as abort:
+            outcome, message, failures = self._abort(abort.reason, from_image, from_version)
+        duration = self.clock() - started
+        self.emit(RolloutFinished(outcome, message, duration))
+        self.journal.set_rollout_state(self.rollout_id, outcome)
+        hint = "" if outcome == "complete" else "agentlab history; agentlab traffic"
+        return RolloutResult(outcome, message, duration, tuple(failures), hint)
+
+    def _restore(self, stable: set[str], image: str, version: str, start_at: int) -> None:
+        """On resume: the weight the steps before `start_at` had set, again (the next
+        command puts every server back at the same weight)."""
+        earlier = [s for s in self.plan.steps[:start_at] if isinstance(s, SetWeight)]
+        if earlier and not isinstance(self.plan.steps[start_at], SetWeight):
+            self._set_weight(earlier[-1].percent, stable, image, version)
+
+    def _steps(
+        self, stable: set[str], image: str, version: str, start_at: int
+    ) -> tuple[Outcome, str, list[Any]]:
+        for position in range(start_at, len(self.plan.steps)):
+            step = self.plan.steps[position]
+            index = self._begin(step, position)
+            try:
+                self._take(step, stable, image, version)
+            except _Promote:  # on to the last step: 100 %
+                self.journal.step_done(self.rollout_id, index)
+                return self._steps(stable, image, version, len(self.plan.steps) - 1)
+            if isinstance(step, SetWeight) and step.percent == 100:
+                return self._promote(stable, image, version, index)
+            self.journal.step_done(self.rollout_id, index)
+        raise AssertionError("a canary plan ends at 100 %")  # parse_steps sees to it
+
+    def _begin(self, step: CanaryStep, position: int) -> int:
+        self._index += 1
+        description = f"canary: {step.line()}"
+        detail = {"description": description, "canary_step": position, **self.plan_detail}
+        self.journal.step_begin(self.rollout_id, self._index, "canary", detail)
+        self.emit(StepStarted(self._index, description))
+        return self._index
+
+    def _take(self, step: CanaryStep, stable: set[str], image: str, version: str) -> None:
+        match step:
+            case SetWeight(percent) if percent < 100:
+                self._set_weight(percent, stable, image, version)
+            case Pause(seconds):
+                self._pause(seconds)
+            case Analysis():
+                self._analyse()
+
+    # ---- weights ------------------------------------------------------------
+
+    def _set_weight(self, percent: int, stable: set[str], image: str, version: str) -> None:
+        """Run the canary replicas `percent` calls for, then split requests."""
+        desired = len(stable) or self.service.replicas
+        count = canary_replicas(percent, desired)
+        if not self.exact:  # replicas are the only lever: as many as the share asks
+            count = max(1, min(desired, round(desired * percent / max(1, 100 - percent))))
+        self._run_canaries(count, stable, image, version)
+        self._catch_up()
+        exact = self.exact and self.gate.split(self.label, percent)
+        shown = percent if exact else approximate_percent(count, len(stable))
+        self.emit(WeightSet(version, shown, exact, count, len(stable)))
+
+    def _run_canaries(self, count: int, stable: set[str], image: str, version: str) -> None:
+        """`count` ready replicas of `image` beside the stable ones (started or removed)."""
+        settings = replace(self.settings, max_surge="100%", max_unavailable="0",
+                           parallelism=None, order=None, monitor=0.0)  # fmt: skip
+        result = self._inner(replace(self.service, replicas=count), settings, stable).converge(
+            image, version
+        )
+        if result.outcome != "complete":
+            raise _Abort(result.message.removeprefix("stopped: "))
+
+    def _inner(
+        self, service: ServiceSpec, settings: RolloutSettings, leave_alone: Collection[str]
+    ) -> RolloutRunner:
+        journal = _StepJournal(self.journal)
+        index = self._index
+
+        def emit(event: RolloutEvent) -> None:
+            if not isinstance(event, RolloutStarted | RolloutFinished):
+                self.emit(event)
+
+        runner = self.runners(service, settings, leave_alone, journal, emit, index + 1)
+        self._inner_journals.append(journal)
+        return runner
+
+    def _promote(self, stable: set[str], image: str, version: str, index: int) -> tuple[
+        Outcome, str, list[Any]
+    ]:
+        """All new replicas, every request to them, the stable ones removed."""
+        self._run_canaries(self.service.replicas, stable, image, version)
+        self._catch_up()
+        self.gate.split(self.label, 100)
+        self.emit(WeightSet(version, 100, self.exact, self.service.replicas, len(stable)))
+        self.journal.step_done(self.rollout_id, index)
+        result = self._inner(self.service, self.settings, ()).converge(image, version)
+        self._catch_up()
+        if result.outcome != "complete":
+            raise _Abort(result.message.removeprefix("stopped: "))
+        return "complete", f"promoted: {result.message}", list(result.failures)
+
+    def _catch_up(self) -> None:
+        """Continue the journal's numbering after the inner runs' steps."""
+        self._index = max([self._index, *(j.last for j in self._inner_journals)])
+
+    # ---- pauses and analysis ------------------------------------------------
+
+    def _pause(self, seconds: float | None) -> None:
+        """Wait `seconds` (None: until promoted); promote or abort cut it short."""
+        deadline = None if seconds is None else self.clock() + seconds
+        while deadline is None or self.clock() < deadline:
+            self._sleep(REQUEST_POLL if deadline is None else min(REQUEST_POLL,
+                                                                   deadline - self.clock()))
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep a little; act on a promote or abort request."""
+        request = self.requests()
+        if request == "abort":
+            raise _Abort("aborted on request")
+        if request == "promote":
+            raise _Promote()
+        if seconds > 0:
+            self.wait(seconds)
+
+    def _wait_until(self, deadline: float) -> None:
+        while (left := deadline - self.clock()) > 0:
+            self._sleep(min(REQUEST_POLL, left))
+
+    def _analyse(self) -> None:
+        """Read the gates every interval; abort past the failure limit."""
+        analysis = self.plan.analysis
+        if self.meter is None:
+            raise _Abort("no per-version metrics to analyse (the service has no traffic layer)")
+        before, failed, conclusive = self.meter(), 0, 0
+        version = self.label
+        stable_version = _other(before, version)
+        deadline = self.clock()
+        for _ in range(analysis.count):
+            deadline += analysis.interval
+            self._wait_until(deadline)
+            now = self.meter()
+            window, before = since(now, before), now
+            stable_version = stable_version or _other(now, version)
+            canary = window.get(version, VersionFigures())
+            stable = window.get(stable_version, VersionFigures())
+            readings = [judge(g, canary, stable, analysis.min_requests) for g in analysis.gates]
+            for reading in readings:
+                self.emit(GateChecked(reading.gate.text, reading.verdict, reading.line()))
+            failing = [r for r in readings if r.verdict == "fail"]
+            conclusive += all(r.verdict != "inconclusive" for r in readings)
+            failed += bool(failing)
+            if failed > analysis.failure_limit:
+                raise _Abort(f"gate failed: {failing[0].line()}")
+        if conclusive == 0:
+            raise _Abort(
+                f"analysis inconclusive: fewer than {analysis.min_requests} canary requests "
+                "in every interval"
+            )
+
+    # ---- abort --------------------------------------------------------------
+
+    def _abort(self, reason: str, image: str, version: str) -> tuple[Outcome, str, list[Any]]:
+        """Every request to the stable replicas, then the canary replicas removed."""
+        self._catch_up()
+        self.emit(RollbackStarted(reason))
+        self.gate.split(self.label, 0)
+        back = self._inner(self.service, self.settings, ()).converge(image, version)
+        self._catch_up()
+        if back.outcome != "complete":
+            return "failed", f"{reason}; the abort failed too: {back.message}", []
+        return "rolled-back", f"{reason}; back on {version}", []
+
+
+def _other(figures: Mapping[str, VersionFigures], version: str) -> str:
+    """The busiest version in `figures` other than `version` (and the proxy's own)."""
+    others = [(f.requests, v) for v, f in figures.items() if v not in (version, "none")]
+    return max(others)[1] if others else ""

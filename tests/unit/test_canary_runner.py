@@ -1,0 +1,229 @@
+"""The canary runner against the fake engine: weights and replicas per step, gates that
+pass and fail, promote and abort requests, journaled positions. A fake meter serves 100
+requests a second split by the weights the gate was given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentlab.engine.fake import NEVER_HEALTHY, FakeChanges, FakeEngine
+from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.rollout.canary import CanaryPlan, build_plan
+from agentlab.rollout.canary_runner import CanaryRunner, Request
+from agentlab.rollout.events import (
+    GateChecked,
+    RollbackStarted,
+    RolloutEvent,
+    RolloutFinished,
+    RolloutStarted,
+    WeightSet,
+)
+from agentlab.rollout.journal import Journal
+from agentlab.rollout.phase import RolloutResult
+from agentlab.rollout.runner import RolloutRunner
+from agentlab.rollout.settings import RolloutSettings, build_settings
+from agentlab.traffic.metrics import VersionFigures
+from tests.unit.test_runner import Journal as RecordingJournal
+
+OLD, NEW = "agent:1.0", "agent:2.0"
+
+
+@dataclass
+class SplitGate:
+    """A traffic layer in memory: the replicas it routes to and the canary's weight."""
+
+    routed: dict[str, str] = field(default_factory=dict)  # replica id -> version
+    splits: list[tuple[str, int]] = field(default_factory=list)
+    exact: bool = True
+
+    def admit(self, replica: Replica) -> None:
+        self.routed[replica.id] = replica.image_ref.rsplit(":", 1)[1]
+
+    def withdraw(self, replica: Replica) -> bool:
+        return self.routed.pop(replica.id, None) is not None
+
+    def forget(self, replica: Replica) -> None:
+        self.routed.pop(replica.id, None)
+
+    def split(self, version: str, percent: int) -> bool:
+        if self.exact:
+            self.splits.append((version, percent))
+        return self.exact
+
+    def share(self, version: str) -> float:
+        """The share of requests `version` gets now."""
+        if self.splits and self.exact:
+            wanted, percent = self.splits[-1]
+            return percent / 100 if version == wanted else 1 - percent / 100
+        versions = list(self.routed.values())
+        return versions.count(version) / max(1, len(versions))
+
+
+@dataclass
+class FakeMeter:
+    """Counters that grow with the fake clock: `rps` requests a second, split as the
+    gate says; the new version answers `errors` of its requests with a 5xx."""
+
+    gate: SplitGate
+    clock: Callable[[], float]
+    errors: float = 0.0
+    rps: int = 100
+    counts: dict[str, VersionFigures] = field(default_factory=dict)
+    last: float = 0.0
+
+    def __call__(self) -> dict[str, VersionFigures]:
+        now = self.clock()
+        total = int((now - self.last) * self.rps)
+        self.last = now
+        for version in ("1.0", "2.0"):
+            served = round(total * self.gate.share(version))
+            bad = round(served * self.errors) if version == "2.0" else 0
+            old = self.counts.get(version, VersionFigures())
+            codes = {"2xx": old.codes.get("2xx", 0) + served - bad,
+                     "5xx": old.codes.get("5xx", 0) + bad}  # fmt: skip
+            buckets = {0.005: old.buckets.get(0.005, 0) + served}
+            self.counts[version] = VersionFigures(codes, buckets, old.count + served)
+        return dict(self.counts)
+
+
+@dataclass
+class CanaryRig:
+    fake: FakeEngine = field(default_factory=FakeEngine)
+    gate: SplitGate = field(default_factory=SplitGate)
+    journal: RecordingJournal = field(default_factory=RecordingJournal)
+    events: list[RolloutEvent] = field(default_factory=list)
+    scripted: list[tuple[float, Request]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.fake.add_image(OLD)
+        self.fake.add_image(NEW)
+        self.fake.add_service("agent", OLD, 3)
+        self.spec = ServiceSpec("agent", OLD, None, 3)
+        self.meter = FakeMeter(self.gate, self.fake.clock.now)
+
+    def requests(self) -> Request | None:
+        if self.scripted and self.fake.clock.now() >= self.scripted[0][0]:
+            return self.scripted.pop(0)[1]
+        return None
+
+    def runners(
+        self,
+        service: ServiceSpec,
+        settings: RolloutSettings,
+        leave_alone: Collection[str],
+        journal: Journal,
+        emit: Callable[[RolloutEvent], None],
+        first_step: int,
+    ) -> RolloutRunner:
+        return RolloutRunner(
+            self.fake, service, settings, lambda ref: self.fake.pin("agent", ref), emit,
+            journal, "r1", clock=self.fake.clock.now, first_step=first_step,
+            feed=FakeChanges(self.fake.clock, nap=0.0), poll_interval=0.25, gate=self.gate,
+            leave_alone=leave_alone,
+        )  # fmt: skip
+
+    def run(self, plan: CanaryPlan, start_at: int = 0, **detail: Any) -> RolloutResult:
+        feed = FakeChanges(self.fake.clock, nap=0.0)
+        runner = CanaryRunner(
+            self.fake, self.spec, build_settings({"monitor": 1}), plan, self.runners,
+            self.events.append, self.journal, "r1", gate=self.gate, exact=self.gate.exact,
+            label="2.0", meter=self.meter, requests=self.requests, wait=feed.wait,
+            clock=self.fake.clock.now, plan_detail=detail,
+        )  # fmt: skip
+        return runner.run(OLD, NEW, "1.0", "2.0", start_at)
+
+    def of(self, kind: type[RolloutEvent]) -> list[Any]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    def images(self) -> list[str]:
+        return sorted(self.fake.images_of("agent"))
+
+
+GATED = {"interval": "1s", "count": 2, "min_requests": 5}
+
+
+def test_a_good_canary_goes_10_50_100_with_analysis_and_ends_on_the_new_version() -> None:
+    rig = CanaryRig()
+    result = rig.run(build_plan("10,50,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "complete", result.message
+    assert rig.images() == [NEW] * 3
+    assert rig.gate.splits == [("2.0", 10), ("2.0", 50), ("2.0", 100)]
+    assert [(e.percent, e.canary_replicas) for e in rig.of(WeightSet)] == [(10, 1), (50, 2),
+                                                                          (100, 3)]  # fmt: skip
+    assert {e.verdict for e in rig.of(GateChecked)} == {"pass"}
+    assert len(rig.of(RolloutStarted)) == len(rig.of(RolloutFinished)) == 1
+    assert rig.journal.states == ["running", "complete"]
+    positions = [d["canary_step"] for _, action, d in rig.journal.begun if action == "canary"]
+    assert positions == [0, 1, 2, 3, 4]
+    indexes = [index for index, _, _ in rig.journal.begun]
+    assert indexes == sorted(set(indexes))  # one numbering across the canary and its runs
+
+
+def test_a_canary_with_errors_fails_its_gate_and_everything_goes_back_to_stable() -> None:
+    rig = CanaryRig()
+    rig.meter.errors, rig.meter.rps = 0.05, 1000
+    result = rig.run(build_plan("10,50,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "rolled-back"
+    assert result.message.startswith("gate failed: error_rate 5%")
+    assert "limit < 1%" in result.message
+    assert rig.images() == [OLD] * 3
+    assert rig.gate.splits == [("2.0", 10), ("2.0", 0)]  # back to stable before any removal
+    assert set(rig.gate.routed.values()) == {"1.0"}
+    assert len(rig.of(RollbackStarted)) == 1
+    assert [e.verdict for e in rig.of(GateChecked)] == ["fail"]  # aborted at the first
+
+
+def test_an_analysis_with_too_few_requests_is_inconclusive_and_aborts() -> None:
+    rig = CanaryRig()
+    rig.meter.rps = 1
+    result = rig.run(build_plan("10,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "rolled-back"
+    assert "inconclusive" in result.message
+
+
+def test_a_pause_waits_for_promote_which_skips_to_100() -> None:
+    rig = CanaryRig(scripted=[(30.0, "promote")])
+    result = rig.run(build_plan("10,pause,50,100", [], {}))
+    assert result.outcome == "complete"
+    assert rig.fake.clock.now() >= 30.0
+    assert rig.gate.splits == [("2.0", 10), ("2.0", 100)]  # 50 % skipped
+    assert rig.images() == [NEW] * 3
+
+
+def test_abort_during_a_pause_returns_to_stable() -> None:
+    rig = CanaryRig(scripted=[(5.0, "abort")])
+    result = rig.run(build_plan("50,pause 1m,100", [], {}))
+    assert result.outcome == "rolled-back"
+    assert result.message == "aborted on request; back on 1.0"
+    assert rig.images() == [OLD] * 3
+    assert rig.fake.clock.now() < 60.0
+
+
+def test_without_a_traffic_layer_the_share_is_a_replica_count_said_to_be_approximate() -> None:
+    rig = CanaryRig(gate=SplitGate(exact=False))
+    result = rig.run(build_plan("10,50,100", [], {}))
+    assert result.outcome == "complete"
+    weights = rig.of(WeightSet)
+    assert [(e.percent, e.exact, e.canary_replicas) for e in weights[:2]] == [
+        (25, False, 1), (50, False, 3),
+    ]  # fmt: skip
+    assert "approximately" in weights[0].line()
+
+
+def test_a_canary_that_never_gets_healthy_aborts_at_its_first_step() -> None:
+    rig = CanaryRig()
+    rig.fake.add_image(NEW, NEVER_HEALTHY)
+    result = rig.run(build_plan("10,100", [], {}))
+    assert result.outcome == "rolled-back"
+    assert rig.images() == [OLD] * 3
+    assert rig.gate.splits == [("2.0", 0)]
+
+
+def test_resume_starts_at_the_recorded_step() -> None:
+    rig = CanaryRig()
+    plan = build_plan("10,50,100", [], {})
+    result = rig.run(plan, start_at=1)
+    assert result.outcome == "complete"
+    assert rig.gate.splits == [("2.0", 50), ("2.0", 100)]
