@@ -173,6 +173,15 @@ def base_image_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def proxy_image() -> None:
+    """The proxy's image is local (scripts/lib.sh builds one offline)."""
+    image = base_image_env().get("AGENTLAB_PROXY_IMAGE") or "haproxy:2.6"
+    present = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
+    if present.returncode != 0:
+        pytest.fail(f"the proxy image {image} is missing: run scripts/lib.sh ensure_proxy_image")
+
+
+@pytest.fixture(scope="session")
 def demo_images() -> None:
     """Build the demo catalogue once (only what is missing)."""
     done = subprocess.run(
@@ -220,6 +229,11 @@ def webapp_images() -> None:
             "agentlab-test/web:1.2.0",
             "web",
             ["--build-arg", "VERSION=1.2.0", "--build-arg", "HEALTHY=false"],
+        ),
+        (
+            "agentlab-test/web:1.3.0",  # 5 % errors: a canary's gate must catch it
+            "web",
+            ["--build-arg", "VERSION=1.3.0", "--build-arg", "ERROR_EVERY=20"],
         ),
         ("agentlab-test/cache:1.0.0", "cache", ["--build-arg", "VERSION=1.0.0"]),
     ):

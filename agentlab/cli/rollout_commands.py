@@ -20,7 +20,10 @@ from agentlab.traffic.load import TrafficGenerator, TrafficReport
 from agentlab.traffic.metrics import VersionFigures, lines, since
 
 SETTING_FLAGS: dict[str, dict[str, Any]] = {
-    "strategy": {"choices": ["rolling", "recreate"], "help": "rolling (default) or recreate"},
+    "strategy": {
+        "choices": ["rolling", "recreate", "canary"],
+        "help": "rolling (default), recreate, or canary (--steps, --gate)",
+    },
     "max_surge": {"metavar": "N|P%", "help": "extra replicas during the rollout"},
     "max_unavailable": {"metavar": "N|P%", "help": "replicas that may be unready"},
     "parallelism": {"type": int, "metavar": "N", "help": "update_config.parallelism"},
@@ -46,6 +49,39 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
 }
 
 
+CANARY_FLAGS: dict[str, dict[str, Any]] = {
+    "steps": {
+        "metavar": "STEPS",
+        "help": "canary steps: weights, 'pause [DURATION]', 'analysis' (default 10,50,100; "
+        "with gates, an analysis after each weight)",
+    },
+    "gates": {
+        "action": "append",
+        "metavar": "EXPR",
+        "help": "canary gate, repeatable: 'error_rate < 1%%', 'p99 < 300ms', "
+        "'p99 < 1.5 * stable.p99', 'requests >= 50'",
+        "flag": "--gate",
+    },
+    "interval": {
+        "metavar": "DURATION",
+        "help": "canary analysis interval (default 2s)",
+        "flag": "--analysis-interval",
+    },
+    "count": {
+        "type": int,
+        "metavar": "N",
+        "help": "readings per analysis (default 3)",
+        "flag": "--analysis-count",
+    },
+    "failure_limit": {"type": int, "metavar": "N", "help": "failed readings tolerated (0)"},
+    "min_requests": {
+        "type": int,
+        "metavar": "N",
+        "help": "canary requests a reading needs to count (default 10)",
+    },
+}
+
+
 def add_parsers(sub: Any) -> None:
     """Register the rollout family of subcommands."""
     rollout = sub.add_parser(
@@ -61,6 +97,11 @@ def add_parsers(sub: Any) -> None:
     rollout.add_argument("--to", metavar="VERSION", help="target version or range")
     for name, spec in SETTING_FLAGS.items():
         rollout.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, **spec)
+    canary = rollout.add_argument_group("canary (--strategy canary, or agentlab.yaml's canary)")
+    for name, spec in CANARY_FLAGS.items():
+        flag = spec.get("flag", f"--{name.replace('_', '-')}")
+        options = {k: v for k, v in spec.items() if k != "flag"}
+        canary.add_argument(flag, dest=name, default=None, **options)
     rollout.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     rollout.add_argument(
         "--traffic",
@@ -74,6 +115,11 @@ def add_parsers(sub: Any) -> None:
     rollback.add_argument("service", nargs="?")
     rollback.add_argument("--to-revision", type=int, metavar="N")
     rollback.add_argument("--json", action="store_true", help="one JSON event per line")
+
+    for word, what in (("promote", "skip a running canary to 100%%"),
+                       ("abort", "send a running canary's traffic back to stable and end it")):
+        request = sub.add_parser(word, help=what)
+        request.add_argument("service")
 
     history = sub.add_parser("history", help="revisions per service")
     history.add_argument("service", nargs="?")
@@ -94,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         "rollback": cmd_rollback,
         "history": cmd_history,
         "traffic": cmd_traffic,
+        "promote": cmd_request,
+        "abort": cmd_request,
     }
     return handlers[args.command](args)
 
@@ -132,17 +180,26 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         raise BadInput("rollout needs --to VERSION", hint=f"agentlab rollout {words[0]} --to 1.3.0")
     if args.traffic is not None and not 0 < args.traffic <= 1000:
         raise BadInput("--traffic must be between 0 and 1000 requests/s", hint="--traffic 50")
-    options = {name: getattr(args, name) for name in SETTING_FLAGS}
+    options = {name: getattr(args, name) for name in [*SETTING_FLAGS, *CANARY_FLAGS]}
     lab = open_lab(args)
     service = words[0]
     if args.dry_run:
         plan = lab.plan_rollout(service, args.to, options)
+        how = "canary" if plan.canary else plan.settings.strategy
         print(
             f"plan: {service} {plan.from_version} -> {plan.target.tag}, "
-            f"{plan.service.replicas} replica(s)"
+            f"{plan.service.replicas} replica(s), {how}"
         )
-        for step in plan.steps():
-            print(f"  {step.line()}")
+        lines = plan.canary.lines() if plan.canary else [s.line() for s in plan.steps()]
+        for line in lines:
+            print(f"  {line}")
+        if plan.canary and plan.canary.analysis.gates:
+            analysis = plan.canary.analysis
+            print(f"  gates (every {analysis.interval:g}s, {analysis.count} readings, "
+                  f"{analysis.failure_limit} failures tolerated, "
+                  f"{analysis.min_requests} requests at least):")  # fmt: skip
+            for gate in analysis.gates:
+                print(f"    {gate.text}")
         return 0
     traffic = TrafficRun(lab, args.traffic).start() if args.traffic else None
     try:
@@ -157,6 +214,14 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         if traffic is not None:
             traffic.finish(traffic.generator.stop(), args.json)
     return finish(result)
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    """`agentlab promote SERVICE` / `agentlab abort SERVICE`."""
+    taken = open_lab(args).request_canary(args.service, args.command)
+    when = "it took it" if taken else "it acts at its next pause or analysis"
+    say(f"{args.command} sent to the canary of {args.service}: {when}")
+    return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

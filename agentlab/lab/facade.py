@@ -4,6 +4,7 @@ scale), rollouts, drills. It returns typed results; the faces shape them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from agentlab.common.events import ProgressSink, quiet
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import Engine, EventStream
-from agentlab.lab import builds, drills
+from agentlab.lab import builds, canaries, drills, scaling
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
 from agentlab.lab.lifecycle import Lifecycle
 from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
@@ -19,6 +20,7 @@ from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, 
 from agentlab.lab.status import LabStatus, read_status
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.location import Project
+from agentlab.rollout.canary_runner import Request
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import History
@@ -133,7 +135,8 @@ class Lab:
     def scale(
         self, service: str, replicas: int, timeout: float = 120.0, progress: ProgressSink = quiet
     ) -> None:
-        self.rollouts.scale(service, replicas, timeout, progress)
+        settings = self.rollouts.settings(service, {"timeout": timeout})
+        scaling.scale(self.model, self.traffic_layer, service, replicas, settings, progress)
 
     # ---- rollouts -----------------------------------------------------------
 
@@ -187,6 +190,18 @@ class Lab:
     ) -> RolloutResult:
         """`rollout resume` / `rollout undo`: converge an interrupted or paused rollout."""
         return self.rollouts.continue_unfinished(service, undo, emit, pause)
+
+    def request_canary(self, service: str, request: Request, wait: float = 2.0) -> bool:
+        """`agentlab promote` / `abort`: ask the running canary of `service`; True when
+        it took the request within `wait` seconds (else it takes it at its next pause or
+        analysis)."""
+        canaries.send_request(self.model, service, request)
+        deadline = time.monotonic() + wait
+        while not canaries.request_taken(self.model, service):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""

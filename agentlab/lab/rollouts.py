@@ -7,22 +7,25 @@ rollout is detected by the next command and can be resumed or undone.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentlab.common.errors import BadInput, InterruptedRollout, OperationFailed
-from agentlab.common.events import ProgressSink
+from agentlab.common.errors import BadInput, InterruptedRollout
 from agentlab.common.imagerefs import split_image_ref
+from agentlab.common.processes import pid_alive
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
-from agentlab.lab import builds
+from agentlab.lab import builds, canaries
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
-from agentlab.rollout.events import BuildProgress, ReplicaCounts, ReplicaEvent, RolloutEvent
-from agentlab.rollout.journal import NoJournal
+from agentlab.rollout.canary import CanaryPlan
+from agentlab.rollout.canary_runner import CanaryRunner
+from agentlab.rollout.events import BuildProgress, RolloutEvent
+from agentlab.rollout.gate import NoGate
+from agentlab.rollout.journal import Journal
 from agentlab.rollout.phase import RolloutResult, refuse_unsafe
 from agentlab.rollout.planner import PlannedStep, plan
 from agentlab.rollout.runner import RolloutRunner
@@ -36,6 +39,7 @@ from agentlab.rollout.settings import (
 from agentlab.state.history import History, JournalEntry
 from agentlab.state.lock import project_lock
 from agentlab.state.override import update_override
+from agentlab.versions import image_tag
 
 Emit = Callable[[RolloutEvent], None]
 PauseFlag = Callable[[], bool]
@@ -60,6 +64,8 @@ class RolloutPlan:
     settings: RolloutSettings
     rollback_settings: RolloutSettings
     note: str = ""  # said with the settings when the rollout starts
+    canary: CanaryPlan | None = None  # a canary's steps and gates, else a rolling/recreate
+    canary_record: Mapping[str, Any] | None = None  # journaled: rebuilds the plan on resume
 
     @property
     def from_version(self) -> str:
@@ -81,22 +87,12 @@ def failure_details(result: RolloutResult) -> str:
     return "\n".join(lines)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
 def interrupted(history: History, service: str | None = None) -> list[JournalEntry]:
     """Unfinished rollouts whose process is gone (paused ones included: they wait for you)."""
     return [
         entry
         for entry in history.unfinished(service)
-        if entry.state == "paused" or not _pid_alive(entry.pid) or entry.pid == os.getpid()
+        if entry.state == "paused" or not pid_alive(entry.pid) or entry.pid == os.getpid()
     ]
 
 
@@ -135,6 +131,14 @@ class Rollouts:
         (an edit the watcher rolls out); by default, the service's current image."""
         spec = self.model.service(service)
         self.catalogue.check_requirements([target])
+        canary, record = None, None
+        if canaries.wants_canary(self.model, service, options):
+            canary, record = canaries.plan_canary(self.model, self.layer, service, options)
+        elif any(options.get(key) is not None for key in canaries.CANARY_OPTIONS):
+            raise BadInput("--steps and the gates belong to a canary",
+                           hint="add --strategy canary")  # fmt: skip
+        dropped = (*canaries.CANARY_OPTIONS, *(("strategy",) if canary else ()))
+        options = {k: v for k, v in options.items() if k not in dropped}
         settings = self.settings(service, options)
         rollback = build_rollback_settings(settings, spec.rollback_config)
         start = from_image or self.model.current_image(service)
@@ -146,7 +150,10 @@ class Rollouts:
             settings, rollback = without_surge(settings), without_surge(rollback)
             note = "stop-first, expect downtime: " + "; ".join(blockers)
         refuse_unsafe(spec, settings, rollback)
-        planned = RolloutPlan(spec, target, start, settings, rollback, note)
+        if canary and blockers:
+            raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(blockers)}",
+                           hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
+        planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record)
         planned.steps()  # raises BadInput for an impossible budget
         return planned
 
@@ -205,9 +212,14 @@ class Rollouts:
                 revision.number,
                 os.getpid(),
             )
-            result = self._runner(planned, emit, rollout_id, feed, pause=pause).run(
-                planned.from_image, target.image, planned.from_version, target.tag
-            )
+            if planned.canary is not None:
+                result = self._canary(planned, emit, rollout_id, feed).run(
+                    planned.from_image, target.image, planned.from_version, target.tag
+                )
+            else:
+                result = self._runner(planned, emit, rollout_id, feed, pause=pause).run(
+                    planned.from_image, target.image, planned.from_version, target.tag
+                )
         history.finish_revision(name, revision.number, result.outcome)
         return result
 
@@ -271,10 +283,18 @@ class Rollouts:
             note = "stop-first, expect downtime: " + "; ".join(spec.surge_blockers())
         target = Resolved(entry.service, entry.to_version, entry.to_image)
         planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note)
+        recorded = canaries.recorded_plan(entry.steps)
         with closing(self.model.engine.changes()) as feed:
             first_step = len(entry.steps) + 1
             run = self._runner(planned, emit, entry.rollout_id, feed, first_step, pause)
-            if undo:
+            if recorded is not None and not undo:  # a canary goes on from its step
+                canary, position = recorded
+                planned = replace(planned, canary=canary, canary_record=None)
+                result = self._canary(planned, emit, entry.rollout_id, feed, first_step).run(
+                    entry.from_image, entry.to_image, entry.from_version, entry.to_version,
+                    position,
+                )  # fmt: skip
+            elif undo:
                 result = run.converge(entry.from_image, entry.from_version, undo=True)
             else:
                 result = run.converge(
@@ -287,53 +307,47 @@ class Rollouts:
         history.finish_revision(entry.service, entry.revision_number, result.outcome)
         return result
 
-    def scale(self, service: str, replicas: int, timeout: float, progress: ProgressSink) -> None:
-        """Run `replicas` containers of a service at the image it runs, with the rollout's
-        care: a new replica answers the service's name once ready, a surplus one leaves it
-        before it is stopped. The count is kept in the override, so later rollouts and
-        `up` keep it. OperationFailed when a new replica fails (the others stay)."""
-        model = self.model
-        model.engine.prepare_to_mutate()
-        spec = model.service(service)
-        if replicas < 0:
-            raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
-        if replicas > 1 and spec.surge_blockers():
-            raise BadInput(
-                f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
-                hint="scale it to 1",
-            )
-        image = model.current_image(service)
-        if image is None:
-            raise BadInput(f"service '{service}' has no image", hint="agentlab up first")
-        settings = replace(
-            self.settings(service, {"timeout": timeout, "monitor": 0}),
-            strategy="rolling", max_surge="100%", max_unavailable="0", parallelism=None,
-            order=None, failure_action="pause",
-        )  # fmt: skip
-        model.engine.check()
-        with (
-            project_lock(model.state_dir, f"scale {service}"),
-            closing(model.engine.changes()) as feed,
-        ):
-            runner = RolloutRunner(
-                model.engine, replace(spec, replicas=replicas), settings, lambda _: None,
-                lambda event: _scale_progress(event, progress), NoJournal(), "scale", feed=feed,
-            )  # fmt: skip
-            result = runner.converge(image, split_image_ref(image)[1])
-            update_override(model.override_path, scales={service: replicas})
-            model.reload()
-        if result.outcome != "complete":
-            raise OperationFailed(
-                f"scale {service}: {result.message}",
-                hint=f"agentlab status; agentlab logs {service}-N shows why",
-                details=failure_details(result),
-            )
-
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""
         if not (self.model.state_dir / "state.db").exists():
             return []
         return [describe_unfinished(e) for e in interrupted(self.model.history())]
+
+    def _canary(
+        self,
+        planned: RolloutPlan,
+        emit: Emit,
+        rollout_id: str,
+        feed: ChangeFeed,
+        first_step: int = 1,
+    ) -> CanaryRunner:
+        """A canary runner for a plan: weights through the traffic layer when the service
+        is behind it, replica counts otherwise."""
+        assert planned.canary is not None
+        name = planned.service.name
+        requests = canaries.CanaryRequests(self.model.state_dir)
+        requests.clear(name)
+
+        def runners(
+            service: ServiceSpec,
+            settings: RolloutSettings,
+            leave_alone: Collection[str],
+            journal: Journal,
+            events: Emit,
+            first: int,
+        ) -> RolloutRunner:
+            inner = replace(planned, service=service, settings=settings)
+            return self._runner(inner, events, rollout_id, feed, first, journal=journal,
+                                leave_alone=leave_alone)  # fmt: skip
+
+        gate = self.layer.gate(name)
+        return CanaryRunner(
+            self.model.engine, planned.service, planned.settings, planned.canary, runners,
+            emit, self.model.history(), rollout_id, gate=gate or NoGate(),
+            exact=gate is not None, label=image_tag(planned.target.tag),
+            meter=canaries.meter(self.layer, name), requests=lambda: requests.take(name),
+            wait=feed.wait, first_step=first_step, plan_detail=planned.canary_record,
+        )  # fmt: skip
 
     def _runner(
         self,
@@ -343,6 +357,8 @@ class Rollouts:
         feed: ChangeFeed,
         first_step: int = 1,
         pause: PauseFlag = never,
+        journal: Journal | None = None,
+        leave_alone: Collection[str] = (),
     ) -> RolloutRunner:
         """A runner for a plan that sleeps on `feed`: it observes again as soon as a
         container starts, dies or changes health, else after a fallback poll (1 s)."""
@@ -357,7 +373,7 @@ class Rollouts:
             planned.settings,
             pin,
             emit,
-            self.model.history(),
+            journal or self.model.history(),
             rollout_id,
             rollback_settings=planned.rollback_settings,
             feed=feed,
@@ -365,12 +381,5 @@ class Rollouts:
             pause_requested=pause,
             note=planned.note,
             gate=self.layer.gate(name),
+            leave_alone=leave_alone,
         )
-
-
-def _scale_progress(event: RolloutEvent, progress: ProgressSink) -> None:
-    """A scale's progress lines: what happens to replicas, and ready/total."""
-    if isinstance(event, ReplicaCounts):
-        progress(f"{event.ready}/{event.total} replicas ready")
-    elif isinstance(event, ReplicaEvent):
-        progress(event.line().strip())

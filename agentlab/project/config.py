@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from agentlab.common.errors import BadInput
+from agentlab.rollout.canary import CanaryPlan, build_plan
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.versions import VersionPolicy, parse_version
 
@@ -24,6 +25,7 @@ TOP_LEVEL_KEYS = {
     "catalogue",
     "traffic",
     "traffic_layer",
+    "canary",
 }
 
 
@@ -81,6 +83,9 @@ class LabSettings:
     catalogue: Mapping[str, CatalogueEntry] = field(default_factory=dict)
     traffic: TrafficTarget | None = None  # None: the traffic layer's first port, or gateway
     traffic_layer: Mapping[str, LayerSpec] = field(default_factory=dict)
+    # Per service: its canary (`steps`, `gates`, `analysis`), as written; a service listed
+    # here rolls out as a canary unless --strategy says otherwise.
+    canary: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def load_settings(compose_dir: Path) -> LabSettings:
@@ -126,7 +131,39 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         catalogue=_catalogue(doc.get("catalogue", {}), path),
         traffic=_traffic(doc["traffic"], path) if "traffic" in doc else None,
         traffic_layer=_layer(doc.get("traffic_layer", {}), path),
+        canary=_canary(doc.get("canary", {}), path),
     )
+
+
+def _canary(value: object, path: Path) -> dict[str, Mapping[str, Any]]:
+    """`canary`: service -> {steps, gates, analysis}, checked as a rollout would read it."""
+    found = {}
+    for service, raw in _mapping(value, path, "'canary'").items():
+        entry = _mapping(raw or {}, path, f"canary.{service}")
+        unknown = sorted(set(entry) - {"steps", "gates", "analysis"})
+        if unknown:
+            raise BadInput(f"{path}: unknown canary key '{unknown[0]}'",
+                           hint="steps, gates, analysis")  # fmt: skip
+        try:
+            canary_settings(entry)
+        except BadInput as error:
+            raise BadInput(f"{path}: canary.{service}: {error.message}", hint=error.hint) from None
+        found[str(service)] = entry
+    return found
+
+
+def canary_settings(entry: Mapping[str, Any], cli: Mapping[str, Any] | None = None) -> CanaryPlan:
+    """A canary plan from agentlab.yaml's entry for a service, CLI options winning
+    (`steps`, `gates`, and the analysis' `interval`, `count`, `failure_limit`,
+    `min_requests`; None means not given)."""
+    given = {key: value for key, value in (cli or {}).items() if value is not None}
+    analysis = {**_mapping(entry.get("analysis") or {}, Path("agentlab.yaml"), "analysis")}
+    analysis.update({k: given[k] for k in ("interval", "count", "failure_limit", "min_requests")
+                     if k in given})  # fmt: skip
+    gates = given.get("gates") or entry.get("gates") or []
+    if isinstance(gates, str) or not all(isinstance(g, str) for g in gates):
+        raise BadInput("gates must be a list of expressions", hint='["error_rate < 1%"]')
+    return build_plan(given.get("steps", entry.get("steps")), list(gates), analysis)
 
 
 def _mapping(value: object, path: Path, what: str) -> Mapping[str, Any]:

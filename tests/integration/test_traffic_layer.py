@@ -27,15 +27,6 @@ FLASK = REPO / "tests" / "projects" / "flask" / "compose.yaml"
 BACKEND = "agentlab_web_8000"
 
 
-@pytest.fixture(scope="session")
-def proxy_image() -> None:
-    """The proxy's image is local (scripts/lib.sh builds one offline)."""
-    image = base_image_env().get("AGENTLAB_PROXY_IMAGE") or "haproxy:2.6"
-    present = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
-    if present.returncode != 0:
-        pytest.fail(f"the proxy image {image} is missing: run scripts/lib.sh ensure_proxy_image")
-
-
 @pytest.fixture
 def flask_lab() -> Iterator[LabRun]:
     found = base_image_env()

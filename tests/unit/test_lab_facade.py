@@ -4,6 +4,7 @@ resume, undo, scale, versions and images. The fake reads the override as Compose
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -13,7 +14,7 @@ from agentlab.engine.fake import NEVER_HEALTHY, Behaviour, FakeEngine
 from agentlab.lab.facade import Lab
 from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.project.location import Project
-from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutFinished
+from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutFinished, WeightSet
 from agentlab.state.lock import project_lock
 from agentlab.state.override import read_override
 
@@ -192,3 +193,50 @@ def test_the_not_managed_error_names_the_managed_services_and_the_way_in(
         "service 'db' is not managed by agentlab (managed: agent) "
         f"(hint: add it to 'managed:' in {tmp_path / SETTINGS_FILE})"
     )
+
+
+# ---- canaries (no traffic layer here: shares by replica count) -----------------
+
+
+def test_a_canary_through_the_facade_ends_on_the_new_version_and_journals_its_plan(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    events: list[RolloutEvent] = []
+    result = lab.rollout("agent", "1.1.0", {"strategy": "canary", "steps": "50,100"},
+                         emit=events.append)  # fmt: skip
+    assert result.outcome == "complete", result.message
+    assert tags(fake) == ["1.1.0", "1.1.0"]
+    weights = [e for e in events if isinstance(e, WeightSet)]
+    assert [(e.percent, e.exact) for e in weights] == [(50, False), (100, False)]
+    assert [r.outcome for r in lab.history().revisions("agent")] == ["complete"]
+
+
+def test_canary_options_are_checked_before_anything_changes(lab: Lab, fake: FakeEngine) -> None:
+    before = dict(fake.containers)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"strategy": "canary", "gates": ["error_rate < 1%"]}, "not behind it"),
+        ({"strategy": "canary", "gates": ["latency < 1"]}, "unknown metric"),
+        ({"steps": "10,100"}, "belong to a canary"),
+        ({"strategy": "canary", "steps": "60,20"}, "must not go down"),
+    ]
+    for options, says in cases:
+        with pytest.raises(BadInput, match=says):
+            lab.rollout("agent", "1.1.0", options)
+    assert fake.containers == before
+    assert not lab.history().revisions("agent")
+
+
+def test_agentlab_yaml_makes_a_service_roll_as_a_canary(tmp_path: Path, fake: FakeEngine) -> None:
+    lab = make_facade(tmp_path, fake, canary={"agent": {"steps": ["50", "pause 1s"]}})
+    events: list[RolloutEvent] = []
+    assert lab.rollout("agent", "1.1.0", emit=events.append).outcome == "complete"
+    assert [e.percent for e in events if isinstance(e, WeightSet)] == [50, 100]
+    rolling: list[RolloutEvent] = []
+    assert lab.rollout("agent", "1.2.0", {"strategy": "rolling"}, emit=rolling.append).outcome \
+        == "complete"  # fmt: skip
+    assert not any(isinstance(e, WeightSet) for e in rolling)
+
+
+def test_promote_and_abort_need_a_running_canary(lab: Lab) -> None:
+    with pytest.raises(BadInput, match="no canary of agent is running"):
+        lab.request_canary("agent", "promote")

@@ -2,7 +2,9 @@
 
 ``GET /`` and ``GET /version`` return ``{"service", "version", "hostname"}``; ``GET /health``
 returns 200, or 503 when the image was built with ``HEALTHY=false`` (version 1.2.0 is built
-that way). ``WEB_VERSION`` / ``WEB_HEALTHY`` come from build args; ``WEB_STARTUP_DELAY``
+that way); with ``WEB_ERROR_EVERY=N`` every Nth answer to ``/`` is a 500, with
+``WEB_EXTRA_LATENCY_MS`` each is that late. ``WEB_VERSION`` / ``WEB_HEALTHY`` come from
+build args; ``WEB_STARTUP_DELAY``
 (seconds, default 0) delays listening, like an app that loads before it serves. On SIGTERM
 the server stops accepting, finishes in-flight requests and exits 0 (during the start-up
 delay it exits at once).
@@ -10,6 +12,7 @@ delay it exits at once).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -26,6 +29,9 @@ VERSION = os.environ.get("WEB_VERSION") or "unknown"
 HEALTHY = os.environ.get("WEB_HEALTHY", "true").lower() not in ("0", "false", "no")
 HOSTNAME = socket.gethostname()
 STARTUP_DELAY = float(os.environ.get("WEB_STARTUP_DELAY") or 0)
+ERROR_EVERY = int(os.environ.get("WEB_ERROR_EVERY") or 0)
+EXTRA_LATENCY = float(os.environ.get("WEB_EXTRA_LATENCY_MS") or 0) / 1000
+answered = itertools.count(1)  # answers to / and /version, for ERROR_EVERY
 
 
 def log(event: str) -> None:
@@ -46,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
             payload: dict[str, Any] = {"status": "ok" if HEALTHY else "unhealthy"}
         elif path in ("/", "/version"):
             status, payload = 200, {"service": "web", "version": VERSION, "hostname": HOSTNAME}
+            time.sleep(EXTRA_LATENCY)
+            if ERROR_EVERY and next(answered) % ERROR_EVERY == 0:
+                status, payload = 500, {"error": "an injected failure", "version": VERSION}
         else:
             status, payload = 404, {"error": f"no such path {path}"}
         body = json.dumps(payload).encode()

@@ -1,0 +1,139 @@
+"""Canaries as the facade runs them: the plan from agentlab.yaml and the command line, the
+runner wired to the traffic layer's weights and meter, and `agentlab promote` / `abort`
+from another process (a request file the running canary picks up within 0.1 s)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agentlab.common.errors import BadInput
+from agentlab.common.processes import pid_alive
+from agentlab.lab.model import ProjectModel
+from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.project.config import canary_settings
+from agentlab.rollout.canary import CanaryPlan
+from agentlab.rollout.canary_runner import Meter, Request
+from agentlab.traffic import metrics
+from agentlab.traffic.metrics import VersionFigures
+
+# Command-line options that shape a canary (the rest are rollout settings).
+CANARY_OPTIONS = ("steps", "gates", "interval", "count", "failure_limit", "min_requests")
+PLAN_KEY = "canary_plan"  # where the first canary step's journal detail keeps the plan
+
+
+def wants_canary(model: ProjectModel, service: str, options: Mapping[str, Any]) -> bool:
+    """`--strategy canary`, or a service with a canary in agentlab.yaml and no other
+    strategy asked for."""
+    strategy = options.get("strategy")
+    return strategy == "canary" or (strategy is None and service in model.project.settings.canary)
+
+
+def plan_canary(
+    model: ProjectModel, layer: TrafficLayer, service: str, options: Mapping[str, Any]
+) -> tuple[CanaryPlan, dict[str, Any]]:
+    """The validated canary of `service`, and the record that rebuilds it on resume."""
+    entry = model.project.settings.canary.get(service, {})
+    given = {key: options.get(key) for key in CANARY_OPTIONS}
+    plan = canary_settings(entry, given)
+    if plan.analysis.gates and service not in layer.services:
+        raise BadInput(
+            f"gates read the traffic layer's per-version metrics; {service} is not behind it",
+            hint=f"agentlab up --traffic-layer {service}, or drop the gates",
+        )
+    record = {
+        "steps": [step.line() for step in plan.steps],
+        "gates": [gate.text for gate in plan.analysis.gates],
+        "analysis": {
+            "interval": plan.analysis.interval,
+            "count": plan.analysis.count,
+            "failure_limit": plan.analysis.failure_limit,
+            "min_requests": plan.analysis.min_requests,
+        },
+    }
+    return plan, {PLAN_KEY: record}
+
+
+def recorded_plan(steps: list[dict[str, Any]]) -> tuple[CanaryPlan, int] | None:
+    """From a journal entry's steps: the canary plan and the position of the step it
+    stopped in (it runs again); None for a rollout that was no canary."""
+    canary = [step["detail"] for step in steps if step.get("action") == "canary"]
+    if not canary or PLAN_KEY not in canary[0]:
+        return None
+    record = canary[0][PLAN_KEY]
+    steps_written = [_step_word(line) for line in record["steps"]]
+    plan = canary_settings({}, {"steps": steps_written, "gates": record["gates"],
+                                **record["analysis"]})  # fmt: skip
+    return plan, int(canary[-1]["canary_step"])
+
+
+def _step_word(line: str) -> str:
+    """A step as the command line writes it, from its journaled line."""
+    if line.startswith("set weight "):
+        return line.removeprefix("set weight ")
+    if line == "pause until promoted":
+        return "pause"
+    return line
+
+
+def meter(layer: TrafficLayer, service: str) -> Meter | None:
+    """The service's per-version counters from the traffic layer (None: not behind it)."""
+    if service not in layer.services:
+        return None
+    backend = next(f.backend for f in layer.frontends() if f.service == service)
+    url = layer.metrics_url()
+
+    def read() -> dict[str, VersionFigures]:
+        return metrics.read(url).get(backend, {})
+
+    return read
+
+
+def send_request(model: ProjectModel, service: str, request: Request) -> None:
+    """Ask the canary of `service` running in another process to promote or abort;
+    BadInput when none runs."""
+    model.service(service)
+    running = [
+        entry for entry in model.history().unfinished(service)
+        if entry.state == "running" and pid_alive(entry.pid)
+        and any(step.get("action") == "canary" for step in entry.steps)
+    ]  # fmt: skip
+    if not running:
+        hint = f"agentlab rollout {service} --to VERSION --strategy canary"
+        raise BadInput(f"no canary of {service} is running", hint=hint)
+    CanaryRequests(model.state_dir).send(service, request)
+
+
+def request_taken(model: ProjectModel, service: str) -> bool:
+    """Whether the running canary has picked up the last request sent."""
+    return not (CanaryRequests(model.state_dir).folder / service).exists()
+
+
+class CanaryRequests:
+    """`agentlab promote` and `agentlab abort` for a canary running in another process:
+    one file per service in the project's state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.folder = state_dir / "canary-requests"
+
+    def send(self, service: str, request: Request) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".{service}.{os.getpid()}"
+        temporary.write_text(request, encoding="utf-8")
+        temporary.replace(self.folder / service)  # atomic: never half a word
+
+    def take(self, service: str) -> Request | None:
+        """The request waiting for `service`, once (it is removed)."""
+        path = self.folder / service
+        try:
+            word = path.read_text(encoding="utf-8").strip()
+            path.unlink()
+        except FileNotFoundError:
+            return None
+        return "promote" if word == "promote" else "abort" if word == "abort" else None
+
+    def clear(self, service: str) -> None:
+        """Forget a request left from an earlier canary."""
+        (self.folder / service).unlink(missing_ok=True)

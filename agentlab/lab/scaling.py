@@ -1,0 +1,79 @@
+"""`agentlab scale`: more or fewer replicas of the image a service runs, with a rollout's
+care (a new replica answers the name and gets traffic once ready; a surplus one leaves
+both before it is stopped)."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import replace
+
+from agentlab.common.errors import BadInput, OperationFailed
+from agentlab.common.events import ProgressSink
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.lab.model import ProjectModel
+from agentlab.lab.rollouts import failure_details
+from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.rollout.events import ReplicaCounts, ReplicaEvent, RolloutEvent
+from agentlab.rollout.journal import NoJournal
+from agentlab.rollout.runner import RolloutRunner
+from agentlab.rollout.settings import RolloutSettings
+from agentlab.state.lock import project_lock
+from agentlab.state.override import update_override
+
+
+def scale(
+    model: ProjectModel,
+    layer: TrafficLayer,
+    service: str,
+    replicas: int,
+    settings: RolloutSettings,
+    progress: ProgressSink,
+) -> None:
+    """Run `replicas` containers of a service at the image it runs (`settings`: the
+    service's rollout settings, for the timeout and the deregistration delay). The count
+    is kept in the override, so later rollouts and `up` keep it. OperationFailed when a
+    new replica fails (the others stay)."""
+    model.engine.prepare_to_mutate()
+    spec = model.service(service)
+    if replicas < 0:
+        raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
+    if replicas > 1 and spec.surge_blockers():
+        raise BadInput(
+            f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
+            hint="scale it to 1",
+        )
+    image = model.current_image(service)
+    if image is None:
+        raise BadInput(f"service '{service}' has no image", hint="agentlab up first")
+    settings = replace(
+        settings, strategy="rolling", max_surge="100%", max_unavailable="0", parallelism=None,
+        order=None, failure_action="pause", monitor=0.0,
+    )  # fmt: skip
+    model.engine.check()
+    with (
+        project_lock(model.state_dir, f"scale {service}"),
+        closing(model.engine.changes()) as feed,
+    ):
+        layer.sync()
+        runner = RolloutRunner(
+            model.engine, replace(spec, replicas=replicas), settings, lambda _: None,
+            lambda event: _progress(event, progress), NoJournal(), "scale", feed=feed,
+            gate=layer.gate(service),
+        )  # fmt: skip
+        result = runner.converge(image, split_image_ref(image)[1])
+        update_override(model.override_path, scales={service: replicas})
+        model.reload()
+    if result.outcome != "complete":
+        raise OperationFailed(
+            f"scale {service}: {result.message}",
+            hint=f"agentlab status; agentlab logs {service}-N shows why",
+            details=failure_details(result),
+        )
+
+
+def _progress(event: RolloutEvent, progress: ProgressSink) -> None:
+    """A scale's progress lines: what happens to replicas, and ready/total."""
+    if isinstance(event, ReplicaCounts):
+        progress(f"{event.ready}/{event.total} replicas ready")
+    elif isinstance(event, ReplicaEvent):
+        progress(event.line().strip())

@@ -1,0 +1,206 @@
+"""Canaries on a project that is not the demo (webapp: 3 replicas with a healthcheck),
+through agentlab's traffic layer, on the real engine: a 5 %-errors version fails its gate
+and every request goes back to stable; a good one goes 10 -> 50 -> 100 losing nothing;
+promote and abort come from another process; kill -9 mid-canary, then undo or resume."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agentlab.traffic.haproxy import HAProxyRouter
+from agentlab.traffic.load import TrafficGenerator
+from agentlab.traffic.metrics import Figures, VersionFigures, read
+from tests.conftest import LabRun, base_image_env
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
+BACKEND = "agentlab_web_8000"
+EVENT_TIMEOUT = 180.0
+GATED = ["--strategy", "canary", "--gate", "error_rate < 1%", "--analysis-interval", "2s",
+         "--analysis-count", "3", "--min-requests", "10"]  # fmt: skip
+
+
+@pytest.fixture
+def layered(webapp_lab: LabRun) -> LabRun:
+    """webapp at 1.0.0, web behind the traffic layer."""
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    up = webapp_lab("up", "--version", "1.0.0", "--traffic-layer", "web")
+    assert up.code == 0, up.err
+    return webapp_lab
+
+
+def published(lab: LabRun, port: int) -> int:
+    out = lab.docker("compose", "-p", lab.project, "port", "agentlab-proxy", str(port))
+    return int(out.strip().rsplit(":", 1)[1])
+
+
+def entry(lab: LabRun) -> str:
+    return f"http://127.0.0.1:{published(lab, 10000)}/version"
+
+
+def figures(lab: LabRun) -> dict[str, VersionFigures]:
+    found: Figures = read(f"http://127.0.0.1:{published(lab, 9101)}/metrics/versions")
+    return found.get(BACKEND, {})
+
+
+def routes(lab: LabRun) -> list[tuple[str, str, int]]:
+    """(version, state, weight) of each server behind web."""
+    router = HAProxyRouter("127.0.0.1", published(lab, 9999))
+    return sorted((r.version, r.state, r.weight) for r in router.routes(BACKEND))
+
+
+Counts = dict[str, VersionFigures]
+
+
+def requests_of(now: Counts, before: Counts) -> dict[str, int]:
+    counts = {v: f.requests - before.get(v, VersionFigures()).requests for v, f in now.items()}
+    return {v: n for v, n in counts.items() if n}
+
+
+class Background:
+    """An agentlab command in a subprocess, its --json events read as they come."""
+
+    def __init__(self, lab: LabRun, *args: str) -> None:
+        command = [sys.executable, "-m", "agentlab", "-f", str(lab.compose_file),
+                   "-p", lab.project, *args]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=lab.env)  # fmt: skip
+        self.events: list[dict[str, Any]] = []
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def until(self, kind: str, **match: Any) -> dict[str, Any]:
+        """Read events up to the first of `kind` whose fields match (bounded in time)."""
+        deadline = time.monotonic() + EVENT_TIMEOUT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            event: dict[str, Any] = json.loads(line)
+            self.events.append(event)
+            if event["event"] == kind and all(event.get(k) == v for k, v in match.items()):
+                return event
+        self.process.kill()
+        _, err = self.process.communicate(timeout=30)
+        raise AssertionError(f"no {kind} {match}: {self.events[-5:]} {err}")
+
+    def finish(self) -> tuple[int, str]:
+        """Wait for the exit (bounded); its code and stderr."""
+        try:
+            self.process.wait(EVENT_TIMEOUT)
+        finally:
+            self.process.kill()
+        assert self.process.stderr is not None
+        err = self.process.stderr.read()
+        while (line := self.lines.get(timeout=30)) is not None:
+            self.events.append(json.loads(line))
+        return self.process.returncode, err
+
+
+@pytest.fixture
+def load(layered: LabRun) -> Iterator[TrafficGenerator]:
+    with TrafficGenerator(entry(layered), 100) as generator:
+        time.sleep(0.5)
+        yield generator
+
+
+def test_a_canary_with_5_percent_errors_fails_its_gate_and_goes_back_to_stable(
+    layered: LabRun, load: TrafficGenerator
+) -> None:
+    canary = Background(layered, "rollout", "web", "--to", "1.3.0", *GATED, "--json")
+    canary.until("weight_set", percent=10)
+    at_ten = figures(layered)
+    canary.until("rollback_started")
+    at_abort = figures(layered)
+    code, err = canary.finish()
+    assert code == 1, err
+    assert "gate failed: error_rate" in err and "limit < 1%" in err
+    checks = [e for e in canary.events if e["event"] == "gate_checked"]
+    assert checks and checks[-1]["verdict"] == "fail"
+    during = requests_of(at_abort, at_ten)
+    share = 100 * during.get("1.3.0", 0) / sum(during.values())
+    assert abs(share - 10) <= 3, during  # the bad version had its 10 %, no more
+    after_abort = figures(layered)
+    time.sleep(1.0)
+    assert "1.3.0" not in requests_of(figures(layered), after_abort)  # 0 to the bad one
+    assert [(v, s) for v, s, _ in routes(layered)] == [("1.0.0", "ready")] * 3
+    report = load.stop()
+    bad = figures(layered).get("1.3.0", VersionFigures()).errors
+    assert report.failed == bad and set(report.failures) <= {"500"}, report.lines()
+
+
+def test_a_good_canary_goes_10_50_100_with_analysis_and_loses_nothing(
+    layered: LabRun, load: TrafficGenerator
+) -> None:
+    done = layered("rollout", "web", "--to", "1.1.0", *GATED, "--analysis-count", "1",
+                   "--json")  # fmt: skip
+    assert done.code == 0, done.err
+    events = [json.loads(line) for line in done.out.splitlines()]
+    assert [e["percent"] for e in events if e["event"] == "weight_set"] == [10, 50, 100]
+    assert {e["verdict"] for e in events if e["event"] == "gate_checked"} == {"pass"}
+    report = load.stop()
+    assert report.failed == 0, report.lines()
+    assert routes(layered) == [("1.1.0", "ready", 1)] * 3
+
+
+def test_promote_from_another_process_ends_a_paused_canary_on_the_new_version(
+    layered: LabRun,
+) -> None:
+    canary = Background(layered, "rollout", "web", "--to", "1.1.0", "--strategy", "canary",
+                        "--steps", "50,pause,100", "--json")  # fmt: skip
+    canary.until("weight_set", percent=50)
+    assert sorted(v for v, _, w in routes(layered) if w) == ["1.0.0"] * 3 + ["1.1.0"] * 2
+    promoted = layered("promote", "web")
+    assert promoted.code == 0, promoted.err
+    code, err = canary.finish()
+    assert code == 0, err
+    assert routes(layered) == [("1.1.0", "ready", 1)] * 3
+
+
+def test_killed_at_50_percent_then_undone_returns_everything_to_stable(layered: LabRun) -> None:
+    canary = Background(layered, "rollout", "web", "--to", "1.1.0", "--strategy", "canary",
+                        "--steps", "50,pause,100", "--json")  # fmt: skip
+    canary.until("weight_set", percent=50)
+    canary.process.send_signal(signal.SIGKILL)
+    canary.process.wait(30)
+    assert layered("promote", "web").code == 2  # nothing runs to take it
+    undone = layered("rollout", "undo", "web")
+    assert undone.code == 0, undone.err
+    assert routes(layered) == [("1.0.0", "ready", 1)] * 3
+
+
+def test_killed_at_50_percent_then_resumed_continues_from_its_step(layered: LabRun) -> None:
+    canary = Background(layered, "rollout", "web", "--to", "1.1.0", "--strategy", "canary",
+                        "--steps", "50,pause,100", "--json")  # fmt: skip
+    canary.until("step_started", description="canary: pause until promoted")
+    canary.process.send_signal(signal.SIGKILL)
+    canary.process.wait(30)
+    resumed = Background(layered, "rollout", "resume", "web", "--json")
+    resumed.until("step_started", description="canary: pause until promoted")
+    assert not any(e["event"] == "replica_started" for e in resumed.events)  # 50 % was kept
+    aborted = layered("abort", "web")
+    assert aborted.code == 0, aborted.err
+    code, err = resumed.finish()
+    assert code == 1 and "aborted on request" in err, err
+    assert routes(layered) == [("1.0.0", "ready", 1)] * 3
