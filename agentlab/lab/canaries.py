@@ -82,11 +82,12 @@ def meter(layer: TrafficLayer, service: str) -> Meter | None:
     """The service's per-version counters from the traffic layer (None: not behind it)."""
     if service not in layer.services:
         return None
-    backend = next(f.backend for f in layer.frontends() if f.service == service)
+    frontend = next(f for f in layer.frontends() if f.service == service)
     url = layer.metrics_url()
 
     def read() -> dict[str, VersionFigures]:
-        return metrics.read(url).get(backend, {})
+        found = metrics.read(url)
+        return metrics.of_backends(found, [frontend.backend, frontend.canary_backend])
 
     return read
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import Replica
 from agentlab.lab.model import ProjectModel
@@ -41,7 +41,7 @@ from agentlab.traffic.haproxy_config import (
     render,
 )
 from agentlab.traffic.metrics import VersionFigures
-from agentlab.traffic.router import Router, server_name
+from agentlab.traffic.router import Route, Router, server_name
 from agentlab.versions import image_tag
 
 PROXY = f"{LAYER_PREFIX}proxy"
@@ -204,7 +204,8 @@ class TrafficLayer:
         for frontend in self.frontends():
             port = self.model.engine.published_port(PROXY, frontend.listen)
             if port is not None and url.startswith(f"http://127.0.0.1:{port}/"):
-                return metrics.read(self.metrics_url()).get(frontend.backend, {})
+                found = metrics.read(self.metrics_url())
+                return metrics.of_backends(found, [frontend.backend, frontend.canary_backend])
         return None
 
     def gate(self, service: str) -> LayerGate | None:
@@ -257,22 +258,24 @@ class LayerGate:
 
     def withdraw(self, replica: Replica) -> bool:
         taken = False
-        for frontend in self.frontends:
-            for route in self.router.routes(frontend.backend):
+        for backend, routes in self._all_routes():
+            for route in routes:
                 if route.replica == replica.name and route.state == "ready":
-                    self.router.drain(frontend.backend, route.server)
+                    self.router.drain(backend, route.server)
                     taken = True
         return taken
 
     def forget(self, replica: Replica) -> None:
-        for frontend in self.frontends:
-            for route in self.router.routes(frontend.backend):
+        for backend, routes in self._all_routes():
+            for route in routes:
                 if route.replica == replica.name:
-                    self.router.remove(frontend.backend, route.server)
+                    self.router.remove(backend, route.server)
 
-    def split(self, version: str, percent: int) -> bool:
+    def split(self, version: str, percent: int, header_routing: bool = True) -> bool:
         """Weights so that the servers of `version` get `percent` % of the requests (the
-        raised weights first: the backend never has all its servers at 0)."""
+        raised weights first: the backend never has all its servers at 0); requests with
+        the canary header go to them whatever the weight (`header_routing`), else to the
+        weighted backend."""
         for frontend in self.frontends:
             ready = [r for r in self.router.routes(frontend.backend) if r.state == "ready"]
             canary = [r for r in ready if r.version == version]
@@ -282,11 +285,28 @@ class LayerGate:
             for route in sorted(ready, key=lambda r: wanted[r.server] - r.weight, reverse=True):
                 if route.weight != wanted[route.server]:
                     self.router.weigh(frontend.backend, route.server, wanted[route.server])
+            self._route_header(frontend, canary if header_routing else [])
         return True
+
+    def _route_header(self, frontend: Frontend, canary: list[Route]) -> None:
+        """The canary backend holds exactly the `canary` servers (a traffic layer set up
+        before header routing existed has none: nothing to do)."""
+        present = self._canary_routes(frontend)
+        if present is None:
+            return
+        wanted = {r.server: r.address for r in canary}
+        for route in present:
+            if route.server not in wanted or route.address != wanted[route.server]:
+                self.router.remove(frontend.canary_backend, route.server)
+        kept = {r.server for r in present if wanted.get(r.server) == r.address}
+        for server, address in wanted.items():
+            if server not in kept:
+                self.router.add(frontend.canary_backend, server, address)
 
     def sync(self, replicas: list[Replica]) -> None:
         """Routes for the replicas that should take traffic, at the same weight; drained
-        or gone otherwise (no rollout runs: no canary weights are left to keep)."""
+        or gone otherwise (no rollout runs: no canary weights or header routes are left
+        to keep)."""
         wanted = {r.name: r for r in replicas if r.running and r.ready and r.named is not False}
         present = {r.name for r in replicas}
         for frontend in self.frontends:
@@ -297,8 +317,24 @@ class LayerGate:
                     self.router.drain(frontend.backend, route.server)
                 elif route.weight != 1:
                     self.router.weigh(frontend.backend, route.server, 1)
+            self._route_header(frontend, [])
         for replica in wanted.values():
             self.admit(replica)
+
+    def _canary_routes(self, frontend: Frontend) -> list[Route] | None:
+        try:
+            return self.router.routes(frontend.canary_backend)
+        except OperationFailed:
+            return None  # set up by an agentlab without header routing
+
+    def _all_routes(self) -> list[tuple[str, list[Route]]]:
+        """Each backend with its routes: the weighted ones, then the canary ones."""
+        found = [(f.backend, self.router.routes(f.backend)) for f in self.frontends]
+        for frontend in self.frontends:
+            canary = self._canary_routes(frontend)
+            if canary:
+                found.append((frontend.canary_backend, canary))
+        return found
 
 
 def _server(replica: Replica) -> str:

@@ -235,7 +235,7 @@ class CanaryRunner:
         """All new replicas, every request to them, the stable ones removed."""
         self._run_canaries(self.service.replicas, stable, image, version)
         self._catch_up()
-        self.gate.split(self.label, 100)
+        self.gate.split(self.label, 100, header_routing=False)
         self.emit(WeightSet(version, 100, self.exact, self.service.replicas, len(stable)))
         self.journal.step_done(self.rollout_id, index)
         result = self._inner(self.service, self.settings, ()).converge(image, version)
@@ -308,7 +308,7 @@ class CanaryRunner:
         """Every request to the stable replicas, then the canary replicas removed."""
         self._catch_up()
         self.emit(RollbackStarted(reason))
-        self.gate.split(self.label, 0)
+        self.gate.split(self.label, 0, header_routing=False)
         back = self._inner(self.service, self.settings, ()).converge(image, version)
         self._catch_up()
         if back.outcome != "complete":

@@ -23,10 +23,11 @@ class TrafficGate(Protocol):
     def forget(self, replica: Replica) -> None:
         """The replica is gone: drop its route."""
 
-    def split(self, version: str, percent: int) -> bool:
+    def split(self, version: str, percent: int, header_routing: bool = True) -> bool:
         """Send `percent` % of new requests to the replicas of `version` (an image tag),
-        the rest to the others. False when this gate cannot weigh: requests then spread
-        over the replicas."""
+        the rest to the others, and (`header_routing`) those with the canary header to
+        `version` whatever the weight. False when this gate cannot weigh: requests then
+        spread over the replicas."""
 
 
 class NoGate:
@@ -41,5 +42,5 @@ class NoGate:
     def forget(self, replica: Replica) -> None:
         """Nothing to do."""
 
-    def split(self, version: str, percent: int) -> bool:
+    def split(self, version: str, percent: int, header_routing: bool = True) -> bool:
         return False

@@ -12,6 +12,7 @@ METRICS_PORT = 9101  # /metrics (HAProxy's exporter), /metrics/versions (agentla
 CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 METER_PATH = "/usr/local/etc/haproxy/agentlab-meter.lua"
 FIRST_LISTEN_PORT = 10000  # unprivileged: the official image runs HAProxy as a user
+CANARY_HEADER = ("X-Canary", "always")  # a request with it goes to a running canary
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class Frontend:
     def backend(self) -> str:
         return f"agentlab_{self.service}_{self.target}"
 
+    @property
+    def canary_backend(self) -> str:
+        """The canary's replicas only, for requests that carry the canary header."""
+        return f"{self.backend}_canary"
+
 
 def meter_source() -> str:
     """agentlab's meter (Lua, loaded by HAProxy): per-version counts and latency."""
@@ -37,6 +43,7 @@ def meter_source() -> str:
 
 def render(frontends: Sequence[Frontend]) -> str:
     """The configuration for these frontends, with no server: agentlab adds them."""
+    header, value = CANARY_HEADER
     lines = [
         "# Written by agentlab: its traffic layer. Servers are added at runtime.",
         "global",
@@ -61,8 +68,12 @@ def render(frontends: Sequence[Frontend]) -> str:
             '    http-response set-var-fmt(txn.agentlab_seen) "%b %s %[status]'
             ' %[date(0,us),sub(txn.agentlab_t0)]"',
             "    http-response lua.agentlab_observe",
+            f"    use_backend {frontend.canary_backend} if {{ req.hdr({header}) -m str {value} }}"
+            f" {{ nbsrv({frontend.canary_backend}) gt 0 }}",
             f"    default_backend {frontend.backend}",
             f"backend {frontend.backend}",
+            "    balance roundrobin",
+            f"backend {frontend.canary_backend}",
             "    balance roundrobin",
         ]
     lines += [

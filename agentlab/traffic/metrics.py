@@ -51,7 +51,29 @@ class VersionFigures:
         )
 
 
+    def plus(self, other: VersionFigures) -> VersionFigures:
+        """These counters and `other`'s together (one version behind two backends)."""
+        classes, bounds = {*self.codes, *other.codes}, {*self.buckets, *other.buckets}
+        codes = {k: self.codes.get(k, 0) + other.codes.get(k, 0) for k in classes}
+        buckets = {k: self.buckets.get(k, 0) + other.buckets.get(k, 0) for k in bounds}
+        return VersionFigures(
+            codes,
+            buckets,
+            self.count + other.count,
+            self.total_seconds + other.total_seconds,
+        )
+
+
 Figures = dict[str, dict[str, VersionFigures]]  # backend -> version -> figures
+
+
+def of_backends(figures: Figures, backends: list[str]) -> dict[str, VersionFigures]:
+    """Per version, the figures of these backends together."""
+    found: dict[str, VersionFigures] = {}
+    for backend in backends:
+        for version, each in figures.get(backend, {}).items():
+            found[version] = found[version].plus(each) if version in found else each
+    return found
 
 
 def read(url: str, timeout: float = 5.0) -> Figures:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,6 +177,29 @@ def test_promote_from_another_process_ends_a_paused_canary_on_the_new_version(
     code, err = canary.finish()
     assert code == 0, err
     assert routes(layered) == [("1.1.0", "ready", 1)] * 3
+
+
+def test_a_header_routed_request_reaches_the_canary_every_time_at_weight_0(
+    layered: LabRun,
+) -> None:
+    canary = Background(layered, "rollout", "web", "--to", "1.1.0", "--strategy", "canary",
+                        "--steps", "0,pause,100", "--json")  # fmt: skip
+    canary.until("weight_set", percent=0)
+
+    def versions(headers: dict[str, str]) -> set[str]:
+        seen = set()
+        for _ in range(20):
+            request = urllib.request.Request(entry(layered), headers=headers)
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                seen.add(json.loads(answer.read())["version"])
+        return seen
+
+    assert versions({"X-Canary": "always"}) == {"1.1.0"}
+    assert versions({}) == {"1.0.0"}
+    assert layered("abort", "web").code == 0
+    code, err = canary.finish()
+    assert code == 1 and "aborted on request" in err, err
+    assert versions({"X-Canary": "always"}) == {"1.0.0"}  # no canary: the header goes nowhere
 
 
 def test_killed_at_50_percent_then_undone_returns_everything_to_stable(layered: LabRun) -> None:

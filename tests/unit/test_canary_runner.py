@@ -47,7 +47,7 @@ class SplitGate:
     def forget(self, replica: Replica) -> None:
         self.routed.pop(replica.id, None)
 
-    def split(self, version: str, percent: int) -> bool:
+    def split(self, version: str, percent: int, header_routing: bool = True) -> bool:
         if self.exact:
             self.splits.append((version, percent))
         return self.exact

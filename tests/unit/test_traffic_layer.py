@@ -93,6 +93,7 @@ def test_a_split_weighs_the_versions_and_never_leaves_every_server_at_0(
     for number, version in ((1, "1.0.0"), (2, "1.0.0"), (3, "1.0.0"), (4, "1.1.0")):
         layer.admit(replica(number, version))
     assert layer.split("1.1.0", 10) is True
+    assert fake.serving(f"{BACKEND}_canary") == ["shop-web-4--1.1.0"]  # the header's way in
     weights = {r.server: r.weight for r in fake.routes(BACKEND)}
     assert weights == {"shop-web-1--1.0.0": 3, "shop-web-2--1.0.0": 3, "shop-web-3--1.0.0": 3,
                        "shop-web-4--1.1.0": 1}  # fmt: skip
@@ -103,6 +104,9 @@ def test_a_split_weighs_the_versions_and_never_leaves_every_server_at_0(
     weighed = [args[1:] for name, args in fake.calls if name == "weigh"]
     assert weighed[:3] == [(f"shop-web-{n}--1.0.0", 1) for n in (1, 2, 3)]
     assert weighed[3:] == [("shop-web-4--1.1.0", 0)]
+    assert fake.serving(f"{BACKEND}_canary") == ["shop-web-4--1.1.0"]  # weight 0: header only
+    layer.split("1.1.0", 0, header_routing=False)  # an abort
+    assert fake.serving(f"{BACKEND}_canary") == []
     layer.sync([replica(n, "1.0.0") for n in (1, 2, 3)] + [replica(4, "1.1.0")])
     assert {r.weight for r in fake.routes(BACKEND)} == {1}  # no canary runs: even again
 
@@ -191,6 +195,9 @@ def test_the_configuration_has_a_frontend_and_an_empty_backend_per_port() -> Non
     text = render([Frontend("web", 8000, 10000), Frontend("api", 9000, 10001)])
     assert "frontend fe_web_8000\n    bind :10000\n" in text
     assert "backend agentlab_api_9000\n    balance roundrobin\n" in text
+    assert "backend agentlab_web_8000_canary\n" in text  # header-routed requests
+    assert ("use_backend agentlab_web_8000_canary if { req.hdr(X-Canary) -m str always } "
+            "{ nbsrv(agentlab_web_8000_canary) gt 0 }") in text  # fmt: skip
     assert "stats socket ipv4@0.0.0.0:9999 level admin" in text
     assert not [line for line in text.splitlines() if line.startswith("    server ")]
 
