@@ -21,8 +21,8 @@ from agentlab.traffic.metrics import VersionFigures, lines, since
 
 SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "strategy": {
-        "choices": ["rolling", "recreate", "canary"],
-        "help": "rolling (default), recreate, or canary (--steps, --gate)",
+        "choices": ["rolling", "recreate", "canary", "blue-green"],
+        "help": "rolling (default), recreate, canary (--steps, --gate) or blue-green",
     },
     "max_surge": {"metavar": "N|P%", "help": "extra replicas during the rollout"},
     "max_unavailable": {"metavar": "N|P%", "help": "replicas that may be unready"},
@@ -79,6 +79,14 @@ CANARY_FLAGS: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "help": "canary requests a reading needs to count (default 10)",
     },
+    "auto_promote": {
+        "action": "store_true",
+        "help": "blue-green: switch once the analysis passes, without agentlab promote",
+    },
+    "scale_down_delay": {
+        "metavar": "DURATION",
+        "help": "blue-green: keep the old set this long after the switch (default 30s)",
+    },
 }
 
 
@@ -97,7 +105,9 @@ def add_parsers(sub: Any) -> None:
     rollout.add_argument("--to", metavar="VERSION", help="target version or range")
     for name, spec in SETTING_FLAGS.items():
         rollout.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, **spec)
-    canary = rollout.add_argument_group("canary (--strategy canary, or agentlab.yaml's canary)")
+    canary = rollout.add_argument_group(
+        "canary and blue-green (--strategy canary|blue-green, or agentlab.yaml's canary)"
+    )
     for name, spec in CANARY_FLAGS.items():
         flag = spec.get("flag", f"--{name.replace('_', '-')}")
         options = {k: v for k, v in spec.items() if k != "flag"}
@@ -185,7 +195,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     service = words[0]
     if args.dry_run:
         plan = lab.plan_rollout(service, args.to, options)
-        how = "canary" if plan.canary else plan.settings.strategy
+        how = plan.canary.strategy if plan.canary else plan.settings.strategy
         print(
             f"plan: {service} {plan.from_version} -> {plan.target.tag}, "
             f"{plan.service.replicas} replica(s), {how}"

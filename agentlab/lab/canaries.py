@@ -14,13 +14,15 @@ from agentlab.common.processes import pid_alive
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.config import canary_settings
-from agentlab.rollout.canary import CanaryPlan
+from agentlab.rollout.canary import CanaryPlan, Pause, blue_green_plan
 from agentlab.rollout.canary_runner import Meter, Request
 from agentlab.traffic import metrics
 from agentlab.traffic.metrics import VersionFigures
 
 # Command-line options that shape a canary (the rest are rollout settings).
-CANARY_OPTIONS = ("steps", "gates", "interval", "count", "failure_limit", "min_requests")
+CANARY_OPTIONS = ("steps", "gates", "interval", "count", "failure_limit", "min_requests",
+                  "auto_promote", "scale_down_delay")  # fmt: skip
+STRATEGIES = ("canary", "blue-green")
 PLAN_KEY = "canary_plan"  # where the first canary step's journal detail keeps the plan
 
 
@@ -28,7 +30,9 @@ def wants_canary(model: ProjectModel, service: str, options: Mapping[str, Any]) 
     """`--strategy canary`, or a service with a canary in agentlab.yaml and no other
     strategy asked for."""
     strategy = options.get("strategy")
-    return strategy == "canary" or (strategy is None and service in model.project.settings.canary)
+    return strategy in STRATEGIES or (
+        strategy is None and service in model.project.settings.canary
+    )
 
 
 def plan_canary(
@@ -36,22 +40,33 @@ def plan_canary(
 ) -> tuple[CanaryPlan, dict[str, Any]]:
     """The validated canary of `service`, and the record that rebuilds it on resume."""
     entry = model.project.settings.canary.get(service, {})
-    given = {key: options.get(key) for key in CANARY_OPTIONS}
+    given = {key: options.get(key) for key in CANARY_OPTIONS[:6]}
+    blue_green = options.get("strategy") == "blue-green"
+    if blue_green and given["steps"] is not None:
+        raise BadInput("a blue-green has no steps to give",
+                       hint="--auto-promote, --scale-down-delay, gates")  # fmt: skip
     plan = canary_settings(entry, given)
-    if plan.analysis.gates and service not in layer.services:
-        raise BadInput(
-            f"gates read the traffic layer's per-version metrics; {service} is not behind it",
-            hint=f"agentlab up --traffic-layer {service}, or drop the gates",
-        )
+    if blue_green:
+        auto = bool(options.get("auto_promote"))
+        plan = blue_green_plan(plan, auto, options.get("scale_down_delay"))
+    elif options.get("auto_promote") or options.get("scale_down_delay") is not None:
+        raise BadInput("--auto-promote and --scale-down-delay belong to a blue-green",
+                       hint="--strategy blue-green")  # fmt: skip
+    if (plan.analysis.gates or blue_green) and service not in layer.services:
+        what = "a blue-green hides its new set behind" if blue_green else "gates read"
+        raise BadInput(f"{what} the traffic layer; {service} is not behind it",
+                       hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
+    analysis = plan.analysis
     record = {
         "steps": [step.line() for step in plan.steps],
-        "gates": [gate.text for gate in plan.analysis.gates],
+        "gates": [gate.text for gate in analysis.gates],
         "analysis": {
-            "interval": plan.analysis.interval,
-            "count": plan.analysis.count,
-            "failure_limit": plan.analysis.failure_limit,
-            "min_requests": plan.analysis.min_requests,
+            "interval": analysis.interval,
+            "count": analysis.count,
+            "failure_limit": analysis.failure_limit,
+            "min_requests": analysis.min_requests,
         },
+        "blue_green": plan.scale_down_delay if plan.blue_green else None,
     }
     return plan, {PLAN_KEY: record}
 
@@ -66,6 +81,9 @@ def recorded_plan(steps: list[dict[str, Any]]) -> tuple[CanaryPlan, int] | None:
     steps_written = [_step_word(line) for line in record["steps"]]
     plan = canary_settings({}, {"steps": steps_written, "gates": record["gates"],
                                 **record["analysis"]})  # fmt: skip
+    if record.get("blue_green") is not None:
+        auto = not any(isinstance(step, Pause) for step in plan.steps)
+        plan = blue_green_plan(plan, auto, record["blue_green"])
     return plan, int(canary[-1]["canary_step"])
 
 

@@ -24,7 +24,7 @@ from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.canary_runner import CanaryRunner
 from agentlab.rollout.events import BuildProgress, RolloutEvent
-from agentlab.rollout.gate import NoGate
+from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal
 from agentlab.rollout.phase import RolloutResult, refuse_unsafe
 from agentlab.rollout.planner import PlannedStep, plan
@@ -338,15 +338,16 @@ class Rollouts:
         ) -> RolloutRunner:
             inner = replace(planned, service=service, settings=settings)
             return self._runner(inner, events, rollout_id, feed, first, journal=journal,
-                                leave_alone=leave_alone)  # fmt: skip
+                                leave_alone=leave_alone, gate=gate)  # fmt: skip
 
-        gate = self.layer.gate(name)
+        gate = self.layer.gate(name)  # one for the canary and its runs: it holds the split
         return CanaryRunner(
             self.model.engine, planned.service, planned.settings, planned.canary, runners,
             emit, self.model.history(), rollout_id, gate=gate or NoGate(),
             exact=gate is not None, label=image_tag(planned.target.tag),
             meter=canaries.meter(self.layer, name), requests=lambda: requests.take(name),
             wait=feed.wait, first_step=first_step, plan_detail=planned.canary_record,
+            preview=self.layer.preview_url(name) if gate is not None else "",
         )  # fmt: skip
 
     def _runner(
@@ -359,6 +360,7 @@ class Rollouts:
         pause: PauseFlag = never,
         journal: Journal | None = None,
         leave_alone: Collection[str] = (),
+        gate: TrafficGate | None = None,
     ) -> RolloutRunner:
         """A runner for a plan that sleeps on `feed`: it observes again as soon as a
         container starts, dies or changes health, else after a fallback poll (1 s)."""
@@ -380,6 +382,6 @@ class Rollouts:
             first_step=first_step,
             pause_requested=pause,
             note=planned.note,
-            gate=self.layer.gate(name),
+            gate=gate or self.layer.gate(name),
             leave_alone=leave_alone,
         )

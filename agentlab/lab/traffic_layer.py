@@ -146,6 +146,7 @@ class TrafficLayer:
             spec = self.model.project.settings.traffic_layer.get(port.service)
             bind = port.host_ip or (spec.bind if spec else "127.0.0.1")
             ports.append(f"{bind}:{port.published or ''}:{listens[(port.service, port.target)]}")
+        ports += [f"127.0.0.1::{f.preview}" for f in frontends]
         ports += [f"127.0.0.1::{RUNTIME_PORT}", f"127.0.0.1::{METRICS_PORT}"]
         networks = sorted({n for name in services for n in self.model.services[name].networks})
         proxy = {
@@ -198,6 +199,16 @@ class TrafficLayer:
         raise BadInput(f"{service} is not behind agentlab's traffic layer",
                        hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
 
+    def preview_url(self, service: str, path: str = "/") -> str:
+        """Where the canary (a blue-green's new set) answers alone, from the host."""
+        for frontend in self.frontends():
+            if frontend.service == service:
+                port = self.model.engine.published_port(PROXY, frontend.preview)
+                if port is not None:
+                    return f"http://127.0.0.1:{port}{path}"
+        raise BadInput(f"{service} has no preview port (its traffic layer predates them)",
+                       hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
+
     def figures(self, url: str) -> dict[str, VersionFigures] | None:
         """Per version, what the proxy served for the backend behind `url` (an entry URL
         from `entry_url`); None when `url` does not go through the traffic layer."""
@@ -235,6 +246,7 @@ class LayerGate:
         self.router = router
         self.frontends = frontends
         self.networks = networks
+        self._split: tuple[str, int, bool] | None = None  # the split a canary holds
 
     def _routes(self, replica: Replica) -> dict[str, str]:
         """Backend -> `ip:port` of the replica, on a network the proxy shares with it."""
@@ -244,7 +256,10 @@ class LayerGate:
         return {f.backend: f"{address}:{f.target}" for f in self.frontends}
 
     def admit(self, replica: Replica) -> None:
+        """Route to the replica: at weight 1, or while a split holds, at 0 until the split
+        is worked out again with it (a canary replica never gets more than its share)."""
         name = _server(replica)
+        admitted = False
         for backend, address in self._routes(replica).items():
             current = {r.server: r for r in self.router.routes(backend)}
             found = current.get(name)
@@ -252,9 +267,13 @@ class LayerGate:
                 self.router.remove(backend, name)
                 found = None
             if found is None:
-                self.router.add(backend, name, address)
+                self.router.add(backend, name, address, 0 if self._split else 1)
+                admitted = True
             elif found.state != "ready":
                 self.router.ready(backend, name)
+                admitted = True
+        if admitted and self._split:
+            self.split(*self._split)
 
     def withdraw(self, replica: Replica) -> bool:
         taken = False
@@ -275,7 +294,8 @@ class LayerGate:
         """Weights so that the servers of `version` get `percent` % of the requests (the
         raised weights first: the backend never has all its servers at 0); requests with
         the canary header go to them whatever the weight (`header_routing`), else to the
-        weighted backend."""
+        weighted backend. Replicas admitted from now on join the split."""
+        self._split = (version, percent, header_routing)
         for frontend in self.frontends:
             ready = [r for r in self.router.routes(frontend.backend) if r.state == "ready"]
             canary = [r for r in ready if r.version == version]
@@ -307,6 +327,7 @@ class LayerGate:
         """Routes for the replicas that should take traffic, at the same weight; drained
         or gone otherwise (no rollout runs: no canary weights or header routes are left
         to keep)."""
+        self._split = None
         wanted = {r.name: r for r in replicas if r.running and r.ready and r.named is not False}
         present = {r.name for r in replicas}
         for frontend in self.frontends:

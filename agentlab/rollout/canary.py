@@ -20,6 +20,7 @@ from agentlab.rollout.gates import Gate, parse_gate
 
 MAX_WEIGHT = 256  # HAProxy's largest server weight
 DEFAULT_STEPS = "10,50,100"
+DEFAULT_SCALE_DOWN_DELAY = "30s"  # as Argo Rollouts' blue-green
 _STEP_HINT = "e.g. --steps 10,pause 30s,50,analysis,100"
 
 
@@ -69,13 +70,26 @@ class AnalysisSettings:
 
 @dataclass(frozen=True)
 class CanaryPlan:
-    """A canary: its steps and its analysis."""
+    """A canary: its steps and its analysis. A blue-green is one too: the full new set at
+    weight 0 (reachable on the preview port and by header), analysis, a pause until
+    promoted (unless `auto_promote`), then every request at once; the old set stays
+    `scale_down_delay` seconds, so that an abort after the switch is instant."""
 
     steps: tuple[CanaryStep, ...]
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    blue_green: bool = False
+    scale_down_delay: float = 0.0
+
+    @property
+    def strategy(self) -> str:
+        return "blue-green" if self.blue_green else "canary"
 
     def lines(self) -> list[str]:
-        return [f"{n}. {step.line()}" for n, step in enumerate(self.steps, 1)]
+        found = [f"{n}. {step.line()}" for n, step in enumerate(self.steps, 1)]
+        if self.blue_green:
+            found[0] += " (the full new set, on the preview port)"
+            found[-1] += f", the old set kept {self.scale_down_delay:g}s for an instant abort"
+        return found
 
 
 def parse_steps(items: str | Sequence[Any], gated: bool) -> tuple[CanaryStep, ...]:
@@ -162,6 +176,16 @@ def build_plan(
     analysis = AnalysisSettings(parsed, interval, count, limit, minimum)
     written = DEFAULT_STEPS if steps is None else steps
     return CanaryPlan(parse_steps(written, bool(parsed)), analysis)
+
+
+def blue_green_plan(canary: CanaryPlan, auto_promote: bool, scale_down_delay: Any) -> CanaryPlan:
+    """A blue-green with `canary`'s analysis: 0 %, analysis (with gates), a pause unless
+    `auto_promote`, 100 %."""
+    steps: list[CanaryStep] = [SetWeight(0)]
+    steps += [Analysis()] if canary.analysis.gates else []
+    steps += [] if auto_promote else [Pause(None)]
+    delay = _seconds(DEFAULT_SCALE_DOWN_DELAY if scale_down_delay is None else scale_down_delay)
+    return CanaryPlan((*steps, SetWeight(100)), canary.analysis, True, delay)
 
 
 def _whole(value: Any, what: str, least: int) -> int:

@@ -15,6 +15,7 @@ step it stopped in and `rollout undo` returns to the stable version.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from agentlab.rollout.canary import (
 )
 from agentlab.rollout.events import (
     GateChecked,
+    OldSetKept,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -115,6 +117,7 @@ class CanaryRunner:
         clock: Callable[[], float] = time.monotonic,
         first_step: int = 1,
         plan_detail: Mapping[str, Any] | None = None,
+        preview: str = "",
     ) -> None:
         self.engine, self.service, self.settings, self.plan = engine, service, settings, plan
         self.runners, self.emit, self.journal, self.rollout_id = runners, emit, journal, rollout_id
@@ -124,6 +127,7 @@ class CanaryRunner:
         self._index = first_step - 1
         self._inner_journals: list[_StepJournal] = []
         self.plan_detail = dict(plan_detail or {})
+        self.preview = preview  # the new version alone, for the user to try
 
     def run(
         self,
@@ -137,9 +141,10 @@ class CanaryRunner:
         started = self.clock()
         steps = " -> ".join(step.line() for step in self.plan.steps)
         self.emit(RolloutStarted(self.service.name, from_version, to_version,
-                                 self.service.replicas, "canary", steps))  # fmt: skip
+                                 self.service.replicas, self.plan.strategy, steps))  # fmt: skip
         self.journal.set_rollout_state(self.rollout_id, "running")
         stable = {r.id for r in self.engine.replicas(self.service.name) if r.image_ref != to_image}
+        self.gate.split(self.label, 0)  # canary replicas join at weight 0 until their step
         try:
             self._restore(stable, to_image, to_version, start_at)
             outcome, message, failures = self._steps(stable, to_image, to_version, start_at)
@@ -197,13 +202,15 @@ class CanaryRunner:
         """Run the canary replicas `percent` calls for, then split requests."""
         desired = len(stable) or self.service.replicas
         count = canary_replicas(percent, desired)
-        if not self.exact:  # replicas are the only lever: as many as the share asks
+        if self.plan.blue_green:
+            count = self.service.replicas  # the full new set, at once
+        elif not self.exact:  # replicas are the only lever: as many as the share asks
             count = max(1, min(desired, round(desired * percent / max(1, 100 - percent))))
         self._run_canaries(count, stable, image, version)
         self._catch_up()
         exact = self.exact and self.gate.split(self.label, percent)
         shown = percent if exact else approximate_percent(count, len(stable))
-        self.emit(WeightSet(version, shown, exact, count, len(stable)))
+        self.emit(WeightSet(version, shown, exact, count, len(stable), self.preview))
 
     def _run_canaries(self, count: int, stable: set[str], image: str, version: str) -> None:
         """`count` ready replicas of `image` beside the stable ones (started or removed)."""
@@ -237,6 +244,11 @@ class CanaryRunner:
         self._catch_up()
         self.gate.split(self.label, 100, header_routing=False)
         self.emit(WeightSet(version, 100, self.exact, self.service.replicas, len(stable)))
+        if self.plan.blue_green and self.plan.scale_down_delay > 0:
+            self.emit(OldSetKept(self.service.name, self.plan.scale_down_delay))
+            # An abort switches back at once (run() catches it); promote again ends the wait.
+            with contextlib.suppress(_Promote):
+                self._wait_until(self.clock() + self.plan.scale_down_delay)
         self.journal.step_done(self.rollout_id, index)
         result = self._inner(self.service, self.settings, ()).converge(image, version)
         self._catch_up()

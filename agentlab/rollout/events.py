@@ -198,11 +198,13 @@ class WeightSet(RolloutEvent):
     exact: bool
     canary_replicas: int
     stable_replicas: int
+    preview: str = ""  # where the new version answers alone (the traffic layer's preview)
 
     def line(self) -> str:
         how = "by weight" if self.exact else "by replica count, approximately"
         replicas = f"{self.canary_replicas} canary, {self.stable_replicas} stable replicas"
-        return f"   {self.percent}% of requests to {self.version} ({how}; {replicas})"
+        preview = f"; preview {self.preview}" if self.preview else ""
+        return f"   {self.percent}% of requests to {self.version} ({how}; {replicas}){preview}"
 
 
 @dataclass(frozen=True)
@@ -216,3 +218,16 @@ class GateChecked(RolloutEvent):
 
     def line(self) -> str:
         return f"   gate {self.gate}: {self.reading}"
+
+
+@dataclass(frozen=True)
+class OldSetKept(RolloutEvent):
+    """A blue-green switched: the old set stays this long, an abort switches back."""
+
+    kind: ClassVar[str] = "old_set_kept"
+    service: str
+    seconds: float
+
+    def line(self) -> str:
+        return (f"   the old set stays {self.seconds:g}s: agentlab abort {self.service} "
+                "switches back at once")  # fmt: skip

@@ -27,12 +27,12 @@ class FakeRouter:
         self._record("routes", backend)
         return list(self.backends.get(backend, {}).values())
 
-    def add(self, backend: str, server: str, address: str) -> None:
+    def add(self, backend: str, server: str, address: str, weight: int = 1) -> None:
         self._record("add", backend, server, address)
         servers = self.backends.setdefault(backend, {})
         if server in servers:
             raise OperationFailed(f"server {server} exists", hint="remove it first")
-        servers[server] = Route(backend, server, address, "ready", True)
+        servers[server] = Route(backend, server, address, "ready", True, weight)
 
     def ready(self, backend: str, server: str) -> None:
         self._record("ready", backend, server)

@@ -59,8 +59,8 @@ class HAProxyRouter:
             found.append(Route(backend, fields[3], address, state, up, weight))
         return found
 
-    def add(self, backend: str, server: str, address: str) -> None:
-        self.command(f"add server {backend}/{server} {address} {SERVER_OPTIONS}")
+    def add(self, backend: str, server: str, address: str, weight: int = 1) -> None:
+        self.command(f"add server {backend}/{server} {address} {SERVER_OPTIONS} weight {weight}")
         self.command(f"enable health {backend}/{server}")
         self.command(f"enable server {backend}/{server}")
 

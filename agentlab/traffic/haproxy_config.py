@@ -13,6 +13,7 @@ CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 METER_PATH = "/usr/local/etc/haproxy/agentlab-meter.lua"
 FIRST_LISTEN_PORT = 10000  # unprivileged: the official image runs HAProxy as a user
 CANARY_HEADER = ("X-Canary", "always")  # a request with it goes to a running canary
+PREVIEW_OFFSET = 1000  # a frontend's preview port: its listen port + this
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Frontend:
     def canary_backend(self) -> str:
         """The canary's replicas only, for requests that carry the canary header."""
         return f"{self.backend}_canary"
+
+    @property
+    def preview(self) -> int:
+        """The port where the canary (a blue-green's new set) answers alone."""
+        return self.listen + PREVIEW_OFFSET
 
 
 def meter_source() -> str:
@@ -60,14 +66,17 @@ def render(frontends: Sequence[Frontend]) -> str:
         "    option redispatch 1",  # a refused connection is tried on another server
         "    retry-on conn-failure empty-response",
     ]
+    metered = [
+        "    http-request set-var(txn.agentlab_t0) date(0,us)",
+        '    http-response set-var-fmt(txn.agentlab_seen) "%b %s %[status]'
+        ' %[date(0,us),sub(txn.agentlab_t0)]"',
+        "    http-response lua.agentlab_observe",
+    ]
     for frontend in frontends:
         lines += [
             f"frontend fe_{frontend.service}_{frontend.target}",
             f"    bind :{frontend.listen}",
-            "    http-request set-var(txn.agentlab_t0) date(0,us)",
-            '    http-response set-var-fmt(txn.agentlab_seen) "%b %s %[status]'
-            ' %[date(0,us),sub(txn.agentlab_t0)]"',
-            "    http-response lua.agentlab_observe",
+            *metered,
             f"    use_backend {frontend.canary_backend} if {{ req.hdr({header}) -m str {value} }}"
             f" {{ nbsrv({frontend.canary_backend}) gt 0 }}",
             f"    default_backend {frontend.backend}",
@@ -75,6 +84,10 @@ def render(frontends: Sequence[Frontend]) -> str:
             "    balance roundrobin",
             f"backend {frontend.canary_backend}",
             "    balance roundrobin",
+            f"frontend fe_{frontend.service}_{frontend.target}_preview",
+            f"    bind :{frontend.preview}",
+            *metered,
+            f"    default_backend {frontend.canary_backend}",
         ]
     lines += [
         "frontend agentlab_metrics",

@@ -55,8 +55,8 @@ class Router(Protocol):
     def routes(self, backend: str) -> list[Route]:
         """The backend's servers."""
 
-    def add(self, backend: str, server: str, address: str) -> None:
-        """A server at `address` (`ip:port`), health-checked, taking traffic."""
+    def add(self, backend: str, server: str, address: str, weight: int = 1) -> None:
+        """A server at `address` (`ip:port`), health-checked, taking traffic at `weight`."""
 
     def ready(self, backend: str, server: str) -> None:
         """Take traffic again (after a drain)."""

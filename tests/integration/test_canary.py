@@ -228,3 +228,45 @@ def test_killed_at_50_percent_then_resumed_continues_from_its_step(layered: LabR
     code, err = resumed.finish()
     assert code == 1 and "aborted on request" in err, err
     assert routes(layered) == [("1.0.0", "ready", 1)] * 3
+
+
+def versions_at(url: str, count: int = 10) -> set[str]:
+    seen = set()
+    for _ in range(count):
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            seen.add(json.loads(answer.read())["version"])
+    return seen
+
+
+def test_blue_green_preview_switch_and_an_instant_abort_within_the_delay(
+    layered: LabRun, load: TrafficGenerator
+) -> None:
+    green = Background(layered, "rollout", "web", "--to", "1.1.0", "--strategy", "blue-green",
+                       "--scale-down-delay", "2m", "--json")  # fmt: skip
+    ready = green.until("weight_set", percent=0)
+    assert ready["canary_replicas"] == 3 and ready["preview"]
+    assert versions_at(ready["preview"] + "version") == {"1.1.0"}
+    assert set(load.snapshot().versions) == {"1.0.0"}  # no user traffic to green yet
+    assert layered("promote", "web").code == 0
+    green.until("old_set_kept")
+    assert versions_at(entry(layered)) == {"1.1.0"}  # every request, right after the switch
+    assert sorted(v for v, _, w in routes(layered) if w) == ["1.1.0"] * 3
+    aborted_at = time.monotonic()
+    assert layered("abort", "web").code == 0
+    green.until("rollback_started")
+    assert versions_at(entry(layered)) == {"1.0.0"}  # blue was still there: back at once
+    assert time.monotonic() - aborted_at < 10  # not the 2 minutes of the delay
+    code, err = green.finish()
+    assert code == 1 and "aborted on request" in err, err
+    report = load.stop()
+    assert report.failed == 0, report.lines()
+    assert {"1.0.0", "1.1.0"} <= set(report.versions)
+    assert routes(layered) == [("1.0.0", "ready", 1)] * 3
+
+
+def test_blue_green_with_auto_promote_ends_on_green_after_its_delay(layered: LabRun) -> None:
+    done = layered("rollout", "web", "--to", "1.1.0", "--strategy", "blue-green",
+                   "--auto-promote", "--scale-down-delay", "1s")  # fmt: skip
+    assert done.code == 0, done.err
+    assert "the old set stays 1s" in done.out
+    assert routes(layered) == [("1.1.0", "ready", 1)] * 3

@@ -10,10 +10,12 @@ from typing import Any
 
 from agentlab.engine.fake import NEVER_HEALTHY, FakeChanges, FakeEngine
 from agentlab.engine.model import Replica, ServiceSpec
-from agentlab.rollout.canary import CanaryPlan, build_plan
+from agentlab.rollout.canary import CanaryPlan, blue_green_plan, build_plan
 from agentlab.rollout.canary_runner import CanaryRunner, Request
 from agentlab.rollout.events import (
     GateChecked,
+    OldSetKept,
+    ReplicaRemoved,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -94,6 +96,7 @@ class CanaryRig:
     gate: SplitGate = field(default_factory=SplitGate)
     journal: RecordingJournal = field(default_factory=RecordingJournal)
     events: list[RolloutEvent] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
     scripted: list[tuple[float, Request]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -128,11 +131,15 @@ class CanaryRig:
         feed = FakeChanges(self.fake.clock, nap=0.0)
         runner = CanaryRunner(
             self.fake, self.spec, build_settings({"monitor": 1}), plan, self.runners,
-            self.events.append, self.journal, "r1", gate=self.gate, exact=self.gate.exact,
+            self.record, self.journal, "r1", gate=self.gate, exact=self.gate.exact,
             label="2.0", meter=self.meter, requests=self.requests, wait=feed.wait,
             clock=self.fake.clock.now, plan_detail=detail,
         )  # fmt: skip
         return runner.run(OLD, NEW, "1.0", "2.0", start_at)
+
+    def record(self, event: RolloutEvent) -> None:
+        self.events.append(event)
+        self.times.append(self.fake.clock.now())
 
     def of(self, kind: type[RolloutEvent]) -> list[Any]:
         return [event for event in self.events if isinstance(event, kind)]
@@ -149,7 +156,7 @@ def test_a_good_canary_goes_10_50_100_with_analysis_and_ends_on_the_new_version(
     result = rig.run(build_plan("10,50,100", ["error_rate < 1%"], GATED))
     assert result.outcome == "complete", result.message
     assert rig.images() == [NEW] * 3
-    assert rig.gate.splits == [("2.0", 10), ("2.0", 50), ("2.0", 100)]
+    assert rig.gate.splits == [("2.0", 0), ("2.0", 10), ("2.0", 50), ("2.0", 100)]
     assert [(e.percent, e.canary_replicas) for e in rig.of(WeightSet)] == [(10, 1), (50, 2),
                                                                           (100, 3)]  # fmt: skip
     assert {e.verdict for e in rig.of(GateChecked)} == {"pass"}
@@ -169,7 +176,7 @@ def test_a_canary_with_errors_fails_its_gate_and_everything_goes_back_to_stable(
     assert result.message.startswith("gate failed: error_rate 5%")
     assert "limit < 1%" in result.message
     assert rig.images() == [OLD] * 3
-    assert rig.gate.splits == [("2.0", 10), ("2.0", 0)]  # back to stable before any removal
+    assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 0)]  # to stable before any removal
     assert set(rig.gate.routed.values()) == {"1.0"}
     assert len(rig.of(RollbackStarted)) == 1
     assert [e.verdict for e in rig.of(GateChecked)] == ["fail"]  # aborted at the first
@@ -188,7 +195,7 @@ def test_a_pause_waits_for_promote_which_skips_to_100() -> None:
     result = rig.run(build_plan("10,pause,50,100", [], {}))
     assert result.outcome == "complete"
     assert rig.fake.clock.now() >= 30.0
-    assert rig.gate.splits == [("2.0", 10), ("2.0", 100)]  # 50 % skipped
+    assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 100)]  # 50 % skipped
     assert rig.images() == [NEW] * 3
 
 
@@ -218,7 +225,7 @@ def test_a_canary_that_never_gets_healthy_aborts_at_its_first_step() -> None:
     result = rig.run(build_plan("10,100", [], {}))
     assert result.outcome == "rolled-back"
     assert rig.images() == [OLD] * 3
-    assert rig.gate.splits == [("2.0", 0)]
+    assert rig.gate.splits == [("2.0", 0), ("2.0", 0)]  # joined at 0, never raised
 
 
 def test_resume_starts_at_the_recorded_step() -> None:
@@ -226,4 +233,41 @@ def test_resume_starts_at_the_recorded_step() -> None:
     plan = build_plan("10,50,100", [], {})
     result = rig.run(plan, start_at=1)
     assert result.outcome == "complete"
-    assert rig.gate.splits == [("2.0", 50), ("2.0", 100)]
+    assert rig.gate.splits[1:] == [("2.0", 50), ("2.0", 100)]
+
+
+def blue_green(auto: bool = True, delay: str = "30s") -> CanaryPlan:
+    return blue_green_plan(build_plan("0", [], {}), auto, delay)
+
+
+def test_a_blue_green_starts_the_full_set_unseen_switches_at_once_then_keeps_blue() -> None:
+    rig = CanaryRig()
+    result = rig.run(blue_green())
+    assert result.outcome == "complete", result.message
+    assert rig.gate.splits == [("2.0", 0), ("2.0", 0), ("2.0", 100)]
+    assert [(e.percent, e.canary_replicas) for e in rig.of(WeightSet)] == [(0, 3), (100, 3)]
+    [kept] = rig.of(OldSetKept)
+    assert kept.seconds == 30.0
+    switched = rig.times[rig.events.index(kept)]
+    removed = [t for e, t in zip(rig.events, rig.times, strict=True)
+               if isinstance(e, ReplicaRemoved)]  # fmt: skip
+    assert len(removed) == 3 and min(removed) >= switched + 30.0  # blue stayed its delay
+    assert rig.images() == [NEW] * 3
+
+
+def test_abort_within_the_scale_down_delay_switches_back_to_blue_at_once() -> None:
+    rig = CanaryRig(scripted=[(10.0, "abort")])
+    result = rig.run(blue_green(delay="1m"))
+    assert result.outcome == "rolled-back"
+    assert rig.gate.splits[-2:] == [("2.0", 100), ("2.0", 0)]
+    [back] = [t for e, t in zip(rig.events, rig.times, strict=True)
+              if isinstance(e, RollbackStarted)]  # fmt: skip
+    assert back < 11.0  # no wait for the rest of the delay
+    assert rig.images() == [OLD] * 3
+
+
+def test_a_blue_green_without_auto_promote_waits_for_promote() -> None:
+    rig = CanaryRig(scripted=[(20.0, "promote"), (25.0, "promote")])
+    result = rig.run(blue_green(auto=False))
+    assert result.outcome == "complete"
+    assert rig.fake.clock.now() < 50.0  # the second promote cut the 30 s delay short

@@ -111,6 +111,22 @@ def test_a_split_weighs_the_versions_and_never_leaves_every_server_at_0(
     assert {r.weight for r in fake.routes(BACKEND)} == {1}  # no canary runs: even again
 
 
+def test_a_replica_admitted_while_a_split_holds_never_gets_more_than_its_share(
+    gate: tuple[LayerGate, FakeRouter],
+) -> None:
+    layer, fake = gate
+    for number in (1, 2, 3):
+        layer.admit(replica(number, "1.0.0"))
+    layer.split("1.1.0", 0)  # what a canary or blue-green does before its replicas start
+    layer.admit(replica(4, "1.1.0"))
+    [added] = [args for name, args in fake.calls if name == "add" and args[0] == BACKEND][-1:]
+    assert fake.routes(BACKEND)[-1].weight == 0 and added[1] == "shop-web-4--1.1.0"
+    layer.split("1.1.0", 50)
+    layer.admit(replica(5, "1.1.0"))
+    weights = {r.server.split("--")[0][-1]: r.weight for r in fake.routes(BACKEND)}
+    assert weights == {"1": 2, "2": 2, "3": 2, "4": 3, "5": 3}  # 50 % over 2 canaries
+
+
 def test_the_meter_reads_per_version_counts_and_latency() -> None:
     text = "\n".join([
         '# TYPE agentlab_requests_total counter',
@@ -181,7 +197,7 @@ def test_the_runtime_api_answers_are_read(runtime_api: tuple[int, list[str]]) ->
     server = "agentlab_web_8000/shop-web-3--1.1.0"
     assert seen[-3:] == [
         f"add server {server} 172.20.0.4:8000 check inter 1s fall 2 rise 1"
-        " pool-max-conn -1 pool-purge-delay 5s",
+        " pool-max-conn -1 pool-purge-delay 5s weight 1",
         f"enable health {server}",
         f"enable server {server}",
     ]
