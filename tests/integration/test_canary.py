@@ -20,7 +20,7 @@ import pytest
 
 from agentlab.traffic.haproxy import HAProxyRouter
 from agentlab.traffic.load import TrafficGenerator
-from agentlab.traffic.metrics import Figures, VersionFigures, read
+from agentlab.traffic.metrics import Figures, VersionFigures, of_backends, read
 from tests.conftest import LabRun, base_image_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
@@ -51,15 +51,15 @@ def entry(lab: LabRun) -> str:
     return f"http://127.0.0.1:{published(lab, 10000)}/version"
 
 
-def figures(lab: LabRun) -> dict[str, VersionFigures]:
+def figures(lab: LabRun, backend: str = BACKEND) -> dict[str, VersionFigures]:
     found: Figures = read(f"http://127.0.0.1:{published(lab, 9101)}/metrics/versions")
-    return found.get(BACKEND, {})
+    return of_backends(found, [backend, f"{backend}_canary"])
 
 
-def routes(lab: LabRun) -> list[tuple[str, str, int]]:
-    """(version, state, weight) of each server behind web."""
+def routes(lab: LabRun, backend: str = BACKEND) -> list[tuple[str, str, int]]:
+    """(version, state, weight) of each server behind the service."""
     router = HAProxyRouter("127.0.0.1", published(lab, 9999))
-    return sorted((r.version, r.state, r.weight) for r in router.routes(BACKEND))
+    return sorted((r.version, r.state, r.weight) for r in router.routes(backend))
 
 
 Counts = dict[str, VersionFigures]
@@ -126,29 +126,49 @@ def load(layered: LabRun) -> Iterator[TrafficGenerator]:
         yield generator
 
 
-def test_a_canary_with_5_percent_errors_fails_its_gate_and_goes_back_to_stable(
-    layered: LabRun, load: TrafficGenerator
+def bad_canary(
+    lab: LabRun, load: TrafficGenerator, service: str, bad: str, stable: str, backend: str
 ) -> None:
-    canary = Background(layered, "rollout", "web", "--to", "1.3.0", *GATED, "--json")
+    """A 10 % canary of `bad` (5 % errors) fails its gate: exit 1, the bad version had its
+    10 +-3 % of requests, none after the abort, and the only failed requests were its 500s."""
+    canary = Background(lab, "rollout", service, "--to", bad, *GATED, "--json")
     canary.until("weight_set", percent=10)
-    at_ten = figures(layered)
+    at_ten = figures(lab, backend)
     canary.until("rollback_started")
-    at_abort = figures(layered)
+    at_abort = figures(lab, backend)
     code, err = canary.finish()
     assert code == 1, err
     assert "gate failed: error_rate" in err and "limit < 1%" in err
     checks = [e for e in canary.events if e["event"] == "gate_checked"]
     assert checks and checks[-1]["verdict"] == "fail"
     during = requests_of(at_abort, at_ten)
-    share = 100 * during.get("1.3.0", 0) / sum(during.values())
+    share = 100 * during.get(bad, 0) / sum(during.values())
     assert abs(share - 10) <= 3, during  # the bad version had its 10 %, no more
-    after_abort = figures(layered)
+    after_abort = figures(lab, backend)
     time.sleep(1.0)
-    assert "1.3.0" not in requests_of(figures(layered), after_abort)  # 0 to the bad one
-    assert [(v, s) for v, s, _ in routes(layered)] == [("1.0.0", "ready")] * 3
+    assert bad not in requests_of(figures(lab, backend), after_abort)  # 0 to the bad one
+    assert {v for v, _, _ in routes(lab, backend)} == {stable}
     report = load.stop()
-    bad = figures(layered).get("1.3.0", VersionFigures()).errors
-    assert report.failed == bad and set(report.failures) <= {"500"}, report.lines()
+    errors = figures(lab, backend).get(bad, VersionFigures()).errors
+    assert report.failed == errors and set(report.failures) <= {"500"}, report.lines()
+
+
+def test_a_canary_with_5_percent_errors_fails_its_gate_and_goes_back_to_stable(
+    layered: LabRun, load: TrafficGenerator
+) -> None:
+    bad_canary(layered, load, "web", "1.3.0", "1.0.0", BACKEND)
+
+
+@pytest.mark.usefixtures("demo_images")
+def test_the_demo_labs_errors_version_fails_a_10_percent_canary(demo_lab: LabRun) -> None:
+    demo_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    up = demo_lab("up", "--version", "1.3.0", "--traffic-layer", "agent:8000")
+    assert up.code == 0, up.err
+    with TrafficGenerator(entry(demo_lab), 100) as load:
+        time.sleep(0.5)
+        bad_canary(demo_lab, load, "agent", "1.6.0", "1.3.0", "agentlab_agent_8000")
 
 
 def test_a_good_canary_goes_10_50_100_with_analysis_and_loses_nothing(
@@ -270,3 +290,18 @@ def test_blue_green_with_auto_promote_ends_on_green_after_its_delay(layered: Lab
     assert done.code == 0, done.err
     assert "the old set stays 1s" in done.out
     assert routes(layered) == [("1.1.0", "ready", 1)] * 3
+
+
+@pytest.mark.usefixtures("demo_images")
+def test_the_demo_labs_slow_version_fails_a_latency_gate_against_stable(demo_lab: LabRun) -> None:
+    demo_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    assert demo_lab("up", "--version", "1.3.0", "--traffic-layer", "agent:8000").code == 0
+    with TrafficGenerator(entry(demo_lab), 50):
+        done = demo_lab("rollout", "agent", "--to", "1.7.0", "--strategy", "canary",
+                        "--steps", "20,100", "--gate", "p99 < 1.5 * stable.p99",
+                        "--analysis-interval", "2s", "--min-requests", "5")  # fmt: skip
+    assert done.code == 1, done.err
+    assert "gate failed: p99 500ms (limit < " in done.err, done.err
+    assert {v for v, _, _ in routes(demo_lab, "agentlab_agent_8000")} == {"1.3.0"}

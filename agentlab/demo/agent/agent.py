@@ -5,7 +5,9 @@ Version, revision and behaviour are baked into the image at build time (build ar
 - ``AGENT_VERSION`` / ``AGENT_REVISION``: reported by ``GET /version``.
 - ``AGENT_BEHAVIOUR``: ``normal``; ``never-healthy`` (serves ``/`` and ``/version`` but
   ``/health`` is always 503); ``slow-start`` (sleeps ``STARTUP_DELAY`` seconds, default 8,
-  before it listens).
+  before it listens); ``errors`` (healthy, but 1 answer in 20 to ``/`` and ``/version`` is
+  a 500); ``slow`` (healthy, but ``/`` and ``/version`` answer 300 ms late). The last two
+  fail only under a canary's analysis.
 - ``AGENT_REQUIRES``: optional requirement on the collector, e.g. ``collector>=2.0.0``. It is
   checked against the collector's ``/version`` at start-up and on every health check; the
   agent reports unhealthy while it is not met.
@@ -22,6 +24,7 @@ its listening socket (new connections are refused), finishes the requests in fli
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 import os
@@ -42,6 +45,9 @@ BEHAVIOUR = os.environ.get("AGENT_BEHAVIOUR") or "normal"
 REQUIRES = os.environ.get("AGENT_REQUIRES", "").strip()
 COLLECTOR_URL = os.environ.get("COLLECTOR_URL", "http://collector:9000").rstrip("/")
 STARTUP_DELAY = float(os.environ.get("STARTUP_DELAY", "8"))
+ERROR_EVERY = 20  # BEHAVIOUR=errors: 5 % of answers
+SLOW_BY = 0.3  # BEHAVIOUR=slow: seconds added to each answer
+ANSWERS = itertools.count(1)
 REPORT_INTERVAL = float(os.environ.get("REPORT_INTERVAL", "2"))
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "5"))
 STARTED = time.time()
@@ -180,6 +186,8 @@ class AgentHandler(JSONHandler):
                 self.send_json(200, {"status": "ok"})
             else:
                 self.send_json(503, {"status": "unhealthy", "reason": reason})
+        elif url.path in ("/", "/version") and misbehave():
+            self.send_json(500, {**identity(), "error": "an injected failure (BEHAVIOUR=errors)"})
         elif url.path == "/version":
             self.send_json(200, identity())
         elif url.path == "/":
@@ -195,6 +203,13 @@ class AgentHandler(JSONHandler):
             self.send_json(200, {**identity(), "slept_ms": millis})
         else:
             self.send_json(404, {"error": f"no such path {url.path}"})
+
+
+def misbehave() -> bool:
+    """What the `errors` and `slow` builds do to an answer: True for a 500 (1 in 20)."""
+    if BEHAVIOUR == "slow":
+        time.sleep(SLOW_BY)
+    return BEHAVIOUR == "errors" and next(ANSWERS) % ERROR_EVERY == 0
 
 
 def identity() -> dict[str, Any]:
