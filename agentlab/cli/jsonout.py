@@ -31,6 +31,7 @@ def status_json(status: LabStatus) -> dict[str, Any]:
                 "desired": svc.desired,
                 "ready": svc.ready,
                 "surge_blockers": svc.blockers,
+                "canary": _canary(status, svc.name),
                 "replicas": [
                     replica_json(r, status.taken_at, status.digests.get(r.image_id))
                     for r in svc.replicas
@@ -39,6 +40,12 @@ def status_json(status: LabStatus) -> dict[str, Any]:
             for svc in status.services
         ],
     }
+
+
+def _canary(status: LabStatus, service: str) -> dict[str, Any] | None:
+    """A running canary of `service`: its step and the versions' shares."""
+    view = status.canaries.get(service)
+    return None if view is None else asdict(view)
 
 
 def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def status_table(status: LabStatus) -> str:
                 ]
             )
             label = ""
+        if svc.name in status.canaries:
+            notes.append(status.canaries[svc.name].line())
         for blocker in svc.blockers if svc.managed else ():
             notes.append(f"note: {svc.name} cannot take extra replicas: {blocker}")
         for replica in svc.replicas:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,57 @@ def send_request(model: ProjectModel, service: str, request: Request) -> None:
 def request_taken(model: ProjectModel, service: str) -> bool:
     """Whether the running canary has picked up the last request sent."""
     return not (CanaryRequests(model.state_dir).folder / service).exists()
+
+
+@dataclass(frozen=True)
+class CanaryView:
+    """A canary running now, as `status` shows it."""
+
+    service: str
+    from_version: str
+    to_version: str
+    step: str  # the step it is in: `set weight 50%`, `analysis`...
+    position: int  # 1-based
+    steps: int
+    shares: Mapping[str, int]  # version -> % of the weights (empty: no traffic layer)
+
+    def line(self) -> str:
+        shares = ", ".join(f"{v} {p}%" for v, p in sorted(self.shares.items()))
+        weights = f"; weights {shares}" if shares else ""
+        return (f"canary: {self.service} {self.from_version} -> {self.to_version}, step "
+                f"{self.position} of {self.steps} ({self.step}){weights}")  # fmt: skip
+
+
+def running_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, CanaryView]:
+    """The canaries running now, by service, with the traffic layer's shares."""
+    if not (model.state_dir / "state.db").exists():
+        return {}
+    found = {}
+    for entry in model.history().unfinished():
+        canary = [s["detail"] for s in entry.steps if s.get("action") == "canary"]
+        if entry.state != "running" or not pid_alive(entry.pid) or not canary:
+            continue
+        record = canary[0].get(PLAN_KEY) or {}
+        step = canary[-1]["description"].removeprefix("canary: ")
+        found[entry.service] = CanaryView(
+            entry.service, entry.from_version, entry.to_version, step,
+            int(canary[-1]["canary_step"]) + 1, len(record.get("steps", [])),
+            _shares(layer, entry.service),
+        )  # fmt: skip
+    return found
+
+
+def _shares(layer: TrafficLayer, service: str) -> dict[str, int]:
+    """Each version's share of the weights on the service's first proxied port."""
+    gate = layer.gate(service)
+    if gate is None or not gate.frontends:
+        return {}
+    weights: dict[str, int] = {}
+    for route in gate.router.routes(gate.frontends[0].backend):
+        if route.state == "ready":
+            weights[route.version] = weights.get(route.version, 0) + route.weight
+    total = sum(weights.values())
+    return {v: round(100 * w / total) for v, w in weights.items()} if total else {}
 
 
 class CanaryRequests:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,11 @@ class Lab:
     # ---- status, up, down, scale --------------------------------------------
 
     def status(self, replicas: list[Replica] | None = None) -> LabStatus:
-        """Every service and replica (of `replicas` when just observed, else read now)."""
-        return read_status(self.model, replicas)
+        """Every service and replica (of `replicas` when just observed, else read now),
+        and the canaries running."""
+        status = read_status(self.model, replicas)
+        running = canaries.running_canaries(self.model, self.traffic_layer)
+        return replace(status, canaries=running) if running else status
 
     def up(
         self,

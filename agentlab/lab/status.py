@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agentlab.engine.model import Replica
+from agentlab.lab.canaries import CanaryView
 from agentlab.lab.model import ProjectModel
 
 
@@ -34,6 +35,7 @@ class LabStatus:
     services: list[ServiceStatus]
     digests: Mapping[str, str | None] = field(default_factory=dict)
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running now
 
 
 def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> LabStatus:

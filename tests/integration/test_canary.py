@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -71,7 +72,10 @@ def requests_of(now: Counts, before: Counts) -> dict[str, int]:
 
 
 class Background:
-    """An agentlab command in a subprocess, its --json events read as they come."""
+    """An agentlab command in a subprocess, its --json events read as they come (killed
+    after the test when it still runs: a failed test leaves no canary waiting)."""
+
+    started: ClassVar[list[Background]] = []
 
     def __init__(self, lab: LabRun, *args: str) -> None:
         command = [sys.executable, "-m", "agentlab", "-f", str(lab.compose_file),
@@ -81,6 +85,7 @@ class Background:
         self.events: list[dict[str, Any]] = []
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
+        Background.started.append(self)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -117,6 +122,16 @@ class Background:
         while (line := self.lines.get(timeout=30)) is not None:
             self.events.append(json.loads(line))
         return self.process.returncode, err
+
+
+@pytest.fixture(autouse=True)
+def no_command_left() -> Iterator[None]:
+    yield
+    while Background.started:
+        process = Background.started.pop().process
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
 
 
 @pytest.fixture
@@ -192,6 +207,12 @@ def test_promote_from_another_process_ends_a_paused_canary_on_the_new_version(
                         "--steps", "50,pause,100", "--json")  # fmt: skip
     canary.until("weight_set", percent=50)
     assert sorted(v for v, _, w in routes(layered) if w) == ["1.0.0"] * 3 + ["1.1.0"] * 2
+    status = layered("status")
+    assert status.code == 0, status.err
+    assert re.search(r"canary: web 1\.0\.0 -> 1\.1\.0, step [12] of 3 \(.*\); "
+                     r"weights 1\.0\.0 50%, 1\.1\.0 50%", status.out), status.out  # fmt: skip
+    [web] = [s for s in layered("status", "--json").json()["services"] if s["service"] == "web"]
+    assert web["canary"]["shares"] == {"1.0.0": 50, "1.1.0": 50}
     promoted = layered("promote", "web")
     assert promoted.code == 0, promoted.err
     code, err = canary.finish()
