@@ -13,7 +13,7 @@ from agentlab.cli.render import history_table
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.facade import Lab
 from agentlab.lab.rollouts import failure_details
-from agentlab.rollout.events import RolloutEvent
+from agentlab.rollout.events import RolloutEvent, RolloutFinished, StepStarted
 from agentlab.rollout.journal import SUCCEEDED
 from agentlab.rollout.phase import RolloutResult
 from agentlab.traffic.load import TrafficGenerator, TrafficReport
@@ -157,12 +157,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 class EventPrinter:
-    """Renders rollout events: a line each, or one JSON object per line."""
+    """Renders rollout events: a line each, or one JSON object per line; with `traffic`,
+    what the proxy served per version during each canary step, as the next one starts."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, traffic: TrafficRun | None = None) -> None:
         self.as_json = as_json
+        self.traffic = traffic
+        self.canary = False  # a canary step was seen: its figures are printed
 
     def __call__(self, event: RolloutEvent) -> None:
+        step = isinstance(event, StepStarted) and event.description.startswith("canary:")
+        ended = self.canary and isinstance(event, RolloutFinished)
+        if self.traffic is not None and (step or ended):
+            self.traffic.print_step(self.as_json)
+        self.canary = self.canary or step
         if self.as_json:
             print(json.dumps(event.to_json(), default=str), flush=True)
         else:
@@ -217,7 +225,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             service,
             args.to,
             options,
-            EventPrinter(args.json),
+            EventPrinter(args.json, traffic),
             cause=f"rollout {service} --to {args.to}",
         )
     finally:
@@ -275,11 +283,31 @@ class TrafficRun:
         self.lab = lab
         self.url = lab.traffic_url()
         self.before = lab.proxy_figures(self.url)
+        self.step_start = self.before
         self.generator = TrafficGenerator(self.url, rps, keep_alive=keep_alive)
 
     def start(self) -> TrafficRun:
         self.generator.start()
         return self
+
+    def print_step(self, as_json: bool) -> None:
+        """The proxy's per-version figures since the last step began (nothing when the
+        entry point does not go through the traffic layer, or nothing was served)."""
+        if self.before is None:
+            return
+        now = self.lab.proxy_figures(self.url)
+        if now is None:
+            return
+        served = {v: f for v, f in since(now, self.step_start or {}).items() if f.requests}
+        self.step_start = now
+        if not served:
+            return
+        if as_json:
+            data = {v: _figures_json(f) for v, f in served.items()}
+            print(json.dumps({"event": "step_traffic", "proxy": data}), flush=True)
+            return
+        for line in lines(served):
+            print(f"   traffic: {line}", flush=True)
 
     def finish(self, report: TrafficReport, as_json: bool) -> None:
         """Print the generator's counts, then the proxy's per-version figures."""

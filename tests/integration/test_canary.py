@@ -326,3 +326,14 @@ def test_the_demo_labs_slow_version_fails_a_latency_gate_against_stable(demo_lab
     assert done.code == 1, done.err
     assert "gate failed: p99 500ms (limit < " in done.err, done.err
     assert {v for v, _, _ in routes(demo_lab, "agentlab_agent_8000")} == {"1.3.0"}
+
+
+def test_rollout_traffic_prints_each_canary_steps_figures_per_version(layered: LabRun) -> None:
+    done = layered("rollout", "web", "--to", "1.1.0", "--strategy", "canary", "--steps",
+                   "50,pause 2s,100", "--traffic", "50", "--json")  # fmt: skip
+    assert done.code == 0, done.err
+    events = [json.loads(line) for line in done.out.splitlines()]
+    steps = [e["proxy"] for e in events if e["event"] == "step_traffic"]
+    assert any(set(step) == {"1.0.0", "1.1.0"} for step in steps), steps  # during 50 %
+    traffic = next(e for e in events if e["event"] == "traffic")
+    assert traffic["failed"] == 0
