@@ -213,7 +213,7 @@ class Rollouts:
                 os.getpid(),
             )
             if planned.canary is not None:
-                result = self._canary(planned, emit, rollout_id, feed).run(
+                result = self._canary(planned, emit, rollout_id, feed, pause=pause).run(
                     planned.from_image, target.image, planned.from_version, target.tag
                 )
             else:
@@ -290,7 +290,8 @@ class Rollouts:
             if recorded is not None and not undo:  # a canary goes on from its step
                 canary, position = recorded
                 planned = replace(planned, canary=canary, canary_record=None)
-                result = self._canary(planned, emit, entry.rollout_id, feed, first_step).run(
+                canary_run = self._canary(planned, emit, entry.rollout_id, feed, first_step, pause)
+                result = canary_run.run(
                     entry.from_image, entry.to_image, entry.from_version, entry.to_version,
                     position,
                 )  # fmt: skip
@@ -320,6 +321,7 @@ class Rollouts:
         rollout_id: str,
         feed: ChangeFeed,
         first_step: int = 1,
+        pause: PauseFlag = never,
     ) -> CanaryRunner:
         """A canary runner for a plan: weights through the traffic layer when the service
         is behind it, replica counts otherwise."""
@@ -337,7 +339,7 @@ class Rollouts:
             first: int,
         ) -> RolloutRunner:
             inner = replace(planned, service=service, settings=settings)
-            return self._runner(inner, events, rollout_id, feed, first, journal=journal,
+            return self._runner(inner, events, rollout_id, feed, first, pause, journal=journal,
                                 leave_alone=leave_alone, gate=gate)  # fmt: skip
 
         gate = self.layer.gate(name)  # one for the canary and its runs: it holds the split
@@ -348,6 +350,7 @@ class Rollouts:
             meter=canaries.meter(self.layer, name), requests=lambda: requests.take(name),
             wait=feed.wait, first_step=first_step, plan_detail=planned.canary_record,
             preview=self.layer.preview_url(name) if gate is not None else "",
+            pause_requested=pause,
         )  # fmt: skip
 
     def _runner(

@@ -35,6 +35,7 @@ from agentlab.rollout.canary import (
 from agentlab.rollout.events import (
     GateChecked,
     OldSetKept,
+    Paused,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -94,6 +95,10 @@ class _Promote(Exception):
     """`agentlab promote`: skip to 100 %."""
 
 
+class _Pause(Exception):
+    """A pause was asked for (the TUI's `p`, or quitting it): stop where it is, resumable."""
+
+
 class CanaryRunner:
     """One canary of one service, from the stable image to the new one."""
 
@@ -118,6 +123,7 @@ class CanaryRunner:
         first_step: int = 1,
         plan_detail: Mapping[str, Any] | None = None,
         preview: str = "",
+        pause_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         self.engine, self.service, self.settings, self.plan = engine, service, settings, plan
         self.runners, self.emit, self.journal, self.rollout_id = runners, emit, journal, rollout_id
@@ -128,6 +134,7 @@ class CanaryRunner:
         self._inner_journals: list[_StepJournal] = []
         self.plan_detail = dict(plan_detail or {})
         self.preview = preview  # the new version alone, for the user to try
+        self.pause_requested = pause_requested
 
     def run(
         self,
@@ -150,11 +157,20 @@ class CanaryRunner:
             outcome, message, failures = self._steps(stable, to_image, to_version, start_at)
         except _Abort as abort:
             outcome, message, failures = self._abort(abort.reason, from_image, from_version)
+        except _Pause:
+            outcome, message, failures = "paused", "paused on request", []
+            self.emit(Paused(message, self._resume_hint()))
         duration = self.clock() - started
         self.emit(RolloutFinished(outcome, message, duration))
         self.journal.set_rollout_state(self.rollout_id, outcome)
-        hint = "" if outcome == "complete" else "agentlab history; agentlab traffic"
+        hint = {"complete": "", "paused": self._resume_hint()}.get(
+            outcome, "agentlab history; agentlab traffic"
+        )
         return RolloutResult(outcome, message, duration, tuple(failures), hint)
+
+    def _resume_hint(self) -> str:
+        name = self.service.name
+        return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
 
     def _restore(self, stable: set[str], image: str, version: str, start_at: int) -> None:
         """On resume: the weight the steps before `start_at` had set, again (the next
@@ -219,6 +235,12 @@ class CanaryRunner:
         result = self._inner(replace(self.service, replicas=count), settings, stable).converge(
             image, version
         )
+        self._check(result)
+
+    def _check(self, result: RolloutResult) -> None:
+        """An inner run's end: on, paused (the canary pauses), or failed (it aborts)."""
+        if result.outcome == "paused" and self.pause_requested():
+            raise _Pause()
         if result.outcome != "complete":
             raise _Abort(result.message.removeprefix("stopped: "))
 
@@ -252,8 +274,7 @@ class CanaryRunner:
         self.journal.step_done(self.rollout_id, index)
         result = self._inner(self.service, self.settings, ()).converge(image, version)
         self._catch_up()
-        if result.outcome != "complete":
-            raise _Abort(result.message.removeprefix("stopped: "))
+        self._check(result)
         return "complete", f"promoted: {result.message}", list(result.failures)
 
     def _catch_up(self) -> None:
@@ -270,7 +291,9 @@ class CanaryRunner:
                                                                    deadline - self.clock()))
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep a little; act on a promote or abort request."""
+        """Sleep a little; act on a promote or abort request, or a pause."""
+        if self.pause_requested():
+            raise _Pause()
         request = self.requests()
         if request == "abort":
             raise _Abort("aborted on request")

@@ -16,6 +16,7 @@ class LabCommand:
     label: str
     title: str
     help: str
+    footer: bool = True  # shown in the footer (else the screen that needs it says it)
 
 
 COMMANDS = (
@@ -24,6 +25,13 @@ COMMANDS = (
     LabCommand("p", "pause", "Pause", "Pause rollout", "stop the running rollout after its step"),
     LabCommand("c", "resume", "Resume", "Resume rollout", "finish a paused or interrupted rollout"),
     LabCommand("z", "undo", "Undo", "Undo rollout", "return a paused rollout to the old version"),
+    LabCommand(
+        "o", "promote", "Promote", "Promote canary", "skip a running canary to 100%", False
+    ),
+    LabCommand(
+        "a", "abort", "Abort", "Abort canary", "every request back to stable, canary removed",
+        False,
+    ),
     LabCommand("b", "rollback", "Rollback", "Roll back", "roll back to a revision from history"),
     LabCommand(
         "t", "traffic", "Traffic", "Start/stop traffic", "requests through the gateway, per version"
@@ -38,5 +46,5 @@ COMMANDS = (
 
 def bindings() -> list[BindingType]:
     """The app's key bindings, in footer order, then quit."""
-    keys: list[BindingType] = [Binding(c.key, c.action, c.label) for c in COMMANDS]
+    keys: list[BindingType] = [Binding(c.key, c.action, c.label, show=c.footer) for c in COMMANDS]
     return [*keys, Binding("q", "quit", "Quit")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from agentlab.rollout.events import (
+    GateChecked,
     Paused,
     ReplicaCounts,
     ReplicaFailed,
@@ -16,6 +17,7 @@ from agentlab.rollout.events import (
     RolloutFinished,
     RolloutStarted,
     StepStarted,
+    WeightSet,
 )
 from agentlab.rollout.journal import SUCCEEDED
 
@@ -43,6 +45,18 @@ class RolloutView:
     rolling_back: bool = False
     outcome: str | None = None
     message: str = ""
+    strategy: str = "rolling"
+    # A canary or blue-green: its steps, the one it is in (0-based; -1 before the first),
+    # the new version's share of requests, and each gate's last reading.
+    canary_steps: tuple[str, ...] = ()
+    canary_at: int = -1
+    weight: int | None = None
+    weight_exact: bool = True
+    gates: tuple[tuple[str, str, str], ...] = ()  # (gate, verdict, reading)
+
+    @property
+    def progressive(self) -> bool:
+        return self.strategy in ("canary", "blue-green")
 
     @property
     def running(self) -> bool:
@@ -57,13 +71,26 @@ class RolloutView:
 def advance(view: RolloutView | None, event: RolloutEvent) -> RolloutView | None:
     """The view after one more event (a RolloutStarted begins a fresh view)."""
     if isinstance(event, RolloutStarted):
+        progressive = event.strategy in ("canary", "blue-green")
+        steps = tuple(event.settings.split(" -> ")) if progressive else ()
         return RolloutView(
-            event.service, event.from_version, event.to_version, event.desired, event.settings
-        )
+            event.service, event.from_version, event.to_version, event.desired, event.settings,
+            strategy=event.strategy, canary_steps=steps,
+        )  # fmt: skip
     if view is None:
         return None
     if isinstance(event, StepStarted):
-        return replace(view, step=f"{event.index}. {event.description}")
+        step = f"{event.index}. {event.description}"
+        line = event.description.removeprefix("canary: ")
+        if view.progressive and line in view.canary_steps[view.canary_at + 1 :]:
+            at = view.canary_steps.index(line, view.canary_at + 1)
+            return replace(view, step=step, canary_at=at)
+        return replace(view, step=step)
+    if isinstance(event, WeightSet):
+        return replace(view, weight=event.percent, weight_exact=event.exact)
+    if isinstance(event, GateChecked):
+        others = tuple(g for g in view.gates if g[0] != event.gate)
+        return replace(view, gates=(*others, (event.gate, event.verdict, event.reading)))
     if isinstance(event, ReplicaCounts):
         return replace(
             view, ready=event.ready, total=event.total, updated=event.updated, desired=event.desired

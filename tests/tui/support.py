@@ -67,9 +67,11 @@ def make_fake() -> LabFake:
     return fake
 
 
-def fake_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
+def fake_lab(
+    directory: Path, fake: LabFake, canary: Mapping[str, Any] | None = None, **rollout: Any
+) -> Lab:
     """A Lab for `fake`, with its agentlab.yaml (which the watcher re-reads) and its state
-    (override, history, lock) under `directory`."""
+    (override, history, lock) under `directory`; `canary`: agentlab.yaml's canary entries."""
     compose = directory / "compose.yaml"
     compose.write_text("services: {}\n", encoding="utf-8")
     settings = {
@@ -78,6 +80,7 @@ def fake_lab(directory: Path, fake: LabFake, **rollout: Any) -> Lab:
         "managed": ["agent", "gateway"],
         "rollout": {"monitor": 0, "timeout": 30, **rollout},
         "catalogue": {"agent": {"image": REPO, "context": ".", "versions": RECIPES}},
+        **({"canary": dict(canary)} if canary else {}),
     }
     (directory / SETTINGS_FILE).write_text(yaml.safe_dump(settings), encoding="utf-8")
 

@@ -127,13 +127,19 @@ class CanaryRig:
             leave_alone=leave_alone,
         )  # fmt: skip
 
-    def run(self, plan: CanaryPlan, start_at: int = 0, **detail: Any) -> RolloutResult:
+    def run(
+        self, plan: CanaryPlan, start_at: int = 0, pause_at: float | None = None
+    ) -> RolloutResult:
         feed = FakeChanges(self.fake.clock, nap=0.0)
+
+        def pause() -> bool:
+            return pause_at is not None and self.fake.clock.now() >= pause_at
+
         runner = CanaryRunner(
             self.fake, self.spec, build_settings({"monitor": 1}), plan, self.runners,
             self.record, self.journal, "r1", gate=self.gate, exact=self.gate.exact,
             label="2.0", meter=self.meter, requests=self.requests, wait=feed.wait,
-            clock=self.fake.clock.now, plan_detail=detail,
+            clock=self.fake.clock.now, pause_requested=pause,
         )  # fmt: skip
         return runner.run(OLD, NEW, "1.0", "2.0", start_at)
 
@@ -271,3 +277,12 @@ def test_a_blue_green_without_auto_promote_waits_for_promote() -> None:
     result = rig.run(blue_green(auto=False))
     assert result.outcome == "complete"
     assert rig.fake.clock.now() < 50.0  # the second promote cut the 30 s delay short
+
+
+def test_a_pause_request_stops_the_canary_where_it_is_resumable() -> None:
+    rig = CanaryRig()
+    result = rig.run(build_plan("50,pause 1m,100", [], {}), pause_at=10.0)
+    assert result.outcome == "paused"
+    assert "rollout resume agent" in result.hint
+    assert rig.journal.states == ["running", "paused"]
+    assert sorted(rig.images()) == [OLD, OLD, OLD, NEW, NEW]  # left as it was: 50 %

@@ -62,6 +62,9 @@ def field(label: str, widget: Widget) -> ComposeResult:
         yield widget
 
 
+PROGRESSIVE = ("canary", "blue-green")  # through the traffic layer (agentlab.yaml's steps)
+
+
 class RolloutForm(Dialog[RolloutRequest]):
     """Version, strategy, max surge, max unavailable, failure action."""
 
@@ -77,7 +80,8 @@ class RolloutForm(Dialog[RolloutRequest]):
         with Vertical(classes="dialog form") as box:
             box.border_title = f"Roll out {self.service}"
             yield from field("Version", choice("version", allowed, default_version(self.rows)))
-            yield from field("Strategy", choice("strategy", get_args(Strategy), s.strategy))
+            strategies = (*get_args(Strategy), *PROGRESSIVE)
+            yield from field("Strategy", choice("strategy", strategies, s.strategy))
             yield from field("Max surge", Input(s.max_surge, id="max_surge"))
             yield from field("Max unavailable", Input(s.max_unavailable, id="max_unavailable"))
             yield from field(

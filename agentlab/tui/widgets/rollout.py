@@ -22,11 +22,40 @@ def replica_list(title: str, replicas: list[Replica]) -> Text:
     return Text("\n").join(lines)
 
 
+BAR_WIDTH = 30
+VERDICT_STYLES = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+
+
+def canary_text(view: RolloutView) -> Text:
+    """A canary's steps (the current one marked), the weight bar, each gate's reading."""
+    steps = []
+    for number, line in enumerate(view.canary_steps):
+        style = "bold reverse" if number == view.canary_at else (
+            "dim" if number > view.canary_at else "green")  # fmt: skip
+        steps.append(Text(f" {number + 1}. {line} ", style=style))
+    lines = [Text.assemble(("Steps ", "bold"), *steps)]
+    if view.weight is not None:
+        new = round(BAR_WIDTH * view.weight / 100)
+        how = "" if view.weight_exact else "  (by replica count, approximately)"
+        lines.append(Text.assemble(
+            ("Weight ", "bold"), f"{view.from_version} {100 - view.weight}% ",
+            ("█" * (BAR_WIDTH - new), "blue"), ("█" * new, "magenta"),
+            f" {view.weight}% {view.to_version}{how}",
+        ))  # fmt: skip
+    for gate, verdict, reading in view.gates:
+        lines.append(Text.assemble(("Gate ", "bold"), f"{gate}: ",
+                                   (reading, VERDICT_STYLES.get(verdict, ""))))  # fmt: skip
+    lines.append(Text("o promotes · a aborts (every request back to the stable version)",
+                      style="dim"))  # fmt: skip
+    return Text("\n").join(lines)
+
+
 class RolloutPanel(Vertical):
     """Shown while a rollout runs or is paused; hidden otherwise."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="step")
+        yield Static(id="canary")
         yield ProgressBar(show_eta=False, id="rollout-progress")
         with Horizontal(id="sides"):
             yield Static(id="old")
@@ -49,6 +78,10 @@ class RolloutPanel(Vertical):
             f"{view.updated}/{view.desired}",
         )
         self.query_one("#step", Static).update(step)
+        progressive = self.query_one("#canary", Static)
+        progressive.display = view.progressive
+        if view.progressive:
+            progressive.update(canary_text(view))
         self.query_one(ProgressBar).update(total=max(view.desired, 1), progress=view.updated)
         replicas = service.replicas if service else []
         new = [r for r in replicas if tag_of(r.image_ref) == view.to_version]
