@@ -39,7 +39,7 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "timeout": {"metavar": "DURATION", "help": "progress deadline (default 120s)"},
     "deregistration_delay": {
         "metavar": "DURATION",
-        "help": "out of the service's name this long before SIGTERM (default 0.5s)",
+        "help": "out of the service's name this long before SIGTERM (default 2s)",
     },
     "name_when_ready": {
         "choices": ["true", "false"],

@@ -132,14 +132,17 @@ class FakeContainer:
 
 @dataclass(frozen=True)
 class Observation:
-    """Counts the fake saw at one `replicas()` call or mutation of a service; `unready_named`
-    counts the replicas that answered the service's name without being ready."""
+    """Counts the fake saw at one `replicas()` call or mutation of a service; `named` counts
+    the replicas that answered the service's name, `ready_named` those of them ready, and
+    `unready_named` those that answered it without being ready."""
 
     service: str
     total: int
     ready: int
     time: float
     unready_named: int = 0
+    named: int = 0
+    ready_named: int = 0
 
 
 @dataclass
@@ -258,6 +261,14 @@ class FakeEngine:
 
     def min_ready(self, service: str) -> int:
         return min(o.ready for o in self.observations if o.service == service)
+
+    def max_named(self, service: str) -> int:
+        """The most replicas that ever answered the service's name at once."""
+        return max(o.named for o in self.observations if o.service == service)
+
+    def min_ready_named(self, service: str) -> int:
+        """The fewest ready replicas the service's name ever reached."""
+        return min(o.ready_named for o in self.observations if o.service == service)
 
     # ---- the Engine protocol ----------------------------------------------
 
@@ -388,6 +399,7 @@ class FakeEngine:
         if container.named == named:
             return NameChange()
         container.named = named
+        self._observe(container.service)
         return NameChange((f"{self.project}_default",))
 
     @_serialised
@@ -535,7 +547,10 @@ class FakeEngine:
         mine = self.of(service)
         ready = sum(c.ready for c in mine)
         unready = sum(c.named and not c.ready for c in mine)
-        self.observations.append(Observation(service, len(mine), ready, self.clock.time, unready))
+        named = sum(c.named for c in mine)
+        self.observations.append(
+            Observation(service, len(mine), ready, self.clock.time, unready, named, named - unready)
+        )
 
     def _event(self, action: str, c: FakeContainer) -> None:
         self.send_event(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))

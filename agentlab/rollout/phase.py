@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from agentlab.common.errors import BadInput
 from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.rollout.departures import Retirements
 from agentlab.rollout.journal import Outcome
 from agentlab.rollout.planner import Step, budget
 from agentlab.rollout.settings import RolloutSettings
@@ -77,6 +78,7 @@ class Phase:
     # The replicas its last removal left: when they call for a start, it starts without
     # reading the engine again (~10-100 ms on the critical path of every replacement).
     after_removal: list[Replica] | None = None
+    retiring: Retirements = field(default_factory=Retirements)  # out of the name, not removed
 
     def is_target(self, replica: Replica) -> bool:
         if self.image_id:

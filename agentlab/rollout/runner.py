@@ -17,15 +17,13 @@ from typing import Any
 from agentlab.common.errors import AgentlabError
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
+from agentlab.rollout.departures import Departures
 from agentlab.rollout.events import (
     Paused,
     ReplicaCounts,
-    ReplicaDraining,
     ReplicaFailed,
     ReplicaJoined,
-    ReplicaLeft,
     ReplicaReady,
-    ReplicaRemoved,
     ReplicaStarted,
     RollbackStarted,
     RolloutEvent,
@@ -55,6 +53,7 @@ from agentlab.rollout.planner import (
     Step,
     Wait,
     at_batch_boundary,
+    budget,
     describe,
     next_actions,
     summarize,
@@ -109,6 +108,7 @@ class RolloutRunner:
         self.note = note
         self.gate = gate or NoGate()
         self.leave_alone = frozenset(leave_alone)  # replicas it neither counts nor touches
+        self.departures = Departures(engine, service, self.gate, self._emit, feed, clock)
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
         self._index = first_step - 1
@@ -224,13 +224,14 @@ class RolloutRunner:
             if self.pause_requested():
                 phase.interrupted = True
                 break
-            now = self.clock()
+            now = self._retire(phase, self.clock())
             replicas, phase.after_removal = phase.after_removal, None
             known = replicas is not None
             if replicas is None:
                 self.feed.mark()
                 found = self.engine.replicas(self.service.name)
-                replicas = sorted((r for r in found if r.id not in self.leave_alone),
+                skipped = self.leave_alone | phase.retiring.waiting.keys()
+                replicas = sorted((r for r in found if r.id not in skipped),
                                   key=lambda r: r.number)  # fmt: skip
             target = [r for r in replicas if phase.is_target(r)]
             self._watch(phase, target, now)
@@ -249,6 +250,7 @@ class RolloutRunner:
                 continue  # anything but a start is planned from a fresh read
             if not self._advance(phase, action, old, new, {r.id: r for r in replicas}, now):
                 break
+        self._retire(phase, None)
         self._end_hold(phase)
         return phase
 
@@ -308,33 +310,33 @@ class RolloutRunner:
             case RemoveOld(ids) | RemoveSurplus(ids):
                 index = self._begin(phase, action, {"ids": list(ids)})
                 doomed = [replicas[cid] for cid in ids]
-                self._take_out(doomed, phase.settings)
-                for replica in doomed:
-                    self._drain(replica, phase.settings)
-                    self.gate.forget(replica)
+                delay = self.departures.take_out(doomed, phase.settings)
                 phase.after_removal = [r for r in replicas.values() if r.id not in ids]
+                if self._overlaps(phase.settings):
+                    for replica in doomed:  # removed while the rollout goes on
+                        phase.retiring.add(replica, self.clock() + delay, index)
+                    return
+                self.departures.sleep(delay)
+                for replica in doomed:
+                    self.departures.remove(replica, phase.settings)
         self.journal.step_done(self.rollout_id, index)
 
-    def _take_out(self, doomed: list[Replica], settings: RolloutSettings) -> None:
-        """Take the running replicas about to go out of the traffic layer (first: leaving
-        the name reconnects them) and out of the service's name, all of them before any is
-        removed (a removal frees an address a later reconnect could take), then wait the
-        deregistration delay: clients stop picking them, requests in flight finish."""
-        taken_out = False
-        for replica in (r for r in doomed if r.running):
-            taken_out = self.gate.withdraw(replica) or taken_out  # before any reconnect
-            if settings.name_when_ready and replica.named:
-                change = self.engine.leave_name(replica.id, self.service.name)
-                self.emit(ReplicaLeft(replica.id, replica.name, self.service.name, change.moved))
-                taken_out = True
-        if taken_out:
-            self._sleep(settings.deregistration_delay)
+    def _overlaps(self, settings: RolloutSettings) -> bool:
+        """Whether a replica out of the name may wait out its delay while the rollout goes
+        on: a rolling update with room to surge (with none, the old replica's port or
+        volume may be what the next one needs)."""
+        return settings.strategy == "rolling" and budget(self.desired, settings).surge > 0
 
-    def _sleep(self, seconds: float) -> None:
-        """Let `seconds` pass on the runner's clock (the feed's events do not cut it)."""
-        deadline = self.clock() + seconds
-        while (left := deadline - self.clock()) > 0:
-            self.feed.wait(left)
+    def _retire(self, phase: Phase, now: float | None) -> float:
+        """Remove the retiring replicas due by `now` (all, when None); the clock after."""
+        self.departures.retire(phase.retiring, now, phase.settings, self._step_done)
+        return self.clock()
+
+    def _emit(self, event: RolloutEvent) -> None:
+        self.emit(event)  # late-bound: whoever replaced `emit` hears departures too
+
+    def _step_done(self, index: int) -> None:
+        self.journal.step_done(self.rollout_id, index)
 
     def _join_name(self, phase: Phase, replica: Replica, now: float) -> Replica:
         """A ready target replica out of its service's name joins it (a new one, or an
@@ -348,17 +350,6 @@ class RolloutRunner:
         if change.networks:
             self.emit(ReplicaJoined(replica.id, replica.name, self.service.name, change.moved))
         return replace(replica, addresses={**replica.addresses, **change.addresses})
-
-    def _drain(self, replica: Replica, settings: RolloutSettings) -> None:
-        """Drain before stop: SIGTERM with the drain timeout, then remove."""
-        if replica.state not in ("exited", "dead"):
-            self.emit(ReplicaDraining(replica.id, replica.name))
-            timeout = settings.drain_timeout
-            self.engine.stop_replica(
-                replica.id, self.service.stop_grace_period if timeout is None else timeout
-            )
-        self.engine.remove_replica(replica.id)
-        self.emit(ReplicaRemoved(replica.id, replica.name))
 
     # ---- watching the target replicas -------------------------------------
 
@@ -472,7 +463,9 @@ class RolloutRunner:
         if phase.hold is None or phase.hold[1] is not type(step):
             self._end_hold(phase)
             phase.hold = (self._begin(phase, step, {}), type(step))
-        self.feed.wait(min(self.poll_interval, until - self.clock()))
+        due = phase.retiring.next_due()  # a retiring replica may be due before `until`
+        wake = until if due is None else min(until, due)
+        self.feed.wait(min(self.poll_interval, wake - self.clock()))
         return True
 
     def _end_hold(self, phase: Phase) -> None:

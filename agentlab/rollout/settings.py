@@ -49,7 +49,9 @@ class RolloutSettings:
     # A new replica answers the service's DNS name only once ready; an old one leaves the
     # name, waits `deregistration_delay` seconds, and only then gets SIGTERM.
     name_when_ready: bool = True
-    deregistration_delay: float = 0.5
+    # 2 s: a connection attempt caught in the leave's reconnect (0.1-0.35 s with no
+    # interface) is retried by TCP 1 s later, and must still find the replica listening.
+    deregistration_delay: float = 2.0
 
 
 def build_settings(

@@ -1,0 +1,122 @@
+"""How old replicas leave: out of the traffic layer and the service's name, the
+deregistration delay, then SIGTERM with the drain timeout and removal.
+
+While they wait out the delay the rollout goes on: like a terminating pod in Kubernetes, a
+replica no client can reach any more no longer counts against the surge, so the next new
+replica starts at once instead of after the delay and the stop (the runner does this only
+for a rolling update with room to surge: with max surge 0 an old replica must be gone
+before a new one starts, its port or its volume may be the reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.engine.protocol import ChangeFeed, Engine
+from agentlab.rollout.events import ReplicaDraining, ReplicaLeft, ReplicaRemoved, RolloutEvent
+from agentlab.rollout.gate import TrafficGate
+from agentlab.rollout.settings import RolloutSettings
+
+
+@dataclass(frozen=True)
+class Retiring:
+    """One replica out of the name; drained and removed from `due` on."""
+
+    replica: Replica
+    due: float
+    step: int  # the journal step that removes it: done once it is removed
+
+
+@dataclass
+class Retirements:
+    """The replicas a phase has taken out and not removed yet."""
+
+    waiting: dict[str, Retiring] = field(default_factory=dict)
+
+    def add(self, replica: Replica, due: float, step: int) -> None:
+        self.waiting[replica.id] = Retiring(replica, due, step)
+
+    def __contains__(self, replica_id: object) -> bool:
+        return replica_id in self.waiting
+
+    def next_due(self) -> float | None:
+        """When the next one may be removed; None when none waits."""
+        return min((r.due for r in self.waiting.values()), default=None)
+
+    def take(self, now: float | None = None) -> list[Retiring]:
+        """The ones due by `now` (all of them when `now` is None), earliest first; they
+        leave the waiting list."""
+        due = sorted(
+            (r for r in self.waiting.values() if now is None or r.due <= now),
+            key=lambda r: r.due,
+        )
+        for retiring in due:
+            del self.waiting[retiring.replica.id]
+        return due
+
+
+class Departures:
+    """Takes one service's old replicas out, and removes them."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        service: ServiceSpec,
+        gate: TrafficGate,
+        emit: Callable[[RolloutEvent], None],
+        feed: ChangeFeed,
+        clock: Callable[[], float],
+    ) -> None:
+        self.engine, self.service, self.gate = engine, service, gate
+        self.emit, self.feed, self.clock = emit, feed, clock
+
+    def take_out(self, doomed: list[Replica], settings: RolloutSettings) -> float:
+        """Take the running replicas about to go out of the traffic layer (first: leaving
+        the name reconnects them) and out of the service's name, all of them before any is
+        removed (a removal frees an address a later reconnect could take). The seconds to
+        wait before stopping them: the deregistration delay, for clients to stop picking
+        them and requests in flight to finish (0 when none was reachable)."""
+        taken_out = False
+        for replica in (r for r in doomed if r.running):
+            taken_out = self.gate.withdraw(replica) or taken_out  # before any reconnect
+            if settings.name_when_ready and replica.named:
+                change = self.engine.leave_name(replica.id, self.service.name)
+                self.emit(ReplicaLeft(replica.id, replica.name, self.service.name, change.moved))
+                taken_out = True
+        return settings.deregistration_delay if taken_out else 0.0
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass on the runner's clock (the feed's events do not cut it)."""
+        deadline = self.clock() + seconds
+        while (left := deadline - self.clock()) > 0:
+            self.feed.wait(left)
+
+    def remove(self, replica: Replica, settings: RolloutSettings) -> None:
+        """Drain before stop: SIGTERM with the drain timeout, then remove; out of the
+        traffic layer for good."""
+        if replica.state not in ("exited", "dead"):
+            self.emit(ReplicaDraining(replica.id, replica.name))
+            timeout = settings.drain_timeout
+            self.engine.stop_replica(
+                replica.id, self.service.stop_grace_period if timeout is None else timeout
+            )
+        self.engine.remove_replica(replica.id)
+        self.emit(ReplicaRemoved(replica.id, replica.name))
+        self.gate.forget(replica)
+
+    def retire(
+        self,
+        retirements: Retirements,
+        now: float | None,
+        settings: RolloutSettings,
+        step_done: Callable[[int], None],
+    ) -> None:
+        """Remove the retiring replicas due by `now` (all of them, each once its delay has
+        passed, when `now` is None); a step is done once its last replica is gone."""
+        for retiring in retirements.take(now):
+            self.sleep(retiring.due - self.clock())
+            self.remove(retiring.replica, settings)
+            if retiring.step not in (r.step for r in retirements.waiting.values()):
+                step_done(retiring.step)
