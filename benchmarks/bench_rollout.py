@@ -47,7 +47,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +78,7 @@ from benchlib import (
     table,
     verdict,
 )
+from benchswarm import SETTLE_TIMEOUT, Swarm, ms, wait_until
 
 from agentlab.common.durations import parse_duration
 from agentlab.project.config import load_settings
@@ -90,7 +90,6 @@ CLIENT_TIMEOUT = 5.0  # s; longer than the gateway's retry budget (RETRY_BUDGET,
 WORKERS = 64  # the most TrafficGenerator allows: keeps client-side "backlog" failures rare
 WARMUP = 1.0  # s of load before the command starts
 TAIL = 0.5  # s of load and watching after the state settled
-SETTLE_TIMEOUT = 120.0
 COMMAND_TIMEOUT = 300.0
 GOOD = ("1.2.0", "1.3.0")  # every rollout trial: from, to
 BAD = "1.4.0"  # never healthy
@@ -310,50 +309,6 @@ class ServiceRun:
         )
 
 
-def ms(seconds: float) -> str:
-    return f"{round(seconds * 1000)}ms"
-
-
-class Swarm:
-    """A single-node swarm: initialised here only when the engine is not in one, and then
-    left at the end (with the docker_gwbridge network it created)."""
-
-    def __init__(self) -> None:
-        self.initialised = False
-        self.gwbridge_existed = True
-
-    def __enter__(self) -> Swarm:
-        info = docker("info", "--format", "{{json .Swarm}}").out
-        state = json.loads(info)
-        if state.get("LocalNodeState") == "inactive":
-            self.gwbridge_existed = (
-                docker("network", "inspect", "docker_gwbridge", check=False).code == 0
-            )
-            docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-            self.initialised = True
-            note("initialised a single-node swarm (left at the end)")
-        elif not (state.get("LocalNodeState") == "active" and state.get("ControlAvailable")):
-            raise SetupError(f"this engine is in a swarm but not a manager: {info.strip()}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.initialised:
-            return
-        docker("swarm", "leave", "--force", check=False, timeout=60)
-        if not self.gwbridge_existed:
-            users = docker(
-                "network",
-                "inspect",
-                "docker_gwbridge",
-                "--format",
-                "{{len .Containers}}",
-                check=False,
-            )
-            if users.code == 0 and users.out.strip() == "0":
-                docker("network", "rm", "docker_gwbridge", check=False)
-        note("left the swarm")
-
-
 class SwarmTool(Tool):
     name = "swarm"
     label = "swarm start-first (parallelism 1)"
@@ -468,19 +423,6 @@ def answers(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def wait_until(
-    check: Callable[[], bool], what: str, timeout: float = SETTLE_TIMEOUT, fail: bool = True
-) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.25)
-    if fail:
-        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-    return False
 
 
 # ---- trials -----------------------------------------------------------------------------
