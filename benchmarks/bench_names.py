@@ -174,7 +174,11 @@ class ComposeDeployment(Deployment):
     def teardown(self) -> None:
         if self.prefix:
             docker("rm", "-f", self.client, check=False)
-            compose_down(self.prefix)
+            # its own file: the lab's (benchlib's default) names other networks, and this
+            # project's would be left behind until the engine runs out of address pools
+            compose("down", "-v", "--remove-orphans", "-t", "2", files=(self.file,),
+                    project=self.prefix, check=False)  # fmt: skip
+            compose_down(self.prefix)  # agentlab's state for it
 
 
 class AgentlabDeployment(ComposeDeployment):
