@@ -146,6 +146,9 @@ class Deployment:
         docker("stop", "-t", "30", self.client, timeout=60)
         out = docker("logs", self.client).out.strip().splitlines()
         docker("rm", "-f", self.client, check=False)
+        if not out:  # the client died (a full engine, a killed container): say so
+            note(f"{self.client} printed no count")
+            return {"ok": {}, "failed": {"client printed no count": 1}}
         return dict(json.loads(out[-1]))
 
 
