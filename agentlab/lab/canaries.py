@@ -21,8 +21,8 @@ from agentlab.traffic import metrics
 from agentlab.traffic.metrics import VersionFigures
 
 # Command-line options that shape a canary (the rest are rollout settings).
-CANARY_OPTIONS = ("steps", "gates", "interval", "count", "failure_limit", "min_requests",
-                  "auto_promote", "scale_down_delay")  # fmt: skip
+PLAN_OPTIONS = ("steps", "gates", "interval", "count", "failure_limit", "min_requests")
+CANARY_OPTIONS = (*PLAN_OPTIONS, "auto_promote", "scale_down_delay")
 STRATEGIES = ("canary", "blue-green")
 PLAN_KEY = "canary_plan"  # where the first canary step's journal detail keeps the plan
 
@@ -41,7 +41,7 @@ def plan_canary(
 ) -> tuple[CanaryPlan, dict[str, Any]]:
     """The validated canary of `service`, and the record that rebuilds it on resume."""
     entry = model.project.settings.canary.get(service, {})
-    given = {key: options.get(key) for key in CANARY_OPTIONS[:6]}
+    given = {key: options.get(key) for key in PLAN_OPTIONS}
     blue_green = options.get("strategy") == "blue-green"
     if blue_green and given["steps"] is not None:
         raise BadInput("a blue-green has no steps to give",

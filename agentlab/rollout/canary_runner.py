@@ -16,6 +16,7 @@ step it stopped in and `rollout undo` returns to the stable version.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
@@ -285,10 +286,7 @@ class CanaryRunner:
 
     def _pause(self, seconds: float | None) -> None:
         """Wait `seconds` (None: until promoted); promote or abort cut it short."""
-        deadline = None if seconds is None else self.clock() + seconds
-        while deadline is None or self.clock() < deadline:
-            self._sleep(REQUEST_POLL if deadline is None else min(REQUEST_POLL,
-                                                                   deadline - self.clock()))
+        self._wait_until(self.clock() + (math.inf if seconds is None else seconds))
 
     def _sleep(self, seconds: float) -> None:
         """Sleep a little; act on a promote or abort request, or a pause."""
