@@ -10,6 +10,8 @@ import json
 import shutil
 import socket
 import subprocess
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,13 +79,24 @@ def run_on(sample: Sample, port: int) -> Iterator[LabRun]:
     yield from lab_run(PROJECTS / sample.directory / "compose.yaml", "t-own", env)
 
 
-def version_seen(lab: LabRun, sample: Sample) -> str:
-    """The version header of an answer through the sample's published port."""
+def version_seen(lab: LabRun, sample: Sample, settle: float = 30.0) -> str:
+    """The version header of an answer through the sample's published port. The samples'
+    proxies and backends have no healthcheck (ready = running, as for Compose), so a
+    process still importing may refuse or drop the first requests: asked again until an
+    upstream answers, for at most `settle` seconds."""
     out = lab.docker("compose", "-p", lab.project, "port", sample.port_service,
                      str(sample.target_port))  # fmt: skip
     url = f"http://127.0.0.1:{out.strip().rsplit(':', 1)[1]}{sample.path}"
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return str(answer.headers["X-Agent-Version"])
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return str(answer.headers["X-Agent-Version"])
+        except OSError as failure:  # HTTPError too: only the proxy's own 502 is retried
+            not_yet = not isinstance(failure, urllib.error.HTTPError) or failure.code == 502
+            if not not_yet or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def others_started(lab: LabRun, service: str) -> dict[str, str]:
