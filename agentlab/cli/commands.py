@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from agentlab.cli.commands_base import open_lab, say
-from agentlab.cli.jsonout import emit_json, images_json, status_json, versions_json
+from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json, versions_json
 from agentlab.cli.render import images_table, status_table, versions_text
 from agentlab.common.errors import BadInput
 from agentlab.lab.status import LabStatus
@@ -63,6 +63,24 @@ def show_status(status: LabStatus, as_json: bool) -> int:
     return 0
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Exit 1 when anything differs from what was decided, 0 when nothing does."""
+    report = open_lab(args).drift()
+    if args.json:
+        emit_json(drift_json(report))
+    else:
+        for drift in report.drifts:
+            print(drift.line())
+        for service in report.busy:
+            print(f"{service}: not checked, its rollout is under way or interrupted")
+        if not report.drifts:
+            print(
+                f"no drift: {len(report.services)} service(s), {report.replicas} replica(s) "
+                "run what was decided"
+            )
+    return 1 if report.drifts else 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     lab.down(args.volumes)
@@ -114,23 +132,32 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    """Roll out edited versions until Ctrl-C (exit 0) or for --duration seconds."""
+    """Roll out edited versions and report drift until Ctrl-C (exit 0) or for --duration
+    seconds."""
     if args.duration is not None and args.duration <= 0:
         raise BadInput("--duration must be positive", hint="--duration 60")
+    from agentlab.lab.watch.drift_watch import DriftWatch
     from agentlab.lab.watch.events import WatchEvent
     from agentlab.lab.watch.watcher import Watcher
 
-    def show(event: WatchEvent | RolloutEvent) -> None:
-        print(json.dumps(event.to_json(), default=str) if args.json else event.line(), flush=True)
+    printing = threading.Lock()  # two threads report: one line at a time
 
-    watcher = Watcher(open_lab(args), show)
+    def show(event: WatchEvent | RolloutEvent) -> None:
+        with printing:
+            print(json.dumps(event.to_json(), default=str) if args.json else event.line(),
+                  flush=True)  # fmt: skip
+
+    lab = open_lab(args)
+    watcher, drift = Watcher(lab, show), DriftWatch(lab, show)
     watcher.start()
-    say(f"watching {', '.join(map(watcher.label, watcher.files))} (Ctrl-C to stop)")
+    drift.start()
+    say(f"watching {', '.join(map(watcher.label, watcher.files))} and drift (Ctrl-C to stop)")
     try:
         threading.Event().wait(args.duration)
     except KeyboardInterrupt:
         say("stopping")
     finally:
+        drift.stop()
         watcher.stop()
     return 0
 
@@ -145,6 +172,7 @@ def add_rollout_parsers(sub: Any) -> None:
 HANDLERS = {
     "up": cmd_up,
     "status": cmd_status,
+    "drift": cmd_drift,
     "down": cmd_down,
     "versions": cmd_versions,
     "images": cmd_images,

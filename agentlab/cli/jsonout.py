@@ -11,6 +11,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import Replica
 from agentlab.lab.builds import ImageRow
 from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.drift import Drift, DriftReport
 from agentlab.lab.status import LabStatus
 
 
@@ -33,12 +34,30 @@ def status_json(status: LabStatus) -> dict[str, Any]:
                 "surge_blockers": svc.blockers,
                 "canary": _canary(status, svc.name),
                 "replicas": [
-                    replica_json(r, status.taken_at, status.digests.get(r.image_id))
+                    {
+                        **replica_json(r, status.taken_at, status.digests.get(r.image_id)),
+                        "drift": _drift_reason(status.drift_of(r.name)),
+                    }
                     for r in svc.replicas
                 ],
             }
             for svc in status.services
         ],
+        "drift": [asdict(drift) for drift in status.drift],
+    }
+
+
+def _drift_reason(drift: Drift | None) -> str | None:
+    return None if drift is None else drift.reason
+
+
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    return {
+        "project": report.project,
+        "drift": [asdict(drift) for drift in report.drifts],
+        "services": list(report.services),
+        "replicas": report.replicas,
+        "busy": list(report.busy),
     }
 
 

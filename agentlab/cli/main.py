@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="every service and replica")
     status.add_argument("--json", action="store_true", help="JSON for scripts")
 
+    drift = sub.add_parser(
+        "drift",
+        help="what differs from what was decided: a moved tag, a replica on another image "
+        "(exit 1 when anything does)",
+    )
+    drift.add_argument("--json", action="store_true", help="JSON for scripts")
+
     down = sub.add_parser("down", help="remove the project's containers and networks")
     down.add_argument(
         "--volumes", action="store_true", help="also remove its volumes, named and anonymous"
@@ -138,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="the tail of one replica's logs")
     logs.add_argument("container", help="container name or id")
     logs.add_argument("-n", "--lines", type=int, default=50)
-    watch = sub.add_parser("watch", help="roll out the versions that edits to the config ask for")
+    watch = sub.add_parser(
+        "watch", help="roll out the versions that edits to the config ask for; report drift"
+    )
     watch.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     watch.add_argument("--json", action="store_true", help="one JSON event per line")
 

@@ -70,6 +70,7 @@ def status_table(status: LabStatus) -> str:
                     f"note: {replica.name} does not answer to {svc.name} (out of its name: "
                     "a rollout was interrupted; rollout resume or undo puts it right)"
                 )
+    notes += [f"drift: {drift.line()}" for drift in status.drift]
     text = f"project {status.project}\n" + table(STATUS_HEADERS, rows)
     return "\n".join([text, *notes])
 

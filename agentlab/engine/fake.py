@@ -96,6 +96,7 @@ class FakeContainer:
     image_ref: str
     behaviour: Behaviour
     started_at: datetime
+    image: ImageInfo  # the image it was created from (a retag does not move it)
     polls: int = 0
     state: str = "running"
     health: str | None = None
@@ -512,6 +513,7 @@ class FakeEngine:
             image_ref=image,
             behaviour=self._images[_full(image)].next_behaviour(),
             started_at=self.clock.wall(),
+            image=self._images[_full(image)].info,
         )
         container.polls = -1
         container.advance()
@@ -524,7 +526,7 @@ class FakeEngine:
         self._event("destroy", container)
 
     def _replica(self, c: FakeContainer) -> Replica:
-        image = self._images[_full(c.image_ref)]
+        image = c.image
         health_log = (c.behaviour.health_output,) if c.health is not None else ()
         return Replica(
             id=c.id,
@@ -532,13 +534,13 @@ class FakeEngine:
             service=c.service,
             number=c.number,
             image_ref=c.image_ref,
-            image_id=image.info.id,
+            image_id=image.id,
             state=c.state,
             health=c.health,
             started_at=c.started_at,
             restart_count=c.restart_count,
             exit_code=c.exit_code,
-            labels=dict(image.info.labels),
+            labels=dict(image.labels),
             health_log=health_log,
             named=c.named,
         )

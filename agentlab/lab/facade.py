@@ -15,6 +15,7 @@ from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import Engine, EventStream
 from agentlab.lab import builds, canaries, drills, scaling
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
+from agentlab.lab.drift import DriftReport, read_drift
 from agentlab.lab.lifecycle import Lifecycle
 from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
 from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, never
@@ -118,6 +119,10 @@ class Lab:
         status = read_status(self.model, replicas)
         running = canaries.running_canaries(self.model, self.traffic_layer)
         return replace(status, canaries=running) if running else status
+
+    def drift(self) -> DriftReport:
+        """What differs from what was decided: moved tags, replicas on other images."""
+        return read_drift(self.model)
 
     def up(
         self,

@@ -1,4 +1,5 @@
-"""The lab as `status` shows it: every service and replica, with digests where known."""
+"""The lab as `status` shows it: every service and replica, with digests where known, and
+the drift from what was decided."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 
 from agentlab.engine.model import Replica
 from agentlab.lab.canaries import CanaryView
+from agentlab.lab.drift import Drift, read_drift
 from agentlab.lab.model import ProjectModel
 
 
@@ -36,6 +38,11 @@ class LabStatus:
     digests: Mapping[str, str | None] = field(default_factory=dict)
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running now
+    drift: tuple[Drift, ...] = ()
+
+    def drift_of(self, subject: str) -> Drift | None:
+        """The drift of a replica (by name) or a tag, if any."""
+        return next((d for d in self.drift if d.subject == subject), None)
 
 
 def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> LabStatus:
@@ -61,4 +68,4 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
             )
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
-    return LabStatus(model.name, services, digests)
+    return LabStatus(model.name, services, digests, drift=read_drift(model, replicas).drifts)

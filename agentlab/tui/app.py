@@ -105,6 +105,8 @@ class AgentlabApp(LabActions):
         previous, self.status = self.status, status
         if previous is not None:
             self._record_health_changes(previous, status)
+        for drift in set(status.drift) - set(previous.drift if previous else ()):
+            self.record(f"drift: {drift.line()}", "yellow")
         names = [s.name for s in status.services]
         default = next((n for n in [*primary, *names] if n in names), None)
         table = self.main(ServicesTable)
@@ -133,7 +135,7 @@ class AgentlabApp(LabActions):
         if self.status is None:
             return
         self.main(ReplicasPanel).show(
-            self.service_status(self.selected_service), self.status.digests, self.clock()
+            self.service_status(self.selected_service), self.status, self.clock()
         )
         service = self.rollout.service if self.rollout else None
         self.main(RolloutPanel).show(self.rollout, self.service_status(service))

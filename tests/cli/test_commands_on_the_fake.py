@@ -88,3 +88,22 @@ def test_status_json_is_made_from_the_typed_status(
     assert main.main(["versions", "web", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["web"]
     assert [(r["version"], r["current"]) for r in rows] == [("1.0.0", True), ("2.0.0", False)]
+
+
+def test_drift_exits_0_with_none_and_1_naming_each_difference(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main.main(["drift"]) == 0
+    assert capsys.readouterr().out == "no drift: 3 service(s), 6 replica(s) run what was decided\n"
+    fake.start("web", "lab/web:2.0.0", 1)  # a replica started outside agentlab
+    assert main.main(["drift", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    [drift] = report["drift"]
+    assert (drift["service"], drift["kind"], drift["subject"]) == (
+        "web",
+        "replica_image",
+        "lab-web-3",
+    )
+    assert main.main(["status", "--json"]) == 0
+    replicas = json.loads(capsys.readouterr().out)["services"][2]["replicas"]
+    assert [r["drift"] is not None for r in replicas] == [False, False, True]

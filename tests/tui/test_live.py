@@ -161,3 +161,26 @@ async def test_ticks_read_the_status_when_it_is_old_or_events_stopped(
         app.post_message(FeedFailed("the engine went away"))
         await wait_for(pilot, lambda: len(fake.called("replicas")) >= reads + 4)
         assert log[-1] == "event stream stopped: the engine went away; refreshing every 0.05 s"
+
+
+async def test_a_replica_recreated_on_another_image_shows_as_drift_after_its_event(
+    lab: Lab, fake: LabFake
+) -> None:
+    app = make_app(lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        seen = capture_log(app)
+        victim = fake.of("agent")[0]
+        with fake.lock:  # recreated outside agentlab, on another version
+            fake.remove_replica(victim.id)
+            [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+        name = fake.containers[stranger].name
+
+        def marked() -> bool:
+            """the new replica is marked as drifted in both tables"""
+            marked_row = f"{name} drift" in replica_rows(app)  # rows are keyed by that cell
+            return marked_row and row(app, "#services", "agent")[0] == "agent drift"
+
+        await wait_for(pilot, marked)
+        assert any(line.startswith(f"drift: agent: {name} runs image") for line in seen)
+        await wait_for(pilot, lambda: app.idle)

@@ -84,3 +84,30 @@ class WatchError(WatchEvent):
 
     def line(self) -> str:
         return f"watch error: {self.message}"
+
+
+@dataclass(frozen=True)
+class DriftFound(WatchEvent):
+    """Something began to differ from what was decided (e.g. a replica recreated outside
+    agentlab on another image)."""
+
+    kind: ClassVar[str] = "drift"
+    service: str
+    subject: str
+    reason: str
+    hint: str
+
+    def line(self) -> str:
+        return f"drift: {self.service}: {self.reason} (hint: {self.hint})"
+
+
+@dataclass(frozen=True)
+class DriftGone(WatchEvent):
+    """A drift reported before is no longer there."""
+
+    kind: ClassVar[str] = "drift_gone"
+    service: str
+    subject: str
+
+    def line(self) -> str:
+        return f"drift gone: {self.service}: {self.subject}"

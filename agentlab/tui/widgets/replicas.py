@@ -1,8 +1,8 @@
-"""The selected service's replicas, and the OCI labels of the selected replica's image."""
+"""The selected service's replicas (a drifted one marked), and the OCI labels of the selected
+replica's image, with the reason of its drift."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from rich.text import Text
@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from agentlab.engine.model import Replica
-from agentlab.lab.status import ServiceStatus
+from agentlab.lab.drift import Drift
+from agentlab.lab.status import LabStatus, ServiceStatus
 from agentlab.tui.view import coloured, image_labels, replica_health, short_image, uptime
 from agentlab.tui.widgets.tables import same_cell, selected_key, sync_rows, update_cell
 
@@ -24,6 +25,7 @@ class ReplicasPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._replicas: dict[str, Replica] = {}
+        self._drift: dict[str, Drift] = {}  # replica name -> its drift
         self._labels = Text()
 
     def compose(self) -> ComposeResult:
@@ -42,20 +44,19 @@ class ReplicasPanel(Vertical):
         key = selected_key(self.query_one(DataTable))
         return self._replicas.get(key) if key else None
 
-    def show(
-        self, service: ServiceStatus | None, digests: Mapping[str, str | None], now: datetime
-    ) -> None:
+    def show(self, service: ServiceStatus | None, status: LabStatus, now: datetime) -> None:
         """Show one service's replicas (none when nothing is selected)."""
         replicas = service.replicas if service else []
         self.border_title = f"Replicas · {service.name}" if service else "Replicas"
         self._replicas = {r.id: r for r in replicas}
+        self._drift = {d.subject: d for d in status.drift}
         rows = [
             (
                 r.id,
                 [
-                    Text(r.name, style="bold"),
+                    _name(r, r.name in self._drift),
                     Text(r.version or "-"),
-                    Text(short_image(r, digests), style="dim"),
+                    Text(short_image(r, status.digests), style="dim"),
                     coloured(r.state),
                     coloured(replica_health(r)) if r.running else Text("-", style="dim"),
                     Text(uptime(r, now)),
@@ -77,6 +78,9 @@ class ReplicasPanel(Vertical):
         replica = self.selected
         lines = []
         if replica is not None:
+            drift = self._drift.get(replica.name)
+            if drift is not None:
+                lines.append(Text(f"drift: {drift.reason}", style="yellow"))
             lines.append(Text(f"Image labels · {replica.image_ref}", style="bold"))
             lines += [
                 Text.assemble((f"  {key}: ", "dim"), value) for key, value in image_labels(replica)
@@ -89,3 +93,11 @@ class ReplicasPanel(Vertical):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self.show_labels()
+
+
+def _name(replica: Replica, drifted: bool) -> Text:
+    """The container name, marked when it runs something other than what was decided."""
+    name = Text(replica.name, style="bold")
+    if drifted:
+        name.append(" drift", style="bold yellow")
+    return name

@@ -30,6 +30,8 @@ class ServicesTable(DataTable[Text]):
             name = Text(svc.name, style="bold")
             if not svc.managed:
                 name.append(" (unmanaged)", style="dim")
+            if any(drift.service == svc.name for drift in status.drift):
+                name.append(" drift", style="bold yellow")
             ready = Text(f"{svc.ready}/{len(svc.replicas)}")
             rows.append(
                 (svc.name, [name, Text(tag_of(svc.image)), ready, coloured(service_health(svc))])
