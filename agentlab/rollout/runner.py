@@ -2,29 +2,23 @@
 
 Every loop observes the service's replicas in one inspect, sorts them into the target
 set (at the image being rolled to) and the rest, watches the target set for failures
-and readiness, and executes the planner's next step. Nothing else is remembered, so
-`converge` can pick up from any state: resume, undo, or the automatic rollback.
+and readiness (target_watcher.py), and executes the planner's next step. Nothing else
+is remembered, so `converge` can pick up from any state: resume, undo, or the automatic
+rollback.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Collection
-from dataclasses import replace
 from typing import Any
 
-from agentlab.common.errors import AgentlabError
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
 from agentlab.rollout.departures import Departures
 from agentlab.rollout.events import (
     Paused,
     ReplicaCounts,
-    ReplicaFailed,
-    ReplicaJoined,
-    ReplicaReady,
-    ReplicaStarted,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -37,8 +31,6 @@ from agentlab.rollout.phase import (
     FailedReplica,
     Phase,
     RolloutResult,
-    Watch,
-    failure_of,
     refuse_unsafe,
 )
 from agentlab.rollout.planner import (
@@ -59,6 +51,7 @@ from agentlab.rollout.planner import (
     summarize,
 )
 from agentlab.rollout.settings import RolloutSettings
+from agentlab.rollout.target_watcher import TargetWatcher, next_due
 
 _ACTIONS: dict[type[Step], str] = {
     StartNew: "start",
@@ -109,6 +102,7 @@ class RolloutRunner:
         self.gate = gate or NoGate()
         self.leave_alone = frozenset(leave_alone)  # replicas it neither counts nor touches
         self.departures = Departures(engine, service, self.gate, self._emit, feed, clock)
+        self.watcher = TargetWatcher(engine, service, self.gate, self._emit)
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
         self._index = first_step - 1
@@ -234,7 +228,7 @@ class RolloutRunner:
                 replicas = sorted((r for r in found if r.id not in skipped),
                                   key=lambda r: r.number)  # fmt: skip
             target = [r for r in replicas if phase.is_target(r)]
-            self._watch(phase, target, now)
+            self.watcher.watch(phase, target, now)
             if phase.stopped:
                 break
             fresh = {r.id for r in target} - phase.stale
@@ -276,11 +270,11 @@ class RolloutRunner:
             return self._hold(phase, Monitor(settings.monitor), watched_until)
         if isinstance(action, Wait):
             if now - phase.last_progress < settings.timeout:
-                return self._hold(phase, action, self._next_due(phase, now))
+                return self._hold(phase, action, next_due(phase, now))
             reason = f"not ready after {settings.timeout:g}s (progress deadline)"
             for view in new:
                 if not view.settled:
-                    self._fail(phase, replicas[view.id], reason, now)
+                    self.watcher.fail(phase, replicas[view.id], reason, now)
             return True
         if phase.mutated and at_batch_boundary(self.desired, old, new, settings):
             if phase.delay_until is None:
@@ -333,101 +327,10 @@ class RolloutRunner:
         return self.clock()
 
     def _emit(self, event: RolloutEvent) -> None:
-        self.emit(event)  # late-bound: whoever replaced `emit` hears departures too
+        self.emit(event)  # late-bound: whoever replaced `emit` hears the helpers too
 
     def _step_done(self, index: int) -> None:
         self.journal.step_done(self.rollout_id, index)
-
-    def _join_name(self, phase: Phase, replica: Replica, now: float) -> Replica:
-        """A ready target replica out of its service's name joins it (a new one, or an
-        old one back from an interrupted removal); the replica with its addresses now."""
-        try:
-            change = self.engine.join_name(replica.id, self.service.name)
-        except AgentlabError as error:
-            self._fail(phase, replica, f"could not join the name: {error.message}", now)
-            return replica
-        phase.watches[replica.id].joined = True
-        if change.networks:
-            self.emit(ReplicaJoined(replica.id, replica.name, self.service.name, change.moved))
-        return replace(replica, addresses={**replica.addresses, **change.addresses})
-
-    # ---- watching the target replicas -------------------------------------
-
-    def _watch(self, phase: Phase, target: list[Replica], now: float) -> None:
-        """Update readiness of the target replicas and catch the failed ones."""
-        for replica in target:
-            watch = phase.watches.get(replica.id)
-            first_sight = watch is None
-            if watch is None:
-                if not replica.running and replica.id not in phase.ours:
-                    phase.stale.add(replica.id)  # a leftover of an interrupted run
-                watch = phase.watches[replica.id] = Watch(replica.restart_count)
-            if replica.id in phase.stale or watch.failed:
-                continue
-            if replica.id in phase.unannounced:
-                phase.unannounced.discard(replica.id)
-                self.emit(
-                    ReplicaStarted(replica.id, replica.name, replica.version or phase.version)
-                )
-            reason = failure_of(replica, watch)
-            if reason:
-                self._fail(phase, replica, reason, now)
-                continue
-            watch.ready = self._ready(replica, watch, phase.settings, now)
-            if watch.ready and replica.named is False and not watch.joined:
-                replica = self._join_name(phase, replica, now)
-                if watch.failed:
-                    continue
-            if watch.ready and not watch.admitted:
-                self.gate.admit(replica)
-                watch.admitted = True
-            if watch.ready and watch.ready_at is None:
-                watch.ready_at = phase.last_progress = now
-                if replica.id in phase.ours or not first_sight:
-                    self.emit(ReplicaReady(replica.id, replica.name))
-
-    def _ready(self, replica: Replica, watch: Watch, settings: RolloutSettings, now: float) -> bool:
-        """Healthy per Docker, or running for min_ready seconds without a healthcheck."""
-        if not replica.running:
-            watch.running_since = watch.ready_due = None
-            return False
-        if watch.running_since is None:
-            watch.running_since = now
-        if replica.has_healthcheck:
-            return replica.health == "healthy"
-        watch.ready_due = watch.running_since + settings.min_ready
-        return now >= watch.ready_due
-
-    def _next_due(self, phase: Phase, now: float) -> float:
-        """When a replica without a healthcheck is due to count as ready, or the progress
-        deadline comes (a hold waits a poll at most; events wake it for the rest)."""
-        dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
-        dues.append(phase.last_progress + phase.settings.timeout)
-        return min((due for due in dues if due > now), default=math.inf)
-
-    def _fail(self, phase: Phase, replica: Replica, reason: str, now: float) -> None:
-        """Record a failed new replica; trigger failure_action past max_failure_ratio."""
-        watch = phase.watches[replica.id]
-        watch.failed, watch.ready = True, False
-        failed = FailedReplica(
-            replica.id,
-            replica.name,
-            replica.version or phase.version,
-            reason,
-            replica.health_log[-1] if replica.health_log else "",
-            self.engine.logs_tail(replica.id),
-        )
-        phase.failures.append(failed)
-        phase.last_progress = now
-        self.emit(
-            ReplicaFailed(failed.id, failed.name, reason, failed.health_output, failed.logs_tail)
-        )
-        ratio = len(phase.failures) / max(1, self.desired)
-        if ratio > phase.settings.max_failure_ratio:
-            if phase.settings.failure_action == "continue":
-                phase.exceeded = True
-            else:
-                phase.stopped = True
 
     def _progress(self, old: list[ReplicaView], new: list[ReplicaView], now: float) -> None:
         """Report changed counts; account the time the service has no ready replica."""
