@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,6 +142,27 @@ def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) 
         if images:
             subprocess.run(["docker", "image", "rm", "-f", *sorted(set(images))],
                            capture_output=True, timeout=120, check=False)  # fmt: skip
+
+
+def kill_while_out_of_the_name(lab: LabRun, service: str, version: str) -> None:
+    """Roll `service` to `version` with a 60 s deregistration delay in a background
+    agentlab, and SIGKILL it once a replica has left the service's name (mid-drain)."""
+    command = [sys.executable, "-m", "agentlab", "-f", str(lab.compose_file), "-p",
+               lab.project, "rollout", service, "--to", version,
+               "--deregistration-delay", "60s"]  # fmt: skip
+    out = lab.state_dir.parent / f"{lab.project}.out"
+    with out.open("w") as sink:
+        rollout = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                   env=lab.env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while f"left the name {service}" not in out.read_text():
+            assert rollout.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        rollout.send_signal(signal.SIGKILL)
+        rollout.wait(30)
+    finally:
+        out.unlink(missing_ok=True)
 
 
 @pytest.fixture

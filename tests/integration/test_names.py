@@ -6,16 +6,12 @@ retries (tests/support/netclient.py), on the webapp project (not the demo)."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, LabRun, base_image_env
+from tests.conftest import REPO, LabRun, base_image_env, kill_while_out_of_the_name
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
 CLIENT = REPO / "tests" / "support" / "netclient.py"
@@ -74,22 +70,7 @@ def test_an_automatic_rollback_from_a_never_healthy_image_loses_no_request(
 
 def test_killed_while_a_replica_is_out_of_the_name_then_undone(webapp_lab: LabRun) -> None:
     assert webapp_lab("up", "--version", "1.0.0").code == 0
-    command = [sys.executable, "-m", "agentlab", "-f", str(webapp_lab.compose_file), "-p",
-               webapp_lab.project, "rollout", "web", "--to", "1.1.0",
-               "--deregistration-delay", "60s"]  # fmt: skip
-    out = Path(webapp_lab.state_dir.parent / f"{webapp_lab.project}.out")
-    with out.open("w") as sink:
-        rollout = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                   env=webapp_lab.env)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while "left the name web" not in out.read_text():
-            assert rollout.poll() is None and time.monotonic() < deadline, out.read_text()
-            time.sleep(0.2)
-        rollout.send_signal(signal.SIGKILL)
-        rollout.wait(30)
-    finally:
-        out.unlink(missing_ok=True)
+    kill_while_out_of_the_name(webapp_lab, "web", "1.1.0")
     status = webapp_lab("status")
     assert "does not answer to web" in status.out
     assert "was interrupted" in status.err

@@ -6,20 +6,16 @@ agree with the clients'; killing agentlab mid-drain leaves nothing stuck."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agentlab.traffic.haproxy import HAProxyRouter
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.metrics import read, since
-from tests.conftest import REPO, LabRun, base_image_env, lab_run
+from tests.conftest import REPO, LabRun, base_image_env, kill_while_out_of_the_name, lab_run
 from tests.integration.test_own_projects import free_port
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("proxy_image")]
@@ -82,21 +78,7 @@ def test_a_fixed_port_service_surges_through_the_proxy_and_loses_nothing(
 
 def test_killed_mid_drain_then_undone_leaves_the_proxy_in_line(flask_lab: LabRun) -> None:
     assert flask_lab("up", "--version", "1.0.0", "--traffic-layer", "web").code == 0
-    command = [sys.executable, "-m", "agentlab", "-f", str(FLASK), "-p", flask_lab.project,
-               "rollout", "web", "--to", "1.1.0", "--deregistration-delay", "60s"]  # fmt: skip
-    out = Path(flask_lab.state_dir.parent / f"{flask_lab.project}.out")
-    with out.open("w") as sink:
-        rollout = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                   env=flask_lab.env)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while "left the name web" not in out.read_text():
-            assert rollout.poll() is None and time.monotonic() < deadline, out.read_text()
-            time.sleep(0.2)
-        rollout.send_signal(signal.SIGKILL)
-        rollout.wait(30)
-    finally:
-        out.unlink(missing_ok=True)
+    kill_while_out_of_the_name(flask_lab, "web", "1.1.0")
     states = sorted(
         (r.server.rsplit("--", 1)[1], r.state) for r in router(flask_lab).routes(BACKEND)
     )
