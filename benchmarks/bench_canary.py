@@ -39,6 +39,7 @@ from benchlib import (
     AGENTLAB,
     REPO,
     SetupError,
+    base_image,
     check_engine,
     docker,
     install_sigterm,
@@ -46,6 +47,7 @@ from benchlib import (
     median,
     note,
     project_name,
+    proxy_image,
     say,
     table,
     verdict,
@@ -202,24 +204,12 @@ def weight_switches(lab: Lab, count: int) -> tuple[list[float], list[float]]:
 
 
 def build(repo: str) -> None:
-    base = os.environ.get("AGENTLAB_BASE_IMAGE") or next(
-        (image for image in ("python:3.12-slim", "agentlab/base:offline")
-         if docker("image", "inspect", image, check=False).code == 0), "")  # fmt: skip
-    if not base:
-        raise SetupError("no base image: run `bash scripts/lib.sh ensure_base_image`")
+    base = base_image()
     for version, extra in (("1.0.0", []), ("1.1.0", []), ("1.3.0", ["ERROR_EVERY=20"])):
         args = [a for arg in extra for a in ("--build-arg", arg)]
         docker("build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--build-arg",
                f"VERSION={version}", *args, "-t", f"{repo}:{version}", str(WEB),
                timeout=600)  # fmt: skip
-
-
-def proxy() -> str:
-    for image in (os.environ.get("AGENTLAB_PROXY_IMAGE"), "haproxy:2.6",
-                  "agentlab/haproxy:offline"):  # fmt: skip
-        if image and docker("image", "inspect", image, check=False).code == 0:
-            return image
-    raise SetupError("no proxy image: run `bash scripts/lib.sh ensure_proxy_image`")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     install_sigterm()
     try:
         check_engine()
-        image = proxy()
+        image = proxy_image()
     except SetupError as error:
         say(f"bench_canary: {error}")
         return 2

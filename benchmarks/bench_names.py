@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from benchlib import (
     agentlab,
     all_healthy_at,
     any_at,
+    base_image,
     check_engine,
     compose,
     compose_down,
@@ -284,11 +284,7 @@ def one_trial(tool: Deployment, replicas: int, kind: str) -> Trial:
 def build_images(repo: str) -> dict[str, str]:
     """web 1.0.0, 1.1.0 and the never-healthy 1.2.0 under a private repository, from the
     local base image (never a pull); their image ids by version, and the base's."""
-    base = os.environ.get("AGENTLAB_BASE_IMAGE") or next(
-        (image for image in ("python:3.12-slim", "agentlab/base:offline")
-         if docker("image", "inspect", image, check=False).code == 0), "")  # fmt: skip
-    if not base:
-        raise SetupError("no base image: run `bash scripts/lib.sh ensure_base_image`")
+    base = base_image()
     ids = {"base": base}
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         healthy = "false" if version == BAD[1] else "true"

@@ -38,6 +38,7 @@ from benchlib import (
     machine,
     median,
     note,
+    proxy_image,
     run,
     say,
     table,
@@ -55,14 +56,6 @@ COMPOSE = """services:
     ports: ["127.0.0.1:${ECHO_PORT}:8080"]
     deploy: {replicas: 2}
 """
-
-
-def proxy_image() -> str:
-    candidates = (os.environ.get("AGENTLAB_PROXY_IMAGE"), "haproxy:2.6", "agentlab/haproxy:offline")
-    for image in candidates:
-        if image and docker("image", "inspect", image, check=False).code == 0:
-            return image
-    raise SetupError("no proxy image: run `bash scripts/lib.sh ensure_proxy_image`")
 
 
 def free_port() -> int:

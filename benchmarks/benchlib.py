@@ -213,6 +213,29 @@ def image_ids() -> dict[str, str]:
     return found
 
 
+def local_image(variable: str, candidates: Sequence[str], kind: str) -> str:
+    """The image `$variable` names (as scripts/test.sh sets it), else the first of
+    `candidates` present on the engine (never a pull); SetupError naming the scripts/lib.sh
+    function that builds one."""
+    named = os.environ.get(variable)
+    if named:
+        return named
+    for image in candidates:
+        if docker("image", "inspect", image, check=False).code == 0:
+            return image
+    raise SetupError(f"no {kind} image: run `bash scripts/lib.sh ensure_{kind}_image`")
+
+
+def base_image() -> str:
+    """The Python base image the test projects build from."""
+    return local_image("AGENTLAB_BASE_IMAGE", ("python:3.12-slim", "agentlab/base:offline"), "base")
+
+
+def proxy_image() -> str:
+    """The traffic layer's HAProxy image."""
+    return local_image("AGENTLAB_PROXY_IMAGE", ("haproxy:2.6", "agentlab/haproxy:offline"), "proxy")
+
+
 def write_yaml_json(path: Path, doc: dict[str, Any]) -> Path:
     """Compose reads JSON as YAML: write override files without a YAML library."""
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
