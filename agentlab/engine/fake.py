@@ -543,6 +543,7 @@ class FakeEngine:
             labels=dict(image.labels),
             health_log=health_log,
             named=c.named,
+            published_ports={p: host for (svc, p), host in self.ports.items() if svc == c.service},
         )
 
     def _observe(self, service: str) -> None:

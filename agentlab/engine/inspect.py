@@ -71,7 +71,21 @@ def replica(item: Mapping[str, Any]) -> Replica:
             ).items()
             if endpoint and endpoint.get("IPAddress")
         },
+        published_ports=published_ports(item),
     )
+
+
+def published_ports(item: Mapping[str, Any]) -> dict[int, int]:
+    """The host port each TCP port of a running container is published on (its first
+    binding, as `docker compose port` answers)."""
+    found: dict[int, int] = {}
+    for key, bindings in ((item.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, protocol = str(key).partition("/")
+        hosts = [str(b.get("HostPort", "")) for b in bindings or []]
+        host = next((h for h in hosts if h.isdigit() and h != "0"), None)
+        if protocol == "tcp" and port.isdigit() and host is not None:
+            found[int(port)] = int(host)
+    return found
 
 
 def answers_service_name(item: Mapping[str, Any], service: str) -> bool | None:

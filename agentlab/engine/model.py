@@ -38,6 +38,7 @@ class Replica:
     oom_killed: bool = False
     named: bool | None = None  # answers its service's DNS name (None: no such network)
     addresses: Mapping[str, str] = field(default_factory=dict)  # network -> IPv4 address
+    published_ports: Mapping[int, int] = field(default_factory=dict)  # TCP port -> host port
 
     @property
     def version(self) -> str | None:

@@ -12,7 +12,8 @@ the replicas after anything (agentlab killed, the proxy restarted). The proxy bi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agentlab.common.errors import BadInput, OperationFailed
@@ -53,12 +54,22 @@ def proxy_image() -> str:
     return os.environ.get("AGENTLAB_PROXY_IMAGE") or DEFAULT_PROXY_IMAGE
 
 
+@dataclass(frozen=True)
+class ProxyView:
+    """One read of the proxy's container: its id, its ports' host ports, its networks."""
+
+    container: str | None  # None: not running
+    ports: Mapping[int, int]
+    networks: frozenset[str]
+
+
 class TrafficLayer:
     """The traffic layer of one project."""
 
     def __init__(self, model: ProjectModel) -> None:
         self.model = model
         self._router: Router | None = None
+        self._proxy: ProxyView | None = None  # the last read of the proxy's container
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -172,10 +183,28 @@ class TrafficLayer:
 
     # ---- at runtime ---------------------------------------------------------
 
+    def _read_proxy(self) -> ProxyView:
+        """Read the proxy's container (a rollout's gate and a traffic run's entry do, at
+        their start; the other lookups use the last read): a recreated one has new ports
+        and a new runtime API."""
+        proxies = self.model.engine.replicas(PROXY)
+        running = next((proxy for proxy in proxies if proxy.running), None)
+        ports = dict(running.published_ports) if running else {}
+        networks = frozenset(network for proxy in proxies for network in proxy.addresses)
+        view = ProxyView(running.id if running else None, ports, networks)
+        if view != self._proxy:
+            self._router = None  # recreated (or its ports moved): a new runtime API
+        self._proxy = view
+        return view
+
+    def _published(self, port: int) -> int | None:
+        """The host port the proxy publishes `port` on (None: not running)."""
+        return (self._proxy or self._read_proxy()).ports.get(port)
+
     def router(self) -> Router:
-        """The proxy's runtime API (found once per lab)."""
+        """The proxy's runtime API (found once per proxy container)."""
         if self._router is None:
-            port = self.model.engine.published_port(PROXY, RUNTIME_PORT)
+            port = self._published(RUNTIME_PORT)
             if port is None:
                 raise BadInput("agentlab's traffic layer is not running",
                                hint="agentlab up starts it")  # fmt: skip
@@ -183,7 +212,7 @@ class TrafficLayer:
         return self._router
 
     def metrics_url(self) -> str:
-        port = self.model.engine.published_port(PROXY, METRICS_PORT)
+        port = self._published(METRICS_PORT)
         if port is None:
             raise BadInput("agentlab's traffic layer is not running", hint="agentlab up")
         return f"http://127.0.0.1:{port}/metrics/versions"
@@ -191,9 +220,10 @@ class TrafficLayer:
     def entry_url(self, service: str, path: str = "/", target: int | None = None) -> str:
         """Where host clients reach `service` (its port `target`, else its first) through
         the proxy."""
+        self._read_proxy()
         for frontend in self.frontends():
             if frontend.service == service and target in (None, frontend.target):
-                port = self.model.engine.published_port(PROXY, frontend.listen)
+                port = self._published(frontend.listen)
                 if port is not None:
                     return f"http://127.0.0.1:{port}{path}"
         raise BadInput(f"{service} is not behind agentlab's traffic layer",
@@ -203,7 +233,7 @@ class TrafficLayer:
         """Where the canary (a blue-green's new set) answers alone, from the host."""
         for frontend in self.frontends():
             if frontend.service == service:
-                port = self.model.engine.published_port(PROXY, frontend.preview)
+                port = self._published(frontend.preview)
                 if port is not None:
                     return f"http://127.0.0.1:{port}{path}"
         raise BadInput(f"{service} has no preview port (its traffic layer predates them)",
@@ -213,7 +243,7 @@ class TrafficLayer:
         """Per version, what the proxy served for the backend behind `url` (an entry URL
         from `entry_url`); None when `url` does not go through the traffic layer."""
         for frontend in self.frontends():
-            port = self.model.engine.published_port(PROXY, frontend.listen)
+            port = self._published(frontend.listen)
             if port is not None and url.startswith(f"http://127.0.0.1:{port}/"):
                 found = metrics.read(self.metrics_url())
                 return metrics.of_backends(found, [frontend.backend, frontend.canary_backend])
@@ -224,11 +254,8 @@ class TrafficLayer:
         if service not in self.services:
             return None
         frontends = [f for f in self.frontends() if f.service == service]
-        return LayerGate(self.router(), frontends, self._proxy_networks())
-
-    def _proxy_networks(self) -> set[str]:
-        proxies = self.model.engine.replicas(PROXY)
-        return {network for proxy in proxies for network in proxy.addresses}
+        networks = set(self._read_proxy().networks)
+        return LayerGate(self.router(), frontends, networks)
 
     def sync(self) -> None:
         """Make each proxied service's routes the replicas that are running, ready and

@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.inspect import published_ports
 from agentlab.engine.model import Replica
-from agentlab.lab.traffic_layer import LayerGate
+from agentlab.lab.facade import Lab
+from agentlab.lab.traffic_layer import PROXY, LayerGate, TrafficLayer
+from agentlab.project.config import load_settings
+from agentlab.project.location import Project
 from agentlab.state.override import (
     MovedPort,
     Reset,
@@ -23,7 +28,14 @@ from agentlab.state.override import (
 )
 from agentlab.traffic.fake import FakeRouter
 from agentlab.traffic.haproxy import HAProxyRouter
-from agentlab.traffic.haproxy_config import Frontend, render
+from agentlab.traffic.haproxy_config import (
+    FIRST_LISTEN_PORT,
+    METRICS_PORT,
+    PREVIEW_OFFSET,
+    RUNTIME_PORT,
+    Frontend,
+    render,
+)
 from agentlab.traffic.metrics import VersionFigures, parse, since
 
 BACKEND = "agentlab_web_8000"
@@ -234,3 +246,62 @@ def test_the_override_keeps_the_reset_ports_and_the_pins(tmp_path: Path) -> None
     set_traffic_layer(path, (), {})
     assert "agentlab-proxy" not in path.read_text() and "!reset" not in path.read_text()
     assert read_override(path).pins == {"web": "shop-web:1.1.0"}
+
+
+def test_a_container_s_published_tcp_ports_are_read_from_its_inspect() -> None:
+    ports = {
+        "9999/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32771"}],
+        "8404/tcp": None,  # exposed, not published
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8081"}],
+    }
+    assert published_ports({"NetworkSettings": {"Ports": ports}}) == {9999: 32771, 80: 8080}
+    assert published_ports({"NetworkSettings": {"Ports": None}}) == {}
+
+
+def proxy_ports(fake: FakeEngine, first: int) -> None:
+    """The proxy's runtime API, metrics, web's entry and preview on host ports from `first`."""
+    inside = (RUNTIME_PORT, METRICS_PORT, FIRST_LISTEN_PORT, FIRST_LISTEN_PORT + PREVIEW_OFFSET)
+    for number, port in enumerate(inside):
+        fake.ports[(PROXY, port)] = first + number
+
+
+def test_a_canary_start_reads_the_proxy_once_and_a_recreated_proxy_again(
+    tmp_path: Path,
+) -> None:
+    fake = FakeEngine(nap=0.0)
+    fake.add_image("lab/web:1.0.0")
+    fake.add_image("haproxy:2.6")
+    fake.add_service("web", "lab/web:1.0.0", replicas=2)
+    proxy_ports(fake, 1001)
+    fake.add_service(PROXY, "haproxy:2.6")
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n", encoding="utf-8")
+    lab = Lab(Project((compose,), load_settings(tmp_path), "lab"), engine_factory=fake.attach)
+    fragment = {"services": {"web": {"ports": Reset([])}, PROXY: {"image": "haproxy:2.6"}}}
+    set_traffic_layer(lab.model.override_path, (MovedPort("web", 8000, None, ""),), fragment)
+    layer = TrafficLayer(lab.model)
+    fake.calls.clear()
+
+    def canary_start() -> tuple[int, str, str]:
+        """What a canary's start asks the traffic layer (lab/rollouts.py, lab/canaries.py)."""
+        gate = layer.gate("web")
+        assert gate is not None and isinstance(gate.router, HAProxyRouter)
+        return gate.router.port, layer.metrics_url(), layer.preview_url("web")
+
+    first = canary_start()
+    assert first == (1001, "http://127.0.0.1:1002/metrics/versions", "http://127.0.0.1:1004/")
+    assert fake.called("replicas") == [(PROXY,)]
+    assert fake.called("published_port") == []
+    assert canary_start() == first
+    assert fake.called("replicas") == [(PROXY,)] * 2  # the gate reads it again, no port
+    fake.remove_replica(fake.of(PROXY)[0].id)  # recreated: new ephemeral ports
+    proxy_ports(fake, 2001)
+    fake.start(PROXY, "haproxy:2.6", 1)
+    assert canary_start() == (
+        2001,
+        "http://127.0.0.1:2002/metrics/versions",
+        "http://127.0.0.1:2004/",
+    )
+    assert layer.entry_url("web", "/version") == "http://127.0.0.1:2003/version"
+    assert fake.called("published_port") == []
