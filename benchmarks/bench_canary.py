@@ -37,9 +37,9 @@ from pathlib import Path
 
 from benchlib import (
     AGENTLAB,
-    REPO,
+    WEB,
     SetupError,
-    base_image,
+    build_web,
     check_engine,
     docker,
     install_sigterm,
@@ -59,7 +59,6 @@ from agentlab.traffic.haproxy_config import FIRST_LISTEN_PORT, METRICS_PORT, RUN
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.metrics import VersionFigures, of_backends, read
 
-WEB = REPO / "tests" / "projects" / "webapp" / "web"
 RPS = 200
 INTERVAL = 1.0
 WEIGHT = 10
@@ -204,12 +203,8 @@ def weight_switches(lab: Lab, count: int) -> tuple[list[float], list[float]]:
 
 
 def build(repo: str) -> None:
-    base = base_image()
     for version, extra in (("1.0.0", []), ("1.1.0", []), ("1.3.0", ["ERROR_EVERY=20"])):
-        args = [a for arg in extra for a in ("--build-arg", arg)]
-        docker("build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--build-arg",
-               f"VERSION={version}", *args, "-t", f"{repo}:{version}", str(WEB),
-               timeout=600)  # fmt: skip
+        build_web(f"{repo}:{version}", version, *extra)
 
 
 def main(argv: list[str] | None = None) -> int:

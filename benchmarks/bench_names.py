@@ -44,6 +44,7 @@ from pathlib import Path
 
 from benchlib import (
     REPO,
+    WEB,
     Done,
     SetupError,
     Watcher,
@@ -51,6 +52,7 @@ from benchlib import (
     all_healthy_at,
     any_at,
     base_image,
+    build_web,
     check_engine,
     compose,
     compose_down,
@@ -67,7 +69,6 @@ from benchlib import (
 )
 from benchswarm import SETTLE_TIMEOUT, Swarm, wait_until
 
-WEB = REPO / "tests" / "projects" / "webapp" / "web"
 CLIENT = REPO / "tests" / "support" / "netclient.py"
 RPS = 50
 WARMUP = 1.0  # s of load before the command
@@ -288,9 +289,7 @@ def build_images(repo: str) -> dict[str, str]:
     ids = {"base": base}
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         healthy = "false" if version == BAD[1] else "true"
-        docker("build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--build-arg",
-               f"VERSION={version}", "--build-arg", f"HEALTHY={healthy}",
-               "-t", f"{repo}:{version}", str(WEB), timeout=600)  # fmt: skip
+        build_web(f"{repo}:{version}", version, f"HEALTHY={healthy}")
         ids[version] = docker("image", "inspect", "-f", "{{.Id}}", f"{repo}:{version}").out.strip()
     return ids
 

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "agentlab" / "demo" / "compose.yaml"
 AGENTLAB = REPO / ".venv" / "bin" / "agentlab"
 SOURCE_REPO = "agentlab-demo"  # where `agentlab images build` puts the demo images
+WEB = REPO / "tests" / "projects" / "webapp" / "web"  # the test project's web service
 
 # Every compose/agentlab call of the benchmarks: an ephemeral gateway port on 127.0.0.1.
 ENV = {**os.environ, "AGENTLAB_GATEWAY_PORT": "0"}
@@ -234,6 +235,14 @@ def base_image() -> str:
 def proxy_image() -> str:
     """The traffic layer's HAProxy image."""
     return local_image("AGENTLAB_PROXY_IMAGE", ("haproxy:2.6", "agentlab/haproxy:offline"), "proxy")
+
+
+def build_web(ref: str, version: str, *build_args: str) -> None:
+    """Build the webapp's web service at `version` as `ref` from the local base image
+    (never a pull), with more `NAME=VALUE` build arguments."""
+    args = [a for arg in (f"BASE_IMAGE={base_image()}", f"VERSION={version}", *build_args)
+            for a in ("--build-arg", arg)]  # fmt: skip
+    docker("build", "-q", *args, "-t", ref, str(WEB), timeout=600)
 
 
 def write_yaml_json(path: Path, doc: dict[str, Any]) -> Path:
