@@ -94,6 +94,11 @@ class LabRun:
             ["docker", *args], capture_output=True, text=True, check=True, timeout=60
         ).stdout
 
+    def published(self, service: str, port: int) -> int:
+        """The host port `service` publishes `port` on (`docker compose port`)."""
+        out = self.docker("compose", "-p", self.project, "port", service, str(port))
+        return int(out.strip().rsplit(":", 1)[1])
+
     def containers(self) -> list[str]:
         """Names of every container of this project, running or not."""
         out = self.docker(

@@ -44,8 +44,7 @@ def layered(webapp_lab: LabRun) -> LabRun:
 
 
 def published(lab: LabRun, port: int) -> int:
-    out = lab.docker("compose", "-p", lab.project, "port", "agentlab-proxy", str(port))
-    return int(out.strip().rsplit(":", 1)[1])
+    return lab.published("agentlab-proxy", port)
 
 
 def entry(lab: LabRun) -> str:

@@ -84,9 +84,8 @@ def version_seen(lab: LabRun, sample: Sample, settle: float = 30.0) -> str:
     proxies and backends have no healthcheck (ready = running, as for Compose), so a
     process still importing may refuse or drop the first requests: asked again until an
     upstream answers, for at most `settle` seconds."""
-    out = lab.docker("compose", "-p", lab.project, "port", sample.port_service,
-                     str(sample.target_port))  # fmt: skip
-    url = f"http://127.0.0.1:{out.strip().rsplit(':', 1)[1]}{sample.path}"
+    port = lab.published(sample.port_service, sample.target_port)
+    url = f"http://127.0.0.1:{port}{sample.path}"
     deadline = time.monotonic() + settle
     while True:
         try:

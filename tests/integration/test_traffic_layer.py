@@ -33,13 +33,11 @@ def flask_lab() -> Iterator[LabRun]:
 
 
 def entry(lab: LabRun, port: int) -> str:
-    out = lab.docker("compose", "-p", lab.project, "port", "agentlab-proxy", str(port))
-    return f"http://127.0.0.1:{out.strip().rsplit(':', 1)[1]}"
+    return f"http://127.0.0.1:{lab.published('agentlab-proxy', port)}"
 
 
 def router(lab: LabRun) -> HAProxyRouter:
-    out = lab.docker("compose", "-p", lab.project, "port", "agentlab-proxy", "9999")
-    return HAProxyRouter("127.0.0.1", int(out.strip().rsplit(":", 1)[1]))
+    return HAProxyRouter("127.0.0.1", lab.published("agentlab-proxy", 9999))
 
 
 def test_a_fixed_port_service_surges_through_the_proxy_and_loses_nothing(
