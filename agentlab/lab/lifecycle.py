@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 
-from agentlab.common.errors import AgentlabError, OperationFailed
+from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
 from agentlab.lab import builds, readiness
@@ -16,6 +17,8 @@ from agentlab.lab.rollouts import Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
 from agentlab.state.lock import project_lock
 from agentlab.state.override import read_pins, update_override
+
+PROXY_START = 30.0  # s HAProxy may take to listen once its container runs
 
 
 class Lifecycle:
@@ -83,8 +86,19 @@ class Lifecycle:
             if layered:
                 behind = ", ".join(dict.fromkeys(port.service for port in layered))
                 progress(f"traffic layer: {behind} behind {proxy_image()}")
+                self._wait_for_proxy()
                 self.layer.sync()
         return replicas
+
+    def _wait_for_proxy(self) -> None:
+        """HAProxy listens a moment after its container starts: wait (bounded) until its
+        runtime API answers before routing through it (sync says it if it never does)."""
+        deadline = time.monotonic() + PROXY_START
+        while time.monotonic() < deadline:
+            with suppress(EngineUnavailable):
+                if self.layer.router().command("show info"):
+                    return
+            time.sleep(0.1)
 
     def start_and_wait(
         self,

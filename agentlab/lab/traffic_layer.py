@@ -68,7 +68,7 @@ class TrafficLayer:
 
     def __init__(self, model: ProjectModel) -> None:
         self.model = model
-        self._router: Router | None = None
+        self._router: HAProxyRouter | None = None
         self._proxy: ProxyView | None = None  # the last read of the proxy's container
 
     @property
@@ -136,7 +136,9 @@ class TrafficLayer:
 
     def apply(self, moved: tuple[MovedPort, ...]) -> None:
         """Write the proxy and the moved ports into the override (callers hold the lock);
-        with none, take the traffic layer away."""
+        with none, take the traffic layer away. The proxy is read again after (`up` may
+        recreate it)."""
+        self._proxy = None
         if moved or self.services:
             set_traffic_layer(self.model.override_path, moved, self._fragment(moved))
             self.model.reload()
@@ -201,7 +203,7 @@ class TrafficLayer:
         """The host port the proxy publishes `port` on (None: not running)."""
         return (self._proxy or self._read_proxy()).ports.get(port)
 
-    def router(self) -> Router:
+    def router(self) -> HAProxyRouter:
         """The proxy's runtime API (found once per proxy container)."""
         if self._router is None:
             port = self._published(RUNTIME_PORT)
