@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agentlab import __version__
-from agentlab.cli import commands
+from agentlab.cli import canary_commands, commands
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--json", action="store_true", help="one JSON event per line")
 
     commands.add_rollout_parsers(sub)
+    canary_commands.add_parser(sub)
     sub.add_parser("tui", help="the terminal UI: the lab live, every action a key away")
     return parser
 

@@ -1,6 +1,6 @@
 """Canaries as the facade runs them: the plan from agentlab.yaml and the command line, the
-runner wired to the traffic layer's weights and meter, and `agentlab promote` / `abort`
-from another process (a request file the running canary picks up within 0.1 s)."""
+runner wired to the traffic layer's weights and meter, and `agentlab promote` / `abort` /
+`weight` from another process (a request file the running canary picks up within 0.1 s)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.config import canary_settings
 from agentlab.rollout.canary import CanaryPlan, Pause, blue_green_plan
-from agentlab.rollout.canary_runner import Meter, Request
+from agentlab.rollout.canary_requests import Request, read_request, request_word
+from agentlab.rollout.canary_runner import Meter
 from agentlab.traffic import metrics
 from agentlab.traffic.metrics import VersionFigures
 
@@ -112,8 +113,8 @@ def meter(layer: TrafficLayer, service: str) -> Meter | None:
 
 
 def send_request(model: ProjectModel, service: str, request: Request) -> None:
-    """Ask the canary of `service` running in another process to promote or abort;
-    BadInput when none runs."""
+    """Ask the canary of `service` running in another process to promote, abort or take a
+    weight; BadInput when none runs (or a weight for a blue-green, which has none)."""
     model.service(service)
     running = [
         entry for entry in model.history().unfinished(service)
@@ -123,6 +124,11 @@ def send_request(model: ProjectModel, service: str, request: Request) -> None:
     if not running:
         hint = f"agentlab rollout {service} --to VERSION --strategy canary"
         raise BadInput(f"no canary of {service} is running", hint=hint)
+    canary = [s["detail"] for s in running[0].steps if s.get("action") == "canary"]
+    blue_green = (canary[0].get(PLAN_KEY) or {}).get("blue_green") is not None
+    if blue_green and not isinstance(request, str):
+        raise BadInput(f"the blue-green of {service} switches all at once: it has no weight to set",
+                       hint=f"agentlab promote {service} or agentlab abort {service}")  # fmt: skip
     CanaryRequests(model.state_dir).send(service, request)
 
 
@@ -183,8 +189,8 @@ def _shares(layer: TrafficLayer, service: str) -> dict[str, int]:
 
 
 class CanaryRequests:
-    """`agentlab promote` and `agentlab abort` for a canary running in another process:
-    one file per service in the project's state directory."""
+    """`agentlab promote`, `abort` and `weight` for a canary running in another process:
+    one file per service in the project's state directory, holding the request's word."""
 
     def __init__(self, state_dir: Path) -> None:
         self.folder = state_dir / "canary-requests"
@@ -192,7 +198,7 @@ class CanaryRequests:
     def send(self, service: str, request: Request) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         temporary = self.folder / f".{service}.{os.getpid()}"
-        temporary.write_text(request, encoding="utf-8")
+        temporary.write_text(request_word(request), encoding="utf-8")
         temporary.replace(self.folder / service)  # atomic: never half a word
 
     def take(self, service: str) -> Request | None:
@@ -203,7 +209,7 @@ class CanaryRequests:
             path.unlink()
         except FileNotFoundError:
             return None
-        return "promote" if word == "promote" else "abort" if word == "abort" else None
+        return read_request(word)
 
     def clear(self, service: str) -> None:
         """Forget a request left from an earlier canary."""

@@ -14,6 +14,7 @@ from agentlab.common.events import ProgressSink, quiet
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import Engine, EventStream
 from agentlab.lab import builds, canaries, drills, scaling
+from agentlab.lab.canary_meter import CanaryMeter
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
 from agentlab.lab.drift import DriftReport, read_drift
 from agentlab.lab.lifecycle import Lifecycle
@@ -22,7 +23,7 @@ from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, 
 from agentlab.lab.status import LabStatus, read_status
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.location import Project
-from agentlab.rollout.canary_runner import Request
+from agentlab.rollout.canary_requests import Request
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import History
@@ -201,9 +202,9 @@ class Lab:
         return self.rollouts.continue_unfinished(service, undo, emit, pause)
 
     def request_canary(self, service: str, request: Request, wait: float = 2.0) -> bool:
-        """`agentlab promote` / `abort`: ask the running canary of `service`; True when
-        it took the request within `wait` seconds (else it takes it at its next pause or
-        analysis)."""
+        """`agentlab promote` / `abort` / `weight`: ask the running canary of `service`;
+        True when it took the request within `wait` seconds (else it takes it at its next
+        pause or analysis)."""
         canaries.send_request(self.model, service, request)
         deadline = time.monotonic() + wait
         while not canaries.request_taken(self.model, service):
@@ -211,6 +212,12 @@ class Lab:
                 return False
             time.sleep(0.05)
         return True
+
+    def canary_meter(self, service: str) -> CanaryMeter | None:
+        """Per-version rates of `service` as the traffic layer counts them (None: the
+        service is not behind it); each sample reads the proxy's meter over HTTP."""
+        read = canaries.meter(self.traffic_layer, service)
+        return None if read is None else CanaryMeter(read)
 
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""

@@ -8,7 +8,9 @@ answers the name only once ready and leaves it before it is stopped, as in any r
 - `setWeight 100` (promotion): run the full set of new replicas, send every request to
   them, then remove the stable ones (the runner's usual rolling end, with its monitor);
 - a failed gate, a failed replica or `agentlab abort`: every request back to the stable
-  replicas, then the canary replicas removed; the rollout ends `rolled-back` (exit 1).
+  replicas, then the canary replicas removed; the rollout ends `rolled-back` (exit 1);
+- `agentlab weight` (a weight set by hand, rollout/canary_requests.py): that weight now,
+  then a hold there (gates still read) until promote, abort or another weight.
 Each canary step is journaled with its position, so `rollout resume` continues from the
 step it stopped in and `rollout undo` returns to the stable version.
 """
@@ -20,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import Engine
@@ -33,6 +35,7 @@ from agentlab.rollout.canary import (
     approximate_percent,
     canary_replicas,
 )
+from agentlab.rollout.canary_requests import Request, WeightRequest
 from agentlab.rollout.events import (
     GateChecked,
     OldSetKept,
@@ -52,9 +55,8 @@ from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.traffic.metrics import VersionFigures, since
 
-Request = Literal["promote", "abort"]
 Meter = Callable[[], Mapping[str, VersionFigures]]  # per version, counters so far
-REQUEST_POLL = 0.1  # s between looks for `agentlab promote` / `agentlab abort`
+REQUEST_POLL = 0.1  # s between looks for `agentlab promote` / `abort` / `weight`
 
 
 # The rolling runners a canary drives, built by the facade: (service, settings, replicas
@@ -94,6 +96,14 @@ class _Abort(Exception):
 
 class _Promote(Exception):
     """`agentlab promote`: skip to 100 %."""
+
+
+class _ManualWeight(Exception):
+    """`agentlab weight`: this weight now, then hold."""
+
+    def __init__(self, percent: int) -> None:
+        super().__init__(percent)
+        self.percent = percent
 
 
 class _Pause(Exception):
@@ -185,9 +195,13 @@ class CanaryRunner:
     ) -> tuple[Outcome, str, list[Any]]:
         for position in range(start_at, len(self.plan.steps)):
             step = self.plan.steps[position]
-            index = self._begin(step, position)
+            index = self._begin(step.line(), position)
             try:
                 self._take(step, stable, image, version)
+            except _ManualWeight as manual:
+                self.journal.step_done(self.rollout_id, index)
+                self._hold(manual.percent, position, stable, image, version)
+                return self._steps(stable, image, version, len(self.plan.steps) - 1)
             except _Promote:  # on to the last step: 100 %
                 self.journal.step_done(self.rollout_id, index)
                 return self._steps(stable, image, version, len(self.plan.steps) - 1)
@@ -196,9 +210,10 @@ class CanaryRunner:
             self.journal.step_done(self.rollout_id, index)
         raise AssertionError("a canary plan ends at 100 %")  # parse_steps sees to it
 
-    def _begin(self, step: CanaryStep, position: int) -> int:
+    def _begin(self, line: str, position: int) -> int:
+        """Journal a canary step (`position` in the plan; resume runs it again)."""
         self._index += 1
-        description = f"canary: {step.line()}"
+        description = f"canary: {line}"
         detail = {"description": description, "canary_step": position, **self.plan_detail}
         self.journal.step_begin(self.rollout_id, self._index, "canary", detail)
         self.emit(StepStarted(self._index, description))
@@ -259,6 +274,28 @@ class CanaryRunner:
         self._inner_journals.append(journal)
         return runner
 
+    def _hold(
+        self, percent: int, position: int, stable: set[str], image: str, version: str
+    ) -> None:
+        """A weight set by hand: applied, then held (gates read round after round; a
+        failed one aborts) until another weight, an abort (raised) or promote (returns).
+        Journaled at the plan's `position`, so a resume runs that step again."""
+        while True:
+            index = self._begin(f"set weight {percent}% by hand, held", position)
+            try:
+                self._set_weight(percent, stable, image, version)
+                while True:
+                    if self.plan.analysis.gates and self.meter is not None:
+                        self._analyse(holding=True)
+                    else:
+                        self._wait_until(math.inf)
+            except _ManualWeight as manual:
+                percent = manual.percent
+            except _Promote:
+                self.journal.step_done(self.rollout_id, index)
+                return
+            self.journal.step_done(self.rollout_id, index)
+
     def _promote(self, stable: set[str], image: str, version: str, index: int) -> tuple[
         Outcome, str, list[Any]
     ]:
@@ -297,6 +334,8 @@ class CanaryRunner:
             raise _Abort("aborted on request")
         if request == "promote":
             raise _Promote()
+        if isinstance(request, WeightRequest) and not self.plan.blue_green:
+            raise _ManualWeight(request.percent)
         if seconds > 0:
             self.wait(seconds)
 
@@ -304,8 +343,9 @@ class CanaryRunner:
         while (left := deadline - self.clock()) > 0:
             self._sleep(min(REQUEST_POLL, left))
 
-    def _analyse(self) -> None:
-        """Read the gates every interval; abort past the failure limit."""
+    def _analyse(self, holding: bool = False) -> None:
+        """Read the gates every interval; abort past the failure limit, and (unless
+        `holding` at a weight set by hand) when no reading had enough requests."""
         analysis = self.plan.analysis
         if self.meter is None:
             raise _Abort("no per-version metrics to analyse (the service has no traffic layer)")
@@ -329,7 +369,7 @@ class CanaryRunner:
             failed += bool(failing)
             if failed > analysis.failure_limit:
                 raise _Abort(f"gate failed: {failing[0].line()}")
-        if conclusive == 0:
+        if not holding and conclusive == 0:
             raise _Abort(
                 f"analysis inconclusive: fewer than {analysis.min_requests} canary requests "
                 "in every interval"

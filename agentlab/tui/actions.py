@@ -9,12 +9,12 @@ from textual.notifications import SeverityLevel
 
 from agentlab.lab.catalogue import VersionRow
 from agentlab.lab.rollouts import failure_details
-from agentlab.rollout.canary_runner import Request
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import Revision
 from agentlab.traffic.load import TrafficGenerator, TrafficReport
-from agentlab.tui.base import LabAppBase, while_running
+from agentlab.tui.base import while_running
+from agentlab.tui.canary_actions import CanaryActions
 from agentlab.tui.messages import Task
 from agentlab.tui.screens.confirm import ConfirmDialog
 from agentlab.tui.screens.logs import LogsScreen
@@ -35,8 +35,8 @@ OUTCOME_SEVERITY: dict[str, SeverityLevel] = {
 }
 
 
-class LabActions(LabAppBase):
-    """The actions behind the keys and the command palette."""
+class LabActions(CanaryActions):
+    """The actions behind the keys and the command palette (the canary's: CanaryActions)."""
 
     # ---- guards -------------------------------------------------------------
 
@@ -147,26 +147,6 @@ class LabActions(LabAppBase):
         else:
             self.pause_flag.set()
         self.notify(f"pausing the rollout of {self.rollout.service} after this step")
-
-    def action_promote(self) -> None:
-        self._request_canary("promote")
-
-    def action_abort(self) -> None:
-        self._request_canary("abort")
-
-    def _request_canary(self, request: Request) -> None:
-        view = self.rollout
-        if view is None or not view.running or not view.progressive:
-            self.notify("no canary is running", severity="warning")
-            return
-        service = view.service
-        self.run_task(
-            Task(
-                f"{request} {service}",
-                lambda: self.lab.request_canary(service, request),
-                lambda _: self.record(f"{request} sent to the canary of {service}", "bold"),
-            )
-        )
 
     def action_resume(self) -> None:
         self._continue(undo=False)

@@ -16,6 +16,7 @@ from agentlab.lab.watch.events import ConfigError, DesiredChanged, Reloaded, Wat
 from agentlab.rollout.events import ReplicaCounts, RolloutFinished
 from agentlab.tui.actions import OUTCOME_SEVERITY, LabActions
 from agentlab.tui.base import while_running
+from agentlab.tui.canary_actions import TRAFFIC_TICK
 from agentlab.tui.feed import EventFeed
 from agentlab.tui.keys import bindings
 from agentlab.tui.live import apply_event, apply_events
@@ -76,6 +77,7 @@ class AgentlabApp(LabActions):
         self.feed = EventFeed(self.lab.events, self.post_safely)
         self.feed.start()
         self.set_interval(TICK, self.tick)
+        self.set_interval(TRAFFIC_TICK, self.tick_canary_traffic)
         self.run_task(Task("unfinished rollouts", self.lab.unfinished, self._warn_unfinished))
 
     def _warn_unfinished(self, lines: list[str]) -> None:
@@ -131,7 +133,9 @@ class AgentlabApp(LabActions):
     @on(DataTable.RowHighlighted, "#services")
     @while_running
     def show_selection(self) -> None:
-        """Replicas of the selected service; the rollout panel with live replicas."""
+        """Replicas of the selected service; the rollout panel with live replicas; the
+        canary's keys in the footer while one runs."""
+        self.canary_changed()
         if self.status is None:
             return
         self.main(ReplicasPanel).show(

@@ -9,14 +9,14 @@ from textual.binding import Binding, BindingType
 
 @dataclass(frozen=True)
 class LabCommand:
-    """One action, reachable by a key (shown in the footer) and from the command palette."""
+    """One action, reachable by a key (shown in the footer; the canary's only while a
+    canary runs, see tui/canary_actions.py) and from the command palette."""
 
     key: str
     action: str
     label: str
     title: str
     help: str
-    footer: bool = True  # shown in the footer (else the screen that needs it says it)
 
 
 COMMANDS = (
@@ -25,12 +25,16 @@ COMMANDS = (
     LabCommand("p", "pause", "Pause", "Pause rollout", "stop the running rollout after its step"),
     LabCommand("c", "resume", "Resume", "Resume rollout", "finish a paused or interrupted rollout"),
     LabCommand("z", "undo", "Undo", "Undo rollout", "return a paused rollout to the old version"),
+    LabCommand("o", "promote", "Promote", "Promote canary", "skip a running canary to 100%"),
     LabCommand(
-        "o", "promote", "Promote", "Promote canary", "skip a running canary to 100%", False
+        "a", "abort", "Abort", "Abort canary", "every request back to stable, canary removed"
     ),
     LabCommand(
-        "a", "abort", "Abort", "Abort canary", "every request back to stable, canary removed",
-        False,
+        "w",
+        "set_weight",
+        "Weight",
+        "Set canary weight",
+        "send N% of requests to the running canary now, and hold there",
     ),
     LabCommand("b", "rollback", "Rollback", "Roll back", "roll back to a revision from history"),
     LabCommand(
@@ -46,5 +50,5 @@ COMMANDS = (
 
 def bindings() -> list[BindingType]:
     """The app's key bindings, in footer order, then quit."""
-    keys: list[BindingType] = [Binding(c.key, c.action, c.label, show=c.footer) for c in COMMANDS]
+    keys: list[BindingType] = [Binding(c.key, c.action, c.label) for c in COMMANDS]
     return [*keys, Binding("q", "quit", "Quit")]

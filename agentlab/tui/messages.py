@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from textual.message import Message
 
 from agentlab.engine.model import EngineEvent
+from agentlab.lab.canary_meter import CanaryTraffic
 from agentlab.lab.status import LabStatus
 from agentlab.lab.watch.events import WatchEvent
 from agentlab.rollout.events import RolloutEvent
@@ -104,3 +105,14 @@ class TaskFailed(Message):
         self.task = task
         self.error = error
         self.details = details
+
+
+class CanaryTrafficRead(Message):
+    """A sample of a canary's per-version traffic (None: no window yet, or none to read;
+    `note` says why)."""
+
+    def __init__(self, service: str, traffic: CanaryTraffic | None, note: str = "") -> None:
+        super().__init__()
+        self.service = service
+        self.traffic = traffic
+        self.note = note

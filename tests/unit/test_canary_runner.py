@@ -11,7 +11,8 @@ from typing import Any
 from agentlab.engine.fake import NEVER_HEALTHY, FakeChanges, FakeEngine
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.rollout.canary import CanaryPlan, blue_green_plan, build_plan
-from agentlab.rollout.canary_runner import CanaryRunner, Request
+from agentlab.rollout.canary_requests import Request
+from agentlab.rollout.canary_runner import CanaryRunner
 from agentlab.rollout.events import (
     GateChecked,
     OldSetKept,

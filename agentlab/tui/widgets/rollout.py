@@ -8,9 +8,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
 from agentlab.engine.model import Replica
+from agentlab.lab.canary_meter import CanaryTraffic
 from agentlab.lab.status import ServiceStatus
 from agentlab.tui.rollout_view import RolloutView
 from agentlab.tui.view import coloured, replica_health, tag_of
+from agentlab.tui.widgets.canary_traffic import traffic_text
 
 
 def replica_list(title: str, replicas: list[Replica]) -> Text:
@@ -45,8 +47,8 @@ def canary_text(view: RolloutView) -> Text:
     for gate, verdict, reading in view.gates:
         lines.append(Text.assemble(("Gate ", "bold"), f"{gate}: ",
                                    (reading, VERDICT_STYLES.get(verdict, ""))))  # fmt: skip
-    lines.append(Text("o promotes · a aborts (every request back to the stable version)",
-                      style="dim"))  # fmt: skip
+    lines.append(Text("o promotes · a aborts (every request back to the stable version) · "
+                      "w sets the weight by hand (held there)", style="dim"))  # fmt: skip
     return Text("\n").join(lines)
 
 
@@ -56,6 +58,7 @@ class RolloutPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="step")
         yield Static(id="canary")
+        yield Static(id="canary-traffic")
         yield ProgressBar(show_eta=False, id="rollout-progress")
         with Horizontal(id="sides"):
             yield Static(id="old")
@@ -80,6 +83,7 @@ class RolloutPanel(Vertical):
         self.query_one("#step", Static).update(step)
         progressive = self.query_one("#canary", Static)
         progressive.display = view.progressive
+        self.query_one("#canary-traffic", Static).display = view.progressive
         if view.progressive:
             progressive.update(canary_text(view))
         self.query_one(ProgressBar).update(total=max(view.desired, 1), progress=view.updated)
@@ -88,3 +92,8 @@ class RolloutPanel(Vertical):
         old = [r for r in replicas if r not in new]
         self.query_one("#old", Static).update(replica_list(f"Old · {view.from_version}", old))
         self.query_one("#new", Static).update(replica_list(f"New · {view.to_version}", new))
+
+    def show_traffic(self, view: RolloutView, traffic: CanaryTraffic | None, note: str) -> None:
+        """The canary's per-version figures of the last sample."""
+        text = traffic_text(view.from_version, view.to_version, traffic, note)
+        self.query_one("#canary-traffic", Static).update(text)
