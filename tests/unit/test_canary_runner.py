@@ -11,7 +11,7 @@ from typing import Any
 from agentlab.engine.fake import NEVER_HEALTHY, FakeChanges, FakeEngine
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.rollout.canary import CanaryPlan, blue_green_plan, build_plan
-from agentlab.rollout.canary_requests import Request
+from agentlab.rollout.canary_requests import Request, WeightRequest
 from agentlab.rollout.canary_runner import CanaryRunner
 from agentlab.rollout.events import (
     GateChecked,
@@ -287,3 +287,60 @@ def test_a_pause_request_stops_the_canary_where_it_is_resumable() -> None:
     assert "rollout resume agent" in result.hint
     assert rig.journal.states == ["running", "paused"]
     assert sorted(rig.images()) == [OLD, OLD, OLD, NEW, NEW]  # left as it was: 50 %
+
+
+# ---- a weight set by hand (`agentlab weight`, the TUI's w) ---------------------------
+
+
+def test_a_weight_set_by_hand_applies_at_once_and_holds_until_promote() -> None:
+    rig = CanaryRig(scripted=[(10.0, WeightRequest(30)), (100.0, "promote")])
+    result = rig.run(build_plan("10,pause,50,100", [], {}))
+    assert result.outcome == "complete", result.message
+    assert rig.fake.clock.now() >= 100.0  # held, though the plan's pause had no end either
+    assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 30), ("2.0", 100)]  # 50 % skipped
+    assert [(e.percent, e.canary_replicas) for e in rig.of(WeightSet)] == [(10, 1), (30, 1),
+                                                                          (100, 3)]  # fmt: skip
+    held = [d for _, action, d in rig.journal.begun if action == "canary"
+            and "by hand" in d["description"]]  # fmt: skip
+    assert [(d["description"], d["canary_step"]) for d in held] == [
+        ("canary: set weight 30% by hand, held", 1)  # resume runs the pause it cut short
+    ]
+    assert rig.images() == [NEW] * 3
+
+
+def test_a_new_weight_replaces_the_held_one_and_abort_ends_the_hold() -> None:
+    rig = CanaryRig(scripted=[(5.0, WeightRequest(30)), (10.0, WeightRequest(60)),
+                              (15.0, "abort")])  # fmt: skip
+    result = rig.run(build_plan("10,pause,100", [], {}))
+    assert result.outcome == "rolled-back"
+    assert result.message == "aborted on request; back on 1.0"
+    assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 30), ("2.0", 60), ("2.0", 0)]
+    assert [e.canary_replicas for e in rig.of(WeightSet)] == [1, 1, 2]  # 60 % of 3: 2
+    assert rig.images() == [OLD] * 3
+
+
+def test_a_held_weight_keeps_reading_the_gates_and_a_failed_one_aborts() -> None:
+    rig = CanaryRig(scripted=[(0.0, WeightRequest(30))])  # taken in the first analysis
+    rig.meter.errors, rig.meter.rps = 0.05, 1000
+    result = rig.run(build_plan("10,50,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "rolled-back"
+    assert result.message.startswith("gate failed: error_rate 5%")
+    assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 30), ("2.0", 0)]
+    assert rig.images() == [OLD] * 3
+
+
+def test_a_held_weight_with_too_few_requests_waits_instead_of_aborting() -> None:
+    rig = CanaryRig(scripted=[(0.0, WeightRequest(0)), (20.0, "promote")])
+    rig.meter.rps = 1
+    result = rig.run(build_plan("10,50,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "complete", result.message
+    readings = rig.of(GateChecked)
+    assert len(readings) >= 10 and {r.verdict for r in readings} == {"inconclusive"}
+    assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 0), ("2.0", 100)]
+
+
+def test_a_blue_green_takes_no_weight() -> None:
+    rig = CanaryRig(scripted=[(5.0, WeightRequest(30)), (10.0, "promote")])
+    result = rig.run(blue_green(auto=False, delay="0s"))
+    assert result.outcome == "complete", result.message
+    assert rig.gate.splits == [("2.0", 0), ("2.0", 0), ("2.0", 100)]
