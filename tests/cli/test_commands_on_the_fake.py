@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +36,8 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         return Lab(project, engine_factory=engine.attach)
 
     monkeypatch.setattr(commands_base, "open_lab", open_lab)
-    for module in ("agentlab.cli.commands", "agentlab.cli.rollout_commands"):
+    for module in ("commands", "rollout_commands", "canary_commands"):
+        module = f"agentlab.cli.{module}"
         monkeypatch.setattr(f"{module}.open_lab", open_lab)
     return engine
 
@@ -107,3 +111,49 @@ def test_drift_exits_0_with_none_and_1_naming_each_difference(
     assert main.main(["status", "--json"]) == 0
     replicas = json.loads(capsys.readouterr().out)["services"][2]["replicas"]
     assert [r["drift"] is not None for r in replicas] == [False, False, True]
+
+
+def test_weight_checks_its_input_then_moves_a_running_canary_which_holds_there(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main.main(["weight", "web", "30"]) == 2  # nothing runs yet
+    assert "no canary of web is running" in capsys.readouterr().err
+    outcomes: list[str] = []
+    lab = commands_base.open_lab(argparse.Namespace())
+    canary = {"strategy": "canary", "steps": "50,pause"}  # quiet: stdout is the weight's
+    rolling = threading.Thread(
+        target=lambda: outcomes.append(lab.rollout("web", "2.0.0", canary).outcome)
+    )
+    rolling.start()
+    try:
+        step = wait_for_canary_step("pause until promoted")
+        assert step == "pause until promoted"
+        for bad in ("101", "-5", "half"):
+            assert main.main(["weight", "web", bad]) == 2
+            assert "a canary weight is a whole percent from 0 to 100" in capsys.readouterr().err
+        assert main.main(["weight", "nope", "30"]) == 2
+        capsys.readouterr()
+        assert main.main(["weight", "web", "100%", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"service": "web", "weight": 100,
+                                                        "taken": True}  # fmt: skip
+        assert wait_for_canary_step("set weight 100% by hand, held")
+        assert sorted(fake.images_of("web")).count("lab/web:2.0.0") == 2  # all, stable kept
+        assert len(fake.images_of("web")) == 4
+    finally:
+        main.main(["promote", "web"])
+        rolling.join(timeout=60)
+    assert outcomes == ["complete"]
+    assert set(fake.images_of("web")) == {"lab/web:2.0.0"}
+
+
+def wait_for_canary_step(step: str, timeout: float = 30.0) -> str:
+    """The step web's running canary is in, once it is `step` (status shows it)."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        view = commands_base.open_lab(argparse.Namespace()).status().canaries.get("web")
+        seen = view.step if view else ""
+        if seen == step:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"the canary of web never reached '{step}' (last: '{seen}')")

@@ -96,6 +96,8 @@ def test_malformed_agentlab_yaml_is_exit_2(tmp_path: Path) -> None:
         ["frobnicate"],
         ["images"],
         ["-f", "/no/such/compose.yaml", "status"],
+        ["weight", "web"],
+        ["weight", "web", "150"],
     ],
 )
 def test_usage_errors_are_exit_2(args: list[str]) -> None:
@@ -108,3 +110,4 @@ def test_help_lists_exit_codes() -> None:
     done = agentlab("--help")
     assert done.returncode == 0
     assert "3 engine unavailable" in done.stdout
+    assert "weight" in done.stdout and "promote" in done.stdout
