@@ -13,6 +13,13 @@ from typing import Literal
 
 from agentlab.common.errors import BadInput
 
+HELD = "by hand, held"  # ends the step line of a weight set by hand
+
+
+def held_line(percent: int) -> str:
+    """The canary step a weight set by hand runs: `set weight 30% by hand, held`."""
+    return f"set weight {percent}% {HELD}"
+
 
 @dataclass(frozen=True)
 class WeightRequest:

@@ -35,7 +35,7 @@ from agentlab.rollout.canary import (
     approximate_percent,
     canary_replicas,
 )
-from agentlab.rollout.canary_requests import Request, WeightRequest
+from agentlab.rollout.canary_requests import Request, WeightRequest, held_line
 from agentlab.rollout.events import (
     GateChecked,
     OldSetKept,
@@ -281,7 +281,7 @@ class CanaryRunner:
         failed one aborts) until another weight, an abort (raised) or promote (returns).
         Journaled at the plan's `position`, so a resume runs that step again."""
         while True:
-            index = self._begin(f"set weight {percent}% by hand, held", position)
+            index = self._begin(held_line(percent), position)
             try:
                 self._set_weight(percent, stable, image, version)
                 while True:

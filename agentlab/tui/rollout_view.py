@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from agentlab.rollout.canary_requests import HELD
 from agentlab.rollout.events import (
     GateChecked,
     Paused,
@@ -53,6 +54,7 @@ class RolloutView:
     weight: int | None = None
     weight_exact: bool = True
     gates: tuple[tuple[str, str, str], ...] = ()  # (gate, verdict, reading)
+    held: str = ""  # the step of a weight set by hand, once one is (`set weight 30% ...`)
 
     @property
     def progressive(self) -> bool:
@@ -82,6 +84,8 @@ def advance(view: RolloutView | None, event: RolloutEvent) -> RolloutView | None
     if isinstance(event, StepStarted):
         step = f"{event.index}. {event.description}"
         line = event.description.removeprefix("canary: ")
+        if view.progressive and line.endswith(HELD):
+            return replace(view, step=step, held=line)
         if view.progressive and line in view.canary_steps[view.canary_at + 1 :]:
             at = view.canary_steps.index(line, view.canary_at + 1)
             return replace(view, step=step, canary_at=at)

@@ -44,6 +44,9 @@ def canary_text(view: RolloutView) -> Text:
             ("█" * (BAR_WIDTH - new), "blue"), ("█" * new, "magenta"),
             f" {view.weight}% {view.to_version}{how}",
         ))  # fmt: skip
+    if view.held:
+        lines.append(Text.assemble(("Held ", "bold"), (view.held, "bold yellow"),
+                                   " until promote, abort or another weight"))  # fmt: skip
     for gate, verdict, reading in view.gates:
         lines.append(Text.assemble(("Gate ", "bold"), f"{gate}: ",
                                    (reading, VERDICT_STYLES.get(verdict, ""))))  # fmt: skip
