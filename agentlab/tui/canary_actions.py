@@ -34,12 +34,20 @@ class CanaryActions(LabAppBase):
 
     # ---- keys ---------------------------------------------------------------
 
-    def running_canary(self) -> str | None:
-        """The canary the keys act on: the one this app runs, else one running elsewhere
-        (the selected service's first)."""
+    def _following_canary(self) -> bool:
+        """This app runs (or its watcher runs) a canary and follows its events."""
         view = self.rollout
-        if view is not None and view.running and view.progressive:
-            return view.service
+        return view is not None and view.running and view.progressive
+
+    def canary_runs(self) -> bool:
+        """A canary runs: this app's, or one another process runs (the last status)."""
+        return self._following_canary() or bool(self.status and self.status.canaries)
+
+    def running_canary(self) -> str | None:
+        """The canary the keys act on: the one this app follows, else one running
+        elsewhere (the selected service's, else the first)."""
+        if self.rollout is not None and self._following_canary():
+            return self.rollout.service
         running = self.status.canaries if self.status is not None else {}
         if not running:
             return None
@@ -48,11 +56,11 @@ class CanaryActions(LabAppBase):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The canary's keys work (and show in the footer) only while a canary runs."""
-        return action not in CANARY_ACTIONS or self.running_canary() is not None
+        return action not in CANARY_ACTIONS or self.canary_runs()
 
     def canary_changed(self) -> None:
         """Show or hide the canary's keys in the footer when a canary starts or ends."""
-        running = self.running_canary() is not None
+        running = self.canary_runs()
         if running != self.canary_keys:
             self.canary_keys = running
             self.refresh_bindings()
@@ -97,7 +105,7 @@ class CanaryActions(LabAppBase):
     def tick_canary_traffic(self) -> None:
         """Sample the followed canary's traffic in a worker (one sample at a time)."""
         view = self.rollout
-        if view is None or not view.running or not view.progressive:
+        if view is None or not self._following_canary():
             self.meter = None
             return
         if self.meter is None:  # a canary starts: nothing from an earlier one
