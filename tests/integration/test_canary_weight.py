@@ -13,8 +13,9 @@ from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.metrics import VersionFigures
-from tests.conftest import LabRun
+from tests.conftest import LabRun, base_image_env
 from tests.integration.test_canary import (  # noqa: F401 (fixtures)
+    BACKEND,
     Background,
     figures,
     layered,
@@ -26,6 +27,7 @@ from tests.integration.test_canary import (  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
 WINDOW = 400  # requests to count the share over (about 4 s at 100 req/s)
+DEMO_BACKEND = "agentlab_agent_8000"
 SETTLE = 60.0  # seconds the window may take at most (a bound, not a measurement)
 
 
@@ -55,10 +57,7 @@ def test_weight_from_another_process_moves_the_split_and_the_canary_holds(
     }  # fmt: skip
     canary.until("step_started", description="canary: set weight 30% by hand, held")
     canary.until("weight_set", percent=30)
-    weights = {"1.0.0": 0, "1.1.0": 0}
-    for version, state, weight in routes(layered):
-        weights[version] += weight if state == "ready" else 0
-    assert round(100 * weights["1.1.0"] / sum(weights.values())) == 30, routes(layered)
+    assert held_share(layered, BACKEND, "1.1.0") == 30, routes(layered)
     share, counts = share_over(layered, "1.1.0")
     assert abs(share - 30) <= 4, counts  # the proxy's split, not only its settings
     status = layered("status", "--json").json()
@@ -89,5 +88,39 @@ def test_weight_from_another_process_moves_the_split_and_the_canary_holds(
     code, err = canary.finish()
     assert code == 1 and "aborted on request; back on 1.0.0" in err, err
     assert routes(layered) == [("1.0.0", "ready", 1)] * 3, (layered.containers(), err)
-    assert load.stop().failed == 0
+    report = load.stop()
+    assert report.failed == 0, report.lines()
     assert figures(layered).get("1.1.0", VersionFigures()).errors == 0
+
+
+def held_share(lab: LabRun, backend: str, version: str) -> int:
+    """`version`'s % of the weights of the ready servers behind `backend`."""
+    weights: dict[str, int] = {}
+    for each, state, weight in routes(lab, backend):
+        weights[each] = weights.get(each, 0) + (weight if state == "ready" else 0)
+    return round(100 * weights.get(version, 0) / max(1, sum(weights.values())))
+
+
+@pytest.mark.usefixtures("demo_images")
+def test_weight_on_the_demo_lab_moves_the_agents_canary_and_it_holds(demo_lab: LabRun) -> None:
+    demo_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    up = demo_lab("up", "--version", "1.3.0", "--traffic-layer", "agent:8000")
+    assert up.code == 0, up.err
+    canary = Background(demo_lab, "rollout", "agent", "--to", "1.7.0", "--strategy", "canary",
+                        "--steps", "10,pause,100", "--json")  # fmt: skip
+    canary.until("step_started", description="canary: pause until promoted")
+    assert held_share(demo_lab, DEMO_BACKEND, "1.7.0") == 10
+    weighed = demo_lab("weight", "agent", "60%")
+    assert weighed.code == 0, weighed.err
+    assert "it holds there now" in weighed.err
+    canary.until("weight_set", percent=60)  # 2 canary replicas beside 3 stable
+    assert held_share(demo_lab, DEMO_BACKEND, "1.7.0") == 60, routes(demo_lab, DEMO_BACKEND)
+    [agent] = [s for s in demo_lab("status", "--json").json()["services"]
+               if s["service"] == "agent"]  # fmt: skip
+    assert agent["canary"]["step"] == "set weight 60% by hand, held"
+    assert demo_lab("promote", "agent").code == 0
+    code, err = canary.finish()
+    assert code == 0, err
+    assert {v for v, _, _ in routes(demo_lab, DEMO_BACKEND)} == {"1.7.0"}
