@@ -11,6 +11,7 @@ AGENTLAB_LOG_DIR=${AGENTLAB_LOG_DIR:-/var/log}
 [[ -w $AGENTLAB_LOG_DIR ]] || AGENTLAB_LOG_DIR=${TMPDIR:-/tmp}
 OFFLINE_BASE_IMAGE=agentlab/base:offline
 OFFLINE_PROXY_IMAGE=agentlab/haproxy:offline
+OFFLINE_PROMETHEUS_IMAGE=agentlab/prometheus:offline
 _apt_updated=false
 
 step() { printf '==> %s\n' "$*"; }
@@ -197,6 +198,50 @@ ensure_proxy_image() {
     export AGENTLAB_PROXY_IMAGE=$image
 }
 
+# build_offline_prometheus: Prometheus 2.42 from Debian's package, shaped like the official
+# prom/prometheus image (entrypoint the binary, user nobody, /prometheus writable), for
+# agentlab's optional Prometheus (agentlab.yaml `prometheus:`) where nothing can be pulled.
+build_offline_prometheus() {
+    local log=$AGENTLAB_LOG_DIR/agentlab-prometheus-image.log tmp start=$SECONDS
+    have mmdebstrap || apt_install mmdebstrap
+    step "prometheus image: building $OFFLINE_PROMETHEUS_IMAGE with mmdebstrap (~60 s, log: $log)"
+    tmp=$(mktemp -d)
+    if ! { as_root mmdebstrap --variant=essential --include=prometheus \
+        --customize-hook='mkdir -p "$1/prometheus" && chown 65534:65534 "$1/prometheus"' \
+        bookworm "$tmp/prometheus.tar" \
+        && docker import --change 'ENTRYPOINT ["/usr/bin/prometheus"]' --change 'USER nobody' \
+        --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+        "$tmp/prometheus.tar" "$OFFLINE_PROMETHEUS_IMAGE"; } >>"$log" 2>&1; then
+        as_root rm -rf "$tmp"
+        die_log "building $OFFLINE_PROMETHEUS_IMAGE failed" "$log"
+    fi
+    as_root rm -rf "$tmp"
+    step "prometheus image: built $OFFLINE_PROMETHEUS_IMAGE in $((SECONDS - start)) s"
+}
+
+# Sets and exports AGENTLAB_PROMETHEUS_IMAGE: a present image if any, else builds (Debian/CI)
+# or pulls the official prom/prometheus. Not part of ensure_all: Prometheus is optional.
+ensure_prometheus_image() {
+    local image=${AGENTLAB_PROMETHEUS_IMAGE:-} official=prom/prometheus:v2.42.0
+    if [[ -n $image ]] && image_present "$image"; then
+        step "prometheus image: $image (from AGENTLAB_PROMETHEUS_IMAGE)"
+    elif image_present "$official"; then
+        image=$official
+        step "prometheus image: $image (present)"
+    elif image_present "$OFFLINE_PROMETHEUS_IMAGE"; then
+        image=$OFFLINE_PROMETHEUS_IMAGE
+        step "prometheus image: $image (present)"
+    elif have apt-get || [[ ${CI:-} == true ]]; then
+        build_offline_prometheus
+        image=$OFFLINE_PROMETHEUS_IMAGE
+    else
+        image=$official
+        step "prometheus image: pulling $image"
+        docker pull -q "$image" >/dev/null || die "docker pull $image failed"
+    fi
+    export AGENTLAB_PROMETHEUS_IMAGE=$image
+}
+
 ensure_all() {
     ensure_venv
     ensure_engine
@@ -210,7 +255,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     (($#)) || set -- ensure_all
     for fn in "$@"; do
         if [[ $fn != ensure_* ]] || ! declare -F "$fn" >/dev/null; then
-            die "unknown step: $fn (ensure_venv ensure_engine ensure_compose ensure_base_image ensure_proxy_image)"
+            die "unknown step: $fn (ensure_venv ensure_engine ensure_compose ensure_base_image ensure_proxy_image ensure_prometheus_image)"
         fi
         "$fn"
     done
