@@ -12,6 +12,7 @@ from typing import Any
 
 from agentlab.common.errors import BadInput
 from agentlab.common.processes import pid_alive
+from agentlab.lab import prometheus
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.config import canary_settings
@@ -58,6 +59,7 @@ def plan_canary(
         what = "a blue-green hides its new set behind" if blue_green else "gates read"
         raise BadInput(f"{what} the traffic layer; {service} is not behind it",
                        hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
+    prometheus.check_gates(model, plan)
     analysis = plan.analysis
     record = {
         "steps": [step.line() for step in plan.steps],

@@ -9,7 +9,7 @@ from contextlib import closing, suppress
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
-from agentlab.lab import builds, readiness
+from agentlab.lab import builds, prometheus, readiness
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.ports import check_ports_free
@@ -88,6 +88,8 @@ class Lifecycle:
                 progress(f"traffic layer: {behind} behind {proxy_image()}")
                 self._wait_for_proxy()
                 self.layer.sync()
+                if (scraper := prometheus.url(model)) is not None:
+                    progress(f"prometheus: {scraper} (scrapes the traffic layer)")
         return replicas
 
     def _wait_for_proxy(self) -> None:

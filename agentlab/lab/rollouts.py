@@ -17,7 +17,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.common.processes import pid_alive
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
-from agentlab.lab import builds, canaries
+from agentlab.lab import builds, canaries, prometheus
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
@@ -350,7 +350,7 @@ class Rollouts:
             meter=canaries.meter(self.layer, name), requests=lambda: requests.take(name),
             wait=feed.wait, first_step=first_step, plan_detail=planned.canary_record,
             preview=self.layer.preview_url(name) if gate is not None else "",
-            pause_requested=pause,
+            pause_requested=pause, prometheus=prometheus.query_function(self.model, planned.canary),
         )  # fmt: skip
 
     def _runner(

@@ -19,6 +19,7 @@ from typing import Any
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import Replica
+from agentlab.lab import prometheus
 from agentlab.lab.model import ProjectModel
 from agentlab.project.config import LayerSpec
 from agentlab.rollout.canary import server_weights
@@ -106,6 +107,8 @@ class TrafficLayer:
                 hint="docker pull haproxy:2.6, or set AGENTLAB_PROXY_IMAGE "
                 "(scripts/lib.sh builds one offline)",
             )
+        if moved:
+            prometheus.check_image(self.model)
         return tuple(moved)
 
     def _check(self, name: str) -> None:
@@ -175,11 +178,18 @@ class TrafficLayer:
             "restart": "unless-stopped",
             "depends_on": sorted(services),  # their ports are freed before it takes them
         }
+        scraper = prometheus.fragment(self.model, PROXY, networks)  # {} unless it is on
+        scraper_configs = scraper.get("configs", {})
         return {
-            "services": {PROXY: proxy, **{name: {"ports": Reset([])} for name in services}},
+            "services": {
+                PROXY: proxy,
+                **{name: {"ports": Reset([])} for name in services},
+                **scraper.get("services", {}),
+            },
             "configs": {
                 f"{LAYER_PREFIX}haproxy": {"content": _escaped(render(frontends))},
                 f"{LAYER_PREFIX}meter": {"content": _escaped(meter_source())},
+                **{k: {"content": _escaped(v["content"])} for k, v in scraper_configs.items()},
             },
         }
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from agentlab.common.errors import BadInput
+from agentlab.project.prometheus_settings import PrometheusSettings, parse_prometheus
 from agentlab.rollout.canary import CanaryPlan, build_plan
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.versions import VersionPolicy, parse_version
@@ -26,6 +27,7 @@ TOP_LEVEL_KEYS = {
     "traffic",
     "traffic_layer",
     "canary",
+    "prometheus",
 }
 
 
@@ -86,6 +88,7 @@ class LabSettings:
     # Per service: its canary (`steps`, `gates`, `analysis`), as written; a service listed
     # here rolls out as a canary unless --strategy says otherwise.
     canary: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    prometheus: PrometheusSettings | None = None  # None: no Prometheus in the lab
 
 
 def load_settings(compose_dir: Path) -> LabSettings:
@@ -132,6 +135,7 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         traffic=_traffic(doc["traffic"], path) if "traffic" in doc else None,
         traffic_layer=_layer(doc.get("traffic_layer", {}), path),
         canary=_canary(doc.get("canary", {}), path),
+        prometheus=parse_prometheus(doc.get("prometheus"), path),
     )
 
 

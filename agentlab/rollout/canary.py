@@ -17,6 +17,7 @@ from typing import Any
 from agentlab.common.durations import parse_duration
 from agentlab.common.errors import BadInput
 from agentlab.rollout.gates import Gate, parse_gate
+from agentlab.rollout.promql_gates import PromQLGate, is_promql, parse_promql_gate
 
 MAX_WEIGHT = 256  # HAProxy's largest server weight
 DEFAULT_STEPS = "10,50,100"
@@ -61,7 +62,7 @@ class AnalysisSettings:
     reading with fewer than `min_requests` canary requests is inconclusive; more than
     `failure_limit` failed readings abort."""
 
-    gates: tuple[Gate, ...] = ()
+    gates: tuple[Gate | PromQLGate, ...] = ()
     interval: float = 2.0
     count: int = 3
     failure_limit: int = 0
@@ -160,7 +161,7 @@ def build_plan(
 ) -> CanaryPlan:
     """A validated plan from steps, gate expressions and analysis options (`interval`,
     `count`, `failure_limit`, `min_requests`; None means the default)."""
-    parsed = tuple(parse_gate(text) for text in gates)
+    parsed = tuple(parse_promql_gate(t) if is_promql(t) else parse_gate(t) for t in gates)
     unknown = sorted(set(options) - {"interval", "count", "failure_limit", "min_requests"})
     if unknown:
         raise BadInput(f"unknown analysis setting '{unknown[0]}'",

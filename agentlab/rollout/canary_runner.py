@@ -48,9 +48,10 @@ from agentlab.rollout.events import (
     WeightSet,
 )
 from agentlab.rollout.gate import TrafficGate
-from agentlab.rollout.gates import judge
+from agentlab.rollout.gates import Gate, Reading, judge
 from agentlab.rollout.journal import Journal, JournalState, Outcome
 from agentlab.rollout.phase import RolloutResult
+from agentlab.rollout.promql_gates import PromQLGate, PromQLReading, Query, duration, read_promql
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.traffic.metrics import VersionFigures, since
@@ -135,6 +136,7 @@ class CanaryRunner:
         plan_detail: Mapping[str, Any] | None = None,
         preview: str = "",
         pause_requested: Callable[[], bool] = lambda: False,
+        prometheus: Query | None = None,
     ) -> None:
         self.engine, self.service, self.settings, self.plan = engine, service, settings, plan
         self.runners, self.emit, self.journal, self.rollout_id = runners, emit, journal, rollout_id
@@ -146,6 +148,7 @@ class CanaryRunner:
         self.plan_detail = dict(plan_detail or {})
         self.preview = preview  # the new version alone, for the user to try
         self.pause_requested = pause_requested
+        self.prometheus = prometheus  # evaluates PromQL gates (None: no Prometheus)
 
     def run(
         self,
@@ -361,7 +364,7 @@ class CanaryRunner:
             stable_version = stable_version or _other(now, version)
             canary = window.get(version, VersionFigures())
             stable = window.get(stable_version, VersionFigures())
-            readings = [judge(g, canary, stable, analysis.min_requests) for g in analysis.gates]
+            readings = [self._read(g, canary, stable, stable_version) for g in analysis.gates]
             for reading in readings:
                 self.emit(GateChecked(reading.gate.text, reading.verdict, reading.line()))
             failing = [r for r in readings if r.verdict == "fail"]
@@ -374,6 +377,21 @@ class CanaryRunner:
                 f"analysis inconclusive: fewer than {analysis.min_requests} canary requests "
                 "in every interval"
             )
+
+    def _read(
+        self,
+        gate: Gate | PromQLGate,
+        canary: VersionFigures,
+        stable: VersionFigures,
+        stable_version: str,
+    ) -> Reading | PromQLReading:
+        """One gate over one interval: from the meter's figures, or Prometheus' answer."""
+        minimum = self.plan.analysis.min_requests
+        if not isinstance(gate, PromQLGate):
+            return judge(gate, canary, stable, minimum)
+        values = {"canary": self.label, "stable": stable_version, "service": self.service.name,
+                  "interval": duration(self.plan.analysis.interval)}  # fmt: skip
+        return read_promql(gate, self.prometheus, values, canary.requests, minimum)
 
     # ---- abort --------------------------------------------------------------
 

@@ -217,6 +217,8 @@ class GateChecked(RolloutEvent):
     reading: str  # the reading as a line: value, limit, requests
 
     def line(self) -> str:
+        if self.gate.startswith("promql:"):  # the reading names the query already
+            return f"   gate {self.reading}"
         return f"   gate {self.gate}: {self.reading}"
 
 

@@ -116,11 +116,12 @@ def judge(
         limit = None if base is None else gate.threshold * base
     if value is None or limit is None or (gate.metric != "requests" and requests < min_requests):
         return Reading(gate, "inconclusive", value, limit, requests)
-    met = _compare(value, gate.operator, limit)
+    met = compare(value, gate.operator, limit)
     return Reading(gate, "pass" if met else "fail", value, limit, requests)
 
 
-def _compare(value: float, operator: str, limit: float) -> bool:
+def compare(value: float, operator: str, limit: float) -> bool:
+    """`value OPERATOR limit`."""
     if operator == "<":
         return value < limit
     if operator == "<=":

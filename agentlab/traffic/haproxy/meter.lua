@@ -111,7 +111,8 @@ core.register_service("agentlab_metrics", "http", function(applet)
   }
   for _, entry in pairs(versions) do
     for class, count in pairs(entry.codes) do
-      if count > 0 then
+      -- 5xx always: a version with no error yet has an error rate of 0, not none (PromQL)
+      if count > 0 or class == "5xx" then
         out[#out + 1] = string.format('agentlab_requests_total{%s,code="%s"} %d',
                                       labels(entry), class, count)
       end
