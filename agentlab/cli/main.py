@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agentlab import __version__
-from agentlab.cli import canary_commands, commands
+from agentlab.cli import canary_commands, commands, prometheus_commands
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_rollout_parsers(sub)
     canary_commands.add_parser(sub)
+    prometheus_commands.add_parsers(sub)
     sub.add_parser("tui", help="the terminal UI: the lab live, every action a key away")
     return parser
 

@@ -13,7 +13,7 @@ from typing import Any
 from agentlab.common.events import ProgressSink, quiet
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import Engine, EventStream
-from agentlab.lab import builds, canaries, drills, scaling
+from agentlab.lab import builds, canaries, drills, prometheus, scaling
 from agentlab.lab.canary_meter import CanaryMeter
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
 from agentlab.lab.drift import DriftReport, read_drift
@@ -28,6 +28,7 @@ from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import History
 from agentlab.traffic.metrics import VersionFigures
+from agentlab.traffic.prometheus_api import Alert
 
 
 class Lab:
@@ -243,6 +244,12 @@ class Lab:
 
     def traffic_url(self) -> str:
         return drills.traffic_url(self.model, self.traffic_layer)
+
+    def alerts(self) -> tuple[str, list[Alert]]:
+        """The lab's Prometheus (its URL) and the alerts of its rules pending or firing;
+        BadInput when it has none running."""
+        api = prometheus.api(self.model)
+        return api.url, api.alerts()
 
     def proxy_figures(self, url: str) -> dict[str, VersionFigures] | None:
         """Per version, what agentlab's traffic layer served behind `url` so far (None
