@@ -25,6 +25,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.journal import Journal
 from agentlab.rollout.phase import RolloutResult
+from agentlab.rollout.promql_gates import Query
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings, build_settings
 from agentlab.traffic.metrics import VersionFigures
@@ -99,6 +100,7 @@ class CanaryRig:
     events: list[RolloutEvent] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     scripted: list[tuple[float, Request]] = field(default_factory=list)
+    prometheus: Query | None = None  # evaluates PromQL gates
 
     def __post_init__(self) -> None:
         self.fake.add_image(OLD)
@@ -140,7 +142,7 @@ class CanaryRig:
             self.fake, self.spec, build_settings({"monitor": 1}), plan, self.runners,
             self.record, self.journal, "r1", gate=self.gate, exact=self.gate.exact,
             label="2.0", meter=self.meter, requests=self.requests, wait=feed.wait,
-            clock=self.fake.clock.now, pause_requested=pause,
+            clock=self.fake.clock.now, pause_requested=pause, prometheus=self.prometheus,
         )  # fmt: skip
         return runner.run(OLD, NEW, "1.0", "2.0", start_at)
 
@@ -344,3 +346,30 @@ def test_a_blue_green_takes_no_weight() -> None:
     result = rig.run(blue_green(auto=False, delay="0s"))
     assert result.outcome == "complete", result.message
     assert rig.gate.splits == [("2.0", 0), ("2.0", 0), ("2.0", 100)]
+PROMQL = 'promql: sum(rate(x{service="$service",version="$canary",code="5xx"}[$interval])) < 1%'
+
+
+def test_a_promql_gate_is_asked_with_its_placeholders_filled_in_and_aborts_when_it_fails() -> None:
+    asked: list[str] = []
+
+    def query(text: str) -> float | None:
+        asked.append(text)
+        return 0.05
+
+    rig = CanaryRig(prometheus=query)
+    result = rig.run(build_plan("10,50,100", [PROMQL], GATED))
+    assert result.outcome == "rolled-back"
+    assert result.message.startswith("gate failed: promql sum(rate(x{")
+    assert "= 5% (limit < 1%" in result.message
+    assert asked == ['sum(rate(x{service="agent",version="2.0",code="5xx"}[1s]))']
+    assert rig.images() == [OLD] * 3
+
+
+def test_a_promql_gate_that_holds_lets_the_canary_through_and_no_data_is_inconclusive() -> None:
+    passing = CanaryRig(prometheus=lambda text: 0.0)
+    assert passing.run(build_plan("10,100", [PROMQL], GATED)).outcome == "complete"
+    assert {e.verdict for e in passing.of(GateChecked)} == {"pass"}
+    empty = CanaryRig(prometheus=lambda text: None)
+    result = empty.run(build_plan("10,100", [PROMQL], GATED))
+    assert result.outcome == "rolled-back" and "inconclusive" in result.message
+    assert all("(no data)" in e.reading for e in empty.of(GateChecked))
