@@ -24,7 +24,8 @@ PREFIX = "promql:"
 PLACEHOLDERS = ("canary", "stable", "service", "interval")
 _FORM = re.compile(
     r"^(?P<query>.+?)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
-    r"\s*(?P<unit>%|ms|s)?\s*$"
+    r"\s*(?P<unit>%|ms|s)?\s*$",
+    re.DOTALL,  # a query may span lines (a folded YAML string, a quoted shell argument)
 )
 _PLACEHOLDER = re.compile(r"\$(\w+)")
 _SCALE = {"%": 100.0, "ms": 1000.0, "s": 1.0, "": 1.0}
@@ -81,7 +82,7 @@ def parse_promql_gate(text: str) -> PromQLGate:
     match = _FORM.match(body)
     if match is None or not match["query"].strip():
         raise BadInput(f"not a PromQL gate: '{text}' (QUERY < NUMBER)", hint=_HINT)
-    query = match["query"].strip()
+    query = re.sub(r"\s*\n\s*", " ", match["query"].strip())  # one line, as it is shown
     unknown = sorted(set(_PLACEHOLDER.findall(query)) - set(PLACEHOLDERS))
     if unknown:
         raise BadInput(f"gate '{text}': unknown placeholder ${unknown[0]}",

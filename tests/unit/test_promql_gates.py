@@ -49,6 +49,7 @@ def test_a_promql_gate_is_a_query_the_last_comparison_and_a_threshold() -> None:
     latency = parse_promql_gate("promql: histogram_quantile(0.99, x) < 300ms")
     assert latency.threshold == pytest.approx(0.3) and latency.unit == "ms"
     assert parse_promql_gate("promql: x > 1e-3").threshold == pytest.approx(0.001)
+    assert parse_promql_gate("promql: sum(a)\n  / sum(b) < 1%").query == "sum(a) / sum(b)"
 
 
 @pytest.mark.parametrize(
