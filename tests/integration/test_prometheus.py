@@ -1,8 +1,9 @@
-"""agentlab's optional Prometheus on the real engine, on a copy of the webapp project with
-`prometheus:` in its agentlab.yaml: it scrapes the traffic layer and loads the shipped
-rules; a 10 % canary of web 1.3.0 (5 % errors) is aborted by a PromQL gate evaluated
-through Prometheus' HTTP API, every request goes back to stable; a good canary passes a
-PromQL gate and a router gate side by side; `down` removes Prometheus with the rest."""
+"""agentlab's optional Prometheus on the real engine, on copies of the webapp project and
+of the demo lab with `prometheus:` in their agentlab.yaml: it scrapes the traffic layer
+and loads the shipped rules; a 10 % canary of the 5 %-errors version (web 1.3.0, agent
+1.6.0) is aborted by a PromQL gate evaluated through Prometheus' HTTP API, every request
+goes back to stable; a good canary passes a PromQL gate and a router gate side by side;
+`down` removes Prometheus with the rest."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.prometheus_api import PrometheusAPI
-from tests.conftest import REPO, WEBAPP, LabRun, base_image_env, lab_run
+from tests.conftest import DEMO, REPO, WEBAPP, LabRun, base_image_env, lab_run
 from tests.integration.test_canary import (  # noqa: F401 (no_command_left: autouse)
     Background,
     entry,
@@ -39,7 +40,12 @@ RATIO = (
     '[20s])) / sum(rate(agentlab_requests_total{service="$service",version="$canary"}[20s]))'
     " < 1%"
 )
-ANALYSIS = ["--analysis-interval", "2s", "--min-requests", "10"]
+RPS = 50  # 5 canary requests a second at 10 %
+ANALYSIS = ["--analysis-interval", "2s", "--min-requests", "5"]
+# Failures of the load generator itself on a busy machine (it could not send on time, or
+# the answer came after its timeout): not what the lab answered. tests/integration/
+# test_canary.py holds the traffic layer to 0 failed requests.
+CLIENT_SIDE = {"backlog", "timeout"}
 
 
 def present(image: str) -> bool:
@@ -62,22 +68,37 @@ def prometheus_image() -> str:
     return image
 
 
-@pytest.fixture
-def watched(tmp_path: Path, prometheus_image: str) -> Iterator[LabRun]:
-    """webapp (a copy, with `prometheus:` on) at 1.0.0, web behind the traffic layer."""
-    copy = tmp_path / "webapp"
-    shutil.copytree(WEBAPP.parent, copy, ignore=shutil.ignore_patterns(".agentlab"))
-    (copy / "agentlab.yaml").write_text("prometheus: {scrape_interval: 1s}\n", encoding="utf-8")
+def watched_copy(project: Path, directory: Path, image: str, up: list[str]) -> Iterator[LabRun]:
+    """A copy of `project`'s directory with `prometheus:` on in its agentlab.yaml, up."""
+    copy = directory / project.name
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".agentlab", "__pycache__"))
+    settings = copy / "agentlab.yaml"
+    written = settings.read_text(encoding="utf-8") if settings.exists() else ""
+    settings.write_text(written + "prometheus: {scrape_interval: 1s}\n", encoding="utf-8")
     env = {
         "WEBAPP_CACHE_PORT": "0",
         "AGENTLAB_PROXY_IMAGE": base_image_env().get("AGENTLAB_PROXY_IMAGE", "haproxy:2.6"),
-        "AGENTLAB_PROMETHEUS_IMAGE": prometheus_image,
+        "AGENTLAB_PROMETHEUS_IMAGE": image,
     }
     for lab in lab_run(copy / "compose.yaml", "t-prom", env):
-        up = lab("up", "--version", "1.0.0", "--traffic-layer", "web")
-        assert up.code == 0, up.err
-        assert re.search(r"prometheus: http://127\.0\.0\.1:\d+ \(scrapes", up.err), up.err
+        done = lab("up", *up)
+        assert done.code == 0, done.err
+        assert re.search(r"prometheus: http://127\.0\.0\.1:\d+ \(scrapes", done.err), done.err
         yield lab
+
+
+@pytest.fixture
+def watched(tmp_path: Path, prometheus_image: str) -> Iterator[LabRun]:
+    """webapp at 1.0.0, web behind the traffic layer, Prometheus on."""
+    up = ["--version", "1.0.0", "--traffic-layer", "web"]
+    yield from watched_copy(WEBAPP.parent, tmp_path, prometheus_image, up)
+
+
+@pytest.fixture
+def watched_demo(tmp_path: Path, prometheus_image: str) -> Iterator[LabRun]:
+    """The demo lab at 1.3.0, agent behind the traffic layer, Prometheus on."""
+    up = ["--version", "1.3.0", "--traffic-layer", "agent:8000"]
+    yield from watched_copy(DEMO.parent, tmp_path, prometheus_image, up)
 
 
 def prometheus(lab: LabRun) -> PrometheusAPI:
@@ -100,16 +121,19 @@ def settled(api: PrometheusAPI, query: str) -> float:
     raise AssertionError(f"Prometheus has no value for {query} after {SETTLE:g}s")
 
 
-def test_a_promql_gate_aborts_a_canary_with_5_percent_errors(watched: LabRun) -> None:
-    api = prometheus(watched)
+def promql_abort(lab: LabRun, service: str, bad: str, stable: str) -> None:
+    """A 10 % canary of `bad` (5 % errors) is aborted by the PromQL gate: exit 1, the line
+    names the query, its value and the threshold; every request back on `stable`."""
+    api, backend = prometheus(lab), f"agentlab_{service}_8000"
     with urllib.request.urlopen(f"{api.url}/api/v1/rules", timeout=10) as answer:
         groups = json.load(answer)["data"]["groups"]
     rules = {rule["name"] for group in groups for rule in group["rules"]}
     assert rules == {"AgentlabHighErrorRatio", "AgentlabHighLatencyP99"}
-    with TrafficGenerator(entry(watched), 100) as load:
+    with TrafficGenerator(entry(lab), RPS) as load:
         # the traffic layer is scraped: the stable version's requests are in Prometheus
-        assert settled(api, 'sum(agentlab_requests_total{service="web",version="1.0.0"})') > 0
-        canary = Background(watched, "rollout", "web", "--to", "1.3.0", "--strategy", "canary",
+        assert settled(api, f'sum(agentlab_requests_total{{service="{service}",'
+                            f'version="{stable}"}})') > 0  # fmt: skip
+        canary = Background(lab, "rollout", service, "--to", bad, "--strategy", "canary",
                             "--steps", "10,100", "--gate", RATIO, *ANALYSIS,
                             "--analysis-count", "15", "--json")  # fmt: skip
         canary.until("weight_set", percent=10)
@@ -123,25 +147,34 @@ def test_a_promql_gate_aborts_a_canary_with_5_percent_errors(watched: LabRun) ->
         assert value >= 1  # what failed it is over the threshold
         checks = [e for e in canary.events if e["event"] == "gate_checked"]
         assert checks[-1]["verdict"] == "fail" and checks[-1]["gate"] == RATIO
-        after_abort = figures(watched)
+        after_abort = figures(lab, backend)
         time.sleep(1.0)
-        assert "1.3.0" not in requests_of(figures(watched), after_abort)  # 0 to the bad one
-        assert {v for v, _, _ in routes(watched)} == {"1.0.0"}
+        assert bad not in requests_of(figures(lab, backend), after_abort)  # 0 to the bad one
+        assert {v for v, _, _ in routes(lab, backend)} == {stable}
         report = load.stop()
-    assert set(report.failures) <= {"500"}, report.lines()
-    canary_seen = 'sum(agentlab_requests_total{service="web",version="1.3.0"})'
+    assert set(report.failures) - CLIENT_SIDE <= {"500"}, report.lines()  # the canary's 500s
+    canary_seen = f'sum(agentlab_requests_total{{service="{service}",version="{bad}"}})'
     assert settled(api, canary_seen) > 0  # Prometheus saw the canary's requests
 
 
+def test_a_promql_gate_aborts_a_canary_with_5_percent_errors(watched: LabRun) -> None:
+    promql_abort(watched, "web", "1.3.0", "1.0.0")
+
+
+@pytest.mark.usefixtures("demo_images")
+def test_a_promql_gate_aborts_the_demo_labs_errors_version(watched_demo: LabRun) -> None:
+    promql_abort(watched_demo, "agent", "1.6.0", "1.3.0")
+
+
 def test_a_good_canary_passes_a_promql_gate_and_a_router_gate(watched: LabRun) -> None:
-    with TrafficGenerator(entry(watched), 100) as load:
+    with TrafficGenerator(entry(watched), RPS) as load:
         time.sleep(0.5)
         done = watched("rollout", "web", "--to", "1.1.0", "--strategy", "canary",
                        "--steps", "10,50,100", "--gate", RATIO, "--gate", "error_rate < 1%",
                        *ANALYSIS, "--analysis-count", "3", "--json")  # fmt: skip
         assert done.code == 0, done.err
         report = load.stop()
-    assert report.failed == 0, report.lines()
+    assert set(report.failures) <= CLIENT_SIDE, report.lines()  # no answer was an error
     assert routes(watched) == [("1.1.0", "ready", 1)] * 3
     out = done.out.splitlines()
     checks = [line for line in out if '"gate_checked"' in line]
