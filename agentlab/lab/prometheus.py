@@ -119,8 +119,7 @@ def check_gates(model: ProjectModel, plan: CanaryPlan) -> None:
         try:
             prometheus.query(gate.rendered(stand_ins))
         except BadInput as error:
-            if "series" not in error.message:  # several series now may be one per version
-                raise BadInput(f"gate '{gate.text}': {error.message}", hint=error.hint) from None
+            raise BadInput(f"gate '{gate.text}': {error.message}", hint=error.hint) from None
 
 
 def query_function(model: ProjectModel, plan: CanaryPlan) -> Query | None:

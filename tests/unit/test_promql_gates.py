@@ -279,6 +279,9 @@ def test_promql_gates_need_a_running_prometheus_that_takes_their_queries(
     fake_prometheus.answers["broken"] = (400, {"status": "error", "error": "parse error"})
     with pytest.raises(BadInput, match="gate 'promql: broken < 1': Prometheus refuses"):
         prometheus.check_gates(lab.model, bad)
+    fake_prometheus.answers["multi"] = (200, vector("1", "2"))
+    with pytest.raises(BadInput, match="gives 2 series"):
+        prometheus.check_gates(lab.model, build_plan("10,100", ["promql: multi < 1"], {}))
     query = prometheus.query_function(lab.model, plan)
     assert query is not None and query("anything") is None
     assert lab.alerts() == (fake_prometheus.url, [])
