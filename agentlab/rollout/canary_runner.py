@@ -373,10 +373,9 @@ class CanaryRunner:
             if failed > analysis.failure_limit:
                 raise _Abort(f"gate failed: {failing[0].line()}")
         if not holding and conclusive == 0:
-            raise _Abort(
-                f"analysis inconclusive: fewer than {analysis.min_requests} canary requests "
-                "in every interval"
-            )
+            notes = [r.note for r in readings if isinstance(r, PromQLReading) and r.note]
+            why = notes[0] if notes else f"fewer than {analysis.min_requests} canary requests"
+            raise _Abort(f"analysis inconclusive: {why} in every interval")
 
     def _read(
         self,
