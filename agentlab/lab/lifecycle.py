@@ -75,6 +75,8 @@ class Lifecycle:
                 )
             pinned = ", ".join(f"{r.service}={r.tag}" for r in resolved) or "current versions"
             progress(f"starting {model.name} ({pinned})")
+            if prometheus.remove_if_off(model):
+                progress("prometheus: removed (no longer in agentlab.yaml)")
             try:
                 replicas = self.start_and_wait(None, {}, list(model.services), timeout, progress)
             except AgentlabError:

@@ -30,6 +30,7 @@ from agentlab.traffic.prometheus_config import (
 
 SERVICE = f"{LAYER_PREFIX}prometheus"
 _ON = "prometheus: {} in agentlab.yaml, then agentlab up"
+STOP_TIMEOUT = 5.0  # s
 
 
 def settings(model: ProjectModel) -> PrometheusSettings | None:
@@ -79,6 +80,18 @@ def fragment(model: ProjectModel, proxy: str, networks: list[str]) -> dict[str, 
             f"{LAYER_PREFIX}prometheus-rules": {"content": rules},
         },
     }
+
+
+def remove_if_off(model: ProjectModel) -> bool:
+    """Prometheus switched off in agentlab.yaml: its container, which Compose no longer
+    knows, is stopped and removed (True when there was one)."""
+    if settings(model) is not None:
+        return False
+    found = model.engine.replicas(SERVICE)
+    for replica in found:
+        model.engine.stop_replica(replica.id, STOP_TIMEOUT)
+        model.engine.remove_replica(replica.id)
+    return bool(found)
 
 
 def api(model: ProjectModel) -> PrometheusAPI:

@@ -287,6 +287,16 @@ def test_promql_gates_need_a_running_prometheus_that_takes_their_queries(
     assert lab.alerts() == (fake_prometheus.url, [])
 
 
+def test_a_prometheus_switched_off_is_removed(tmp_path: Path) -> None:
+    fake = FakeEngine(nap=0.0)
+    fake.add_image("prom/prometheus:v2.42.0")
+    fake.add_service(prometheus.SERVICE, "prom/prometheus:v2.42.0", replicas=1)
+    assert prometheus.remove_if_off(make_lab(tmp_path, fake, prometheus=True).model) is False
+    assert len(fake.replicas(prometheus.SERVICE)) == 1  # on: left alone
+    assert prometheus.remove_if_off(make_lab(tmp_path, fake).model) is True
+    assert fake.replicas(prometheus.SERVICE) == []
+
+
 def test_the_override_gets_prometheus_beside_the_proxy_on_its_networks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
