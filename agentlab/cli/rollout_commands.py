@@ -59,7 +59,8 @@ CANARY_FLAGS: dict[str, dict[str, Any]] = {
         "action": "append",
         "metavar": "EXPR",
         "help": "canary gate, repeatable: 'error_rate < 1%%', 'p99 < 300ms', "
-        "'p99 < 1.5 * stable.p99', 'requests >= 50'",
+        "'p99 < 1.5 * stable.p99', 'requests >= 50', or with Prometheus in the lab "
+        "'promql: QUERY < 1%%' ($canary, $stable, $service, $interval filled in)",
         "flag": "--gate",
     },
     "interval": {
