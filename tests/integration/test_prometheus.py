@@ -143,6 +143,7 @@ def promql_abort(lab: LabRun, service: str, bad: str, stable: str) -> None:
         line = err.strip().splitlines()[-1]
         assert re.search(r"gate failed: promql sum\(rate\(agentlab_requests_total\{.*\}\[20s\]\)\)"
                          r" = [0-9.]+% \(limit < 1%, \d+ requests\): fail", line), line  # fmt: skip
+        assert f"; back on {stable}" in line, line  # the abort itself went through
         value = float(re.findall(r" = ([0-9.]+)% \(limit", line)[0])
         assert value >= 1  # what failed it is over the threshold
         checks = [e for e in canary.events if e["event"] == "gate_checked"]
@@ -150,7 +151,8 @@ def promql_abort(lab: LabRun, service: str, bad: str, stable: str) -> None:
         after_abort = figures(lab, backend)
         time.sleep(1.0)
         assert bad not in requests_of(figures(lab, backend), after_abort)  # 0 to the bad one
-        assert {v for v, _, _ in routes(lab, backend)} == {stable}
+        left = routes(lab, backend)
+        assert {v for v, _, _ in left} == {stable}, left
         report = load.stop()
     assert set(report.failures) - CLIENT_SIDE <= {"500"}, report.lines()  # the canary's 500s
     canary_seen = f'sum(agentlab_requests_total{{service="{service}",version="{bad}"}})'
