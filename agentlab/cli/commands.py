@@ -7,8 +7,8 @@ import json
 import threading
 from typing import Any
 
-from agentlab.cli.canary_commands import cmd_weight
 from agentlab.cli import prometheus_commands
+from agentlab.cli.canary_commands import cmd_weight
 from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json, versions_json
 from agentlab.cli.render import images_table, status_table, versions_text
