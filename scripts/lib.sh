@@ -12,6 +12,7 @@ AGENTLAB_LOG_DIR=${AGENTLAB_LOG_DIR:-/var/log}
 OFFLINE_BASE_IMAGE=agentlab/base:offline
 OFFLINE_PROXY_IMAGE=agentlab/haproxy:offline
 OFFLINE_PROMETHEUS_IMAGE=agentlab/prometheus:offline
+OFFLINE_REGISTRY_IMAGE=agentlab/registry:offline
 _apt_updated=false
 
 step() { printf '==> %s\n' "$*"; }
@@ -240,6 +241,52 @@ ensure_prometheus_image() {
         docker pull -q "$image" >/dev/null || die "docker pull $image failed"
     fi
     export AGENTLAB_PROMETHEUS_IMAGE=$image
+# build_offline_registry: the CNCF distribution registry 2.8 from Debian's docker-registry
+# package, for agentlab's `registry:` where registry:2 cannot be pulled. Like registry:2, it
+# listens on :5000 and stores under /var/lib/registry.
+build_offline_registry() {
+    local log=$AGENTLAB_LOG_DIR/agentlab-registry-image.log tmp start=$SECONDS
+    have mmdebstrap || apt_install mmdebstrap
+    step "registry image: building $OFFLINE_REGISTRY_IMAGE with mmdebstrap (~40 s, log: $log)"
+    tmp=$(mktemp -d)
+    # registry:2's configuration: Debian's asks for htpasswd authentication.
+    printf '%s\n' 'version: 0.1' 'log: {fields: {service: registry}}' \
+        'storage: {cache: {blobdescriptor: inmemory}, filesystem: {rootdirectory: /var/lib/registry}, delete: {enabled: true}}' \
+        'http: {addr: ":5000", headers: {X-Content-Type-Options: [nosniff]}}' \
+        'health: {storagedriver: {enabled: true, interval: 10s, threshold: 3}}' >"$tmp/config.yml"
+    if ! { as_root mmdebstrap --variant=essential --include=docker-registry \
+        --customize-hook="copy-in $tmp/config.yml /etc/docker/registry" bookworm \
+        "$tmp/registry.tar" && docker import --change 'EXPOSE 5000' \
+        --change 'CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]' \
+        "$tmp/registry.tar" "$OFFLINE_REGISTRY_IMAGE"; } >>"$log" 2>&1; then
+        as_root rm -rf "$tmp"
+        die_log "building $OFFLINE_REGISTRY_IMAGE failed" "$log"
+    fi
+    as_root rm -rf "$tmp"
+    step "registry image: built $OFFLINE_REGISTRY_IMAGE in $((SECONDS - start)) s"
+}
+
+# Sets and exports AGENTLAB_REGISTRY_IMAGE: a present image if any, else builds (Debian/CI)
+# or pulls the official registry:2.
+ensure_registry_image() {
+    local image=${AGENTLAB_REGISTRY_IMAGE:-}
+    if [[ -n $image ]] && image_present "$image"; then
+        step "registry image: $image (from AGENTLAB_REGISTRY_IMAGE)"
+    elif image_present registry:2; then
+        image=registry:2
+        step "registry image: $image (present)"
+    elif image_present "$OFFLINE_REGISTRY_IMAGE"; then
+        image=$OFFLINE_REGISTRY_IMAGE
+        step "registry image: $image (present)"
+    elif have apt-get || [[ ${CI:-} == true ]]; then
+        build_offline_registry
+        image=$OFFLINE_REGISTRY_IMAGE
+    else
+        image=registry:2
+        step "registry image: pulling $image"
+        docker pull -q "$image" >/dev/null || die "docker pull $image failed"
+    fi
+    export AGENTLAB_REGISTRY_IMAGE=$image
 }
 
 ensure_all() {
@@ -248,6 +295,7 @@ ensure_all() {
     ensure_compose
     ensure_base_image
     ensure_proxy_image
+    ensure_registry_image
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
@@ -255,7 +303,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     (($#)) || set -- ensure_all
     for fn in "$@"; do
         if [[ $fn != ensure_* ]] || ! declare -F "$fn" >/dev/null; then
-            die "unknown step: $fn (ensure_venv ensure_engine ensure_compose ensure_base_image ensure_proxy_image ensure_prometheus_image)"
+            die "unknown step: $fn (ensure_venv ensure_engine ensure_compose ensure_base_image ensure_proxy_image ensure_prometheus_image ensure_registry_image)"
         fi
         "$fn"
     done

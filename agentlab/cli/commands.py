@@ -32,6 +32,8 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     sets = parse_sets(args.set)
+    if args.locked and (sets or args.target):
+        raise BadInput("--locked runs the lock file's versions", hint="drop --version/--set")
     if args.timeout <= 0:
         raise BadInput("--timeout must be positive", hint="--timeout 120")
     lab = open_lab(args)
@@ -45,9 +47,11 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "up",
                 *(["--version", args.target] if args.target else []),
                 *(f"--set {s}" for s in args.set),
+                *(["--locked"] if args.locked else []),
             ]
         ),
         traffic_layer=args.traffic_layer,
+        locked=args.locked,
     )
     return show_status(status, args.json)
 
@@ -100,6 +104,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
+    if args.images_command in ("push", "pull"):
+        from agentlab.cli import registry_commands
+
+        return registry_commands.cmd_images(args)
     lab = open_lab(args)
     if args.images_command == "build":
         built = lab.build_images(
@@ -188,6 +196,10 @@ HANDLERS = {
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "lock":
+        from agentlab.cli import registry_commands
+
+        return registry_commands.cmd_lock(args)
     handler = HANDLERS.get(args.command)
     if handler is None:
         from agentlab.cli import rollout_commands

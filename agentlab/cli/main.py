@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agentlab import __version__
-from agentlab.cli import canary_commands, commands, prometheus_commands
+from agentlab.cli import canary_commands, commands, prometheus_commands, registry_commands
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its published ports move to the proxy, so its replicas can surge",
     )
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
+    registry_commands.add_up_flags(up)
 
     status = sub.add_parser("status", help="every service and replica")
     status.add_argument("--json", action="store_true", help="JSON for scripts")
@@ -133,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing = img_sub.add_parser("list", help="local tags per managed service, semver-sorted")
     listing.add_argument("--json", action="store_true")
+    registry_commands.add_image_parsers(img_sub)
+    registry_commands.add_parsers(sub)
 
     scale = sub.add_parser(
         "scale", help="run N replicas of a service at its pinned version (kept for rollouts)"

@@ -108,4 +108,5 @@ def image(item: Mapping[str, Any], repository: str, tag: str) -> ImageInfo:
         digest=digests[0].partition("@")[2] if digests else None,
         labels=(item.get("Config") or {}).get("Labels") or {},
         created=item.get("Created", ""),
+        repo_digests=tuple(digests),
     )

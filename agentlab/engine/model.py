@@ -83,6 +83,7 @@ class ImageInfo:
     digest: str | None
     labels: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
+    repo_digests: tuple[str, ...] = ()  # `repository@sha256:...`, one per registry repository
 
     @property
     def ref(self) -> str:

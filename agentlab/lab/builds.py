@@ -21,7 +21,7 @@ from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import short_id
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import Engine
-from agentlab.lab import gitsource
+from agentlab.lab import gitsource, registry
 from agentlab.lab.dockerfiles import base_images
 from agentlab.lab.model import ProjectModel
 from agentlab.project.config import CatalogueEntry
@@ -182,7 +182,7 @@ def build_images(
 ) -> list[str]:
     """Build the catalogue, or versions of the services Compose builds: `version`, else
     the one git gives each build context (`from_git`). Only what is missing unless
-    `force`. The tags built."""
+    `force`. With a registry, push each image it lacks. The tags built."""
     if version is not None and from_git:
         raise BadInput("--version and --from-git exclude each other", hint="give one of them")
     base_ref = base_image(base)
@@ -209,7 +209,10 @@ def build_images(
             "or a catalogue in agentlab.yaml",
         )
     with project_lock(model.state_dir, "images build"):
+        where = registry.ready(model, progress) if registry.settings(model) else None
         built = run_jobs(model.engine, jobs, force, progress)
+        for job in jobs if where else ():
+            registry.publish(model, where or "", job.tag, progress)
     return [job.tag for job in built]
 
 

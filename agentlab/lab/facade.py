@@ -13,8 +13,8 @@ from typing import Any
 from agentlab.common.events import ProgressSink, quiet
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import Engine, EventStream
-from agentlab.lab import builds, canaries, drills, prometheus, scaling
 from agentlab.lab.canary_meter import CanaryMeter
+from agentlab.lab import builds, canaries, drills, locking, prometheus, registry, scaling
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
 from agentlab.lab.drift import DriftReport, read_drift
 from agentlab.lab.lifecycle import Lifecycle
@@ -27,6 +27,7 @@ from agentlab.rollout.canary_requests import Request
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import History
+from agentlab.state.lockfile import LockedService
 from agentlab.traffic.metrics import VersionFigures
 from agentlab.traffic.prometheus_api import Alert
 
@@ -113,6 +114,20 @@ class Lab:
     def list_images(self) -> list[builds.ImageRow]:
         return builds.list_images(self.model)
 
+    def push_images(
+        self, service: str | None, version: str | None, progress: ProgressSink = quiet
+    ) -> list[tuple[str, str]]:
+        """Push local images to the lab's registry; (tag, digest) pairs."""
+        return registry.push_images(self.model, service, version, progress)
+
+    def pull_image(self, service: str, version: str, progress: ProgressSink = quiet) -> str:
+        """Fetch a version from the lab's registry; its digest."""
+        return registry.pull_image(self.model, service, version, progress)
+
+    def lock(self) -> tuple[Path, dict[str, LockedService]]:
+        """Write agentlab.lock: every managed service's pinned image by digest."""
+        return locking.write_lock(self.model)
+
     # ---- status, up, down, scale --------------------------------------------
 
     def status(self, replicas: list[Replica] | None = None) -> LabStatus:
@@ -134,10 +149,13 @@ class Lab:
         progress: ProgressSink = quiet,
         cause: str = "up",
         traffic_layer: Sequence[str] = (),
+        locked: bool = False,
     ) -> LabStatus:
-        """Pin versions, put `traffic_layer` services (and agentlab.yaml's) behind the
-        proxy, start the lab, wait until every replica is ready; the status then."""
-        replicas = self.lifecycle.up(version, sets, timeout, progress, cause, traffic_layer)
+        """Pin versions (`locked`: agentlab.lock's digests), put `traffic_layer` services
+        (and agentlab.yaml's) behind the proxy, start the lab, wait until every replica is
+        ready; the status then."""
+        pinned = locking.locked_targets(self.model, progress) if locked else ()
+        replicas = self.lifecycle.up(version, sets, timeout, progress, cause, traffic_layer, pinned)
         return self.status(replicas)
 
     def down(self, volumes: bool) -> None:

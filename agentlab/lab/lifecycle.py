@@ -9,7 +9,7 @@ from contextlib import closing, suppress
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
-from agentlab.lab import builds, prometheus, readiness
+from agentlab.lab import builds, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.ports import check_ports_free
@@ -40,14 +40,19 @@ class Lifecycle:
         progress: ProgressSink,
         cause: str,
         traffic_layer: Sequence[str] = (),
+        locked_pins: Sequence[Resolved] = (),
     ) -> list[Replica]:
-        """Pin versions, put services behind the traffic layer, start the lab, wait until
-        every replica is ready; the replicas then. Running services whose version changes
-        are rolled out, not recreated."""
+        """Pin versions (and the images `locked_pins` name, e.g. locked digests), put services
+        behind the traffic layer, start the lab, wait until every replica is ready; the
+        replicas then. Running services whose version changes are rolled out, not
+        recreated."""
         model = self.model
         model.engine.prepare_to_mutate()
         layered = self.layer.plan(traffic_layer)
         resolved = self.catalogue.plan_pins(version, sets)
+        if locked_pins:
+            resolved = [*resolved, *locked_pins]
+            self.catalogue.check_requirements(resolved)
         jobs = [r.build for r in resolved if r.build is not None]
         jobs += self.catalogue.missing_images(resolved)
         model.engine.check()
@@ -57,6 +62,8 @@ class Lifecycle:
             for job in builds.run_jobs(model.engine, jobs, False, progress):
                 model.forget_image(job.tag)
             self.layer.apply(layered)
+            if registry.settings(model) is not None:
+                registry.configure(model)  # `compose up` starts the lab's registry too
             pins = read_pins(model.override_path)
             changed = [r for r in resolved if pins.get(r.service) != r.image]
             for item in [r for r in changed if r.service in running]:
@@ -68,6 +75,7 @@ class Lifecycle:
             for item in fresh:
                 info = model.image(item.image)
                 image_id, digest = (info.id, info.digest) if info else ("", None)
+                digest = item.image.partition("@")[2] or digest  # a pin by digest: that one
                 revisions.append(
                     history.begin_revision(
                         item.service, item.tag, item.image, image_id, digest, cause

@@ -200,7 +200,7 @@ class Rollouts:
                 target.tag,
                 target.image,
                 info.id if info else "",
-                info.digest if info else None,
+                target.image.partition("@")[2] or (info.digest if info else None),
                 cause,
             )
             rollout_id = history.start_rollout(

@@ -11,6 +11,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.project.prometheus_settings import PrometheusSettings, parse_prometheus
+from agentlab.project.registry_settings import RegistrySettings, parse_registry
 from agentlab.rollout.canary import CanaryPlan, build_plan
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.versions import VersionPolicy, parse_version
@@ -28,6 +29,7 @@ TOP_LEVEL_KEYS = {
     "traffic_layer",
     "canary",
     "prometheus",
+    "registry",
 }
 
 
@@ -89,6 +91,7 @@ class LabSettings:
     # here rolls out as a canary unless --strategy says otherwise.
     canary: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prometheus: PrometheusSettings | None = None  # None: no Prometheus in the lab
+    registry: RegistrySettings | None = None  # None: no registry (project/registry_settings.py)
 
 
 def load_settings(compose_dir: Path) -> LabSettings:
@@ -136,6 +139,7 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         traffic_layer=_layer(doc.get("traffic_layer", {}), path),
         canary=_canary(doc.get("canary", {}), path),
         prometheus=parse_prometheus(doc.get("prometheus"), path),
+        registry=parse_registry(doc.get("registry"), path),
     )
 
 

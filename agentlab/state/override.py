@@ -24,7 +24,8 @@ HEADER = (
     "# rolls that service out.\n"
 )
 EXTENSION = "x-agentlab"  # Compose ignores top-level x- keys: agentlab's own record
-LAYER_PREFIX = "agentlab-"  # the traffic layer's services and configs
+LAYER_PREFIX = "agentlab-"  # agentlab's own services (traffic layer, registry) and configs
+REGISTRY_SERVICE = "agentlab-registry"  # the lab's registry (lab/registry.py)
 
 
 class Reset:
@@ -171,6 +172,8 @@ def set_traffic_layer(
     doc = _document(path) or {"services": {}}
     for name in list(doc["services"]):
         entry = doc["services"][name]
+        if name == REGISTRY_SERVICE:
+            continue
         if name.startswith(LAYER_PREFIX):
             del doc["services"][name]
         elif isinstance(entry, dict):
@@ -192,6 +195,28 @@ def set_traffic_layer(
     else:
         doc.pop(EXTENSION, None)
     _write(path, doc)
+
+
+def set_registry(path: Path, service: Mapping[str, Any], volume: str) -> None:
+    """Make the override run the lab's registry as `service`, storing in the named `volume`."""
+    read_override(path)
+    doc = _document(path) or {"services": {}}
+    doc["services"][REGISTRY_SERVICE] = dict(service)
+    doc["volumes"] = {**(doc.get("volumes") or {}), volume: {}}
+    _write(path, doc)
+
+
+def registry_service(path: Path) -> dict[str, Any] | None:
+    """The registry's service entry in the override (None: no registry yet)."""
+    entry = (_document(path).get("services") or {}).get(REGISTRY_SERVICE)
+    return dict(entry) if isinstance(entry, Mapping) else None
+
+
+def registry_port(path: Path) -> int | None:
+    """The host port the override publishes the registry on (None: no registry yet)."""
+    for port in (registry_service(path) or {}).get("ports") or []:
+        return int(str(port).split(":")[-2])
+    return None
 
 
 def _write(path: Path, doc: Mapping[str, Any]) -> None:

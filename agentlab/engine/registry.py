@@ -1,0 +1,81 @@
+"""A registry as agentlab uses it: its HTTP API (does it answer, what digest a tag has) and
+the docker CLI's tag, push and pull. Registries on 127.0.0.0/8 are plain HTTP: Docker
+allows them without any daemon configuration."""
+
+from __future__ import annotations
+
+import http.client
+import re
+
+from agentlab.common.errors import EngineUnavailable, OperationFailed
+from agentlab.engine.cli import run_docker
+
+PUSH_TIMEOUT = 600.0
+MANIFESTS = ", ".join((
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+))  # fmt: skip
+_PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+def down_error(address: str) -> EngineUnavailable:
+    """The error of a registry that does not answer (exit 3)."""
+    return EngineUnavailable(
+        f"the registry at {address} does not answer",
+        hint="agentlab up starts it (or docker start its container); nothing was changed",
+    )
+
+
+def _request(address: str, method: str, path: str, timeout: float) -> http.client.HTTPResponse:
+    host, _, port = address.partition(":")
+    connection = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+    try:
+        connection.request(method, path, headers={"Accept": MANIFESTS})
+        response = connection.getresponse()
+        response.read()
+        return response
+    except OSError:
+        raise down_error(address) from None
+    finally:
+        connection.close()
+
+
+def answers(address: str, timeout: float = 2.0) -> bool:
+    """True when a registry API answers at `address` (host:port)."""
+    try:
+        return _request(address, "GET", "/v2/", timeout).status in (200, 401)
+    except EngineUnavailable:
+        return False
+
+
+def manifest_digest(address: str, repository: str, reference: str) -> str | None:
+    """The digest the registry has for `repository:reference` (a tag or a digest), None
+    when it has none; EngineUnavailable when the registry does not answer."""
+    response = _request(address, "HEAD", f"/v2/{repository}/manifests/{reference}", 10.0)
+    if response.status == 404:
+        return None
+    if response.status != 200:
+        raise OperationFailed(
+            f"the registry at {address} answered {response.status} for {repository}:{reference}",
+            hint="is it a registry (API v2)?",
+        )
+    return response.getheader("Docker-Content-Digest")
+
+
+def tag(source: str, target: str) -> None:
+    run_docker(["tag", source, target], what=f"docker tag {target}")
+
+
+def push(ref: str) -> str:
+    """Push `ref` (layers the registry has are skipped); the digest it got."""
+    out = run_docker(["push", ref], timeout=PUSH_TIMEOUT, what=f"docker push {ref}")
+    found = _PUSHED.search(out)
+    if found is None:
+        raise OperationFailed(f"docker push {ref} printed no digest", hint="push it again")
+    return found.group(1)
+
+
+def pull(ref: str) -> None:
+    run_docker(["pull", "-q", ref], timeout=PUSH_TIMEOUT, what=f"docker pull {ref}")

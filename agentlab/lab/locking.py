@@ -1,0 +1,121 @@
+"""`agentlab lock` and `agentlab up --locked`: what each managed service runs, by digest,
+written to `agentlab.lock` (state/lockfile.py) and run again exactly, fetching from the
+registry what is not here, and refusing before any change what is nowhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentlab.common.errors import BadInput
+from agentlab.common.events import ProgressSink
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine import registry as api
+from agentlab.engine.model import VERSION_LABEL, ImageInfo
+from agentlab.lab import registry
+from agentlab.lab.catalogue import Resolved
+from agentlab.lab.model import ProjectModel
+from agentlab.state.lockfile import LockedService, LockFile, lockfile_path, read_lockfile
+from agentlab.state.lockfile import write_lockfile as _write
+from agentlab.versions import image_tag
+
+DEFAULT_ENVIRONMENT = "default"
+LOCKED_LABELS = ("org.opencontainers.image.", "io.agentlab.")
+
+
+def environment(model: ProjectModel) -> str:
+    """The lock section of the lab's environment ("default" when no -e/--env is given)."""
+    return getattr(model.project, "environment", None) or DEFAULT_ENVIRONMENT
+
+
+def path(model: ProjectModel) -> Path:
+    return lockfile_path(model.project.directory)
+
+
+def pin_ref(entry: LockedService) -> str:
+    """The reference a locked service is pinned by: `repository:tag@digest` (the digest
+    decides; the tag keeps the version readable wherever a tag is shown)."""
+    return f"{entry.repository}:{image_tag(entry.version)}@{entry.digest}"
+
+
+def digest_ref(model: ProjectModel, image: str, info: ImageInfo) -> str | None:
+    """`repository@digest` of a local image: the pin's own digest, else the lab registry's,
+    else any registry's the image came from (None: it was never pushed or pulled)."""
+    if "@" in image:
+        return f"{split_image_ref(image)[0]}@{image.partition('@')[2]}"
+    where = registry.address(model)
+    digest = registry.registry_digest(model, where, image) if where else None
+    if digest is not None:
+        return f"{registry.remote_repository(where or '', image)}@{digest}"
+    return info.repo_digests[0] if info.repo_digests and where is None else None
+
+
+def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
+    """Lock what each managed service is pinned to now (this environment's section; the
+    others are kept). BadInput, before writing, for an image without a registry digest."""
+    services = {}
+    for name in sorted(model.managed):
+        image = model.current_image(name)
+        info = model.image(image) if image else None
+        if image is None or info is None:
+            raise BadInput(f"{name}'s image {image} is not here",
+                           hint="agentlab images build, then agentlab lock")  # fmt: skip
+        ref = digest_ref(model, image, info)
+        tag = split_image_ref(image)[1]
+        if ref is None:
+            raise BadInput(
+                f"{name} {tag} has no digest in the registry yet",
+                hint=f"agentlab images push --service {name}, then agentlab lock",
+            )
+        labels = {k: v for k, v in info.labels.items() if k.startswith(LOCKED_LABELS)}
+        version = info.labels.get(VERSION_LABEL) or tag
+        services[name] = LockedService(version, ref, ref.partition("@")[2], labels)
+    where = path(model)
+    lock = read_lockfile(where) or LockFile()
+    _write(where, lock.with_section(environment(model), services))
+    return where, services
+
+
+def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved]:
+    """What `up --locked` pins: each locked digest, fetched from its registry when it is
+    not here. Refuses before any change: BadInput (exit 2) for a digest that is nowhere,
+    EngineUnavailable (exit 3) when the registry that has to be asked does not answer."""
+    found = read_lockfile(path(model))
+    if found is None:
+        raise BadInput(f"there is no {path(model)}", hint="write it: agentlab lock")
+    section = found.section(environment(model))
+    if not section:
+        raise BadInput(f"{path(model)} has no section '{environment(model)}'",
+                       hint="write it: agentlab lock")  # fmt: skip
+    targets, missing = [], []
+    for name, entry in sorted(section.items()):
+        model.service(name)
+        ref = pin_ref(entry)
+        if model.image(ref) is None:
+            missing.append((name, entry))
+        targets.append(Resolved(name, image_tag(entry.version), ref))
+    for name, entry in missing:
+        _check_fetchable(name, entry)
+    for name, entry in missing:
+        progress(f"fetching {name} {entry.version} ({entry.image})")
+        api.pull(entry.image)
+        model.forget_image(pin_ref(entry))
+    return targets
+
+
+def _check_fetchable(name: str, entry: LockedService) -> None:
+    """BadInput unless the registry the locked image names has its digest (a loopback
+    registry is asked; exit 3 when it does not answer)."""
+    host, _, repository = entry.repository.partition("/")
+    hint = (
+        f"build it: agentlab images build --service {name} --version {entry.version}, "
+        f"or fetch it: agentlab images pull {name} {entry.version}"
+    )
+    if not host.startswith(("127.", "localhost")):
+        raise BadInput(f"{name}'s locked image {entry.image} is not here",
+                       hint=f"docker pull {entry.image}, or {hint}")  # fmt: skip
+    if api.manifest_digest(host, repository, entry.digest) is None:
+        raise BadInput(
+            f"{name}'s locked digest {entry.digest[:19]} is neither here nor in the registry "
+            f"at {host}",
+            hint=hint,
+        )

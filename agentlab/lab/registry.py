@@ -1,0 +1,176 @@
+"""The lab's registry (agentlab.yaml `registry:`): a service of the project in agentlab's
+override, published on 127.0.0.1, its storage a named volume (kept by `down` unless
+--volumes). Builds push to it; `images push` / `images pull` move images built elsewhere;
+locked digests are fetched from it."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from agentlab.common.errors import BadInput
+from agentlab.common.events import ProgressSink
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine import registry as api
+from agentlab.lab.model import ProjectModel
+from agentlab.project.registry_settings import RegistrySettings
+from agentlab.state.lock import project_lock
+from agentlab.state.override import REGISTRY_SERVICE, registry_port, registry_service, set_registry
+from agentlab.versions import image_tag
+
+STORAGE = "/var/lib/registry"  # where registry:2 (and the offline image) keep their data
+ROLE_LABEL = "io.agentlab.role"
+READY_TIMEOUT = 30.0
+
+
+def settings(model: ProjectModel) -> RegistrySettings | None:
+    return model.project.settings.registry
+
+
+def required(model: ProjectModel) -> RegistrySettings:
+    """The registry's settings, or BadInput saying how to turn it on."""
+    found = settings(model)
+    if found is None:
+        raise BadInput(
+            "this lab has no registry",
+            hint="add `registry: {port: 5000}` to agentlab.yaml (see README: Registry)",
+        )
+    return found
+
+
+def address(model: ProjectModel) -> str | None:
+    """host:port of the registry, once it has a port (None: none configured yet)."""
+    found = settings(model)
+    if found is None:
+        return None
+    port = registry_port(model.override_path) or found.host_port
+    return f"127.0.0.1:{port}" if port else None
+
+
+def configure(model: ProjectModel) -> str:
+    """Put the registry service in the override (the caller holds the project lock); its
+    address. A port once chosen is kept, so image references stay the same."""
+    wanted = required(model)
+    port = registry_port(model.override_path)
+    if port is None or (wanted.host_port and port != wanted.host_port):
+        port = wanted.host_port or _free_port()
+    service = {
+        "image": wanted.image_ref,
+        "pull_policy": "never",
+        "ports": [f"127.0.0.1:{port}:5000"],
+        "volumes": [f"{wanted.volume}:{STORAGE}"],
+        "labels": {ROLE_LABEL: "registry"},
+    }
+    if registry_service(model.override_path) != service:
+        set_registry(model.override_path, service, wanted.volume)
+        model.reload()
+    return f"127.0.0.1:{port}"
+
+
+def ready(model: ProjectModel, progress: ProgressSink) -> str:
+    """The address of a registry that answers (the caller holds the project lock). One
+    never started is started; a stopped or broken one is EngineUnavailable (exit 3)."""
+    where = configure(model)
+    if api.answers(where):
+        return where
+    containers = model.engine.replicas(REGISTRY_SERVICE)
+    if containers and not any(c.running for c in containers):
+        raise api.down_error(where)
+    if not containers:
+        progress(f"starting the registry on {where}")
+        model.engine.up([REGISTRY_SERVICE], recreate=False, deps=False)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not api.answers(where):
+        if time.monotonic() >= deadline:
+            raise api.down_error(where)
+        time.sleep(0.1)
+    return where
+
+
+def checked_address(model: ProjectModel) -> str:
+    """The address of the registry, which must answer now (exit 3 otherwise): for reads
+    that change nothing, before anything is changed."""
+    where = address(model)
+    if where is None or not api.answers(where):
+        raise api.down_error(where or "(never started)")
+    return where
+
+
+def remote_repository(where: str, local_ref: str) -> str:
+    return f"{where}/{split_image_ref(local_ref)[0]}"
+
+
+def registry_digest(model: ProjectModel, where: str, local_ref: str) -> str | None:
+    """The digest the local image `repo:tag` has in the registry at `where` (None: not
+    pushed there, or pushed before it was rebuilt)."""
+    info = model.image(local_ref)
+    remote = remote_repository(where, local_ref)
+    for ref in info.repo_digests if info else ():
+        repository, _, digest = ref.partition("@")
+        if repository == remote:
+            return digest
+    return None
+
+
+def publish(model: ProjectModel, where: str, local_ref: str, progress: ProgressSink) -> str:
+    """Push a local `repo:tag` to the registry as `<where>/repo:tag`, unless the registry
+    already has this very image under that tag; its digest."""
+    repository, tag = split_image_ref(local_ref)
+    mine = registry_digest(model, where, local_ref)
+    if mine is not None and api.manifest_digest(where, repository, tag) == mine:
+        return mine
+    remote = f"{remote_repository(where, local_ref)}:{tag}"
+    api.tag(local_ref, remote)
+    digest = api.push(remote)
+    model.forget_image(local_ref)
+    progress(f"pushed {remote} ({digest})")
+    return digest
+
+
+def fetch(model: ProjectModel, where: str, local_ref: str, digest: str | None = None) -> None:
+    """Pull `<where>/repo:tag` (at `digest` when given) and tag it `repo:tag` here."""
+    repository, tag = split_image_ref(local_ref)
+    remote = f"{where}/{repository}"
+    api.pull(f"{remote}@{digest}" if digest else f"{remote}:{tag}")
+    api.tag(f"{remote}@{digest}" if digest else f"{remote}:{tag}", local_ref)
+    model.forget_image(local_ref)
+
+
+def push_images(
+    model: ProjectModel, service: str | None, version: str | None, progress: ProgressSink
+) -> list[tuple[str, str]]:
+    """`images push`: the local tags of the managed services (or of one, or one version)
+    pushed where the registry lacks them; (tag, digest) pairs."""
+    required(model)
+    names = [model.service(service).name] if service else model.managed
+    refs = [info.ref for name in names for info in model.local_tags(name)
+            if version is None or info.tag in (version, image_tag(version))]  # fmt: skip
+    if not refs:
+        raise BadInput("no local image to push" + (f" at version {version}" if version else ""),
+                       hint="agentlab images list shows what is here")  # fmt: skip
+    with project_lock(model.state_dir, "images push"):
+        where = ready(model, progress)
+        return [(ref, publish(model, where, ref, progress)) for ref in refs]
+
+
+def pull_image(model: ProjectModel, service: str, version: str, progress: ProgressSink) -> str:
+    """`images pull`: fetch `service` at `version` from the registry and tag it here as
+    the service's image; its digest. BadInput when the registry does not have it."""
+    required(model)
+    local = f"{model.repository(service)}:{image_tag(version)}"
+    with project_lock(model.state_dir, "images pull"):
+        where = ready(model, progress)
+        repository, tag = split_image_ref(local)
+        digest = api.manifest_digest(where, repository, tag)
+        if digest is None:
+            raise BadInput(f"the registry at {where} has no {repository}:{tag}",
+                           hint="agentlab images push it from where it was built")  # fmt: skip
+        fetch(model, where, local, digest)
+    progress(f"pulled {where}/{local} ({digest})")
+    return digest
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
