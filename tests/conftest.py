@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -116,10 +117,12 @@ def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) 
     """A LabRun on a fresh project name; its containers, volumes, state and the images
     Compose would name after it (`<project>-<service>:*`) go afterwards."""
     project = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    lab = LabRun(compose_file, project, {**os.environ, "AGENTLAB_GATEWAY_PORT": "0", **(env or {})})
+    lab = LabRun(compose_file, project, {**os.environ, "AGENTLAB_GATEWAY_PORT": "0",
+                                         "AGENTLAB_REGISTRY_PORT": "0", **(env or {})})  # fmt: skip
     try:
         yield lab
     finally:
+        registry = registry_address(lab.state_dir / "override.yaml")
         subprocess.run(
             [
                 "docker",
@@ -140,6 +143,10 @@ def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) 
             env=lab.env,
         )
         shutil.rmtree(lab.state_dir, ignore_errors=True)
+        if registry is not None:  # the lab's registry: its volume, and the references to it
+            subprocess.run(["docker", "volume", "rm", "-f", f"{project}_agentlab-registry"],
+                           capture_output=True, timeout=60, check=False)  # fmt: skip
+            remove_references(f"{registry}/")
         images = subprocess.run(
             ["docker", "image", "ls", "-q", "--filter", f"reference={project}-*"],
             capture_output=True, text=True, timeout=60, check=False,
@@ -170,6 +177,31 @@ def kill_while_out_of_the_name(lab: LabRun, service: str, version: str) -> None:
         out.unlink(missing_ok=True)
 
 
+def registry_address(override: Path) -> str | None:
+    """127.0.0.1:PORT of the lab's registry, from agentlab's override (None: none)."""
+    text = override.read_text(encoding="utf-8") if override.exists() else ""
+    found = re.search(r"127\.0\.0\.1:(\d+):5000", text)
+    return f"127.0.0.1:{found.group(1)}" if found else None
+
+
+def remove_references(prefix: str) -> None:
+    """Remove the tags and digest references of the images under `prefix` (a registry's
+    `127.0.0.1:PORT/`); images that other tags keep stay."""
+    out = subprocess.run(
+        ["docker", "image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    ).stdout  # fmt: skip
+    refs = []
+    for line in out.splitlines():
+        repository, tag, digest = line.split()
+        if repository.startswith(prefix):
+            refs += [f"{repository}:{tag}"] if tag != "<none>" else []
+            refs += [f"{repository}@{digest}"] if digest != "<none>" else []
+    if refs:
+        subprocess.run(["docker", "image", "rm", *refs], capture_output=True, timeout=120,
+                       check=False)  # fmt: skip
+
+
 @pytest.fixture
 def demo_lab() -> Iterator[LabRun]:
     yield from lab_run(DEMO, "t-demo")
@@ -187,6 +219,7 @@ def base_image_env() -> dict[str, str]:
     for variable, candidates in (
         ("AGENTLAB_BASE_IMAGE", ("python:3.12-slim", "agentlab/base:offline")),
         ("AGENTLAB_PROXY_IMAGE", ("haproxy:2.6", "agentlab/haproxy:offline")),
+        ("AGENTLAB_REGISTRY_IMAGE", ("registry:2", "agentlab/registry:offline")),
     ):
         if env.get(variable):
             continue
@@ -211,16 +244,11 @@ def proxy_image() -> None:
 
 @pytest.fixture(scope="session")
 def demo_images() -> None:
-    """Build the demo catalogue once (only what is missing)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "agentlab", "-f", str(DEMO), "images", "build"],
-        capture_output=True,
-        text=True,
-        env=base_image_env(),
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    """Build the demo catalogue once (only what is missing), on a project of its own: the
+    demo lab's registry runs for the build, and goes with the project afterwards."""
+    for lab in lab_run(DEMO, "t-demo-images", base_image_env()):
+        done = lab("images", "build", timeout=900)
+        assert done.code == 0, done.err
 
 
 @pytest.fixture(scope="session")

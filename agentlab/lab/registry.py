@@ -14,6 +14,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine import registry as api
 from agentlab.lab.model import ProjectModel
 from agentlab.project.registry_settings import RegistrySettings
+from agentlab.state.history import Revision
 from agentlab.state.lock import project_lock
 from agentlab.state.override import REGISTRY_SERVICE, registry_port, registry_service, set_registry
 from agentlab.versions import image_tag
@@ -134,6 +135,19 @@ def fetch(model: ProjectModel, where: str, local_ref: str, digest: str | None = 
     api.pull(f"{remote}@{digest}" if digest else f"{remote}:{tag}")
     api.tag(f"{remote}@{digest}" if digest else f"{remote}:{tag}", local_ref)
     model.forget_image(local_ref)
+
+
+def revision_image(model: ProjectModel, revision: Revision) -> str:
+    """The image a revision ran: its reference, or, when its tag has moved to another
+    build since, the digest it ran in the lab's registry (`repo:tag@digest`)."""
+    image, digest = revision.image_ref, revision.digest
+    if digest is None or "@" in image:
+        return image
+    info = model.image(image)
+    where = address(model)
+    if (info is not None and info.id == revision.image_id) or where is None:
+        return image
+    return f"{remote_repository(where, image)}:{split_image_ref(image)[1]}@{digest}"
 
 
 def push_images(

@@ -17,7 +17,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.common.processes import pid_alive
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
-from agentlab.lab import builds, canaries, prometheus
+from agentlab.lab import builds, canaries, prometheus, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
@@ -239,12 +239,13 @@ class Rollouts:
                 raise BadInput(
                     f"{service} has no revision {to_revision}", hint=f"agentlab history {service}"
                 )
-        if self.model.image(revision.image_ref) is None:
+        image = registry.revision_image(self.model, revision)
+        if self.model.image(image) is None:
             raise BadInput(
-                f"image {revision.image_ref} of revision {revision.number} is gone",
+                f"image {image} of revision {revision.number} is gone",
                 hint=f"rebuild it: agentlab images build --version {revision.version}",
             )
-        target = Resolved(service, revision.version, revision.image_ref)
+        target = Resolved(service, revision.version, image)
         planned = self.prepare(service, target, options)
         return planned, f"rollback --to-revision {revision.number}"
 

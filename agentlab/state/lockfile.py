@@ -104,12 +104,13 @@ def _service(entry: object, path: Path, where: str) -> LockedService:
 
 
 def dump_lockfile(lock: LockFile) -> str:
-    """The lock file's text: header, version, then every key sorted."""
+    """The lock file's text: header, version, then environments and services sorted by
+    name, each service's fields in one fixed order and its labels sorted."""
     environments: dict[str, Any] = {
-        env: {"services": {name: _entry(s) for name, s in services.items()}}
-        for env, services in lock.environments.items()
+        env: {"services": {name: _entry(services[name]) for name in sorted(services)}}
+        for env, services in sorted(lock.environments.items())
     }
-    body = yaml.safe_dump({"environments": environments}, sort_keys=True,
+    body = yaml.safe_dump({"environments": environments}, sort_keys=False,
                           default_flow_style=False, width=1000)  # fmt: skip
     return f"{HEADER}lock_version: {LOCK_VERSION}\n{body}"
 
@@ -119,7 +120,7 @@ def _entry(service: LockedService) -> dict[str, Any]:
         "version": service.version,
         "image": service.image,
         "digest": service.digest,
-        "labels": dict(service.labels),
+        "labels": dict(sorted(service.labels.items())),
     }
 
 

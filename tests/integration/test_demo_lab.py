@@ -57,7 +57,8 @@ def test_status_json_fields(demo_lab: LabRun) -> None:
     doc = status.json()
     assert doc["project"] == demo_lab.project
     services = {s["service"]: s for s in doc["services"]}
-    assert set(services) == {"gateway", "agent", "collector"}
+    assert set(services) == {"gateway", "agent", "collector", "agentlab-registry"}
+    assert not services["agentlab-registry"]["managed"]  # the demo lab's registry
     assert services["gateway"]["surge_blockers"] == []  # port 0: an ephemeral host port
     replica = services["agent"]["replicas"][0]
     for key in ("container", "tag", "version", "image_id", "digest", "state", "health", "uptime_s"):
