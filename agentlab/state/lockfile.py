@@ -73,7 +73,8 @@ def parse_lockfile(doc: object, path: Path) -> LockFile:
     """Validate a lock file's YAML document."""
     if not isinstance(doc, Mapping) or doc.get("lock_version") != LOCK_VERSION:
         raise BadInput(f"{path}: not a lock file of version {LOCK_VERSION}", hint=HINT)
-    environments = doc.get("environments") or {}
+    environments = doc.get("environments")
+    environments = {} if environments is None else environments
     if not isinstance(environments, Mapping):
         raise BadInput(f"{path}: 'environments' must be a mapping", hint=HINT)
     found: dict[str, dict[str, LockedService]] = {}
@@ -91,7 +92,8 @@ def _service(entry: object, path: Path, where: str) -> LockedService:
     if not isinstance(entry, Mapping):
         raise BadInput(f"{path}: {where} must be a mapping", hint=HINT)
     version, image, digest = entry.get("version"), entry.get("image"), entry.get("digest")
-    labels = entry.get("labels") or {}
+    labels = entry.get("labels")
+    labels = {} if labels is None else labels
     if not isinstance(version, str) or not isinstance(image, str) or not isinstance(digest, str):
         raise BadInput(f"{path}: {where} needs version, image and digest strings", hint=HINT)
     if not DIGEST.fullmatch(digest) or not image.endswith(f"@{digest}"):
