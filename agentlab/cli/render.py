@@ -86,6 +86,7 @@ def versions_text(versions: dict[str, list[VersionRow]]) -> str:
             extra = [
                 text
                 for text in (
+                    row.digest and short_digest(row.digest),
                     row.note,
                     row.blocked and f"blocked: {row.blocked}",
                     row.requires and f"requires {row.requires}",

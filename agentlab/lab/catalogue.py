@@ -45,6 +45,7 @@ class VersionRow:
     blocked: str | None  # why the policy refuses it
     note: str
     requires: str | None
+    digest: str | None = None  # the repo digest, once pushed to (or pulled from) a registry
 
 
 class Catalogue:
@@ -78,6 +79,7 @@ class Catalogue:
                         blocked=check_policy(tag, policy),
                         note=recipe.note if recipe else "",
                         requires=labels.get(REQUIRES_LABEL),
+                        digest=info.digest if info else None,
                     )
                 )
             result[name] = rows

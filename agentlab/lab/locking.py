@@ -14,6 +14,7 @@ from agentlab.engine.model import VERSION_LABEL, ImageInfo
 from agentlab.lab import registry
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.model import ProjectModel
+from agentlab.state.lock import project_lock
 from agentlab.state.lockfile import LockedService, LockFile, lockfile_path, read_lockfile
 from agentlab.state.lockfile import write_lockfile as _write
 from agentlab.versions import image_tag
@@ -93,6 +94,10 @@ def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved
         if model.image(ref) is None:
             missing.append((name, entry))
         targets.append(Resolved(name, image_tag(entry.version), ref))
+    own = registry.address(model)
+    if own is not None and any(e.repository.startswith(f"{own}/") for _, e in missing):
+        with project_lock(model.state_dir, "up --locked"):
+            registry.ready(model, progress)  # started when it never was (e.g. after down)
     for name, entry in missing:
         _check_fetchable(name, entry)
     for name, entry in missing:

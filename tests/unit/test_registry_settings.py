@@ -72,7 +72,8 @@ def test_registry_service_survives_pins_and_the_traffic_layer(tmp_path: Path) ->
     service = {"image": "r:1", "ports": ["127.0.0.1:5123:5000"], "volumes": ["v:/var/lib/registry"]}
     set_registry(path, service, "v")
     update_override(path, pins={"agent": "a:1"})
-    set_traffic_layer(path, (MovedPort("agent", 80, None),), {"services": {"agentlab-proxy": {"image": "p:1"}}})
+    proxy = {"services": {"agentlab-proxy": {"image": "p:1"}}}
+    set_traffic_layer(path, (MovedPort("agent", 80, None),), proxy)
     set_traffic_layer(path, (), {})
     assert registry_port(path) == 5123
     assert read_pins(path) == {"agent": "a:1"}  # the registry is no pin
