@@ -219,7 +219,8 @@ class FakeEngine:
         repository, tag = split_image_ref(ref)
         labels = {VERSION_LABEL: version or tag, **(labels or {})}
         self._image_serial += 1  # a rebuilt tag gets a new id, as in Docker
-        info = ImageInfo(repository, tag, f"sha256:{self._image_serial:064x}", digest, labels)
+        info = ImageInfo(repository, tag, f"sha256:{self._image_serial:064x}", digest, labels,
+                         repo_digests=(f"{repository}@{digest}",) if digest else ())  # fmt: skip
         self._images[_full(ref)] = _Image(info, behaviours or (HEALTHY,))
         return info
 
