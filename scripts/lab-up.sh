@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start: provision what is missing, build the demo images, start v1.3.0 (up prints the
-# status table), then say what to try next. The demo lab ships inside the agentlab package
+# Quick start: provision what is missing (the registry image too), build the demo images and
+# push them to the demo lab's registry, start v1.3.0 (up prints the status table, with
+# digests), then say what to try next. The demo lab ships inside the agentlab package
 # (agentlab/demo); `agentlab` finds it when no compose file is given or found here.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,5 +20,6 @@ lab up --version v1.3.0
 cat <<EOF2
 ==> the demo lab is up: gateway on http://127.0.0.1:${AGENTLAB_GATEWAY_PORT:-8080}/
     next: .venv/bin/agentlab rollout agent --to 1.4.0 --traffic 50
+          .venv/bin/agentlab lock && .venv/bin/agentlab up --locked
           .venv/bin/agentlab tui
 EOF2
