@@ -211,8 +211,9 @@ def build_images(
     with project_lock(model.state_dir, "images build"):
         where = registry.ready(model, progress) if registry.settings(model) else None
         built = run_jobs(model.engine, jobs, force, progress)
-        for job in jobs if where else ():
-            registry.publish(model, where or "", job.tag, progress)
+        if where is not None:
+            for job in jobs:
+                registry.publish(model, where, job.tag, progress)
     return [job.tag for job in built]
 
 

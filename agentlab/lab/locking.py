@@ -15,8 +15,13 @@ from agentlab.lab import registry
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.state.lock import project_lock
-from agentlab.state.lockfile import LockedService, LockFile, lockfile_path, read_lockfile
-from agentlab.state.lockfile import write_lockfile as _write
+from agentlab.state.lockfile import (
+    LockedService,
+    LockFile,
+    lockfile_path,
+    read_lockfile,
+    write_lockfile,
+)
 from agentlab.versions import image_tag
 
 DEFAULT_ENVIRONMENT = "default"
@@ -72,7 +77,7 @@ def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
         services[name] = LockedService(version, ref, ref.partition("@")[2], labels)
     where = path(model)
     lock = read_lockfile(where) or LockFile()
-    _write(where, lock.with_section(environment(model), services))
+    write_lockfile(where, lock.with_section(environment(model), services))
     return where, services
 
 

@@ -88,15 +88,6 @@ def ready(model: ProjectModel, progress: ProgressSink) -> str:
     return where
 
 
-def checked_address(model: ProjectModel) -> str:
-    """The address of the registry, which must answer now (exit 3 otherwise): for reads
-    that change nothing, before anything is changed."""
-    where = address(model)
-    if where is None or not api.answers(where):
-        raise api.down_error(where or "(never started)")
-    return where
-
-
 def remote_repository(where: str, local_ref: str) -> str:
     return f"{where}/{split_image_ref(local_ref)[0]}"
 

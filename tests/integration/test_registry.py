@@ -177,6 +177,8 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
         # The old build only in the registry: `up --locked` fetches it (after `down`, the
         # registry is started again first).
         assert lab("down").code == 0
+        volume = f"{lab.project}_agentlab-registry"
+        assert lab.docker("volume", "ls", "-q", "--filter", f"name={volume}").split() == [volume]
         subprocess.run(["docker", "image", "rm", f"{registry}/agentlab-test/web@{digest}"],
                        capture_output=True, check=False, timeout=60)  # fmt: skip
         gone = subprocess.run(["docker", "image", "inspect", old_id], capture_output=True)
@@ -187,6 +189,8 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
         web = replicas(lab, "web")
         assert {r["digest"] for r in web} == {digest}
         assert {r["image_id"] for r in web} == {old_id[7:19]}
+        assert lab("down", "--volumes").code == 0  # the registry's storage too
+        assert lab.docker("volume", "ls", "-q", "--filter", f"name={volume}").split() == []
     finally:
         lab("down", "--volumes")
         for version in (first, second):
