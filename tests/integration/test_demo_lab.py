@@ -182,7 +182,7 @@ def test_engine_api_and_cli_reads_agree(demo_lab: LabRun) -> None:
     cli = ComposeEngine([DEMO], demo_lab.project, transport=CliTransport())
     assert isinstance(fast.transport, ApiTransport)
     replicas = fast.replicas()
-    assert len(replicas) == 5
+    assert len(replicas) == 6  # 3 agents, collector, gateway, and the demo lab's registry
     assert stable(replicas) == stable(cli.replicas())
     assert stable(fast.replicas("agent")) == stable(cli.replicas("agent"))
     assert fast.images("agentlab-demo/agent") and sorted(
