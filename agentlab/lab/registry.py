@@ -59,6 +59,7 @@ def configure(model: ProjectModel) -> str:
         "image": wanted.image_ref,
         "pull_policy": "never",
         "ports": [f"127.0.0.1:{port}:5000"],
+        "network_mode": "bridge",  # reached from the host only: no project network for it
         "volumes": [f"{wanted.volume}:{STORAGE}"],
         "labels": {ROLE_LABEL: "registry"},
     }
