@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DEMO, WEBAPP, LabRun, base_image_env, lab_run, registry_address
+from tests.conftest import DEMO, WEBAPP, LabRun, Result, base_image_env, lab_run, registry_address
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("registry_image")]
 
@@ -57,6 +57,10 @@ def manifest_digest(address: str, repository: str, tag: str) -> str | None:
     return response.getheader("Docker-Content-Digest") if response.status == 200 else None
 
 
+def ok(result: Result) -> None:
+    assert result.code == 0, result.err
+
+
 def replicas(lab: LabRun, service: str) -> list[dict[str, str]]:
     status = lab("status", "--json")
     assert status.code == 0, status.err
@@ -86,7 +90,7 @@ def test_demo_lab_build_lock_locked_and_registry_down(demo_copy: LabRun) -> None
     again = lab("images", "build")  # nothing changed: nothing pushed again
     assert again.code == 0 and "pushed" not in again.err, again.err
 
-    assert lab("up", "--version", "1.3.0").code == 0
+    ok(lab("up", "--version", "1.3.0"))
     agents = replicas(lab, "agent")
     assert {r["digest"] for r in agents} == {pushed}
 
@@ -103,7 +107,7 @@ def test_demo_lab_build_lock_locked_and_registry_down(demo_copy: LabRun) -> None
     lab.docker("tag", "agentlab-demo/agent:1.2.0", moved)
     lab.docker("push", moved)
     assert manifest_digest(registry, "agentlab-demo/agent", "1.3.0") != pushed
-    assert lab("up", "--version", "1.2.0").code == 0
+    ok(lab("up", "--version", "1.2.0"))
 
     up = lab("up", "--locked", "--json")
     assert up.code == 0, up.err
@@ -153,13 +157,13 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
         assert registry is not None
         digest = manifest_digest(registry, "agentlab-test/web", first)
         assert digest is not None
-        assert lab("images", "push", "--service", "cache").code == 0  # built by hand
+        ok(lab("images", "push", "--service", "cache"))  # built by hand
         old_id = image_id(lab, f"agentlab-test/web:{first}")
 
-        assert lab("up", "--set", f"web={first}").code == 0  # revision 1
-        assert lab("scale", "web", "1").code == 0  # fewer replicas: shorter rollouts
+        ok(lab("up", "--set", f"web={first}"))  # revision 1
+        ok(lab("scale", "web", "1"))  # fewer replicas: shorter rollouts
         assert {r["digest"] for r in replicas(lab, "web")} == {digest}
-        assert lab("lock").code == 0
+        ok(lab("lock"))
 
         # Rebuild `first`: its tag, here and in the registry, moves to another build.
         rebuilt = lab("images", "build", "--service", "web", "--version", first, "--force")
@@ -167,7 +171,7 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
         assert manifest_digest(registry, "agentlab-test/web", first) not in (None, digest)
         assert image_id(lab, f"agentlab-test/web:{first}") != old_id
 
-        assert lab("up", "--set", f"web={second}").code == 0  # revision 2
+        ok(lab("up", "--set", f"web={second}"))  # revision 2
         back = lab("rollback", "web", "--to-revision", "1")
         assert back.code == 0, back.err
         web = replicas(lab, "web")
@@ -176,7 +180,7 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
 
         # The old build only in the registry: `up --locked` fetches it (after `down`, the
         # registry is started again first).
-        assert lab("down").code == 0
+        ok(lab("down"))
         volume = f"{lab.project}_agentlab-registry"
         assert lab.docker("volume", "ls", "-q", "--filter", f"name={volume}").split() == [volume]
         subprocess.run(["docker", "image", "rm", f"{registry}/agentlab-test/web@{digest}"],
@@ -189,7 +193,7 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
         web = replicas(lab, "web")
         assert {r["digest"] for r in web} == {digest}
         assert {r["image_id"] for r in web} == {old_id[7:19]}
-        assert lab("down", "--volumes").code == 0  # the registry's storage too
+        ok(lab("down", "--volumes"))  # the registry's storage too
         assert lab.docker("volume", "ls", "-q", "--filter", f"name={volume}").split() == []
     finally:
         lab("down", "--volumes")
