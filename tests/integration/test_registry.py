@@ -91,6 +91,7 @@ def test_demo_lab_build_lock_locked_and_registry_down(demo_copy: LabRun) -> None
     assert again.code == 0 and "pushed" not in again.err, again.err
 
     ok(lab("up", "--version", "1.3.0"))
+    ok(lab("scale", "agent", "1"))  # fewer replicas: shorter rollouts on a busy machine
     agents = replicas(lab, "agent")
     assert {r["digest"] for r in agents} == {pushed}
 
