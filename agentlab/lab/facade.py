@@ -13,8 +13,8 @@ from typing import Any
 from agentlab.common.events import ProgressSink, quiet
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import Engine, EventStream
-from agentlab.lab.canary_meter import CanaryMeter
 from agentlab.lab import builds, canaries, drills, locking, prometheus, registry, scaling
+from agentlab.lab.canary_meter import CanaryMeter
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
 from agentlab.lab.drift import DriftReport, read_drift
 from agentlab.lab.lifecycle import Lifecycle
