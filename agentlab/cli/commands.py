@@ -200,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
         from agentlab.cli import registry_commands
 
         return registry_commands.cmd_lock(args)
+    from agentlab.cli import environment_commands
+
+    if environment_commands.handles(args):  # diff; promote --from/--to
+        return environment_commands.run(args)
     handler = HANDLERS.get(args.command)
     if handler is None:
         from agentlab.cli import rollout_commands

@@ -16,7 +16,7 @@ def say(line: str) -> None:
 
 def open_lab(args: argparse.Namespace) -> Lab:
     """Load the project; warn about interrupted or paused rollouts before anything else."""
-    lab = Lab(load_project(args.files, args.project))
+    lab = Lab(load_project(args.files, args.project, args.env))
     for line in lab.unfinished():
         say(f"warning: {line} (hint: agentlab rollout resume | agentlab rollout undo)")
     return lab

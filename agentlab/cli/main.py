@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agentlab import __version__
-from agentlab.cli import canary_commands, commands, prometheus_commands, registry_commands
+from agentlab.cli import (
+    canary_commands,
+    commands,
+    environment_commands,
+    prometheus_commands,
+    registry_commands,
+)
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
@@ -56,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PROJECT",
         help="compose project name (default: $COMPOSE_PROJECT_NAME, then agentlab.yaml's "
         "project, then Compose's)",
+    )
+    parser.add_argument(
+        "-e",
+        "--env",
+        metavar="ENV",
+        help="environment (default: $AGENTLAB_ENV, else none): the lab as its own compose "
+        "project <project>-<ENV>, with its own state, ports and policy (dev, staging, prod, "
+        "or agentlab.yaml's environments:)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
@@ -157,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_rollout_parsers(sub)
     canary_commands.add_parser(sub)
     prometheus_commands.add_parsers(sub)
+    environment_commands.add_parsers(sub)  # diff; promote --from/--to
     sub.add_parser("tui", help="the terminal UI: the lab live, every action a key away")
     return parser
 
@@ -177,7 +192,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
                 build_parser().print_help()
                 return 0
         if args.command == "tui":
-            return open_tui(Lab(load_project(args.files, args.project)))
+            return open_tui(Lab(load_project(args.files, args.project, args.env)))
         return commands.run(args)
     except AgentlabError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)

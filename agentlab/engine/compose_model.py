@@ -26,7 +26,7 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
             build=build,
             replicas=int(replicas if replicas is not None else 1),
             container_name=svc.get("container_name"),
-            ports=tuple(_port(port) for port in svc.get("ports") or []),
+            ports=tuple(port_entry(port) for port in svc.get("ports") or []),
             update_config=deploy.get("update_config") or {},
             rollback_config=deploy.get("rollback_config") or {},
             stop_grace_period=parse_duration(svc.get("stop_grace_period"), 10.0),
@@ -47,7 +47,7 @@ def _build(build: object) -> BuildSection | None:
     )
 
 
-def _port(port: Mapping[str, Any]) -> PublishedPort:
+def port_entry(port: Mapping[str, Any]) -> PublishedPort:
     """A `ports:` entry; a range or 0 as the published port counts as ephemeral."""
     published = str(port.get("published") or "")
     fixed = published.isdigit() and published != "0"

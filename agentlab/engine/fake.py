@@ -25,6 +25,7 @@ import yaml
 from agentlab.common.errors import EngineUnavailable
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.compose_model import port_entry
 from agentlab.engine.model import (
     VERSION_LABEL,
     BuildSection,
@@ -287,7 +288,7 @@ class FakeEngine:
         if self.override is None or not self.override.exists():
             return
         try:
-            doc = yaml.safe_load(self.override.read_text(encoding="utf-8")) or {}
+            doc = yaml.load(self.override.read_text(encoding="utf-8"), _ComposeTags) or {}
         except yaml.YAMLError:
             return
         services = doc.get("services") if isinstance(doc, dict) else None
@@ -296,6 +297,9 @@ class FakeEngine:
                 self.pins[name] = spec["image"]
             if isinstance(spec, dict) and isinstance(spec.get("scale"), int):
                 self.scales[name] = spec["scale"]
+            ports = spec.get("ports") if isinstance(spec, dict) else None
+            if ports and isinstance(ports, list) and all(isinstance(p, dict) for p in ports):
+                self.host_ports[name] = tuple(port_entry(entry) for entry in ports)
 
     @_serialised
     def check(self) -> None:
@@ -597,3 +601,14 @@ class QueueStream:
 
     def close(self) -> None:
         self.queue.put(None)
+
+
+class _ComposeTags(yaml.SafeLoader):
+    """Reads an override as Compose does: `!reset` drops a value, `!override` replaces it."""
+
+
+_ComposeTags.add_constructor("!reset", lambda loader, node: [])
+_ComposeTags.add_constructor(
+    "!override",
+    lambda loader, node: loader.construct_sequence(node, deep=True),  # type: ignore[arg-type]
+)

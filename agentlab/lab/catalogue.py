@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import short_id, split_image_ref
-from agentlab.lab import builds
+from agentlab.lab import builds, environment_policy
 from agentlab.lab.model import ProjectModel
 from agentlab.versions import (
     NoMatchingVersion,
@@ -86,7 +86,14 @@ class Catalogue:
         return result
 
     def resolve(self, service: str, spec: str) -> Resolved:
-        """Resolve a version or range to a local tag; an exact missing version may be built."""
+        """Resolve a version or range to a local tag the environment's policy accepts; an
+        exact missing version may be built."""
+        environment_policy.check_requested(self.model, service, spec)
+        resolved = self._resolve(service, spec)
+        environment_policy.check(self.model, service, resolved.tag)
+        return resolved
+
+    def _resolve(self, service: str, spec: str) -> Resolved:
         repo = self.model.repository(service)
         exact = self._exact_local_tag(repo, spec)
         if exact is not None:

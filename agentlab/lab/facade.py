@@ -53,6 +53,11 @@ class Lab:
         return self.model.name
 
     @property
+    def environment(self) -> str:
+        """The environment this lab runs as: `default` without -e (the lock's section)."""
+        return self.project.environment_name
+
+    @property
     def state_dir(self) -> Path:
         return self.model.state_dir
 

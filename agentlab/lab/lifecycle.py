@@ -9,7 +9,7 @@ from contextlib import closing, suppress
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
-from agentlab.lab import builds, prometheus, readiness, registry
+from agentlab.lab import builds, environment_ports, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.ports import check_ports_free
@@ -57,13 +57,15 @@ class Lifecycle:
         jobs += self.catalogue.missing_images(resolved)
         model.engine.check()
         running = {r.service for r in model.engine.replicas() if r.running}
-        check_ports_free(model, running)
+        if not environment_ports.ephemeral(model):  # an environment's become ephemeral
+            check_ports_free(model, running)
         with project_lock(model.state_dir, cause):
             for job in builds.run_jobs(model.engine, jobs, False, progress):
                 model.forget_image(job.tag)
             self.layer.apply(layered)
             if registry.settings(model) is not None:
                 registry.configure(model)  # `compose up` starts the lab's registry too
+            environment_ports.apply(model)
             pins = read_pins(model.override_path)
             changed = [r for r in resolved if pins.get(r.service) != r.image]
             for item in [r for r in changed if r.service in running]:

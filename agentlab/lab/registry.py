@@ -12,6 +12,7 @@ from agentlab.common.errors import BadInput
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine import registry as api
+from agentlab.lab import environment_ports
 from agentlab.lab.model import ProjectModel
 from agentlab.project.registry_settings import RegistrySettings
 from agentlab.state.history import Revision
@@ -44,17 +45,23 @@ def address(model: ProjectModel) -> str | None:
     found = settings(model)
     if found is None:
         return None
-    port = registry_port(model.override_path) or found.host_port
+    port = registry_port(model.override_path) or _fixed_port(model, found)
     return f"127.0.0.1:{port}" if port else None
+
+
+def _fixed_port(model: ProjectModel, found: RegistrySettings) -> int | None:
+    """The host port agentlab.yaml fixes, if any; none in an environment whose ports are
+    ephemeral (environments side by side would ask for the same one)."""
+    return None if environment_ports.ephemeral(model) else found.host_port
 
 
 def configure(model: ProjectModel) -> str:
     """Put the registry service in the override (the caller holds the project lock); its
     address. A port once chosen is kept, so image references stay the same."""
     wanted = required(model)
-    port = registry_port(model.override_path)
-    if port is None or (wanted.host_port and port != wanted.host_port):
-        port = wanted.host_port or _free_port()
+    port, fixed = registry_port(model.override_path), _fixed_port(model, wanted)
+    if port is None or (fixed and port != fixed):
+        port = fixed or _free_port()
     service = {
         "image": wanted.image_ref,
         "pull_policy": "never",

@@ -11,6 +11,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.project.prometheus_settings import PrometheusSettings, parse_prometheus
+from agentlab.project.environments import Environment, default_environments, parse_environments
 from agentlab.project.registry_settings import RegistrySettings, parse_registry
 from agentlab.rollout.canary import CanaryPlan, build_plan
 from agentlab.rollout.settings import RolloutSettings
@@ -30,6 +31,7 @@ TOP_LEVEL_KEYS = {
     "canary",
     "prometheus",
     "registry",
+    "environments",
 }
 
 
@@ -92,6 +94,7 @@ class LabSettings:
     canary: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prometheus: PrometheusSettings | None = None  # None: no Prometheus in the lab
     registry: RegistrySettings | None = None  # None: no registry (project/registry_settings.py)
+    environments: Mapping[str, Environment] = field(default_factory=default_environments)
 
 
 def load_settings(compose_dir: Path) -> LabSettings:
@@ -140,6 +143,7 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         canary=_canary(doc.get("canary", {}), path),
         prometheus=parse_prometheus(doc.get("prometheus"), path),
         registry=parse_registry(doc.get("registry"), path),
+        environments=parse_environments(doc.get("environments"), path),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.project.config import LabSettings, load_settings
+from agentlab.project.environments import DEFAULT_ENVIRONMENT, Environment, choose_environment
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 STATE_DIR_NAME = ".agentlab"
@@ -42,6 +43,17 @@ class Project:
     compose_files: tuple[Path, ...]
     settings: LabSettings
     name: str | None
+    environment: Environment | None = None  # -e ENV: its own compose project beside the others
+
+    @property
+    def environment_name(self) -> str:
+        """The environment this project runs as (`default` without -e): the lock's section."""
+        return self.environment.name if self.environment else DEFAULT_ENVIRONMENT
+
+    def in_environment(self, name: str) -> Project:
+        """The same lab in environment `name` (`default`: without one); BadInput when
+        agentlab.yaml does not know it."""
+        return replace(self, environment=choose_environment(name, self.settings.environments))
 
     @property
     def directory(self) -> Path:
@@ -59,7 +71,12 @@ class Project:
 
     def resolved_name(self) -> str:
         """The project name: `-p`, else $COMPOSE_PROJECT_NAME, else agentlab.yaml's
-        `project`, else the compose file's `name:`, else the directory (as Compose does)."""
+        `project`, else the compose file's `name:`, else the directory (as Compose does);
+        in an environment, with `-<env>` appended."""
+        base = self._base_name()
+        return self.environment.project_name(base) if self.environment else base
+
+    def _base_name(self) -> str:
         chosen = self.name or os.environ.get("COMPOSE_PROJECT_NAME") or self.settings.project
         if chosen:
             return chosen
@@ -95,7 +112,12 @@ def find_compose_files(given: list[str] | None, cwd: Path | None = None) -> tupl
     )
 
 
-def load_project(compose_files: list[str] | None, project_name: str | None) -> Project:
-    """Locate the files and read `agentlab.yaml`; validates, touches nothing."""
+def load_project(
+    compose_files: list[str] | None, project_name: str | None, environment: str | None = None
+) -> Project:
+    """Locate the files and read `agentlab.yaml`; the environment is `-e`, else
+    $AGENTLAB_ENV, else the default one. Validates, touches nothing."""
     files = find_compose_files(compose_files)
-    return Project(compose_files=files, settings=load_settings(files[0].parent), name=project_name)
+    settings = load_settings(files[0].parent)
+    given = environment or os.environ.get("AGENTLAB_ENV")
+    return Project(files, settings, project_name, choose_environment(given, settings.environments))

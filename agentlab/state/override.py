@@ -40,6 +40,19 @@ class Reset:
     __hash__ = None  # type: ignore[assignment]
 
 
+class Replaced:
+    """A YAML `!override` list: Compose takes it instead of what the files before said
+    (an environment's own host ports)."""
+
+    def __init__(self, value: list[Any]) -> None:
+        self.value = value
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Replaced) and other.value == self.value
+
+
 class _Loader(yaml.SafeLoader):
     """Reads Compose's `!reset` and `!override` tags."""
 
@@ -64,7 +77,17 @@ def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
 
 _Loader.add_constructor("!reset", _construct_reset)
 _Dumper.add_representer(str, _represent_text)
-_Loader.add_constructor("!override", lambda loader, node: loader.construct_object(node))
+_Loader.add_constructor(
+    "!override",
+    lambda loader, node: (
+        Replaced(loader.construct_sequence(node, deep=True))
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_object(node)
+    ),
+)
+_Dumper.add_representer(
+    Replaced, lambda dumper, replaced: dumper.represent_sequence("!override", replaced.value)
+)
 _Dumper.add_representer(
     Reset,
     lambda dumper, reset: (
@@ -217,6 +240,17 @@ def registry_port(path: Path) -> int | None:
     for port in (registry_service(path) or {}).get("ports") or []:
         return int(str(port).split(":")[-2])
     return None
+
+
+def set_ports(path: Path, ports: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Publish these ports instead of the services' own (an environment's: `!override`
+    for the user's services, a plain list for agentlab's own, which the override defines)."""
+    read_override(path)
+    doc = _document(path) or {"services": {}}
+    for name, entries in ports.items():
+        value = entries if name.startswith(LAYER_PREFIX) else Replaced(entries)
+        doc["services"].setdefault(name, {})["ports"] = value
+    _write(path, doc)
 
 
 def _write(path: Path, doc: Mapping[str, Any]) -> None:

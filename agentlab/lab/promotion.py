@@ -1,0 +1,103 @@
+"""`agentlab promote SERVICE --from staging --to prod`: roll the target environment to the
+exact image the source environment's replicas run, with the target's rollout strategy and
+settings, under the target's policy.
+
+The image is pinned by the tag the source's replicas were created with, and only while
+that tag still names the very image they run here (same image id): a tag that moved since
+is refused rather than promoted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentlab.common.errors import BadInput, OperationFailed
+from agentlab.common.imagerefs import short_id, split_image_ref
+from agentlab.lab import environment_policy
+from agentlab.lab.catalogue import Resolved
+from agentlab.lab.environments import RunningImage, running_images
+from agentlab.lab.facade import Lab
+from agentlab.lab.rollouts import Emit, RolloutPlan, drop, never
+from agentlab.rollout.phase import RolloutResult
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A validated promotion: the source's image and the target's rollout to it (None
+    when the target already runs it)."""
+
+    service: str
+    source: str
+    target: str
+    image: RunningImage
+    plan: RolloutPlan | None
+
+    @property
+    def cause(self) -> str:
+        return f"promote {self.service} --from {self.source} --to {self.target}"
+
+
+def plan_promotion(
+    source: Lab, target: Lab, service: str, options: Mapping[str, Any] | None = None
+) -> Promotion:
+    """Validate everything before any container is touched: the source runs one image of
+    the service, its tag still names that image, the target runs the service and its
+    policy and requirements accept the image."""
+    if source.name == target.name:
+        raise BadInput(f"--from and --to are the same environment ({source.environment})",
+                       hint="agentlab promote agent --from staging --to prod")  # fmt: skip
+    target.service(service)
+    image = _source_image(source, service)
+    running = running_images(target).get(service, ())
+    if not running:
+        raise BadInput(f"{target.environment} runs no replica of {service}",
+                       hint=f"agentlab -e {target.environment} up")  # fmt: skip
+    tag = split_image_ref(image.ref)[1]
+    environment_policy.check(target.model, service, tag)
+    if {i.image_id for i in running} == {image.image_id}:
+        return Promotion(service, source.environment, target.environment, image, None)
+    found = target.model.image(image.ref)
+    if found is None or found.id != image.image_id:
+        now = f"now names {short_id(found.id)}" if found else "is gone"
+        raise BadInput(
+            f"{image.ref} {now}, not the image {short_id(image.image_id)} that "
+            f"{source.environment} runs (the tag moved)",
+            hint=f"roll {source.environment} to the build you mean, then promote it",
+        )
+    plan = target.rollouts.prepare(service, Resolved(service, tag, image.ref), options or {})
+    return Promotion(service, source.environment, target.environment, image, plan)
+
+
+def _source_image(source: Lab, service: str) -> RunningImage:
+    images = running_images(source).get(service, ())
+    if not images:
+        raise BadInput(f"{source.environment} runs no replica of {service}",
+                       hint=f"agentlab -e {source.environment} status")  # fmt: skip
+    if len(images) > 1:
+        versions = ", ".join(f"{i.version} ({i.short})" for i in images)
+        raise BadInput(
+            f"{source.environment} runs {service} on {len(images)} images ({versions})",
+            hint=f"finish its rollout first: agentlab -e {source.environment} rollout resume",
+        )
+    return images[0]
+
+
+def run_promotion(target: Lab, promotion: Promotion, emit: Emit = drop) -> RolloutResult | None:
+    """Roll the target to the promoted image (None: it runs it already), then check that
+    each of its running replicas runs exactly that image."""
+    if promotion.plan is None:
+        return None
+    target.engine.prepare_to_mutate()
+    result = target.rollouts.run(promotion.plan, emit, promotion.cause, never)
+    if result.outcome != "complete":
+        return result
+    target.reload()
+    running = running_images(target).get(promotion.service, ())
+    if {i.image_id for i in running} != {promotion.image.image_id}:
+        found = ", ".join(i.short for i in running) or "nothing"
+        raise OperationFailed(
+            f"{promotion.target} runs {found} after the rollout, not {promotion.image.short}",
+            hint=f"agentlab -e {promotion.target} status",
+        )
+    return result
