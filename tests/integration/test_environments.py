@@ -1,0 +1,135 @@
+"""Environments side by side on the real engine: the demo lab's staging and prod, `diff`,
+`promote --from staging --to prod` under load (0 failed), prod's policy; and a second
+project (webapp, whose cache publishes a fixed host port) in dev and prod at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agentlab.traffic.load import TrafficGenerator
+from tests.conftest import DEMO, STATE_HOME, WEBAPP, LabRun, base_image_env
+
+pytestmark = pytest.mark.engine
+
+
+def environment_lab(compose_file: Any, prefix: str, environments: list[str]) -> Iterator[LabRun]:
+    """A LabRun on a fresh base project name; each environment's project (`<name>-<env>`)
+    and state go afterwards."""
+    project = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    lab = LabRun(compose_file, project, {**base_image_env(), "AGENTLAB_GATEWAY_PORT": "8080"})
+    try:
+        yield lab
+    finally:
+        for env in environments:
+            name = f"{project}-{env}"
+            subprocess.run(
+                ["docker", "compose", "-f", str(compose_file), "-p", name, "down", "-v",
+                 "--remove-orphans", "-t", "2"],
+                capture_output=True, timeout=120, check=False, env=lab.env,
+            )  # fmt: skip
+            state = STATE_HOME / "agentlab" / name
+            if compose_file != DEMO:
+                state = compose_file.parent / ".agentlab" / name
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def env_status(lab: LabRun, env: str) -> dict[str, dict[str, Any]]:
+    done = lab("-e", env, "status", "--json")
+    assert done.code == 0, done.err
+    return {s["service"]: s for s in done.json()["services"]}
+
+
+def image_ids(lab: LabRun, env: str, service: str) -> set[str]:
+    return {r["image_id"] for r in env_status(lab, env)[service]["replicas"]}
+
+
+def published(lab: LabRun, env: str, service: str, port: int) -> int:
+    out = lab.docker("compose", "-f", str(lab.compose_file), "-p", f"{lab.project}-{env}",
+                     "port", service, str(port))  # fmt: skip
+    return int(out.strip().rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def demo_envs(demo_images: None) -> Iterator[LabRun]:
+    yield from environment_lab(DEMO, "t-env", ["staging", "prod"])
+
+
+@pytest.fixture
+def webapp_envs(webapp_images: None) -> Iterator[LabRun]:
+    yield from environment_lab(WEBAPP, "t-envweb", ["dev", "prod"])
+
+
+def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun) -> None:
+    lab = demo_envs
+    staging = lab("-e", "staging", "up", "--version", "1.4.1")
+    assert staging.code == 0, staging.err
+    prod = lab("-e", "prod", "up", "--version", "1.3.0")  # the gateway's 8080: not twice
+    assert prod.code == 0, prod.err
+    assert published(lab, "staging", "gateway", 8080) != published(lab, "prod", "gateway", 8080)
+
+    diff = lab("diff", "staging", "prod", "--json")
+    assert diff.code == 0, diff.err
+    rows = {row["service"]: row for row in diff.json()["services"]}
+    agent = rows["agent"]["environments"]
+    assert not rows["agent"]["same"] and rows["collector"]["same"]
+    assert [i["version"] for i in agent["staging"]["images"]] == ["1.4.1"]
+    assert [i["version"] for i in agent["prod"]["images"]] == ["1.3.0"]
+    assert agent["prod"]["project"] == f"{lab.project}-prod"
+    staging_image = agent["staging"]["images"][0]["image_id"]
+    table = lab("diff", "staging", "prod")
+    assert "agent" in table.out and "differs" in table.out
+
+    override = (STATE_HOME / "agentlab" / f"{lab.project}-prod" / "override.yaml").read_text()
+    before = image_ids(lab, "prod", "agent")
+    refused = lab("-e", "prod", "rollout", "agent", "--to", "1.4.1-dev.1")
+    assert refused.code == 2 and "prod refuses the prerelease 1.4.1-dev.1" in refused.err
+    refused = lab("-e", "prod", "up", "--set", "agent=1.4.1-dev.1")
+    assert refused.code == 2, refused.err
+    assert image_ids(lab, "prod", "agent") == before
+    assert (STATE_HOME / "agentlab" / f"{lab.project}-prod" / "override.yaml").read_text() == (
+        override
+    )
+
+    url = f"http://127.0.0.1:{published(lab, 'prod', 'gateway', 8080)}/"
+    with TrafficGenerator(url, 30) as load:
+        promoted = lab("promote", "agent", "--from", "staging", "--to", "prod", "--json")
+    report = load.stop()
+    assert promoted.code == 0, promoted.err
+    assert report.failed == 0 and report.ok > 100, report.lines()
+    assert image_ids(lab, "prod", "agent") == {staging_image}
+    assert image_ids(lab, "staging", "agent") == {staging_image}  # staging untouched
+    history = json.loads(lab("-e", "prod", "history", "agent", "--json").out)
+    assert history[-1]["cause"] == "promote agent --from staging --to prod"
+    again = lab("promote", "agent", "--from", "staging", "--to", "prod")
+    assert again.code == 0 and "nothing to promote" in again.err
+    assert lab("diff", "staging", "prod", "--json").json()["services"][0]["same"]
+
+
+def test_a_second_project_in_dev_and_prod(webapp_envs: LabRun) -> None:
+    lab = webapp_envs  # cache publishes the fixed host port 16379: each environment its own
+    lab.env["AGENTLAB_ENV"] = "dev"
+    dev = lab("up", "--version", "1.1.0")
+    assert dev.code == 0, dev.err
+    del lab.env["AGENTLAB_ENV"]
+    prod = lab("-e", "prod", "up", "--version", "1.0.0")
+    assert prod.code == 0, prod.err
+    assert published(lab, "dev", "cache", 7000) != published(lab, "prod", "cache", 7000)
+
+    rows = {r["service"]: r for r in lab("diff", "dev", "prod", "--json").json()["services"]}
+    assert not rows["web"]["same"] and rows["cache"]["same"]
+
+    refused = lab("-e", "prod", "rollout", "web", "--to", "1.1.1-dev.3")
+    assert refused.code == 2 and "prod refuses the prerelease" in refused.err
+    dev_image = image_ids(lab, "dev", "web")
+    promoted = lab("promote", "web", "--from", "dev", "--to", "prod")
+    assert promoted.code == 0, promoted.err
+    assert image_ids(lab, "prod", "web") == dev_image
+    unknown = lab("-e", "qa", "status")
+    assert unknown.code == 2 and "known environments: dev, staging, prod" in unknown.err
