@@ -30,6 +30,7 @@ class ProjectModel:
 
     def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
         self.project = project
+        self.engine_factory = engine_factory  # another environment's lab gets the same kind
         self.name = project.resolved_name()
         self.state_dir = project.state_dir(self.name)
         self.override_path = self.state_dir / "override.yaml"

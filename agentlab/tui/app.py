@@ -17,6 +17,7 @@ from agentlab.rollout.events import ReplicaCounts, RolloutFinished
 from agentlab.tui.actions import OUTCOME_SEVERITY, LabActions
 from agentlab.tui.base import while_running
 from agentlab.tui.canary_actions import TRAFFIC_TICK
+from agentlab.tui.environments import EnvironmentActions
 from agentlab.tui.feed import EventFeed
 from agentlab.tui.keys import bindings
 from agentlab.tui.live import apply_event, apply_events
@@ -50,7 +51,7 @@ WATCH_STYLES = {
 }
 
 
-class AgentlabApp(LabActions):
+class AgentlabApp(EnvironmentActions, LabActions):
     """Services, replicas, rollout progress, traffic and events; keys for every action."""
 
     CSS_PATH = "agentlab.tcss"

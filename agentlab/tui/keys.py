@@ -36,6 +36,9 @@ COMMANDS = (
         "Set canary weight",
         "send N% of requests to the running canary now, and hold there",
     ),
+    LabCommand(
+        "e", "environments", "Envs", "Environments", "environments side by side; switch", False
+    ),
     LabCommand("b", "rollback", "Rollback", "Roll back", "roll back to a revision from history"),
     LabCommand(
         "t", "traffic", "Traffic", "Start/stop traffic", "requests through the gateway, per version"
