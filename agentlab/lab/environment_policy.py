@@ -12,7 +12,7 @@ from agentlab.versions import LATEST, try_version
 
 def check(model: ProjectModel, service: str, tag: str) -> None:
     """BadInput when the lab's environment refuses to run `service` at `tag`."""
-    environment = model.project.environment
+    environment = model.project.environment_settings
     if environment is None:
         return
     reason = environment.policy.refusal(environment.name, tag)

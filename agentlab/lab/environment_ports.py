@@ -16,7 +16,7 @@ from agentlab.state.override import REGISTRY_SERVICE, set_ports
 
 def ephemeral(model: ProjectModel) -> bool:
     """Whether this lab publishes its ports on ephemeral host ports (an environment's)."""
-    environment = model.project.environment
+    environment = model.project.environment_settings
     return environment is not None and environment.ports == "ephemeral"
 
 

@@ -43,17 +43,23 @@ class Project:
     compose_files: tuple[Path, ...]
     settings: LabSettings
     name: str | None
-    environment: Environment | None = None  # -e ENV: its own compose project beside the others
+    environment: str | None = None  # -e ENV (a known one): its own compose project
 
     @property
     def environment_name(self) -> str:
         """The environment this project runs as (`default` without -e): the lock's section."""
-        return self.environment.name if self.environment else DEFAULT_ENVIRONMENT
+        return self.environment or DEFAULT_ENVIRONMENT
+
+    @property
+    def environment_settings(self) -> Environment | None:
+        """agentlab.yaml's word on the environment (ports, policy); None without -e."""
+        return self.settings.environments[self.environment] if self.environment else None
 
     def in_environment(self, name: str) -> Project:
         """The same lab in environment `name` (`default`: without one); BadInput when
         agentlab.yaml does not know it."""
-        return replace(self, environment=choose_environment(name, self.settings.environments))
+        chosen = choose_environment(name, self.settings.environments)
+        return replace(self, environment=chosen.name if chosen else None)
 
     @property
     def directory(self) -> Path:
@@ -74,7 +80,8 @@ class Project:
         `project`, else the compose file's `name:`, else the directory (as Compose does);
         in an environment, with `-<env>` appended."""
         base = self._base_name()
-        return self.environment.project_name(base) if self.environment else base
+        environment = self.environment_settings
+        return environment.project_name(base) if environment else base
 
     def _base_name(self) -> str:
         chosen = self.name or os.environ.get("COMPOSE_PROJECT_NAME") or self.settings.project
@@ -120,4 +127,5 @@ def load_project(
     files = find_compose_files(compose_files)
     settings = load_settings(files[0].parent)
     given = environment or os.environ.get("AGENTLAB_ENV")
-    return Project(files, settings, project_name, choose_environment(given, settings.environments))
+    chosen = choose_environment(given, settings.environments)
+    return Project(files, settings, project_name, chosen.name if chosen else None)

@@ -98,7 +98,9 @@ def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun
     )
 
     url = f"http://127.0.0.1:{published(lab, 'prod', 'gateway', 8080)}/"
-    with TrafficGenerator(url, 30) as load:
+    # a worker per request in flight, and a long timeout: on a busy machine a slow answer is
+    # not a lost one (a request the rollout loses fails at once: refused or reset)
+    with TrafficGenerator(url, 20, timeout=15, workers=48) as load:
         promoted = lab("promote", "agent", "--from", "staging", "--to", "prod", "--json")
     report = load.stop()
     assert promoted.code == 0, promoted.err

@@ -72,7 +72,9 @@ def test_agentlab_yaml_names_the_environments(tmp_path: Path) -> None:
     project = load_project([compose], "shop", "qa")
     assert project.resolved_name() == "shop-qa"
     assert list(project.settings.environments) == ["qa", "live"]
-    assert project.in_environment("live").environment == project.settings.environments["live"]
+    live = project.in_environment("live")
+    assert live.environment == "live"
+    assert live.environment_settings == project.settings.environments["live"]
     assert project.in_environment("default").environment is None
     with pytest.raises(BadInput, match="unknown environment 'prod'"):
         project.in_environment("prod")
