@@ -53,7 +53,7 @@ def plan_promotion(
     if not running:
         raise BadInput(f"{target.environment} runs no replica of {service}",
                        hint=f"agentlab -e {target.environment} up")  # fmt: skip
-    tag = split_image_ref(image.ref)[1]
+    tag = _version(image)
     environment_policy.check(target.model, service, tag)
     if {i.image_id for i in running} == {image.image_id}:
         return Promotion(service, source.environment, target.environment, image, None)
@@ -67,6 +67,12 @@ def plan_promotion(
         )
     plan = target.rollouts.prepare(service, Resolved(service, tag, image.ref), options or {})
     return Promotion(service, source.environment, target.environment, image, plan)
+
+
+def _version(image: RunningImage) -> str:
+    """The version the image says it is (a pin by digest, `repo@sha256:…`, has no tag),
+    else its tag."""
+    return image.version or split_image_ref(image.ref)[1]
 
 
 def _source_image(source: Lab, service: str) -> RunningImage:

@@ -61,10 +61,6 @@ class Environment:
     ports: PortMode = "ephemeral"
     policy: EnvironmentPolicy = field(default_factory=EnvironmentPolicy)
 
-    def project_name(self, base: str) -> str:
-        """Its compose project name: the base name with the environment's appended."""
-        return f"{base}-{self.name}"
-
 
 def default_environments() -> dict[str, Environment]:
     """dev and staging accept prereleases; prod refuses them, `latest` and non-semver."""

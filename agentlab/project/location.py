@@ -53,7 +53,7 @@ class Project:
     @property
     def environment_settings(self) -> Environment | None:
         """agentlab.yaml's word on the environment (ports, policy); None without -e."""
-        return self.settings.environments[self.environment] if self.environment else None
+        return self.settings.environments.get(self.environment) if self.environment else None
 
     def in_environment(self, name: str) -> Project:
         """The same lab in environment `name` (`default`: without one); BadInput when
@@ -79,11 +79,11 @@ class Project:
         """The project name: `-p`, else $COMPOSE_PROJECT_NAME, else agentlab.yaml's
         `project`, else the compose file's `name:`, else the directory (as Compose does);
         in an environment, with `-<env>` appended."""
-        base = self._base_name()
-        environment = self.environment_settings
-        return environment.project_name(base) if environment else base
+        base = self.base_name()
+        return f"{base}-{self.environment}" if self.environment else base
 
-    def _base_name(self) -> str:
+    def base_name(self) -> str:
+        """The project name without the environment's suffix."""
         chosen = self.name or os.environ.get("COMPOSE_PROJECT_NAME") or self.settings.project
         if chosen:
             return chosen

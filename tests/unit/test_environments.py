@@ -16,6 +16,7 @@ from agentlab.lab import environment_ports
 from agentlab.lab.environments import compare, environment_lab
 from agentlab.lab.facade import Lab
 from agentlab.lab.promotion import plan_promotion, run_promotion
+from agentlab.lab.watch.state import reopen
 from agentlab.project.environments import (
     STRICT,
     EnvironmentPolicy,
@@ -263,3 +264,12 @@ def test_promote_applies_the_targets_policy(engines: Engines, project: Project) 
     with pytest.raises(BadInput, match=r"prod refuses the prerelease 1\.4\.1-dev\.1"):
         plan_promotion(dev, prod, "agent")
     assert plan_promotion(prod, dev, "agent").plan is not None
+
+
+def test_the_watcher_reopens_an_environment_under_the_same_name(
+    engines: Engines, project: Project
+) -> None:
+    staging = start(engines, project, "staging", "1.3.0")
+    again = reopen(staging)
+    assert (again.name, again.environment) == ("shop-staging", "staging")
+    assert again.project.environment_settings == project.settings.environments["staging"]

@@ -76,7 +76,8 @@ def display_path(lab: Lab, path: Path) -> str:
 
 def reopen(lab: Lab) -> Lab:
     """A fresh Lab with agentlab.yaml re-read: the same files, project name and engine."""
-    project = replace(lab.project, settings=load_settings(lab.project.directory), name=lab.name)
+    settings = load_settings(lab.project.directory)
+    project = replace(lab.project, settings=settings, name=lab.project.base_name())
     engine = lab.engine
     return Lab(project, engine_factory=lambda *_: engine)
 
