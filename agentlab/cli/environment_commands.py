@@ -26,11 +26,18 @@ def add_parsers(sub: Any) -> None:
         help="per service, the version and image (digest, else image id) each of two "
         "environments runs (`default`: the project without -e)",
     )
-    diff.add_argument("environments", nargs=2, metavar="ENV")
+    diff.description = (
+        "agentlab diff ENV1 ENV2: per managed service, what each environment's running\n"
+        "replicas run (version; repo digest, else image id) and whether it is the same image"
+    )
+    diff.formatter_class = argparse.RawDescriptionHelpFormatter
+    diff.add_argument(
+        "environments", nargs=2, metavar="ENV", help="two environments (`default`: without -e)"
+    )
     diff.add_argument("--json", action="store_true", help="JSON for scripts")
     promote = sub.choices["promote"]
     promote.description = (
-        "agentlab promote SERVICE: skip a running canary to 100%% (or switch a blue-green)\n"
+        "agentlab promote SERVICE: skip a running canary to 100 % (or switch a blue-green)\n"
         "agentlab promote SERVICE --from ENV --to ENV: roll ENV (--to) to the exact image "
         "ENV (--from) runs,\n  with the target's rollout strategy and settings, under its policy"
     )
