@@ -69,6 +69,15 @@ def _construct_reset(loader: yaml.SafeLoader, node: yaml.Node) -> Reset:
     return Reset(None)
 
 
+def _construct_override(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """A list stays a Replaced (written back as `!override`); anything else, its value."""
+    if isinstance(node, yaml.SequenceNode):
+        return Replaced(loader.construct_sequence(node, deep=True))
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+
+
 def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
     """Multi-line strings (the proxy's configuration) as readable literal blocks."""
     style = "|" if "\n" in text else None
@@ -77,14 +86,7 @@ def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
 
 _Loader.add_constructor("!reset", _construct_reset)
 _Dumper.add_representer(str, _represent_text)
-_Loader.add_constructor(
-    "!override",
-    lambda loader, node: (
-        Replaced(loader.construct_sequence(node, deep=True))
-        if isinstance(node, yaml.SequenceNode)
-        else loader.construct_object(node)
-    ),
-)
+_Loader.add_constructor("!override", _construct_override)
 _Dumper.add_representer(
     Replaced, lambda dumper, replaced: dumper.represent_sequence("!override", replaced.value)
 )
