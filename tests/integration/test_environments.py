@@ -82,7 +82,7 @@ def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun
     assert [i["version"] for i in agent["staging"]["images"]] == ["1.4.1"]
     assert [i["version"] for i in agent["prod"]["images"]] == ["1.3.0"]
     assert agent["prod"]["project"] == f"{lab.project}-prod"
-    staging_image = agent["staging"]["images"][0]["image_id"]
+    staging_image = agent["staging"]["images"][0]["image_id"].removeprefix("sha256:")[:12]
     table = lab("diff", "staging", "prod")
     assert "agent" in table.out and "differs" in table.out
 
@@ -105,6 +105,7 @@ def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun
     report = load.stop()
     assert promoted.code == 0, promoted.err
     assert report.failed == 0 and report.ok > 100, report.lines()
+    print("promote under load:", *report.lines(), sep="\n  ")
     assert image_ids(lab, "prod", "agent") == {staging_image}
     assert image_ids(lab, "staging", "agent") == {staging_image}  # staging untouched
     history = json.loads(lab("-e", "prod", "history", "agent", "--json").out)
