@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from agentlab.common.errors import BadInput
-from agentlab.project.prometheus_settings import PrometheusSettings, parse_prometheus
 from agentlab.project.environments import Environment, default_environments, parse_environments
+from agentlab.project.prometheus_settings import PrometheusSettings, parse_prometheus
 from agentlab.project.registry_settings import RegistrySettings, parse_registry
 from agentlab.rollout.canary import CanaryPlan, build_plan
 from agentlab.rollout.settings import RolloutSettings

@@ -17,6 +17,7 @@ class LabCommand:
     label: str
     title: str
     help: str
+    footer: bool = True  # shown in the footer (else the screen that needs it says it)
 
 
 COMMANDS = (
@@ -53,5 +54,5 @@ COMMANDS = (
 
 def bindings() -> list[BindingType]:
     """The app's key bindings, in footer order, then quit."""
-    keys: list[BindingType] = [Binding(c.key, c.action, c.label) for c in COMMANDS]
+    keys: list[BindingType] = [Binding(c.key, c.action, c.label, show=c.footer) for c in COMMANDS]
     return [*keys, Binding("q", "quit", "Quit")]
