@@ -16,10 +16,23 @@ from tests.integration.test_canary import Background
 pytestmark = pytest.mark.engine
 
 
+STRANGERS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_stranger_left() -> Iterator[None]:
+    """`compose down` leaves a container it did not create: remove the test's own."""
+    yield
+    while STRANGERS:
+        subprocess.run(["docker", "rm", "-f", STRANGERS.pop()], capture_output=True,
+                       timeout=60, check=False)  # fmt: skip
+
+
 def start_stranger(lab: LabRun, service: str, image: str) -> str:
     """`docker run` a container on `image` that Compose and agentlab count as a replica of
     `service` (the project's labels), as someone would outside agentlab; its name."""
     name = f"{lab.project}-{service}-9"
+    STRANGERS.append(name)
     lab.docker("run", "-d", "--name", name,
                "--label", f"com.docker.compose.project={lab.project}",
                "--label", f"com.docker.compose.service={service}",
