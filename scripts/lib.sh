@@ -241,6 +241,8 @@ ensure_prometheus_image() {
         docker pull -q "$image" >/dev/null || die "docker pull $image failed"
     fi
     export AGENTLAB_PROMETHEUS_IMAGE=$image
+}
+
 # build_offline_registry: the CNCF distribution registry 2.8 from Debian's docker-registry
 # package, for agentlab's `registry:` where registry:2 cannot be pulled. Like registry:2, it
 # listens on :5000 and stores under /var/lib/registry.
