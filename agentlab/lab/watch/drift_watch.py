@@ -24,6 +24,7 @@ class DriftWatch:
         self._on_event = on_event
         self._known: set[Drift] = set()
         self._stream: EventStream | None = None
+        self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run, name="agentlab-drift", daemon=True)
 
     def start(self) -> None:
@@ -31,6 +32,7 @@ class DriftWatch:
         self._worker.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._stream is not None:
             self._stream.close()
         if self._worker.is_alive():
@@ -39,8 +41,12 @@ class DriftWatch:
     def _run(self) -> None:
         assert self._stream is not None
         self._read()
-        for _event in self._stream:
-            self._read()
+        try:
+            for _event in self._stream:
+                self._read()
+        except AgentlabError as error:  # the stream ended: quietly when stop() ended it
+            if not self._stopping.is_set():
+                self._on_event(WatchError(error.one_line()))
 
     def _read(self) -> None:
         try:
