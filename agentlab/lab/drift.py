@@ -54,9 +54,6 @@ class DriftReport:
     replicas: int  # the replicas checked
     busy: tuple[str, ...] = ()  # not checked: a rollout of theirs is under way or interrupted
 
-    def of_replica(self, name: str) -> Drift | None:
-        return next((d for d in self.drifts if d.subject == name), None)
-
 
 def find_drift(
     decisions: Sequence[Decision], tags: Mapping[str, str | None], replicas: Sequence[Replica]
