@@ -100,6 +100,16 @@ async def wait_for(pilot: Pilot[Any], ready: Callable[[], bool], timeout: float 
         await pilot.pause(0.05)
 
 
+def tables_settled(app: AgentlabApp) -> bool:
+    """No table on any screen has cells whose column widths are still to be measured
+    (Textual measures them on the table's next idle, after a snapshot could be taken)."""
+    return not any(
+        table._updated_cells or table._require_update_dimensions
+        for screen in app.screen_stack
+        for table in screen.query(DataTable)
+    )
+
+
 def log_text(app: AgentlabApp) -> str:
     """Everything in the event log, as plain text."""
     return "\n".join(strip.text for strip in app.query_one(EventLog).lines)

@@ -19,7 +19,7 @@ from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.traffic import TrafficPanel, TrafficRow
-from tests.tui.support import NOW, REPO, LabFake, log_text, make_app, wait_for
+from tests.tui.support import NOW, REPO, LabFake, log_text, make_app, tables_settled, wait_for
 
 SIZE = (120, 36)
 TRAFFIC = TrafficReport(  # what a generator reports a few seconds into a rollout
@@ -47,13 +47,20 @@ def settle(
     async def run_before(pilot: Pilot[Any]) -> None:
         def ready() -> bool:
             """a settled main screen"""
-            return app.status is not None and app.idle and log_text(app).count("start") == starts
+            return (
+                app.status is not None
+                and app.idle
+                and log_text(app).count("start") == starts
+                and tables_settled(app)
+            )
 
         await wait_for(pilot, ready)
         if press:
             assert screen is not None, "a key press opens a screen to wait for"
             await pilot.press(press)
-            await wait_for(pilot, lambda: isinstance(app.screen, screen) and app.idle)
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, screen) and app.idle and tables_settled(app)
+            )
         await pilot.pause()
 
     return run_before
@@ -93,7 +100,9 @@ def test_main_screen_during_a_rollout(snap_compare: Snap, lab: Lab, fake: LabFak
             app.emit(event)
         await wait_for(pilot, lambda: app.rollout is not None and "2." in app.rollout.step)
         app.query_one(TrafficPanel).show(TRAFFIC, running=True)
-        await wait_for(pilot, lambda: len(app.query(TrafficRow)) == 3 and app.idle)
+        await wait_for(
+            pilot, lambda: len(app.query(TrafficRow)) == 3 and app.idle and tables_settled(app)
+        )
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
