@@ -24,52 +24,10 @@ from typing import Any, Literal, get_args
 
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JOURNAL_STATES, UNFINISHED, JournalState, Outcome
+from agentlab.state.history_schema import MIGRATIONS, SCHEMA_VERSION
 
 # A revision is in progress until its rollout (or `up`) ends with an outcome.
 RevisionOutcome = Literal["in-progress"] | Outcome
-
-# Index i holds the statements that upgrade a database from schema version i to i + 1.
-_MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        """CREATE TABLE revisions (
-            service TEXT NOT NULL,
-            number INTEGER NOT NULL,
-            version TEXT NOT NULL,
-            image_ref TEXT NOT NULL,
-            image_id TEXT NOT NULL,
-            digest TEXT,
-            cause TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            outcome TEXT NOT NULL,
-            PRIMARY KEY (service, number)
-        )""",
-        """CREATE TABLE rollouts (
-            id TEXT PRIMARY KEY,
-            service TEXT NOT NULL,
-            from_version TEXT NOT NULL,
-            to_version TEXT NOT NULL,
-            from_image TEXT NOT NULL,
-            to_image TEXT NOT NULL,
-            revision_number INTEGER NOT NULL,
-            state TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            pid INTEGER NOT NULL
-        )""",
-        "CREATE INDEX rollouts_by_state ON rollouts (state, service)",
-        """CREATE TABLE rollout_steps (
-            rollout_id TEXT NOT NULL REFERENCES rollouts (id),
-            idx INTEGER NOT NULL,
-            action TEXT NOT NULL,
-            detail TEXT NOT NULL,
-            status TEXT NOT NULL,
-            PRIMARY KEY (rollout_id, idx)
-        )""",
-    ),
-    ("UPDATE rollouts SET state = 'complete' WHERE state = 'done'",),  # one outcome vocabulary
-]
-SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def now_rfc3339() -> str:
@@ -185,7 +143,7 @@ class History:
                     f"agentlab knows ({SCHEMA_VERSION})",
                     hint="upgrade agentlab",
                 )
-            for statements in _MIGRATIONS[found:]:
+            for statements in MIGRATIONS[found:]:
                 for statement in statements:
                     conn.execute(statement)
             conn.execute("DELETE FROM schema_version")

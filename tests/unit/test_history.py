@@ -17,12 +17,12 @@ import pytest
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JournalState
 from agentlab.state.history import (
-    SCHEMA_VERSION,
     History,
     JournalEntry,
     Revision,
     RevisionOutcome,
 )
+from agentlab.state.history_schema import SCHEMA_VERSION
 from tests.journal import journal_entry
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
