@@ -21,7 +21,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from agentlab.engine.model import ServiceSpec
@@ -36,6 +36,13 @@ from agentlab.rollout.canary import (
     canary_replicas,
 )
 from agentlab.rollout.canary_requests import Request, WeightRequest, held_line
+from agentlab.rollout.canary_signals import (
+    Aborted,
+    PauseAsked,
+    PromoteAsked,
+    StepJournal,
+    WeightAsked,
+)
 from agentlab.rollout.events import (
     GateChecked,
     OldSetKept,
@@ -49,7 +56,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.gate import TrafficGate
 from agentlab.rollout.gates import Gate, Reading, judge
-from agentlab.rollout.journal import Journal, JournalState, Outcome
+from agentlab.rollout.journal import Journal, Outcome
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.promql_gates import PromQLGate, PromQLReading, Query, duration, read_promql
 from agentlab.rollout.runner import RolloutRunner
@@ -66,49 +73,6 @@ Runners = Callable[
     [ServiceSpec, RolloutSettings, Collection[str], Journal, Callable[[RolloutEvent], None], int],
     RolloutRunner,
 ]
-
-
-@dataclass
-class _StepJournal:
-    """The journal as a canary's inner runs see it: their steps are the canary's, their
-    start and end are not (the canary records its own state)."""
-
-    journal: Journal
-    last: int = 0
-
-    def step_begin(self, rollout_id: str, index: int, action: str, detail: dict[str, Any]) -> None:
-        self.last = max(self.last, index)
-        self.journal.step_begin(rollout_id, index, action, detail)
-
-    def step_done(self, rollout_id: str, index: int) -> None:
-        self.journal.step_done(rollout_id, index)
-
-    def set_rollout_state(self, rollout_id: str, state: JournalState) -> None:
-        """The canary's own state is recorded by the canary."""
-
-
-class _Abort(Exception):
-    """The canary stops: every request back to stable, canary replicas removed."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Promote(Exception):
-    """`agentlab promote`: skip to 100 %."""
-
-
-class _ManualWeight(Exception):
-    """`agentlab weight`: this weight now, then hold."""
-
-    def __init__(self, percent: int) -> None:
-        super().__init__(percent)
-        self.percent = percent
-
-
-class _Pause(Exception):
-    """A pause was asked for (the TUI's `p`, or quitting it): stop where it is, resumable."""
 
 
 class CanaryRunner:
@@ -144,7 +108,7 @@ class CanaryRunner:
         self.label = label  # the new version as server names and metrics carry it
         self.requests, self.wait, self.clock = requests, wait, clock
         self._index = first_step - 1
-        self._inner_journals: list[_StepJournal] = []
+        self._inner_journals: list[StepJournal] = []
         self.plan_detail = dict(plan_detail or {})
         self.preview = preview  # the new version alone, for the user to try
         self.pause_requested = pause_requested
@@ -169,9 +133,9 @@ class CanaryRunner:
         try:
             self._restore(stable, to_image, to_version, start_at)
             outcome, message, failures = self._steps(stable, to_image, to_version, start_at)
-        except _Abort as abort:
+        except Aborted as abort:
             outcome, message, failures = self._abort(abort.reason, from_image, from_version)
-        except _Pause:
+        except PauseAsked:
             outcome, message, failures = "paused", "paused on request", []
             self.emit(Paused(message, self._resume_hint()))
         duration = self.clock() - started
@@ -201,11 +165,11 @@ class CanaryRunner:
             index = self._begin(step.line(), position)
             try:
                 self._take(step, stable, image, version)
-            except _ManualWeight as manual:
+            except WeightAsked as manual:
                 self.journal.step_done(self.rollout_id, index)
                 self._hold(manual.percent, position, stable, image, version)
                 return self._steps(stable, image, version, len(self.plan.steps) - 1)
-            except _Promote:  # on to the last step: 100 %
+            except PromoteAsked:  # on to the last step: 100 %
                 self.journal.step_done(self.rollout_id, index)
                 return self._steps(stable, image, version, len(self.plan.steps) - 1)
             if isinstance(step, SetWeight) and step.percent == 100:
@@ -259,14 +223,14 @@ class CanaryRunner:
     def _check(self, result: RolloutResult) -> None:
         """An inner run's end: on, paused (the canary pauses), or failed (it aborts)."""
         if result.outcome == "paused" and self.pause_requested():
-            raise _Pause()
+            raise PauseAsked()
         if result.outcome != "complete":
-            raise _Abort(result.message.removeprefix("stopped: "))
+            raise Aborted(result.message.removeprefix("stopped: "))
 
     def _inner(
         self, service: ServiceSpec, settings: RolloutSettings, leave_alone: Collection[str]
     ) -> RolloutRunner:
-        journal = _StepJournal(self.journal)
+        journal = StepJournal(self.journal)
         index = self._index
 
         def emit(event: RolloutEvent) -> None:
@@ -292,16 +256,16 @@ class CanaryRunner:
                         self._analyse(holding=True)
                     else:
                         self._wait_until(math.inf)
-            except _ManualWeight as manual:
+            except WeightAsked as manual:
                 percent = manual.percent
-            except _Promote:
+            except PromoteAsked:
                 self.journal.step_done(self.rollout_id, index)
                 return
             self.journal.step_done(self.rollout_id, index)
 
-    def _promote(self, stable: set[str], image: str, version: str, index: int) -> tuple[
-        Outcome, str, list[Any]
-    ]:
+    def _promote(
+        self, stable: set[str], image: str, version: str, index: int
+    ) -> tuple[Outcome, str, list[Any]]:
         """All new replicas, every request to them, the stable ones removed."""
         self._run_canaries(self.service.replicas, stable, image, version)
         self._catch_up()
@@ -310,7 +274,7 @@ class CanaryRunner:
         if self.plan.blue_green and self.plan.scale_down_delay > 0:
             self.emit(OldSetKept(self.service.name, self.plan.scale_down_delay))
             # An abort switches back at once (run() catches it); promote again ends the wait.
-            with contextlib.suppress(_Promote):
+            with contextlib.suppress(PromoteAsked):
                 self._wait_until(self.clock() + self.plan.scale_down_delay)
         self.journal.step_done(self.rollout_id, index)
         result = self._inner(self.service, self.settings, ()).converge(image, version)
@@ -331,14 +295,14 @@ class CanaryRunner:
     def _sleep(self, seconds: float) -> None:
         """Sleep a little; act on a promote or abort request, or a pause."""
         if self.pause_requested():
-            raise _Pause()
+            raise PauseAsked()
         request = self.requests()
         if request == "abort":
-            raise _Abort("aborted on request")
+            raise Aborted("aborted on request")
         if request == "promote":
-            raise _Promote()
+            raise PromoteAsked()
         if isinstance(request, WeightRequest) and not self.plan.blue_green:
-            raise _ManualWeight(request.percent)
+            raise WeightAsked(request.percent)
         if seconds > 0:
             self.wait(seconds)
 
@@ -351,7 +315,7 @@ class CanaryRunner:
         `holding` at a weight set by hand) when no reading had enough requests."""
         analysis = self.plan.analysis
         if self.meter is None:
-            raise _Abort("no per-version metrics to analyse (the service has no traffic layer)")
+            raise Aborted("no per-version metrics to analyse (the service has no traffic layer)")
         before, failed, conclusive = self.meter(), 0, 0
         version = self.label
         stable_version = _other(before, version)
@@ -371,11 +335,11 @@ class CanaryRunner:
             conclusive += all(r.verdict != "inconclusive" for r in readings)
             failed += bool(failing)
             if failed > analysis.failure_limit:
-                raise _Abort(f"gate failed: {failing[0].line()}")
+                raise Aborted(f"gate failed: {failing[0].line()}")
         if not holding and conclusive == 0:
             notes = [r.note for r in readings if isinstance(r, PromQLReading) and r.note]
             why = notes[0] if notes else f"fewer than {analysis.min_requests} canary requests"
-            raise _Abort(f"analysis inconclusive: {why} in every interval")
+            raise Aborted(f"analysis inconclusive: {why} in every interval")
 
     def _read(
         self,
