@@ -20,6 +20,7 @@ import http.client
 import json
 import math
 import os
+import re
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from urllib.parse import quote, urlencode
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
 from agentlab.engine.cli import READ_TIMEOUT, RETRY_HINT, START_HINT, CliTransport
 from agentlab.engine.clone import CloneRequest
+from agentlab.engine.inspect import holders
 from agentlab.engine.transport import Transport
 
 
@@ -173,6 +175,11 @@ class ApiTransport:
 
     def container_ids(self, labels: Sequence[str]) -> list[str]:
         return [str(item["Id"]) for item in self.containers(labels)]
+
+    def name_holders(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        exact = [f"^/{re.escape(name)}$" for name in names]
+        found = self.get("/containers/json", all="1", filters=json.dumps({"name": exact}))
+        return holders(found or [], names)
 
     def inspect_containers(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """`docker container inspect` documents; a container removed meanwhile is left out."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from typing import Any
 
 from agentlab.common.errors import AgentlabError, BadInput, EngineUnavailable, OperationFailed
+from agentlab.engine.inspect import holders
 
 READ_TIMEOUT = 30.0
 START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
@@ -111,6 +113,15 @@ class CliTransport:
 
     def inspect_containers(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         return _inspect(["container", "inspect", *ids])
+
+    def name_holders(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        filters = [arg for name in names for arg in ("--filter", f"name=^/{re.escape(name)}$")]
+        ids = run_docker(["ps", "-aq", "--no-trunc", *filters]).split()
+        found = [
+            {"Names": [item.get("Name", "")], "Labels": (item.get("Config") or {}).get("Labels")}
+            for item in (self.inspect_containers(ids) if ids else [])
+        ]
+        return holders(found, names)
 
     def image_ids(self, repository: str) -> list[str]:
         return run_docker(["image", "ls", "-q", "--no-trunc", repository]).split()

@@ -190,6 +190,11 @@ class ComposeEngine:
         found = [inspect.replica(item) for item in raw if inspect.is_service_container(item)]
         return sorted(found, key=lambda r: (r.service, r.number, r.name))
 
+    def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
+        held = self.transport.name_holders(names) if names else {}
+        projects = {name: labels.get(inspect.PROJECT_LABEL, "") for name, labels in held.items()}
+        return {name: project for name, project in projects.items() if project != self.project}
+
     def images(self, repository: str) -> list[ImageInfo]:
         ids = set(self.transport.image_ids(repository))
         raw = self.transport.inspect_images(sorted(ids)) if ids else []

@@ -195,6 +195,7 @@ class FakeEngine:
     builds: dict[str, BuildSection] = field(default_factory=dict)  # services with build:
     host_ports: dict[str, tuple[PublishedPort, ...]] = field(default_factory=dict)
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
+    foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
     lock: threading.RLock = field(default_factory=threading.RLock)
     _images: dict[str, _Image] = field(default_factory=dict)
     _streams: list[queue.Queue[EngineEvent | None]] = field(default_factory=list)
@@ -325,6 +326,9 @@ class FakeEngine:
         }
 
     @_serialised
+    def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
+        return {name: self.foreign[name] for name in names if name in self.foreign}
+
     def replicas(self, service: str | None = None) -> list[Replica]:
         self._record(("replicas", (service,)))
         chosen = [c for c in self.containers.values() if service in (None, c.service)]

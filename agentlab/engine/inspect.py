@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,20 @@ def project_labels(project: str, service: str | None = None) -> list[str]:
 def is_service_container(item: Mapping[str, Any]) -> bool:
     labels = item.get("Config", {}).get("Labels") or {}
     return SERVICE_LABEL in labels and labels.get(ONEOFF_LABEL, "False") != "True"
+
+
+def holders(
+    entries: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Of `names`, those these `docker ps` entries hold (Docker's names start with "/"):
+    name -> the holder's labels."""
+    wanted = set(names)
+    return {
+        name.lstrip("/"): dict(entry.get("Labels") or {})
+        for entry in entries
+        for name in entry.get("Names") or []
+        if name.lstrip("/") in wanted
+    }
 
 
 def container_number(labels: Mapping[str, str]) -> int:

@@ -58,6 +58,10 @@ class Engine(Protocol):
     def replicas(self, service: str | None = None) -> list[Replica]:
         """Every container of the project (or one service), each from a full inspect."""
 
+    def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
+        """Of these container names, those a container outside the project holds: name ->
+        the holder's compose project ("" for none). Read only: nothing is touched."""
+
     def images(self, repository: str) -> list[ImageInfo]:
         """Local tags of one image repository."""
 

@@ -23,6 +23,10 @@ class Transport(Protocol):
     def inspect_containers(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """Inspect documents; containers removed meanwhile are left out."""
 
+    def name_holders(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Of these container names, those a container (of any project) holds: name -> its
+        labels."""
+
     def image_ids(self, repository: str) -> list[str]:
         """Ids of the local images tagged in `repository`."""
 

@@ -12,6 +12,7 @@ from agentlab.engine.model import Replica
 from agentlab.lab import builds, environment_ports, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.name_clashes import check_names_free
 from agentlab.lab.ports import check_ports_free
 from agentlab.lab.rollouts import Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
@@ -59,6 +60,7 @@ class Lifecycle:
         running = {r.service for r in model.engine.replicas() if r.running}
         if not environment_ports.ephemeral(model):  # an environment's become ephemeral
             check_ports_free(model, running)
+        check_names_free(model, running)
         with project_lock(model.state_dir, cause):
             for job in builds.run_jobs(model.engine, jobs, False, progress):
                 model.forget_image(job.tag)

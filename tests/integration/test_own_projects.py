@@ -197,6 +197,27 @@ def test_a_busy_port_stops_up_before_anything_changes() -> None:
             assert not (lab.state_dir / "override.yaml").exists()
 
 
+def test_a_container_holding_a_replica_name_stops_up_before_anything_changes() -> None:
+    """A container outside the project (here `docker create`d by hand) named as Compose
+    names the service's first replica: refused before any build, pin or container."""
+    for lab in run_on(SAMPLES["flask"], 0):
+        blocker = f"{lab.project}-web-1"
+        subprocess.run(["docker", "create", "--name", blocker, image_env()["BASE_IMAGE"], "true"],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        try:
+            up = lab("up", "--version", "1.0.0")
+            assert up.code == 2, up.err
+            assert up.err.strip() == (
+                f"error: container {blocker} (not of any compose project) already holds a name "
+                f"service web needs (hint: remove or rename that container (docker rm -f "
+                f"{blocker}), or run this lab under another project name (-p NAME))"
+            )
+            assert lab.containers() == []
+            assert not (lab.state_dir / "override.yaml").exists()
+        finally:
+            subprocess.run(["docker", "rm", "-f", blocker], capture_output=True, timeout=60)
+
+
 def git(directory: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-C", str(directory), "-c", "user.email=t@t", "-c", "user.name=t", *args],

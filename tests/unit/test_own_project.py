@@ -144,6 +144,23 @@ def test_a_busy_host_port_stops_up_before_anything_changes(
     assert not lab.override_path.exists()
 
 
+def test_a_container_of_another_project_on_a_replica_name_stops_up_before_anything_changes(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    fake.down()
+    fake.foreign[f"{lab.name}-web-1"] = "other"
+    fake.foreign[f"{lab.name}-web-2"] = "other"  # a name web's one replica does not take
+    with pytest.raises(BadInput) as raised:
+        lab.up("1.2.0", {}, 30)
+    assert raised.value.one_line() == (
+        f"container {lab.name}-web-1 (of compose project other) already holds a name service "
+        f"web needs (hint: remove or rename that container (docker rm -f {lab.name}-web-1), "
+        "or run this lab under another project name (-p NAME))"
+    )
+    assert fake.called("build_service") == [] and fake.called("up") == []
+    assert not lab.override_path.exists()
+
+
 def test_images_build_from_git_tags_a_prerelease_for_a_dirty_tree(
     lab: Lab, fake: FakeEngine, source: Path
 ) -> None:
