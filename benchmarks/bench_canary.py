@@ -174,6 +174,9 @@ def bad_canary(lab: Lab) -> tuple[float, float]:
     return seen["stable"] - seen["error"], share
 
 
+SWITCH_LIMIT = 10.0  # s a weight switch may take before the run is called broken
+
+
 def weight_switches(lab: Lab, count: int) -> tuple[list[float], list[float]]:
     """(split-to-applied seconds, runtime API round trips) with a canary paused at 10 %."""
     rollout = Rollout(lab, "web", "--to", "1.1.0", "--strategy", "canary", "--steps",
@@ -193,6 +196,8 @@ def weight_switches(lab: Lab, count: int) -> tuple[list[float], list[float]]:
             )
             if abs(100 * share - percent) < 5:
                 break
+            if time.monotonic() - start > SWITCH_LIMIT:
+                raise SetupError(f"the proxy never showed {percent} % on 1.1.0 ({share:.0%})")
         switches.append(time.monotonic() - start)
         start = time.monotonic()
         router.command("show servers state")
