@@ -70,7 +70,8 @@ def show_status(status: LabStatus, as_json: bool) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    """Exit 1 when anything differs from what was decided, 0 when nothing does."""
+    """Exit 1 when anything differs from what was decided; else 3 when the registry did
+    not answer (its tags unknown), 0 when nothing differs."""
     report = open_lab(args).drift()
     if args.json:
         emit_json(drift_json(report))
@@ -79,12 +80,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
             print(drift.line())
         for service in report.busy:
             print(f"{service}: not checked, its rollout is under way or interrupted")
-        if not report.drifts:
+        if report.unknown is not None:
+            print(f"unknown: {report.unknown}")
+        elif not report.drifts:
+            beside = f", as in {', '.join(report.environments)}" if report.environments else ""
             print(
                 f"no drift: {len(report.services)} service(s), {report.replicas} replica(s) "
-                "run what was decided"
+                f"run what was decided{beside}"
             )
-    return 1 if report.drifts else 0
+    if report.drifts:
+        return 1
+    return 3 if report.unknown is not None else 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:

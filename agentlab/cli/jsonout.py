@@ -58,6 +58,9 @@ def drift_json(report: DriftReport) -> dict[str, Any]:
         "services": list(report.services),
         "replicas": report.replicas,
         "busy": list(report.busy),
+        "registry": report.registry,
+        "environments": list(report.environments),
+        "unknown": report.unknown,
     }
 
 

@@ -30,6 +30,20 @@ OpenTui = Callable[[Lab], int]
 EPILOG = """exit codes: 0 done, 1 operation failed (unhealthy, rolled back, paused),
 2 bad input (nothing changed), 3 engine unavailable, 130 interrupted (Ctrl-C)"""
 
+DRIFT_HELP = """agentlab drift: each difference from what was decided, one line with a hint.
+
+The decision per managed service: agentlab.lock's section for this environment (-e; the
+section `default` without it) when there is one, else the pin and its revision's image.
+Kinds (--json `kind`):
+  tag_moved            the tag names another build here, or in the lab's registry
+                       (one HEAD per tag, 2 s bound) than the locked or recorded digest
+  replica_image        a replica runs another image than the decision
+  not_locked           the service runs a version the lock does not list
+  environment_differs  another running environment runs the same version of the
+                       service on other bytes (other versions are `agentlab diff`'s job)
+exit: 1 drift; 3 no drift found but the registry did not answer (its tags unknown);
+0 nothing differs."""
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports bad usage as one line and exit code 2."""
@@ -109,9 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     drift = sub.add_parser(
         "drift",
-        help="what differs from what was decided: a moved tag, a replica on another image "
-        "(exit 1 when anything does)",
+        help="what differs from what was decided (the pin, or agentlab.lock): a moved tag, "
+        "here or in the registry, a replica on another image, a version the lock does not "
+        "list, another environment on other bytes (exit 1 when anything does)",
     )
+    drift.description = DRIFT_HELP
+    drift.formatter_class = argparse.RawDescriptionHelpFormatter
     drift.add_argument("--json", action="store_true", help="JSON for scripts")
 
     down = sub.add_parser("down", help="remove the project's containers and networks")

@@ -42,7 +42,7 @@ from agentlab.engine.compose_files import referenced_files
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.copies import NoCopies, ReplicaCopies
 from agentlab.engine.events import DockerEventStream, project_events
-from agentlab.engine.model import ImageInfo, NameChange, Replica, ServiceSpec
+from agentlab.engine.model import ContainerImage, ImageInfo, NameChange, Replica, ServiceSpec
 from agentlab.engine.names import NameKeeper, service_names
 from agentlab.engine.transport import Transport
 from agentlab.engine.wakeup import EventWakeup
@@ -194,6 +194,12 @@ class ComposeEngine:
         held = self.transport.name_holders(names) if names else {}
         projects = {name: labels.get(inspect.PROJECT_LABEL, "") for name, labels in held.items()}
         return {name: project for name, project in projects.items() if project != self.project}
+
+    def running_images(self) -> list[ContainerImage]:
+        if not isinstance(self.transport, ApiTransport):  # the CLI: `docker ps` lacks ids
+            return [ContainerImage.of(r) for r in self.replicas() if r.running]
+        found = map(inspect.container_image, self.transport.containers(self._labels()))
+        return [image for image in found if image is not None]
 
     def images(self, repository: str) -> list[ImageInfo]:
         ids = set(self.transport.image_ids(repository))

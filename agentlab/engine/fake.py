@@ -29,6 +29,7 @@ from agentlab.engine.compose_model import port_entry
 from agentlab.engine.model import (
     VERSION_LABEL,
     BuildSection,
+    ContainerImage,
     EngineEvent,
     ImageInfo,
     NameChange,
@@ -337,6 +338,12 @@ class FakeEngine:
         for name in sorted({c.service for c in chosen}):
             self._observe(name)
         return [self._replica(c) for c in chosen]
+
+    @_serialised
+    def running_images(self) -> list[ContainerImage]:
+        self._record(("running_images", ()))
+        running = [c for c in self.containers.values() if c.state == "running"]
+        return [ContainerImage.of(self._replica(c)) for c in running]
 
     @_serialised
     def images(self, repository: str) -> list[ImageInfo]:

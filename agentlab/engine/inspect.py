@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from agentlab.engine.clone import NUMBER_LABEL
-from agentlab.engine.model import ImageInfo, Replica
+from agentlab.engine.model import VERSION_LABEL, ContainerImage, ImageInfo, Replica
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -39,6 +39,19 @@ def holders(
         for name in entry.get("Names") or []
         if name.lstrip("/") in wanted
     }
+
+
+def container_image(item: Mapping[str, Any]) -> ContainerImage | None:
+    """A container list entry (`GET /containers/json`) as what it runs; None for one that
+    is not running or not a service's."""
+    labels = item.get("Labels") or {}
+    if item.get("State") != "running" or SERVICE_LABEL not in labels:
+        return None
+    if labels.get(ONEOFF_LABEL, "False") == "True":
+        return None
+    image_id = str(item.get("ImageID") or "")
+    version = labels.get(VERSION_LABEL)
+    return ContainerImage(labels[SERVICE_LABEL], str(item.get("Image") or ""), image_id, version)
 
 
 def container_number(labels: Mapping[str, str]) -> int:

@@ -74,6 +74,20 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class ContainerImage:
+    """What one running container of a service runs, as a container list shows it."""
+
+    service: str
+    image_ref: str
+    image_id: str
+    version: str | None  # its image's OCI version label
+
+    @classmethod
+    def of(cls, replica: Replica) -> ContainerImage:
+        return cls(replica.service, replica.image_ref, replica.image_id, replica.version)
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """A local image tag."""
 

@@ -12,7 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 from agentlab.common.events import ProgressSink
-from agentlab.engine.model import EngineEvent, ImageInfo, NameChange, Replica, ServiceSpec
+from agentlab.engine.model import (
+    ContainerImage,
+    EngineEvent,
+    ImageInfo,
+    NameChange,
+    Replica,
+    ServiceSpec,
+)
 
 
 class EventStream(Protocol):
@@ -61,6 +68,10 @@ class Engine(Protocol):
     def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
         """Of these container names, those a container outside the project holds: name ->
         the holder's compose project ("" for none). Read only: nothing is touched."""
+
+    def running_images(self) -> list[ContainerImage]:
+        """What each running container of the project runs: one container list, no
+        inspect (another environment's containers, compared by drift)."""
 
     def images(self, repository: str) -> list[ImageInfo]:
         """Local tags of one image repository."""

@@ -50,10 +50,13 @@ def answers(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def manifest_digest(address: str, repository: str, reference: str) -> str | None:
+def manifest_digest(
+    address: str, repository: str, reference: str, timeout: float = 10.0
+) -> str | None:
     """The digest the registry has for `repository:reference` (a tag or a digest), None
-    when it has none; EngineUnavailable when the registry does not answer."""
-    response = _request(address, "HEAD", f"/v2/{repository}/manifests/{reference}", 10.0)
+    when it has none; EngineUnavailable when the registry does not answer (within
+    `timeout` seconds)."""
+    response = _request(address, "HEAD", f"/v2/{repository}/manifests/{reference}", timeout)
     if response.status == 404:
         return None
     if response.status != 200:

@@ -16,7 +16,8 @@ from agentlab.engine.protocol import Engine, EventStream
 from agentlab.lab import builds, canaries, drills, locking, prometheus, registry, scaling
 from agentlab.lab.canary_meter import CanaryMeter
 from agentlab.lab.catalogue import Catalogue, Resolved, VersionRow
-from agentlab.lab.drift import DriftReport, read_drift
+from agentlab.lab.drift import DriftReport
+from agentlab.lab.drift_reading import read_drift
 from agentlab.lab.lifecycle import Lifecycle
 from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
 from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, never

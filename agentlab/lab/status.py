@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from agentlab.engine.model import Replica
 from agentlab.lab.canaries import CanaryView
-from agentlab.lab.drift import Drift, read_drift
+from agentlab.lab.drift import Drift
+from agentlab.lab.drift_reading import read_drift
 from agentlab.lab.model import ProjectModel
 
 
@@ -68,4 +69,5 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
             )
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
-    return LabStatus(model.name, services, digests, drift=read_drift(model, replicas).drifts)
+    drift = read_drift(model, replicas, local_only=True).drifts  # no registry, no other env
+    return LabStatus(model.name, services, digests, drift=drift)

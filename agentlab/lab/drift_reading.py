@@ -1,0 +1,139 @@
+"""The readings drift compares, and the report: one container list (this environment's,
+and each other environment's), one image look-up per tag and locked digest, agentlab.lock's
+section, and one HEAD per tag in the lab's registry (lab/drift_registry.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from agentlab.common.imagerefs import split_image_ref
+from agentlab.engine.model import ContainerImage, ImageInfo, Replica
+from agentlab.lab import locking, registry
+from agentlab.lab.drift import Decision, DriftReport, Locked, RemoteTag, find_drift
+from agentlab.lab.drift_environments import find_environment_drift, read_environments
+from agentlab.lab.drift_registry import TagKey, read_tags
+from agentlab.lab.model import ProjectModel
+from agentlab.state.lockfile import LockedService, read_lockfile
+from agentlab.versions import image_tag
+
+
+def read_drift(
+    model: ProjectModel, replicas: Sequence[Replica] | None = None, local_only: bool = False
+) -> DriftReport:
+    """The project's drift now (against `replicas` when just observed). `local_only`
+    (status, the TUI) leaves out the registry and the other environments."""
+    if replicas is None:
+        replicas = model.engine.replicas()
+    busy = sorted({entry.service for entry in model.history().unfinished()})
+    chosen = decisions(model, busy)
+    images = {ref: model.engine.image(ref) for ref in _tag_refs(chosen)}
+    tags = {ref: info.id if info else None for ref, info in images.items()}
+    where = registry.address(model)
+    remote: dict[str, RemoteTag] = {}
+    unknown = None
+    asked: list[str] = []
+    if not local_only:
+        wanted = _remote_keys(chosen, images, where)
+        answers = read_tags([key for key, _ in wanted.values()])
+        asked = sorted({key[0] for key, _ in wanted.values()})
+        for service, (key, pushed) in wanted.items():
+            if key in answers.digests:
+                ref = f"{key[0]}/{key[1]}:{key[2]}"
+                remote[service] = RemoteTag(ref, answers.digests[key], pushed)
+        if answers.error is not None:
+            unknown = (f"{answers.error.message}: its tags were not compared "
+                       f"(hint: {answers.error.hint})")  # fmt: skip
+    cli = "agentlab" + (f" -e {model.project.environment}" if model.project.environment else "")
+    drifts = find_drift(chosen, tags, replicas, remote, cli)
+    checked = {d.service for d in chosen}
+    others = [] if local_only else read_environments(model)
+    mine = [ContainerImage.of(r) for r in replicas if r.running]
+    drifts += find_environment_drift(model.project.environment_name, checked, mine, others)
+    return DriftReport(
+        model.name,
+        tuple(drifts),
+        tuple(d.service for d in chosen),
+        sum(1 for r in replicas if r.service in checked),
+        tuple(busy),
+        ", ".join(asked) or None,
+        tuple(run.environment for run in others),
+        unknown,
+    )
+
+
+def decisions(model: ProjectModel, busy: Collection[str]) -> list[Decision]:
+    """The decision for each managed service with an image, but the `busy` ones: the pin
+    and its revision, and this environment's section of agentlab.lock when it has one."""
+    history = model.history()
+    pins = model.pins(strict=False)
+    lock = read_lockfile(locking.path(model))
+    name = locking.environment(model)
+    section = lock.section(name) if lock else None
+    found = []
+    for service in model.managed:
+        ref = pins.get(service) or model.services[service].image
+        if ref is None or service in busy:
+            continue
+        current = history.current(service)
+        revision = current if current is not None and current.image_ref == ref else None
+        entry = section.get(service) if section is not None else None
+        found.append(
+            Decision(
+                service,
+                ref,
+                revision.image_id if revision else None,
+                revision.number if revision else None,
+                _locked(model, name, entry) if entry else None,
+                name if section is not None and entry is None else None,
+            )
+        )
+    return found
+
+
+def _locked(model: ProjectModel, section: str, entry: LockedService) -> Locked:
+    """A lock entry with its version's local tag and the local image of its digest."""
+    info = model.image(entry.image)  # by digest: what it names never changes
+    host, _, path = entry.repository.partition("/")
+    repository = path if _loopback(host) else entry.repository
+    tag_ref = f"{repository}:{image_tag(entry.version)}"
+    return Locked(section, entry.version, entry.digest, entry.repository, tag_ref,
+                  info.id if info else None)  # fmt: skip
+
+
+def _tag_refs(chosen: Sequence[Decision]) -> list[str]:
+    refs = [d.image_ref for d in chosen] + [d.locked.tag_ref for d in chosen if d.locked]
+    return list(dict.fromkeys(refs))
+
+
+def _remote_keys(
+    chosen: Sequence[Decision], images: Mapping[str, ImageInfo | None], where: str | None
+) -> dict[str, tuple[TagKey, str | None]]:
+    """Per service, the registry tag to ask about and the digest it should name there when
+    not locked (the decided build's, as pushed from here). A locked service's tag is asked
+    in the loopback registry its lock names; another is asked in the lab's registry when
+    its decided build was pushed there. Other registries are not asked."""
+    wanted: dict[str, tuple[TagKey, str | None]] = {}
+    for decision in chosen:
+        if decision.locked is not None:
+            host, _, path = decision.locked.repository.partition("/")
+            if _loopback(host):
+                key = (host, path, image_tag(decision.locked.version))
+                wanted[decision.service] = (key, None)
+            continue
+        info = images.get(decision.image_ref)
+        if where is None or info is None or "@" in decision.image_ref:
+            continue
+        if decision.image_id is not None and info.id != decision.image_id:
+            continue  # the tag moved here: that drift says it
+        repository, tag = split_image_ref(decision.image_ref)
+        path = repository.removeprefix(f"{where}/")
+        pushed = next((ref.partition("@")[2] for ref in info.repo_digests
+                       if ref.partition("@")[0] == f"{where}/{path}"), None)  # fmt: skip
+        if pushed is not None:
+            wanted[decision.service] = ((where, path, tag), pushed)
+    return wanted
+
+
+def _loopback(host: str) -> bool:
+    """A registry host on this machine (the lab's, or another environment's)."""
+    return host.startswith(("127.", "localhost"))
