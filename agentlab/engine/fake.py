@@ -202,12 +202,17 @@ class FakeEngine:
     _streams: list[queue.Queue[EngineEvent | None]] = field(default_factory=list)
     _serial: int = 0
     _image_serial: int = 0
+    _attached: str | None = None
 
     # ---- test set-up ------------------------------------------------------
 
     def attach(self, _project: object, name: str, override: Path) -> FakeEngine:
-        """An engine factory for a Lab: this fake, on the lab's project name and override."""
-        self.project, self.override = name, override
+        """An engine factory for a Lab: this fake, on the lab's project name and override.
+        Once attached, another project name (another environment's, read by drift) gets an
+        empty fake of its own on the same images, as another project on one engine."""
+        if self._attached not in (None, name):
+            return FakeEngine(name, nap=self.nap, override=override, _images=self._images)
+        self.project, self.override, self._attached = name, override, name
         return self
 
     def add_image(

@@ -137,7 +137,7 @@ def _against_pin(
                 service,
                 TAG_MOVED,
                 remote.ref,
-                f"tag {remote.ref} {_moved_in_registry(remote.digest)}: the image {ref} "
+                f"tag {remote.ref} {_moved_in_registry(remote.digest)}; the image {ref} "
                 f"here is {_short(remote.pushed)} there",
                 f"{cli} images push --service {service} --version {tag} puts this build back "
                 f"under the tag; {cli} images pull {service} {tag} takes the registry's",
@@ -189,7 +189,7 @@ def _against_lock(
         reason = f"tag {locked.tag_ref} names image {short_id(here)} here, not {want}"
         drifts.append(Drift(service, TAG_MOVED, locked.tag_ref, reason, keep))
     if remote is not None and remote.digest != locked.digest:
-        reason = (f"tag {remote.ref} {_moved_in_registry(remote.digest)}: agentlab.lock's "
+        reason = (f"tag {remote.ref} {_moved_in_registry(remote.digest)}; agentlab.lock's "
                   f"section {section} has {_short(locked.digest)}")  # fmt: skip
         drifts.append(Drift(service, TAG_MOVED, remote.ref, reason, keep))
     pinned = decision.image_id or tags.get(decision.image_ref)
@@ -225,7 +225,7 @@ def _against_lock(
 def _moved_in_registry(digest: str | None) -> str:
     if digest is None:
         return "names nothing in the registry any more"
-    return f"moved in the registry: it now names {_short(digest)}"
+    return f"moved in the registry to {_short(digest)}"
 
 
 def _short(digest: str) -> str:

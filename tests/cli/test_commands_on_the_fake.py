@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from agentlab.cli import commands_base, main
+from agentlab.common.errors import EngineUnavailable
 from agentlab.engine.fake import FakeEngine
+from agentlab.lab import drift_reading
+from agentlab.lab.drift_registry import TagDigests
 from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project
@@ -111,6 +114,22 @@ def test_drift_exits_0_with_none_and_1_naming_each_difference(
     assert main.main(["status", "--json"]) == 0
     replicas = json.loads(capsys.readouterr().out)["services"][2]["replicas"]
     assert [r["drift"] is not None for r in replicas] == [False, False, True]
+
+
+def test_drift_when_the_registry_does_not_answer_is_one_line_and_exit_3_unless_drift(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    down = TagDigests(error=EngineUnavailable("the registry at 127.0.0.1:1 does not answer",
+                                              hint="agentlab up starts it"))  # fmt: skip
+    monkeypatch.setattr(drift_reading, "read_tags", lambda _wanted: down)
+    assert main.main(["drift"]) == 3
+    assert capsys.readouterr().out == (
+        "unknown: the registry at 127.0.0.1:1 does not answer: its tags were not compared "
+        "(hint: agentlab up starts it)\n"
+    )
+    fake.start("web", "lab/web:2.0.0", 1)  # known drift wins: exit 1
+    assert main.main(["drift", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["unknown"].startswith("the registry at ")
 
 
 def test_weight_checks_its_input_then_moves_a_running_canary_which_holds_there(
