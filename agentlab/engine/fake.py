@@ -358,7 +358,11 @@ class FakeEngine:
     @_serialised
     def image(self, ref: str) -> ImageInfo | None:
         self._record(("image", (ref,)))
-        found = self._images.get(_full(ref))
+        if "@" in ref:  # by digest, as Docker: the image with that repo digest
+            wanted = f"{split_image_ref(ref)[0]}@{ref.partition('@')[2]}"
+            found = next((i for i in self._images.values() if wanted in i.info.repo_digests), None)
+        else:
+            found = self._images.get(_full(ref))
         return found.info if found else None
 
     @_serialised

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
+from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ContainerImage, ImageInfo, Replica
 from agentlab.lab import locking, registry
@@ -25,7 +26,7 @@ def read_drift(
     if replicas is None:
         replicas = model.engine.replicas()
     busy = sorted({entry.service for entry in model.history().unfinished()})
-    chosen = decisions(model, busy)
+    chosen = decisions(model, busy, strict=not local_only)
     images = {ref: model.engine.image(ref) for ref in _tag_refs(chosen)}
     tags = {ref: info.id if info else None for ref, info in images.items()}
     where = registry.address(model)
@@ -61,12 +62,19 @@ def read_drift(
     )
 
 
-def decisions(model: ProjectModel, busy: Collection[str]) -> list[Decision]:
+def decisions(model: ProjectModel, busy: Collection[str], strict: bool = True) -> list[Decision]:
     """The decision for each managed service with an image, but the `busy` ones: the pin
-    and its revision, and this environment's section of agentlab.lock when it has one."""
+    and its revision, and this environment's section of agentlab.lock when it has one. A
+    damaged lock is BadInput, but for a view (`strict=False`: status, the TUI) that goes
+    on without it."""
     history = model.history()
     pins = model.pins(strict=False)
-    lock = read_lockfile(locking.path(model))
+    try:
+        lock = read_lockfile(locking.path(model))
+    except BadInput:
+        if strict:
+            raise
+        lock = None
     name = locking.environment(model)
     section = lock.section(name) if lock else None
     found = []

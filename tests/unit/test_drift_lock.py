@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import yaml
 
+from agentlab.common.errors import BadInput
 from agentlab.engine.model import ContainerImage, Replica
 from agentlab.lab.drift import (
     ENVIRONMENT_DIFFERS,
@@ -166,6 +168,33 @@ def test_read_drift_compares_the_running_environments_on_the_fake_engine(
     assert not any(d.kind == ENVIRONMENT_DIFFERS for d in staging.status().drift)  # local only
     dev = environment_lab(project, "dev", engines)
     assert dev.drift().environments == ("staging", "prod")  # dev runs nothing: no drift
+
+
+def test_read_drift_takes_the_lock_of_its_environment_and_a_damaged_one_only_for_drift(
+    tmp_path: Path,
+) -> None:
+    engines, project = Engines(), load_project([str(write_project(tmp_path))], "shop")
+    prod = start(engines, project, "prod", "1.3.0")
+    engines.images.add_image(f"{REGISTRY_REPO}:1.4.1", digest=LOCKED)  # pulled by digest
+    entry = {"version": "1.4.1", "image": f"{REGISTRY_REPO}@{LOCKED}", "digest": LOCKED}
+    lock = tmp_path / "agentlab.lock"
+    lock.write_text(yaml.safe_dump({"lock_version": 1, "environments": {
+        "prod": {"services": {"agent": entry}}}}))  # fmt: skip
+    kinds = {(d.subject, d.kind) for d in prod.drift().drifts}
+    moved = (f"{REPO}:1.4.1", TAG_MOVED)  # the local 1.4.1 is another build than the locked
+    assert kinds == {("agent", NOT_LOCKED), ("gateway", NOT_LOCKED), moved}  # gateway: unlisted
+    fake = engines.by_project[prod.name]
+    for container in fake.of("agent"):
+        fake.remove_replica(container.id)
+    fake.start("agent", f"{REGISTRY_REPO}:1.4.1", 1)  # the locked bytes
+    assert {(d.subject, d.kind) for d in prod.drift().drifts} == {("gateway", NOT_LOCKED), moved}
+    staging = start(engines, project, "staging", "1.3.0")
+    assert not [d for d in staging.drift().drifts if d.kind == NOT_LOCKED]  # no section
+    lock.write_text("lock_version: [")
+    with pytest.raises(BadInput, match="is not valid YAML"):
+        prod.drift()
+    # a view goes on without it: against the pin, the replica on the locked bytes is off
+    assert [d.kind for d in prod.status().drift] == [REPLICA_IMAGE]
 
 
 # ---- the registry, read with a bound ---------------------------------------------------
