@@ -4,8 +4,9 @@ A project of 5 services (3 replicas each, one local image, `sleep infinity`) run
 environments dev, staging and prod (`agentlab -e ENV up`): 45 containers. Timed, each
 median of N trials:
 1. drift of all three environments in one process (`Lab.drift()` per environment): one
-   container list and inspect per project, one image look-up per pinned tag. Target
-   <= 0.5 s.
+   container list and inspect per project, one image look-up per pinned tag, and the
+   other environments' container lists (each environment is compared with the two
+   others; no lock, no registry here). Target <= 0.5 s.
 2. `agentlab -e ENV drift` as a user runs it (a subprocess per environment, wall time).
 3. Baselines in the same run: one `docker inspect` of an environment's 15 containers, and
    the per-container way (`docker inspect` once per container: 45 subprocesses).
@@ -97,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                 note(f"{environment}: up in {done.seconds:.1f} s")
             labs = [Lab(load_project([str(compose_file)], project, e)) for e in ENVIRONMENTS]
             for each in labs:
-                if each.drift().replicas != SERVICES * REPLICAS:
-                    raise RuntimeError(f"{each.name}: not {SERVICES * REPLICAS} replicas")
+                report = each.drift()
+                if report.replicas != SERVICES * REPLICAS or len(report.environments) != 2:
+                    raise RuntimeError(f"{each.name}: not {SERVICES * REPLICAS} replicas, "
+                                       f"or not 2 other environments: {report}")  # fmt: skip
+                if report.drifts:
+                    raise RuntimeError(f"{each.name}: drift {report.drifts}")
             ids = {
                 e: docker("ps", "-q", "--filter",
                           f"label=com.docker.compose.project={project}-{e}").out.split()
