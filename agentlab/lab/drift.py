@@ -137,8 +137,8 @@ def _against_pin(
                 service,
                 TAG_MOVED,
                 remote.ref,
-                f"tag {remote.ref} {_moved_in_registry(remote.digest)}; the image {ref} "
-                f"here is {_short(remote.pushed)} there",
+                f"tag {remote.ref} {_moved_in_registry(remote.digest)}; the build here "
+                f"({ref}) was pushed as {_short(remote.pushed)}",
                 f"{cli} images push --service {service} --version {tag} puts this build back "
                 f"under the tag; {cli} images pull {service} {tag} takes the registry's",
             )

@@ -87,14 +87,68 @@ def test_a_tag_moved_in_the_registry_is_drift_and_up_locked_keeps_the_locked_dig
     assert {r["version"] for r in agents} == {"1.3.0"}
     assert drifts(lab) == {moved: "tag_moved"}  # the tag is still moved; the replicas are not
 
-    # The registry stops answering: one line, exit 3 when nothing else is known to differ.
-    lab.docker("stop", "-t", "2", f"{lab.project}-agentlab-registry-1")
+    # The registry hangs (paused: its port still accepts), then stops: each time one line,
+    # exit 3 when nothing else is known to differ; drift does not wait for it.
+    container = f"{lab.project}-agentlab-registry-1"
+    lab.docker("pause", container)
+    try:
+        stuck = lab("drift", timeout=60)
+        assert stuck.code == 3, stuck.out + stuck.err
+        assert f"unknown: the registry at {registry} does not answer" in stuck.out
+    finally:
+        lab.docker("unpause", container)
+    lab.docker("stop", "-t", "2", container)
     down = lab("drift")
     assert down.code == 3, down.out + down.err
     [line] = [x for x in down.out.splitlines() if x.startswith("unknown: ")]
     assert f"the registry at {registry} does not answer" in line and "hint:" in line
     assert lab("drift", "--json").json()["unknown"].startswith("the registry at ")
     assert lab("status").code == 0  # status does not ask the registry
+
+
+@pytest.fixture
+def webapp_copy(tmp_path: Path, webapp_images: None) -> Iterator[LabRun]:
+    """The webapp project with `registry: {port: 0}` in an agentlab.yaml of its own."""
+    copy = tmp_path / "webapp"
+    shutil.copytree(WEBAPP.parent, copy, ignore=shutil.ignore_patterns(".agentlab"))
+    (copy / "agentlab.yaml").write_text("registry: {port: 0}\n", encoding="utf-8")
+    yield from lab_run(copy / "compose.yaml", "t-drweb", {**base_image_env(),
+                                                          "WEBAPP_CACHE_PORT": "0"})  # fmt: skip
+
+
+def test_webapp_a_tag_repushed_in_the_registry_is_drift_locked_or_not(
+    web_version: list[str], webapp_copy: LabRun
+) -> None:
+    lab, version = webapp_copy, web_version[0]
+    built = lab("images", "build", "--service", "web", "--version", version, timeout=900)
+    assert built.code == 0, built.err
+    ok(lab("images", "push", "--service", "cache"))  # built by hand
+    registry = registry_address(lab.state_dir / "override.yaml")
+    assert registry is not None
+    pushed = manifest_digest(registry, "agentlab-test/web", version)
+    assert pushed is not None
+    ok(lab("up", "--set", f"web={version}"))
+    ok(lab("scale", "web", "1"))
+    assert drifts(lab, code=0) == {}
+
+    # Not locked: the registry's tag is compared with the build pushed from here.
+    moved = f"{registry}/agentlab-test/web:{version}"
+    lab.docker("tag", "agentlab-test/web:1.0.0", moved)
+    lab.docker("push", moved)
+    assert drifts(lab) == {moved: "tag_moved"}
+    assert f"images push --service web --version {version}" in lab("drift").out
+    ok(lab("images", "push", "--service", "web", "--version", version))  # the hint
+    assert manifest_digest(registry, "agentlab-test/web", version) == pushed
+    assert drifts(lab, code=0) == {}
+
+    # Locked: moved again, reported against the lock; up --locked keeps the locked digest.
+    ok(lab("lock"))
+    lab.docker("tag", "agentlab-test/web:1.0.0", moved)  # the push above retagged it
+    lab.docker("push", moved)
+    assert drifts(lab) == {moved: "tag_moved"}
+    ok(lab("up", "--locked"))
+    assert {r["digest"] for r in replicas(lab, "web")} == {pushed}
+    assert drifts(lab) == {moved: "tag_moved"}
 
 
 @pytest.fixture
