@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import short_id, split_image_ref
-from agentlab.lab import builds, environment_policy
+from agentlab.lab import builds, environment_policy, lock_policy
 from agentlab.lab.model import ProjectModel
 from agentlab.versions import (
     NoMatchingVersion,
@@ -87,8 +87,14 @@ class Catalogue:
 
     def resolve(self, service: str, spec: str) -> Resolved:
         """Resolve a version or range to a local tag the environment's policy accepts; an
-        exact missing version may be built."""
+        exact missing version may be built. In an environment that requires a locked
+        digest: to the digest agentlab.lock records (fetched when it is not here)."""
         environment_policy.check_requested(self.model, service, spec)
+        if lock_policy.required(self.model):
+            chosen = lock_policy.choose(self.model, service, spec)
+            environment_policy.check(self.model, service, chosen.tag)
+            lock_policy.ensure_local(self.model, {service: chosen.entry})
+            return Resolved(service, chosen.tag, chosen.pin)
         resolved = self._resolve(service, spec)
         environment_policy.check(self.model, service, resolved.tag)
         return resolved
@@ -157,6 +163,16 @@ class Catalogue:
         self.check_requirements(resolved)
         required = self._required_by(resolved)
         return sorted(resolved, key=lambda r: r.service not in required)
+
+    def locked_rest(self, resolved: list[Resolved]) -> list[Resolved]:
+        """In an environment that requires a locked digest, what `up` pins the managed
+        services not in `resolved` to: the locked digest of the version each runs now
+        (BadInput, with the way to lock it, when the lock lists none)."""
+        if not lock_policy.required(self.model):
+            return []
+        chosen = lock_policy.rest(self.model, {r.service for r in resolved})
+        lock_policy.ensure_local(self.model, {c.service: c.entry for c in chosen})
+        return [Resolved(c.service, c.tag, c.pin) for c in chosen]
 
     def requirement(self, item: Resolved) -> str | None:
         """The `io.agentlab.requires` label of a resolved image (or of its build recipe)."""

@@ -50,9 +50,10 @@ class Lifecycle:
         model = self.model
         model.engine.prepare_to_mutate()
         layered = self.layer.plan(traffic_layer)
-        resolved = self.catalogue.plan_pins(version, sets)
-        if locked_pins:
-            resolved = [*resolved, *locked_pins]
+        resolved = [*self.catalogue.plan_pins(version, sets), *locked_pins]
+        rest = self.catalogue.locked_rest(resolved)  # an environment that requires a lock
+        if locked_pins or rest:
+            resolved = [*resolved, *rest]
             self.catalogue.check_requirements(resolved)
         jobs = [r.build for r in resolved if r.build is not None]
         jobs += self.catalogue.missing_images(resolved)

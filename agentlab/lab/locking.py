@@ -9,10 +9,10 @@ from pathlib import Path
 from agentlab.common.errors import BadInput
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
-from agentlab.engine import registry as api
 from agentlab.engine.model import VERSION_LABEL, ImageInfo
-from agentlab.lab import registry
+from agentlab.lab import lock_policy, registry
 from agentlab.lab.catalogue import Resolved
+from agentlab.lab.lock_policy import pin_ref
 from agentlab.lab.model import ProjectModel
 from agentlab.state.lock import project_lock
 from agentlab.state.lockfile import (
@@ -35,12 +35,6 @@ def environment(model: ProjectModel) -> str:
 
 def path(model: ProjectModel) -> Path:
     return lockfile_path(model.project.directory)
-
-
-def pin_ref(entry: LockedService) -> str:
-    """The reference a locked service is pinned by: `repository:tag@digest` (the digest
-    decides; the tag keeps the version readable wherever a tag is shown)."""
-    return f"{entry.repository}:{image_tag(entry.version)}@{entry.digest}"
 
 
 def digest_ref(model: ProjectModel, image: str, info: ImageInfo) -> str | None:
@@ -92,40 +86,16 @@ def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved
     if not section:
         raise BadInput(f"{path(model)} has no section '{environment(model)}'",
                        hint="write it: agentlab lock")  # fmt: skip
-    targets, missing = [], []
-    for name, entry in sorted(section.items()):
+    for name in section:
         model.service(name)
-        ref = pin_ref(entry)
-        if model.image(ref) is None:
-            missing.append((name, entry))
-        targets.append(Resolved(name, image_tag(entry.version), ref))
+    targets = [
+        Resolved(name, image_tag(entry.version), pin_ref(entry))
+        for name, entry in sorted(section.items())
+    ]
+    missing = {n: e for n, e in section.items() if model.image(pin_ref(e)) is None}
     own = registry.address(model)
-    if own is not None and any(e.repository.startswith(f"{own}/") for _, e in missing):
+    if own is not None and any(e.repository.startswith(f"{own}/") for e in missing.values()):
         with project_lock(model.state_dir, "up --locked"):
             registry.ready(model, progress)  # started when it never was (e.g. after down)
-    for name, entry in missing:
-        _check_fetchable(name, entry)
-    for name, entry in missing:
-        progress(f"fetching {name} {entry.version} ({entry.image})")
-        api.pull(entry.image)
-        model.forget_image(pin_ref(entry))
+    lock_policy.ensure_local(model, missing, progress)
     return targets
-
-
-def _check_fetchable(name: str, entry: LockedService) -> None:
-    """BadInput unless the registry the locked image names has its digest (a loopback
-    registry is asked; exit 3 when it does not answer)."""
-    host, _, repository = entry.repository.partition("/")
-    hint = (
-        f"build it: agentlab images build --service {name} --version {entry.version}, "
-        f"or fetch it: agentlab images pull {name} {entry.version}"
-    )
-    if not host.startswith(("127.", "localhost")):
-        raise BadInput(f"{name}'s locked image {entry.image} is not here",
-                       hint=f"docker pull {entry.image}, or {hint}")  # fmt: skip
-    if api.manifest_digest(host, repository, entry.digest) is None:
-        raise BadInput(
-            f"{name}'s locked digest {entry.digest[:19]} is neither here nor in the registry "
-            f"at {host}",
-            hint=hint,
-        )

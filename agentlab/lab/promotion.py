@@ -2,9 +2,11 @@
 exact image the source environment's replicas run, with the target's rollout strategy and
 settings, under the target's policy.
 
-The image is pinned by the tag the source's replicas were created with, and only while
-that tag still names the very image they run here (same image id): a tag that moved since
-is refused rather than promoted."""
+The image is pinned by its repo digest when it has one (a registry: `repo:tag@sha256:…`,
+the exact bytes, whatever the tag names later); else by the tag the source's replicas were
+created with, and only while that tag still names the very image they run here (same
+image id): a tag that moved since is refused rather than promoted. A target that requires
+a locked digest takes only a digest agentlab.lock lists."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from typing import Any
 
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.common.imagerefs import short_id, split_image_ref
-from agentlab.lab import environment_policy
+from agentlab.lab import environment_policy, lock_policy, registry
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.environments import RunningImage, running_images
 from agentlab.lab.facade import Lab
 from agentlab.lab.rollouts import Emit, RolloutPlan, drop, never
 from agentlab.rollout.phase import RolloutResult
+from agentlab.versions import image_tag
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,32 @@ def plan_promotion(
     environment_policy.check(target.model, service, tag)
     if {i.image_id for i in running} == {image.image_id}:
         return Promotion(service, source.environment, target.environment, image, None)
-    found = target.model.image(image.ref)
+    pin = digest_pin(source, image, tag)
+    lock_policy.check_digest(target.model, service, tag, pin.partition("@")[2] if pin else None)
+    ref = pin or image.ref
+    found = target.model.image(ref)
     if found is None or found.id != image.image_id:
         now = f"now names {short_id(found.id)}" if found else "is gone"
         raise BadInput(
-            f"{image.ref} {now}, not the image {short_id(image.image_id)} that "
+            f"{ref} {now}, not the image {short_id(image.image_id)} that "
             f"{source.environment} runs (the tag moved)",
             hint=f"roll {source.environment} to the build you mean, then promote it",
         )
-    plan = target.rollouts.prepare(service, Resolved(service, tag, image.ref), options or {})
+    plan = target.rollouts.prepare(service, Resolved(service, tag, ref), options or {})
     return Promotion(service, source.environment, target.environment, image, plan)
+
+
+def digest_pin(source: Lab, image: RunningImage, version: str) -> str | None:
+    """`repo:tag@sha256:…` of the image the source runs: its digest in the source lab's
+    registry, else in any registry it was pushed to or pulled from (None: it has none)."""
+    info = source.model.image(image.ref)
+    found = list(info.repo_digests) if info else []
+    if not found:
+        return None
+    where = registry.address(source.model)
+    ours = [ref for ref in found if where and ref.startswith(f"{where}/")]
+    repository, _, digest = (ours or found)[0].partition("@")
+    return f"{repository}:{image_tag(version)}@{digest}"
 
 
 def _version(image: RunningImage) -> str:

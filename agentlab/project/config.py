@@ -129,6 +129,7 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
     if project is not None and not isinstance(project, str):
         raise BadInput(f"{path}: 'project' must be a string", hint="e.g. project: my-lab")
     managed = doc.get("managed")
+    registry = parse_registry(doc.get("registry"), path)
     return LabSettings(
         path=path,
         project=project,
@@ -142,8 +143,8 @@ def parse_settings(raw: object, path: Path) -> LabSettings:
         traffic_layer=_layer(doc.get("traffic_layer", {}), path),
         canary=_canary(doc.get("canary", {}), path),
         prometheus=parse_prometheus(doc.get("prometheus"), path),
-        registry=parse_registry(doc.get("registry"), path),
-        environments=parse_environments(doc.get("environments"), path),
+        registry=registry,
+        environments=parse_environments(doc.get("environments"), path, registry is not None),
     )
 
 

@@ -9,7 +9,8 @@ environments:
   dev: {policy: {allow_prerelease: true}}
   prod:
     ports: fixed        # publish the compose file's host ports (default: ephemeral)
-    policy: {allow_prerelease: false, allow_latest: false, allow_non_semver: false}
+    policy: {allow_prerelease: false, allow_latest: false, allow_non_semver: false,
+             require_lock: true}   # run only digests agentlab.lock records
 ```
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ class EnvironmentPolicy:
     allow_prerelease: bool = True  # 1.4.0-rc.1, 1.5.1-dev.3+g1a2b3c4 (and .dirty builds)
     allow_latest: bool = True
     allow_non_semver: bool = True
+    require_lock: bool = False  # run only images whose digest agentlab.lock records
 
     def refusal(self, environment: str, tag: str) -> str | None:
         """Why `environment` refuses the version `tag`, or None when it accepts it."""
@@ -62,20 +64,23 @@ class Environment:
     policy: EnvironmentPolicy = field(default_factory=EnvironmentPolicy)
 
 
-def default_environments() -> dict[str, Environment]:
-    """dev and staging accept prereleases; prod refuses them, `latest` and non-semver."""
+def default_environments(registry: bool = False) -> dict[str, Environment]:
+    """dev and staging accept prereleases; prod refuses them, `latest` and non-semver,
+    and, in a project with a registry (where images have digests to lock), runs only the
+    digests agentlab.lock records."""
     return {
         "dev": Environment("dev"),
         "staging": Environment("staging"),
-        "prod": Environment("prod", policy=STRICT),
+        "prod": Environment("prod", policy=replace(STRICT, require_lock=registry)),
     }
 
 
-def parse_environments(value: object, path: Path) -> dict[str, Environment]:
+def parse_environments(value: object, path: Path, registry: bool = False) -> dict[str, Environment]:
     """`environments:` of agentlab.yaml: a name per environment, each with optional
-    `ports` (ephemeral or fixed) and `policy`; replaces the default three."""
+    `ports` (ephemeral or fixed) and `policy`; replaces the default three (`registry`:
+    the project has one, and the default prod requires locked digests)."""
     if value is None:
-        return default_environments()
+        return default_environments(registry)
     if not isinstance(value, Mapping) or not value:
         raise BadInput(f"{path}: 'environments' must be a mapping of names",
                        hint="environments: {dev: {}, prod: {ports: fixed}}")  # fmt: skip

@@ -1,0 +1,185 @@
+"""An environment that requires a locked digest (`policy: {require_lock: true}`; the
+default prod of a project with a registry) runs only images whose digest agentlab.lock
+records: `up`, `up --set`/`--version`, `rollout` and `promote` into it are accepted only
+for a service and version some section of the lock lists with a digest (its own section
+first, then the others: what staging locked can go to prod), and then run that digest
+(`repo:tag@sha256:…`), never the tag. Checked before anything is touched; rollbacks are
+never refused. Locked images missing here are fetched from the registry they name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agentlab.common.errors import BadInput
+from agentlab.common.events import ProgressSink, quiet
+from agentlab.common.imagerefs import short_id, split_image_ref
+from agentlab.engine import registry as api
+from agentlab.lab.model import ProjectModel
+from agentlab.state.lockfile import LockedService, LockFile, lockfile_path, read_lockfile
+from agentlab.versions import NoMatchingVersion, image_tag, resolve
+
+
+@dataclass(frozen=True)
+class LockedChoice:
+    """The locked image a service's version resolves to, and the lock section listing it."""
+
+    service: str
+    section: str
+    entry: LockedService
+
+    @property
+    def tag(self) -> str:
+        return image_tag(self.entry.version)
+
+    @property
+    def pin(self) -> str:
+        return pin_ref(self.entry)
+
+
+def pin_ref(entry: LockedService) -> str:
+    """The reference a locked service is pinned by: `repository:tag@digest` (the digest
+    decides; the tag keeps the version readable wherever a tag is shown)."""
+    return f"{entry.repository}:{image_tag(entry.version)}@{entry.digest}"
+
+
+def required(model: ProjectModel) -> bool:
+    """Whether the lab's environment runs only locked digests."""
+    environment = model.project.environment_settings
+    return environment is not None and environment.policy.require_lock
+
+
+def choose(model: ProjectModel, service: str, spec: str) -> LockedChoice:
+    """The locked image `service` at `spec` (a version or range) runs in this environment:
+    the highest locked version matching it. BadInput (with what to do) when the lock
+    lists none, or lists the version with two digests in other environments' sections."""
+    lock = _lock(model, f"{service} {spec}")
+    found = _locked_versions(model, lock, service)
+    try:
+        tag = resolve(spec, found, model.project.settings.policy)
+    except NoMatchingVersion:
+        listed = ", ".join(sorted(found)) or "none"
+        raise _refusal(model, service, spec, f"it lists {service} at {listed}") from None
+    choices = found[tag]
+    digests = {choice.entry.digest for choice in choices}
+    if choices[0].section != _own(model) and len(digests) > 1:
+        both = ", ".join(f"{c.section} {short_id(c.entry.digest)}" for c in choices)
+        raise BadInput(
+            f"agentlab.lock lists {service} {tag} with {len(digests)} digests ({both})",
+            hint=f"lock {service} {tag} in {_own(model)} itself, or lock the others again",
+        )
+    return choices[0]
+
+
+def check_digest(model: ProjectModel, service: str, version: str, digest: str | None) -> None:
+    """BadInput unless some section of the lock lists `service` at exactly `digest` (the
+    image `promote` copies into this environment)."""
+    if not required(model):
+        return
+    if digest is None:
+        raise _refusal(model, service, version, "the image has no digest (never pushed)")
+    if digest not in _digests(_lock(model, f"{service} {version}"), service):
+        raise _refusal(model, service, version, f"it does not list its digest {short_id(digest)}")
+
+
+def rest(model: ProjectModel, requested: set[str]) -> list[LockedChoice]:
+    """For `up`: the locked image of every managed service not in `requested`, at the
+    version it runs now (its pin, else the compose file's image); none for one already
+    pinned to a digest the lock lists."""
+    chosen = []
+    for name in model.managed:
+        image = model.current_image(name)
+        if name in requested or image is None:
+            continue
+        tag = split_image_ref(image)[1]
+        digest = image.partition("@")[2]
+        if digest and digest in _digests(_lock(model, f"{name} {tag}"), name):
+            continue
+        chosen.append(choose(model, name, tag))
+    return chosen
+
+
+def ensure_local(
+    model: ProjectModel, locked: Mapping[str, LockedService], progress: ProgressSink = quiet
+) -> None:
+    """Fetch the locked images (per service) that are not here from the registry each
+    names; refuses (BadInput) before any pull when one is nowhere."""
+    missing = {n: e for n, e in locked.items() if model.image(pin_ref(e)) is None}
+    for name, entry in missing.items():
+        check_fetchable(name, entry)
+    for name, entry in missing.items():
+        progress(f"fetching {name} {entry.version} ({entry.image})")
+        api.pull(entry.image)
+        model.forget_image(pin_ref(entry))
+
+
+def check_fetchable(name: str, entry: LockedService) -> None:
+    """BadInput unless the registry the locked image names has its digest (a loopback
+    registry is asked; exit 3 when it does not answer)."""
+    host, _, repository = entry.repository.partition("/")
+    hint = (
+        f"build it: agentlab images build --service {name} --version {entry.version}, "
+        f"or fetch it: agentlab images pull {name} {entry.version}"
+    )
+    if not host.startswith(("127.", "localhost")):
+        raise BadInput(f"{name}'s locked image {entry.image} is not here",
+                       hint=f"docker pull {entry.image}, or {hint}")  # fmt: skip
+    if api.manifest_digest(host, repository, entry.digest) is None:
+        raise BadInput(
+            f"{name}'s locked digest {entry.digest[:19]} is neither here nor in the registry "
+            f"at {host}",
+            hint=hint,
+        )
+
+
+def _own(model: ProjectModel) -> str:
+    return model.project.environment_name
+
+
+def _lock(model: ProjectModel, what: str) -> LockFile:
+    path = lockfile_path(model.project.directory)
+    found = read_lockfile(path)
+    if found is None:
+        service, _, version = what.partition(" ")
+        raise _refusal(model, service, version, f"there is no {path.name}")
+    return found
+
+
+def _digests(lock: LockFile, service: str) -> set[str]:
+    """Every digest some section of the lock lists for `service`."""
+    return {section[service].digest for section in lock.environments.values() if service in section}
+
+
+def _locked_versions(
+    model: ProjectModel, lock: LockFile, service: str
+) -> dict[str, list[LockedChoice]]:
+    """Per version tag, the sections listing `service` at it: this environment's first."""
+    own = _own(model)
+    order = sorted(lock.environments, key=lambda section: (section != own, section))
+    found: dict[str, list[LockedChoice]] = {}
+    for section in order:
+        entry = lock.environments[section].get(service)
+        if entry is not None:
+            found.setdefault(image_tag(entry.version), []).append(
+                LockedChoice(service, section, entry)
+            )
+    return found
+
+
+def _refusal(model: ProjectModel, service: str, version: str, why: str) -> BadInput:
+    """`prod runs only locked digests`, with the way to lock one: in the environment
+    before this one that does not require a lock (staging for prod)."""
+    own = _own(model)
+    environments = model.project.settings.environments
+    names = list(environments)
+    before = names[: names.index(own)] if own in names else names
+    free = [n for n in reversed(before) if not environments[n].policy.require_lock]
+    where = free[0] if free else "default"
+    run = "agentlab" if where == "default" else f"agentlab -e {where}"
+    push = f"{run} images push --service {service}, " if model.project.settings.registry else ""
+    return BadInput(
+        f"{service} {version}: {own} runs only digests agentlab.lock records (policy "
+        f"require_lock), and {why}",
+        hint=f"lock it in {where}: {run} up --set {service}={version}, {push}{run} lock; "
+        "then run it here again",
+    )

@@ -1,0 +1,183 @@
+"""An environment that requires a locked digest (`policy: {require_lock: true}`), on fake
+engines: what it accepts (a version some section of agentlab.lock lists, run by digest),
+what it refuses before any change (with the way to lock it), promote into it by digest,
+and rollbacks, never refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentlab.common.errors import BadInput
+from agentlab.lab.environments import environment_lab
+from agentlab.lab.facade import Lab
+from agentlab.lab.promotion import plan_promotion, run_promotion
+from agentlab.project.config import parse_settings
+from agentlab.project.location import Project, load_project
+from agentlab.state.lockfile import LockedService, LockFile, write_lockfile
+from tests.unit.test_environments import REPO, Engines, start, write_project
+
+D130, D141, DGW = (f"sha256:{c * 64}" for c in "abc")
+ENVIRONMENTS = (
+    "environments: {staging: {}, prod: {policy: {allow_prerelease: false, require_lock: true}}}\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def no_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENTLAB_ENV", raising=False)
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+
+
+@pytest.fixture
+def engines() -> Engines:
+    found = Engines()
+    found.images.add_image(f"{REPO}:1.3.0", digest=D130)  # pushed: a digest to lock
+    found.images.add_image(f"{REPO}:1.4.1", digest=D141)
+    found.images.add_image("lab/gateway:1.0.0", digest=DGW)
+    return found
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return load_project([str(write_project(tmp_path, "primary: [agent]\n" + ENVIRONMENTS))], "shop")
+
+
+def unchanged(lab: Lab) -> str | None:
+    return lab.override_path.read_text() if lab.override_path.exists() else None
+
+
+def test_the_default_prod_requires_a_lock_when_the_project_has_a_registry(tmp_path: Path) -> None:
+    path = tmp_path / "agentlab.yaml"
+    with_registry = parse_settings({"registry": {"port": 0}}, path).environments
+    assert with_registry["prod"].policy.require_lock
+    assert not with_registry["staging"].policy.require_lock
+    assert not parse_settings({}, path).environments["prod"].policy.require_lock
+    written = parse_settings({"environments": {"qa": {"policy": {"require_lock": True}}}}, path)
+    assert written.environments["qa"].policy.require_lock
+    with pytest.raises(BadInput, match="require_lock must be true or false"):
+        parse_settings({"environments": {"qa": {"policy": {"require_lock": "yes"}}}}, path)
+
+
+def test_without_a_lock_file_prod_refuses_and_says_how_to_lock(
+    engines: Engines, project: Project
+) -> None:
+    prod = start(engines, project, "prod", "1.3.0")
+    before = unchanged(prod)
+    with pytest.raises(BadInput) as refused:
+        prod.plan_rollout("agent", "1.4.1")
+    assert refused.value.message == (
+        "agent 1.4.1: prod runs only digests agentlab.lock records (policy require_lock), "
+        "and there is no agentlab.lock"
+    )
+    assert "lock it in staging: agentlab -e staging up --set agent=1.4.1" in refused.value.hint
+    assert "agentlab -e staging lock" in refused.value.hint
+    with pytest.raises(BadInput, match=r"there is no agentlab\.lock"):
+        prod.up(None, {}, timeout=5)  # a plain up too: what it would run is not locked
+    assert unchanged(prod) == before
+    assert not engines.by_project["shop-prod"].called("up")
+
+
+def test_a_version_staging_locked_runs_in_prod_by_digest(
+    engines: Engines, project: Project
+) -> None:
+    staging = start(engines, project, "staging", "1.4.1")
+    staging.lock()
+    prod = start(engines, project, "prod", "1.3.0")
+    for spec in ("1.4.1", "v1.4.1", "^1.4"):
+        assert prod.plan_rollout("agent", spec).target.image == f"{REPO}:1.4.1@{D141}"
+    with pytest.raises(BadInput, match=r"agent 1\.3\.1: .* it lists agent at 1\.4\.1"):
+        prod.plan_rollout("agent", "1.3.1")
+    with pytest.raises(BadInput, match="prod refuses the prerelease"):
+        prod.plan_rollout("agent", "1.4.1-dev.1")  # the version policy still comes first
+    result = prod.rollout("agent", "1.4.1")
+    assert result.outcome == "complete"
+    assert prod.current_image("agent") == f"{REPO}:1.4.1@{D141}"
+    assert prod.history().revisions("agent")[-1].digest == D141
+
+
+def test_up_pins_every_service_to_its_locked_digest(engines: Engines, project: Project) -> None:
+    plain = start(engines, project, "default", "1.3.0")
+    plain.lock()  # the default section: agent 1.3.0, gateway 1.0.0
+    prod = environment_lab(project, "prod", engines)  # fresh: nothing runs, nothing pinned
+    engines.by_project["shop-prod"].add_service("agent", f"{REPO}:1.3.0", replicas=0)
+    engines.by_project["shop-prod"].add_service("gateway", "lab/gateway:1.0.0", replicas=0)
+    prod.reload()
+    prod.up(None, {}, timeout=5)
+    prod.reload()
+    assert prod.current_image("agent") == f"{REPO}:1.3.0@{D130}"
+    assert prod.current_image("gateway") == f"lab/gateway:1.0.0@{DGW}"
+    with pytest.raises(BadInput, match=r"agent 1\.4\.1: .* it lists agent at 1\.3\.0"):
+        prod.up(None, {"agent": "1.4.1"}, timeout=5)
+
+
+def test_two_other_sections_with_two_digests_for_one_version_are_refused(
+    engines: Engines, project: Project, tmp_path: Path
+) -> None:
+    def entry(digest: str) -> LockedService:
+        return LockedService("1.4.1", f"{REPO}@{digest}", digest)
+
+    sections = {"dev": {"agent": entry(D141)}, "staging": {"agent": entry(D130)}}
+    write_lockfile(tmp_path / "agentlab.lock", LockFile(sections))
+    prod = start(engines, project, "prod", "1.3.0")
+    with pytest.raises(
+        BadInput, match=r"lists agent 1\.4\.1 with 2 digests \(dev b{12}, staging a{12}\)"
+    ):
+        prod.plan_rollout("agent", "1.4.1")
+    own = {**sections, "prod": {"agent": entry(D141)}}  # prod's own section decides
+    write_lockfile(tmp_path / "agentlab.lock", LockFile(own))
+    assert prod.plan_rollout("agent", "1.4.1").target.image == f"{REPO}:1.4.1@{D141}"
+
+
+def test_promote_into_prod_copies_a_locked_digest_only(engines: Engines, project: Project) -> None:
+    staging = start(engines, project, "staging", "1.4.1")
+    prod = start(engines, project, "prod", "1.3.0")
+    before = unchanged(prod)
+    with pytest.raises(BadInput, match=r"there is no agentlab\.lock"):
+        plan_promotion(staging, prod, "agent")
+    prod.lock()  # what prod runs (1.3.0) is locked; staging's 1.4.1 is not
+    with pytest.raises(BadInput, match=r"it does not list its digest b{12}") as refused:
+        plan_promotion(staging, prod, "agent")
+    assert "agentlab -e staging lock" in refused.value.hint
+    assert unchanged(prod) == before
+    staging.lock()
+    promotion = plan_promotion(staging, prod, "agent")
+    assert promotion.plan is not None
+    assert promotion.plan.target.image == f"{REPO}:1.4.1@{D141}"  # the exact bytes
+    result = run_promotion(prod, promotion)
+    assert result is not None and result.outcome == "complete"
+    assert {c.image_ref for c in engines.by_project["shop-prod"].of("agent")} == {
+        f"{REPO}:1.4.1@{D141}"
+    }
+
+
+def test_promote_pins_the_digest_in_any_environment_and_the_tag_without_one(
+    engines: Engines, project: Project
+) -> None:
+    staging = start(engines, project, "staging", "1.4.1")
+    plain = start(engines, project, "default", "1.3.0")  # no lock required there
+    plan = plan_promotion(staging, plain, "agent").plan
+    assert plan is not None and plan.target.image == f"{REPO}:1.4.1@{D141}"
+    engines.images.add_image(f"{REPO}:1.5.0")  # built here, never pushed: no digest
+    engines.by_project["shop-staging"].add_service("agent", f"{REPO}:1.5.0", replicas=0)
+    for container in engines.by_project["shop-staging"].of("agent"):
+        engines.by_project["shop-staging"].remove_replica(container.id)
+    engines.by_project["shop-staging"].start("agent", f"{REPO}:1.5.0", 1)
+    plan = plan_promotion(staging, plain, "agent").plan
+    assert plan is not None and plan.target.image == f"{REPO}:1.5.0"  # the tag path
+    with pytest.raises(BadInput, match=r"the image has no digest \(never pushed\)"):
+        plan_promotion(staging, start(engines, project, "prod", "1.3.0"), "agent")
+
+
+def test_rollbacks_are_never_refused(engines: Engines, project: Project, tmp_path: Path) -> None:
+    plain = start(engines, project, "default", "1.3.0")
+    plain.lock()
+    prod = start(engines, project, "prod", "1.3.0")
+    assert prod.rollout("agent", "1.3.0").outcome == "complete"  # revision 1: 1.3.0 by digest
+    locked = LockFile({"staging": {"agent": LockedService("1.4.1", f"{REPO}@{D141}", D141)}})
+    write_lockfile(tmp_path / "agentlab.lock", locked)  # 1.3.0 is no longer locked anywhere
+    assert prod.rollout("agent", "1.4.1").outcome == "complete"
+    result = prod.rollback("agent", None)
+    assert result.outcome == "complete"
+    assert prod.current_image("agent") == f"{REPO}:1.3.0@{D130}"
