@@ -171,6 +171,22 @@ def run_jobs(
     return todo
 
 
+def build_missing(
+    model: ProjectModel, jobs: list[BuildJob], progress: ProgressSink
+) -> list[BuildJob]:
+    """Build the images `up` or a rollout needs that are not here (the caller holds the
+    project lock); with a registry, push them as `images build` does, so that their
+    digests are known (`agentlab lock` right after). The jobs built."""
+    built = run_jobs(model.engine, jobs, False, progress)
+    for job in built:
+        model.forget_image(job.tag)
+    if built and registry.settings(model) is not None:
+        where = registry.ready(model, progress)
+        for job in built:
+            registry.publish(model, where, job.tag, progress)
+    return built
+
+
 def build_images(
     model: ProjectModel,
     version: str | None,

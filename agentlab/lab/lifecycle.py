@@ -63,8 +63,7 @@ class Lifecycle:
             check_ports_free(model, running)
         check_names_free(model, running)
         with project_lock(model.state_dir, cause):
-            for job in builds.run_jobs(model.engine, jobs, False, progress):
-                model.forget_image(job.tag)
+            builds.build_missing(model, jobs, progress)  # pushed with a registry
             self.layer.apply(layered)
             if registry.settings(model) is not None:
                 registry.configure(model)  # `compose up` starts the lab's registry too

@@ -192,7 +192,7 @@ class Rollouts:
             def report(line: str) -> None:
                 emit(BuildProgress(target.image, line))
 
-            builds.run_jobs(self.model.engine, [target.build], False, report)
+            builds.build_missing(self.model, [target.build], report)  # and pushed
         info = self.model.image(target.image)  # found during validation: no second look-up
         with closing(self.model.engine.changes()) as feed:  # opened before "started"
             revision = history.begin_revision(

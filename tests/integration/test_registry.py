@@ -201,3 +201,33 @@ def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) ->
         for version in (first, second):
             subprocess.run(["docker", "image", "rm", f"agentlab-test/web:{version}"],
                            capture_output=True, check=False, timeout=60)  # fmt: skip
+
+
+def test_versions_built_on_the_fly_are_pushed_and_lockable(webapp_copy: LabRun) -> None:
+    lab = webapp_copy
+    first, second = f"8.{uuid.uuid4().int % 10**6}.0", f"8.{uuid.uuid4().int % 10**6}.1"
+    try:
+        ok(lab("images", "push", "--service", "cache"))  # built by hand, as a user would
+        up = lab("up", "--set", f"web={first}", timeout=900)  # not built yet: up builds it
+        assert up.code == 0, up.err
+        assert f"building agentlab-test/web:{first}" in up.err and "pushed" in up.err, up.err
+        registry = registry_address(lab.state_dir / "override.yaml")
+        assert registry is not None
+        digest = manifest_digest(registry, "agentlab-test/web", first)
+        assert digest is not None and {r["digest"] for r in replicas(lab, "web")} == {digest}
+        ok(lab("scale", "web", "1"))  # fewer replicas: a shorter rollout
+        locked = lab("lock")  # no `images push` needed
+        assert locked.code == 0, locked.err
+        lock = yaml.safe_load((lab.compose_file.parent / "agentlab.lock").read_text())
+        assert lock["environments"]["default"]["services"]["web"]["digest"] == digest
+
+        rolled = lab("rollout", "web", "--to", second, timeout=900)  # built by the rollout
+        assert rolled.code == 0, rolled.err
+        assert f"pushed {registry}/agentlab-test/web:{second}" in rolled.out + rolled.err
+        pushed = manifest_digest(registry, "agentlab-test/web", second)
+        assert pushed is not None and {r["digest"] for r in replicas(lab, "web")} == {pushed}
+    finally:
+        lab("down", "--volumes")
+        for version in (first, second):
+            subprocess.run(["docker", "image", "rm", f"agentlab-test/web:{version}"],
+                           capture_output=True, check=False, timeout=60)  # fmt: skip
