@@ -130,6 +130,10 @@ class Lab:
         """Fetch a version from the lab's registry; its digest."""
         return registry.pull_image(self.model, service, version, progress)
 
+    def registry_state(self) -> registry.RegistryState | None:
+        """Where the lab's registry is and whether it answers (None: it has none)."""
+        return registry.state(self.model)
+
     def lock(self) -> tuple[Path, dict[str, LockedService]]:
         """Write agentlab.lock: every managed service's pinned image by digest."""
         return locking.write_lock(self.model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import dataclass
 
 from agentlab.common.errors import BadInput
 from agentlab.common.events import ProgressSink
@@ -23,6 +24,19 @@ from agentlab.versions import image_tag
 STORAGE = "/var/lib/registry"  # where registry:2 (and the offline image) keep their data
 ROLE_LABEL = "io.agentlab.role"
 READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """Where the lab's registry is and whether it answers (the TUI's header shows it)."""
+
+    address: str | None  # None: no port chosen yet (it never ran)
+    answers: bool
+
+    def line(self) -> str:
+        if self.address is None:
+            return "registry not started yet"
+        return f"registry {self.address} {'answers' if self.answers else 'does not answer'}"
 
 
 def settings(model: ProjectModel) -> RegistrySettings | None:
@@ -53,6 +67,15 @@ def _fixed_port(model: ProjectModel, found: RegistrySettings) -> int | None:
     """The host port agentlab.yaml fixes, if any; none in an environment whose ports are
     ephemeral (environments side by side would ask for the same one)."""
     return None if environment_ports.ephemeral(model) else found.host_port
+
+
+def state(model: ProjectModel) -> RegistryState | None:
+    """The registry's address and whether it answers now (one GET of `/v2/`); None when
+    the lab has no registry."""
+    if settings(model) is None:
+        return None
+    where = address(model)
+    return RegistryState(where, where is not None and api.answers(where, timeout=1.0))
 
 
 def configure(model: ProjectModel) -> str:

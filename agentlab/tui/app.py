@@ -32,6 +32,7 @@ from agentlab.tui.messages import (
     WatchEventSeen,
 )
 from agentlab.tui.palette import LabCommands
+from agentlab.tui.registry_header import RegistryHeader
 from agentlab.tui.rollout_view import advance, line_style
 from agentlab.tui.view import HEALTH_STYLES, replica_health
 from agentlab.tui.widgets.eventlog import EventLog
@@ -51,7 +52,7 @@ WATCH_STYLES = {
 }
 
 
-class AgentlabApp(EnvironmentActions, LabActions):
+class AgentlabApp(RegistryHeader, EnvironmentActions, LabActions):
     """Services, replicas, rollout progress, traffic and events; keys for every action."""
 
     CSS_PATH = "agentlab.tcss"
@@ -71,7 +72,8 @@ class AgentlabApp(EnvironmentActions, LabActions):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.title = f"agentlab · {self.lab.name}"
+        self.title = self.header_title()
+        self.follow_registry()
         self.record(f"watching {', '.join(map(self.watcher.label, self.watcher.files))}", "dim")
         self.run_task(Task("watch the lab files", self.watcher.start))
         self.request_refresh()

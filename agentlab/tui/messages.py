@@ -10,6 +10,7 @@ from textual.message import Message
 
 from agentlab.engine.model import EngineEvent
 from agentlab.lab.canary_meter import CanaryTraffic
+from agentlab.lab.registry import RegistryState
 from agentlab.lab.status import LabStatus
 from agentlab.lab.watch.events import WatchEvent
 from agentlab.rollout.events import RolloutEvent
@@ -116,3 +117,11 @@ class CanaryTrafficRead(Message):
         self.service = service
         self.traffic = traffic
         self.note = note
+
+
+class RegistryRead(Message):
+    """Where the lab's registry is and whether it answers, read off the UI thread."""
+
+    def __init__(self, state: RegistryState | None) -> None:
+        super().__init__()
+        self.state = state
