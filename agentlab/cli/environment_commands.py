@@ -39,7 +39,9 @@ def add_parsers(sub: Any) -> None:
     promote.description = (
         "agentlab promote SERVICE: skip a running canary to 100 % (or switch a blue-green)\n"
         "agentlab promote SERVICE --from ENV --to ENV: roll ENV (--to) to the exact image "
-        "ENV (--from) runs,\n  with the target's rollout strategy and settings, under its policy"
+        "ENV (--from) runs,\n  by its repo digest when it has one (repo:tag@sha256:...), "
+        "with the target's rollout strategy\n  and settings, under its policy (a target that "
+        "requires a lock takes only a digest agentlab.lock lists)"
     )
     promote.formatter_class = argparse.RawDescriptionHelpFormatter
     promote.add_argument("--from", dest="from_env", metavar="ENV", help="source environment")

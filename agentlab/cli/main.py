@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ENV",
         help="environment (default: $AGENTLAB_ENV, else none): the lab as its own compose "
         "project <project>-<ENV>, with its own state, ports and policy (dev, staging, prod, "
-        "or agentlab.yaml's environments:)",
+        "or agentlab.yaml's environments:; with a registry, prod runs only the digests "
+        "agentlab.lock records)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 

@@ -1,6 +1,7 @@
-"""Environments side by side on the real engine: the demo lab's staging and prod, `diff`,
-`promote --from staging --to prod` under load (0 failed), prod's policy; and a second
-project (webapp, whose cache publishes a fixed host port) in dev and prod at once."""
+"""Environments side by side on the real engine: the demo lab's staging and prod (a copy:
+its agentlab.lock is the test's own), prod running only locked digests, `diff`, `promote
+--from staging --to prod` by digest under load (0 failed), prod's policy; and a second
+project (webapp, whose cache publishes a fixed host port, no registry) in dev and prod."""
 
 from __future__ import annotations
 
@@ -9,19 +10,29 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agentlab.traffic.load import TrafficGenerator
-from tests.conftest import DEMO, STATE_HOME, WEBAPP, LabRun, base_image_env
+from tests.conftest import (
+    DEMO,
+    STATE_HOME,
+    WEBAPP,
+    LabRun,
+    base_image_env,
+    registry_address,
+    remove_references,
+)
 
 pytestmark = pytest.mark.engine
 
 
 def environment_lab(compose_file: Any, prefix: str, environments: list[str]) -> Iterator[LabRun]:
-    """A LabRun on a fresh base project name; each environment's project (`<name>-<env>`)
-    and state go afterwards."""
+    """A LabRun on a fresh base project name; each environment's project (`<name>-<env>`),
+    state and registry (its volume and the references to it) go afterwards."""
     project = f"{prefix}-{uuid.uuid4().hex[:8]}"
     lab = LabRun(compose_file, project, {**base_image_env(), "AGENTLAB_GATEWAY_PORT": "8080"})
     try:
@@ -29,15 +40,20 @@ def environment_lab(compose_file: Any, prefix: str, environments: list[str]) -> 
     finally:
         for env in environments:
             name = f"{project}-{env}"
+            state = STATE_HOME / "agentlab" / name
+            if compose_file != DEMO:
+                state = compose_file.parent / ".agentlab" / name
+            registry = registry_address(state / "override.yaml")
             subprocess.run(
                 ["docker", "compose", "-f", str(compose_file), "-p", name, "down", "-v",
                  "--remove-orphans", "-t", "2"],
                 capture_output=True, timeout=120, check=False, env=lab.env,
             )  # fmt: skip
-            state = STATE_HOME / "agentlab" / name
-            if compose_file != DEMO:
-                state = compose_file.parent / ".agentlab" / name
             shutil.rmtree(state, ignore_errors=True)
+            if registry is not None:
+                subprocess.run(["docker", "volume", "rm", "-f", f"{name}_agentlab-registry"],
+                               capture_output=True, timeout=60, check=False)  # fmt: skip
+                remove_references(f"{registry}/")
 
 
 def env_status(lab: LabRun, env: str) -> dict[str, dict[str, Any]]:
@@ -57,8 +73,10 @@ def published(lab: LabRun, env: str, service: str, port: int) -> int:
 
 
 @pytest.fixture
-def demo_envs(demo_images: None) -> Iterator[LabRun]:
-    yield from environment_lab(DEMO, "t-env", ["staging", "prod"])
+def demo_envs(demo_images: None, tmp_path: Path) -> Iterator[LabRun]:
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO.parent, copy)
+    yield from environment_lab(copy / "compose.yaml", "t-env", ["staging", "prod"])
 
 
 @pytest.fixture
@@ -66,13 +84,36 @@ def webapp_envs(webapp_images: None) -> Iterator[LabRun]:
     yield from environment_lab(WEBAPP, "t-envweb", ["dev", "prod"])
 
 
-def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun) -> None:
+def test_staging_and_prod_side_by_side_locked_digests_diff_policy_and_promote(
+    demo_envs: LabRun,
+) -> None:
     lab = demo_envs
-    staging = lab("-e", "staging", "up", "--version", "1.4.1")
+    prod_state = lab.compose_file.parent / ".agentlab" / f"{lab.project}-prod"
+    staging = lab("-e", "staging", "up", "--version", "1.3.0")
     assert staging.code == 0, staging.err
-    prod = lab("-e", "prod", "up", "--version", "1.3.0")  # the gateway's 8080: not twice
+    refused = lab("-e", "prod", "up")  # the demo has a registry: prod runs only locked digests
+    assert refused.code == 2, refused.err
+    assert "prod runs only digests agentlab.lock records" in refused.err
+    assert "agentlab -e staging lock" in refused.err
+    prod_label = f"label=com.docker.compose.project={lab.project}-prod"
+    assert lab.docker("ps", "-aq", "--filter", prod_label).split() == []
+    assert not (prod_state / "override.yaml").exists()
+    for step in (("images", "push"), ("lock",), ("scale", "agent", "1")):
+        done = lab("-e", "staging", *step, timeout=600)
+        assert done.code == 0, (step, done.err)
+    locked = yaml.safe_load((lab.compose_file.parent / "agentlab.lock").read_text())
+    agent_130 = locked["environments"]["staging"]["services"]["agent"]
+    prod = lab("-e", "prod", "up")  # staging's locked digests, not the tags
     assert prod.code == 0, prod.err
+    assert f"agentlab-demo/agent:1.3.0@{agent_130['digest']}" in (
+        (prod_state / "override.yaml").read_text()
+    )
+    assert {r["digest"] for r in env_status(lab, "prod")["agent"]["replicas"]} == {
+        agent_130["digest"]
+    }
     assert published(lab, "staging", "gateway", 8080) != published(lab, "prod", "gateway", 8080)
+    rolled = lab("-e", "staging", "up", "--set", "agent=1.4.1")
+    assert rolled.code == 0, rolled.err
 
     diff = lab("diff", "staging", "prod", "--json")
     assert diff.code == 0, diff.err
@@ -83,20 +124,24 @@ def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun
     assert [i["version"] for i in agent["prod"]["images"]] == ["1.3.0"]
     assert agent["prod"]["project"] == f"{lab.project}-prod"
     staging_image = agent["staging"]["images"][0]["image_id"].removeprefix("sha256:")[:12]
+    staging_digest = agent["staging"]["images"][0]["digest"]
     table = lab("diff", "staging", "prod")
     assert "agent" in table.out and "differs" in table.out
 
-    override = (STATE_HOME / "agentlab" / f"{lab.project}-prod" / "override.yaml").read_text()
+    override = (prod_state / "override.yaml").read_text()
     before = image_ids(lab, "prod", "agent")
     refused = lab("-e", "prod", "rollout", "agent", "--to", "1.4.1-dev.1")
     assert refused.code == 2 and "prod refuses the prerelease 1.4.1-dev.1" in refused.err
     refused = lab("-e", "prod", "up", "--set", "agent=1.4.1-dev.1")
     assert refused.code == 2, refused.err
+    refused = lab("-e", "prod", "rollout", "agent", "--to", "1.4.1")  # staging locked 1.3.0
+    assert refused.code == 2 and "it lists agent at 1.3.0" in refused.err, refused.err
+    refused = lab("promote", "agent", "--from", "staging", "--to", "prod")
+    assert refused.code == 2 and "it does not list its digest" in refused.err, refused.err
     assert image_ids(lab, "prod", "agent") == before
-    assert (STATE_HOME / "agentlab" / f"{lab.project}-prod" / "override.yaml").read_text() == (
-        override
-    )
+    assert (prod_state / "override.yaml").read_text() == override
 
+    assert lab("-e", "staging", "lock").code == 0  # staging's 1.4.1, by digest
     url = f"http://127.0.0.1:{published(lab, 'prod', 'gateway', 8080)}/"
     # a worker per request in flight, and a long timeout: on a busy machine a slow answer is
     # not a lost one (a request the rollout loses fails at once: refused or reset)
@@ -108,6 +153,8 @@ def test_staging_and_prod_side_by_side_diff_policy_and_promote(demo_envs: LabRun
     print("promote under load:", *report.lines(), sep="\n  ")
     assert image_ids(lab, "prod", "agent") == {staging_image}
     assert image_ids(lab, "staging", "agent") == {staging_image}  # staging untouched
+    prod_agents = env_status(lab, "prod")["agent"]["replicas"]
+    assert {r["image"].partition("@")[2] for r in prod_agents} == {staging_digest}  # by digest
     history = json.loads(lab("-e", "prod", "history", "agent", "--json").out)
     assert history[-1]["cause"] == "promote agent --from staging --to prod"
     again = lab("promote", "agent", "--from", "staging", "--to", "prod")
