@@ -66,6 +66,7 @@ class Catalogue:
             recipes = dict(entry.versions) if entry else {}
             current = model.current_image(name)
             current_tag = split_image_ref(current)[1] if current else None
+            unlocked = lock_policy.unlocked_reason(model, name)
             rows = []
             for tag in sort_tags(set(local) | set(recipes)):
                 info, recipe = local.get(tag), recipes.get(tag)
@@ -76,7 +77,7 @@ class Catalogue:
                         current=tag == current_tag,
                         local=info is not None,
                         image_id=short_id(info.id) if info else None,
-                        blocked=check_policy(tag, policy),
+                        blocked=check_policy(tag, policy) or unlocked(tag),
                         note=recipe.note if recipe else "",
                         requires=labels.get(REQUIRES_LABEL),
                         digest=info.digest if info else None,

@@ -8,7 +8,7 @@ never refused. Locked images missing here are fetched from the registry they nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agentlab.common.errors import BadInput
@@ -69,6 +69,17 @@ def choose(model: ProjectModel, service: str, spec: str) -> LockedChoice:
             hint=f"lock {service} {tag} in {_own(model)} itself, or lock the others again",
         )
     return choices[0]
+
+
+def unlocked_reason(model: ProjectModel, service: str) -> Callable[[str], str | None]:
+    """For `versions` (and the TUI's picker): why this environment refuses a version tag
+    of `service` the lock does not list (None: it accepts it, or locks nothing)."""
+    if not required(model):
+        return lambda _tag: None
+    lock = read_lockfile(lockfile_path(model.project.directory)) or LockFile()
+    locked = _locked_versions(model, lock, service)
+    reason = f"{_own(model)} runs only locked digests: not in agentlab.lock"
+    return lambda tag: None if tag in locked else reason
 
 
 def check_digest(model: ProjectModel, service: str, version: str, digest: str | None) -> None:

@@ -33,6 +33,12 @@ def environment(model: ProjectModel) -> str:
     return getattr(model.project, "environment", None) or DEFAULT_ENVIRONMENT
 
 
+def command(model: ProjectModel) -> str:
+    """`agentlab`, with `-e ENV` in an environment: how hints name a command."""
+    name = environment(model)
+    return "agentlab" if name == DEFAULT_ENVIRONMENT else f"agentlab -e {name}"
+
+
 def path(model: ProjectModel) -> Path:
     return lockfile_path(model.project.directory)
 
@@ -52,19 +58,19 @@ def digest_ref(model: ProjectModel, image: str, info: ImageInfo) -> str | None:
 def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
     """Lock what each managed service is pinned to now (this environment's section; the
     others are kept). BadInput, before writing, for an image without a registry digest."""
-    services = {}
+    services, run = {}, command(model)
     for name in sorted(model.managed):
         image = model.current_image(name)
         info = model.image(image) if image else None
         if image is None or info is None:
             raise BadInput(f"{name}'s image {image} is not here",
-                           hint="agentlab images build, then agentlab lock")  # fmt: skip
+                           hint=f"{run} images build, then {run} lock")  # fmt: skip
         ref = digest_ref(model, image, info)
         tag = split_image_ref(image)[1]
         if ref is None:
             raise BadInput(
                 f"{name} {tag} has no digest in the registry yet",
-                hint=f"agentlab images push --service {name}, then agentlab lock",
+                hint=f"{run} images push --service {name}, then {run} lock",
             )
         labels = {k: v for k, v in info.labels.items() if k.startswith(LOCKED_LABELS)}
         version = info.labels.get(VERSION_LABEL) or tag
@@ -81,11 +87,11 @@ def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved
     EngineUnavailable (exit 3) when the registry that has to be asked does not answer."""
     found = read_lockfile(path(model))
     if found is None:
-        raise BadInput(f"there is no {path(model)}", hint="write it: agentlab lock")
+        raise BadInput(f"there is no {path(model)}", hint=f"write it: {command(model)} lock")
     section = found.section(environment(model))
     if not section:
         raise BadInput(f"{path(model)} has no section '{environment(model)}'",
-                       hint="write it: agentlab lock")  # fmt: skip
+                       hint=f"write it: {command(model)} lock")  # fmt: skip
     for name in section:
         model.service(name)
     targets = [

@@ -181,3 +181,23 @@ def test_rollbacks_are_never_refused(engines: Engines, project: Project, tmp_pat
     result = prod.rollback("agent", None)
     assert result.outcome == "complete"
     assert prod.current_image("agent") == f"{REPO}:1.3.0@{D130}"
+
+
+def test_versions_mark_what_the_lock_does_not_list_and_hints_name_the_environment(
+    engines: Engines, project: Project
+) -> None:
+    staging = start(engines, project, "staging", "1.4.1")
+    staging.lock()
+    prod = start(engines, project, "prod", "1.3.0")
+    rows = {row.version: row.blocked for row in prod.versions("agent")["agent"]}
+    assert rows["1.4.1"] is None
+    assert rows["1.3.0"] == "prod runs only locked digests: not in agentlab.lock"
+    assert all(row.blocked is None for row in staging.versions("agent")["agent"])
+    engines.images.add_image(f"{REPO}:1.5.0")  # never pushed: no digest to lock
+    staging.rollout("agent", "1.5.0")
+    staging.reload()
+    with pytest.raises(BadInput) as refused:
+        staging.lock()
+    assert refused.value.hint == (
+        "agentlab -e staging images push --service agent, then agentlab -e staging lock"
+    )
