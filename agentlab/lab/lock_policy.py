@@ -17,7 +17,7 @@ from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.engine import registry as api
 from agentlab.lab.model import ProjectModel
 from agentlab.state.lockfile import LockedService, LockFile, lockfile_path, read_lockfile
-from agentlab.versions import NoMatchingVersion, image_tag, resolve
+from agentlab.versions import NoMatchingVersion, image_tag, resolve, sort_tags
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,13 @@ def choose(model: ProjectModel, service: str, spec: str) -> LockedChoice:
     """The locked image `service` at `spec` (a version or range) runs in this environment:
     the highest locked version matching it. BadInput (with what to do) when the lock
     lists none, or lists the version with two digests in other environments' sections."""
-    lock = _lock(model, f"{service} {spec}")
+    lock = _lock(model, service, spec)
     found = _locked_versions(model, lock, service)
     try:
         tag = resolve(spec, found, model.project.settings.policy)
     except NoMatchingVersion:
-        listed = ", ".join(sorted(found)) or "none"
-        raise _refusal(model, service, spec, f"it lists {service} at {listed}") from None
+        listed = f"{service} at {', '.join(sort_tags(found))}" if found else f"no {service}"
+        raise _refusal(model, service, spec, f"it lists {listed}") from None
     choices = found[tag]
     digests = {choice.entry.digest for choice in choices}
     if choices[0].section != _own(model) and len(digests) > 1:
@@ -89,7 +89,7 @@ def check_digest(model: ProjectModel, service: str, version: str, digest: str | 
         return
     if digest is None:
         raise _refusal(model, service, version, "the image has no digest (never pushed)")
-    if digest not in _digests(_lock(model, f"{service} {version}"), service):
+    if digest not in _digests(_lock(model, service, version), service):
         raise _refusal(model, service, version, f"it does not list its digest {short_id(digest)}")
 
 
@@ -104,7 +104,7 @@ def rest(model: ProjectModel, requested: set[str]) -> list[LockedChoice]:
             continue
         tag = split_image_ref(image)[1]
         digest = image.partition("@")[2]
-        if digest and digest in _digests(_lock(model, f"{name} {tag}"), name):
+        if digest and digest in _digests(_lock(model, name, tag), name):
             continue
         chosen.append(choose(model, name, tag))
     return chosen
@@ -147,11 +147,11 @@ def _own(model: ProjectModel) -> str:
     return model.project.environment_name
 
 
-def _lock(model: ProjectModel, what: str) -> LockFile:
+def _lock(model: ProjectModel, service: str, version: str) -> LockFile:
+    """The lock file; BadInput about running `service` at `version` when there is none."""
     path = lockfile_path(model.project.directory)
     found = read_lockfile(path)
     if found is None:
-        service, _, version = what.partition(" ")
         raise _refusal(model, service, version, f"there is no {path.name}")
     return found
 

@@ -183,3 +183,44 @@ def test_a_second_project_in_dev_and_prod(webapp_envs: LabRun) -> None:
     assert image_ids(lab, "prod", "web") == dev_image
     unknown = lab("-e", "qa", "status")
     assert unknown.code == 2 and "known environments: dev, staging, prod" in unknown.err
+
+
+@pytest.fixture
+def webapp_registry_envs(webapp_images: None, tmp_path: Path) -> Iterator[LabRun]:
+    """The webapp project with `registry: {port: 0}`: its default prod requires a lock."""
+    copy = tmp_path / "webapp"
+    shutil.copytree(WEBAPP.parent, copy, ignore=shutil.ignore_patterns(".agentlab"))
+    (copy / "agentlab.yaml").write_text("registry: {port: 0}\n", encoding="utf-8")
+    yield from environment_lab(copy / "compose.yaml", "t-envlock", ["staging", "prod"])
+
+
+def test_webapp_prod_runs_only_what_staging_locked(webapp_registry_envs: LabRun) -> None:
+    lab = webapp_registry_envs
+    version = f"9.{uuid.uuid4().int % 10**6}.0"
+    prod_label = f"label=com.docker.compose.project={lab.project}-prod"
+    try:
+        refused = lab("-e", "prod", "up", "--set", f"web={version}")
+        assert refused.code == 2 and "there is no agentlab.lock" in refused.err, refused.err
+        assert f"agentlab -e staging up --set web={version}" in refused.err
+        assert lab.docker("ps", "-aq", "--filter", prod_label).split() == []
+        up = lab("-e", "staging", "up", "--set", f"web={version}", timeout=900)
+        assert up.code == 0 and "pushed" in up.err, up.err  # built on the fly, pushed
+        for step in (("images", "push", "--service", "cache"), ("lock",)):
+            done = lab("-e", "staging", *step)
+            assert done.code == 0, (step, done.err)
+        staging_web = {r["digest"] for r in env_status(lab, "staging")["web"]["replicas"]}
+        assert len(staging_web) == 1 and None not in staging_web
+
+        prod = lab("-e", "prod", "up", "--set", f"web={version}")
+        assert prod.code == 0, prod.err
+        status = env_status(lab, "prod")
+        assert {r["digest"] for r in status["web"]["replicas"]} == staging_web
+        for service in ("web", "cache"):  # cache, not asked for, by its locked digest too
+            assert all("@sha256:" in r["image"] for r in status[service]["replicas"]), service
+        before = image_ids(lab, "prod", "web")
+        refused = lab("-e", "prod", "rollout", "web", "--to", "1.1.0")
+        assert refused.code == 2 and f"it lists web at {version}" in refused.err, refused.err
+        assert image_ids(lab, "prod", "web") == before
+    finally:
+        subprocess.run(["docker", "image", "rm", f"agentlab-test/web:{version}"],
+                       capture_output=True, check=False, timeout=60)  # fmt: skip
