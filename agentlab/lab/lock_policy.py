@@ -187,7 +187,7 @@ def _refusal(model: ProjectModel, service: str, version: str, why: str) -> BadIn
     free = [n for n in reversed(before) if not environments[n].policy.require_lock]
     where = free[0] if free else "default"
     run = "agentlab" if where == "default" else f"agentlab -e {where}"
-    push = f"{run} images push --service {service}, " if model.project.settings.registry else ""
+    push = f"{run} images push, " if model.project.settings.registry else ""
     return BadInput(
         f"{service} {version}: {own} runs only digests agentlab.lock records (policy "
         f"require_lock), and {why}",
