@@ -8,7 +8,9 @@ import pytest
 
 from agentlab.common.errors import BadInput
 from agentlab.engine.fake import FakeEngine
-from agentlab.lab.builds import CatalogueBuild, run_jobs
+from agentlab.lab import registry
+from agentlab.lab.builds import CatalogueBuild, build_missing, run_jobs
+from tests.unit.test_lab_facade import make_facade
 
 BASE = "lab/base:1"
 
@@ -51,3 +53,28 @@ def test_a_missing_base_image_is_bad_input_before_any_build() -> None:
     with pytest.raises(BadInput, match="base image lab/base:1 of agent is not present"):
         build(fake, False, "1.0.0")
     assert fake.called("build_image") == []
+
+
+def test_what_up_and_rollouts_build_is_pushed_when_the_lab_has_a_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeEngine(nap=0.0)
+    fake.add_image(BASE)
+    fake.add_image("lab/agent:1.0.0")
+    pushed: list[tuple[str, str]] = []
+
+    def publish(model: object, where: str, ref: str, progress: object) -> str:
+        pushed.append((where, ref))
+        return "sha256:" + "e" * 64
+
+    monkeypatch.setattr(registry, "ready", lambda model, progress: "127.0.0.1:5000")
+    monkeypatch.setattr(registry, "publish", publish)
+    for directory in ("on", "off"):
+        (tmp_path / directory).mkdir()
+    with_registry = make_facade(tmp_path / "on", fake, registry={"port": 5000})
+    built = build_missing(with_registry.model, [job("1.0.0"), job("1.1.0")], lambda _: None)
+    assert [b.tag for b in built] == ["lab/agent:1.1.0"]
+    assert pushed == [("127.0.0.1:5000", "lab/agent:1.1.0")]  # what was built, only
+    without = make_facade(tmp_path / "off", fake)
+    build_missing(without.model, [job("1.2.0")], lambda _: None)
+    assert pushed == [("127.0.0.1:5000", "lab/agent:1.1.0")]  # no registry: nothing pushed
