@@ -76,16 +76,17 @@ def plan_promotion(
 
 
 def digest_pin(source: Lab, image: RunningImage, version: str) -> str | None:
-    """`repo:tag@sha256:…` of the image the source runs: its digest in the source lab's
-    registry, else in any registry it was pushed to or pulled from (None: it has none)."""
+    """`repo:tag@sha256:…` of the image the source runs (its digest as the running image
+    id has it): in the source lab's registry, else in any registry it was pushed to or
+    pulled from (None: it has no digest)."""
     info = source.model.image(image.ref)
-    found = list(info.repo_digests) if info else []
-    if not found:
+    found = [r for r in (info.repo_digests if info else ()) if r.endswith(f"@{image.digest}")]
+    if image.digest is None or not found:
         return None
     where = registry.address(source.model)
     ours = [ref for ref in found if where and ref.startswith(f"{where}/")]
-    repository, _, digest = (ours or found)[0].partition("@")
-    return f"{repository}:{image_tag(version)}@{digest}"
+    repository = (ours or found)[0].partition("@")[0]
+    return f"{repository}:{image_tag(version)}@{image.digest}"
 
 
 def _version(image: RunningImage) -> str:
