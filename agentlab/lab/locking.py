@@ -90,8 +90,13 @@ def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved
         raise BadInput(f"there is no {path(model)}", hint=f"write it: {command(model)} lock")
     section = found.section(environment(model))
     if not section:
+        other = (
+            f"; {command(model)} up runs what another environment locked"
+            if (lock_policy.required(model) and found.environments)
+            else ""
+        )
         raise BadInput(f"{path(model)} has no section '{environment(model)}'",
-                       hint=f"write it: {command(model)} lock")  # fmt: skip
+                       hint=f"write it: {command(model)} lock{other}")  # fmt: skip
     for name in section:
         model.service(name)
     targets = [

@@ -201,3 +201,15 @@ def test_versions_mark_what_the_lock_does_not_list_and_hints_name_the_environmen
     assert refused.value.hint == (
         "agentlab -e staging images push --service agent, then agentlab -e staging lock"
     )
+
+
+def test_up_locked_in_prod_without_its_section_points_to_a_plain_up(
+    engines: Engines, project: Project
+) -> None:
+    start(engines, project, "staging", "1.4.1").lock()
+    prod = start(engines, project, "prod", "1.3.0")
+    with pytest.raises(BadInput, match="has no section 'prod'") as refused:
+        prod.up(None, {}, timeout=5, locked=True)
+    assert refused.value.hint == (
+        "write it: agentlab -e prod lock; agentlab -e prod up runs what another environment locked"
+    )
