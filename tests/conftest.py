@@ -143,9 +143,8 @@ def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) 
             env=lab.env,
         )
         shutil.rmtree(lab.state_dir, ignore_errors=True)
-        if registry is not None:  # the lab's registry: its volume, and the references to it
-            subprocess.run(["docker", "volume", "rm", "-f", f"{project}_agentlab-registry"],
-                           capture_output=True, timeout=60, check=False)  # fmt: skip
+        remove_volumes(project)  # the registry's too: down without the override keeps it
+        if registry is not None:  # the references to the lab's registry
             remove_references(f"{registry}/")
         images = subprocess.run(
             ["docker", "image", "ls", "-q", "--filter", f"reference={project}-*"],
@@ -154,6 +153,18 @@ def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) 
         if images:
             subprocess.run(["docker", "image", "rm", "-f", *sorted(set(images))],
                            capture_output=True, timeout=120, check=False)  # fmt: skip
+
+
+def remove_volumes(project: str) -> None:
+    """The volumes of `project` and of its environments (`<project>-<env>`), e.g. a lab
+    registry's storage, which `compose down -v` of the user's files alone does not name."""
+    listed = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={project}"],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    names = listed.stdout.split()
+    ours = [name for name in names if name.startswith((f"{project}_", f"{project}-"))]
+    if ours:
+        subprocess.run(["docker", "volume", "rm", "-f", *ours],
+                       capture_output=True, timeout=60, check=False)  # fmt: skip
 
 
 def kill_while_out_of_the_name(lab: LabRun, service: str, version: str) -> None:
