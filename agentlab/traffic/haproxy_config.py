@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from agentlab.traffic import meter_rules
+
 RUNTIME_PORT = 9999  # the runtime API (admin level), inside the proxy's container
 METRICS_PORT = 9101  # /metrics (HAProxy's exporter), /metrics/versions (agentlab's meter)
 CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
@@ -41,7 +43,8 @@ class Frontend:
 
 
 def meter_source() -> str:
-    """agentlab's meter (Lua, loaded by HAProxy): per-version counts and latency."""
+    """agentlab's meter (Lua, loaded by HAProxy): serves the per-version counts and
+    latency that the configuration's rules count."""
     return (resources.files("agentlab") / "traffic" / "haproxy" / "meter.lua").read_text(
         encoding="utf-8"
     )
@@ -54,6 +57,7 @@ def render(frontends: Sequence[Frontend]) -> str:
         "# Written by agentlab: its traffic layer. Servers are added at runtime.",
         "global",
         f"    stats socket ipv4@0.0.0.0:{RUNTIME_PORT} level admin",
+        *meter_rules.environment(RUNTIME_PORT),
         f"    lua-load {METER_PATH}",
         "defaults",
         "    mode http",
@@ -66,12 +70,7 @@ def render(frontends: Sequence[Frontend]) -> str:
         "    option redispatch 1",  # a refused connection is tried on another server
         "    retry-on conn-failure empty-response",
     ]
-    metered = [
-        "    http-request set-var(txn.agentlab_t0) date(0,us)",
-        '    http-response set-var-fmt(txn.agentlab_seen) "%b %s %[status]'
-        ' %[date(0,us),sub(txn.agentlab_t0)]"',
-        "    http-response lua.agentlab_observe",
-    ]
+    metered = meter_rules.counting_rules()
     for frontend in frontends:
         lines += [
             f"frontend fe_{frontend.service}_{frontend.target}",
@@ -90,6 +89,7 @@ def render(frontends: Sequence[Frontend]) -> str:
             f"    default_backend {frontend.canary_backend}",
         ]
     lines += [
+        *meter_rules.table(),
         "frontend agentlab_metrics",
         f"    bind :{METRICS_PORT}",
         "    http-request use-service lua.agentlab_metrics if { path /metrics/versions }",

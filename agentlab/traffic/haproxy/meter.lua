@@ -1,69 +1,66 @@
--- agentlab's meter, loaded into HAProxy (`lua-load`): per-version request counts by status
--- class and a latency histogram, in Prometheus' text format at the metrics frontend.
+-- agentlab's meter, loaded into HAProxy (`lua-load`): serves per-version request counts by
+-- status class and a latency histogram, in Prometheus' text format at the metrics frontend.
 --
--- agentlab names each server `<replica>--<version>`, so a request's version is the part of
--- its server's name after the last "--". `http-response` rules see the servers' responses
--- only: the ones HAProxy made itself (no server: 502, 503, 504) are the backend's counts
--- less the servers', shown under version "none". Latency is what the proxy sees: from the
--- request's headers to the response's headers. Backends named `agentlab_*` are agentlab's.
+-- HAProxy's own rules count (agentlab/traffic/meter_rules.py): per response, a stick-table
+-- entry keyed `<backend>/<server>` gets one more in its status class and in its latency
+-- bucket, and the latency added to its sum. No Lua runs per request; this reads the table
+-- through the runtime API when /metrics/versions is asked for. agentlab names each server
+-- `<replica>--<version>`, so a request's version is the part of its server's name after
+-- the last "--". `http-response` rules see the servers' responses only: the ones HAProxy
+-- made itself (no server: 502, 503, 504) are the backend's counts less the servers',
+-- shown under version "none". Latency is what the proxy sees: from the request's headers
+-- to the response's headers. Backends named `agentlab_*` are agentlab's.
 
--- The configuration stamps each request (`http-request set-var(txn.agentlab_t0)
--- date(0,us)`) and passes the answer to `agentlab_observe` as one variable: "<backend>
--- <server> <status> <microseconds taken>" (`set-var-fmt`): one short Lua call per response,
--- which counts per server (its series made once) and leaves the sums per version to a scrape.
+local function split(text)
+  local found = {}
+  for item in string.gmatch(text or "", "[^,]+") do found[#found + 1] = item end
+  return found
+end
 
-local BUCKETS = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-local series = {}  -- "backend server" -> {backend, version, codes = {}, buckets = {}, ...}
+-- The table's layout, from the configuration's `setenv` lines.
+local TABLE = os.getenv("AGENTLAB_METER_TABLE") or "agentlab_meter"
+local CLASSES = split(os.getenv("AGENTLAB_METER_CLASSES"))
+local BUCKETS = {}
+for i, bound in ipairs(split(os.getenv("AGENTLAB_METER_BUCKETS"))) do BUCKETS[i] = tonumber(bound) end
+local RUNTIME_PORT = tonumber(os.getenv("AGENTLAB_RUNTIME_PORT"))
 
 local function version_of(server)
-  if server == nil or server == "" or server == "<NOSRV>" then
-    return "none"
-  end
   local version = string.match(server, ".*%-%-(.+)$")
   return version or "unknown"
 end
 
-local function entry_for(backend, server)
-  local key = backend .. " " .. server
-  local entry = series[key]
-  if entry == nil then
-    entry = {backend = backend, version = version_of(server), buckets = {}, sum = 0, count = 0,
-             codes = {["1xx"] = 0, ["2xx"] = 0, ["3xx"] = 0, ["4xx"] = 0, ["5xx"] = 0}}
-    for i = 1, #BUCKETS do entry.buckets[i] = 0 end
-    series[key] = entry
+-- The table's entries, through the runtime API (Lua's StickTable:dump() shows only the
+-- first element of an array in HAProxy 2.6): one per backend and server.
+local function entries()
+  local socket = core.tcp()
+  socket:settimeout(2)
+  local found = {}
+  if not socket:connect("127.0.0.1", RUNTIME_PORT) then
+    return found
   end
-  return entry
+  socket:send("show table " .. TABLE .. "\n")
+  while true do
+    local line = socket:receive("*l")
+    if line == nil then break end
+    local backend, server = string.match(line, "^0x%x+: key=([^/ ]+)/(%S+) ")
+    if backend ~= nil then
+      local gpc, gpt = {}, {}
+      for name, index, value in string.gmatch(line, " (gp[ct])(%d+)=(%d+)") do
+        local into = name == "gpc" and gpc or gpt
+        into[tonumber(index)] = tonumber(value)
+      end
+      found[#found + 1] = {backend = backend, version = version_of(server), gpc = gpc, gpt = gpt}
+    end
+  end
+  socket:close()
+  return found
 end
 
-local CLASS = {"1xx", "2xx", "3xx", "4xx", "5xx"}
-
-core.register_action("agentlab_observe", {"http-res"}, function(txn)
-  local seen = txn:get_var("txn.agentlab_seen") or ""
-  local backend, server, status, micros = string.match(seen, "^(%S+) (%S+) (%d+) (%-?%d+)$")
-  if backend == nil then
-    return
-  end
-  local entry = entry_for(backend, server)
-  local class = CLASS[math.floor(tonumber(status) / 100)]
-  if class ~= nil then
-    entry.codes[class] = entry.codes[class] + 1
-  end
-  local seconds = tonumber(micros) / 1000000
-  entry.sum = entry.sum + seconds
-  entry.count = entry.count + 1
-  for i = 1, #BUCKETS do
-    if seconds <= BUCKETS[i] then entry.buckets[i] = entry.buckets[i] + 1 end
-  end
-end)
-
-local function labels(entry)
-  return string.format('backend="%s",version="%s"', entry.backend, entry.version)
-end
-
--- Per backend and version: servers of one version are summed (replicas come and go).
+-- Per backend and version: servers of one version are summed (replicas come and go);
+-- buckets made cumulative, as Prometheus has them.
 local function by_version()
   local found = {}
-  for _, entry in pairs(series) do
+  for _, entry in ipairs(entries()) do
     local key = entry.backend .. " " .. entry.version
     local sum = found[key]
     if sum == nil then
@@ -72,20 +69,28 @@ local function by_version()
       for i = 1, #BUCKETS do sum.buckets[i] = 0 end
       found[key] = sum
     end
-    for class, count in pairs(entry.codes) do sum.codes[class] = (sum.codes[class] or 0) + count end
-    for i = 1, #BUCKETS do sum.buckets[i] = sum.buckets[i] + entry.buckets[i] end
-    sum.sum = sum.sum + entry.sum
-    sum.count = sum.count + entry.count
+    for i, class in ipairs(CLASSES) do
+      sum.codes[class] = (sum.codes[class] or 0) + (entry.gpc[i - 1] or 0)
+    end
+    local below = 0
+    for i = 1, #BUCKETS do
+      below = below + (entry.gpc[#CLASSES + i - 1] or 0)
+      sum.buckets[i] = sum.buckets[i] + below
+    end
+    sum.count = sum.count + below + (entry.gpc[#CLASSES + #BUCKETS] or 0)
+    sum.sum = sum.sum + (entry.gpt[1] or 0) + (entry.gpt[0] or 0) / 1000000
   end
   return found
 end
 
-local CLASSES = {"1xx", "2xx", "3xx", "4xx", "5xx"}
+local function labels(entry)
+  return string.format('backend="%s",version="%s"', entry.backend, entry.version)
+end
 
 -- The responses of each agentlab backend that no server gave: backend counts less ours.
-local function proxy_made()
+local function proxy_made(versions)
   local counted = {}
-  for _, entry in pairs(by_version()) do
+  for _, entry in pairs(versions) do
     local seen = counted[entry.backend] or {}
     for class, count in pairs(entry.codes) do seen[class] = (seen[class] or 0) + count end
     counted[entry.backend] = seen
@@ -118,7 +123,7 @@ core.register_service("agentlab_metrics", "http", function(applet)
       end
     end
   end
-  for _, made in ipairs(proxy_made()) do
+  for _, made in ipairs(proxy_made(versions)) do
     out[#out + 1] = string.format('agentlab_requests_total{backend="%s",version="none",code="%s"} %d',
                                   made.backend, made.code, made.count)
   end

@@ -1,0 +1,62 @@
+"""The traffic layer's meter on the real engine (webapp behind the proxy): HAProxy's own
+rules count each answer in its status class, its latency bucket and the latency sum, per
+version; the answers HAProxy made itself count as version `none`."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from agentlab.traffic.metrics import read, since
+from tests.conftest import LabRun, base_image_env
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
+BACKEND = "agentlab_web_8000"
+
+
+def get(url: str) -> tuple[int, float]:
+    """The status of one GET and the seconds the client waited for it."""
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            answer.read()
+            status = answer.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    return status, time.perf_counter() - started
+
+
+def test_the_meter_counts_classes_buckets_and_the_sum_per_version(webapp_lab: LabRun) -> None:
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    up = webapp_lab("up", "--version", "1.0.0", "--traffic-layer", "web")
+    assert up.code == 0, up.err
+    proxy = webapp_lab.published("agentlab-proxy", 10000)
+    preview = webapp_lab.published("agentlab-proxy", 11000)  # no canary: HAProxy's 503
+    metrics = f"http://127.0.0.1:{webapp_lab.published('agentlab-proxy', 9101)}/metrics/versions"
+    before = read(metrics)
+    answers = [get(f"http://127.0.0.1:{proxy}/version") for _ in range(30)]
+    answers += [get(f"http://127.0.0.1:{proxy}/nowhere") for _ in range(10)]
+    made = [get(f"http://127.0.0.1:{preview}/")[0] for _ in range(3)]
+    after = read(metrics)
+    assert sorted({status for status, _ in answers}) == [200, 404] and made == [503] * 3
+
+    served = since(after[BACKEND], before.get(BACKEND, {}))["1.0.0"]
+    assert served.codes == {"2xx": 30, "4xx": 10, "5xx": 0}
+    assert served.count == 40
+    bounds = sorted(served.buckets)
+    counts = [served.buckets[bound] for bound in bounds]
+    assert counts == sorted(counts) and counts[-1] == 40  # cumulative; none above 10 s
+    low = high = 0.0  # the sum lies between the bounds of the buckets the answers fell in
+    steps = zip([0.0, *bounds[:-1]], bounds, [0, *counts[:-1]], counts, strict=True)
+    for lower, upper, below, upto in steps:
+        low, high = low + (upto - below) * lower, high + (upto - below) * upper
+    assert low <= served.total_seconds <= high
+    assert 0 < served.total_seconds <= sum(seconds for _, seconds in answers)  # the clients'
+    canary = since(after[f"{BACKEND}_canary"], before.get(f"{BACKEND}_canary", {}))
+    assert canary["none"].codes == {"5xx": 3}
