@@ -4,10 +4,13 @@ and the latency to a sum. No Lua runs per request (a Lua call per response was m
 what the traffic layer added to the p99, benchmarks/bench_proxy.py); the Lua meter only
 reads the table when /metrics/versions is asked for, and sums the servers per version.
 
-The entry's key is `<backend>/<server>`; its `gpc` array holds the status classes
-(1xx..5xx), then one count per latency bucket (not cumulative: one rule adds to one
-bucket), then the count above the last bound; its `gpt` array holds the latency sum, in
-microseconds below a second (gpt0) and whole seconds (gpt1), since each is 32 bits."""
+The entry's key is `<backend>/<server>/<thread>`; its `gpc` array holds the status
+classes (1xx..5xx), then one count per latency bucket (not cumulative: one rule adds to
+one bucket), then the count above the last bound; its `gpt` array holds the latency sum,
+in microseconds below a second (gpt0) and whole seconds (gpt1), since each is 32 bits.
+HAProxy 2.6 can only add one to a counter: the sum is read, added to and written back,
+which is exact only while no other thread writes the same entry, hence one per thread (a
+stream stays on its thread; rules do not yield)."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def counting_rules() -> list[str]:
         "    http-request set-var(txn.agentlab_t0) date(0,us)",
         f"    http-response set-var({MICROS}) date(0,us),sub(txn.agentlab_t0)",
         f"    http-response set-var({MICROS}) int(0) if {{ var({MICROS}) -m int lt 0 }}",  # clock
-        '    http-response set-var-fmt(txn.agentlab_key) "%b/%s"',
+        '    http-response set-var-fmt(txn.agentlab_key) "%b/%s/%[thread]"',
         f"    http-response track-sc0 var(txn.agentlab_key) table {TABLE}",
     ]
     for index, name in enumerate(CLASSES):

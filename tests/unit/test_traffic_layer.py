@@ -236,7 +236,7 @@ def test_each_response_is_counted_by_haproxy_s_rules_with_no_lua_call() -> None:
     front = text.split("frontend fe_web_8000\n")[1].split("\nbackend ")[0]
     assert "lua." not in front  # Lua only serves /metrics/versions
     track = "    http-response track-sc0 var(txn.agentlab_key) table agentlab_meter\n"
-    assert '    http-response set-var-fmt(txn.agentlab_key) "%b/%s"\n' + track in front
+    assert '    http-response set-var-fmt(txn.agentlab_key) "%b/%s/%[thread]"\n' + track in front
     assert "    http-response sc-inc-gpc(4,0) if { status 500:599 }\n" in front
     low = [f"sc-inc-gpc({5 + i},0) if {{ var(txn.agentlab_us) -m int {r} }}"
            for i, r in enumerate(["0:1000", "1001:2500"])]  # fmt: skip

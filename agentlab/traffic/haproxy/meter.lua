@@ -2,7 +2,7 @@
 -- status class and a latency histogram, in Prometheus' text format at the metrics frontend.
 --
 -- HAProxy's own rules count (agentlab/traffic/meter_rules.py): per response, a stick-table
--- entry keyed `<backend>/<server>` gets one more in its status class and in its latency
+-- entry keyed `<backend>/<server>/<thread>` gets one more in its status class and latency
 -- bucket, and the latency added to its sum. No Lua runs per request; this reads the table
 -- through the runtime API when /metrics/versions is asked for. agentlab names each server
 -- `<replica>--<version>`, so a request's version is the part of its server's name after
@@ -30,7 +30,7 @@ local function version_of(server)
 end
 
 -- The table's entries, through the runtime API (Lua's StickTable:dump() shows only the
--- first element of an array in HAProxy 2.6): one per backend and server.
+-- first element of an array in HAProxy 2.6): one per backend, server and thread.
 local function entries()
   local socket = core.tcp()
   socket:settimeout(2)
@@ -42,7 +42,7 @@ local function entries()
   while true do
     local line = socket:receive("*l")
     if line == nil then break end
-    local backend, server = string.match(line, "^0x%x+: key=([^/ ]+)/(%S+) ")
+    local backend, server = string.match(line, "^0x%x+: key=([^/ ]+)/([^/ ]+)/%d+ ")
     if backend ~= nil then
       local gpc, gpt = {}, {}
       for name, index, value in string.gmatch(line, " (gp[ct])(%d+)=(%d+)") do
