@@ -9,8 +9,10 @@ directly (`docker run -p`) as the baseline, with real load tools (Debian's wrk a
    meter) and directly. Target: the traffic layer holds >= 2,000 req/s.
 2. added latency at 500 req/s: wrk at a steady rate (10 connections, each sending a
    request every 20 ms), on the containers' bridge addresses, in interleaved rounds against
-   the same three; medians of the rounds' p99. Target: the traffic layer's p99 less the
-   direct p99 <= 1 ms. The bare proxy splits that into the hop and agentlab's meter.
+   the same three (each first in turn); medians of the rounds' p99. Target: the traffic
+   layer's p99 less the direct p99 <= 1 ms. The bare proxy splits that into the hop and
+   agentlab's meter. The CPU time each container used per request (its cgroup) is what
+   the proxy itself does, less inflated by a busy machine than a p99.
 3. a rolling update (2 replicas, surge 1) through the proxy while hey sends 500 req/s:
    failed requests (errors and non-2xx). Target: 0.
 
@@ -92,14 +94,35 @@ def wrk(url: str, seconds: int) -> float:
     return float(found.group(1))
 
 
-def steady_p99(url: str, seconds: int, script: Path) -> float:
-    """p99 (ms) of wrk at 500 req/s: 10 connections, one request per 20 ms each."""
+def steady(url: str, seconds: int, script: Path) -> tuple[float, int]:
+    """p99 (ms) of wrk at 500 req/s (10 connections, one request per 20 ms each), and
+    the requests it sent."""
     out = run(["wrk", "-t1", "-c10", f"-d{seconds}s", "--latency", "-s", str(script), url],
               timeout=seconds + 60).out  # fmt: skip
     found = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    if found is None or "Non-2xx" in out or "Socket errors" in out:
+    sent = re.search(r"^\s*(\d+) requests in", out, re.M)
+    if found is None or sent is None or "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk failed on {url}:\n{out}")
-    return float(found.group(1)) * UNITS[found.group(2)]
+    return float(found.group(1)) * UNITS[found.group(2)], int(sent.group(1))
+
+
+def cpu_seconds(container: str) -> float | None:
+    """The CPU time a container has used (its cgroup, v1 or v2); None where unreadable.
+    Per request, it is the proxy's own work, which the machine's noise does not inflate
+    as much as it does a p99."""
+    full = docker("inspect", "-f", "{{.Id}}", container).out.strip()
+    cgroups = (
+        (Path(f"/sys/fs/cgroup/cpuacct/docker/{full}/cpuacct.usage"), "", 1e-9),
+        (Path(f"/sys/fs/cgroup/system.slice/docker-{full}.scope/cpu.stat"), "usage_usec", 1e-6),
+    )
+    for path, key, scale in cgroups:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split() for line in text.splitlines()) if key else {"": text}
+        return int(fields[key]) * scale
+    return None
 
 
 def hey(url: str, seconds: int) -> dict[str, float]:
@@ -170,11 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         note(f"latency at 500 req/s (wrk, {rounds} interleaved rounds, bridge addresses)")
         bridges = {"agentlab": bridged(f"{project}-agentlab-proxy-1", FIRST_LISTEN_PORT),
                    "bare": bridged(bare, 8080), "direct": bridged(direct, 8080)}  # fmt: skip
+        containers = {"agentlab": f"{project}-agentlab-proxy-1", "bare": bare, "direct": direct}
         p99s: dict[str, list[float]] = {name: [] for name in urls}
+        cpus: dict[str, list[float]] = {name: [] for name in urls}
+        order = list(bridges)
         for _ in range(rounds):
-            for name, url in bridges.items():
-                p99s[name].append(steady_p99(url, seconds, work / "steady.lua"))
+            for name in order:
+                before = cpu_seconds(containers[name])
+                latency, sent = steady(bridges[name], seconds, work / "steady.lua")
+                after = cpu_seconds(containers[name])
+                p99s[name].append(latency)
+                if before is not None and after is not None:
+                    cpus[name].append((after - before) / sent * 1e6)
+            order = order[1:] + order[:1]  # each target first in turn
         p99 = {name: median(values) for name, values in p99s.items()}
+        cpu = {name: median(values) for name, values in cpus.items()}
         note("rolling update at 500 req/s")
         result: dict[str, float] = {}
         load = threading.Thread(target=lambda: result.update(hey(urls["agentlab"], seconds * 2)))
@@ -192,10 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         ["requests/s (wrk, 32 connections)", *(f"{capacity[n]:.0f}" for n in urls)],
         ["p99 at 500 req/s (median of rounds)", *(f"{p99[n]:.2f} ms" for n in urls)],
         ["p99 of each round", *(" ".join(f"{v:.1f}" for v in p99s[n]) for n in urls)],
+        ["CPU per request at 500 req/s (median)", *(f"{cpu[n]:.0f} us" for n in urls)],
     ]))  # fmt: skip
     added = p99["agentlab"] - p99["direct"]
+    paired = median(a - d for a, d in zip(p99s["agentlab"], p99s["direct"], strict=True))
     say(f"of which the hop (bare - direct): {p99['bare'] - p99['direct']:+.2f} ms, "
-        f"agentlab's meter (agentlab - bare): {p99['agentlab'] - p99['bare']:+.2f} ms")  # fmt: skip
+        f"agentlab's meter (agentlab - bare): {p99['agentlab'] - p99['bare']:+.2f} ms; "
+        f"median of the rounds' own differences (agentlab - direct): {paired:+.2f} ms")  # fmt: skip
+    say(f"machine at the end: {machine()}")
     checks = [
         ("proxy holds >= 2,000 req/s", f"{capacity['agentlab']:.0f} req/s",
          capacity["agentlab"] >= 2000),
