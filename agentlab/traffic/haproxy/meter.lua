@@ -30,18 +30,20 @@ local function version_of(server)
 end
 
 -- The table's entries, through the runtime API (Lua's StickTable:dump() shows only the
--- first element of an array in HAProxy 2.6): one per backend, server and thread.
+-- first element of an array in HAProxy 2.6): one per backend, server and thread; nil when
+-- the table cannot be read (every request would otherwise show as version "none").
 local function entries()
   local socket = core.tcp()
   socket:settimeout(2)
-  local found = {}
   if not socket:connect("127.0.0.1", RUNTIME_PORT) then
-    return found
+    return nil
   end
   socket:send("show table " .. TABLE .. "\n")
+  local found, complete = {}, false
   while true do
     local line = socket:receive("*l")
     if line == nil then break end
+    complete = complete or string.sub(line, 1, 9) == "# table: "
     local backend, server = string.match(line, "^0x%x+: key=([^/ ]+)/([^/ ]+)/%d+ ")
     if backend ~= nil then
       local gpc, gpt = {}, {}
@@ -53,14 +55,16 @@ local function entries()
     end
   end
   socket:close()
-  return found
+  return complete and found or nil
 end
 
 -- Per backend and version: servers of one version are summed (replicas come and go);
 -- buckets made cumulative, as Prometheus has them.
 local function by_version()
+  local read = entries()
+  if read == nil then return nil end
   local found = {}
-  for _, entry in ipairs(entries()) do
+  for _, entry in ipairs(read) do
     local key = entry.backend .. " " .. entry.version
     local sum = found[key]
     if sum == nil then
@@ -108,8 +112,19 @@ local function proxy_made(versions)
   return made
 end
 
+local function refuse(applet, why)
+  applet:set_status(503)
+  applet:add_header("content-type", "text/plain")
+  applet:add_header("content-length", string.len(why))
+  applet:start_response()
+  applet:send(why)
+end
+
 core.register_service("agentlab_metrics", "http", function(applet)
   local versions = by_version()
+  if versions == nil then
+    return refuse(applet, "agentlab's meter cannot read its table (show table " .. TABLE .. ")\n")
+  end
   local out = {
     "# HELP agentlab_requests_total Requests through agentlab's traffic layer.",
     "# TYPE agentlab_requests_total counter",
