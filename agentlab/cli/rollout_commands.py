@@ -232,7 +232,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         )
     finally:
         if traffic is not None:
-            traffic.finish(traffic.generator.stop(), args.json)
+            traffic.finish(traffic.generator.stop(settle=True), args.json)
     return finish(result)
 
 

@@ -235,8 +235,10 @@ class TrafficGenerator:
             thread.name, thread.daemon = "agentlab-traffic", True
             thread.start()
 
-    def stop(self) -> TrafficReport:
-        """Stop sending, wait briefly for requests in flight, return the final report."""
+    def stop(self, settle: bool = False) -> TrafficReport:
+        """Stop sending, wait briefly for requests in flight (with `settle`, until each has
+        its answer or its timeout, so that every request the server counted is counted
+        here too), return the final report."""
         if self._final is not None:
             return self._final
         if not self._threads:
@@ -246,7 +248,7 @@ class TrafficGenerator:
         self._stopping.set()
         for _ in range(self.workers):
             self._jobs.put(None)
-        deadline = time.monotonic() + STOP_GRACE
+        deadline = time.monotonic() + STOP_GRACE + (self.timeout if settle else 0.0)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))

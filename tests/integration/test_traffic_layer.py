@@ -54,9 +54,9 @@ def test_a_fixed_port_service_surges_through_the_proxy_and_loses_nothing(
         time.sleep(1)
         rolled = flask_lab("rollout", "web", "--to", "1.1.0")
         time.sleep(0.5)
+        reports = [closing.stop(settle=True), keeping.stop(settle=True)]
     assert rolled.code == 0, rolled.err
     assert "max surge 1, max unavailable 0" in rolled.out and "stop-first" not in rolled.out
-    reports = [closing.stop(), keeping.stop()]
     for report in reports:
         assert report.failed == 0, report.lines()
         assert {"1.0.0", "1.1.0"} <= set(report.versions)

@@ -147,6 +147,16 @@ def test_stop_returns_promptly_while_requests_hang(server: LabServer) -> None:
     assert gen.stop() is report  # idempotent
 
 
+def test_stop_settling_counts_the_requests_in_flight(server: LabServer) -> None:
+    """What the server answers after the stop is counted when asked to settle (a proxy's
+    counts then agree with the generator's)."""
+    gen = TrafficGenerator(server.url("/slow?s=1"), rps=20, timeout=5.0)
+    gen.start()
+    time.sleep(0.3)
+    report = gen.stop(settle=True)
+    assert report.ok >= 1 and report.failed == 0
+
+
 def test_snapshot_series_and_context_manager(server: LabServer) -> None:
     ticks: list[TrafficReport] = []
     with TrafficGenerator(server.url("/"), rps=40, on_tick=ticks.append) as gen:
