@@ -14,8 +14,8 @@ lab() {
     step "agentlab $*"
     .venv/bin/agentlab "$@"
 }
-lab images build
-lab up --version v1.3.0
+lab up --version v1.3.0  # builds what v1.3.0 needs; starts the lab's registry too
+lab images build         # the rest of the catalogue, for the rollouts below
 
 cat <<EOF2
 ==> the demo lab is up: gateway on http://127.0.0.1:${AGENTLAB_GATEWAY_PORT:-8080}/

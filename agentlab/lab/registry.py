@@ -92,6 +92,7 @@ def configure(model: ProjectModel) -> str:
         "network_mode": "bridge",  # reached from the host only: no project network for it
         "volumes": [f"{wanted.volume}:{STORAGE}"],
         "labels": {ROLE_LABEL: "registry"},
+        "restart": "unless-stopped",  # back after an engine restart; stopped by hand: down
     }
     if registry_service(model.override_path) != service:
         set_registry(model.override_path, service, wanted.volume)

@@ -91,6 +91,9 @@ def test_demo_lab_build_lock_locked_and_registry_down(demo_copy: LabRun) -> None
     assert again.code == 0 and "pushed" not in again.err, again.err
 
     ok(lab("up", "--version", "1.3.0"))
+    policy = lab.docker("inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}",
+                        f"{lab.project}-agentlab-registry-1")  # fmt: skip
+    assert policy.strip() == "unless-stopped"  # back after an engine restart
     ok(lab("scale", "agent", "1"))  # fewer replicas: shorter rollouts on a busy machine
     agents = replicas(lab, "agent")
     assert {r["digest"] for r in agents} == {pushed}
