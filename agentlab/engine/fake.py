@@ -335,6 +335,7 @@ class FakeEngine:
     def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
         return {name: self.foreign[name] for name in names if name in self.foreign}
 
+    @_serialised
     def replicas(self, service: str | None = None) -> list[Replica]:
         self._record(("replicas", (service,)))
         chosen = [c for c in self.containers.values() if service in (None, c.service)]

@@ -36,7 +36,7 @@ def _request(address: str, method: str, path: str, timeout: float) -> http.clien
         response = connection.getresponse()
         response.read()
         return response
-    except OSError:
+    except (OSError, http.client.HTTPException):  # refused, timed out, or not HTTP
         raise down_error(address) from None
     finally:
         connection.close()

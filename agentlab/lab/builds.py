@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import BadInput, EngineUnavailable
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import short_id
 from agentlab.engine.model import ServiceSpec
@@ -181,7 +181,12 @@ def build_missing(
     for job in built:
         model.forget_image(job.tag)
     if built and registry.settings(model) is not None:
-        where = registry.ready(model, progress)
+        try:
+            where = registry.ready(model, progress)
+        except EngineUnavailable as down:  # the build stands; pushing can wait
+            progress(f"{down.message}: {len(built)} image(s) not pushed (hint: agentlab "
+                     "images push once it runs)")  # fmt: skip
+            return built
         for job in built:
             registry.publish(model, where, job.tag, progress)
     return built

@@ -76,7 +76,10 @@ def unlocked_reason(model: ProjectModel, service: str) -> Callable[[str], str | 
     of `service` the lock does not list (None: it accepts it, or locks nothing)."""
     if not required(model):
         return lambda _tag: None
-    lock = read_lockfile(lockfile_path(model.project.directory)) or LockFile()
+    try:
+        lock = read_lockfile(lockfile_path(model.project.directory)) or LockFile()
+    except BadInput:  # a view: `drift`, `up` and `rollout` say what is wrong with it
+        lock = LockFile()
     locked = _locked_versions(model, lock, service)
     reason = f"{_own(model)} runs only locked digests: not in agentlab.lock"
     return lambda tag: None if tag in locked else reason

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from agentlab.common.errors import BadInput
+from agentlab.engine import registry as registry_api
 from agentlab.engine.model import ContainerImage, Replica
 from agentlab.lab.drift import (
     ENVIRONMENT_DIFFERS,
@@ -171,8 +172,15 @@ def test_read_drift_compares_the_running_environments_on_the_fake_engine(
 
 
 def test_read_drift_takes_the_lock_of_its_environment_and_a_damaged_one_only_for_drift(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    asked = []
+
+    def registry_has_the_locked(*key: str, timeout: float) -> str:
+        asked.append(key)
+        return LOCKED
+
+    monkeypatch.setattr(registry_api, "manifest_digest", registry_has_the_locked)  # no network
     engines, project = Engines(), load_project([str(write_project(tmp_path))], "shop")
     prod = start(engines, project, "prod", "1.3.0")
     engines.images.add_image(f"{REGISTRY_REPO}:1.4.1", digest=LOCKED)  # pulled by digest
@@ -188,6 +196,7 @@ def test_read_drift_takes_the_lock_of_its_environment_and_a_damaged_one_only_for
         fake.remove_replica(container.id)
     fake.start("agent", f"{REGISTRY_REPO}:1.4.1", 1)  # the locked bytes
     assert {(d.subject, d.kind) for d in prod.drift().drifts} == {("gateway", NOT_LOCKED), moved}
+    assert ("127.0.0.1:5000", "lab/agent", "1.4.1") in asked
     staging = start(engines, project, "staging", "1.3.0")
     assert not [d for d in staging.drift().drifts if d.kind == NOT_LOCKED]  # no section
     lock.write_text("lock_version: [")
@@ -254,3 +263,23 @@ def test_a_registry_that_is_down_or_stuck_is_one_error_and_no_digest(registry: s
     Registry.hang.set()
     stuck = read_tags([(registry, "lab/agent", "1.3.0")], timeout=0.2)
     assert stuck.digests == {} and stuck.error is not None
+
+
+def test_a_port_that_answers_no_http_is_a_registry_that_does_not_answer() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        where = f"127.0.0.1:{listener.getsockname()[1]}"
+
+        def garble() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"SSH-2.0-not-a-registry\r\n")
+
+        thread = threading.Thread(target=garble, daemon=True)
+        thread.start()
+        found = read_tags([(where, "lab/agent", "1.3.0")])
+        thread.join(5)
+    assert found.digests == {} and found.error is not None
+    assert found.error.one_line().startswith(f"the registry at {where} does not answer")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import BadInput, EngineUnavailable
 from agentlab.engine.fake import FakeEngine
 from agentlab.lab import registry
 from agentlab.lab.builds import CatalogueBuild, build_missing, run_jobs
@@ -75,6 +75,19 @@ def test_what_up_and_rollouts_build_is_pushed_when_the_lab_has_a_registry(
     built = build_missing(with_registry.model, [job("1.0.0"), job("1.1.0")], lambda _: None)
     assert [b.tag for b in built] == ["lab/agent:1.1.0"]
     assert pushed == [("127.0.0.1:5000", "lab/agent:1.1.0")]  # what was built, only
+
+    def down(model: object, progress: object) -> str:
+        raise EngineUnavailable("the registry at 127.0.0.1:5000 does not answer", hint="up")
+
+    monkeypatch.setattr(registry, "ready", down)
+    said: list[str] = []
+    built = build_missing(with_registry.model, [job("1.3.0")], said.append)
+    assert [b.tag for b in built] == ["lab/agent:1.3.0"]  # the build stands, unpushed
+    assert said[-1] == (
+        "the registry at 127.0.0.1:5000 does not answer: 1 image(s) not pushed "
+        "(hint: agentlab images push once it runs)"
+    )
+    assert pushed == [("127.0.0.1:5000", "lab/agent:1.1.0")]
     without = make_facade(tmp_path / "off", fake)
     build_missing(without.model, [job("1.2.0")], lambda _: None)
     assert pushed == [("127.0.0.1:5000", "lab/agent:1.1.0")]  # no registry: nothing pushed

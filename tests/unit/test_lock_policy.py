@@ -203,6 +203,18 @@ def test_versions_mark_what_the_lock_does_not_list_and_hints_name_the_environmen
     )
 
 
+def test_a_damaged_lock_leaves_versions_readable_and_is_refused_by_a_change(
+    engines: Engines, project: Project, tmp_path: Path
+) -> None:
+    prod = start(engines, project, "prod", "1.3.0")
+    (tmp_path / "agentlab.lock").write_text("lock_version: [not, a, lock\n")
+    rows = {row.version: row.blocked for row in prod.versions("agent")["agent"]}
+    assert rows["1.3.0"] == "prod runs only locked digests: not in agentlab.lock"
+    with pytest.raises(BadInput) as refused:
+        prod.rollout("agent", "1.4.1")
+    assert "agentlab.lock is not valid YAML" in refused.value.message
+
+
 def test_up_locked_in_prod_without_its_section_points_to_a_plain_up(
     engines: Engines, project: Project
 ) -> None:
