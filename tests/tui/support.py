@@ -91,10 +91,20 @@ def make_app(lab: Lab) -> AgentlabApp:
     return AgentlabApp(lab, clock=lambda: NOW)
 
 
-async def wait_for(pilot: Pilot[Any], ready: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Let the app run until `ready()` holds; fail after `timeout` seconds."""
+async def wait_for(
+    pilot: Pilot[Any], ready: Callable[[], bool], timeout: float = 20.0, steady: float = 0.0
+) -> None:
+    """Let the app run until `ready()` holds (and, with `steady`, has kept holding that many
+    seconds while the app ran: a settled screen); fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not ready():
+    since = None
+    while True:
+        if not ready():
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        if since is not None and time.monotonic() - since >= steady:
+            return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {ready.__doc__ or 'a condition'}")
         await pilot.pause(0.05)
@@ -108,6 +118,19 @@ def tables_settled(app: AgentlabApp) -> bool:
         for screen in app.screen_stack
         for table in screen.query(DataTable)
     )
+
+
+async def remeasure(pilot: Pilot[Any], app: AgentlabApp) -> None:
+    """Have every table on every screen measure its columns again from all of its cells,
+    then wait until that is done: a snapshot then never shows a column measured from an
+    earlier cell (Textual measures after updates, on the table's idle)."""
+    for screen in app.screen_stack:
+        for table in screen.query(DataTable):
+            for row in table.ordered_rows:
+                for column in table.ordered_columns:
+                    value = table.get_cell(row.key, column.key)
+                    table.update_cell(row.key, column.key, value, update_width=True)
+    await wait_for(pilot, lambda: tables_settled(app) and app.idle, steady=0.2)
 
 
 def log_text(app: AgentlabApp) -> str:

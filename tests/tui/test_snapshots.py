@@ -19,7 +19,16 @@ from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.traffic import TrafficPanel, TrafficRow
-from tests.tui.support import NOW, REPO, LabFake, log_text, make_app, tables_settled, wait_for
+from tests.tui.support import (
+    NOW,
+    REPO,
+    LabFake,
+    log_text,
+    make_app,
+    remeasure,
+    tables_settled,
+    wait_for,
+)
 
 SIZE = (120, 36)
 TRAFFIC = TrafficReport(  # what a generator reports a few seconds into a rollout
@@ -36,6 +45,7 @@ TRAFFIC = TrafficReport(  # what a generator reports a few seconds into a rollou
     failed_series=[0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0],
 )
 Snap = Callable[..., bool]
+STEADY = 0.5  # seconds a screen must stay settled (idle, tables measured) before a snapshot
 
 
 def settle(
@@ -54,14 +64,16 @@ def settle(
                 and tables_settled(app)
             )
 
-        await wait_for(pilot, ready)
+        await wait_for(pilot, ready, steady=STEADY)
         if press:
             assert screen is not None, "a key press opens a screen to wait for"
             await pilot.press(press)
             await wait_for(
-                pilot, lambda: isinstance(app.screen, screen) and app.idle and tables_settled(app)
+                pilot,
+                lambda: isinstance(app.screen, screen) and app.idle and tables_settled(app),
+                steady=STEADY,
             )
-        await pilot.pause()
+        await remeasure(pilot, app)
 
     return run_before
 
@@ -101,8 +113,10 @@ def test_main_screen_during_a_rollout(snap_compare: Snap, lab: Lab, fake: LabFak
         await wait_for(pilot, lambda: app.rollout is not None and "2." in app.rollout.step)
         app.query_one(TrafficPanel).show(TRAFFIC, running=True)
         await wait_for(
-            pilot, lambda: len(app.query(TrafficRow)) == 3 and app.idle and tables_settled(app)
+            pilot,
+            lambda: len(app.query(TrafficRow)) == 3 and app.idle and tables_settled(app),
+            steady=STEADY,
         )
-        await pilot.pause()
+        await remeasure(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
