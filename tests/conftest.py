@@ -223,6 +223,18 @@ def webapp_lab() -> Iterator[LabRun]:
     yield from lab_run(WEBAPP, "t-web")
 
 
+@pytest.fixture
+def layered(webapp_lab: LabRun) -> LabRun:
+    """webapp at 1.0.0, web behind the traffic layer."""
+    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
+    webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
+        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
+    )
+    up = webapp_lab("up", "--version", "1.0.0", "--traffic-layer", "web")
+    assert up.code == 0, up.err
+    return webapp_lab
+
+
 def base_image_env() -> dict[str, str]:
     """AGENTLAB_BASE_IMAGE and AGENTLAB_PROXY_IMAGE as scripts/test.sh sets them; else
     the images present (the official ones first, then the offline builds)."""

@@ -31,18 +31,6 @@ GATED = ["--strategy", "canary", "--gate", "error_rate < 1%", "--analysis-interv
          "--analysis-count", "3", "--min-requests", "10"]  # fmt: skip
 
 
-@pytest.fixture
-def layered(webapp_lab: LabRun) -> LabRun:
-    """webapp at 1.0.0, web behind the traffic layer."""
-    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
-    webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
-        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
-    )
-    up = webapp_lab("up", "--version", "1.0.0", "--traffic-layer", "web")
-    assert up.code == 0, up.err
-    return webapp_lab
-
-
 def published(lab: LabRun, port: int) -> int:
     return lab.published("agentlab-proxy", port)
 

@@ -18,7 +18,6 @@ from tests.integration.test_canary import (  # noqa: F401 (fixtures)
     BACKEND,
     Background,
     figures,
-    layered,
     load,
     no_command_left,
     requests_of,
@@ -44,7 +43,7 @@ def share_over(lab: LabRun, version: str) -> tuple[float, dict[str, int]]:
 
 
 def test_weight_from_another_process_moves_the_split_and_the_canary_holds(
-    layered: LabRun,  # noqa: F811 (the fixture imported above)
+    layered: LabRun,
     load: TrafficGenerator,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

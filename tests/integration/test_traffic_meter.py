@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from agentlab.traffic.metrics import read, since
-from tests.conftest import LabRun, base_image_env
+from tests.conftest import LabRun
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
 BACKEND = "agentlab_web_8000"
@@ -29,16 +29,10 @@ def get(url: str) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def test_the_meter_counts_classes_buckets_and_the_sum_per_version(webapp_lab: LabRun) -> None:
-    webapp_lab.env["WEBAPP_CACHE_PORT"] = "0"
-    webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = base_image_env().get(
-        "AGENTLAB_PROXY_IMAGE", "haproxy:2.6"
-    )
-    up = webapp_lab("up", "--version", "1.0.0", "--traffic-layer", "web")
-    assert up.code == 0, up.err
-    proxy = webapp_lab.published("agentlab-proxy", 10000)
-    preview = webapp_lab.published("agentlab-proxy", 11000)  # no canary: HAProxy's 503
-    metrics = f"http://127.0.0.1:{webapp_lab.published('agentlab-proxy', 9101)}/metrics/versions"
+def test_the_meter_counts_classes_buckets_and_the_sum_per_version(layered: LabRun) -> None:
+    proxy = layered.published("agentlab-proxy", 10000)
+    preview = layered.published("agentlab-proxy", 11000)  # no canary: HAProxy's 503
+    metrics = f"http://127.0.0.1:{layered.published('agentlab-proxy', 9101)}/metrics/versions"
     before = read(metrics)
     answers = [get(f"http://127.0.0.1:{proxy}/version") for _ in range(30)]
     answers += [get(f"http://127.0.0.1:{proxy}/nowhere") for _ in range(10)]
