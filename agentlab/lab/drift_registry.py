@@ -1,7 +1,7 @@
 """Registry tags as drift reads them: one HEAD of the manifest per distinct tag (with the
 Accept headers of the manifest kinds, so the digest is the one `docker push` printed), in
-parallel, each bounded: a registry that is down or hangs costs at most TIMEOUT seconds
-and is reported in one line, its tags unknown."""
+parallel (WORKERS at a time), each bounded by TIMEOUT for its connect and for its read:
+a registry that is down or hangs is reported in one line, its tags unknown."""
 
 from __future__ import annotations
 
