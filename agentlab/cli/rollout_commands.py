@@ -41,6 +41,11 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
         "metavar": "DURATION",
         "help": "out of the service's name this long before SIGTERM (default 2s)",
     },
+    "probe_interval": {
+        "metavar": "DURATION",
+        "help": "run a new replica's healthcheck this often until it passes (default "
+        "250ms; 0: wait on Docker's health)",
+    },
     "name_when_ready": {
         "choices": ["true", "false"],
         "help": "new replicas answer the service's name once ready, old ones leave it "

@@ -202,6 +202,20 @@ class ApiTransport:
     def start(self, container_id: str) -> None:
         self.request("POST", f"/containers/{container_id}/start", {})
 
+    def probe(self, container_id: str, command: Sequence[str], timeout: float) -> bool:
+        """An exec of `command`, attached until it ends (one request on the socket), then
+        its exit code. A probe over `timeout` is a failure, as Docker counts one (the
+        process is left to end on its own, as Docker 20.10 leaves it too)."""
+        body = {"Cmd": list(command), "AttachStdout": True, "AttachStderr": True}
+        try:
+            created = self.request("POST", f"/containers/{container_id}/exec", {}, body=body)
+            exec_id = str(created["Id"])
+            self.request_bytes("POST", f"/exec/{exec_id}/start", {}, timeout, {"Detach": False})
+            found = self.get(f"/exec/{exec_id}/json")
+        except AgentlabError:  # not running any more, or over the timeout
+            return False
+        return bool(found) and not found.get("Running") and found.get("ExitCode") == 0
+
     def disconnect(self, network: str, container_id: str) -> None:
         self.request(
             "POST", f"/networks/{network}/disconnect", {}, body={"Container": container_id}

@@ -153,6 +153,17 @@ class CliTransport:
     def start(self, container_id: str) -> None:
         run_docker(["start", container_id])
 
+    def probe(self, container_id: str, command: Sequence[str], timeout: float) -> bool:
+        """`docker exec` the command; True when it exited 0 within `timeout` seconds."""
+        process = start_docker(["exec", container_id, *command])
+        try:
+            process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return False
+        return process.returncode == 0
+
     def disconnect(self, network: str, container_id: str) -> None:
         run_docker(["network", "disconnect", network, container_id])
 

@@ -42,7 +42,14 @@ from agentlab.engine.compose_files import referenced_files
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.copies import NoCopies, ReplicaCopies
 from agentlab.engine.events import DockerEventStream, project_events
-from agentlab.engine.model import ContainerImage, ImageInfo, NameChange, Replica, ServiceSpec
+from agentlab.engine.model import (
+    ContainerImage,
+    Healthcheck,
+    ImageInfo,
+    NameChange,
+    Replica,
+    ServiceSpec,
+)
 from agentlab.engine.names import NameKeeper, service_names
 from agentlab.engine.transport import Transport
 from agentlab.engine.wakeup import EventWakeup
@@ -294,6 +301,9 @@ class ComposeEngine:
 
     def leave_name(self, container_id: str, service: str) -> NameChange:
         return self._names.leave(container_id, service_names(self.compose_config(), service))
+
+    def probe(self, container_id: str, check: Healthcheck) -> bool:
+        return self.transport.probe(container_id, check.command, check.timeout)
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
         self.transport.stop(container_id, timeout)

@@ -31,6 +31,7 @@ from agentlab.engine.model import (
     BuildSection,
     ContainerImage,
     EngineEvent,
+    Healthcheck,
     ImageInfo,
     NameChange,
     PublishedPort,
@@ -73,6 +74,10 @@ class Behaviour:
     restart_after: int | None = None
     health_output: str = "ok"
     logs: str = ""
+    # With `probe`, replicas report this healthcheck (agentlab may run it, engine.probe):
+    # the Nth probe of a container passes and every later one (None: none ever does).
+    probe: Healthcheck | None = None
+    probe_passes_after: int | None = None
 
 
 HEALTHY = Behaviour()
@@ -105,6 +110,7 @@ class FakeContainer:
     restart_count: int = 0
     exit_code: int = 0
     named: bool = True  # answers its service's DNS name
+    probes: int = 0  # healthcheck commands agentlab ran in it
 
     def advance(self) -> None:
         """One poll of life, following the behaviour."""
@@ -430,6 +436,14 @@ class FakeEngine:
         return NameChange((f"{self.project}_default",))
 
     @_serialised
+    def probe(self, container_id: str, check: Healthcheck) -> bool:
+        self._record(("probe", (container_id,)))
+        container = self.containers[container_id]
+        container.probes += 1
+        passes = container.behaviour.probe_passes_after
+        return container.state == "running" and passes is not None and container.probes >= passes
+
+    @_serialised
     def stop_replica(self, container_id: str, timeout: float) -> None:
         self._record(("stop_replica", (container_id, timeout)))
         container = self.containers[container_id]
@@ -569,6 +583,7 @@ class FakeEngine:
             labels=dict(image.labels),
             health_log=health_log,
             named=c.named,
+            healthcheck=c.behaviour.probe if c.behaviour.healthcheck else None,
             published_ports={p: host for (svc, p), host in self.ports.items() if svc == c.service},
         )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from agentlab.engine.clone import NUMBER_LABEL
-from agentlab.engine.model import VERSION_LABEL, ContainerImage, ImageInfo, Replica
+from agentlab.engine.model import VERSION_LABEL, ContainerImage, Healthcheck, ImageInfo, Replica
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -69,6 +69,28 @@ def timestamp(text: str | None) -> datetime | None:
     return datetime.fromisoformat(f"{head}.{micro}+00:00")
 
 
+def healthcheck(config: Mapping[str, Any]) -> Healthcheck | None:
+    """The healthcheck in a container's Config (the image's merged in at create), with
+    Docker's defaults for unset timings; None without a runnable test."""
+    check = config.get("Healthcheck") or {}
+    test = [str(part) for part in check.get("Test") or []]
+    if not test or test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
+        return None
+    shell = [str(part) for part in config.get("Shell") or ["/bin/sh", "-c"]]
+    command = test[1:] if test[0] == "CMD" else [*shell, " ".join(test[1:])]
+
+    def seconds(key: str, default: float) -> float:
+        return int(check.get(key) or 0) / 1e9 or default
+
+    return Healthcheck(
+        tuple(command),
+        interval=seconds("Interval", 30.0),
+        timeout=seconds("Timeout", 30.0),
+        retries=int(check.get("Retries") or 0) or 3,
+        start_period=seconds("StartPeriod", 0.0),
+    )
+
+
 def replica(item: Mapping[str, Any]) -> Replica:
     """A container's inspect document as a Replica."""
     config, state = item.get("Config", {}), item.get("State", {})
@@ -91,6 +113,7 @@ def replica(item: Mapping[str, Any]) -> Replica:
         health_log=tuple(str(entry.get("Output", "")).strip() for entry in log[-3:]),
         oom_killed=bool(state.get("OOMKilled", False)),
         named=answers_service_name(item, labels.get(SERVICE_LABEL, "")),
+        healthcheck=healthcheck(config) if health else None,
         addresses={
             str(network): str(endpoint.get("IPAddress"))
             for network, endpoint in (

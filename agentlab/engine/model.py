@@ -19,6 +19,18 @@ LIFECYCLE_EVENTS = ("create", "start", "restart", "die", "kill", "oom", "stop", 
 
 
 @dataclass(frozen=True)
+class Healthcheck:
+    """A container's healthcheck as the engine runs it: the command to exec in it (the
+    CMD form's arguments, or the shell and a CMD-SHELL string), and its timings."""
+
+    command: tuple[str, ...]
+    interval: float = 30.0
+    timeout: float = 30.0
+    retries: int = 3
+    start_period: float = 0.0
+
+
+@dataclass(frozen=True)
 class Replica:
     """One container of a service, read from one inspect."""
 
@@ -39,6 +51,7 @@ class Replica:
     named: bool | None = None  # answers its service's DNS name (None: no such network)
     addresses: Mapping[str, str] = field(default_factory=dict)  # network -> IPv4 address
     published_ports: Mapping[int, int] = field(default_factory=dict)  # TCP port -> host port
+    healthcheck: Healthcheck | None = None  # None: none, or not one agentlab can run itself
 
     @property
     def version(self) -> str | None:

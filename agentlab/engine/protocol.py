@@ -15,6 +15,7 @@ from agentlab.common.events import ProgressSink
 from agentlab.engine.model import (
     ContainerImage,
     EngineEvent,
+    Healthcheck,
     ImageInfo,
     NameChange,
     Replica,
@@ -103,6 +104,10 @@ class Engine(Protocol):
 
     def leave_name(self, container_id: str, service: str) -> NameChange:
         """Take a replica out of its service's DNS names; it keeps running."""
+
+    def probe(self, container_id: str, check: Healthcheck) -> bool:
+        """Run a replica's healthcheck command in it once, as the engine would; True when
+        it passed within the check's timeout."""
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
         """Send SIGTERM, wait up to `timeout` seconds for the replica to drain and exit."""

@@ -51,6 +51,11 @@ class Transport(Protocol):
     def start(self, container_id: str) -> None:
         """Start a created (or stopped) container."""
 
+    def probe(self, container_id: str, command: Sequence[str], timeout: float) -> bool:
+        """Run `command` in a running container as its healthcheck runs (its user,
+        environment and working directory); True when it exited 0 within `timeout`
+        seconds. A probe that cannot run (the container stopped) is False."""
+
     def disconnect(self, network: str, container_id: str) -> None:
         """Take a container off a network (its aliases and address there go)."""
 

@@ -77,10 +77,16 @@ class ReplicaStarted(ReplicaEvent):
 
 @dataclass(frozen=True)
 class ReplicaReady(ReplicaEvent):
+    """A new replica counts as ready: `by` Docker's health ("docker"), a probe of
+    agentlab's own while Docker's health still said starting ("probe"), or running for
+    min_ready without a healthcheck ("running")."""
+
     kind: ClassVar[str] = "replica_ready"
+    by: str = ""
 
     def line(self) -> str:
-        return f"   {self.name} is ready"
+        how = " (its healthcheck passed when agentlab ran it)" if self.by == "probe" else ""
+        return f"   {self.name} is ready{how}"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.rollout.departures import Retirements
 from agentlab.rollout.journal import Outcome
 from agentlab.rollout.planner import Step, budget
+from agentlab.rollout.probing import ProbeState
 from agentlab.rollout.settings import RolloutSettings
 
 
@@ -52,6 +53,7 @@ class Watch:
     failed: bool = False
     joined: bool = False  # put in the service's name by this phase
     admitted: bool = False  # let in by the traffic layer by this phase
+    probe: ProbeState = field(default_factory=ProbeState)  # agentlab's own health probes
 
 
 @dataclass

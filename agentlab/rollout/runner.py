@@ -102,7 +102,7 @@ class RolloutRunner:
         self.gate = gate or NoGate()
         self.leave_alone = frozenset(leave_alone)  # replicas it neither counts nor touches
         self.departures = Departures(engine, service, self.gate, self._emit, feed, clock)
-        self.watcher = TargetWatcher(engine, service, self.gate, self._emit)
+        self.watcher = TargetWatcher(engine, service, self.gate, self._emit, clock)
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
         self._index = first_step - 1

@@ -23,7 +23,7 @@ FailureAction = Literal["rollback", "pause", "continue"]
 _COMPOSE_KEYS = ("parallelism", "delay", "failure_action", "monitor", "max_failure_ratio", "order")
 _K8S_KEYS = ("max_surge", "max_unavailable")
 _DURATIONS = ("delay", "monitor", "min_ready", "timeout", "drain_timeout",
-              "deregistration_delay")  # fmt: skip
+              "deregistration_delay", "probe_interval")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class RolloutSettings:
     # 2 s: a connection attempt caught in the leave's reconnect (0.1-0.35 s with no
     # interface) is retried by TCP 1 s later, and must still find the replica listening.
     deregistration_delay: float = 2.0
+    # agentlab runs a new replica's own healthcheck command at this interval until it
+    # passes (ready) or fails `retries` times in a row after its start period (failed);
+    # 0: Docker's own verdict at its interval (rollout/probing.py).
+    probe_interval: float = 0.25
 
 
 def build_settings(
@@ -209,4 +213,5 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "drain_timeout": _optional_seconds,
     "name_when_ready": _flag,
     "deregistration_delay": _seconds,
+    "probe_interval": _seconds,
 }

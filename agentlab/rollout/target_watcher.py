@@ -1,10 +1,12 @@
-"""Watching the replicas at the image a phase rolls to: readiness (healthy, or running
-for min_ready), failures against max_failure_ratio, and a ready replica's way in (its
-service's name, then the traffic layer)."""
+"""Watching the replicas at the image a phase rolls to: readiness (healthy, a passing
+probe of agentlab's own (rollout/probing.py), or running for min_ready), failures against
+max_failure_ratio, and a ready replica's way in (its service's name, then the traffic
+layer)."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -20,7 +22,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.gate import TrafficGate
 from agentlab.rollout.phase import FailedReplica, Phase, Watch, failure_of
-from agentlab.rollout.settings import RolloutSettings
+from agentlab.rollout.probing import failed_reason, probe, probes
 
 
 class TargetWatcher:
@@ -32,8 +34,10 @@ class TargetWatcher:
         service: ServiceSpec,
         gate: TrafficGate,
         emit: Callable[[RolloutEvent], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine, self.service, self.gate, self.emit = engine, service, gate, emit
+        self.clock = clock
 
     def watch(self, phase: Phase, target: list[Replica], now: float) -> None:
         """Update readiness of the target replicas and catch the failed ones."""
@@ -55,7 +59,9 @@ class TargetWatcher:
             if reason:
                 self.fail(phase, replica, reason, now)
                 continue
-            watch.ready = _ready(replica, watch, phase.settings, now)
+            watch.ready, by = self._ready(phase, replica, watch, now)
+            if watch.failed:
+                continue
             if watch.ready and replica.named is False and not watch.joined:
                 replica = self._join_name(phase, replica, now)
                 if watch.failed:
@@ -66,7 +72,7 @@ class TargetWatcher:
             if watch.ready and watch.ready_at is None:
                 watch.ready_at = phase.last_progress = now
                 if replica.id in phase.ours or not first_sight:
-                    self.emit(ReplicaReady(replica.id, replica.name))
+                    self.emit(ReplicaReady(replica.id, replica.name, by))
 
     def fail(self, phase: Phase, replica: Replica, reason: str, now: float) -> None:
         """Record a failed new replica; trigger failure_action past max_failure_ratio."""
@@ -92,6 +98,29 @@ class TargetWatcher:
             else:
                 phase.stopped = True
 
+    def _ready(self, phase: Phase, replica: Replica, watch: Watch, now: float) -> tuple[bool, str]:
+        """Whether the replica is ready, and what says so: Docker's health ("docker"), a
+        probe of agentlab's own ("probe"), or running for min_ready ("running")."""
+        if not replica.running:
+            watch.running_since = watch.ready_due = None
+            return False, ""
+        if watch.running_since is None:
+            watch.running_since = now
+        if replica.health == "healthy":
+            return True, "docker"
+        interval = phase.settings.probe_interval
+        if probes(replica, interval):
+            verdict = probe(
+                self.engine, replica, watch.probe, watch.running_since, interval, self.clock
+            )
+            if verdict == "failed":
+                self.fail(phase, replica, failed_reason(replica), self.clock())
+            return verdict == "ready", "probe"
+        if replica.has_healthcheck:
+            return False, ""
+        watch.ready_due = watch.running_since + phase.settings.min_ready
+        return now >= watch.ready_due, "running"
+
     def _join_name(self, phase: Phase, replica: Replica, now: float) -> Replica:
         """A ready target replica out of its service's name joins it (a new one, or an
         old one back from an interrupted removal); the replica with its addresses now."""
@@ -107,21 +136,14 @@ class TargetWatcher:
 
 
 def next_due(phase: Phase, now: float) -> float:
-    """When a replica without a healthcheck is due to count as ready, or the progress
+    """When a replica without a healthcheck is due to count as ready, a probe of agentlab's
+    is due, or the progress
     deadline comes (a hold waits a poll at most; events wake it for the rest)."""
     dues = [w.ready_due for w in phase.watches.values() if w.ready_due is not None]
+    dues += [
+        due
+        for w in phase.watches.values()
+        if not w.failed and (due := w.probe.waiting()) is not None
+    ]
     dues.append(phase.last_progress + phase.settings.timeout)
     return min((due for due in dues if due > now), default=math.inf)
-
-
-def _ready(replica: Replica, watch: Watch, settings: RolloutSettings, now: float) -> bool:
-    """Healthy per Docker, or running for min_ready seconds without a healthcheck."""
-    if not replica.running:
-        watch.running_since = watch.ready_due = None
-        return False
-    if watch.running_since is None:
-        watch.running_since = now
-    if replica.has_healthcheck:
-        return replica.health == "healthy"
-    watch.ready_due = watch.running_since + settings.min_ready
-    return now >= watch.ready_due

@@ -565,7 +565,8 @@ def test_event_json_has_kind_and_time() -> None:
     data = rig.of(ReplicaReady)[0].to_json()
     assert data["event"] == "replica_ready"
     assert data["time"].endswith("Z")
-    assert set(data) == {"event", "time", "id", "name"}
+    assert set(data) == {"event", "time", "id", "name", "by"}
+    assert data["by"] == "docker"
     assert rig.of(StepStarted)[0].line() == "1. start 1 new"
 
 

@@ -1,0 +1,101 @@
+"""agentlab's own health probes of new replicas (rollout/probing.py), against the fake
+engine: ready at the first passing probe, failed after the start period and `retries`
+failed probes in a row, Docker's health for the rest. Time is the fake clock's."""
+
+from __future__ import annotations
+
+from agentlab.engine.fake import Behaviour
+from agentlab.engine.inspect import healthcheck
+from agentlab.engine.model import Healthcheck
+from agentlab.rollout.events import ReplicaFailed, ReplicaJoined, ReplicaReady
+from agentlab.rollout.settings import build_settings
+from tests.unit.test_runner import NEW, OLD, make_rig
+
+CHECK = Healthcheck(("curl", "-f", "localhost/health"), interval=1.0, retries=3, start_period=2.0)
+# Docker never calls it healthy; agentlab's second probe of it passes
+PROBED = Behaviour(healthy_after=None, probe=CHECK, probe_passes_after=2)
+NEVER = Behaviour(healthy_after=None, probe=CHECK, health_output="HTTP 503")
+
+
+def test_a_replica_is_ready_at_its_first_passing_probe_while_docker_says_starting() -> None:
+    rig = make_rig(PROBED)
+    result = rig.run()
+    assert result.outcome == "complete"
+    assert rig.images() == [NEW] * 3
+    assert [event.by for event in rig.of(ReplicaReady)] == ["probe"] * 3
+    probed = [cid for (cid,) in rig.fake.called("probe")]
+    assert all(probed.count(cid) == 2 for cid in set(probed)) and len(set(probed)) == 3
+
+
+def test_each_replica_joins_the_name_after_its_passing_probe() -> None:
+    rig = make_rig(PROBED)
+    rig.run()
+    order = [type(e).__name__ for e in rig.events if isinstance(e, ReplicaJoined | ReplicaReady)]
+    assert order == ["ReplicaJoined", "ReplicaReady"] * 3
+
+
+def test_probe_interval_0_waits_on_dockers_health() -> None:
+    rig = make_rig(Behaviour(healthy_after=3, probe=CHECK, probe_passes_after=1))
+    result = rig.run(cli={"probe_interval": "0"})
+    assert result.outcome == "complete"
+    assert rig.fake.called("probe") == []
+    assert [event.by for event in rig.of(ReplicaReady)] == ["docker"] * 3
+
+
+def test_a_replica_docker_already_calls_healthy_is_not_probed() -> None:
+    rig = make_rig(Behaviour(healthy_after=0, probe=CHECK, probe_passes_after=None))
+    assert rig.run().outcome == "complete"
+    assert rig.fake.called("probe") == []
+
+
+def test_a_never_passing_probe_fails_after_the_start_period_and_retries_probes() -> None:
+    rig = make_rig(NEVER)
+    result = rig.run(cli={"timeout": "60s"})
+    assert result.outcome == "rolled-back"
+    assert rig.images() == [OLD] * 3
+    [failed] = result.failures
+    assert failed.reason == "failed its health check 3 times in a row after its 2s start period"
+    assert failed.health_output == "HTTP 503"
+    [event] = rig.of(ReplicaFailed)
+    failed_at = rig.times[rig.events.index(event)]
+    assert 2.0 + 2 * 0.25 <= failed_at < 10  # the start period, then 3 probes 0.25 s apart
+    probes = len(rig.fake.called("probe"))
+    assert probes >= 2.0 / 0.25  # probed all through the start period; those did not count
+
+
+def test_without_a_start_period_only_docker_or_the_deadline_fail_a_replica() -> None:
+    no_start = Healthcheck(CHECK.command, retries=3, start_period=0.0)
+    rig = make_rig(Behaviour(healthy_after=None, probe=no_start))
+    result = rig.run(cli={"timeout": "6s"})
+    assert result.outcome == "rolled-back"
+    assert result.failures[0].reason == "not ready after 6s (progress deadline)"
+    assert len(rig.fake.called("probe")) > 3  # many failed probes, none counted
+
+
+def test_after_ready_dockers_unhealthy_is_a_failure() -> None:
+    rig = make_rig(Behaviour(healthy_after=None, unhealthy_after=12, probe=CHECK,
+                             probe_passes_after=1))  # fmt: skip
+    result = rig.run(cli={"monitor": "5s"})
+    assert result.outcome == "rolled-back"
+    assert result.failures[0].reason == "turned unhealthy"
+    assert rig.of(ReplicaReady)[0].by == "probe"
+
+
+def test_the_healthcheck_agentlab_runs_is_the_containers() -> None:
+    shell = healthcheck(
+        {"Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"], "Interval": 1_000_000_000,
+                         "Timeout": 500_000_000, "Retries": 5, "StartPeriod": 2_000_000_000}}
+    )  # fmt: skip
+    assert shell == Healthcheck(("/bin/sh", "-c", "curl -f localhost"), 1.0, 0.5, 5, 2.0)
+    exec_form = healthcheck({"Healthcheck": {"Test": ["CMD", "true"]}, "Shell": ["bash", "-c"]})
+    assert exec_form == Healthcheck(("true",), 30.0, 30.0, 3, 0.0)  # Docker's defaults
+    powershell = healthcheck({"Healthcheck": {"Test": ["CMD-SHELL", "x"]}, "Shell": ["pwsh", "-c"]})
+    assert powershell is not None and powershell.command == ("pwsh", "-c", "x")
+    assert healthcheck({"Healthcheck": {"Test": ["NONE"]}}) is None
+    assert healthcheck({}) is None
+
+
+def test_probe_interval_is_a_rollout_setting() -> None:
+    assert build_settings().probe_interval == 0.25
+    assert build_settings({"probe_interval": "100ms"}).probe_interval == 0.1
+    assert build_settings(cli={"probe_interval": "0"}).probe_interval == 0.0
