@@ -6,11 +6,12 @@ replica's own healthcheck command in it (engine.probe: an exec, as Docker runs i
 The rule, per replica at the target image:
 - ready at its first passing probe (Docker's health then turns healthy at its own next
   probe; after ready, Docker's health is what monitors it: unhealthy is a failure);
-- failed once its start period is over and its last `retries` probes failed in a row.
-  Failures during the start period do not count, as in Docker. `retries` thus tolerates
-  `retries x probe_interval` of failure after the start period, not `retries x interval`:
-  the start period is what gives a replica time to boot. A healthcheck without a start
-  period gets no verdict of failure from agentlab: Docker's stands;
+- failed once its start period is over and its probes have failed in a row, `retries`
+  of them at least, for as long as Docker's own would have to: from the first failure
+  that counts, `(retries - 1) x interval`. Failures during the start period do not count,
+  as in Docker. So `retries` keeps its meaning, and a failure is seen no earlier than
+  Docker's own verdict could come (a shorter window failed a good replica that took 3 s
+  to boot on a loaded machine, with a start period of 2 s);
 - a probe over the healthcheck's timeout is a failed probe.
 """
 
@@ -33,6 +34,7 @@ class ProbeState:
     due: float | None = None  # when the next probe may run (None: at once)
     passed: bool = False
     failures: int = 0  # failed in a row since the start period ended
+    failing_since: float | None = None  # when the first of those started
 
     def waiting(self) -> float | None:
         """When the runner should look again for this replica's next probe."""
@@ -65,14 +67,16 @@ def probe(
     if passed:
         state.passed = True
         return "ready"
-    counts = check.start_period > 0 and started >= running_since + check.start_period
-    state.failures = state.failures + 1 if counts else 0
-    return "failed" if state.failures >= check.retries else "pending"
+    if started < running_since + check.start_period:
+        return "pending"  # in the start period: does not count
+    if state.failing_since is None:
+        state.failing_since = started
+    state.failures += 1
+    window = (check.retries - 1) * check.interval
+    failed = state.failures >= check.retries and started - state.failing_since >= window
+    return "failed" if failed else "pending"
 
 
-def failed_reason(replica: Replica) -> str:
+def failed_reason(replica: Replica, state: ProbeState) -> str:
     """The failure line of a replica whose probes failed."""
-    check = replica.healthcheck
-    retries = check.retries if check else 0
-    start = f"{check.start_period:g}s" if check else "its"
-    return f"failed its health check {retries} times in a row after its {start} start period"
+    return f"failed its health check {state.failures} times in a row after its start period"
