@@ -7,11 +7,13 @@ The rule, per replica at the target image:
 - ready at its first passing probe (Docker's health then turns healthy at its own next
   probe; after ready, Docker's health is what monitors it: unhealthy is a failure);
 - failed once its start period is over and its probes have failed in a row, `retries`
-  of them at least, for as long as Docker's own would have to: from the first failure
-  that counts, `(retries - 1) x interval`. Failures during the start period do not count,
-  as in Docker. So `retries` keeps its meaning, and a failure is seen no earlier than
-  Docker's own verdict could come (a shorter window failed a good replica that took 3 s
-  to boot on a loaded machine, with a start period of 2 s);
+  of them at least, for as long as Docker's own would have to: from the start of the
+  first failure that counts, `(retries - 1) x (interval + the time a probe takes)`
+  (Docker starts a probe `interval` after the last one ended). Failures during the start
+  period do not count, as in Docker. So `retries` keeps its meaning, and a failure is
+  seen no earlier than Docker's own verdict could come (a window of `retries x
+  probe_interval` failed a good replica that took 3 s to boot on a loaded machine, with
+  a start period of 2 s);
 - a probe over the healthcheck's timeout is a failed probe.
 """
 
@@ -35,6 +37,7 @@ class ProbeState:
     passed: bool = False
     failures: int = 0  # failed in a row since the start period ended
     failing_since: float | None = None  # when the first of those started
+    failing_for: float = 0.0  # seconds those probes took
 
     def waiting(self) -> float | None:
         """When the runner should look again for this replica's next probe."""
@@ -63,7 +66,8 @@ def probe(
     if check is None or (state.due is not None and started < state.due):
         return "pending"
     passed = engine.probe(replica.id, check)
-    state.due = clock() + interval
+    ended = clock()
+    state.due = ended + interval
     if passed:
         state.passed = True
         return "ready"
@@ -72,7 +76,9 @@ def probe(
     if state.failing_since is None:
         state.failing_since = started
     state.failures += 1
-    window = (check.retries - 1) * check.interval
+    state.failing_for += ended - started
+    took = state.failing_for / state.failures  # what one probe takes, on average
+    window = (check.retries - 1) * (check.interval + took)
     failed = state.failures >= check.retries and started - state.failing_since >= window
     return "failed" if failed else "pending"
 

@@ -5,7 +5,7 @@ is the fake clock's."""
 
 from __future__ import annotations
 
-from agentlab.engine.fake import Behaviour
+from agentlab.engine.fake import Behaviour, FakeEngine
 from agentlab.engine.inspect import healthcheck
 from agentlab.engine.model import Healthcheck
 from agentlab.rollout.events import ReplicaFailed, ReplicaJoined, ReplicaReady
@@ -109,3 +109,18 @@ def test_probe_interval_is_a_rollout_setting() -> None:
     assert build_settings().probe_interval == 0.25
     assert build_settings({"probe_interval": "100ms"}).probe_interval == 0.1
     assert build_settings(cli={"probe_interval": "0"}).probe_interval == 0.0
+
+
+class SlowProbes(FakeEngine):
+    """Every probe takes half a second of the fake clock."""
+
+    def probe(self, container_id: str, check: Healthcheck) -> bool:
+        self.clock.sleep(0.5)
+        return super().probe(container_id, check)
+
+
+def test_the_failure_window_grows_with_the_time_probes_take_as_dockers_does() -> None:
+    rig = make_rig(NEVER, engine=SlowProbes)
+    assert rig.run(cli={"timeout": "60s"}).outcome == "rolled-back"
+    # Docker starts a probe `interval` after the last one ended: 2 x (1 s + 0.5 s)
+    assert 2.0 + 2 * 1.5 <= failed_at(rig) <= 2.0 + 3 * 1.5 + 0.5
