@@ -224,7 +224,7 @@ class RolloutRunner:
             if replicas is None:
                 self.feed.mark()
                 found = self.engine.replicas(self.service.name)
-                skipped = self.leave_alone | phase.retiring.waiting.keys()
+                skipped = self.leave_alone | phase.retiring.ids()
                 replicas = sorted((r for r in found if r.id not in skipped),
                                   key=lambda r: r.number)  # fmt: skip
             target = [r for r in replicas if phase.is_target(r)]
