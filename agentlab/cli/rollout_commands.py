@@ -44,7 +44,7 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "probe_interval": {
         "metavar": "DURATION",
         "help": "run a new replica's healthcheck this often until it passes (default "
-        "250ms; 0: wait on Docker's health)",
+        "500ms; 0: wait on Docker's health)",
     },
     "name_when_ready": {
         "choices": ["true", "false"],

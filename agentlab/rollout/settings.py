@@ -55,7 +55,7 @@ class RolloutSettings:
     # agentlab runs a new replica's own healthcheck command at this interval until it
     # passes (ready) or fails `retries` times in a row after its start period (failed);
     # 0: Docker's own verdict at its interval (rollout/probing.py).
-    probe_interval: float = 0.25
+    probe_interval: float = 0.5
 
 
 def build_settings(

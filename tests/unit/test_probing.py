@@ -60,10 +60,10 @@ def test_a_never_passing_probe_fails_after_the_start_period_and_dockers_window()
     assert result.outcome == "rolled-back"
     assert rig.images() == [OLD] * 3
     [failed] = result.failures
-    assert failed.reason == "failed its health check 9 times in a row after its start period"
+    assert failed.reason == "failed its health check 5 times in a row after its start period"
     assert failed.health_output == "HTTP 503"
     # the start period (2 s), then failures for (retries - 1) x interval (2 s), probed
-    # every 0.25 s: no earlier than Docker's own verdict could come, and before its latest
+    # every 0.5 s: no earlier than Docker's own verdict could come, and before its latest
     assert 2.0 + 2 * 1.0 <= failed_at(rig) <= 2.0 + 3 * 1.0
 
 
@@ -106,7 +106,7 @@ def test_the_healthcheck_agentlab_runs_is_the_containers() -> None:
 
 
 def test_probe_interval_is_a_rollout_setting() -> None:
-    assert build_settings().probe_interval == 0.25
+    assert build_settings().probe_interval == 0.5
     assert build_settings({"probe_interval": "100ms"}).probe_interval == 0.1
     assert build_settings(cli={"probe_interval": "0"}).probe_interval == 0.0
 
