@@ -13,19 +13,25 @@ from __future__ import annotations
 import functools
 import queue
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
-
-import yaml
 
 from agentlab.common.errors import EngineUnavailable
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
-from agentlab.engine.compose_model import port_entry
+from agentlab.engine.fake_containers import (
+    HEALTHY,
+    Behaviour,
+    FakeClock,
+    FakeContainer,
+    FakeImage,
+    Observation,
+    Observations,
+)
+from agentlab.engine.fake_override import read_override
+from agentlab.engine.fake_streams import FakeChanges, QueueStream
 from agentlab.engine.model import (
     VERSION_LABEL,
     BuildSection,
@@ -39,132 +45,7 @@ from agentlab.engine.model import (
     ServiceSpec,
 )
 
-_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _SETTLED = 1000  # polls an initial container is aged by: long past any start-up
-
-
-class FakeClock:
-    """Monotonic seconds that advance only when someone sleeps."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.time = start
-
-    def now(self) -> float:
-        return self.time
-
-    def sleep(self, seconds: float) -> None:
-        self.time += max(0.0, seconds)
-
-    def wall(self) -> datetime:
-        return _EPOCH + timedelta(seconds=self.time)
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """How a container of an image acts, counted in polls since it was created.
-
-    None means never. Without a healthcheck, health stays None and a running
-    container counts as up."""
-
-    healthcheck: bool = True
-    healthy_after: int | None = 1
-    unhealthy_after: int | None = None
-    exit_after: int | None = None
-    exit_code: int = 1
-    restart_after: int | None = None
-    health_output: str = "ok"
-    logs: str = ""
-    # With `probe`, replicas report this healthcheck (agentlab may run it, engine.probe):
-    # the Nth probe of a container passes and every later one (None: none ever does).
-    probe: Healthcheck | None = None
-    probe_passes_after: int | None = None
-
-
-HEALTHY = Behaviour()
-NEVER_HEALTHY = Behaviour(healthy_after=None, health_output="connection refused")
-NO_HEALTHCHECK = Behaviour(healthcheck=False)
-
-
-def exits(after: int = 1, code: int = 1, logs: str = "fatal: boom") -> Behaviour:
-    """A container that exits with `code` after `after` polls."""
-    return Behaviour(
-        healthy_after=None, exit_after=after, exit_code=code, health_output="", logs=logs
-    )
-
-
-@dataclass
-class FakeContainer:
-    """Mutable state of one fake container."""
-
-    id: str
-    name: str
-    service: str
-    number: int
-    image_ref: str
-    behaviour: Behaviour
-    started_at: datetime
-    image: ImageInfo  # the image it was created from (a retag does not move it)
-    polls: int = 0
-    state: str = "running"
-    health: str | None = None
-    restart_count: int = 0
-    exit_code: int = 0
-    named: bool = True  # answers its service's DNS name
-    probes: int = 0  # healthcheck commands agentlab ran in it
-
-    def advance(self) -> None:
-        """One poll of life, following the behaviour."""
-        self.polls += 1
-        self._settle()
-
-    def _settle(self) -> None:
-        b, polls = self.behaviour, self.polls
-        if self.state != "running":
-            return
-        if b.restart_after is not None and polls == b.restart_after:
-            self.restart_count += 1
-        if b.exit_after is not None and polls >= b.exit_after:
-            self.state, self.exit_code = "exited", b.exit_code
-        if not b.healthcheck:
-            self.health = None
-        elif b.unhealthy_after is not None and polls >= b.unhealthy_after:
-            self.health = "unhealthy"
-        elif b.healthy_after is not None and polls >= b.healthy_after:
-            self.health = "healthy"
-        else:
-            self.health = "starting"
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "running" and self.health in (None, "healthy")
-
-
-@dataclass(frozen=True)
-class Observation:
-    """Counts the fake saw at one `replicas()` call or mutation of a service; `named` counts
-    the replicas that answered the service's name, `ready_named` those of them ready, and
-    `unready_named` those that answered it without being ready."""
-
-    service: str
-    total: int
-    ready: int
-    time: float
-    unready_named: int = 0
-    named: int = 0
-    ready_named: int = 0
-
-
-@dataclass
-class _Image:
-    info: ImageInfo
-    behaviours: tuple[Behaviour, ...]
-    created: int = 0
-
-    def next_behaviour(self) -> Behaviour:
-        """The behaviour of the next container: one per creation, the last repeating."""
-        chosen = self.behaviours[min(self.created, len(self.behaviours) - 1)]
-        self.created += 1
-        return chosen
 
 
 E = TypeVar("E", bound="FakeEngine")
@@ -194,7 +75,7 @@ class FakeEngine:
     override: Path | None = None  # agentlab's override, read as Compose would
     replay: bool = False  # events() delivers the recorded events first (`--since` the start)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    observations: list[Observation] = field(default_factory=list)
+    observations: Observations = field(default_factory=Observations)
     event_log: list[EngineEvent] = field(default_factory=list)
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
@@ -204,7 +85,7 @@ class FakeEngine:
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
     lock: threading.RLock = field(default_factory=threading.RLock)
-    _images: dict[str, _Image] = field(default_factory=dict)
+    _images: dict[str, FakeImage] = field(default_factory=dict)
     _streams: list[queue.Queue[EngineEvent | None]] = field(default_factory=list)
     _serial: int = 0
     _image_serial: int = 0
@@ -235,7 +116,7 @@ class FakeEngine:
         self._image_serial += 1  # a rebuilt tag gets a new id, as in Docker
         info = ImageInfo(repository, tag, f"sha256:{self._image_serial:064x}", digest, labels,
                          repo_digests=(f"{repository}@{digest}",) if digest else ())  # fmt: skip
-        self._images[_full(ref)] = _Image(info, behaviours or (HEALTHY,))
+        self._images[_full(ref)] = FakeImage(info, behaviours or (HEALTHY,))
         return info
 
     def add_service(self, service: str, image: str, replicas: int = 1) -> list[str]:
@@ -268,24 +149,6 @@ class FakeEngine:
     def called(self, name: str) -> list[tuple[Any, ...]]:
         return [args for call, args in self.calls if call == name]
 
-    def max_total(self, service: str) -> int:
-        return max(o.total for o in self.observations if o.service == service)
-
-    def unready_named(self, service: str) -> int:
-        """The most replicas that ever answered the service's name without being ready."""
-        return max(o.unready_named for o in self.observations if o.service == service)
-
-    def min_ready(self, service: str) -> int:
-        return min(o.ready for o in self.observations if o.service == service)
-
-    def max_named(self, service: str) -> int:
-        """The most replicas that ever answered the service's name at once."""
-        return max(o.named for o in self.observations if o.service == service)
-
-    def min_ready_named(self, service: str) -> int:
-        """The fewest ready replicas the service's name ever reached."""
-        return min(o.ready_named for o in self.observations if o.service == service)
-
     # ---- the Engine protocol ----------------------------------------------
 
     def _record(self, call: tuple[str, tuple[Any, ...]]) -> None:
@@ -295,24 +158,12 @@ class FakeEngine:
             raise EngineUnavailable("the fake engine is switched off", hint="unavailable=False")
 
     def _read_override(self) -> None:
-        """What Compose does with agentlab's override: its images and replica counts are
-        what new containers get (a hand edit that does not parse is ignored here; agentlab
-        itself refuses to act on it)."""
-        if self.override is None or not self.override.exists():
-            return
-        try:
-            doc = yaml.load(self.override.read_text(encoding="utf-8"), _ComposeTags) or {}
-        except yaml.YAMLError:
-            return
-        services = doc.get("services") if isinstance(doc, dict) else None
-        for name, spec in (services or {}).items() if isinstance(services, dict) else ():
-            if isinstance(spec, dict) and isinstance(spec.get("image"), str):
-                self.pins[name] = spec["image"]
-            if isinstance(spec, dict) and isinstance(spec.get("scale"), int):
-                self.scales[name] = spec["scale"]
-            ports = spec.get("ports") if isinstance(spec, dict) else None
-            if ports and isinstance(ports, list) and all(isinstance(p, dict) for p in ports):
-                self.host_ports[name] = tuple(port_entry(entry) for entry in ports)
+        """What Compose does with agentlab's override: its images, replica counts and
+        ports are what new containers get."""
+        found = read_override(self.override)
+        self.pins.update(found.images)
+        self.scales.update(found.scales)
+        self.host_ports.update(found.ports)
 
     @_serialised
     def check(self) -> None:
@@ -603,48 +454,3 @@ class FakeEngine:
 def _full(ref: str) -> str:
     """A reference with its tag, as Docker reads one without (`app` is `app:latest`)."""
     return "{}:{}".format(*split_image_ref(ref))
-
-
-@dataclass
-class FakeChanges:
-    """A change feed with no events: a wait advances the fake clock by its timeout, and
-    naps for real (at most `nap` seconds) so a loop in another thread can be watched."""
-
-    clock: FakeClock
-    nap: float
-
-    def mark(self) -> None:
-        """No events to forget."""
-
-    def wait(self, timeout: float) -> bool:
-        self.clock.sleep(timeout)
-        time.sleep(min(max(0.0, timeout), self.nap))
-        return False
-
-    def close(self) -> None:
-        """Nothing to end."""
-
-
-@dataclass
-class QueueStream:
-    """A live event stream a test feeds by hand: events as they are put, until None
-    arrives (close() sends it)."""
-
-    queue: queue.Queue[EngineEvent | None] = field(default_factory=queue.Queue)
-
-    def __iter__(self) -> Iterator[EngineEvent]:
-        return iter(self.queue.get, None)
-
-    def close(self) -> None:
-        self.queue.put(None)
-
-
-class _ComposeTags(yaml.SafeLoader):
-    """Reads an override as Compose does: `!reset` drops a value, `!override` replaces it."""
-
-
-_ComposeTags.add_constructor("!reset", lambda loader, node: [])
-_ComposeTags.add_constructor(
-    "!override",
-    lambda loader, node: loader.construct_sequence(node, deep=True),  # type: ignore[arg-type]
-)

@@ -12,7 +12,8 @@ import yaml
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
 
-from agentlab.engine.fake import HEALTHY, Behaviour, FakeEngine
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import HEALTHY, Behaviour
 from agentlab.engine.model import ImageInfo
 from agentlab.lab.facade import Lab
 from agentlab.project.config import SETTINGS_FILE, load_settings

@@ -8,7 +8,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentlab.engine.fake import NEVER_HEALTHY, FakeChanges, FakeEngine
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import NEVER_HEALTHY
+from agentlab.engine.fake_streams import FakeChanges
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.rollout.canary import CanaryPlan, blue_green_plan, build_plan
 from agentlab.rollout.canary_requests import Request, WeightRequest
@@ -346,6 +348,8 @@ def test_a_blue_green_takes_no_weight() -> None:
     result = rig.run(blue_green(auto=False, delay="0s"))
     assert result.outcome == "complete", result.message
     assert rig.gate.splits == [("2.0", 0), ("2.0", 0), ("2.0", 100)]
+
+
 PROMQL = 'promql: sum(rate(x{service="$service",version="$canary",code="5xx"}[$interval])) < 1%'
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from agentlab.common.errors import EngineUnavailable
-from agentlab.engine.fake import NO_HEALTHCHECK, Behaviour, FakeEngine, exits
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import NO_HEALTHCHECK, Behaviour, exits
 from agentlab.engine.protocol import Engine
 from agentlab.lab.model import EngineFactory
 from agentlab.project.config import LabSettings
@@ -77,8 +78,8 @@ def test_stop_remove_kill_and_records() -> None:
     fake.remove_replica(one)
     assert [r.id for r in fake.replicas()] == [two]
     assert fake.called("stop_replica") == [(one, 5)]
-    assert fake.max_total("app") == 2
-    assert fake.min_ready("app") == 0
+    assert fake.observations.max_total("app") == 2
+    assert fake.observations.min_ready("app") == 0
 
 
 def test_check_can_fail() -> None:

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from agentlab.common.errors import BadInput, InterruptedRollout, LockBusy
-from agentlab.engine.fake import NEVER_HEALTHY, Behaviour, FakeEngine
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import NEVER_HEALTHY, Behaviour
 from agentlab.lab.facade import Lab
 from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.project.location import Project

@@ -79,7 +79,7 @@ def test_a_missing_version_is_built_on_demand_then_rolled_out_stop_first(
     assert "max surge 0, max unavailable 1" in started.settings
     assert "stop-first, expect downtime: fixed host port 127.0.0.1:8000" in started.settings
     assert result.downtime > 0 and "with no ready replica" in result.message
-    assert fake.max_total("web") == 1  # never two containers on one host port
+    assert fake.observations.max_total("web") == 1  # never two containers on one host port
 
 
 def test_asking_for_a_surge_on_a_fixed_port_is_refused(lab: Lab, fake: FakeEngine) -> None:

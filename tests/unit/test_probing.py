@@ -5,7 +5,8 @@ is the fake clock's."""
 
 from __future__ import annotations
 
-from agentlab.engine.fake import Behaviour, FakeEngine
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import Behaviour
 from agentlab.engine.inspect import healthcheck
 from agentlab.engine.model import Healthcheck
 from agentlab.rollout.events import ReplicaFailed, ReplicaJoined, ReplicaReady

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agentlab.common.errors import OperationFailed
-from agentlab.engine.fake import (
-    NEVER_HEALTHY,
-    NO_HEALTHCHECK,
-    Behaviour,
-    FakeChanges,
-    FakeEngine,
-    exits,
-)
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import NEVER_HEALTHY, NO_HEALTHCHECK, Behaviour, exits
+from agentlab.engine.fake_streams import FakeChanges
 from agentlab.lab.readiness import has_failed, wait_until_ready
 
 

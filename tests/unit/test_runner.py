@@ -13,15 +13,9 @@ from typing import Any
 import pytest
 
 from agentlab.common.errors import BadInput
-from agentlab.engine.fake import (
-    HEALTHY,
-    NEVER_HEALTHY,
-    NO_HEALTHCHECK,
-    Behaviour,
-    FakeChanges,
-    FakeEngine,
-    exits,
-)
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import HEALTHY, NEVER_HEALTHY, NO_HEALTHCHECK, Behaviour, exits
+from agentlab.engine.fake_streams import FakeChanges
 from agentlab.engine.model import PublishedPort, Replica, ServiceSpec
 from agentlab.rollout.events import (
     Paused,
@@ -143,8 +137,10 @@ def test_rolling_update_keeps_capacity_and_never_overshoots() -> None:
     assert result.outcome == "complete"
     assert result.message == "agent runs 2.0 on 3 replicas"
     assert rig.images() == [NEW] * 3
-    assert rig.fake.max_named("agent") == 4  # desired + surge answer the name, never more
-    assert rig.fake.min_ready_named("agent") == 3
+    assert (
+        rig.fake.observations.max_named("agent") == 4
+    )  # desired + surge answer the name, never more
+    assert rig.fake.observations.min_ready_named("agent") == 3
     assert [count for (_, count) in rig.fake.called("add_replicas")] == [1, 1, 1]
 
 
@@ -155,8 +151,8 @@ def test_a_replica_out_of_the_name_waits_out_its_delay_while_the_next_one_starts
     assert rig.run(cli={"deregistration_delay": 5.0}).outcome == "complete"
     calls = [name for name, _ in rig.fake.calls if name in ("remove_replica", "add_replicas")]
     assert calls[:2] == ["add_replicas", "add_replicas"]
-    assert rig.fake.max_total("agent") > 4  # retiring replicas beside the surge
-    assert rig.fake.max_named("agent") == 4
+    assert rig.fake.observations.max_total("agent") > 4  # retiring replicas beside the surge
+    assert rig.fake.observations.max_named("agent") == 4
     assert len(rig.fake.containers) == 3  # every retiring replica removed before the end
 
 
@@ -187,7 +183,7 @@ def test_without_a_surge_an_old_replica_is_gone_before_the_next_one_starts() -> 
     assert rig.run(cli={"max_surge": "0", "max_unavailable": "1"}).outcome == "complete"
     calls = [name for name, _ in rig.fake.calls if name in ("remove_replica", "add_replicas")]
     assert calls == ["remove_replica", "add_replicas"] * 3
-    assert rig.fake.max_total("agent") == 3
+    assert rig.fake.observations.max_total("agent") == 3
 
 
 def test_a_start_after_a_removal_is_planned_without_reading_the_engine_again() -> None:
@@ -305,7 +301,7 @@ def test_exiting_target_rolls_back_with_its_logs() -> None:
     assert failed.logs_tail == "starting\nfatal: missing API_KEY"
     assert rig.of(ReplicaFailed)[0].logs_tail == failed.logs_tail
     assert rig.images() == [OLD] * 3
-    assert rig.fake.min_ready("agent") == 3
+    assert rig.fake.observations.min_ready("agent") == 3
 
 
 def test_failure_after_old_replicas_are_gone_restores_them() -> None:
@@ -313,7 +309,7 @@ def test_failure_after_old_replicas_are_gone_restores_them() -> None:
     result = rig.run()
     assert result.outcome == "rolled-back"
     assert rig.images() == [OLD] * 3
-    assert rig.fake.max_named("agent") <= 4
+    assert rig.fake.observations.max_named("agent") <= 4
     assert len(rig.fake.called("add_replicas")) == 3  # two forward, one back
 
 
@@ -436,8 +432,8 @@ def test_stop_first_never_exceeds_the_desired_count() -> None:
     rig = make_rig()
     result = rig.run(update_config={"parallelism": 1, "order": "stop-first"})
     assert result.outcome == "complete"
-    assert rig.fake.max_total("agent") == 3
-    assert rig.fake.min_ready("agent") == 2
+    assert rig.fake.observations.max_total("agent") == 3
+    assert rig.fake.observations.min_ready("agent") == 2
     assert rig.fake.calls.index(("stop_replica", (rig.fake.called("stop_replica")[0]))) < (
         rig.fake.calls.index(("add_replicas", ("agent", 1)))
     )
@@ -448,8 +444,8 @@ def test_parallelism_two_start_first() -> None:
     result = rig.run(update_config={"parallelism": 2, "order": "start-first"})
     assert result.outcome == "complete"
     assert [count for (_, count) in rig.fake.called("add_replicas")] == [2, 2, 1]
-    assert rig.fake.max_named("agent") == 7  # 5 + 2 answer the name at most
-    assert rig.fake.min_ready("agent") == 5
+    assert rig.fake.observations.max_named("agent") == 7  # 5 + 2 answer the name at most
+    assert rig.fake.observations.min_ready("agent") == 5
     assert rig.images() == [NEW] * 5
 
 
@@ -465,8 +461,8 @@ def test_percentages() -> None:
     rig = make_rig(replicas=4)
     result = rig.run(cli={"max_surge": "50%", "max_unavailable": "25%"})
     assert result.outcome == "complete"
-    assert rig.fake.max_named("agent") <= 6  # 4 + 50 % answer the name at most
-    assert rig.fake.min_ready_named("agent") == 3  # 4 - 25 % ready at least
+    assert rig.fake.observations.max_named("agent") <= 6  # 4 + 50 % answer the name at most
+    assert rig.fake.observations.min_ready_named("agent") == 3  # 4 - 25 % ready at least
 
 
 def test_recreate_stops_all_then_starts_all() -> None:
@@ -475,7 +471,7 @@ def test_recreate_stops_all_then_starts_all() -> None:
     assert result.outcome == "complete"
     names = [name for name, _ in rig.fake.calls if name in ("stop_replica", "add_replicas")]
     assert names == ["stop_replica"] * 3 + ["add_replicas"]
-    assert rig.fake.min_ready("agent") == 0  # the downtime recreate means
+    assert rig.fake.observations.min_ready("agent") == 0  # the downtime recreate means
     assert rig.images() == [NEW] * 3
 
 
@@ -491,7 +487,7 @@ def test_no_healthcheck_counts_after_min_ready() -> None:
     }
     assert started.keys() == ready.keys()
     assert all(ready[cid] - started[cid] >= 2 for cid in started)
-    assert rig.fake.min_ready("agent") == 3
+    assert rig.fake.observations.min_ready("agent") == 3
 
 
 def test_without_healthcheck_ready_is_seen_when_min_ready_passes_not_at_the_next_poll() -> None:
@@ -533,7 +529,7 @@ def test_resume_from_a_half_done_state() -> None:
     )
     assert result.outcome == "complete"
     assert rig.images() == [NEW] * 3
-    assert rig.fake.max_named("agent") == 4
+    assert rig.fake.observations.max_named("agent") == 4
     first_leave = rig.fake.calls.index(("leave_name", rig.fake.called("leave_name")[0]))
     assert first_leave < rig.fake.calls.index(("add_replicas", ("agent", 1)))
 
@@ -544,7 +540,7 @@ def test_undo_from_a_half_done_state() -> None:
     assert result.outcome == "undone"
     assert result.message.startswith("undone: agent runs 1.0")
     assert rig.images() == [OLD] * 3
-    assert rig.fake.max_named("agent") == 4
+    assert rig.fake.observations.max_named("agent") == 4
     assert rig.journal.states == ["running", "undone"]
 
 
@@ -579,7 +575,7 @@ def test_interrupted_run_resumes_where_it_stopped() -> None:
     result = rig.runner().converge(NEW, "2.0", rollback_image=OLD, rollback_version="1.0")
     assert result.outcome == "complete"
     assert rig.images() == [NEW] * 3
-    assert rig.fake.max_named("agent") == 4
+    assert rig.fake.observations.max_named("agent") == 4
 
 
 def test_event_json_has_kind_and_time() -> None:
@@ -599,7 +595,7 @@ def test_event_json_has_kind_and_time() -> None:
 def test_the_name_answers_only_with_ready_replicas_and_leaves_before_the_stop() -> None:
     rig = make_rig(SLOW)
     assert rig.run().outcome == "complete"
-    assert rig.fake.unready_named("agent") == 0  # never a starting or stopped one
+    assert rig.fake.observations.unready_named("agent") == 0  # never a starting or stopped one
     assert all(c.named for c in rig.fake.of("agent"))
     assert [count for (_, count) in rig.fake.called("add_replicas")] == [1, 1, 1]
     joined, left = rig.of(ReplicaJoined), rig.of(ReplicaLeft)
@@ -615,7 +611,7 @@ def test_the_name_answers_only_with_ready_replicas_and_leaves_before_the_stop() 
 def test_without_the_gate_new_replicas_answer_the_name_while_starting() -> None:
     rig = make_rig(SLOW)
     assert rig.run(cli={"name_when_ready": "false"}).outcome == "complete"
-    assert rig.fake.unready_named("agent") > 0  # what the gate prevents
+    assert rig.fake.observations.unready_named("agent") > 0  # what the gate prevents
     assert rig.of(ReplicaJoined) == rig.of(ReplicaLeft) == []
 
 
@@ -630,7 +626,7 @@ def test_a_configurable_deregistration_delay() -> None:
 def test_a_failed_rollout_never_lets_the_failing_replica_answer() -> None:
     rig = make_rig(NEVER_HEALTHY)
     assert rig.run(cli={"timeout": "5s"}).outcome == "rolled-back"
-    assert rig.fake.unready_named("agent") == 0
+    assert rig.fake.observations.unready_named("agent") == 0
     assert rig.of(ReplicaJoined) == [] and rig.of(ReplicaLeft) == []  # old ones never left
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentlab.engine.fake import QueueStream
+from agentlab.engine.fake_streams import QueueStream
 from agentlab.engine.model import EngineEvent
 from agentlab.engine.wakeup import EventWakeup, wakes
 

@@ -22,7 +22,8 @@ import yaml
 from agentlab.cli.main import main
 from agentlab.common.errors import BadInput
 from agentlab.engine.compose_model import services_from_config
-from agentlab.engine.fake import Behaviour, FakeEngine, exits
+from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import Behaviour, exits
 from agentlab.engine.model import ServiceSpec
 from agentlab.lab.facade import Lab
 from agentlab.lab.watch.events import (
