@@ -215,6 +215,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             f"plan: {service} {plan.from_version} -> {plan.target.tag}, "
             f"{plan.service.replicas} replica(s), {how}"
         )
+        if plan.target.fetch is not None:
+            print(f"  first fetch {plan.target.fetch.image} (locked, not here)")
         lines = plan.canary.lines() if plan.canary else [s.line() for s in plan.steps()]
         for line in lines:
             print(f"  {line}")

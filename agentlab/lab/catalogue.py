@@ -10,6 +10,7 @@ from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.lab import builds, environment_policy, lock_policy
 from agentlab.lab.model import ProjectModel
+from agentlab.state.lockfile import LockedService
 from agentlab.versions import (
     NoMatchingVersion,
     check_policy,
@@ -32,6 +33,7 @@ class Resolved:
     tag: str
     image: str
     build: builds.BuildJob | None = None
+    fetch: LockedService | None = None  # a locked image to pull first (not here yet)
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,13 @@ class Catalogue:
     def resolve(self, service: str, spec: str) -> Resolved:
         """Resolve a version or range to a local tag the environment's policy accepts; an
         exact missing version may be built. In an environment that requires a locked
-        digest: to the digest agentlab.lock records (fetched when it is not here)."""
+        digest: to the digest agentlab.lock records (to fetch, when it is not here, once
+        every check passed: nothing is pulled here)."""
         environment_policy.check_requested(self.model, service, spec)
         if lock_policy.required(self.model):
             chosen = lock_policy.choose(self.model, service, spec)
             environment_policy.check(self.model, service, chosen.tag)
-            lock_policy.ensure_local(self.model, {service: chosen.entry})
-            return Resolved(service, chosen.tag, chosen.pin)
+            return self.locked(chosen)
         resolved = self._resolve(service, spec)
         environment_policy.check(self.model, service, resolved.tag)
         return resolved
@@ -172,13 +174,21 @@ class Catalogue:
         if not lock_policy.required(self.model):
             return []
         chosen = lock_policy.rest(self.model, {r.service for r in resolved})
-        lock_policy.ensure_local(self.model, {c.service: c.entry for c in chosen})
-        return [Resolved(c.service, c.tag, c.pin) for c in chosen]
+        return [self.locked(choice) for choice in chosen]
+
+    def locked(self, chosen: lock_policy.LockedChoice) -> Resolved:
+        """A locked image as a target: pinned by digest, to fetch when it is not here
+        (BadInput when it is nowhere)."""
+        entry = chosen.entry
+        fetch = lock_policy.to_fetch(self.model, entry, chosen.service)
+        return Resolved(chosen.service, chosen.tag, chosen.pin, fetch=fetch)
 
     def requirement(self, item: Resolved) -> str | None:
         """The `io.agentlab.requires` label of a resolved image (or of its build recipe)."""
         if item.build is not None:
             return item.build.labels.get(REQUIRES_LABEL)
+        if item.fetch is not None:  # not here yet: the lock recorded its labels
+            return item.fetch.labels.get(REQUIRES_LABEL)
         info = self.model.image(item.image)
         return info.labels.get(REQUIRES_LABEL) if info else None
 

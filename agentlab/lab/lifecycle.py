@@ -9,7 +9,7 @@ from contextlib import closing, suppress
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
-from agentlab.lab import builds, environment_ports, prometheus, readiness, registry
+from agentlab.lab import builds, environment_ports, lock_policy, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.name_clashes import check_names_free
@@ -63,6 +63,7 @@ class Lifecycle:
             check_ports_free(model, running)
         check_names_free(model, running)
         with project_lock(model.state_dir, cause):
+            lock_policy.fetch(model, {r.service: r.fetch for r in resolved if r.fetch}, progress)
             builds.build_missing(model, jobs, progress)  # pushed with a registry
             self.layer.apply(layered)
             if registry.settings(model) is not None:

@@ -4,7 +4,8 @@ records: `up`, `up --set`/`--version`, `rollout` and `promote` into it are accep
 for a service and version some section of the lock lists with a digest (its own section
 first, then the others: what staging locked can go to prod), and then run that digest
 (`repo:tag@sha256:…`), never the tag. Checked before anything is touched; rollbacks are
-never refused. Locked images missing here are fetched from the registry they name."""
+never refused. Locked images missing here are fetched from the registry they name, once
+every check passed, under the project lock (never by a `--dry-run` or a check)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agentlab.common.errors import BadInput
-from agentlab.common.events import ProgressSink, quiet
+from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.engine import registry as api
 from agentlab.lab.model import ProjectModel
@@ -113,15 +114,22 @@ def rest(model: ProjectModel, requested: set[str]) -> list[LockedChoice]:
     return chosen
 
 
-def ensure_local(
-    model: ProjectModel, locked: Mapping[str, LockedService], progress: ProgressSink = quiet
-) -> None:
-    """Fetch the locked images (per service) that are not here from the registry each
-    names; refuses (BadInput) before any pull when one is nowhere."""
-    missing = {n: e for n, e in locked.items() if model.image(pin_ref(e)) is None}
-    for name, entry in missing.items():
-        check_fetchable(name, entry)
-    for name, entry in missing.items():
+def to_fetch(model: ProjectModel, entry: LockedService, name: str) -> LockedService | None:
+    """Validation only: the locked image when it is not here and its registry has it (to
+    fetch once every check passed, under the project lock), None when it is here;
+    BadInput when it is nowhere. Nothing is pulled."""
+    if model.image(pin_ref(entry)) is not None:
+        return None
+    check_fetchable(name, entry)
+    return entry
+
+
+def fetch(model: ProjectModel, wanted: Mapping[str, LockedService], progress: ProgressSink) -> None:
+    """Pull the locked images (per service) that are still not here from the registry each
+    names; the caller holds the project lock and has validated everything (`to_fetch`)."""
+    for name, entry in wanted.items():
+        if model.image(pin_ref(entry)) is not None:
+            continue
         progress(f"fetching {name} {entry.version} ({entry.image})")
         api.pull(entry.image)
         model.forget_image(pin_ref(entry))

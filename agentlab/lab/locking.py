@@ -82,8 +82,9 @@ def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
 
 
 def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved]:
-    """What `up --locked` pins: each locked digest, fetched from its registry when it is
-    not here. Refuses before any change: BadInput (exit 2) for a digest that is nowhere,
+    """What `up --locked` pins: each locked digest, those not here to fetch from their
+    registry once every check of `up` passed (under its project lock; nothing is pulled
+    here). Refuses before any change: BadInput (exit 2) for a digest that is nowhere,
     EngineUnavailable (exit 3) when the registry that has to be asked does not answer."""
     found = read_lockfile(path(model))
     if found is None:
@@ -99,14 +100,13 @@ def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved
                        hint=f"write it: {command(model)} lock{other}")  # fmt: skip
     for name in section:
         model.service(name)
-    targets = [
-        Resolved(name, image_tag(entry.version), pin_ref(entry))
-        for name, entry in sorted(section.items())
-    ]
     missing = {n: e for n, e in section.items() if model.image(pin_ref(e)) is None}
     own = registry.address(model)
     if own is not None and any(e.repository.startswith(f"{own}/") for e in missing.values()):
         with project_lock(model.state_dir, "up --locked"):
             registry.ready(model, progress)  # started when it never was (e.g. after down)
-    lock_policy.ensure_local(model, missing, progress)
-    return targets
+    return [
+        Resolved(name, image_tag(entry.version), pin_ref(entry),
+                 fetch=lock_policy.to_fetch(model, entry, name) if name in missing else None)
+        for name, entry in sorted(section.items())
+    ]  # fmt: skip

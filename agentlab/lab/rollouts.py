@@ -17,7 +17,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.common.processes import pid_alive
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
-from agentlab.lab import builds, canaries, prometheus, registry
+from agentlab.lab import builds, canaries, lock_policy, prometheus, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
@@ -187,11 +187,13 @@ class Rollouts:
                 hint=f"agentlab rollout resume {name}, or agentlab rollout undo {name}",
             )
         target = planned.target
+
+        def report(line: str) -> None:
+            emit(BuildProgress(target.image, line))
+
+        if target.fetch is not None:  # a locked image not here: validated, pulled only now
+            lock_policy.fetch(self.model, {name: target.fetch}, report)
         if target.build is not None:
-
-            def report(line: str) -> None:
-                emit(BuildProgress(target.image, line))
-
             builds.build_missing(self.model, [target.build], report)  # and pushed
         info = self.model.image(target.image)  # found during validation: no second look-up
         with closing(self.model.engine.changes()) as feed:  # opened before "started"

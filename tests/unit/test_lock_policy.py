@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from agentlab.common.errors import BadInput
+from agentlab.engine import registry as registry_api
+from agentlab.lab.catalogue import REQUIRES_LABEL as REQUIRES
 from agentlab.lab.environments import environment_lab
 from agentlab.lab.facade import Lab
 from agentlab.lab.promotion import plan_promotion, run_promotion
@@ -225,3 +227,37 @@ def test_up_locked_in_prod_without_its_section_points_to_a_plain_up(
     assert refused.value.hint == (
         "write it: agentlab -e prod lock; agentlab -e prod up runs what another environment locked"
     )
+
+
+def test_a_locked_image_not_here_is_fetched_by_the_operation_only(
+    engines: Engines, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation (a dry run, watch's check, a refused request) never pulls: the pull
+    runs once every check passed, inside the rollout or `up`, under the project lock."""
+    remote, d150 = "127.0.0.1:5000/lab/agent", f"sha256:{'e' * 64}"
+    pulled: list[str] = []
+
+    def pull(ref: str) -> None:
+        pulled.append(ref)
+        engines.images.add_image(f"{remote}:1.5.0", digest=d150)
+
+    monkeypatch.setattr(registry_api, "manifest_digest", lambda *_a, **_k: d150)
+    monkeypatch.setattr(registry_api, "pull", pull)
+    needs = LockedService("1.5.0", f"{remote}@{d150}", d150, {REQUIRES: "gateway>=2"})
+    write_lockfile(tmp_path / "agentlab.lock", LockFile({"staging": {"agent": needs}}))
+    prod = start(engines, project, "prod", "1.3.0")
+    for refused in (  # the lock's labels say what it requires: no pull to find out
+        lambda: prod.plan_rollout("agent", "1.5.0"),
+        lambda: prod.rollout("agent", "1.5.0"),
+        lambda: prod.up(None, {"agent": "1.5.0"}, timeout=5),
+    ):
+        with pytest.raises(BadInput, match=r"agent 1\.5\.0 requires gateway>=2"):
+            refused()
+    assert pulled == []
+    entry = LockedService("1.5.0", needs.image, d150)
+    write_lockfile(tmp_path / "agentlab.lock", LockFile({"staging": {"agent": entry}}))
+    planned = prod.plan_rollout("agent", "1.5.0")  # `rollout --dry-run`, watch's check
+    assert planned.target.fetch == entry and pulled == []
+    assert prod.rollout("agent", "1.5.0").outcome == "complete"
+    assert pulled == [f"{remote}@{d150}"]
+    assert prod.current_image("agent") == f"{remote}:1.5.0@{d150}"
