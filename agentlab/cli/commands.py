@@ -70,8 +70,8 @@ def show_status(status: LabStatus, as_json: bool) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    """Exit 1 when anything differs from what was decided; else 3 when the registry did
-    not answer (its tags unknown), 0 when nothing differs."""
+    """Exit 1 when anything differs from what was decided; else 3 when the registry's
+    tags are unknown (it did not answer, or answered an error), 0 when nothing differs."""
     report = open_lab(args).drift()
     if args.json:
         emit_json(drift_json(report))

@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "drift",
         help="what differs from what was decided (the pin, or agentlab.lock): a moved tag, "
         "here or in the registry, a replica on another image, a version the lock does not "
-        "list, another environment on other bytes (exit 1 when anything does)",
+        "list, another environment on other bytes (exit 1 when anything does; 3 when the "
+        "registry's tags are unknown: it did not answer, or answered an error)",
     )
     drift.description = DRIFT_HELP
     drift.formatter_class = argparse.RawDescriptionHelpFormatter

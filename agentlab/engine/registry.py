@@ -28,6 +28,29 @@ def down_error(address: str) -> EngineUnavailable:
     )
 
 
+class RegistryRefused(OperationFailed):
+    """A registry that answered with an error (401, 403, 500...): it is reachable and
+    refuses, so exit 1, not 3."""
+
+
+def answer_error(address: str, status: int, what: str = "") -> RegistryRefused:
+    """The error of a registry that answered, with an error (exit 1: it is reachable, it
+    refused): what it answered and what to do. `what` names the tag or digest asked."""
+    if status in (401, 403):
+        refusal = "authentication is not supported" if status == 401 else "access denied"
+        why = f"{refusal}: agentlab uses registries without credentials"
+        hint = "use a registry without authentication (the lab's own: registry: in agentlab.yaml)"
+    elif status >= 500:
+        why = "a server error"
+        hint = "see the registry's logs (docker logs on its container)"
+    else:
+        why = "not a registry API v2 answer"
+        hint = "is it a registry (API v2)?"
+    asked = f" for {what}" if what else ""
+    return RegistryRefused(f"registry {address} answered HTTP {status}{asked} ({why})",
+                           hint=f"{hint}; nothing was changed")  # fmt: skip
+
+
 def _request(address: str, method: str, path: str, timeout: float) -> http.client.HTTPResponse:
     host, _, port = address.partition(":")
     connection = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
@@ -42,12 +65,18 @@ def _request(address: str, method: str, path: str, timeout: float) -> http.clien
         connection.close()
 
 
-def answers(address: str, timeout: float = 2.0) -> bool:
-    """True when a registry API answers at `address` (host:port)."""
+def status(address: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status the registry API at `address` (host:port) answers `GET /v2/` with:
+    200 for a registry agentlab can use; None when nothing answers."""
     try:
-        return _request(address, "GET", "/v2/", timeout).status in (200, 401)
+        return _request(address, "GET", "/v2/", timeout).status
     except EngineUnavailable:
-        return False
+        return None
+
+
+def answers(address: str, timeout: float = 2.0) -> bool:
+    """True when a registry API agentlab can use (no credentials) answers at `address`."""
+    return status(address, timeout) == 200
 
 
 def manifest_digest(
@@ -55,15 +84,13 @@ def manifest_digest(
 ) -> str | None:
     """The digest the registry has for `repository:reference` (a tag or a digest), None
     when it has none; EngineUnavailable when the registry does not answer (within
-    `timeout` seconds)."""
+    `timeout` seconds), OperationFailed when it answers an error (`answer_error`)."""
     response = _request(address, "HEAD", f"/v2/{repository}/manifests/{reference}", timeout)
     if response.status == 404:
         return None
     if response.status != 200:
-        raise OperationFailed(
-            f"the registry at {address} answered {response.status} for {repository}:{reference}",
-            hint="is it a registry (API v2)?",
-        )
+        sep = "@" if reference.startswith("sha256:") else ":"
+        raise answer_error(address, response.status, f"{repository}{sep}{reference}")
     return response.getheader("Docker-Content-Digest")
 
 

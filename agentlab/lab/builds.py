@@ -21,6 +21,7 @@ from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import short_id
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import Engine
+from agentlab.engine.registry import RegistryRefused
 from agentlab.lab import gitsource, registry
 from agentlab.lab.dockerfiles import base_images
 from agentlab.lab.model import ProjectModel
@@ -183,7 +184,7 @@ def build_missing(
     if built and registry.settings(model) is not None:
         try:
             where = registry.ready(model, progress)
-        except EngineUnavailable as down:  # the build stands; pushing can wait
+        except (EngineUnavailable, RegistryRefused) as down:  # the build stands; push later
             progress(f"{down.message}: {len(built)} image(s) not pushed (hint: agentlab "
                      "images push once it runs)")  # fmt: skip
             return built

@@ -32,11 +32,16 @@ class RegistryState:
 
     address: str | None  # None: no port chosen yet (it never ran)
     answers: bool
+    status: int | None = None  # the HTTP status of an error answer (401, 500...)
 
     def line(self) -> str:
         if self.address is None:
             return "registry not started yet"
-        return f"registry {self.address} {'answers' if self.answers else 'does not answer'}"
+        if self.answers:
+            return f"registry {self.address} answers"
+        if self.status is not None:
+            return f"registry {self.address} answered HTTP {self.status}"
+        return f"registry {self.address} does not answer"
 
 
 def settings(model: ProjectModel) -> RegistrySettings | None:
@@ -75,7 +80,8 @@ def state(model: ProjectModel) -> RegistryState | None:
     if settings(model) is None:
         return None
     where = address(model)
-    return RegistryState(where, where is not None and api.answers(where, timeout=1.0))
+    found = api.status(where, timeout=1.0) if where is not None else None
+    return RegistryState(where, found == 200, found if found not in (None, 200) else None)
 
 
 def configure(model: ProjectModel) -> str:
@@ -102,10 +108,14 @@ def configure(model: ProjectModel) -> str:
 
 def ready(model: ProjectModel, progress: ProgressSink) -> str:
     """The address of a registry that answers (the caller holds the project lock). One
-    never started is started; a stopped or broken one is EngineUnavailable (exit 3)."""
+    never started is started; a stopped or broken one is EngineUnavailable (exit 3), one
+    that answers an error (401, 500...) is OperationFailed (exit 1) saying so."""
     where = configure(model)
-    if api.answers(where):
+    found = api.status(where)
+    if found == 200:
         return where
+    if found is not None:
+        raise api.answer_error(where, found)
     containers = model.engine.replicas(REGISTRY_SERVICE)
     if containers and not any(c.running for c in containers):
         raise api.down_error(where)
@@ -113,7 +123,9 @@ def ready(model: ProjectModel, progress: ProgressSink) -> str:
         progress(f"starting the registry on {where}")
         model.engine.up([REGISTRY_SERVICE], recreate=False, deps=False)
     deadline = time.monotonic() + READY_TIMEOUT
-    while not api.answers(where):
+    while (found := api.status(where)) != 200:
+        if found is not None:
+            raise api.answer_error(where, found)
         if time.monotonic() >= deadline:
             raise api.down_error(where)
         time.sleep(0.1)
