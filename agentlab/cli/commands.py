@@ -13,6 +13,7 @@ from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json, versions_json
 from agentlab.cli.render import images_table, status_table, versions_text
 from agentlab.common.errors import BadInput
+from agentlab.lab.drift import unknown_line
 from agentlab.lab.status import LabStatus
 from agentlab.rollout.events import RolloutEvent
 
@@ -81,7 +82,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         for service in report.busy:
             print(f"{service}: not checked, its rollout is under way or interrupted")
         if report.unknown is not None:
-            print(f"unknown: {report.unknown}")
+            print(unknown_line(report.unknown))
         elif not report.drifts:
             beside = f", as in {', '.join(report.environments)}" if report.environments else ""
             print(

@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("container", help="container name or id")
     logs.add_argument("-n", "--lines", type=int, default=50)
     watch = sub.add_parser(
-        "watch", help="roll out the versions that edits to the config ask for; report drift"
+        "watch",
+        help="roll out the versions that edits to the config ask for; report drift (and "
+        "what it cannot compare, as drift says it)",
     )
     watch.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     watch.add_argument("--json", action="store_true", help="one JSON event per line")

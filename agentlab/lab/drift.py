@@ -92,6 +92,11 @@ class DriftReport:
     unknown: str | None = None
 
 
+def unknown_line(unknown: str) -> str:
+    """How `drift` and `watch` say what could not be compared (`DriftReport.unknown`)."""
+    return f"unknown: {unknown}"
+
+
 def find_drift(
     decisions: Sequence[Decision],
     tags: Mapping[str, str | None],

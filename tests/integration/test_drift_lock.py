@@ -3,9 +3,9 @@
 Demo lab (a copy, with its registry on a free port): `agent:1.3.0` retagged in the
 registry to another build is a moved tag (exit 1) while `up --locked` still runs the
 locked digest; a version the lock does not list is `not_locked`; a registry that does not
-answer is one line and exit 3. Webapp project in dev and prod: the same version of `web`
-built twice runs other bytes in each environment (`environment_differs`); different
-versions in each are not drift."""
+answer is one line and exit 3 (and `watch` says that line too). Webapp project in dev and
+prod: the same version of `web` built twice runs other bytes in each environment
+(`environment_differs`); different versions in each are not drift."""
 
 from __future__ import annotations
 
@@ -102,6 +102,9 @@ def test_a_tag_moved_in_the_registry_is_drift_and_up_locked_keeps_the_locked_dig
     assert down.code == 3, down.out + down.err
     [line] = [x for x in down.out.splitlines() if x.startswith("unknown: ")]
     assert f"the registry at {registry} does not answer" in line and "hint:" in line
+    watched = lab("watch", "--duration", "15", timeout=120)  # its first reading, at once
+    assert watched.code == 0, watched.out + watched.err
+    assert line in watched.out.splitlines()  # said as drift says it
     assert lab("drift", "--json").json()["unknown"].startswith("the registry at ")
     assert lab("status").code == 0  # status does not ask the registry
 

@@ -4,11 +4,15 @@ on another image is reported after its event, and its removal reports the drift 
 from __future__ import annotations
 
 import queue
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from agentlab.engine.fake import FakeEngine
+from agentlab.lab.drift import unknown_line
 from agentlab.lab.watch.drift_watch import DriftWatch
-from agentlab.lab.watch.events import DriftFound, DriftGone, WatchEvent
+from agentlab.lab.watch.events import DriftFound, DriftGone, DriftKnown, DriftUnknown, WatchEvent
 from tests.unit.test_lab_facade import REPO, make_facade
 
 
@@ -36,6 +40,34 @@ def test_drift_is_reported_when_it_appears_and_when_it_goes(tmp_path: Path) -> N
         found = next_event(events)
         assert isinstance(found, DriftFound) and found.subject == fake.containers[late].name
         assert found.line().startswith(f"drift: agent: {found.subject} runs image")
+    finally:
+        watch.stop()
+    assert events.empty()
+
+
+def test_what_drift_cannot_compare_is_said_as_drift_says_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeEngine(nap=0.0)
+    fake.add_image(f"{REPO}:1.0.0")
+    fake.add_service("agent", f"{REPO}:1.0.0", replicas=1)
+    lab = make_facade(tmp_path, fake)
+    reading = lab.drift
+    said = "the registry at 127.0.0.1:5000 does not answer: its tags were not compared"
+    unknown: list[str | None] = [f"{said} (hint: agentlab up starts it)"]
+    monkeypatch.setattr(lab, "drift", lambda: replace(reading(), unknown=unknown[0]))
+    events: queue.Queue[WatchEvent] = queue.Queue()
+    watch = DriftWatch(lab, events.put)
+    watch.start()
+    try:
+        first = next_event(events)
+        assert isinstance(first, DriftUnknown)
+        assert first.line() == unknown_line(first.reason) == f"unknown: {unknown[0]}"
+        assert first.to_json()["reason"] == unknown[0]
+        unknown[0] = None  # the registry answers again
+        with fake.lock:
+            fake.start("agent", f"{REPO}:1.0.0", 1)  # an event: drift is read again
+        assert isinstance(next_event(events), DriftKnown)
     finally:
         watch.stop()
     assert events.empty()

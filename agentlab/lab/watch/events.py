@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from agentlab.common.events import Event
 from agentlab.common.imagerefs import split_image_ref
+from agentlab.lab.drift import unknown_line
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,25 @@ class DriftGone(WatchEvent):
 
     def line(self) -> str:
         return f"drift gone: {self.service}: {self.subject}"
+
+
+@dataclass(frozen=True)
+class DriftUnknown(WatchEvent):
+    """What drift could not compare, as `agentlab drift` says it (the registry did not
+    answer, or answered an error: its tags are unknown)."""
+
+    kind: ClassVar[str] = "drift_unknown"
+    reason: str
+
+    def line(self) -> str:
+        return unknown_line(self.reason)
+
+
+@dataclass(frozen=True)
+class DriftKnown(WatchEvent):
+    """What drift could not compare is compared again (the registry answers)."""
+
+    kind: ClassVar[str] = "drift_known"
+
+    def line(self) -> str:
+        return "unknown gone: drift compares everything again"
