@@ -5,7 +5,8 @@ settings, under the target's policy.
 The image is pinned by its repo digest when it has one (a registry: `repo:tag@sha256:…`,
 the exact bytes, whatever the tag names later); else by the tag the source's replicas were
 created with, and only while that tag still names the very image they run here (same
-image id): a tag that moved since is refused rather than promoted. A target that requires
+image id): a tag that moved since is refused rather than promoted, and said so (also
+when the target requires a lock: the moved tag is why no digest is found). A target that requires
 a locked digest takes only a digest agentlab.lock lists."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.common.imagerefs import short_id, split_image_ref
-from agentlab.lab import environment_policy, lock_policy, registry
+from agentlab.lab import environment_policy, lock_policy, locking, registry
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.environments import RunningImage, running_images
 from agentlab.lab.facade import Lab
@@ -61,16 +62,11 @@ def plan_promotion(
     if {i.image_id for i in running} == {image.image_id}:
         return Promotion(service, source.environment, target.environment, image, None)
     pin = digest_pin(source, image, tag)
-    lock_policy.check_digest(target.model, service, tag, pin.partition("@")[2] if pin else None)
     ref = pin or image.ref
     found = target.model.image(ref)
-    if found is None or found.id != image.image_id:
-        now = f"now names {short_id(found.id)}" if found else "is gone"
-        raise BadInput(
-            f"{ref} {now}, not the image {short_id(image.image_id)} that "
-            f"{source.environment} runs (the tag moved)",
-            hint=f"roll {source.environment} to the build you mean, then promote it",
-        )
+    if found is None or found.id != image.image_id:  # before the lock: it is why no digest
+        raise _moved(source, service, tag, ref, image, found.id if found else None)
+    lock_policy.check_digest(target.model, service, tag, pin.partition("@")[2] if pin else None)
     plan = target.rollouts.prepare(service, Resolved(service, tag, ref), options or {})
     return Promotion(service, source.environment, target.environment, image, plan)
 
@@ -93,6 +89,21 @@ def _version(image: RunningImage) -> str:
     """The version the image says it is (a pin by digest, `repo@sha256:…`, has no tag),
     else its tag."""
     return image.version or split_image_ref(image.ref)[1]
+
+
+def _moved(
+    source: Lab, service: str, tag: str, ref: str, image: RunningImage, now: str | None
+) -> BadInput:
+    """The source's tag names other bytes than its replicas run (rebuilt or retagged since
+    they started): which, and how to promote what is meant."""
+    run = locking.command(source.model)
+    names = f"names image {short_id(now)} now" if now else "names nothing here any more"
+    return BadInput(
+        f"{service}: the tag {ref} moved: it {names}, not the image "
+        f"{short_id(image.image_id)} that {source.environment} runs",
+        hint=f"{run} rollout {service} --to {tag} runs what the tag names now, then promote "
+        f"again; or tag the build {source.environment} runs as {ref} again",
+    )
 
 
 def _source_image(source: Lab, service: str) -> RunningImage:

@@ -261,3 +261,21 @@ def test_a_locked_image_not_here_is_fetched_by_the_operation_only(
     assert prod.rollout("agent", "1.5.0").outcome == "complete"
     assert pulled == [f"{remote}@{d150}"]
     assert prod.current_image("agent") == f"{remote}:1.5.0@{d150}"
+
+
+def test_promote_from_an_environment_whose_tag_moved_says_so(
+    engines: Engines, project: Project
+) -> None:
+    staging = start(engines, project, "staging", "1.4.1")
+    staging.lock()
+    prod = start(engines, project, "prod", "1.3.0")
+    before = unchanged(prod)
+    engines.images.add_image(f"{REPO}:1.4.1")  # rebuilt: the tag names other bytes now
+    with pytest.raises(BadInput) as refused:
+        plan_promotion(staging, prod, "agent")
+    assert refused.value.message.startswith(f"agent: the tag {REPO}:1.4.1 moved: it names image ")
+    assert refused.value.message.endswith(" that staging runs")
+    assert refused.value.hint.startswith(
+        "agentlab -e staging rollout agent --to 1.4.1 runs what the tag names now"
+    )
+    assert unchanged(prod) == before
