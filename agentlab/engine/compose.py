@@ -205,7 +205,15 @@ class ComposeEngine:
     def running_images(self) -> list[ContainerImage]:
         if not isinstance(self.transport, ApiTransport):  # the CLI: `docker ps` lacks ids
             return [ContainerImage.of(r) for r in self.replicas() if r.running]
-        found = map(inspect.container_image, self.transport.containers(self._labels()))
+        items = self.transport.containers(self._labels())
+        moved = [
+            str(i["Id"]) for i in items if i.get("State") == "running" and inspect.shows_image_id(i)
+        ]
+        created = {  # the tag each was created with: one inspect for each of those only
+            str(doc.get("Id")): str((doc.get("Config") or {}).get("Image") or "")
+            for doc in (self.transport.inspect_containers(moved) if moved else [])
+        }
+        found = (inspect.container_image(item, created.get(str(item["Id"]))) for item in items)
         return [image for image in found if image is not None]
 
     def images(self, repository: str) -> list[ImageInfo]:

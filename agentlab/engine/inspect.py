@@ -41,9 +41,12 @@ def holders(
     }
 
 
-def container_image(item: Mapping[str, Any]) -> ContainerImage | None:
+def container_image(
+    item: Mapping[str, Any], created_ref: str | None = None
+) -> ContainerImage | None:
     """A container list entry (`GET /containers/json`) as what it runs; None for one that
-    is not running or not a service's."""
+    is not running or not a service's. `created_ref`: the reference it was created with
+    (its inspect's Config.Image), for an entry that `shows_image_id`."""
     labels = item.get("Labels") or {}
     if item.get("State") != "running" or SERVICE_LABEL not in labels:
         return None
@@ -51,7 +54,15 @@ def container_image(item: Mapping[str, Any]) -> ContainerImage | None:
         return None
     image_id = str(item.get("ImageID") or "")
     version = labels.get(VERSION_LABEL)
-    return ContainerImage(labels[SERVICE_LABEL], str(item.get("Image") or ""), image_id, version)
+    ref = created_ref or str(item.get("Image") or "")
+    return ContainerImage(labels[SERVICE_LABEL], ref, image_id, version)
+
+
+def shows_image_id(item: Mapping[str, Any]) -> bool:
+    """Whether a container list entry shows its image id instead of the reference it was
+    created with: Docker does so once that reference (`repo:tag`) names other bytes (the
+    tag moved), and then the entry no longer says which tag, so which version, it runs."""
+    return str(item.get("Image") or "").startswith("sha256:")
 
 
 def container_number(labels: Mapping[str, str]) -> int:

@@ -71,8 +71,9 @@ class Engine(Protocol):
         the holder's compose project ("" for none). Read only: nothing is touched."""
 
     def running_images(self) -> list[ContainerImage]:
-        """What each running container of the project runs: one container list, no
-        inspect (another environment's containers, compared by drift)."""
+        """What each running container of the project runs: one container list, and an
+        inspect only of a container the list shows by image id (its tag moved: the inspect
+        says the tag it was created with), for another environment's drift."""
 
     def images(self, repository: str) -> list[ImageInfo]:
         """Local tags of one image repository."""

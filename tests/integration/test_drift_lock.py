@@ -202,3 +202,39 @@ def test_the_same_version_on_other_bytes_in_two_environments_is_drift(
     }
     ok(lab("promote", "web", "--from", "prod", "--to", "dev"))
     assert drifts(lab, "-e", "prod", code=0) == {}
+
+
+def test_an_image_without_a_version_label_whose_tag_moved_is_still_compared(
+    web_version: list[str], webapp_envs: LabRun
+) -> None:
+    """web built by hand (no OCI version label), twice under one tag: dev runs the first
+    build, prod the second. Docker lists dev's containers by image id once the tag moved;
+    prod's drift still finds dev on the same version (its tag) on other bytes."""
+    lab, version = webapp_envs, web_version[0]
+    tag = f"agentlab-test/web:{version}"
+
+    def build(nonce: str) -> None:
+        base = base_image_env()["AGENTLAB_BASE_IMAGE"]
+        lab.docker("build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--build-arg",
+                   f"VERSION={version}", "--label", f"io.agentlab.test={nonce}", "-t", tag,
+                   str(WEBAPP.parent / "web"))  # fmt: skip
+        web_version.append(lab.docker("image", "inspect", "-f", "{{.Id}}", tag).strip())
+
+    build("first")
+    assert (
+        lab.docker("image", "inspect", "-f", "{{json .Config.Labels}}", tag).count(
+            "org.opencontainers.image.version"
+        )
+        == 0
+    )
+    ok(lab("-e", "dev", "up", "--version", version))
+    build("second")  # the tag moves; dev's containers still run the first build
+    listed = lab.docker("ps", "--filter", f"label=com.docker.compose.project={lab.project}-dev",
+                        "--filter", "label=com.docker.compose.service=web",
+                        "--format", "{{.Image}}").split()  # fmt: skip
+    assert listed and tag not in listed  # what the list shows: an image id
+    ok(lab("-e", "prod", "up", "--version", version))
+    assert image_ids(lab, "dev", "web") != image_ids(lab, "prod", "web")
+    assert drifts(lab, "-e", "prod") == {"dev": "environment_differs"}
+    line = lab("-e", "prod", "drift").out
+    assert f"web: web {version} runs image {web_version[2][7:19]} here (prod) and image " in line

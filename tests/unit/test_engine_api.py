@@ -18,6 +18,8 @@ from agentlab.common.errors import EngineUnavailable, OperationFailed
 from agentlab.engine.api import ApiTransport, local_socket
 from agentlab.engine.clone import CloneRequest
 from agentlab.engine.compose import ComposeEngine
+from agentlab.engine.model import ContainerImage
+from agentlab.lab.drift_environments import EnvironmentRun, find_environment_drift
 
 
 def with_context(tmp_path: Path, name: str, host: str, current: bool = False) -> Path:
@@ -218,3 +220,34 @@ def test_a_replica_that_wrote_nothing_has_an_empty_log_tail(
     FakeDaemon.answers = {"/containers/quiet/logs": (200, b"")}
     assert engine.logs_tail("quiet") == ""
     assert engine.logs_tail("gone") == "(logs unavailable: no such container)"
+
+
+def test_a_container_whose_tag_moved_is_compared_by_the_tag_it_was_created_with(
+    daemon: ApiTransport, tmp_path: Path
+) -> None:
+    """Docker lists a container by its image id once its tag names other bytes: the tag
+    (so the version of an image without a version label) comes from its inspect."""
+    old, new = f"sha256:{'a' * 64}", f"sha256:{'b' * 64}"
+    labels = {"com.docker.compose.service": "web", "com.docker.compose.project": "p"}
+
+    def listed(cid: str, image: str, image_id: str) -> dict[str, object]:
+        return {"Id": cid, "Image": image, "ImageID": image_id, "State": "running",
+                "Labels": labels}  # fmt: skip
+
+    FakeDaemon.answers = {
+        "/containers/json": (200, [listed("c1", old, old), listed("c2", "lab/web:1.0", new)]),
+        "/containers/c1/json": (200, {"Id": "c1", "Config": {"Image": "lab/web:1.0"}}),
+    }
+    engine = ComposeEngine([tmp_path / "compose.yaml"], "p", transport=daemon)
+    found = engine.running_images()
+    assert [(c.image_ref, c.image_id) for c in found] == [
+        ("lab/web:1.0", old),
+        ("lab/web:1.0", new),
+    ]
+    assert [s.split("?")[0] for s in FakeDaemon.seen] == [
+        "GET /containers/json",
+        "GET /containers/c1/json",  # only the one listed by its image id
+    ]
+    here = [ContainerImage("web", "lab/web:1.0", new, None)]
+    [drift] = find_environment_drift("dev", ["web"], here, [EnvironmentRun("prod", (found[0],))])
+    assert drift.subject == "prod" and "web 1.0 runs image bbbbbbbbbbbb here (dev)" in drift.reason
