@@ -6,6 +6,7 @@ project (webapp, whose cache publishes a fixed host port, no registry) in dev an
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -160,6 +161,48 @@ def test_staging_and_prod_side_by_side_locked_digests_diff_policy_and_promote(
     again = lab("promote", "agent", "--from", "staging", "--to", "prod")
     assert again.code == 0 and "nothing to promote" in again.err
     assert lab("diff", "staging", "prod", "--json").json()["services"][0]["same"]
+    fetched_only_by_the_rollout(lab, prod_state)
+
+
+def fetched_only_by_the_rollout(lab: LabRun, prod_state: Path) -> None:
+    """A version some section locks whose image is not here: prod's `rollout --dry-run`
+    pulls nothing (nor does a refused rollout); the rollout itself fetches and runs it."""
+    staging_state = prod_state.parent / f"{lab.project}-staging"
+    registry = registry_address(staging_state / "override.yaml")
+    assert registry is not None
+    version = f"1.4.{100 + uuid.uuid4().int % 10**5}"
+    remote = f"{registry}/agentlab-demo/agent"
+    label = f"org.opencontainers.image.version={version}"
+    subprocess.run(["docker", "build", "-q", "--label", label, "-t", f"{remote}:{version}", "-"],
+                   input=b"FROM agentlab-demo/agent:1.4.1\n", capture_output=True, timeout=300,
+                   check=True)  # fmt: skip
+    pushed = lab.docker("push", f"{remote}:{version}")
+    digest = re.findall(r"digest: (sha256:[0-9a-f]{64})", pushed)[0]
+    lab.docker("image", "rm", f"{remote}:{version}")  # only in the registry now
+    lockfile = lab.compose_file.parent / "agentlab.lock"
+    lock = yaml.safe_load(lockfile.read_text())
+    entry = {"version": version, "image": f"{remote}@{digest}", "digest": digest}
+    lock["environments"]["dev"] = {"services": {"agent": entry}}
+    lockfile.write_text(yaml.safe_dump(lock))
+
+    def here() -> bool:
+        found = subprocess.run(["docker", "image", "inspect", f"{remote}@{digest}"],
+                               capture_output=True, timeout=60, check=False)  # fmt: skip
+        return found.returncode == 0
+
+    planned = lab("-e", "prod", "rollout", "agent", "--to", version, "--dry-run")
+    assert planned.code == 0, planned.err
+    assert f"first fetch {remote}@{digest} (locked, not here)" in planned.out
+    refused = lab("-e", "prod", "rollout", "agent", "--to", version, "--max-surge", "0",
+                  "--max-unavailable", "0")  # fmt: skip
+    assert refused.code == 2, refused.err
+    assert not here()  # validating pulled nothing
+    rolled = lab("-e", "prod", "rollout", "agent", "--to", version, timeout=600)
+    assert rolled.code == 0, rolled.err
+    assert here()
+    assert {r["image"] for r in env_status(lab, "prod")["agent"]["replicas"]} == {
+        f"{remote}:{version}@{digest}"
+    }
 
 
 def test_a_second_project_in_dev_and_prod(webapp_envs: LabRun) -> None:
