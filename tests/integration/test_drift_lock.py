@@ -204,13 +204,22 @@ def test_the_same_version_on_other_bytes_in_two_environments_is_drift(
     assert drifts(lab, "-e", "prod", code=0) == {}
 
 
+@pytest.fixture
+def webapp_envs_copy(tmp_path: Path, webapp_images: None) -> Iterator[LabRun]:
+    """webapp copied (its agentlab.yaml is the test's own), in dev and prod."""
+    copy = tmp_path / "webapp"
+    shutil.copytree(WEBAPP.parent, copy, ignore=shutil.ignore_patterns(".agentlab"))
+    yield from environment_lab(copy / "compose.yaml", "t-drcopy", ["dev", "prod"])
+
+
 def test_an_image_without_a_version_label_whose_tag_moved_is_still_compared(
-    web_version: list[str], webapp_envs: LabRun
+    web_version: list[str], webapp_envs_copy: LabRun
 ) -> None:
     """web built by hand (no OCI version label), twice under one tag: dev runs the first
     build, prod the second. Docker lists dev's containers by image id once the tag moved;
-    prod's drift still finds dev on the same version (its tag) on other bytes."""
-    lab, version = webapp_envs, web_version[0]
+    prod's drift still finds dev on the same version (its tag) on other bytes. Promoting
+    dev's build into a prod that requires a lock says the tag moved."""
+    lab, version = webapp_envs_copy, web_version[0]
     tag = f"agentlab-test/web:{version}"
 
     def build(nonce: str) -> None:
@@ -238,3 +247,12 @@ def test_an_image_without_a_version_label_whose_tag_moved_is_still_compared(
     assert drifts(lab, "-e", "prod") == {"dev": "environment_differs"}
     line = lab("-e", "prod", "drift").out
     assert f"web: web {version} runs image {web_version[2][7:19]} here (prod) and image " in line
+
+    settings = "environments: {dev: {}, prod: {policy: {require_lock: true}}}\n"
+    (lab.compose_file.parent / "agentlab.yaml").write_text(settings, encoding="utf-8")
+    refused = lab("promote", "web", "--from", "dev", "--to", "prod")
+    assert refused.code == 2, refused.err
+    assert (
+        f"web: the tag {tag} moved: it names image {web_version[2][7:19]} now, not the image "
+        f"{web_version[1][7:19]} that dev runs (hint: agentlab -e dev rollout web --to {version}"
+    ) in refused.err
