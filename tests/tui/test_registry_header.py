@@ -24,15 +24,14 @@ async def test_the_header_shows_where_the_registry_is_and_whether_it_answers(
     with (tmp_path / SETTINGS_FILE).open("a", encoding="utf-8") as settings:
         settings.write("registry: {port: 5000}\n")
     lab = Lab(Project((tmp_path / "compose.yaml",), load_settings(tmp_path), "lab"), fake.attach)
-    up = threading.Event()
-    up.set()
+    answer: list[int | None] = [200]
     asked_from: list[str] = []
 
-    def answers(address: str, timeout: float = 2.0) -> bool:
+    def status(address: str, timeout: float = 2.0) -> int | None:
         asked_from.append(f"{address} {threading.current_thread().name}")
-        return up.is_set()
+        return answer[0]
 
-    monkeypatch.setattr(api, "answers", answers)
+    monkeypatch.setattr(api, "status", status)
     app = make_app(lab)
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot, app)
@@ -41,9 +40,12 @@ async def test_the_header_shows_where_the_registry_is_and_whether_it_answers(
             return app.title == f"agentlab · lab · registry 127.0.0.1:5000 {text}"
 
         await wait_for(pilot, lambda: shown("answers"))
-        up.clear()  # its container stopped
+        answer[0] = None  # its container stopped
         app.read_registry()  # what the tick does
         await wait_for(pilot, lambda: shown("does not answer"))
+        answer[0] = 401  # a registry with authentication on its port
+        app.read_registry()
+        await wait_for(pilot, lambda: shown("answered HTTP 401"))
     assert asked_from and all(a.startswith("127.0.0.1:5000 ") for a in asked_from)
     assert threading.main_thread().name not in {a.split(" ", 1)[1] for a in asked_from}
 
