@@ -6,8 +6,8 @@ The image is pinned by its repo digest when it has one (a registry: `repo:tag@sh
 the exact bytes, whatever the tag names later); else by the tag the source's replicas were
 created with, and only while that tag still names the very image they run here (same
 image id): a tag that moved since is refused rather than promoted, and said so (also
-when the target requires a lock: the moved tag is why no digest is found). A target that requires
-a locked digest takes only a digest agentlab.lock lists."""
+when the target requires a lock: the moved tag is why no digest is found). A target that
+requires a locked digest takes only a digest agentlab.lock lists."""
 
 from __future__ import annotations
 
