@@ -187,7 +187,7 @@ class TrafficLayer:
                 **scraper.get("services", {}),
             },
             "configs": {
-                f"{LAYER_PREFIX}haproxy": {"content": _escaped(render(frontends))},
+                f"{LAYER_PREFIX}haproxy": {"content": _escaped(render(frontends, _cores()))},
                 f"{LAYER_PREFIX}meter": {"content": _escaped(meter_source())},
                 **{k: {"content": _escaped(v["content"])} for k, v in scraper_configs.items()},
             },
@@ -412,3 +412,8 @@ def _frontends(moved: Iterable[MovedPort]) -> list[Frontend]:
     """One per proxied service port, listening on the proxy's own ports in order."""
     pairs = sorted({(m.service, m.target) for m in moved})
     return [Frontend(s, t, FIRST_LISTEN_PORT + i) for i, (s, t) in enumerate(pairs)]
+
+
+def _cores() -> int:
+    """The cores the proxy's threads run on: this machine's (the engine is local)."""
+    return os.cpu_count() or 1

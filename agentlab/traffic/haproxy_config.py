@@ -50,12 +50,15 @@ def meter_source() -> str:
     )
 
 
-def render(frontends: Sequence[Frontend]) -> str:
-    """The configuration for these frontends, with no server: agentlab adds them."""
+def render(frontends: Sequence[Frontend], cores: int) -> str:
+    """The configuration for these frontends, with no server: agentlab adds them. The
+    proxy runs a thread per core of the machine (`cores`), up to meter_rules.MAX_THREADS."""
     header, value = CANARY_HEADER
+    thread_count = meter_rules.threads(cores)
     lines = [
         "# Written by agentlab: its traffic layer. Servers are added at runtime.",
         "global",
+        f"    nbthread {thread_count}",  # the meter's table is sized for these
         f"    stats socket ipv4@0.0.0.0:{RUNTIME_PORT} level admin",
         *meter_rules.environment(RUNTIME_PORT),
         f"    lua-load {METER_PATH}",
@@ -89,7 +92,7 @@ def render(frontends: Sequence[Frontend]) -> str:
             f"    default_backend {frontend.canary_backend}",
         ]
     lines += [
-        *meter_rules.table(),
+        *meter_rules.table(2 * len(frontends), thread_count),
         "frontend agentlab_metrics",
         f"    bind :{METRICS_PORT}",
         "    http-request use-service lua.agentlab_metrics if { path /metrics/versions }",

@@ -1,15 +1,19 @@
 """The traffic layer's meter on the real engine (webapp behind the proxy): HAProxy's own
 rules count each answer in its status class, its latency bucket and the latency sum, per
-version; the answers HAProxy made itself count as version `none`."""
+version (one table entry per backend, version and thread, whichever replica answered); the
+answers HAProxy made itself count as version `none`."""
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from agentlab.traffic import meter_rules
+from agentlab.traffic.haproxy import HAProxyRouter
 from agentlab.traffic.metrics import read, since
 from tests.conftest import LabRun
 
@@ -54,3 +58,9 @@ def test_the_meter_counts_classes_buckets_and_the_sum_per_version(layered: LabRu
     assert 0 < served.total_seconds <= sum(seconds for _, seconds in answers)  # the clients'
     canary = since(after[f"{BACKEND}_canary"], before.get(f"{BACKEND}_canary", {}))
     assert canary["none"].codes == {"5xx": 3}
+    runtime = HAProxyRouter("127.0.0.1", layered.published("agentlab-proxy", 9999))
+    dump = runtime.command("show table agentlab_meter")
+    threads = meter_rules.threads(os.cpu_count() or 1)
+    assert f"size:{2 * meter_rules.VERSIONS * threads}," in dump.splitlines()[0]
+    keys = {line.split(" key=")[1].split(" ")[0] for line in dump.splitlines()[1:] if line}
+    assert keys and keys <= {f"{BACKEND}/1.0.0/{thread}" for thread in range(threads)}

@@ -221,7 +221,7 @@ def test_the_runtime_api_answers_are_read(runtime_api: tuple[int, list[str]]) ->
 
 
 def test_the_configuration_has_a_frontend_and_an_empty_backend_per_port() -> None:
-    text = render([Frontend("web", 8000, 10000), Frontend("api", 9000, 10001)])
+    text = render([Frontend("web", 8000, 10000), Frontend("api", 9000, 10001)], cores=2)
     assert "frontend fe_web_8000\n    bind :10000\n" in text
     assert "backend agentlab_api_9000\n    balance roundrobin\n" in text
     assert "backend agentlab_web_8000_canary\n" in text  # header-routed requests
@@ -232,18 +232,19 @@ def test_the_configuration_has_a_frontend_and_an_empty_backend_per_port() -> Non
 
 
 def test_each_response_is_counted_by_haproxy_s_rules_with_no_lua_call() -> None:
-    text = render([Frontend("web", 8000, 10000)])
+    text = render([Frontend("web", 8000, 10000)], cores=2)
     front = text.split("frontend fe_web_8000\n")[1].split("\nbackend ")[0]
     assert "lua." not in front  # Lua only serves /metrics/versions
     track = "    http-response track-sc0 var(txn.agentlab_key) table agentlab_meter\n"
-    assert '    http-response set-var-fmt(txn.agentlab_key) "%b/%s/%[thread]"\n' + track in front
+    key = '"%b/%[srv_name,regsub(^.*--,)]/%[thread]"'  # per version: replicas add no entry
+    assert f"    http-response set-var-fmt(txn.agentlab_key) {key}\n" + track in front
     assert "    http-response sc-inc-gpc(4,0) if { status 500:599 }\n" in front
     low = [f"sc-inc-gpc({5 + i},0) if {{ var(txn.agentlab_us) -m int {r} }}"
            for i, r in enumerate(["0:1000", "1001:2500"])]  # fmt: skip
     assert all(rule in front for rule in low)
     assert "sc-inc-gpc(18,0) if { var(txn.agentlab_us) -m int ge 10000001 }" in front
     assert front.count("sc-inc-gpc(") == len(CLASSES) + len(BUCKETS) + 1  # one bucket each
-    assert "stick-table type string len 256 size 10000 store gpt(2),gpc(19)" in text
+    assert "stick-table type string len 256 size 20000 store gpt(2),gpc(19)" in text
     assert "    setenv AGENTLAB_METER_BUCKETS 0.001,0.0025,0.005," in text
     assert text.index("setenv AGENTLAB_RUNTIME_PORT 9999") < text.index("lua-load")
 

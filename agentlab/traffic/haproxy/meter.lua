@@ -2,11 +2,12 @@
 -- status class and a latency histogram, in Prometheus' text format at the metrics frontend.
 --
 -- HAProxy's own rules count (agentlab/traffic/meter_rules.py): per response, a stick-table
--- entry keyed `<backend>/<server>/<thread>` gets one more in its status class and latency
+-- entry keyed `<backend>/<version>/<thread>` gets one more in its status class and latency
 -- bucket, and the latency added to its sum. No Lua runs per request; this reads the table
--- through the runtime API when /metrics/versions is asked for. agentlab names each server
--- `<replica>--<version>`, so a request's version is the part of its server's name after
--- the last "--". `http-response` rules see the servers' responses only: the ones HAProxy
+-- through the runtime API when /metrics/versions is asked for, and answers 503 (one line:
+-- why) rather than partial counts. agentlab names each server `<replica>--<version>`; a
+-- request's version is the part of its server's name after the last "--" (the rules cut
+-- it). `http-response` rules see the servers' responses only: the ones HAProxy
 -- made itself (no server: 502, 503, 504) are the backend's counts less the servers',
 -- shown under version "none". Latency is what the proxy sees: from the request's headers
 -- to the response's headers. Backends named `agentlab_*` are agentlab's.
@@ -24,45 +25,64 @@ local BUCKETS = {}
 for i, bound in ipairs(split(os.getenv("AGENTLAB_METER_BUCKETS"))) do BUCKETS[i] = tonumber(bound) end
 local RUNTIME_PORT = tonumber(os.getenv("AGENTLAB_RUNTIME_PORT"))
 
-local function version_of(server)
-  local version = string.match(server, ".*%-%-(.+)$")
-  return version or "unknown"
-end
-
 -- The table's entries, through the runtime API (Lua's StickTable:dump() shows only the
--- first element of an array in HAProxy 2.6): one per backend, server and thread; nil when
--- the table cannot be read (every request would otherwise show as version "none").
-local function entries()
-  local socket = core.tcp()
-  socket:settimeout(2)
-  if not socket:connect("127.0.0.1", RUNTIME_PORT) then
-    return nil
-  end
-  socket:send("show table " .. TABLE .. "\n")
-  local found, complete = {}, false
-  while true do
-    local line = socket:receive("*l")
-    if line == nil then break end
-    complete = complete or string.sub(line, 1, 9) == "# table: "
-    local backend, server = string.match(line, "^0x%x+: key=([^/ ]+)/([^/ ]+)/%d+ ")
-    if backend ~= nil then
+-- first element of an array in HAProxy 2.6): one per backend, version and thread.
+-- `dump` parses the answer to `show table`: its entries, or nil and why when the answer
+-- is no whole dump (the CLI ends a whole answer with an empty line; one cut short would
+-- show counts that went backwards) or the table is full (its oldest counts may be gone).
+local function dump(lines)
+  local found, header, ended = {}, false, false
+  for _, line in ipairs(lines) do
+    if ended then
+      if line ~= "" then return nil, "text after the end of the dump" end
+    elseif not header then
+      local size, used = string.match(line, "^# table: [^,]+, type: [^,]+, size:(%d+), used:(%d+)")
+      if size == nil then return nil, "no table header: " .. string.sub(line, 1, 80) end
+      header = true
+      if tonumber(used) >= tonumber(size) then
+        return nil, "its table is full (" .. size .. " entries): counts may be lost;" ..
+                    " a new traffic layer starts afresh"
+      end
+    elseif line == "" then
+      ended = true
+    else
+      local backend, version = string.match(line, "^0x%x+: key=([^/ ]+)/([^/ ]+)/%d+ ")
+      if backend == nil then return nil, "an entry it cannot read: " .. string.sub(line, 1, 80) end
       local gpc, gpt = {}, {}
       for name, index, value in string.gmatch(line, " (gp[ct])(%d+)=(%d+)") do
         local into = name == "gpc" and gpc or gpt
         into[tonumber(index)] = tonumber(value)
       end
-      found[#found + 1] = {backend = backend, version = version_of(server), gpc = gpc, gpt = gpt}
+      found[#found + 1] = {backend = backend, version = version, gpc = gpc, gpt = gpt}
     end
   end
-  socket:close()
-  return complete and found or nil
+  if not ended then return nil, "the dump was cut short (no empty line at its end)" end
+  return found
 end
 
--- Per backend and version: servers of one version are summed (replicas come and go);
--- buckets made cumulative, as Prometheus has them.
+-- The lines of `show table`, read until the CLI closes; nil and why when it cannot be read.
+local function entries()
+  local socket = core.tcp()
+  socket:settimeout(2)
+  if not socket:connect("127.0.0.1", RUNTIME_PORT) then
+    return nil, "no runtime API on port " .. tostring(RUNTIME_PORT)
+  end
+  socket:send("show table " .. TABLE .. "\n")
+  local lines = {}
+  while true do
+    local line = socket:receive("*l")
+    if line == nil then break end  -- closed, or the timeout: dump() sees what is missing
+    lines[#lines + 1] = line
+  end
+  socket:close()
+  return dump(lines)
+end
+
+-- Per backend and version: the threads' entries summed; buckets made cumulative, as
+-- Prometheus has them.
 local function by_version()
-  local read = entries()
-  if read == nil then return nil end
+  local read, why = entries()
+  if read == nil then return nil, why end
   local found = {}
   for _, entry in ipairs(read) do
     local key = entry.backend .. " " .. entry.version
@@ -121,9 +141,9 @@ local function refuse(applet, why)
 end
 
 core.register_service("agentlab_metrics", "http", function(applet)
-  local versions = by_version()
+  local versions, why = by_version()
   if versions == nil then
-    return refuse(applet, "agentlab's meter cannot read its table (show table " .. TABLE .. ")\n")
+    return refuse(applet, "agentlab's meter cannot count: " .. why .. " (show table " .. TABLE .. ")\n")
   end
   local out = {
     "# HELP agentlab_requests_total Requests through agentlab's traffic layer.",
