@@ -17,7 +17,13 @@ from agentlab.rollout.events import RolloutEvent, RolloutFinished, StepStarted
 from agentlab.rollout.journal import SUCCEEDED
 from agentlab.rollout.phase import RolloutResult
 from agentlab.traffic.load import TrafficGenerator, TrafficReport
-from agentlab.traffic.metrics import VersionFigures, lines, since
+from agentlab.traffic.metrics import (
+    MeterReading,
+    MeterUnreadable,
+    VersionFigures,
+    between,
+    lines,
+)
 
 SETTING_FLAGS: dict[str, dict[str, Any]] = {
     "strategy": {
@@ -286,14 +292,22 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 class TrafficRun:
     """Load through the lab's entry point, and what the traffic layer saw of it (per
-    version, from its meter) when the entry point goes through it."""
+    version, from its meter) when the entry point goes through it: `unknown` and why when
+    the meter gives no whole reading (never partial figures)."""
 
     def __init__(self, lab: Lab, rps: float, keep_alive: bool = False) -> None:
         self.lab = lab
         self.url = lab.traffic_url()
-        self.before = lab.proxy_figures(self.url)
+        self.before = self._read()
         self.step_start = self.before
         self.generator = TrafficGenerator(self.url, rps, keep_alive=keep_alive)
+
+    def _read(self) -> MeterReading | None:
+        """The proxy's figures now; None when the entry point does not go through it."""
+        try:
+            return self.lab.proxy_figures(self.url)
+        except MeterUnreadable as error:
+            return error
 
     def start(self) -> TrafficRun:
         self.generator.start()
@@ -304,11 +318,18 @@ class TrafficRun:
         entry point does not go through the traffic layer, or nothing was served)."""
         if self.before is None:
             return
-        now = self.lab.proxy_figures(self.url)
+        now = self._read()
         if now is None:
             return
-        served = {v: f for v, f in since(now, self.step_start or {}).items() if f.requests}
-        self.step_start = now
+        served, self.step_start = between(now, self.step_start or {}), now
+        if isinstance(served, MeterUnreadable):
+            if as_json:
+                print(json.dumps({"event": "step_traffic", "proxy": None,
+                                  "unknown": served.message}), flush=True)  # fmt: skip
+            else:
+                print(f"   traffic: unknown ({served.message})", flush=True)
+            return
+        served = {v: f for v, f in served.items() if f.requests}
         if not served:
             return
         if as_json:
@@ -320,18 +341,22 @@ class TrafficRun:
 
     def finish(self, report: TrafficReport, as_json: bool) -> None:
         """Print the generator's counts, then the proxy's per-version figures."""
-        after = self.lab.proxy_figures(self.url) if self.before is not None else None
-        proxied = since(after, self.before) if after is not None and self.before else after
+        after = self._read() if self.before is not None else None
+        proxied = None if after is None else between(after, self.before or {})
         if as_json:
             data = {"event": "traffic", **report.to_json()}
-            if proxied is not None:
+            if isinstance(proxied, MeterUnreadable):
+                data["proxy"], data["proxy_unknown"] = None, proxied.message
+            elif proxied is not None:
                 data["proxy"] = {v: _figures_json(f) for v, f in proxied.items() if f.requests}
             print(json.dumps(data, default=str), flush=True)
             return
         print("traffic:")
         for line in report.lines():
             print(f"  {line}")
-        if proxied is not None:
+        if isinstance(proxied, MeterUnreadable):
+            print(f"traffic layer (per version): unknown ({proxied.one_line()})")
+        elif proxied is not None:
             print("traffic layer (per version):")
             for line in lines(proxied):
                 print(f"  {line}")

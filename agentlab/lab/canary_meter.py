@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agentlab.rollout.canary_runner import Meter
-from agentlab.traffic.metrics import VersionFigures, since
+from agentlab.traffic.metrics import MeterUnreadable, VersionFigures, between
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,14 @@ class CanaryMeter:
         self._before: tuple[float, Mapping[str, VersionFigures]] | None = None
 
     def sample(self, canary: str, stable: str) -> CanaryTraffic | None:
-        """The traffic since the last sample; None at the first (no window yet)."""
+        """The traffic since the last sample; None at the first (no window yet) and when
+        the counters went back (the proxy restarted). A failed reading raises
+        MeterUnreadable and keeps the last sample to count from."""
         now, figures = self.clock(), self.read()
         before, self._before = self._before, (now, figures)
         if before is None:
             return None
-        return split(since(figures, before[1]), canary, stable, now - before[0])
+        window = between(figures, before[1])
+        if isinstance(window, MeterUnreadable):
+            return None
+        return split(window, canary, stable, now - before[0])

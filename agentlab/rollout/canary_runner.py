@@ -61,7 +61,7 @@ from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.promql_gates import PromQLGate, PromQLReading, Query, duration, read_promql
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings
-from agentlab.traffic.metrics import VersionFigures, since
+from agentlab.traffic.metrics import MeterReading, MeterUnreadable, VersionFigures, between
 
 Meter = Callable[[], Mapping[str, VersionFigures]]  # per version, counters so far
 REQUEST_POLL = 0.1  # s between looks for `agentlab promote` / `abort` / `weight`
@@ -316,16 +316,25 @@ class CanaryRunner:
         analysis = self.plan.analysis
         if self.meter is None:
             raise Aborted("no per-version metrics to analyse (the service has no traffic layer)")
-        before, failed, conclusive = self.meter(), 0, 0
+        before, failed, conclusive, unknown = self._reading(), 0, 0, ""
         version = self.label
-        stable_version = _other(before, version)
+        stable_version = "" if isinstance(before, MeterUnreadable) else _other(before, version)
         deadline = self.clock()
         for _ in range(analysis.count):
             deadline += analysis.interval
             self._wait_until(deadline)
-            now = self.meter()
-            window, before = since(now, before), now
-            stable_version = stable_version or _other(now, version)
+            now = self._reading()
+            window = between(now, before)
+            # after a failed reading, the next window counts from the last whole one: exact
+            before = before if isinstance(now, MeterUnreadable) else now
+            if isinstance(window, MeterUnreadable):  # no verdict from a failed reading
+                unknown = window.message
+                for gate in analysis.gates:
+                    named = f"{gate.text}: " if gate.text.startswith("promql:") else ""
+                    line = f"{named}unknown ({unknown})"
+                    self.emit(GateChecked(gate.text, "inconclusive", line))
+                continue
+            stable_version = stable_version or _other(window, version)
             canary = window.get(version, VersionFigures())
             stable = window.get(stable_version, VersionFigures())
             readings = [self._read(g, canary, stable, stable_version) for g in analysis.gates]
@@ -336,10 +345,19 @@ class CanaryRunner:
             failed += bool(failing)
             if failed > analysis.failure_limit:
                 raise Aborted(f"gate failed: {failing[0].line()}")
-        if not holding and conclusive == 0:
             notes = [r.note for r in readings if isinstance(r, PromQLReading) and r.note]
-            why = notes[0] if notes else f"fewer than {analysis.min_requests} canary requests"
+            unknown = notes[0] if notes else ""
+        if not holding and conclusive == 0:
+            why = unknown or f"fewer than {analysis.min_requests} canary requests"
             raise Aborted(f"analysis inconclusive: {why} in every interval")
+
+    def _reading(self) -> MeterReading:
+        """The meter's counters now, or why it gave none (the interval is then unknown)."""
+        assert self.meter is not None  # _analyse checks
+        try:
+            return self.meter()
+        except MeterUnreadable as error:
+            return error
 
     def _read(
         self,

@@ -1,13 +1,18 @@
 """Per-version traffic figures from the traffic layer's meter (Prometheus text format):
-requests by status class and a latency histogram, per backend and version."""
+requests by status class and a latency histogram, per backend and version. A reading
+the meter could not make whole raises MeterUnreadable: never partial figures."""
 
 from __future__ import annotations
 
+import http.client
 import math
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from agentlab.common.errors import OperationFailed
 
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -41,6 +46,13 @@ class VersionFigures:
                 return bound
         return math.inf
 
+    @property
+    def went_back(self) -> bool:
+        """A counter is below zero: the difference of two readings across a reset (the
+        proxy restarted), not traffic."""
+        counters = [*self.codes.values(), *self.buckets.values(), self.count]
+        return any(value < 0 for value in counters) or self.total_seconds < 0
+
     def minus(self, before: VersionFigures) -> VersionFigures:
         """What happened since `before` (an earlier reading of the same counters)."""
         return VersionFigures(
@@ -49,7 +61,6 @@ class VersionFigures:
             self.count - before.count,
             self.total_seconds - before.total_seconds,
         )
-
 
     def plus(self, other: VersionFigures) -> VersionFigures:
         """These counters and `other`'s together (one version behind two backends)."""
@@ -65,6 +76,12 @@ class VersionFigures:
 
 
 Figures = dict[str, dict[str, VersionFigures]]  # backend -> version -> figures
+UNREADABLE_HINT = "read it again; `docker compose logs agentlab-proxy` says more"
+
+
+class MeterUnreadable(OperationFailed):
+    """The meter gave no whole reading: it answered an error (its table was cut short or
+    full) or did not answer at all."""
 
 
 def of_backends(figures: Figures, backends: list[str]) -> dict[str, VersionFigures]:
@@ -77,9 +94,20 @@ def of_backends(figures: Figures, backends: list[str]) -> dict[str, VersionFigur
 
 
 def read(url: str, timeout: float = 5.0) -> Figures:
-    """The meter's figures now (an HTTP GET of its exposition text)."""
-    with urllib.request.urlopen(url, timeout=timeout) as answer:
-        return parse(answer.read().decode(errors="replace"))
+    """The meter's figures now (an HTTP GET of its exposition text); MeterUnreadable when
+    it answers an error (its one line says why) or nothing."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return parse(answer.read().decode(errors="replace"))
+    except urllib.error.HTTPError as error:
+        why = _first_line(error.read().decode(errors="replace")) or error.reason
+        raise MeterUnreadable(
+            f"the traffic layer's meter answered {error.code}: {why}", UNREADABLE_HINT
+        ) from None
+    except (OSError, http.client.HTTPException) as error:  # refused, timed out, cut short
+        raise MeterUnreadable(
+            f"the traffic layer's meter did not answer: {error}", UNREADABLE_HINT
+        ) from None
 
 
 def parse(text: str) -> Figures:
@@ -114,6 +142,23 @@ def since(
             for version, figures in now.items()}  # fmt: skip
 
 
+MeterReading = Mapping[str, VersionFigures] | MeterUnreadable  # per version, or why there is none
+
+
+def between(now: MeterReading, before: MeterReading) -> dict[str, VersionFigures] | MeterUnreadable:
+    """Per version, the traffic between two readings of one backend; or why it is unknown:
+    a reading failed, or the counters went back (the proxy restarted between them)."""
+    if isinstance(now, MeterUnreadable):
+        return now
+    if isinstance(before, MeterUnreadable):
+        return MeterUnreadable(f"no whole reading to count from: {before.message}", before.hint)
+    window = since(now, before)
+    if any(figures.went_back for figures in window.values()):
+        why = "the traffic layer's counters went back (the proxy restarted?)"
+        return MeterUnreadable(why, "the next window counts from this reading")
+    return window
+
+
 def lines(figures: Mapping[str, VersionFigures]) -> list[str]:
     """One line per version: requests, 5xx, p50 and p99 (upper bucket bounds)."""
     found = []
@@ -126,6 +171,10 @@ def lines(figures: Mapping[str, VersionFigures]) -> list[str]:
             f"p50 <= {_ms(p50)}  p99 <= {_ms(p99)}"
         )
     return found
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _ms(seconds: float | None) -> str:

@@ -19,6 +19,7 @@ from agentlab.lab.drift_registry import TagDigests
 from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project
+from agentlab.traffic.metrics import MeterUnreadable, VersionFigures
 
 
 @pytest.fixture
@@ -82,6 +83,36 @@ def test_traffic_asks_for_the_gateway_port_once(
     assert main.main(["traffic", "--rps", "5", "--duration", "0.3"]) == 1
     assert fake.called("published_port") == [("gateway", 8080)]
     assert "sending 5 req/s for 0.3 s to http://127.0.0.1:9/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failing", [0, 1])  # the reading at the start, at the end
+def test_traffic_says_unknown_when_the_proxy_s_meter_gives_no_whole_reading(
+    fake: FakeEngine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    failing: int,
+) -> None:
+    fake.ports[("gateway", 8080)] = 9
+    readings = [0]
+
+    def proxy_figures(self: Lab, url: str) -> dict[str, VersionFigures]:
+        readings[0] += 1
+        if readings[0] - 1 == failing:
+            why = "the traffic layer's meter answered 503: the dump was cut short"
+            raise MeterUnreadable(why, "read it again")
+        return {"1.0.0": VersionFigures({"2xx": 5 * readings[0]}, {}, 5 * readings[0])}
+
+    monkeypatch.setattr(Lab, "proxy_figures", proxy_figures)
+    assert main.main(["traffic", "--rps", "5", "--duration", "0.3"]) == 1  # the load's failures
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("traffic layer"))
+    expected = "the dump was cut short" if failing else "no whole reading to count from"
+    assert line.startswith("traffic layer (per version): unknown (") and expected in line
+    assert "requests" not in out.split("traffic layer")[1]  # no figures from a failed reading
+    readings[0] = 0
+    assert main.main(["traffic", "--rps", "5", "--duration", "0.3", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert data["proxy"] is None and expected in data["proxy_unknown"]
 
 
 def test_status_json_is_made_from_the_typed_status(

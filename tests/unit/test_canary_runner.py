@@ -30,7 +30,7 @@ from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.promql_gates import Query
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings, build_settings
-from agentlab.traffic.metrics import VersionFigures
+from agentlab.traffic.metrics import MeterUnreadable, VersionFigures
 from tests.unit.test_runner import Journal as RecordingJournal
 
 OLD, NEW = "agent:1.0", "agent:2.0"
@@ -78,8 +78,17 @@ class FakeMeter:
     rps: int = 100
     counts: dict[str, VersionFigures] = field(default_factory=dict)
     last: float = 0.0
+    unreadable: Callable[[int], bool] = lambda reading: False  # readings (from 0) that fail
+    readings: int = 0
 
     def __call__(self) -> dict[str, VersionFigures]:
+        self.readings += 1
+        if self.unreadable(self.readings - 1):  # the traffic went on; its reading failed
+            self.count()
+            raise MeterUnreadable("the traffic layer's meter answered 503: cut short", "again")
+        return self.count()
+
+    def count(self) -> dict[str, VersionFigures]:
         now = self.clock()
         total = int((now - self.last) * self.rps)
         self.last = now
@@ -378,3 +387,46 @@ def test_a_promql_gate_that_holds_lets_the_canary_through_and_no_data_is_inconcl
     assert result.outcome == "rolled-back"
     assert result.message.startswith("analysis inconclusive: no data in every interval")
     assert all("(no data)" in e.reading for e in empty.of(GateChecked))
+
+
+def test_a_failed_meter_reading_is_an_unknown_interval_and_the_next_counts_from_the_last() -> None:
+    rig = CanaryRig()
+    rig.meter.unreadable = lambda reading: reading == 1  # the first interval's end
+    result = rig.run(build_plan("10,100", ["requests > 15"], GATED))
+    assert result.outcome == "complete", result.message
+    first, second = rig.of(GateChecked)
+    assert (first.verdict, first.reading) == (
+        "inconclusive", "unknown (the traffic layer's meter answered 503: cut short)"
+    )
+    assert second.verdict == "pass"  # 20: two intervals at 10/s since reading 0 (one: 10)
+
+
+def test_no_verdict_from_failed_readings_even_where_the_figures_would_fail() -> None:
+    rig = CanaryRig()
+    rig.meter.errors, rig.meter.rps = 0.05, 1000
+    rig.meter.unreadable = lambda reading: reading >= 1
+    result = rig.run(build_plan("10,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "rolled-back"
+    assert result.message.startswith(
+        "analysis inconclusive: the traffic layer's meter answered 503: cut short in every"
+    )
+    assert {e.verdict for e in rig.of(GateChecked)} == {"inconclusive"}
+
+
+def test_counters_that_went_back_give_no_verdict_and_become_the_next_baseline() -> None:
+    rig = CanaryRig()
+    rig.meter.errors, rig.meter.rps = 0.05, 1000
+    rig.meter.counts = {"1.0": VersionFigures({"2xx": 10_000}, {0.005: 10_000}, 10_000)}
+    counted = rig.meter.count
+
+    def restarted() -> dict[str, VersionFigures]:  # the proxy restarts before reading 1
+        if rig.meter.readings == 2:
+            rig.meter.counts = {}
+        return counted()
+
+    rig.meter.count = restarted  # type: ignore[method-assign]
+    result = rig.run(build_plan("10,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "rolled-back"
+    first, second = rig.of(GateChecked)
+    assert first.verdict == "inconclusive" and "counters went back" in first.reading
+    assert second.reading == "error_rate 5% (limit < 1%, 100 requests): fail"  # from reading 1
