@@ -14,7 +14,7 @@ import pytest
 
 from agentlab.traffic import meter_rules
 from agentlab.traffic.haproxy import HAProxyRouter
-from agentlab.traffic.metrics import read, since
+from agentlab.traffic.metrics import Figures, read, since
 from tests.conftest import LabRun
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
@@ -33,6 +33,22 @@ def get(url: str) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
+def counted(metrics: str, before: Figures, served: int, made: int) -> Figures:
+    """The meter's reading once it holds `served` answers from 1.0.0 and `made` of HAProxy's
+    own (HAProxy counts an answer as its stream ends, which can be just after the client
+    has it), or the last reading after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        after = read(metrics)
+        got = since(after.get(BACKEND, {}), before.get(BACKEND, {}))
+        own = since(after.get(f"{BACKEND}_canary", {}), before.get(f"{BACKEND}_canary", {}))
+        seen = got["1.0.0"].count if "1.0.0" in got else 0
+        made_seen = sum(own["none"].codes.values()) if "none" in own else 0
+        if (seen >= served and made_seen >= made) or time.monotonic() > deadline:
+            return after
+        time.sleep(0.1)
+
+
 def test_the_meter_counts_classes_buckets_and_the_sum_per_version(layered: LabRun) -> None:
     proxy = layered.published("agentlab-proxy", 10000)
     preview = layered.published("agentlab-proxy", 11000)  # no canary: HAProxy's 503
@@ -41,7 +57,7 @@ def test_the_meter_counts_classes_buckets_and_the_sum_per_version(layered: LabRu
     answers = [get(f"http://127.0.0.1:{proxy}/version") for _ in range(30)]
     answers += [get(f"http://127.0.0.1:{proxy}/nowhere") for _ in range(10)]
     made = [get(f"http://127.0.0.1:{preview}/")[0] for _ in range(3)]
-    after = read(metrics)
+    after = counted(metrics, before, served=40, made=3)
     assert sorted({status for status, _ in answers}) == [200, 404] and made == [503] * 3
 
     served = since(after[BACKEND], before.get(BACKEND, {}))["1.0.0"]
