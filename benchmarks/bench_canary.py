@@ -53,7 +53,7 @@ from benchlib import (
     verdict,
 )
 
-from agentlab.lab.traffic_layer import LayerGate
+from agentlab.lab.layer_gate import LayerGate
 from agentlab.traffic.haproxy import HAProxyRouter
 from agentlab.traffic.haproxy_config import FIRST_LISTEN_PORT, METRICS_PORT, RUNTIME_PORT, Frontend
 from agentlab.traffic.load import TrafficGenerator

@@ -16,7 +16,8 @@ from agentlab.engine.fake import FakeEngine
 from agentlab.engine.inspect import published_ports
 from agentlab.engine.model import Replica
 from agentlab.lab.facade import Lab
-from agentlab.lab.traffic_layer import PROXY, LayerGate, TrafficLayer
+from agentlab.lab.layer_gate import LayerGate
+from agentlab.lab.traffic_layer import PROXY, TrafficLayer
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project
 from agentlab.state.override import (
