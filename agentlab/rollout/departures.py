@@ -34,13 +34,25 @@ class Retiring:
     step: int  # the journal step that removes it: done once it is removed
 
 
-@dataclass
 class Removal:
-    """A retiring replica being stopped and removed on a thread of its own."""
+    """A retiring replica being stopped and removed on a thread of its own (started by
+    the caller); `error` is what the removal raised, raised again on the runner's thread."""
 
-    retiring: Retiring
-    thread: threading.Thread
-    error: BaseException | None = None
+    def __init__(self, retiring: Retiring, departures: Departures, settings: RolloutSettings):
+        self.retiring = retiring
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(departures, settings),
+            name=f"agentlab-remove-{retiring.replica.short_id}",
+            daemon=True,
+        )
+
+    def _run(self, departures: Departures, settings: RolloutSettings) -> None:
+        try:
+            departures.stop_and_remove(self.retiring.replica, settings)
+        except BaseException as error:
+            self.error = error
 
 
 @dataclass
@@ -56,9 +68,6 @@ class Retirements:
 
     def add(self, replica: Replica, due: float, step: int) -> None:
         self.waiting[replica.id] = Retiring(replica, due, step)
-
-    def __contains__(self, replica_id: object) -> bool:
-        return replica_id in self.waiting or replica_id in self.removing
 
     def next_due(self) -> float | None:
         """When the next one may be removed; None when none waits."""
@@ -115,12 +124,15 @@ class Departures:
     def remove(self, replica: Replica, settings: RolloutSettings) -> None:
         """Drain before stop: SIGTERM with the drain timeout, then remove; out of the
         traffic layer for good."""
-        if replica.state not in ("exited", "dead"):
-            self.emit(ReplicaDraining(replica.id, replica.name))
-        self._stop_and_remove(replica, settings)
+        self._draining(replica)
+        self.stop_and_remove(replica, settings)
         self._removed(replica)
 
-    def _stop_and_remove(self, replica: Replica, settings: RolloutSettings) -> None:
+    def _draining(self, replica: Replica) -> None:
+        if replica.state not in ("exited", "dead"):
+            self.emit(ReplicaDraining(replica.id, replica.name))
+
+    def stop_and_remove(self, replica: Replica, settings: RolloutSettings) -> None:
         if replica.state not in ("exited", "dead"):
             timeout = settings.drain_timeout
             self.engine.stop_replica(
@@ -147,41 +159,41 @@ class Departures:
             if now is None:
                 self.sleep(retiring.due - self.clock())
             replica = retiring.replica
-            if replica.state not in ("exited", "dead"):
-                self.emit(ReplicaDraining(replica.id, replica.name))
-            removal = Removal(retiring, threading.Thread(daemon=True))
-            removal.thread = threading.Thread(
-                target=self._remove_on_thread,
-                args=(removal, settings),
-                name=f"agentlab-remove-{replica.short_id}",
-                daemon=True,
-            )
+            self._draining(replica)
+            removal = Removal(retiring, self, settings)
             retirements.removing[replica.id] = removal
             removal.thread.start()
         self._report(retirements, step_done, wait=now is None)
 
-    def _remove_on_thread(self, removal: Removal, settings: RolloutSettings) -> None:
-        try:
-            self._stop_and_remove(removal.retiring.replica, settings)
-        except BaseException as error:  # raised again on the runner's thread
-            removal.error = error
+    def wind_down(self, retirements: Retirements, step_done: Callable[[int], None]) -> None:
+        """On the way out of a failed phase: wait for the removals in flight and report the
+        ones that succeeded, so none runs on after the rollout has returned (their own
+        errors give way to the one already on its way out). Replicas still waiting out
+        their delay stay, out of the name: resume or undo finds them."""
+        self._report(retirements, step_done, wait=True, raising=False)
 
     def _report(
-        self, retirements: Retirements, step_done: Callable[[int], None], wait: bool
+        self,
+        retirements: Retirements,
+        step_done: Callable[[int], None],
+        wait: bool,
+        raising: bool = True,
     ) -> None:
-        """Events and journal for the removals that have finished (all, with `wait`); a
-        removal that failed raises its error here."""
-        for replica_id, removal in list(retirements.removing.items()):
-            if wait:
-                removal.thread.join()
-            if removal.thread.is_alive():
-                continue
-            del retirements.removing[replica_id]
-            if removal.error is not None:
-                raise removal.error
+        """Events and journal for the removals that have finished (all, with `wait`), every
+        one of them reported before the first that failed raises its error here; a step
+        is done once its last replica is removed, never when one of them failed."""
+        finished = [r for r in retirements.removing.values() if wait or not r.thread.is_alive()]
+        for removal in finished:
+            removal.thread.join()
+            del retirements.removing[removal.retiring.replica.id]
+        failed = [r for r in finished if r.error is not None]
+        for removal in (r for r in finished if r.error is None):
             self._removed(removal.retiring.replica)
-            step = removal.retiring.step
-            pending = [*retirements.waiting.values()]
-            pending += [r.retiring for r in retirements.removing.values()]
+        pending = [*retirements.waiting.values()]
+        pending += [r.retiring for r in [*retirements.removing.values(), *failed]]
+        for step in sorted({r.retiring.step for r in finished}):
             if step not in (r.step for r in pending):
                 step_done(step)
+        errors = [r.error for r in failed if r.error is not None]
+        if errors and raising:
+            raise errors[0]

@@ -214,6 +214,18 @@ class RolloutRunner:
         self.pin(image)
         info = self.engine.image(image)
         phase = Phase(image, version, info.id if info else None, settings, label, self.clock())
+        try:
+            self._steps(phase)
+        except BaseException:
+            self.departures.wind_down(phase.retiring, self._step_done)
+            raise
+        self._retire(phase, None)
+        self._end_hold(phase)
+        return phase
+
+    def _steps(self, phase: Phase) -> None:
+        """Step until the phase is done, stopped or interrupted."""
+        settings = phase.settings
         while not phase.stopped:
             if self.pause_requested():
                 phase.interrupted = True
@@ -244,9 +256,6 @@ class RolloutRunner:
                 continue  # anything but a start is planned from a fresh read
             if not self._advance(phase, action, old, new, {r.id: r for r in replicas}, now):
                 break
-        self._retire(phase, None)
-        self._end_hold(phase)
-        return phase
 
     def _advance(
         self,

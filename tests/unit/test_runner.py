@@ -4,6 +4,7 @@ resume and undo from half-done states. Time is the fake clock's: nothing sleeps.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, NEVER_HEALTHY, NO_HEALTHCHECK, Behaviour, exits
 from agentlab.engine.fake_streams import FakeChanges
@@ -176,6 +177,34 @@ def test_an_old_replica_is_stopped_while_the_rollout_goes_on() -> None:
     assert overlapped and all(overlapped)
     assert len(rig.of(ReplicaRemoved)) == 3
     assert len(rig.fake.containers) == 3
+
+
+def test_a_removal_that_fails_leaves_no_removal_running_after_the_rollout() -> None:
+    """The first removal fails once the second is in flight: the error ends the rollout,
+    but only after the second has finished and been reported (no removal outlives the run,
+    for a resume in the same process to race); the failed removal's step is not done."""
+    started: list[str] = []
+    second_started = threading.Event()
+
+    class FailingRemovals(FakeEngine):
+        def remove_replica(self, container_id: str) -> None:
+            started.append(container_id)
+            if len(started) == 1:
+                second_started.wait(5)
+                raise OperationFailed("the engine refused to remove it", hint="none")
+            second_started.set()
+            time.sleep(0.3)  # still in flight when the first one's error is seen
+            super().remove_replica(container_id)
+
+    rig = make_rig(engine=FailingRemovals)
+    with pytest.raises(OperationFailed, match="refused to remove"):
+        rig.run(cli={"deregistration_delay": 0.5})
+    assert not [t for t in threading.enumerate() if t.name.startswith("agentlab-remove-")]
+    assert len(started) >= 2
+    assert [e.id for e in rig.of(ReplicaRemoved)] == started[1:]
+    steps = {cid: i for i, _, detail in rig.journal.begun for cid in detail.get("ids", [])}
+    assert steps[started[0]] not in rig.journal.done
+    assert {steps[cid] for cid in started[1:]} <= set(rig.journal.done)
 
 
 def test_without_a_surge_an_old_replica_is_gone_before_the_next_one_starts() -> None:
