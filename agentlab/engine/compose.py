@@ -51,6 +51,7 @@ from agentlab.engine.model import (
     ServiceSpec,
 )
 from agentlab.engine.names import NameKeeper, service_names
+from agentlab.engine.removals import RemovalsInFlight
 from agentlab.engine.transport import Transport
 from agentlab.engine.wakeup import EventWakeup
 
@@ -79,6 +80,7 @@ class ComposeEngine:
         self._digests: dict[str, str | None] = {}
         self._compose_probe: subprocess.Popen[str] | None = None
         self._names = NameKeeper(self.transport)
+        self._removals = RemovalsInFlight()
         self._copies: ReplicaCopies | NoCopies = (
             ReplicaCopies(self.transport, self._labels)
             if isinstance(self.transport, ApiTransport)
@@ -291,10 +293,11 @@ class ComposeEngine:
         added = self._copies.copy(service, count, self._config_key(), drop)
         if len(added) == count:
             return added
-        before = set(self._container_ids(service))  # the copies made above included
-        scale = len(before) + count - len(added)
-        self.up([service], scales={service: scale}, recreate=False, deps=False, start=named)
-        new = [cid for cid in self._container_ids(service) if cid not in before]
+        with self._removals.none():  # Compose counts the containers: none may go meanwhile
+            before = set(self._container_ids(service))  # the copies made above included
+            scale = len(before) + count - len(added)
+            self.up([service], scales={service: scale}, recreate=False, deps=False, start=named)
+            new = [cid for cid in self._container_ids(service) if cid not in before]
         if not named:
             for container_id in new:
                 self._names.leave(container_id, names)
@@ -314,10 +317,12 @@ class ComposeEngine:
         return self.transport.probe(container_id, check.command, check.timeout)
 
     def stop_replica(self, container_id: str, timeout: float) -> None:
-        self.transport.stop(container_id, timeout)
+        with self._removals.one():
+            self.transport.stop(container_id, timeout)
 
     def remove_replica(self, container_id: str) -> None:
-        self.transport.remove(container_id)
+        with self._removals.one():
+            self.transport.remove(container_id)
 
     def kill_replica(self, container_id: str) -> None:
         self.transport.kill(container_id)
