@@ -321,7 +321,9 @@ class TrafficRun:
         now = self._read()
         if now is None:
             return
-        served, self.step_start = between(now, self.step_start or {}), now
+        served = between(now, self.step_start or {})
+        if not isinstance(now, MeterUnreadable):  # the next step counts from a whole one
+            self.step_start = now
         if isinstance(served, MeterUnreadable):
             if as_json:
                 print(json.dumps({"event": "step_traffic", "proxy": None,
