@@ -316,7 +316,9 @@ class CanaryRunner:
         analysis = self.plan.analysis
         if self.meter is None:
             raise Aborted("no per-version metrics to analyse (the service has no traffic layer)")
-        before, failed, conclusive, unknown = self._reading(), 0, 0, ""
+        before, failed, conclusive = self._reading(), 0, 0
+        reasons: dict[str, None] = {}  # why intervals were inconclusive, each once, in order
+        few = f"fewer than {analysis.min_requests} canary requests"
         version = self.label
         stable_version = "" if isinstance(before, MeterUnreadable) else _other(before, version)
         deadline = self.clock()
@@ -328,10 +330,10 @@ class CanaryRunner:
             # after a failed reading, the next window counts from the last whole one: exact
             before = before if isinstance(now, MeterUnreadable) else now
             if isinstance(window, MeterUnreadable):  # no verdict from a failed reading
-                unknown = window.message
+                reasons[window.message] = None
                 for gate in analysis.gates:
                     named = f"{gate.text}: " if gate.text.startswith("promql:") else ""
-                    line = f"{named}unknown ({unknown})"
+                    line = f"{named}unknown ({window.message})"
                     self.emit(GateChecked(gate.text, "inconclusive", line))
                 continue
             stable_version = stable_version or _other(window, version)
@@ -345,11 +347,14 @@ class CanaryRunner:
             failed += bool(failing)
             if failed > analysis.failure_limit:
                 raise Aborted(f"gate failed: {failing[0].line()}")
-            notes = [r.note for r in readings if isinstance(r, PromQLReading) and r.note]
-            unknown = notes[0] if notes else ""
+            if any(r.verdict == "inconclusive" for r in readings):
+                notes = [r.note for r in readings if isinstance(r, PromQLReading) and r.note]
+                reasons[notes[0] if notes else few] = None
         if not holding and conclusive == 0:
-            why = unknown or f"fewer than {analysis.min_requests} canary requests"
-            raise Aborted(f"analysis inconclusive: {why} in every interval")
+            found = list(reasons) or [few]
+            if len(found) == 1:
+                raise Aborted(f"analysis inconclusive: {found[0]} in every interval")
+            raise Aborted(f"analysis inconclusive in every interval: {'; '.join(found)}")
 
     def _reading(self) -> MeterReading:
         """The meter's counters now, or why it gave none (the interval is then unknown)."""

@@ -430,3 +430,15 @@ def test_counters_that_went_back_give_no_verdict_and_become_the_next_baseline() 
     first, second = rig.of(GateChecked)
     assert first.verdict == "inconclusive" and "counters went back" in first.reading
     assert second.reading == "error_rate 5% (limit < 1%, 100 requests): fail"  # from reading 1
+
+
+def test_intervals_inconclusive_for_different_reasons_name_each_reason() -> None:
+    rig = CanaryRig()
+    rig.meter.rps = 20  # 2 canary requests a second at 10%: fewer than min_requests 5
+    rig.meter.unreadable = lambda reading: reading == 2  # the second interval's end
+    result = rig.run(build_plan("10,100", ["error_rate < 1%"], GATED))
+    assert result.outcome == "rolled-back"
+    assert result.message.startswith(
+        "analysis inconclusive in every interval: fewer than 5 canary requests; "
+        "the traffic layer's meter answered 503: cut short"
+    )
