@@ -205,14 +205,20 @@ class ApiTransport:
     def probe(self, container_id: str, command: Sequence[str], timeout: float) -> bool:
         """An exec of `command`, attached until it ends (one request on the socket), then
         its exit code. A probe over `timeout` is a failure, as Docker counts one (the
-        process is left to end on its own, as Docker 20.10 leaves it too)."""
+        process is left to end on its own, as Docker 20.10 leaves it too). An engine that
+        does not answer is no failed probe: that raises EngineUnavailable."""
         body = {"Cmd": list(command), "AttachStdout": True, "AttachStderr": True}
         try:
             created = self.request("POST", f"/containers/{container_id}/exec", {}, body=body)
-            exec_id = str(created["Id"])
+        except OperationFailed:  # not running any more
+            return False
+        exec_id = str(created["Id"])
+        # over the timeout: a failed probe (an engine that is gone fails the next request)
+        with contextlib.suppress(EngineUnavailable):
             self.request_bytes("POST", f"/exec/{exec_id}/start", {}, timeout, {"Detach": False})
+        try:
             found = self.get(f"/exec/{exec_id}/json")
-        except AgentlabError:  # not running any more, or over the timeout
+        except OperationFailed:
             return False
         return bool(found) and not found.get("Running") and found.get("ExitCode") == 0
 

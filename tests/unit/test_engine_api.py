@@ -251,3 +251,24 @@ def test_a_container_whose_tag_moved_is_compared_by_the_tag_it_was_created_with(
     here = [ContainerImage("web", "lab/web:1.0", new, None)]
     [drift] = find_environment_drift("dev", ["web"], here, [EnvironmentRun("prod", (found[0],))])
     assert drift.subject == "prod" and "web 1.0 runs image bbbbbbbbbbbb here (dev)" in drift.reason
+
+
+def test_a_probe_passes_on_exit_0_and_fails_on_another_code_or_a_stopped_container(
+    daemon: ApiTransport,
+) -> None:
+    FakeDaemon.answers = {
+        "/containers/c1/exec": (201, {"Id": "e1"}),
+        "/exec/e1/start": (200, b""),
+        "/exec/e1/json": (200, {"Running": False, "ExitCode": 0}),
+    }
+    assert daemon.probe("c1", ["true"], timeout=2) is True
+    FakeDaemon.answers["/exec/e1/json"] = (200, {"Running": False, "ExitCode": 1})
+    assert daemon.probe("c1", ["false"], timeout=2) is False
+    FakeDaemon.answers["/containers/c1/exec"] = (409, {"message": "container is not running"})
+    assert daemon.probe("c1", ["true"], timeout=2) is False
+
+
+def test_a_probe_on_an_engine_that_does_not_answer_is_no_failed_probe(tmp_path: Path) -> None:
+    """An engine restarting mid-rollout must not fail a healthy replica (and roll back)."""
+    with pytest.raises(EngineUnavailable, match="not reachable"):
+        ApiTransport(str(tmp_path / "absent.sock"), timeout=5).probe("c1", ["true"], timeout=2)
