@@ -30,7 +30,8 @@ def down_error(address: str) -> EngineUnavailable:
 
 class RegistryRefused(OperationFailed):
     """A registry that answered with an error (401, 403, 500...): it is reachable and
-    refuses, so exit 1, not 3."""
+    refuses, so an operation fails with exit 1, not 3. `drift` is the exception: exit 1 is
+    its "drift found", so tags it could not compare, whatever the cause, are its exit 3."""
 
 
 def answer_error(address: str, status: int, what: str = "") -> RegistryRefused:
@@ -72,11 +73,6 @@ def status(address: str, timeout: float = 2.0) -> int | None:
         return _request(address, "GET", "/v2/", timeout).status
     except EngineUnavailable:
         return None
-
-
-def answers(address: str, timeout: float = 2.0) -> bool:
-    """True when a registry API agentlab can use (no credentials) answers at `address`."""
-    return status(address, timeout) == 200
 
 
 def manifest_digest(

@@ -286,5 +286,7 @@ def _frontends(moved: Iterable[MovedPort]) -> list[Frontend]:
 
 
 def _cores() -> int:
-    """The cores the proxy's threads run on: this machine's (the engine is local)."""
+    """The cores the proxy's threads run on, taken as this machine's: right for a local
+    engine; a remote one (DOCKER_HOST) may have other counts, which the cap on threads
+    keeps from mattering much."""
     return os.cpu_count() or 1

@@ -83,6 +83,6 @@ def probe(
     return "failed" if failed else "pending"
 
 
-def failed_reason(replica: Replica, state: ProbeState) -> str:
+def failed_reason(state: ProbeState) -> str:
     """The failure line of a replica whose probes failed."""
     return f"failed its health check {state.failures} times in a row after its start period"

@@ -114,7 +114,7 @@ class TargetWatcher:
                 self.engine, replica, watch.probe, watch.running_since, interval, self.clock
             )
             if verdict == "failed":
-                self.fail(phase, replica, failed_reason(replica, watch.probe), self.clock())
+                self.fail(phase, replica, failed_reason(watch.probe), self.clock())
             return verdict == "ready", "probe"
         if replica.has_healthcheck:
             return False, ""
