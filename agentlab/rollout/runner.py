@@ -269,14 +269,24 @@ class RolloutRunner:
         """Take one step (or wait a poll); False once the phase is done."""
         settings = phase.settings
         if isinstance(action, Done):
-            watched = [phase.watches[v.id] for v in new if v.id in phase.ours and not v.failed]
+            ours = [v.id for v in new if v.id in phase.ours and not v.failed]
+            watched = [phase.watches[replica_id] for replica_id in ours]
             watched_until = max(
                 (w.ready_at + settings.monitor for w in watched if w.ready_at is not None),
                 default=now,
             )
-            if watched_until <= now:
+            # ready by agentlab's probe: done once Docker's own health agrees too, so that
+            # status says what the rollout said (Docker's next probe, an interval at most)
+            unconfirmed = [replicas[i] for i in ours if replicas[i].health == "starting"]
+            if watched_until <= now and not unconfirmed:
                 return False
-            return self._hold(phase, Monitor(settings.monitor), watched_until)
+            if watched_until <= now and now - phase.last_progress >= settings.timeout:
+                reason = f"Docker's health still says starting after {settings.timeout:g}s"
+                for replica in unconfirmed:
+                    self.watcher.fail(phase, replica, reason, now)
+                return True
+            until = watched_until if watched_until > now else now + self.poll_interval
+            return self._hold(phase, Monitor(settings.monitor), until)
         if isinstance(action, Wait):
             if now - phase.last_progress < settings.timeout:
                 return self._hold(phase, action, next_due(phase, now))

@@ -15,7 +15,8 @@ from tests.unit.test_runner import NEW, OLD, Rig, make_rig
 
 CHECK = Healthcheck(("curl", "-f", "localhost/health"), interval=1.0, retries=3, start_period=2.0)
 # Docker never calls it healthy; agentlab's second probe of it passes
-PROBED = Behaviour(healthy_after=None, probe=CHECK, probe_passes_after=2)
+# Docker calls it healthy at its own next probe, well after agentlab's second one passed
+PROBED = Behaviour(healthy_after=12, probe=CHECK, probe_passes_after=2)
 NEVER = Behaviour(healthy_after=None, probe=CHECK, health_output="HTTP 503")
 
 
@@ -27,6 +28,20 @@ def test_a_replica_is_ready_at_its_first_passing_probe_while_docker_says_startin
     assert [event.by for event in rig.of(ReplicaReady)] == ["probe"] * 3
     probed = [cid for (cid,) in rig.fake.called("probe")]
     assert all(probed.count(cid) == 2 for cid in set(probed)) and len(set(probed)) == 3
+
+
+def test_the_rollout_is_complete_once_docker_agrees_so_status_says_the_same() -> None:
+    rig = make_rig(PROBED)
+    assert rig.run().outcome == "complete"
+    assert [c.health for c in rig.fake.of("agent")] == ["healthy"] * 3
+
+
+def test_a_replica_docker_never_calls_healthy_fails_at_the_progress_deadline() -> None:
+    rig = make_rig(Behaviour(healthy_after=None, probe=CHECK, probe_passes_after=2))
+    result = rig.run(cli={"timeout": "10s"})
+    assert result.outcome == "rolled-back"
+    assert "Docker's health still says starting after 10s" in result.message
+    assert rig.images() == [OLD] * 3
 
 
 def test_each_replica_joins_the_name_after_its_passing_probe() -> None:
