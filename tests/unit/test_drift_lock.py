@@ -32,6 +32,7 @@ from agentlab.lab.drift_environments import EnvironmentRun, find_environment_dri
 from agentlab.lab.drift_registry import read_tags
 from agentlab.lab.environments import environment_lab
 from agentlab.project.location import load_project
+from tests.http_stub import serving
 from tests.unit.test_environments import REPO, Engines, start, write_project
 
 LOCKED = "sha256:" + "a" * 64
@@ -233,15 +234,10 @@ class Registry(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def registry() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     Registry.hang.clear()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    Registry.hang.clear()
-    server.shutdown()
-    server.server_close()
+    with serving(Registry) as address:
+        yield address
+        Registry.hang.clear()
 
 
 def test_read_tags_asks_each_tag_once(registry: str) -> None:

@@ -5,7 +5,6 @@ server on 127.0.0.1 (an ephemeral port) that answers every request with one stat
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +15,7 @@ from agentlab.engine import registry as api
 from agentlab.engine.fake import FakeEngine
 from agentlab.lab import registry
 from agentlab.lab.drift_registry import read_tags
+from tests.http_stub import serving
 from tests.unit.test_lab_facade import make_facade
 
 
@@ -37,13 +37,8 @@ class Refusing(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def refusing() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Refusing) as address:
+        yield address
 
 
 @pytest.mark.parametrize(
