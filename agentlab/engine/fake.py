@@ -11,7 +11,6 @@ calls from several threads one at a time, and `events()` blocks for the next eve
 from __future__ import annotations
 
 import functools
-import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,18 +19,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from agentlab.common.errors import EngineUnavailable
 from agentlab.common.events import ProgressSink
-from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.fake_containers import (
-    HEALTHY,
     Behaviour,
     FakeClock,
     FakeContainer,
-    FakeImage,
     Observation,
     Observations,
 )
+from agentlab.engine.fake_images import FakeImages
 from agentlab.engine.fake_override import read_override
-from agentlab.engine.fake_streams import FakeChanges, QueueStream
+from agentlab.engine.fake_streams import EventHub, FakeChanges, QueueStream
 from agentlab.engine.model import (
     VERSION_LABEL,
     BuildSection,
@@ -76,7 +73,7 @@ class FakeEngine:
     replay: bool = False  # events() delivers the recorded events first (`--since` the start)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     observations: Observations = field(default_factory=Observations)
-    event_log: list[EngineEvent] = field(default_factory=list)
+    hub: EventHub = field(default_factory=EventHub)
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
     scales: dict[str, int] = field(default_factory=dict)
@@ -85,10 +82,8 @@ class FakeEngine:
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
     lock: threading.RLock = field(default_factory=threading.RLock)
-    _images: dict[str, FakeImage] = field(default_factory=dict)
-    _streams: list[queue.Queue[EngineEvent | None]] = field(default_factory=list)
+    image_store: FakeImages = field(default_factory=FakeImages)
     _serial: int = 0
-    _image_serial: int = 0
     _attached: str | None = None
 
     # ---- test set-up ------------------------------------------------------
@@ -98,7 +93,7 @@ class FakeEngine:
         Once attached, another project name (another environment's, read by drift) gets an
         empty fake of its own on the same images, as another project on one engine."""
         if self._attached not in (None, name):
-            return FakeEngine(name, nap=self.nap, override=override, _images=self._images)
+            return FakeEngine(name, nap=self.nap, override=override, image_store=self.image_store)
         self.project, self.override, self._attached = name, override, name
         return self
 
@@ -111,13 +106,7 @@ class FakeEngine:
         labels: Mapping[str, str] | None = None,
     ) -> ImageInfo:
         """Register a local image; its n-th container acts as behaviours[n] (last repeats)."""
-        repository, tag = split_image_ref(ref)
-        labels = {VERSION_LABEL: version or tag, **(labels or {})}
-        self._image_serial += 1  # a rebuilt tag gets a new id, as in Docker
-        info = ImageInfo(repository, tag, f"sha256:{self._image_serial:064x}", digest, labels,
-                         repo_digests=(f"{repository}@{digest}",) if digest else ())  # fmt: skip
-        self._images[_full(ref)] = FakeImage(info, behaviours or (HEALTHY,))
-        return info
+        return self.image_store.add(ref, behaviours, version, digest, labels)
 
     def add_service(self, service: str, image: str, replicas: int = 1) -> list[str]:
         """Pin a service to an image and start `replicas` settled containers of it."""
@@ -211,23 +200,17 @@ class FakeEngine:
     @_serialised
     def images(self, repository: str) -> list[ImageInfo]:
         self._record(("images", (repository,)))
-        return [i.info for i in self._images.values() if i.info.repository == repository]
+        return self.image_store.of_repository(repository)
 
     @_serialised
     def image(self, ref: str) -> ImageInfo | None:
         self._record(("image", (ref,)))
-        if "@" in ref:  # by digest, as Docker: the image with that repo digest
-            wanted = f"{split_image_ref(ref)[0]}@{ref.partition('@')[2]}"
-            found = next((i for i in self._images.values() if wanted in i.info.repo_digests), None)
-        else:
-            found = self._images.get(_full(ref))
-        return found.info if found else None
+        return self.image_store.find(ref)
 
     @_serialised
     def digests(self, image_ids: Sequence[str]) -> dict[str, str | None]:
         self._record(("digests", tuple(image_ids)))
-        known = {i.info.id: i.info.digest for i in self._images.values()}
-        return {image_id: known.get(image_id) for image_id in image_ids}
+        return self.image_store.digests(image_ids)
 
     @_serialised
     def published_port(self, service: str, port: int) -> int | None:
@@ -351,9 +334,8 @@ class FakeEngine:
     @_serialised
     def remove_image_if_unused(self, image_id: str) -> bool:
         self._record(("remove_image_if_unused", (image_id,)))
-        tagged = {i.info.id for i in self._images.values()}
-        used = {self._images[_full(c.image_ref)].info.id for c in self.containers.values()}
-        return image_id not in tagged | used
+        used = {self.image_store[c.image_ref].info.id for c in self.containers.values()}
+        return image_id not in self.image_store.tagged_ids() | used
 
     @_serialised
     def down(self, volumes: bool = False) -> None:
@@ -366,25 +348,17 @@ class FakeEngine:
         happen; blocks for the next one, like Docker's."""
         with self.lock:
             self._record(("events", ()))
-            stream = QueueStream()
-            for past in self.event_log if self.replay else ():
-                stream.queue.put(past)
-            self._streams.append(stream.queue)
-            return stream
+            return self.hub.subscribe(self.replay)
 
     def send_event(self, event: EngineEvent) -> None:
         """Deliver an event to every open stream, as Docker would (a test's own event)."""
         with self.lock:
-            self.event_log.append(event)
-            for subscriber in self._streams:
-                subscriber.put(event)
+            self.hub.send(event)
 
     def stop_events(self) -> None:
         """End every event stream (what `docker events` does when the engine stops)."""
         with self.lock:
-            for subscriber in self._streams:
-                subscriber.put(None)
-            self._streams.clear()
+            self.hub.stop()
 
     @_serialised
     def changes(self) -> FakeChanges:
@@ -402,9 +376,9 @@ class FakeEngine:
             service=service,
             number=number,
             image_ref=image,
-            behaviour=self._images[_full(image)].next_behaviour(),
+            behaviour=self.image_store[image].next_behaviour(),
             started_at=self.clock.wall(),
-            image=self._images[_full(image)].info,
+            image=self.image_store[image].info,
         )
         container.polls = -1
         container.advance()
@@ -417,26 +391,7 @@ class FakeEngine:
         self._event("destroy", container)
 
     def _replica(self, c: FakeContainer) -> Replica:
-        image = c.image
-        health_log = (c.behaviour.health_output,) if c.health is not None else ()
-        return Replica(
-            id=c.id,
-            name=c.name,
-            service=c.service,
-            number=c.number,
-            image_ref=c.image_ref,
-            image_id=image.id,
-            state=c.state,
-            health=c.health,
-            started_at=c.started_at,
-            restart_count=c.restart_count,
-            exit_code=c.exit_code,
-            labels=dict(image.labels),
-            health_log=health_log,
-            named=c.named,
-            healthcheck=c.behaviour.probe if c.behaviour.healthcheck else None,
-            published_ports={p: host for (svc, p), host in self.ports.items() if svc == c.service},
-        )
+        return c.replica({p: host for (svc, p), host in self.ports.items() if svc == c.service})
 
     def _observe(self, service: str) -> None:
         mine = self.of(service)
@@ -449,8 +404,3 @@ class FakeEngine:
 
     def _event(self, action: str, c: FakeContainer) -> None:
         self.send_event(EngineEvent(action, c.id, c.service, c.name, self.clock.wall()))
-
-
-def _full(ref: str) -> str:
-    """A reference with its tag, as Docker reads one without (`app` is `app:latest`)."""
-    return "{}:{}".format(*split_image_ref(ref))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from agentlab.engine.model import Healthcheck, ImageInfo
+from agentlab.engine.model import Healthcheck, ImageInfo, Replica
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -105,6 +105,28 @@ class FakeContainer:
     @property
     def ready(self) -> bool:
         return self.state == "running" and self.health in (None, "healthy")
+
+    def replica(self, published_ports: dict[int, int]) -> Replica:
+        """What the engine reports of this container."""
+        health_log = (self.behaviour.health_output,) if self.health is not None else ()
+        return Replica(
+            id=self.id,
+            name=self.name,
+            service=self.service,
+            number=self.number,
+            image_ref=self.image_ref,
+            image_id=self.image.id,
+            state=self.state,
+            health=self.health,
+            started_at=self.started_at,
+            restart_count=self.restart_count,
+            exit_code=self.exit_code,
+            labels=dict(self.image.labels),
+            health_log=health_log,
+            named=self.named,
+            healthcheck=self.behaviour.probe if self.behaviour.healthcheck else None,
+            published_ports=published_ports,
+        )
 
 
 @dataclass(frozen=True)

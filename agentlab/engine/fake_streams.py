@@ -43,3 +43,30 @@ class QueueStream:
 
     def close(self) -> None:
         self.queue.put(None)
+
+
+@dataclass
+class EventHub:
+    """The fake's events: each one logged and put on every open stream, as Docker does."""
+
+    log: list[EngineEvent] = field(default_factory=list)
+    _streams: list[queue.Queue[EngineEvent | None]] = field(default_factory=list)
+
+    def subscribe(self, replay: bool) -> QueueStream:
+        """A stream of the events from now on (with `replay`, the logged ones first)."""
+        stream = QueueStream()
+        for past in self.log if replay else ():
+            stream.queue.put(past)
+        self._streams.append(stream.queue)
+        return stream
+
+    def send(self, event: EngineEvent) -> None:
+        self.log.append(event)
+        for subscriber in self._streams:
+            subscriber.put(event)
+
+    def stop(self) -> None:
+        """End every open stream."""
+        for subscriber in self._streams:
+            subscriber.put(None)
+        self._streams.clear()

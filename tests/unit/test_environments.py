@@ -141,8 +141,7 @@ class Engines:
     def __call__(self, project: Project, name: str, override: Path) -> FakeEngine:
         engine = self.by_project.get(name)
         if engine is None:
-            engine = FakeEngine(nap=0.0)
-            engine._images = self.images._images  # the same local images everywhere
+            engine = FakeEngine(nap=0.0, image_store=self.images.image_store)  # one engine's images
             self.by_project[name] = engine
         return engine.attach(project, name, override)
 

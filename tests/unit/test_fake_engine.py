@@ -65,7 +65,7 @@ def test_up_scales_and_recreates_at_the_pinned_image() -> None:
     assert (app.image, app.replicas) == ("app:2", 3)
     fake.down()
     assert fake.containers == {}
-    assert [e.action for e in fake.event_log].count("destroy") == 6
+    assert [e.action for e in fake.hub.log].count("destroy") == 6
 
 
 def test_stop_remove_kill_and_records() -> None:
