@@ -19,7 +19,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from agentlab.common.errors import EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.common.files import write_atomically
 from agentlab.common.imagerefs import split_image_ref
-from agentlab.engine import inspect
+from agentlab.engine import compose_builds, inspect
 from agentlab.engine.api import ApiTransport, choose_transport
 from agentlab.engine.cli import (
     COMPOSE_HINT,
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-_STEP = re.compile(r"#\d+ \[[^\]]+\] ")
 _COMPOSE_VERSION = ("compose", "version", "--short")
 
 
@@ -342,17 +341,7 @@ class ComposeEngine:
         labels: Mapping[str, str],
         dockerfile: str | None = None,
     ) -> None:
-        self._whales(
-            f"build {tag}",
-            lambda c: c.image.legacy_build(
-                context,
-                build_args=dict(build_args),
-                labels=dict(labels),
-                tags=[tag],
-                file=dockerfile,
-                pull=False,
-            ),
-        )
+        compose_builds.build_image(self._whales, context, tag, build_args, labels, dockerfile)
 
     def build_service(
         self,
@@ -362,24 +351,10 @@ class ComposeEngine:
         labels: Mapping[str, str],
         progress: ProgressSink,
     ) -> None:
-        """`compose build` with one more file that names the image and adds the args and
-        labels (Compose merges them into the service's own build section); BuildKit's
-        steps go to `progress`. Compose's build never pulls unless asked to."""
-        extra = {"services": {service: {"image": tag, "build": {
-            "args": dict(build_args), "labels": dict(labels)}}}}  # fmt: skip
         directory = self.override.parent if self.override else self.compose_files[0].parent
-        build_file = directory / f".build-{service}.yaml"
-        write_atomically(build_file, json.dumps(extra))  # JSON is YAML
-        try:
-            self._whales(
-                f"build {tag}",
-                lambda client: _report_steps(
-                    client.compose.build([service], stream_logs=True), progress
-                ),
-                extra_files=[build_file],
-            )
-        finally:
-            build_file.unlink(missing_ok=True)
+        compose_builds.build_service(
+            self._whales, directory, service, tag, build_args, labels, progress
+        )
 
     def remove_image_if_unused(self, image_id: str) -> bool:
         try:
@@ -403,12 +378,3 @@ class ComposeEngine:
     def changes(self) -> EventWakeup:
         # --since now: events between starting `docker events` and its subscribing count too
         return EventWakeup(project_events(self.project, since=time.time()))
-
-
-def _report_steps(stream: Iterable[tuple[str, bytes]] | None, progress: ProgressSink) -> None:
-    """BuildKit's plain output: each step's first line (`#7 [builder 2/4] RUN ...`) goes
-    to `progress`; the rest is read and dropped (a failure's text comes with the error)."""
-    for _, raw in stream or ():
-        line = raw.decode(errors="replace").strip()
-        if _STEP.match(line):
-            progress(f"   {line}")
