@@ -164,9 +164,21 @@ def test_a_sample_project_from_up_to_down(name: str) -> None:
         ]  # `up` with no version pins nothing: no revision
         assert history[0]["image_id"] == history[2]["image_id"]
 
-        down = lab("down")
+        anonymous = anonymous_volumes(lab)  # the sample's own, and its replicas' copies
+        assert anonymous or name != "react-express-db"  # it mounts one over node_modules
+        down = lab("down", "--volumes")
         assert down.code == 0, down.err
         assert lab.containers() == []
+        left = lab.docker("volume", "ls", "-q").split()
+        assert set(anonymous).isdisjoint(left)
+
+
+def anonymous_volumes(lab: LabRun) -> list[str]:
+    """The anonymous volumes mounted in the project's containers."""
+    ids = lab.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={lab.project}")
+    out = lab.docker("inspect", "--format", "{{json .Mounts}}", *ids.split())
+    mounts = [mount for line in out.splitlines() for mount in json.loads(line)]
+    return [m["Name"] for m in mounts if m["Type"] == "volume" and len(m["Name"]) == 64]
 
 
 def test_a_fixed_host_port_rolls_stop_first_and_says_how_long_it_was_down() -> None:
