@@ -264,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
          "<= 100 ms", switch <= 0.1),
     ]  # fmt: skip
     say()
-    say(table(["measure", "measured", "target", ""],
-              [[name, value, target, verdict(ok)] for name, value, target, ok in checks]))
+    say(
+        table(
+            ["measure", "measured", "target", ""],
+            [[name, value, target, verdict(ok)] for name, value, target, ok in checks],
+        )
+    )
     say(f"baseline: one runtime API round trip {trip * 1000:.1f} ms (median); the switch is "
         f"{switch / trip:.1f}x it; aborts {', '.join(f'{a:.2f}' for a in aborts)} s")  # fmt: skip
     return 0 if all(ok for *_, ok in checks) else 1

@@ -138,9 +138,14 @@ def add_parsers(sub: Any) -> None:
     rollback.add_argument("--to-revision", type=int, metavar="N")
     rollback.add_argument("--json", action="store_true", help="one JSON event per line")
 
-    for word, what in (("promote", "skip a running canary to 100%%, or with --from ENV --to "
-                                   "ENV, roll ENV to the image another runs"),
-                       ("abort", "send a running canary's traffic back to stable and end it")):
+    for word, what in (
+        (
+            "promote",
+            "skip a running canary to 100%%, or with --from ENV --to "
+            "ENV, roll ENV to the image another runs",
+        ),
+        ("abort", "send a running canary's traffic back to stable and end it"),
+    ):
         request = sub.add_parser(word, help=what)
         request.add_argument("service")
 

@@ -33,9 +33,7 @@ def wants_canary(model: ProjectModel, service: str, options: Mapping[str, Any]) 
     """`--strategy canary`, or a service with a canary in agentlab.yaml and no other
     strategy asked for."""
     strategy = options.get("strategy")
-    return strategy in STRATEGIES or (
-        strategy is None and service in model.project.settings.canary
-    )
+    return strategy in STRATEGIES or (strategy is None and service in model.project.settings.canary)
 
 
 def plan_canary(

@@ -104,9 +104,7 @@ def metric_value(metric: Metric, figures: VersionFigures) -> float | None:
     return figures.quantile(_QUANTILES[metric])
 
 
-def judge(
-    gate: Gate, canary: VersionFigures, stable: VersionFigures, min_requests: int
-) -> Reading:
+def judge(gate: Gate, canary: VersionFigures, stable: VersionFigures, min_requests: int) -> Reading:
     """The gate's verdict on one interval's figures."""
     requests = canary.requests
     value = metric_value(gate.metric, canary)

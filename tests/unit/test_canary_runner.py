@@ -396,7 +396,8 @@ def test_a_failed_meter_reading_is_an_unknown_interval_and_the_next_counts_from_
     assert result.outcome == "complete", result.message
     first, second = rig.of(GateChecked)
     assert (first.verdict, first.reading) == (
-        "inconclusive", "unknown (the traffic layer's meter answered 503: cut short)"
+        "inconclusive",
+        "unknown (the traffic layer's meter answered 503: cut short)",
     )
     assert second.verdict == "pass"  # 20: two intervals at 10/s since reading 0 (one: 10)
 
