@@ -11,6 +11,7 @@ from agentlab.cli import prometheus_commands
 from agentlab.cli.canary_commands import cmd_weight
 from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json, versions_json
+from agentlab.cli.plans import show_plan, up_json, up_lines
 from agentlab.cli.render import images_table, status_table, versions_text
 from agentlab.common.errors import BadInput
 from agentlab.lab.drift import unknown_line
@@ -38,6 +39,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise BadInput("--timeout must be positive", hint="--timeout 120")
     lab = open_lab(args)
+    if args.dry_run:
+        plan = lab.plan_up(args.target, sets, args.traffic_layer, args.locked)
+        return show_plan(up_json(plan), up_lines(plan), args.json)
     status = lab.up(
         args.target,
         sets,

@@ -8,6 +8,7 @@ from typing import Any
 
 from agentlab.cli.commands_base import say
 from agentlab.cli.jsonout import emit_json
+from agentlab.cli.plans import promotion_json, promotion_lines, show_plan
 from agentlab.cli.render import table
 from agentlab.cli.rollout_commands import EventPrinter, finish
 from agentlab.common.errors import BadInput
@@ -46,7 +47,15 @@ def add_parsers(sub: Any) -> None:
     promote.formatter_class = argparse.RawDescriptionHelpFormatter
     promote.add_argument("--from", dest="from_env", metavar="ENV", help="source environment")
     promote.add_argument("--to", dest="to_env", metavar="ENV", help="target environment")
-    promote.add_argument("--json", action="store_true", help="one JSON event per line")
+    promote.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --from/--to: run every check, print the rollout it would run in --to "
+        "(the image by digest, strategy, steps), change nothing",
+    )
+    promote.add_argument(
+        "--json", action="store_true", help="one JSON event per line (--dry-run: the plan)"
+    )
 
 
 def handles(args: argparse.Namespace) -> bool:
@@ -115,6 +124,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
     target = environment_lab(project, args.to_env, engine_factory)
     promotion = plan_promotion(source, target, args.service)
     what = f"{args.service} {promotion.image.version} ({promotion.image.short})"
+    if args.dry_run:
+        return show_plan(promotion_json(promotion), promotion_lines(promotion), args.json)
     if promotion.plan is None:
         say(f"{args.to_env} already runs {what}: nothing to promote")
         return 0

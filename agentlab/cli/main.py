@@ -116,7 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="put SERVICE behind agentlab's proxy (repeatable; kept for later commands): "
         "its published ports move to the proxy, so its replicas can surge",
     )
-    up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
+    up.add_argument(
+        "--json", action="store_true", help="print the resulting status (or the plan) as JSON"
+    )
+    up.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run every check, print what up would do (pins, rollouts, starts, builds, "
+        "fetches, traffic layer), change nothing",
+    )
     registry_commands.add_up_flags(up)
 
     status = sub.add_parser("status", help="every service and replica")

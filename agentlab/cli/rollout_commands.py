@@ -9,6 +9,7 @@ from typing import Any
 
 from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import emit_json
+from agentlab.cli.plans import rollout_json, rollout_lines, show_plan
 from agentlab.cli.render import history_table
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.facade import Lab
@@ -124,14 +125,18 @@ def add_parsers(sub: Any) -> None:
         flag = spec.get("flag", f"--{name.replace('_', '-')}")
         options = {k: v for k, v in spec.items() if k != "flag"}
         canary.add_argument(flag, dest=name, default=None, **options)
-    rollout.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rollout.add_argument(
+        "--dry-run", action="store_true", help="print the plan (--json: as JSON), change nothing"
+    )
     rollout.add_argument(
         "--traffic",
         type=float,
         metavar="RPS",
         help="send RPS requests/s through the gateway during the rollout",
     )
-    rollout.add_argument("--json", action="store_true", help="one JSON event per line")
+    rollout.add_argument(
+        "--json", action="store_true", help="one JSON event per line (--dry-run: the plan)"
+    )
 
     rollback = sub.add_parser("rollback", help="roll back to the previous revision, or to N")
     rollback.add_argument("service", nargs="?")
@@ -221,24 +226,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     service = words[0]
     if args.dry_run:
         plan = lab.plan_rollout(service, args.to, options)
-        how = plan.canary.strategy if plan.canary else plan.settings.strategy
-        print(
-            f"plan: {service} {plan.from_version} -> {plan.target.tag}, "
-            f"{plan.service.replicas} replica(s), {how}"
-        )
-        if plan.target.fetch is not None:
-            print(f"  first fetch {plan.target.fetch.image} (locked, not here)")
-        lines = plan.canary.lines() if plan.canary else [s.line() for s in plan.steps()]
-        for line in lines:
-            print(f"  {line}")
-        if plan.canary and plan.canary.analysis.gates:
-            analysis = plan.canary.analysis
-            print(f"  gates (every {analysis.interval:g}s, {analysis.count} readings, "
-                  f"{analysis.failure_limit} failures tolerated, "
-                  f"{analysis.min_requests} requests at least):")  # fmt: skip
-            for gate in analysis.gates:
-                print(f"    {gate.text}")
-        return 0
+        return show_plan(rollout_json(plan), rollout_lines(plan), args.json)
     traffic = TrafficRun(lab, args.traffic).start() if args.traffic else None
     try:
         result = lab.rollout(
@@ -256,6 +244,11 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 def cmd_request(args: argparse.Namespace) -> int:
     """`agentlab promote SERVICE` / `agentlab abort SERVICE`."""
+    if getattr(args, "dry_run", False):
+        raise BadInput(
+            "--dry-run plans a promote across environments",
+            hint=f"agentlab promote {args.service} --from staging --to prod --dry-run",
+        )
     taken = open_lab(args).request_canary(args.service, args.command)
     when = "it took it" if taken else "it acts at its next pause or analysis"
     say(f"{args.command} sent to the canary of {args.service}: {when}")

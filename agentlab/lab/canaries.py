@@ -5,7 +5,7 @@ runner wired to the traffic layer's weights and meter, and `agentlab promote` / 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,14 @@ def wants_canary(model: ProjectModel, service: str, options: Mapping[str, Any]) 
 
 
 def plan_canary(
-    model: ProjectModel, layer: TrafficLayer, service: str, options: Mapping[str, Any]
+    model: ProjectModel,
+    layer: TrafficLayer,
+    service: str,
+    options: Mapping[str, Any],
+    behind: Collection[str] | None = None,
 ) -> tuple[CanaryPlan, dict[str, Any]]:
-    """The validated canary of `service`, and the record that rebuilds it on resume."""
+    """The validated canary of `service`, and the record that rebuilds it on resume.
+    `behind`: the services behind the traffic layer when it runs (default: now)."""
     entry = model.project.settings.canary.get(service, {})
     given = {key: options.get(key) for key in PLAN_OPTIONS}
     blue_green = options.get("strategy") == "blue-green"
@@ -53,7 +58,9 @@ def plan_canary(
     elif options.get("auto_promote") or options.get("scale_down_delay") is not None:
         raise BadInput("--auto-promote and --scale-down-delay belong to a blue-green",
                        hint="--strategy blue-green")  # fmt: skip
-    if (plan.analysis.gates or blue_green) and service not in layer.services:
+    if (plan.analysis.gates or blue_green) and service not in (
+        layer.services if behind is None else behind
+    ):
         what = "a blue-green hides its new set behind" if blue_green else "gates read"
         raise BadInput(f"{what} the traffic layer; {service} is not behind it",
                        hint=f"agentlab up --traffic-layer {service}")  # fmt: skip

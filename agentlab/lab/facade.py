@@ -23,6 +23,7 @@ from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
 from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, never
 from agentlab.lab.status import LabStatus, read_status
 from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.lab.up_plan import UpPlan
 from agentlab.project.location import Project
 from agentlab.rollout.canary_requests import Request
 from agentlab.rollout.phase import RolloutResult
@@ -167,6 +168,19 @@ class Lab:
         pinned = locking.locked_targets(self.model, progress) if locked else ()
         replicas = self.lifecycle.up(version, sets, timeout, progress, cause, traffic_layer, pinned)
         return self.status(replicas)
+
+    def plan_up(
+        self,
+        version: str | None,
+        sets: Mapping[str, str],
+        traffic_layer: Sequence[str] = (),
+        locked: bool = False,
+    ) -> UpPlan:
+        """Every check `up` makes, and what it would do (`up --dry-run`), touching nothing:
+        no file written, nothing built, fetched, started or changed (the lab's registry is
+        asked about locked digests only when it runs)."""
+        pinned = locking.locked_targets(self.model, quiet, start=False) if locked else ()
+        return self.lifecycle.plan(version, sets, traffic_layer, pinned)
 
     def down(self, volumes: bool) -> None:
         self.lifecycle.down(volumes)

@@ -12,12 +12,11 @@ from agentlab.engine.model import Replica
 from agentlab.lab import builds, environment_ports, lock_policy, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
-from agentlab.lab.name_clashes import check_names_free
-from agentlab.lab.ports import check_ports_free
-from agentlab.lab.rollouts import Rollouts, failure_details
+from agentlab.lab.rollouts import RolloutPlan, Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
+from agentlab.lab.up_plan import UpPlan, plan_up
 from agentlab.state.lock import project_lock
-from agentlab.state.override import read_pins, update_override
+from agentlab.state.override import update_override
 
 PROXY_START = 30.0  # s HAProxy may take to listen once its container runs
 
@@ -33,6 +32,19 @@ class Lifecycle:
         self.rollouts = rollouts
         self.layer = layer
 
+    def plan(
+        self,
+        version: str | None,
+        sets: Mapping[str, str],
+        traffic_layer: Sequence[str] = (),
+        locked_pins: Sequence[Resolved] = (),
+    ) -> UpPlan:
+        """Validate `up` and say what it will do, touching nothing (`up --dry-run`)."""
+        return plan_up(
+            self.model, self.catalogue, self.rollouts, self.layer,
+            version, sets, traffic_layer, locked_pins,
+        )  # fmt: skip
+
     def up(
         self,
         version: str | None,
@@ -47,33 +59,27 @@ class Lifecycle:
         behind the traffic layer, start the lab, wait until every replica is ready; the
         replicas then. Running services whose version changes are rolled out, not
         recreated."""
+        self.model.engine.prepare_to_mutate()
+        planned = self.plan(version, sets, traffic_layer, locked_pins)
+        return self.apply(planned, timeout, progress, cause)
+
+    def apply(
+        self, planned: UpPlan, timeout: float, progress: ProgressSink, cause: str
+    ) -> list[Replica]:
+        """Run a validated plan under the project lock: fetch and build what it needs,
+        write the override, roll out the running services it changes, start the lab and
+        wait until every replica is ready."""
         model = self.model
-        model.engine.prepare_to_mutate()
-        layered = self.layer.plan(traffic_layer)
-        resolved = [*self.catalogue.plan_pins(version, sets), *locked_pins]
-        rest = self.catalogue.locked_rest(resolved)  # an environment that requires a lock
-        if locked_pins or rest:
-            resolved = [*resolved, *rest]
-            self.catalogue.check_requirements(resolved)
-        jobs = [r.build for r in resolved if r.build is not None]
-        jobs += self.catalogue.missing_images(resolved)
-        model.engine.check()
-        running = {r.service for r in model.engine.replicas() if r.running}
-        if not environment_ports.ephemeral(model):  # an environment's become ephemeral
-            check_ports_free(model, running)
-        check_names_free(model, running)
         with project_lock(model.state_dir, cause):
-            lock_policy.fetch(model, {r.service: r.fetch for r in resolved if r.fetch}, progress)
-            builds.build_missing(model, jobs, progress)  # pushed with a registry
-            self.layer.apply(layered)
+            lock_policy.fetch(model, planned.fetches, progress)
+            builds.build_missing(model, list(planned.builds), progress)  # pushed with a registry
+            self.layer.apply(planned.layered)
             if registry.settings(model) is not None:
                 registry.configure(model)  # `compose up` starts the lab's registry too
             environment_ports.apply(model)
-            pins = read_pins(model.override_path)
-            changed = [r for r in resolved if pins.get(r.service) != r.image]
-            for item in [r for r in changed if r.service in running]:
-                self._roll_within_up(item, progress, cause)
-            fresh = [r for r in changed if r.service not in running]
+            for rollout in planned.rolls:
+                self._roll_within_up(rollout, progress, cause)
+            fresh = planned.fresh
             update_override(model.override_path, pins={r.service: r.image for r in fresh})
             history = model.history()
             revisions = []
@@ -86,8 +92,8 @@ class Lifecycle:
                         item.service, item.tag, item.image, image_id, digest, cause
                     )
                 )
-            pinned = ", ".join(f"{r.service}={r.tag}" for r in resolved) or "current versions"
-            progress(f"starting {model.name} ({pinned})")
+            pinned = ", ".join(f"{r.service}={r.tag}" for r in planned.pinned)
+            progress(f"starting {model.name} ({pinned or 'current versions'})")
             if prometheus.remove_if_off(model):
                 progress("prometheus: removed (no longer in agentlab.yaml)")
             try:
@@ -98,9 +104,8 @@ class Lifecycle:
                 raise
             for rev in revisions:
                 history.finish_revision(rev.service, rev.number, "complete")
-            if layered:
-                behind = ", ".join(dict.fromkeys(port.service for port in layered))
-                progress(f"traffic layer: {behind} behind {proxy_image()}")
+            if planned.layered:
+                progress(f"traffic layer: {', '.join(planned.behind)} behind {proxy_image()}")
                 self._wait_for_proxy()
                 self.layer.sync()
                 if (scraper := prometheus.url(model)) is not None:
@@ -137,15 +142,15 @@ class Lifecycle:
                 engine, feed, wait_for, self.model.managed, timeout, progress
             )
 
-    def _roll_within_up(self, item: Resolved, progress: ProgressSink, cause: str) -> None:
+    def _roll_within_up(self, planned: RolloutPlan, progress: ProgressSink, cause: str) -> None:
         """`up --set` on a running service goes through the rollout machinery."""
-        planned = self.rollouts.prepare(item.service, item, {})
-        progress(f"rolling {item.service} {planned.from_version} -> {item.tag}")
+        name = planned.service.name
+        progress(f"rolling {name} {planned.from_version} -> {planned.target.tag}")
         result = self.rollouts.execute(planned, lambda event: progress(event.line()), cause)
         self.model.reload()
         if result.outcome != "complete":
             raise OperationFailed(
-                f"{item.service}: {result.message}",
+                f"{name}: {result.message}",
                 hint=result.hint or "agentlab history shows what ran",
                 details=failure_details(result),
             )

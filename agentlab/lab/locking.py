@@ -81,11 +81,15 @@ def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
     return where, services
 
 
-def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved]:
+def locked_targets(
+    model: ProjectModel, progress: ProgressSink, start: bool = True
+) -> list[Resolved]:
     """What `up --locked` pins: each locked digest, those not here to fetch from their
     registry once every check of `up` passed (under its project lock; nothing is pulled
     here). Refuses before any change: BadInput (exit 2) for a digest that is nowhere,
-    EngineUnavailable (exit 3) when the registry that has to be asked does not answer."""
+    EngineUnavailable (exit 3) when the registry that has to be asked does not answer
+    (the lab's own is started first when it never was, unless `start` is False: a dry
+    run)."""
     found = read_lockfile(path(model))
     if found is None:
         raise BadInput(f"there is no {path(model)}", hint=f"write it: {command(model)} lock")
@@ -102,7 +106,7 @@ def locked_targets(model: ProjectModel, progress: ProgressSink) -> list[Resolved
         model.service(name)
     missing = {n: e for n, e in section.items() if model.image(pin_ref(e)) is None}
     own = registry.address(model)
-    if own is not None and any(e.repository.startswith(f"{own}/") for e in missing.values()):
+    if start and own and any(e.repository.startswith(f"{own}/") for e in missing.values()):
         with project_lock(model.state_dir, "up --locked"):
             registry.ready(model, progress)  # started when it never was (e.g. after down)
     return [

@@ -125,15 +125,19 @@ class Rollouts:
         target: Resolved,
         options: Mapping[str, Any],
         from_image: str | None = None,
+        as_run: ServiceSpec | None = None,
+        behind: Collection[str] | None = None,
     ) -> RolloutPlan:
         """Validate everything about a rollout before any container or file is touched.
         `from_image` is what the service runs when the override already asks for another
-        (an edit the watcher rolls out); by default, the service's current image."""
-        spec = self.model.service(service)
+        (an edit the watcher rolls out); by default, the service's current image. `as_run`
+        and `behind` are the service and the traffic layer's services as they will be when
+        it runs (`up` changes the override first); by default, as they are now."""
+        spec = as_run or self.model.service(service)
         self.catalogue.check_requirements([target])
         canary, record = None, None
         if canaries.wants_canary(self.model, service, options):
-            canary, record = canaries.plan_canary(self.model, self.layer, service, options)
+            canary, record = canaries.plan_canary(self.model, self.layer, service, options, behind)
         elif any(options.get(key) is not None for key in canaries.CANARY_OPTIONS):
             raise BadInput("--steps and the gates belong to a canary",
                            hint="add --strategy canary")  # fmt: skip

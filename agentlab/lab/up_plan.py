@@ -1,0 +1,128 @@
+"""What `agentlab up` will do, worked out before anything is touched: the pins it asks for,
+the images it builds or fetches, the running services it rolls out (through the rollout
+machinery) and the ones it starts, the services it moves behind the traffic layer. Every
+check `up` makes is made here, by reads only; `up` then runs this plan, and `up --dry-run`
+prints it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from agentlab.engine.model import ServiceSpec
+from agentlab.lab import builds, environment_ports
+from agentlab.lab.catalogue import Catalogue, Resolved
+from agentlab.lab.model import ProjectModel
+from agentlab.lab.name_clashes import check_names_free
+from agentlab.lab.ports import check_ports_free
+from agentlab.lab.rollouts import RolloutPlan, Rollouts
+from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.state.lockfile import LockedService
+from agentlab.state.override import LAYER_PREFIX, MovedPort, read_pins
+
+
+@dataclass(frozen=True)
+class ServiceChange:
+    """One service of the project as `up` leaves it."""
+
+    service: str
+    current: str | None  # the image it is pinned to now (its pin, else the compose file's)
+    target: Resolved | None  # the image `up` pins it to; None: it keeps `current`
+    running: bool  # some replica of it runs now
+    rollout: RolloutPlan | None = None  # a running service whose pin changes is rolled out
+    behind_layer: bool = False  # behind the traffic layer after `up`
+
+    @property
+    def action(self) -> str:
+        """`roll` (running, new pin), `start` (nothing of it runs), `keep` (runs as is)."""
+        if self.rollout is not None:
+            return "roll"
+        return "keep" if self.running else "start"
+
+
+@dataclass(frozen=True)
+class UpPlan:
+    """Everything `up` does, validated: run it with `Lifecycle.apply`."""
+
+    project: str
+    pinned: tuple[Resolved, ...]  # every pin asked for (`--version`, `--set`, the lock's)
+    changes: tuple[ServiceChange, ...]  # the project's services: the pinned ones first
+    builds: tuple[builds.BuildJob, ...]  # images to build first (pushed with a registry)
+    layered: tuple[MovedPort, ...]  # the ports the traffic layer's proxy publishes
+
+    @property
+    def fetches(self) -> dict[str, LockedService]:
+        """Per service, the locked image to fetch from its registry first (not here)."""
+        return {r.service: r.fetch for r in self.pinned if r.fetch is not None}
+
+    @property
+    def rolls(self) -> list[RolloutPlan]:
+        """The rollouts `up` runs, in order (the services others require first)."""
+        return [c.rollout for c in self.changes if c.rollout is not None]
+
+    @property
+    def fresh(self) -> list[Resolved]:
+        """The new pins of the services that do not run: written, then started."""
+        return [c.target for c in self.changes if c.target is not None and c.rollout is None]
+
+    @property
+    def behind(self) -> tuple[str, ...]:
+        """The services behind the traffic layer after `up`."""
+        return tuple(dict.fromkeys(port.service for port in self.layered))
+
+
+def plan_up(
+    model: ProjectModel,
+    catalogue: Catalogue,
+    rollouts: Rollouts,
+    layer: TrafficLayer,
+    version: str | None,
+    sets: Mapping[str, str],
+    traffic_layer: Sequence[str] = (),
+    locked_pins: Sequence[Resolved] = (),
+) -> UpPlan:
+    """Validate `up` (versions, requirements, the lock's rules, images present or
+    buildable, host ports and container names free, each rollout's settings) and say what
+    it will do; reads only. `locked_pins`: images to pin besides (`up --locked`)."""
+    layered = layer.plan(traffic_layer)
+    resolved = [*catalogue.plan_pins(version, sets), *locked_pins]
+    rest = catalogue.locked_rest(resolved)  # an environment that requires a lock
+    if locked_pins or rest:
+        resolved = [*resolved, *rest]
+        catalogue.check_requirements(resolved)
+    jobs = [r.build for r in resolved if r.build is not None]
+    jobs += catalogue.missing_images(resolved)
+    model.engine.check()
+    running = {r.service for r in model.engine.replicas() if r.running}
+    if not environment_ports.ephemeral(model):  # an environment's become ephemeral
+        check_ports_free(model, running)
+    check_names_free(model, running)
+    pins = read_pins(model.override_path)
+    behind = tuple(dict.fromkeys(port.service for port in layered))
+    changed = {r.service: r for r in resolved if pins.get(r.service) != r.image}
+    order = [*(r.service for r in resolved), *model.services]
+    changes = []
+    for name in dict.fromkeys(order):
+        if name.startswith(LAYER_PREFIX):  # agentlab's own: the proxy, the registry
+            continue
+        target, rollout = changed.get(name), None
+        if target is not None and name in running:
+            as_run = _as_up_runs(model, model.services[name], behind)
+            rollout = rollouts.prepare(name, target, {}, as_run=as_run, behind=behind)
+        current = model.current_image(name) if name in model.managed else None
+        current = current or model.services[name].image
+        changes.append(
+            ServiceChange(name, current, target, name in running, rollout, name in behind)
+        )
+    return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered)
+
+
+def _as_up_runs(model: ProjectModel, spec: ServiceSpec, behind: Sequence[str]) -> ServiceSpec:
+    """A service as `up` runs it once it has written the override: behind the traffic
+    layer it publishes no port (the proxy does), in an ephemeral environment its fixed
+    host ports are ephemeral ones."""
+    if spec.name in behind:
+        return replace(spec, ports=())
+    if spec.name in environment_ports.wanted_ports(model):
+        return replace(spec, ports=tuple(replace(p, published=None) for p in spec.ports))
+    return spec
