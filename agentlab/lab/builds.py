@@ -142,13 +142,9 @@ def service_job(spec: ServiceSpec, repository: str, version: str, base: str) -> 
     )
 
 
-def run_jobs(
-    engine: Engine, jobs: list[BuildJob], force: bool, progress: ProgressSink
-) -> list[BuildJob]:
-    """Build what is missing (or everything with force); return the jobs that were built.
-    BadInput before any build when a base image is not local."""
-    todo = [job for job in jobs if force or engine.image(job.tag) is None]
-    for job in todo:
+def check_bases(engine: Engine, jobs: list[BuildJob]) -> None:
+    """BadInput naming the first base image of these builds that is not local."""
+    for job in jobs:
         missing = [base for base in job.bases if engine.image(base) is None]
         if missing:
             raise BadInput(
@@ -156,6 +152,15 @@ def run_jobs(
                 "(agentlab never pulls)",
                 hint="docker pull it, or set AGENTLAB_BASE_IMAGE (scripts/lab-up.sh makes one)",
             )
+
+
+def run_jobs(
+    engine: Engine, jobs: list[BuildJob], force: bool, progress: ProgressSink
+) -> list[BuildJob]:
+    """Build what is missing (or everything with force); return the jobs that were built.
+    BadInput before any build when a base image is not local."""
+    todo = [job for job in jobs if force or engine.image(job.tag) is None]
+    check_bases(engine, todo)
     for number, job in enumerate(todo, start=1):
         progress(f"[{number}/{len(todo)}] building {job.tag}")
         replaced = engine.image(job.tag) if force else None

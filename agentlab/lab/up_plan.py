@@ -82,8 +82,9 @@ def plan_up(
     locked_pins: Sequence[Resolved] = (),
 ) -> UpPlan:
     """Validate `up` (versions, requirements, the lock's rules, images present or
-    buildable, host ports and container names free, each rollout's settings) and say what
-    it will do; reads only. `locked_pins`: images to pin besides (`up --locked`)."""
+    buildable from local bases, host ports and container names free, each rollout's
+    settings) and say what it will do; reads only. `locked_pins`: images to pin besides
+    (`up --locked`)."""
     layered = layer.plan(traffic_layer)
     resolved = [*catalogue.plan_pins(version, sets), *locked_pins]
     rest = catalogue.locked_rest(resolved)  # an environment that requires a lock
@@ -92,6 +93,7 @@ def plan_up(
         catalogue.check_requirements(resolved)
     jobs = [r.build for r in resolved if r.build is not None]
     jobs += catalogue.missing_images(resolved)
+    builds.check_bases(model.engine, jobs)
     model.engine.check()
     running = {r.service for r in model.engine.replicas() if r.running}
     if not environment_ports.ephemeral(model):  # an environment's become ephemeral

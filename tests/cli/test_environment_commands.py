@@ -4,6 +4,7 @@ environment's project, sharing their images); `promote SERVICE` alone stays the 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from agentlab.cli import environment_commands, main
 from agentlab.lab.environments import environment_lab
 from agentlab.project.location import load_project
+from tests.cli.test_dry_run import files
 from tests.unit.test_environments import Engines, start, write_project
 
 
@@ -66,3 +68,46 @@ def test_promote_without_environments_is_the_canary_request(
     monkeypatch.setattr("agentlab.cli.rollout_commands.cmd_request", request)
     assert main.main([*setup[1], "promote", "agent"]) == 0
     assert asked == ["agent"]
+
+
+def test_promote_dry_run_prints_the_targets_rollout_and_changes_nothing(
+    setup: tuple[Engines, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    engines, flags = setup
+    prod = engines.by_project["shop-prod"]
+    root = Path(flags[1]).parent
+    before = files(root)
+    promote = [*flags, "promote", "agent", "--from", "staging", "--to", "prod", "--dry-run"]
+    assert main.main(promote) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("plan: promote agent 1.4.1 (")
+    assert lines[0].endswith(
+        " from staging to prod, as lab/agent:1.4.1 (dry run: nothing is changed)"
+    )
+    assert lines[1] == "plan: agent 1.3.0 -> 1.4.1, 2 replica(s), rolling"
+    assert lines[2].startswith("  1. ")
+    assert main.main([*promote, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["from_environment"], plan["to_environment"]) == ("staging", "prod")
+    assert plan["rollout"]["to"] == "lab/agent:1.4.1" and plan["rollout"]["steps"]
+    mutating = {"up", "add_replicas", "stop_replica", "remove_replica", "join_name", "leave_name"}
+    assert [call for call, _ in prod.calls if call in mutating] == []
+    assert set(prod.images_of("agent")) == {"lab/agent:1.3.0"}
+    assert files(root) == before  # no override, history or lock written
+
+
+def test_promote_dry_run_makes_the_checks_of_promote(
+    setup: tuple[Engines, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    engines, flags = setup
+    staging = engines.by_project["shop-staging"]
+    staging.containers.clear()
+    staging.start("agent", "lab/agent:1.4.1-dev.1", 1)  # prod refuses a prerelease
+    promote = [*flags, "promote", "agent", "--from", "staging", "--to", "prod"]
+    assert main.main([*promote, "--dry-run"]) == 2
+    refused = capsys.readouterr().err
+    assert "prod refuses the prerelease 1.4.1-dev.1" in refused
+    assert main.main(promote) == 2
+    assert capsys.readouterr().err == refused
+    assert main.main([*flags, "promote", "agent", "--dry-run"]) == 2  # the canary's has none
+    assert "--dry-run plans a promote across environments" in capsys.readouterr().err
