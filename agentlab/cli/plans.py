@@ -109,7 +109,10 @@ def _change_lines(change: ServiceChange) -> list[str]:
         details = [f"  {line}" for line in rollout_details(change.rollout)]
         return [f"  {change.service}: roll {summary}{layer}", *details]
     now = _version(change.current) or "-"
-    versions = f"{now} -> {change.target.tag}" if change.target else f"{now} (unchanged)"
+    versions = f"{now} (unchanged)"
+    if change.target is not None:  # a new pin: another version, or the same one pinned
+        same = change.target.image == change.current
+        versions = f"{now} (pinned)" if same else f"{now} -> {change.target.tag}"
     image = change.target.image if change.target else change.current
     word = {"start": "start", "keep": "running, kept"}[change.action]
     return [f"  {change.service}: {word} {versions} [{image or 'no image'}]{layer}"]

@@ -27,6 +27,7 @@ from tests.conftest import (
     registry_address,
     remove_references,
 )
+from tests.integration.test_dry_run import snapshot
 
 pytestmark = pytest.mark.engine
 
@@ -94,6 +95,8 @@ def test_staging_and_prod_side_by_side_locked_digests_diff_policy_and_promote(
     assert staging.code == 0, staging.err
     refused = lab("-e", "prod", "up")  # the demo has a registry: prod runs only locked digests
     assert refused.code == 2, refused.err
+    dry = lab("-e", "prod", "up", "--dry-run")
+    assert (dry.code, dry.err) == (2, refused.err)
     assert "prod runs only digests agentlab.lock records" in refused.err
     assert "agentlab -e staging lock" in refused.err
     prod_label = f"label=com.docker.compose.project={lab.project}-prod"
@@ -104,6 +107,13 @@ def test_staging_and_prod_side_by_side_locked_digests_diff_policy_and_promote(
         assert done.code == 0, (step, done.err)
     locked = yaml.safe_load((lab.compose_file.parent / "agentlab.lock").read_text())
     agent_130 = locked["environments"]["staging"]["services"]["agent"]
+    prod_before = snapshot(lab, f"{lab.project}-prod", prod_state)
+    planned = lab("-e", "prod", "up", "--dry-run", "--json")  # nothing started, no registry
+    assert planned.code == 0, planned.err
+    planned_agent = next(s for s in planned.json()["services"] if s["service"] == "agent")
+    assert planned_agent["action"] == "start"
+    assert planned_agent["to"].endswith(f"agentlab-demo/agent:1.3.0@{agent_130['digest']}")
+    assert snapshot(lab, f"{lab.project}-prod", prod_state) == prod_before
     prod = lab("-e", "prod", "up")  # staging's locked digests, not the tags
     assert prod.code == 0, prod.err
     assert f"agentlab-demo/agent:1.3.0@{agent_130['digest']}" in (
@@ -113,6 +123,12 @@ def test_staging_and_prod_side_by_side_locked_digests_diff_policy_and_promote(
         agent_130["digest"]
     }
     assert published(lab, "staging", "gateway", 8080) != published(lab, "prod", "gateway", 8080)
+    staging_state = prod_state.parent / f"{lab.project}-staging"
+    staging_before = snapshot(lab, f"{lab.project}-staging", staging_state)
+    planned = lab("-e", "staging", "up", "--set", "agent=1.4.1", "--dry-run")
+    assert planned.code == 0, planned.err
+    assert "  agent: roll 1.3.0 -> 1.4.1, 1 replica(s), rolling" in planned.out.splitlines()
+    assert snapshot(lab, f"{lab.project}-staging", staging_state) == staging_before
     rolled = lab("-e", "staging", "up", "--set", "agent=1.4.1")
     assert rolled.code == 0, rolled.err
 
@@ -143,6 +159,15 @@ def test_staging_and_prod_side_by_side_locked_digests_diff_policy_and_promote(
     assert (prod_state / "override.yaml").read_text() == override
 
     assert lab("-e", "staging", "lock").code == 0  # staging's 1.4.1, by digest
+    override = (prod_state / "override.yaml").read_text()
+    planned = lab("promote", "agent", "--from", "staging", "--to", "prod", "--dry-run", "--json")
+    assert planned.code == 0, planned.err
+    rollout = planned.json()["rollout"]
+    assert rollout["to"].endswith(f"agentlab-demo/agent:1.4.1@{staging_digest}")  # by digest
+    assert (rollout["from_version"], rollout["strategy"]) == ("1.3.0", "rolling")
+    assert rollout["steps"]
+    assert image_ids(lab, "prod", "agent") == before
+    assert (prod_state / "override.yaml").read_text() == override
     url = f"http://127.0.0.1:{published(lab, 'prod', 'gateway', 8080)}/"
     # a worker per request in flight, and a long timeout: on a busy machine a slow answer is
     # not a lost one (a request the rollout loses fails at once: refused or reset)

@@ -12,6 +12,7 @@ import pytest
 
 from agentlab.engine.compose import ComposeEngine
 from tests.conftest import LabRun, base_image_env
+from tests.integration.test_dry_run import snapshot
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
 
@@ -72,6 +73,15 @@ def test_rollout_honours_the_projects_update_config(webapp_lab: LabRun) -> None:
     assert plan.code == 0, plan.err
     assert "wait 1s before the next batch" in plan.out  # update_config.delay
     assert "monitor new replicas for 3s" in plan.out  # update_config.monitor
+    before = snapshot(webapp_lab, webapp_lab.project, webapp_lab.state_dir)
+    history = webapp_lab("history", "--json").out
+    up_plan = webapp_lab("up", "--set", "web=1.1.0", "--dry-run")  # up rolls web: the same plan
+    assert up_plan.code == 0, up_plan.err
+    assert "  web: roll 1.0.0 -> 1.1.0, 3 replica(s), rolling" in up_plan.out.splitlines()
+    assert "wait 1s before the next batch" in up_plan.out
+    assert "  cache: running, kept 1.0.0 (unchanged)" in up_plan.out
+    assert snapshot(webapp_lab, webapp_lab.project, webapp_lab.state_dir) == before
+    assert webapp_lab("history", "--json").out == history
 
     result = webapp_lab("rollout", "web", "--to", "1.1.0", "--json")
     assert result.code == 0, result.err

@@ -1,0 +1,66 @@
+"""`up --dry-run` on the real engine, on a stopped webapp project: the plan (starts and a
+build from web's build section), the same refusal as `up`, and nothing created: no
+container, network, image or file. `snapshot` is what the dry runs in other tests (a
+running webapp, the demo lab's environments) compare before and after."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import LabRun, base_image_env
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
+
+
+def snapshot(lab: LabRun, project: str, state: Path) -> dict[str, Any]:
+    """A project's containers (id, image, state), networks and agentlab files (override,
+    history, project lock; not the cache of `compose config`)."""
+    label = f"label=com.docker.compose.project={project}"
+    containers = lab.docker(
+        "ps", "-a", "--filter", label, "--format", "{{.ID}} {{.Image}} {{.State}}"
+    )
+    networks = lab.docker("network", "ls", "-q", "--filter", label)
+    files = {
+        str(path.relative_to(state)): path.read_bytes()
+        for path in (state.rglob("*") if state.exists() else ())
+        if path.is_file() and path.name != "compose-config.json"
+    }
+    return {"containers": sorted(containers.splitlines()), "networks": sorted(networks.split()),
+            "files": files}  # fmt: skip
+
+
+def image_here(ref: str) -> bool:
+    found = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False)
+    return found.returncode == 0
+
+
+def test_dry_run_of_up_on_a_stopped_project_creates_nothing(webapp_lab: LabRun) -> None:
+    lab = webapp_lab
+    lab.env.update({"WEBAPP_CACHE_PORT": "0", **base_image_env()})  # a base to build on
+    version = f"1.9.{uuid.uuid4().int % 10**6}"  # buildable from web's build section, not built
+    before = snapshot(lab, lab.project, lab.state_dir)
+    assert before["containers"] == [] and before["networks"] == []
+    planned = lab("up", "--set", f"web={version}", "--dry-run")
+    assert planned.code == 0, planned.err
+    lines = planned.out.splitlines()
+    assert lines[0] == f"plan: up {lab.project} (dry run: nothing is changed)"
+    assert f"  web: start 1.0.0 -> {version} [agentlab-test/web:{version}]" in lines
+    assert "  cache: start 1.0.0 (unchanged) [agentlab-test/cache:1.0.0]" in lines
+    assert f"build agentlab-test/web:{version} (web's build section)" in lines
+    as_json = lab("up", "--version", "1.0.0", "--dry-run", "--json")
+    assert as_json.code == 0, as_json.err
+    services = {s["service"]: s for s in as_json.json()["services"]}
+    assert services["web"]["action"] == "start" and services["web"]["to_version"] == "1.0.0"
+    assert snapshot(lab, lab.project, lab.state_dir) == before
+    assert not image_here(f"agentlab-test/web:{version}")  # nothing built
+
+    dry = lab("up", "--set", "web=^7", "--dry-run")  # what up refuses, the dry run refuses
+    real = lab("up", "--set", "web=^7")
+    assert (dry.code, dry.err) == (real.code, real.err) == (2, real.err)
+    assert real.err.startswith("error: no local image of web matches ^7")
+    assert snapshot(lab, lab.project, lab.state_dir) == before
