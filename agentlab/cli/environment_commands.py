@@ -42,7 +42,8 @@ def add_parsers(sub: Any) -> None:
         "agentlab promote SERVICE --from ENV --to ENV: roll ENV (--to) to the exact image "
         "ENV (--from) runs,\n  by its repo digest when it has one (repo:tag@sha256:...), "
         "with the target's rollout strategy\n  and settings, under its policy (a target that "
-        "requires a lock takes only a digest agentlab.lock lists)"
+        "requires a lock takes only a digest agentlab.lock lists);\n  with --dry-run: every check, "
+        "then the rollout it would run, and nothing changed"
     )
     promote.formatter_class = argparse.RawDescriptionHelpFormatter
     promote.add_argument("--from", dest="from_env", metavar="ENV", help="source environment")

@@ -80,6 +80,11 @@ def test_rollout_honours_the_projects_update_config(webapp_lab: LabRun) -> None:
     assert "  web: roll 1.0.0 -> 1.1.0, 3 replica(s), rolling" in up_plan.out.splitlines()
     assert "wait 1s before the next batch" in up_plan.out
     assert "  cache: running, kept 1.0.0 (unchanged)" in up_plan.out
+    proxy = base_image_env().get("AGENTLAB_PROXY_IMAGE", "haproxy:2.6")
+    webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = proxy
+    layered = webapp_lab("up", "--traffic-layer", "web", "--dry-run", "--json")
+    assert layered.code == 0, layered.err
+    assert layered.json()["traffic_layer"] == ["web"]
     assert snapshot(webapp_lab, webapp_lab.project, webapp_lab.state_dir) == before
     assert webapp_lab("history", "--json").out == history
 
