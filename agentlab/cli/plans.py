@@ -98,7 +98,8 @@ def up_lines(plan: UpPlan) -> list[str]:
     for service, entry in plan.fetches.items():
         lines.append(f"fetch {service} {entry.version}: {entry.image} (locked, not here)")
     if plan.layered:
-        lines.append(f"traffic layer: {', '.join(plan.behind)} behind {proxy_image()}")
+        moving = f" ({', '.join(plan.moving)} moving behind it now)" if plan.moving else ""
+        lines.append(f"traffic layer: {', '.join(plan.behind)} behind {proxy_image()}{moving}")
     return lines
 
 
@@ -145,7 +146,11 @@ def up_json(plan: UpPlan) -> dict[str, Any]:
             {"service": service, "version": entry.version, "image": entry.image}
             for service, entry in plan.fetches.items()
         ],
-        "traffic_layer": list(plan.behind),
+        "traffic_layer": {
+            "services": list(plan.behind),
+            "moving": list(plan.moving),
+            "proxy_image": proxy_image() if plan.layered else None,
+        },
     }
 
 

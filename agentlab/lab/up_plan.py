@@ -49,6 +49,7 @@ class UpPlan:
     changes: tuple[ServiceChange, ...]  # the project's services: the pinned ones first
     builds: tuple[builds.BuildJob, ...]  # images to build first (pushed with a registry)
     layered: tuple[MovedPort, ...]  # the ports the traffic layer's proxy publishes
+    layered_before: tuple[str, ...] = ()  # the services behind the traffic layer until now
 
     @property
     def fetches(self) -> dict[str, LockedService]:
@@ -69,6 +70,11 @@ class UpPlan:
     def behind(self) -> tuple[str, ...]:
         """The services behind the traffic layer after `up`."""
         return tuple(dict.fromkeys(port.service for port in self.layered))
+
+    @property
+    def moving(self) -> tuple[str, ...]:
+        """The services `up` moves behind the traffic layer (their ports go to the proxy)."""
+        return tuple(name for name in self.behind if name not in self.layered_before)
 
 
 def plan_up(
@@ -116,7 +122,8 @@ def plan_up(
         changes.append(
             ServiceChange(name, current, target, name in running, rollout, name in behind)
         )
-    return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered)
+    before = layer.services
+    return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before)
 
 
 def _as_up_runs(model: ProjectModel, spec: ServiceSpec, behind: Sequence[str]) -> ServiceSpec:

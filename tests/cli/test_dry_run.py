@@ -99,7 +99,8 @@ def test_dry_run_json_is_one_document(fake: FakeEngine, capsys: pytest.CaptureFi
     assert plan["builds"] == [
         {"service": "api", "version": "1.0.0", "image": "lab/api:1.0.0", "from": "build_section"}
     ]
-    assert plan["fetches"] == [] and plan["traffic_layer"] == []
+    assert plan["fetches"] == []
+    assert plan["traffic_layer"] == {"services": [], "moving": [], "proxy_image": None}
     assert mutations(fake) == []
 
 

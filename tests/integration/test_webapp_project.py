@@ -84,7 +84,8 @@ def test_rollout_honours_the_projects_update_config(webapp_lab: LabRun) -> None:
     webapp_lab.env["AGENTLAB_PROXY_IMAGE"] = proxy
     layered = webapp_lab("up", "--traffic-layer", "web", "--dry-run", "--json")
     assert layered.code == 0, layered.err
-    assert layered.json()["traffic_layer"] == ["web"]
+    assert layered.json()["traffic_layer"] == {"services": ["web"], "moving": ["web"],
+                                              "proxy_image": proxy}  # fmt: skip
     assert snapshot(webapp_lab, webapp_lab.project, webapp_lab.state_dir) == before
     assert webapp_lab("history", "--json").out == history
 
