@@ -1,5 +1,6 @@
 """Shapes of user projects the sample projects did not have, on the fake engine: an image
-one service builds and another only runs."""
+one service builds and another only runs, a sidecar in another service's network
+namespace."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from agentlab.common.errors import BadInput
+from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.model import BuildSection
 from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project
+from agentlab.rollout.events import JoinersRecreated, RolloutEvent
 
 BASE = "lab/base:1"
 
@@ -20,7 +23,7 @@ BASE = "lab/base:1"
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     """`app` built from source as shop/app:1.0.0 (not built yet), `sidecar` runs the same
-    image with no build section."""
+    image with no build section and joins app's network namespace."""
     monkeypatch.setenv("AGENTLAB_BASE_IMAGE", BASE)
     source = tmp_path / "app"
     source.mkdir()
@@ -30,6 +33,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     engine.builds["app"] = BuildSection(str(source))
     engine.pin("app", "shop/app:1.0.0")
     engine.pin("sidecar", "shop/app:1.0.0")
+    engine.joins["sidecar"] = "app"
     return engine
 
 
@@ -54,3 +58,42 @@ def test_an_image_no_service_builds_is_still_refused(lab: Lab, fake: FakeEngine)
     with pytest.raises(BadInput, match=r"image shop/tool:1\.0\.0 of service tool is not present"):
         lab.up(None, {}, 30)
     assert fake.called("build_service") == [] and fake.called("up") == []
+
+
+def test_a_rollout_recreates_the_services_in_its_network_namespace(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    lab.up(None, {}, 30)
+    fake.calls.clear()
+    events: list[RolloutEvent] = []
+    assert lab.rollout("app", "1.1.0", emit=events.append).outcome == "complete"
+    assert fake.called("up")[-1] == (["sidecar"], None, True, False)  # --no-deps, sidecar only
+    assert [e.joiners for e in events if isinstance(e, JoinersRecreated)] == [("sidecar",)]
+    fake.calls.clear()
+    lab.scale("app", 2)
+    assert fake.called("up")[-1] == (["sidecar"], None, True, False)
+
+
+def test_a_rollout_of_a_service_nobody_joins_recreates_nothing_else(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    lab.up(None, {}, 30)
+    fake.calls.clear()
+    events: list[RolloutEvent] = []
+    assert lab.rollout("sidecar", "1.0.0", emit=events.append).outcome == "complete"
+    assert not [e for e in events if isinstance(e, JoinersRecreated)]
+    assert all(services != ["app"] for services, *_ in fake.called("up"))
+
+
+def test_network_mode_service_names_the_service_joined() -> None:
+    config = {
+        "name": "shop",
+        "services": {
+            "app": {"image": "a:1", "networks": {"default": None}},
+            "sidecar": {"image": "a:1", "network_mode": "service:app"},
+            "host": {"image": "a:1", "network_mode": "host"},
+        },
+    }
+    specs = services_from_config(config)
+    parents = {name: spec.network_parent for name, spec in specs.items()}
+    assert parents == {"app": None, "sidecar": "app", "host": None}
