@@ -1,6 +1,6 @@
 """Shapes of user projects the sample projects did not have, on the fake engine: an image
 one service builds and another only runs, a sidecar in another service's network
-namespace."""
+namespace, a UDP port under the traffic layer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from agentlab.common.errors import BadInput
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.fake import FakeEngine
-from agentlab.engine.model import BuildSection
+from agentlab.engine.model import BuildSection, PublishedPort
 from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project
@@ -97,3 +97,22 @@ def test_network_mode_service_names_the_service_joined() -> None:
     specs = services_from_config(config)
     parents = {name: spec.network_parent for name, spec in specs.items()}
     assert parents == {"app": None, "sidecar": "app", "host": None}
+
+
+def test_a_udp_port_is_refused_by_the_traffic_layer_before_anything_changes(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    fake.add_image("shop/app:1.0.0")
+    fake.joins.clear()
+    fake.host_ports["app"] = (
+        PublishedPort(8000, None, "127.0.0.1"),
+        PublishedPort(9000, None, "127.0.0.1", "udp"),
+    )
+    with pytest.raises(BadInput) as raised:
+        lab.up(None, {}, 30, traffic_layer=["app"])
+    assert raised.value.one_line() == (
+        "app publishes 9000/udp: the traffic layer proxies TCP only, and would drop it "
+        "(hint: publish it from another service, or leave app out of the traffic layer)"
+    )
+    assert fake.called("up") == []
+    assert not lab.override_path.exists() or "9000" not in lab.override_path.read_text()
