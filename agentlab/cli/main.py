@@ -67,16 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="files",
         metavar="COMPOSE",
-        help="compose file (repeatable); default: $AGENTLAB_FILE, else ./compose.yaml, "
-        "else the demo lab",
+        help="compose file (repeatable); default: $AGENTLAB_FILE, else ./compose.yaml "
+        "(and its compose.override.yaml), else the demo lab",
     )
     parser.add_argument(
         "-p",
         "--project-name",
         dest="project",
         metavar="PROJECT",
-        help="compose project name (default: $COMPOSE_PROJECT_NAME, then agentlab.yaml's "
-        "project, then Compose's)",
+        help="compose project name (default: $COMPOSE_PROJECT_NAME, from the environment or "
+        "./.env, then agentlab.yaml's project, then Compose's)",
     )
     parser.add_argument(
         "-e",
