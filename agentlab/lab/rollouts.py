@@ -151,8 +151,10 @@ class Rollouts:
             note = "stop-first, expect downtime: " + "; ".join(blockers)
         refuse_unsafe(spec, settings, rollback)
         if canary and blockers:
+            way = "remove container_name" if spec.container_name else ""
+            way = way or f"agentlab up --traffic-layer {service}"  # it takes the host ports
             raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(blockers)}",
-                           hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
+                           hint=way)  # fmt: skip
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record)
         planned.steps()  # raises BadInput for an impossible budget
         return planned

@@ -33,7 +33,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     engine.builds["app"] = BuildSection(str(source))
     engine.pin("app", "shop/app:1.0.0")
     engine.pin("sidecar", "shop/app:1.0.0")
-    engine.joins["sidecar"] = "app"
+    engine.spec_fields["sidecar"] = {"network_parent": "app"}
     return engine
 
 
@@ -103,7 +103,7 @@ def test_a_udp_port_is_refused_by_the_traffic_layer_before_anything_changes(
     lab: Lab, fake: FakeEngine
 ) -> None:
     fake.add_image("shop/app:1.0.0")
-    fake.joins.clear()
+    fake.spec_fields.clear()
     fake.host_ports["app"] = (
         PublishedPort(8000, None, "127.0.0.1"),
         PublishedPort(9000, None, "127.0.0.1", "udp"),
@@ -116,3 +116,24 @@ def test_a_udp_port_is_refused_by_the_traffic_layer_before_anything_changes(
     )
     assert fake.called("up") == []
     assert not lab.override_path.exists() or "9000" not in lab.override_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("container_name", "hint"),
+    [("shop-app", "remove container_name"), (None, "agentlab up --traffic-layer app")],
+)
+def test_a_canary_on_a_service_that_cannot_surge_is_refused_with_the_way_out(
+    lab: Lab, fake: FakeEngine, container_name: str | None, hint: str
+) -> None:
+    lab.up(None, {}, 30)
+    if container_name:
+        fake.spec_fields["app"] = {"container_name": container_name}
+    else:
+        fake.host_ports["app"] = (PublishedPort(8000, 8000, "127.0.0.1"),)
+    lab.reload()  # the compose model changed
+    fake.calls.clear()
+    with pytest.raises(BadInput) as raised:
+        lab.rollout("app", "1.1.0", {"strategy": "canary"})
+    assert raised.value.one_line().startswith("a canary runs new replicas beside the old: ")
+    assert raised.value.one_line().endswith(f"(hint: {hint})")
+    assert fake.called("add_replicas") == [] and fake.called("build_service") == []
