@@ -137,3 +137,16 @@ def test_a_canary_on_a_service_that_cannot_surge_is_refused_with_the_way_out(
     assert raised.value.one_line().startswith("a canary runs new replicas beside the old: ")
     assert raised.value.one_line().endswith(f"(hint: {hint})")
     assert fake.called("add_replicas") == [] and fake.called("build_service") == []
+
+
+def test_a_service_in_an_inactive_profile_is_named_as_such(lab: Lab) -> None:
+    compose = lab.project.compose_files[0]
+    compose.write_text("services:\n  seed:\n    image: shop/seed:1\n    profiles: [tools]\n")
+    with pytest.raises(BadInput) as raised:
+        lab.rollout("seed", "1.1.0")
+    assert raised.value.one_line() == (
+        "service 'seed' is in profile tools, which is not active "
+        "(hint: COMPOSE_PROFILES=tools agentlab up)"
+    )
+    with pytest.raises(BadInput, match="unknown service 'nosuch'"):
+        lab.rollout("nosuch", "1.1.0")
