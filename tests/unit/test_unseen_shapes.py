@@ -1,6 +1,7 @@
 """Shapes of user projects the sample projects did not have, on the fake engine: an image
 one service builds and another only runs, a sidecar in another service's network
-namespace, a UDP port under the traffic layer."""
+namespace, a UDP port under the traffic layer, a canary that cannot surge, an inactive
+profile, traffic with no entry point."""
 
 from __future__ import annotations
 
@@ -150,3 +151,14 @@ def test_a_service_in_an_inactive_profile_is_named_as_such(lab: Lab) -> None:
     )
     with pytest.raises(BadInput, match="unknown service 'nosuch'"):
         lab.rollout("nosuch", "1.1.0")
+
+
+def test_traffic_in_a_project_with_no_entry_point_says_how_to_get_one(lab: Lab) -> None:
+    lab.up(None, {}, 30)
+    with pytest.raises(BadInput) as raised:
+        lab.traffic_url()
+    assert raised.value.one_line() == (
+        "no entry point for traffic: no service is behind the traffic layer, and agentlab.yaml "
+        "names no `traffic:` (hint: agentlab up --traffic-layer SERVICE, or set traffic: "
+        "{service, port, path} in agentlab.yaml)"
+    )
