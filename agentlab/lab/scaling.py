@@ -63,9 +63,9 @@ def scale(
         )  # fmt: skip
         result = runner.converge(image, split_image_ref(image)[1])
         update_override(model.override_path, scales={service: replicas})
-        model.reload()
-        if recreated := joiners.rejoin(model, service):
+        if recreated := joiners.rejoin(model, service):  # on the model read before: no reload
             progress(JoinersRecreated(service, recreated).line().strip())
+        model.reload()
     if result.outcome != "complete":
         raise OperationFailed(
             f"scale {service}: {result.message}",
