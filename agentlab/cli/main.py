@@ -21,6 +21,7 @@ from agentlab.cli import (
     prometheus_commands,
     registry_commands,
 )
+from agentlab.cli.closed_pipe import reader_safe_stdout
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
@@ -66,16 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="files",
         metavar="COMPOSE",
-        help="compose file (repeatable); default: $AGENTLAB_FILE, else ./compose.yaml, "
-        "else the demo lab",
+        help="compose file (repeatable); default: $AGENTLAB_FILE, else ./compose.yaml "
+        "(and its compose.override.yaml), else the demo lab",
     )
     parser.add_argument(
         "-p",
         "--project-name",
         dest="project",
         metavar="PROJECT",
-        help="compose project name (default: $COMPOSE_PROJECT_NAME, then agentlab.yaml's "
-        "project, then Compose's)",
+        help="compose project name (default: $COMPOSE_PROJECT_NAME, from the environment or "
+        "./.env, then agentlab.yaml's project, then Compose's)",
     )
     parser.add_argument(
         "-e",
@@ -222,7 +223,8 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
                 return 0
         if args.command == "tui":
             return open_tui(Lab(load_project(args.files, args.project, args.env)))
-        return commands.run(args)
+        with reader_safe_stdout():
+            return commands.run(args)
     except AgentlabError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)
         if error.details:

@@ -31,8 +31,15 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
             rollback_config=deploy.get("rollback_config") or {},
             stop_grace_period=parse_duration(svc.get("stop_grace_period"), 10.0),
             networks=() if svc.get("network_mode") else tuple(svc.get("networks") or ()),
+            network_parent=_network_parent(svc.get("network_mode")),
         )
     return specs
+
+
+def _network_parent(mode: object) -> str | None:
+    """X of `network_mode: service:X`, else None."""
+    text = str(mode or "")
+    return text.removeprefix("service:") if text.startswith("service:") else None
 
 
 def _build(build: object) -> BuildSection | None:

@@ -79,6 +79,7 @@ class FakeEngine:
     scales: dict[str, int] = field(default_factory=dict)
     builds: dict[str, BuildSection] = field(default_factory=dict)  # services with build:
     host_ports: dict[str, tuple[PublishedPort, ...]] = field(default_factory=dict)
+    spec_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # more ServiceSpec
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -173,6 +174,7 @@ class FakeEngine:
                 self.builds.get(name),
                 self.scales.get(name, 1),
                 ports=self.host_ports.get(name, ()),
+                **self.spec_fields.get(name, {}),
             )
             for name, image in self.pins.items()
         }

@@ -180,6 +180,7 @@ class ServiceSpec:
     rollback_config: Mapping[str, Any] = field(default_factory=dict)
     stop_grace_period: float = 10.0
     networks: tuple[str, ...] = ()  # the compose file's network keys
+    network_parent: str | None = None  # X of `network_mode: service:X`: it joins X's network
 
     @property
     def fixed_host_ports(self) -> tuple[PublishedPort, ...]:

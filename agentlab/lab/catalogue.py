@@ -234,19 +234,29 @@ class Catalogue:
     def missing_images(self, resolved: list[Resolved]) -> list[builds.BuildJob]:
         """Build jobs for the images `up` needs besides `resolved` that are not local:
         a service with a build section gets its image built (agentlab builds, so that
-        Compose never does it behind its back); another one is BadInput (no pulls)."""
+        Compose never does it behind its back), once however many services name it; an
+        image no service builds is BadInput (no pulls)."""
         planned = {r.service for r in resolved}
         managed = set(self.model.managed)
+        produced = {r.image for r in resolved if r.build is not None}
         jobs: list[builds.BuildJob] = []
+        unbuilt: dict[str, str] = {}  # image -> the first service that only runs it
         for name, spec in self.model.services.items():
             image = self.model.current_image(name) if name in managed else spec.image
-            if name in planned or not image or self.model.image(image) is not None:
+            if name in planned or not image or image in produced:
+                continue
+            if self.model.image(image) is not None:
                 continue
             if spec.build is None:
+                unbuilt.setdefault(image, name)
+                continue
+            repository, tag = split_image_ref(image)
+            jobs.append(builds.service_job(spec, repository, tag, builds.base_image(None)))
+            produced.add(image)
+        for image, name in unbuilt.items():
+            if image not in produced:
                 raise BadInput(
                     f"image {image} of service {name} is not present locally",
                     hint="agentlab images build, or pull it yourself: agentlab never pulls",
                 )
-            repository, tag = split_image_ref(image)
-            jobs.append(builds.service_job(spec, repository, tag, builds.base_image(None)))
         return jobs

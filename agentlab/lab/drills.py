@@ -22,18 +22,25 @@ def find_replica(model: ProjectModel, name_or_id: str) -> Replica:
 def traffic_url(model: ProjectModel, layer: TrafficLayer) -> str:
     """The URL on 127.0.0.1 that traffic is sent to: agentlab.yaml's `traffic` (through
     the traffic layer when its service is behind it), else the traffic layer's first
-    service, else the demo's gateway."""
+    service, else the demo's gateway (BadInput in a project without one)."""
     target = model.project.settings.traffic
     proxied = layer.frontends()
     if target is None and proxied:
         return layer.entry_url(proxied[0].service)
-    target = target or TrafficTarget()
-    if any(f.service == target.service and f.target == target.port for f in proxied):
-        return layer.entry_url(target.service, target.path, target.port)
-    port = model.engine.published_port(target.service, target.port)
+    chosen = target or TrafficTarget()
+    if any(f.service == chosen.service and f.target == chosen.port for f in proxied):
+        return layer.entry_url(chosen.service, chosen.path, chosen.port)
+    port = model.engine.published_port(chosen.service, chosen.port)
+    if port is None and target is None and chosen.service not in model.services:
+        raise BadInput(
+            "no entry point for traffic: no service is behind the traffic layer, and "
+            "agentlab.yaml names no `traffic:`",
+            hint="agentlab up --traffic-layer SERVICE, or set traffic: {service, port, path} "
+            "in agentlab.yaml",
+        )
     if port is None:
         raise BadInput(
-            f"{target.service} does not publish port {target.port}",
+            f"{chosen.service} does not publish port {chosen.port}",
             hint="agentlab up first, or set traffic: {service, port, path} in agentlab.yaml",
         )
-    return f"http://127.0.0.1:{port}{target.path}"
+    return f"http://127.0.0.1:{port}{chosen.path}"

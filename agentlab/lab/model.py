@@ -12,6 +12,7 @@ from agentlab.engine.model import ImageInfo, ServiceSpec
 from agentlab.engine.protocol import Engine
 from agentlab.project.config import SETTINGS_FILE
 from agentlab.project.location import Project
+from agentlab.project.profiles import profiles_of
 from agentlab.state.history import History
 from agentlab.state.override import LAYER_PREFIX, read_pins
 
@@ -99,6 +100,11 @@ class ProjectModel:
     def service(self, name: str) -> ServiceSpec:
         """A managed service by name, or BadInput naming the ones that exist."""
         if name not in self.services:
+            if profiles := profiles_of(self.project.compose_files, name):
+                raise BadInput(
+                    f"service '{name}' is in profile {', '.join(profiles)}, which is not active",
+                    hint=f"COMPOSE_PROFILES={profiles[0]} agentlab up",
+                )
             raise BadInput(
                 f"unknown service '{name}'", hint=f"services: {', '.join(self.services)}"
             )

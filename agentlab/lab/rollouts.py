@@ -17,13 +17,13 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.common.processes import pid_alive
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
-from agentlab.lab import builds, canaries, lock_policy, prometheus, registry
+from agentlab.lab import builds, canaries, joiners, lock_policy, prometheus, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.canary_runner import CanaryRunner
-from agentlab.rollout.events import BuildProgress, RolloutEvent
+from agentlab.rollout.events import BuildProgress, JoinersRecreated, RolloutEvent
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal
 from agentlab.rollout.phase import RolloutResult, refuse_unsafe
@@ -155,8 +155,10 @@ class Rollouts:
             note = "stop-first, expect downtime: " + "; ".join(blockers)
         refuse_unsafe(spec, settings, rollback)
         if canary and blockers:
+            way = "remove container_name" if spec.container_name else ""
+            way = way or f"agentlab up --traffic-layer {service}"  # it takes the host ports
             raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(blockers)}",
-                           hint=f"agentlab up --traffic-layer {service}")  # fmt: skip
+                           hint=way)  # fmt: skip
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record)
         planned.steps()  # raises BadInput for an impossible budget
         return planned
@@ -226,8 +228,14 @@ class Rollouts:
                 result = self._runner(planned, emit, rollout_id, feed, pause=pause).run(
                     planned.from_image, target.image, planned.from_version, target.tag
                 )
+        self._rejoin(name, emit)
         history.finish_revision(name, revision.number, result.outcome)
         return result
+
+    def _rejoin(self, service: str, emit: Emit) -> None:
+        """Recreate the services that join `service`'s network on its new container."""
+        if recreated := joiners.rejoin(self.model, service):
+            emit(JoinersRecreated(service, recreated))
 
     def rollback_plan(
         self, service: str, to_revision: int | None, options: Mapping[str, Any]
@@ -312,6 +320,7 @@ class Rollouts:
                     rollback_image=entry.from_image,
                     rollback_version=entry.from_version,
                 )
+        self._rejoin(entry.service, emit)
         history.finish_revision(entry.service, entry.revision_number, result.outcome)
         return result
 

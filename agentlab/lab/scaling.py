@@ -10,10 +10,11 @@ from dataclasses import replace
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
+from agentlab.lab import joiners
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.rollouts import failure_details
 from agentlab.lab.traffic_layer import TrafficLayer
-from agentlab.rollout.events import ReplicaCounts, ReplicaEvent, RolloutEvent
+from agentlab.rollout.events import JoinersRecreated, ReplicaCounts, ReplicaEvent, RolloutEvent
 from agentlab.rollout.journal import NoJournal
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings
@@ -62,6 +63,8 @@ def scale(
         )  # fmt: skip
         result = runner.converge(image, split_image_ref(image)[1])
         update_override(model.override_path, scales={service: replicas})
+        if recreated := joiners.rejoin(model, service):  # on the model read before: no reload
+            progress(JoinersRecreated(service, recreated).line().strip())
         model.reload()
     if result.outcome != "complete":
         raise OperationFailed(

@@ -115,6 +115,13 @@ class TrafficLayer:
                 "even behind a proxy",
                 hint="remove container_name to let it surge",
             )
+        udp = [f"{p.target}/{p.protocol}" for p in spec.ports if p.protocol != "tcp"]
+        if udp:
+            raise BadInput(
+                f"{name} publishes {', '.join(udp)}: the traffic layer proxies TCP only, and "
+                "would drop it",
+                hint=f"publish it from another service, or leave {name} out of the traffic layer",
+            )
         if not spec.networks:
             raise BadInput(f"{name} is in network mode, not on a network the proxy can join",
                            hint="give it a network")  # fmt: skip

@@ -19,9 +19,12 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.project.config import LabSettings, load_settings
+from agentlab.project.dotenv import read_dotenv
 from agentlab.project.environments import DEFAULT_ENVIRONMENT, Environment, choose_environment
 
-COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_NAMES = tuple(name.replace(".y", ".override.y") for name in COMPOSE_NAMES)
+PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STATE_DIR_NAME = ".agentlab"
 
 
@@ -76,16 +79,28 @@ class Project:
         return self.directory / STATE_DIR_NAME / project_name
 
     def resolved_name(self) -> str:
-        """The project name: `-p`, else $COMPOSE_PROJECT_NAME, else agentlab.yaml's
-        `project`, else the compose file's `name:`, else the directory (as Compose does);
-        in an environment, with `-<env>` appended."""
+        """The project name: `-p`, else $COMPOSE_PROJECT_NAME (from the environment, else
+        the `.env` beside the compose file), else agentlab.yaml's `project`, else the
+        compose file's `name:`, else the directory (as Compose does); in an environment,
+        with `-<env>` appended. BadInput for a name Compose would refuse."""
         base = self.base_name()
         return f"{base}-{self.environment}" if self.environment else base
 
     def base_name(self) -> str:
         """The project name without the environment's suffix."""
-        chosen = self.name or os.environ.get("COMPOSE_PROJECT_NAME") or self.settings.project
+        chosen = (
+            self.name
+            or os.environ.get("COMPOSE_PROJECT_NAME")
+            or read_dotenv(self.directory).get("COMPOSE_PROJECT_NAME")
+            or self.settings.project
+        )
         if chosen:
+            if not PROJECT_NAME.fullmatch(chosen):
+                raise BadInput(
+                    f"invalid project name {chosen!r}: Compose takes lowercase letters, "
+                    "digits, '-' and '_', starting with a letter or digit",
+                    hint=f"-p {normalized(chosen)}",
+                )
             return chosen
         try:
             doc = yaml.safe_load(self.compose_files[0].read_text(encoding="utf-8"))
@@ -93,11 +108,18 @@ class Project:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("name"), str):
             return str(doc["name"])
-        return re.sub(r"[^a-z0-9_-]", "", self.directory.name.lower()) or "default"
+        return normalized(self.directory.name)
+
+
+def normalized(name: str) -> str:
+    """A name as Compose makes a project name of a directory's: lowercase, only letters,
+    digits, '-' and '_', no leading '-' or '_'."""
+    return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-") or "default"
 
 
 def find_compose_files(given: list[str] | None, cwd: Path | None = None) -> tuple[Path, ...]:
-    """`-f` files, else $AGENTLAB_FILE, else a compose file in cwd, else the demo lab."""
+    """`-f` files, else $AGENTLAB_FILE, else a compose file in cwd (with its
+    `compose.override.yaml`, as Compose), else the demo lab."""
     if not given and os.environ.get("AGENTLAB_FILE"):
         given = [os.environ["AGENTLAB_FILE"]]
     if given:
@@ -109,7 +131,8 @@ def find_compose_files(given: list[str] | None, cwd: Path | None = None) -> tupl
     here = cwd or Path.cwd()
     for name in COMPOSE_NAMES:
         if (here / name).is_file():
-            return ((here / name).resolve(),)
+            overrides = [here / other for other in OVERRIDE_NAMES if (here / other).is_file()]
+            return tuple(path.resolve() for path in [here / name, *overrides[:1]])
     bundled = demo_lab()
     if bundled.is_file():
         return (bundled,)

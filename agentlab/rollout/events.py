@@ -194,6 +194,20 @@ class RolloutFinished(RolloutEvent):
 
 
 @dataclass(frozen=True)
+class JoinersRecreated(RolloutEvent):
+    """Services that join the rolled service's network (`network_mode: service:X`) were
+    recreated on its new container: the old one's network went with it."""
+
+    kind: ClassVar[str] = "joiners_recreated"
+    service: str
+    joiners: tuple[str, ...]
+
+    def line(self) -> str:
+        names = ", ".join(self.joiners)
+        return f"   recreated {names}: it joins the network of {self.service}'s new container"
+
+
+@dataclass(frozen=True)
 class WeightSet(RolloutEvent):
     """A canary's share of requests changed: exactly (weights in the traffic layer), or
     approximately (replica counts, when the service has no traffic layer)."""

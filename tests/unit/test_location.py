@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agentlab.common.errors import BadInput
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project, demo_lab, find_compose_files, load_project
 
@@ -54,3 +55,53 @@ def test_project_name_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "env")
     assert load_project([str(compose)], None).resolved_name() == "env"
     assert load_project([str(compose)], "flag").resolved_name() == "flag"
+
+
+def test_the_project_name_comes_from_the_env_file_as_compose_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    directory = tmp_path / "Shop.Api"
+    directory.mkdir()
+    compose = directory / "docker-compose.yml"
+    compose.write_text("name: from-file\nservices: {}\n")
+    (directory / ".env").write_text(
+        "# the lab\nBASE_IMAGE=x\nexport COMPOSE_PROJECT_NAME='shop' # ours\nPORT=0\n"
+    )
+    assert load_project([str(compose)], None).resolved_name() == "shop"
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "env")  # the environment wins, as in Compose
+    assert load_project([str(compose)], None).resolved_name() == "env"
+
+
+def test_a_project_name_compose_would_refuse_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n")
+    with pytest.raises(BadInput) as raised:
+        load_project([str(compose)], "My.Shop").resolved_name()
+    assert raised.value.one_line() == (
+        "invalid project name 'My.Shop': Compose takes lowercase letters, digits, '-' and "
+        "'_', starting with a letter or digit (hint: -p myshop)"
+    )
+    underscored = tmp_path / "_Shop.Api"  # Compose drops what it cannot use, leading '_' too
+    underscored.mkdir()
+    (underscored / "compose.yaml").write_text("services: {}\n")
+    named = load_project([str(underscored / "compose.yaml")], None).resolved_name()
+    assert named == "shopapi"
+
+
+def test_a_compose_override_file_beside_the_found_file_is_read_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    assert find_compose_files(None, tmp_path) == (tmp_path / "docker-compose.yml",)
+    (tmp_path / "docker-compose.override.yml").write_text("services: {}\n")
+    assert find_compose_files(None, tmp_path) == (
+        tmp_path / "docker-compose.yml",
+        tmp_path / "docker-compose.override.yml",
+    )
+    given = [str(tmp_path / "docker-compose.yml")]  # -f: only what is given, as Compose
+    assert find_compose_files(given, tmp_path) == (tmp_path / "docker-compose.yml",)
