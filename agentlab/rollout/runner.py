@@ -157,7 +157,7 @@ class RolloutRunner:
                 forward, rollback_image, rollback_version
             )
         else:
-            outcome, message, hint, failures = self._conclude(forward, undo)
+            outcome, message, hint, failures = self._conclude(forward)
         if undo and outcome == "complete":
             outcome = "undone"
         end = self.clock()
@@ -170,7 +170,7 @@ class RolloutRunner:
         self.journal.set_rollout_state(self.rollout_id, outcome)
         return RolloutResult(outcome, message, duration, tuple(failures), hint, downtime)
 
-    def _conclude(self, phase: Phase, undo: bool) -> tuple[Outcome, str, str, list[FailedReplica]]:
+    def _conclude(self, phase: Phase) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Outcome, message and hint of a finished forward phase (before any rollback)."""
         name, failures = self.service.name, list(phase.failures)
         if phase.interrupted:
@@ -182,9 +182,7 @@ class RolloutRunner:
                 self.emit(Paused(reason, self._hint()))
                 return "paused", reason, self._hint(), failures
             return "failed", f"stopped: {reason}", self._hint(), failures
-        runs = f"{name} runs {phase.version} on {self.desired} replicas"
-        if undo:
-            runs = f"undone: {runs}"
+        runs = f"{name} runs {phase.version} on {self.desired} replicas"  # outcome: undone
         if phase.exceeded:
             failed = f"{len(failures)} of {self.desired} new replicas failed"
             return "failed", f"{runs}, but {failed}", self._hint(), failures
