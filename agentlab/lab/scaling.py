@@ -21,6 +21,10 @@ from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.lock import project_lock
 from agentlab.state.override import update_override
 
+# The most replicas `scale` runs of one service: a lab on one engine, not a cluster (100,000
+# once had Compose create containers for minutes, left there when it gave up).
+MAX_REPLICAS = 100
+
 
 def scale(
     model: ProjectModel,
@@ -38,6 +42,11 @@ def scale(
     spec = model.service(service)
     if replicas < 0:
         raise BadInput("replicas must be 0 or more", hint=f"agentlab scale {service} 3")
+    if replicas > MAX_REPLICAS:
+        raise BadInput(
+            f"replicas must be at most {MAX_REPLICAS}, not {replicas}: one engine runs the lab",
+            hint=f"agentlab scale {service} 3",
+        )
     if replicas > 1 and spec.surge_blockers():
         raise BadInput(
             f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),

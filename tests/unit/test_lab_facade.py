@@ -138,6 +138,18 @@ def test_scale_is_kept_for_later_rollouts(lab: Lab, fake: FakeEngine) -> None:
         lab.scale("agent", -1)
 
 
+def test_scale_refuses_a_count_no_lab_can_run_before_touching_anything(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """`scale agent 100000` once made Compose create containers for minutes on a shared
+    engine: a count over the bound is bad input, refused before any container."""
+    override = lab.override_path.read_text() if lab.override_path.exists() else None
+    with pytest.raises(BadInput, match="at most 100"):
+        lab.scale("agent", 100_000)
+    assert fake.called("add_replicas") == [] and fake.called("up") == []
+    assert (lab.override_path.read_text() if lab.override_path.exists() else None) == override
+
+
 def test_versions_mark_the_current_one_and_the_blocked_ones(
     tmp_path: Path, fake: FakeEngine
 ) -> None:
