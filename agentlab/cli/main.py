@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -29,7 +31,8 @@ from agentlab.project.location import load_project
 OpenTui = Callable[[Lab], int]
 
 EPILOG = """exit codes: 0 done, 1 operation failed (unhealthy, rolled back, paused),
-2 bad input (nothing changed), 3 engine unavailable, 130 interrupted (Ctrl-C)"""
+2 bad input (nothing changed), 3 engine unavailable, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM)"""
 
 DRIFT_HELP = """agentlab drift: each difference from what was decided, one line with a hint.
 
@@ -206,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, `docker stop`, `kill`): the command stops as at Ctrl-C,
+    says so in one line and exits 143, instead of dying without a word."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def no_tui(_: Lab) -> int:
     raise BadInput("the terminal UI is not available from here", hint="run the `agentlab` program")
 
@@ -213,6 +225,7 @@ def no_tui(_: Lab) -> int:
 def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     """Run one command; return its exit code. `open_tui` runs the terminal UI."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    before = None
     try:
         args = build_parser().parse_args(args_list)
         if args.command is None:
@@ -223,6 +236,8 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
                 return 0
         if args.command == "tui":
             return open_tui(Lab(load_project(args.files, args.project, args.env)))
+        if threading.current_thread() is threading.main_thread():
+            before = signal.signal(signal.SIGTERM, _terminate)
         with reader_safe_stdout():
             return commands.run(args)
     except AgentlabError as error:
@@ -239,6 +254,11 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted (hint: agentlab status shows what is running)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        what, code = ("terminated (SIGTERM)", 143) if isinstance(stop, Terminated) else (
+            "interrupted", 130)  # fmt: skip
+        print(f"error: {what} (hint: agentlab status shows what is running)", file=sys.stderr)
+        return code
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -207,3 +209,25 @@ def wait_for_canary_step(step: str, timeout: float = 30.0) -> str:
             return seen
         time.sleep(0.05)
     raise AssertionError(f"the canary of web never reached '{step}' (last: '{seen}')")
+
+
+def test_sigterm_mid_rollout_says_so_in_one_line_and_leaves_it_to_resume(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CI job cancelled (SIGTERM) mid-rollout once died without a word (exit 143 from
+    the signal): it now stops as at Ctrl-C, one line, and the journal keeps the step."""
+    add_replicas = fake.add_replicas
+
+    def terminated(service: str, count: int, named: bool = True) -> list[str]:
+        started = add_replicas(service, count, named)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        return started
+
+    monkeypatch.setattr(fake, "add_replicas", terminated)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: terminated (SIGTERM) (hint: agentlab status shows what is running)"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    monkeypatch.setattr(fake, "add_replicas", add_replicas)
+    assert main.main(["rollout", "undo", "web"]) == 0
