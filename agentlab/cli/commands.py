@@ -148,6 +148,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if args.lines < 1:
+        raise BadInput(f"-n must be 1 or more, not {args.lines}", hint="agentlab logs NAME -n 50")
     print(open_lab(args).logs(args.container, args.lines), end="")
     return 0
 

@@ -17,7 +17,7 @@ from agentlab.lab.rollouts import failure_details
 from agentlab.rollout.events import RolloutEvent, RolloutFinished, StepStarted
 from agentlab.rollout.journal import SUCCEEDED
 from agentlab.rollout.phase import RolloutResult
-from agentlab.traffic.load import TrafficGenerator, TrafficReport
+from agentlab.traffic.load import TrafficGenerator, TrafficReport, check_duration
 from agentlab.traffic.metrics import (
     MeterReading,
     MeterUnreadable,
@@ -373,6 +373,7 @@ def _figures_json(figures: VersionFigures) -> dict[str, object]:
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
+    check_duration(args.duration)
     run = TrafficRun(open_lab(args), args.rps, args.keep_alive)
     connections = "keep-alive" if args.keep_alive else "a new connection per request"
     say(f"sending {args.rps:g} req/s for {args.duration:g} s to {run.url} ({connections})")

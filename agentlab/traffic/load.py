@@ -166,6 +166,11 @@ def _check_range(name: str, value: float, high: float) -> None:
         )
 
 
+def check_duration(duration: float) -> None:
+    """BadInput unless `duration` (seconds) is one a run takes: checked before anything."""
+    _check_range("duration", duration, MAX_DURATION)
+
+
 class TrafficGenerator:
     """Sends GETs to one URL at a fixed rate in background threads; thread-safe reports."""
 
@@ -257,7 +262,7 @@ class TrafficGenerator:
 
     def run(self, duration: float) -> TrafficReport:
         """Send traffic for `duration` seconds (at most MAX_DURATION), then report."""
-        _check_range("duration", duration, MAX_DURATION)
+        check_duration(duration)
         self.start()
         self._stopping.wait(duration)
         return self.stop()
