@@ -171,6 +171,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                   flush=True)  # fmt: skip
 
     lab = open_lab(args)
+    lab.engine.check()  # an engine down or stuck from the start is exit 3, not a quiet 0
     watcher, drift = Watcher(lab, show), DriftWatch(lab, show)
     watcher.start()
     drift.start()
