@@ -55,7 +55,7 @@ def status_table(status: LabStatus) -> str:
                     replica.short_image_id,
                     short_digest(status.digests.get(replica.image_id)),
                     replica.state,
-                    replica.health,
+                    replica.health if replica.running else None,  # not an exited one's last
                     format_duration(replica.uptime_seconds(status.taken_at)),
                 ]
             )

@@ -130,6 +130,20 @@ def test_status_json_is_made_from_the_typed_status(
     assert [(r["version"], r["current"]) for r in rows] == [("1.0.0", True), ("2.0.0", False)]
 
 
+def test_status_shows_no_health_for_a_replica_that_does_not_run(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Docker keeps an exited container's last health ("healthy"): the table says exited."""
+    stopped = fake.of("web")[0]
+    stopped.state = "exited"
+    assert main.main(["status"]) == 0
+    out = capsys.readouterr().out
+    rows = {word: line.split() for line in out.splitlines() for word in line.split()
+            if word.startswith("lab-web-")}  # fmt: skip
+    assert rows["lab-web-1"][-3:-1] == ["exited", "-"], out
+    assert rows["lab-web-2"][-3:-1] == ["running", "healthy"], out
+
+
 def test_drift_exits_0_with_none_and_1_naming_each_difference(
     fake: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
