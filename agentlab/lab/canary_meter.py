@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agentlab.rollout.canary_runner import Meter
-from agentlab.traffic.metrics import MeterUnreadable, VersionFigures, between
+from agentlab.traffic.metrics import PROXY_MADE, MeterUnreadable, VersionFigures, between
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def split(
 ) -> CanaryTraffic:
     """The window's canary (version label `canary`) and stable sides: `stable` when it
     served, else the busiest other version (the proxy's own `none` never counts)."""
-    others = [(f.requests, v) for v, f in window.items() if v not in (canary, "none")]
+    others = [(f.requests, v) for v, f in window.items() if v not in (canary, PROXY_MADE)]
     if stable not in window and others:
         stable = max(others)[1]
     sides = (stable, canary)

@@ -61,7 +61,13 @@ from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.promql_gates import PromQLGate, PromQLReading, Query, duration, read_promql
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings
-from agentlab.traffic.metrics import MeterReading, MeterUnreadable, VersionFigures, between
+from agentlab.traffic.metrics import (
+    PROXY_MADE,
+    MeterReading,
+    MeterUnreadable,
+    VersionFigures,
+    between,
+)
 
 Meter = Callable[[], Mapping[str, VersionFigures]]  # per version, counters so far
 REQUEST_POLL = 0.1  # s between looks for `agentlab promote` / `abort` / `weight`
@@ -395,5 +401,5 @@ class CanaryRunner:
 
 def _other(figures: Mapping[str, VersionFigures], version: str) -> str:
     """The busiest version in `figures` other than `version` (and the proxy's own)."""
-    others = [(f.requests, v) for v, f in figures.items() if v not in (version, "none")]
+    others = [(f.requests, v) for v, f in figures.items() if v not in (version, PROXY_MADE)]
     return max(others)[1] if others else ""

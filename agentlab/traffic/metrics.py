@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 from agentlab.common.errors import OperationFailed
 
+# The version of the answers no server gave (HAProxy's own 502/503/504): the meter takes
+# them as the backend's counts less its servers', two reads a moment apart, so answers that
+# end in between can show there for one reading (and go down at the next).
+PROXY_MADE = "none"
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -52,6 +56,15 @@ class VersionFigures:
         proxy restarted), not traffic."""
         counters = [*self.codes.values(), *self.buckets.values(), self.count]
         return any(value < 0 for value in counters) or self.total_seconds < 0
+
+    def at_least_zero(self) -> VersionFigures:
+        """These figures with every counter below zero taken as zero."""
+        return VersionFigures(
+            {k: max(0, v) for k, v in self.codes.items()},
+            {k: max(0, v) for k, v in self.buckets.items()},
+            max(0, self.count),
+            max(0.0, self.total_seconds),
+        )
 
     def minus(self, before: VersionFigures) -> VersionFigures:
         """What happened since `before` (an earlier reading of the same counters)."""
@@ -153,9 +166,11 @@ def between(now: MeterReading, before: MeterReading) -> dict[str, VersionFigures
     if isinstance(before, MeterUnreadable):
         return MeterUnreadable(f"no whole reading to count from: {before.message}", before.hint)
     window = since(now, before)
-    if any(figures.went_back for figures in window.values()):
+    if any(figures.went_back for version, figures in window.items() if version != PROXY_MADE):
         why = "the traffic layer's counters went back (the proxy restarted?)"
         return MeterUnreadable(why, "the next window counts from this reading")
+    if PROXY_MADE in window:  # a difference of two reads made a moment apart: never below 0
+        window[PROXY_MADE] = window[PROXY_MADE].at_least_zero()
     return window
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from agentlab.traffic import meter_rules
 from agentlab.traffic.haproxy_config import Frontend, render
-from agentlab.traffic.metrics import MeterUnreadable, VersionFigures, between, read
+from agentlab.traffic.metrics import PROXY_MADE, MeterUnreadable, VersionFigures, between, read
 
 CUT_SHORT = "agentlab's meter cannot count: the dump was cut short (show table agentlab_meter)\n"
 WHOLE = 'agentlab_requests_total{backend="b",version="1.0",code="2xx"} 7\n'
@@ -77,6 +77,19 @@ def test_the_traffic_between_readings_is_unknown_when_one_failed_or_counters_wen
     assert after_failure.message.startswith("no whole reading to count from: the traffic")
     went_back = between(before, now)
     assert isinstance(went_back, MeterUnreadable) and "went back" in went_back.message
+
+
+def test_the_proxy_s_own_answers_going_down_between_readings_count_as_none_not_a_reset() -> None:
+    """`none` is two reads a moment apart (the backend's counts less its servers'): an answer
+    that ended in between shows there once, then goes; the servers' versions still count."""
+    before = {"1.0": VersionFigures({"2xx": 5}), PROXY_MADE: VersionFigures({"2xx": 2, "5xx": 1})}
+    now = {"1.0": VersionFigures({"2xx": 9}), PROXY_MADE: VersionFigures({"2xx": 0, "5xx": 3})}
+    window = between(now, before)
+    assert not isinstance(window, MeterUnreadable), window
+    assert window["1.0"].codes == {"2xx": 4}
+    assert window[PROXY_MADE].codes == {"2xx": 0, "5xx": 2}
+    reset = between({**now, "1.0": VersionFigures({"2xx": 1})}, before)
+    assert isinstance(reset, MeterUnreadable) and "went back" in reset.message
 
 
 @pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 2), (4, 4), (64, 4)])
