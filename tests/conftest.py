@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -211,6 +212,15 @@ def remove_references(prefix: str) -> None:
     if refs:
         subprocess.run(["docker", "image", "rm", *refs], capture_output=True, timeout=120,
                        check=False)  # fmt: skip
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A 127.0.0.1 port something listens on for the test."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
 
 
 @pytest.fixture

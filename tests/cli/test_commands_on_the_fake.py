@@ -19,9 +19,8 @@ from agentlab.engine.fake import FakeEngine
 from agentlab.lab import drift_reading
 from agentlab.lab.drift_registry import TagDigests
 from agentlab.lab.facade import Lab
-from agentlab.project.config import load_settings
-from agentlab.project.location import Project
 from agentlab.traffic.metrics import MeterUnreadable, VersionFigures
+from tests.cli.fake_lab import serve
 
 
 @pytest.fixture
@@ -33,18 +32,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         engine.add_image(f"lab/{service}:1.0.0")
         engine.add_image(f"lab/{service}:2.0.0")
         engine.add_service(service, f"lab/{service}:1.0.0", replicas=2)
-    compose = tmp_path / "compose.yaml"
-    compose.write_text("services: {}\n", encoding="utf-8")
-    (tmp_path / "agentlab.yaml").write_text("rollout: {monitor: 0}\n", encoding="utf-8")
-
-    def open_lab(_: object) -> Lab:
-        project = Project((compose,), load_settings(tmp_path), "lab")
-        return Lab(project, engine_factory=engine.attach)
-
-    monkeypatch.setattr(commands_base, "open_lab", open_lab)
-    for module in ("commands", "rollout_commands", "canary_commands"):
-        module = f"agentlab.cli.{module}"
-        monkeypatch.setattr(f"{module}.open_lab", open_lab)
+    serve(engine, tmp_path, monkeypatch)
     return engine
 
 

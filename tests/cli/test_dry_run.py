@@ -5,18 +5,14 @@ mutating engine call, no file written under the project (override, history, lock
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agentlab.cli import commands_base, main
+from agentlab.cli import main
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.model import BuildSection, PublishedPort
-from agentlab.lab.facade import Lab
-from agentlab.project.config import load_settings
-from agentlab.project.location import Project
+from tests.cli.fake_lab import serve
 
 MUTATING = {
     "up", "add_replicas", "join_name", "leave_name", "probe", "stop_replica",
@@ -40,16 +36,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     (context / "Dockerfile").write_text("FROM base:1\nARG VERSION\n", encoding="utf-8")
     engine.pin("api", "lab/api:1.0.0")
     engine.builds["api"] = BuildSection(str(context))
-    compose = tmp_path / "compose.yaml"
-    compose.write_text("services: {}\n", encoding="utf-8")
-    (tmp_path / "agentlab.yaml").write_text("rollout: {monitor: 0}\n", encoding="utf-8")
-
-    def open_lab(_: object) -> Lab:
-        project = Project((compose,), load_settings(tmp_path), "lab")
-        return Lab(project, engine_factory=engine.attach)
-
-    monkeypatch.setattr(commands_base, "open_lab", open_lab)
-    monkeypatch.setattr("agentlab.cli.commands.open_lab", open_lab)
+    serve(engine, tmp_path, monkeypatch)
     return engine
 
 
@@ -102,14 +89,6 @@ def test_dry_run_json_is_one_document(fake: FakeEngine, capsys: pytest.CaptureFi
     assert plan["fetches"] == []
     assert plan["traffic_layer"] == {"services": [], "moving": [], "proxy_image": None}
     assert mutations(fake) == []
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
 
 
 @pytest.mark.parametrize(

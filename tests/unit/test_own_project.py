@@ -4,9 +4,7 @@ stop-first with its downtime said; a busy port stops `up` before anything change
 
 from __future__ import annotations
 
-import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,14 +117,6 @@ def test_up_builds_what_is_missing_and_never_lets_compose_build(
     assert "[1/1] building shop-web:latest" in lines
     status = lab.up("1.0.0", {}, 30, lines.append)
     assert {r.image_ref for s in status.services for r in s.replicas} == {"shop-web:1.0.0"}
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
 
 
 def test_a_busy_host_port_stops_up_before_anything_changes(

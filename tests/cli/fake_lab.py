@@ -1,0 +1,29 @@
+"""Every command's lab on one fake engine: a project of an empty compose file and an
+agentlab.yaml with no monitor window, opened by the CLI's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentlab.cli import commands_base
+from agentlab.engine.fake import FakeEngine
+from agentlab.lab.facade import Lab
+from agentlab.project.config import load_settings
+from agentlab.project.location import Project
+
+
+def serve(engine: FakeEngine, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the commands open their lab on `engine`, with project files under `root`."""
+    compose = root / "compose.yaml"
+    compose.write_text("services: {}\n", encoding="utf-8")
+    (root / "agentlab.yaml").write_text("rollout: {monitor: 0}\n", encoding="utf-8")
+
+    def open_lab(_: object) -> Lab:
+        project = Project((compose,), load_settings(root), "lab")
+        return Lab(project, engine_factory=engine.attach)
+
+    monkeypatch.setattr(commands_base, "open_lab", open_lab)
+    for module in ("commands", "rollout_commands", "canary_commands"):
+        monkeypatch.setattr(f"agentlab.cli.{module}.open_lab", open_lab)
