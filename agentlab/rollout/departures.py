@@ -7,6 +7,12 @@ replica starts at once instead of after the delay and the stop (the runner does 
 for a rolling update with room to surge: with max surge 0 an old replica must be gone
 before a new one starts, its port or its volume may be the reason).
 
+Old replicas go in removal order: the highest address first. Leaving the name reconnects a
+replica, and on a network with no configured subnet it comes back at the lowest free
+address: had a replica with a lower address been removed already, it would move there and
+the connections in flight to it would be cut. Highest first, every freed address lies above
+the replicas still to leave.
+
 Once due, a replica's SIGTERM, drain and removal (0.3-0.6 s of engine calls, more with a
 slow drain) run on a thread of their own: the runner goes on probing and starting the
 new replicas meanwhile, and reports the removal (event, journal) when it has finished.
@@ -14,8 +20,9 @@ new replicas meanwhile, and reports the removal (event, journal) when it has fin
 
 from __future__ import annotations
 
+import ipaddress
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from agentlab.engine.model import Replica, ServiceSpec
@@ -23,6 +30,18 @@ from agentlab.engine.protocol import ChangeFeed, Engine
 from agentlab.rollout.events import ReplicaDraining, ReplicaLeft, ReplicaRemoved, RolloutEvent
 from agentlab.rollout.gate import TrafficGate
 from agentlab.rollout.settings import RolloutSettings
+
+
+def removal_order(replicas: Iterable[Replica]) -> list[Replica]:
+    """The replicas in the order they should leave: highest address first (network by
+    network, in name order), then the lowest number (the oldest)."""
+
+    def address(replica: Replica) -> tuple[int, ...]:
+        networks = sorted(replica.addresses)
+        return tuple(int(ipaddress.ip_address(replica.addresses[n])) for n in networks)
+
+    by_number = sorted(replicas, key=lambda r: r.number)
+    return sorted(by_number, key=address, reverse=True)  # stable: ties keep the oldest first
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,8 @@ class ReplicaJoined(ReplicaEvent):
     moved: tuple[str, ...] = ()  # networks where its address changed on the way
 
     def line(self) -> str:
-        return f"   {self.name} answers to {self.service}{_moved(self.moved)}"
+        # a move is not said: out of the name until now, no client had reached it by it
+        return f"   {self.name} answers to {self.service}"
 
 
 @dataclass(frozen=True)

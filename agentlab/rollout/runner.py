@@ -15,7 +15,7 @@ from typing import Any
 
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
-from agentlab.rollout.departures import Departures
+from agentlab.rollout.departures import Departures, removal_order
 from agentlab.rollout.events import (
     Paused,
     ReplicaCounts,
@@ -235,8 +235,7 @@ class RolloutRunner:
                 self.feed.mark()
                 found = self.engine.replicas(self.service.name)
                 skipped = self.leave_alone | phase.retiring.ids()
-                replicas = sorted((r for r in found if r.id not in skipped),
-                                  key=lambda r: r.number)  # fmt: skip
+                replicas = removal_order(r for r in found if r.id not in skipped)
             target = [r for r in replicas if phase.is_target(r)]
             self.watcher.watch(phase, target, now)
             if phase.stopped:

@@ -47,9 +47,10 @@ def test_a_rolling_update_of_three_loses_no_request(webapp_lab: LabRun) -> None:
         assert rolled.code == 0, rolled.err
     finally:
         counts = client.stop()
-    assert counts["failed"] == {}
+    assert counts["failed"] == {}, (counts["details"], rolled.out)
     assert counts["ok"].get("1.0.0", 0) > 0 and counts["ok"].get("1.1.0", 0) > 0
     assert rolled.out.count("answers to web") == 3 and rolled.out.count("left the name web") == 3
+    assert "were cut" not in rolled.out, rolled.out  # no replica left the name at another address
 
 
 def test_an_automatic_rollback_from_a_never_healthy_image_loses_no_request(
@@ -64,7 +65,7 @@ def test_an_automatic_rollback_from_a_never_healthy_image_loses_no_request(
         assert "rolled-back" in failed.err
     finally:
         counts = client.stop()
-    assert counts["failed"] == {}
+    assert counts["failed"] == {}, (counts["details"], failed.err)
     assert set(counts["ok"]) == {"1.0.0"}  # the never-healthy one never answered
 
 

@@ -1,7 +1,8 @@
 """A client on a compose project's network: GET http://NAME:PORT/PATH at a fixed rate,
 resolving NAME for every request (Docker's embedded DNS), one new connection each time,
 no retries, for SECONDS or until SIGTERM. At the end it prints one JSON line: ok per
-version, failures by reason.
+version, failures by reason, and the first failures in detail (when, to which address, in
+which phase, after how long) so that a failed test says what happened.
 
     python3 netclient.py NAME PORT RPS SECONDS [PATH]
 
@@ -22,6 +23,7 @@ from collections import Counter
 
 TIMEOUT = 5.0
 WORKERS = 16
+DETAILED = 20
 
 
 def version_in(body: bytes) -> str:
@@ -37,33 +39,48 @@ def main(argv: list[str]) -> int:
     name, port, rps, seconds = argv[0], int(argv[1]), float(argv[2]), float(argv[3])
     path = argv[4] if len(argv) > 4 else "/"
     results: Counter[str] = Counter()
+    details: list[dict[str, object]] = []
     lock = threading.Lock()
     jobs: queue.Queue[float | None] = queue.Queue()
 
-    def one() -> str:
+    def one(due: float) -> str:
         try:
             address = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)[0][4][0]
         except OSError as error:
             return f"fail:resolve:{type(error).__name__}"
         assert isinstance(address, str)  # an IPv4/IPv6 sockaddr starts with the address
         connection = http.client.HTTPConnection(address, port, timeout=TIMEOUT)
+        phase = "connect"
         try:
+            connection.connect()
+            phase = "answer"
             connection.request("GET", path, headers={"Connection": "close"})
             answer = connection.getresponse()
             body = answer.read()
-        except OSError as error:
-            return f"fail:{type(error).__name__}"
-        except http.client.HTTPException as error:
-            return f"fail:{type(error).__name__}"
+        except (OSError, http.client.HTTPException) as error:
+            failure = f"fail:{type(error).__name__}"
+            detail(due, address, phase, failure)
+            return failure
         finally:
             connection.close()
         if answer.status >= 500:
+            detail(due, address, phase, f"fail:http-{answer.status}")
             return f"fail:http-{answer.status}"
         return "ok:" + (answer.getheader("X-Agent-Version") or version_in(body))
 
+    def detail(due: float, address: str, phase: str, failure: str) -> None:
+        took = time.monotonic() - due
+        with lock:
+            if len(details) < DETAILED:
+                details.append({
+                    "at": round(due - start, 3), "wall": round(time.time() - took, 3),
+                    "address": address, "phase": phase, "reason": failure[5:],
+                    "took": round(took, 3),
+                })  # fmt: skip
+
     def work() -> None:
         while (due := jobs.get()) is not None:
-            outcome = "fail:backlog" if time.monotonic() - due > TIMEOUT else one()
+            outcome = "fail:backlog" if time.monotonic() - due > TIMEOUT else one(due)
             with lock:
                 results[outcome] += 1
 
@@ -84,7 +101,7 @@ def main(argv: list[str]) -> int:
         worker.join()
     ok = {k[3:]: v for k, v in results.items() if k.startswith("ok:")}
     failed = {k[5:]: v for k, v in results.items() if k.startswith("fail:")}
-    print(json.dumps({"ok": ok, "failed": failed}), flush=True)
+    print(json.dumps({"ok": ok, "failed": failed, "details": details}), flush=True)
     return 0
 
 
