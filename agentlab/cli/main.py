@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="files",
         metavar="COMPOSE",
-        help="compose file (repeatable); default: $AGENTLAB_FILE, else ./compose.yaml "
-        "(and its compose.override.yaml), else the demo lab",
+        help="compose file (repeatable); default: $AGENTLAB_FILE, else $COMPOSE_FILE, else "
+        "compose.yaml (and its compose.override.yaml) here or in the nearest parent "
+        "directory, else the demo lab",
     )
     parser.add_argument(
         "-p",

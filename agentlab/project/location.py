@@ -118,21 +118,27 @@ def normalized(name: str) -> str:
 
 
 def find_compose_files(given: list[str] | None, cwd: Path | None = None) -> tuple[Path, ...]:
-    """`-f` files, else $AGENTLAB_FILE, else a compose file in cwd (with its
-    `compose.override.yaml`, as Compose), else the demo lab."""
-    if not given and os.environ.get("AGENTLAB_FILE"):
-        given = [os.environ["AGENTLAB_FILE"]]
+    """`-f` files, else $AGENTLAB_FILE, else $COMPOSE_FILE (from the environment, else the
+    `.env` in cwd), else a compose file in cwd or the nearest parent directory that has one
+    (with its `compose.override.yaml`), as Compose finds them; else the demo lab."""
+    here = cwd or Path.cwd()
+    if not given:
+        given = _files_from_environment(here)
     if given:
-        paths = tuple(Path(name).expanduser().resolve() for name in given)
+        paths = tuple((here / Path(name).expanduser()).resolve() for name in given)
         for path in paths:
             if not path.is_file():
-                raise BadInput(f"compose file not found: {path}", hint="check the -f argument")
+                raise BadInput(
+                    f"compose file not found: {path}",
+                    hint="check -f, or $AGENTLAB_FILE / $COMPOSE_FILE (environment or .env)",
+                )
         return paths
-    here = cwd or Path.cwd()
-    for name in COMPOSE_NAMES:
-        if (here / name).is_file():
-            overrides = [here / other for other in OVERRIDE_NAMES if (here / other).is_file()]
-            return tuple(path.resolve() for path in [here / name, *overrides[:1]])
+    for directory in (here, *here.parents):
+        for name in COMPOSE_NAMES:
+            if (directory / name).is_file():
+                found = directory / name
+                overrides = [directory / o for o in OVERRIDE_NAMES if (directory / o).is_file()]
+                return tuple(path.resolve() for path in [found, *overrides[:1]])
     bundled = demo_lab()
     if bundled.is_file():
         return (bundled,)
@@ -140,6 +146,21 @@ def find_compose_files(given: list[str] | None, cwd: Path | None = None) -> tupl
         "no compose file here, and the demo lab is missing from this installation",
         hint="pass one with -f compose.yaml, or reinstall agentlab",
     )
+
+
+def _files_from_environment(here: Path) -> list[str]:
+    """$AGENTLAB_FILE, else Compose's $COMPOSE_FILE (a list, split on
+    $COMPOSE_PATH_SEPARATOR, else ':'), from the environment or the `.env` in `here`."""
+    if os.environ.get("AGENTLAB_FILE"):
+        return [os.environ["AGENTLAB_FILE"]]
+    dotenv = read_dotenv(here)
+    value = os.environ.get("COMPOSE_FILE") or dotenv.get("COMPOSE_FILE") or ""
+    separator = (
+        os.environ.get("COMPOSE_PATH_SEPARATOR")
+        or dotenv.get("COMPOSE_PATH_SEPARATOR")
+        or os.pathsep
+    )
+    return [name for name in value.split(separator) if name]
 
 
 def load_project(

@@ -1,8 +1,8 @@
 """A project as a new user brings it (tests/projects/sidecar), run from its directory with
 no -f or -p: the project is named by its .env, an image one service builds and another
 only runs is built once, a sidecar in app's network namespace follows app's new container
-after a rollout, a reader that goes away does not interrupt the rollout, and a UDP port
-keeps the traffic layer away."""
+after a rollout, a reader that goes away does not interrupt the rollout, a subdirectory
+finds the project, and a UDP port keeps the traffic layer away."""
 
 from __future__ import annotations
 
@@ -36,11 +36,12 @@ def sidecar_lab(tmp_path: Path) -> Iterator[LabRun]:
         yield lab
 
 
-def here(lab: LabRun, *args: str) -> Result:
-    """`agentlab ARGS` run in the project's directory, as its user would: no -f, no -p."""
+def here(lab: LabRun, *args: str, within: str = "") -> Result:
+    """`agentlab ARGS` run in the project's directory (or its subdirectory `within`), as
+    its user would: no -f, no -p."""
     done = subprocess.run([sys.executable, "-m", "agentlab", *args], capture_output=True,
-                          text=True, env=lab.env, cwd=lab.compose_file.parent, timeout=300,
-                          check=False)  # fmt: skip
+                          text=True, env=lab.env, cwd=lab.compose_file.parent / within,
+                          timeout=300, check=False)  # fmt: skip
     return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -77,7 +78,7 @@ def test_a_users_own_project_with_a_sidecar_from_its_directory(sidecar_lab: LabR
     rollout.stdout.close()  # `| head -1`: the reader goes away mid-rollout
     _, err = rollout.communicate(timeout=300)
     assert rollout.returncode == 0, err.decode()
-    [revision] = here(lab, "history", "app", "--json").json()
+    [revision] = here(lab, "history", "app", "--json", within="app").json()  # as Compose: found
     assert (revision["version"], revision["outcome"]) == ("1.1.0", "complete")
 
     [app_name] = [name for name in lab.containers() if "-app-" in name]

@@ -20,6 +20,7 @@ def test_f_then_agentlab_file_then_the_directory_then_the_demo(
     elsewhere = tmp_path / "elsewhere.yaml"
     elsewhere.write_text("services: {}\n")
     monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+    monkeypatch.delenv("COMPOSE_FILE", raising=False)
     assert find_compose_files(None, here) == (here / "compose.yaml",)
     assert find_compose_files(None, tmp_path) == (demo_lab(),)
     monkeypatch.setenv("AGENTLAB_FILE", str(elsewhere))
@@ -105,3 +106,39 @@ def test_a_compose_override_file_beside_the_found_file_is_read_too(
     )
     given = [str(tmp_path / "docker-compose.yml")]  # -f: only what is given, as Compose
     assert find_compose_files(given, tmp_path) == (tmp_path / "docker-compose.yml",)
+
+
+def test_a_subdirectory_finds_its_project_s_compose_file_as_compose_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+    monkeypatch.delenv("COMPOSE_FILE", raising=False)
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    (tmp_path / "compose.override.yaml").write_text("services: {}\n")
+    deep = tmp_path / "src" / "app"
+    deep.mkdir(parents=True)
+    found = (tmp_path / "compose.yaml", tmp_path / "compose.override.yaml")
+    assert find_compose_files(None, deep) == found
+    (deep / "docker-compose.yml").write_text("services: {}\n")  # the nearest one wins
+    assert find_compose_files(None, deep) == (deep / "docker-compose.yml",)
+
+
+def test_compose_file_from_the_environment_or_dotenv_is_a_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+    monkeypatch.delenv("COMPOSE_PATH_SEPARATOR", raising=False)
+    for name in ("base.yaml", "dev.yaml", "compose.yaml"):
+        (tmp_path / name).write_text("services: {}\n")
+    monkeypatch.setenv("COMPOSE_FILE", "base.yaml:dev.yaml")
+    assert find_compose_files(None, tmp_path) == (tmp_path / "base.yaml", tmp_path / "dev.yaml")
+    monkeypatch.setenv("COMPOSE_PATH_SEPARATOR", ",")
+    monkeypatch.setenv("COMPOSE_FILE", "dev.yaml,base.yaml")
+    assert find_compose_files(None, tmp_path) == (tmp_path / "dev.yaml", tmp_path / "base.yaml")
+    monkeypatch.delenv("COMPOSE_FILE")
+    monkeypatch.delenv("COMPOSE_PATH_SEPARATOR")
+    (tmp_path / ".env").write_text("COMPOSE_FILE=dev.yaml\n")
+    assert find_compose_files(None, tmp_path) == (tmp_path / "dev.yaml",)
+    (tmp_path / ".env").write_text("COMPOSE_FILE=missing.yaml\n")
+    with pytest.raises(BadInput, match="missing.yaml"):
+        find_compose_files(None, tmp_path)
