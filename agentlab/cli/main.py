@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from agentlab import __version__
 from agentlab.cli import (
@@ -22,6 +22,7 @@ from agentlab.cli import (
     environment_commands,
     prometheus_commands,
     registry_commands,
+    values,
 )
 from agentlab.cli.closed_pipe import reader_safe_stdout
 from agentlab.common.errors import AgentlabError, BadInput
@@ -50,7 +51,12 @@ exit: 1 drift; 3 no drift found but the registry did not answer (its tags unknow
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports bad usage as one line and exit code 2."""
+    """argparse that reports bad usage as one line and exit code 2, and takes `-1s` or
+    `-10,100` for a value (that agentlab.cli.values refuses), not for an unknown option."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = values.NEGATIVE
 
     def error(self, message: str) -> NoReturn:
         raise BadInput(message, hint=f"{self.prog} --help")
@@ -108,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--timeout",
-        type=float,
+        type=values.SECONDS,
         default=120.0,
         metavar="S",
         help="seconds to wait for health (default 120)",
@@ -188,18 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scale.add_argument("service")
     scale.add_argument("replicas", type=int)
-    scale.add_argument("--timeout", type=float, default=120.0, metavar="S")
+    scale.add_argument("--timeout", type=values.SECONDS, default=120.0, metavar="S")
     kill = sub.add_parser("kill", help="SIGKILL one replica (a health-check drill)")
     kill.add_argument("container", help="container name or id")
     logs = sub.add_parser("logs", help="the tail of one replica's logs")
     logs.add_argument("container", help="container name or id")
-    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.add_argument("-n", "--lines", type=values.COUNT, default=50)
     watch = sub.add_parser(
         "watch",
         help="roll out the versions that edits to the config ask for; report drift (and "
         "what it cannot compare, as drift says it)",
     )
-    watch.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    watch.add_argument("--duration", type=values.SECONDS, metavar="S", help="stop after S seconds")
     watch.add_argument("--json", action="store_true", help="one JSON event per line")
 
     commands.add_rollout_parsers(sub)

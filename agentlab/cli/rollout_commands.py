@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from agentlab.cli import values
 from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import emit_json
 from agentlab.cli.plans import rollout_json, rollout_lines, show_plan
@@ -31,24 +32,54 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
         "choices": ["rolling", "recreate", "canary", "blue-green"],
         "help": "rolling (default), recreate, canary (--steps, --gate) or blue-green",
     },
-    "max_surge": {"metavar": "N|P%", "help": "extra replicas during the rollout"},
-    "max_unavailable": {"metavar": "N|P%", "help": "replicas that may be unready"},
-    "parallelism": {"type": int, "metavar": "N", "help": "update_config.parallelism"},
-    "delay": {"metavar": "DURATION", "help": "pause between batches (e.g. 2s)"},
+    "max_surge": {
+        "type": values.AMOUNT,
+        "metavar": "N|P%",
+        "help": "extra replicas during the rollout",
+    },
+    "max_unavailable": {
+        "type": values.AMOUNT,
+        "metavar": "N|P%",
+        "help": "replicas that may be unready",
+    },
+    "parallelism": {"type": values.COUNT, "metavar": "N", "help": "update_config.parallelism"},
+    "delay": {
+        "type": values.DURATION,
+        "metavar": "DURATION",
+        "help": "pause between batches (e.g. 2s)",
+    },
     "order": {"choices": ["start-first", "stop-first"], "help": "update_config.order"},
     "failure_action": {
         "choices": ["rollback", "pause", "continue"],
         "help": "on failure (default rollback)",
     },
-    "monitor": {"metavar": "DURATION", "help": "watch new replicas this long after ready"},
-    "max_failure_ratio": {"type": float, "metavar": "R", "help": "failures tolerated (0-1)"},
-    "min_ready": {"metavar": "DURATION", "help": "running this long = ready, without healthcheck"},
-    "timeout": {"metavar": "DURATION", "help": "progress deadline (default 120s)"},
+    "monitor": {
+        "type": values.DURATION,
+        "metavar": "DURATION",
+        "help": "watch new replicas this long after ready",
+    },
+    "max_failure_ratio": {
+        "type": values.RATIO,
+        "metavar": "R",
+        "help": "failures tolerated (0-1)",
+    },
+    "min_ready": {
+        "type": values.DURATION,
+        "metavar": "DURATION",
+        "help": "running this long = ready, without healthcheck",
+    },
+    "timeout": {
+        "type": values.DURATION,
+        "metavar": "DURATION",
+        "help": "progress deadline (default 120s)",
+    },
     "deregistration_delay": {
+        "type": values.DURATION,
         "metavar": "DURATION",
         "help": "out of the service's name this long before SIGTERM (default 2s)",
     },
     "probe_interval": {
+        "type": values.DURATION,
         "metavar": "DURATION",
         "help": "run a new replica's healthcheck this often until it passes (default "
         "500ms; 0: wait on Docker's health)",
@@ -63,6 +94,7 @@ SETTING_FLAGS: dict[str, dict[str, Any]] = {
 
 CANARY_FLAGS: dict[str, dict[str, Any]] = {
     "steps": {
+        "type": values.steps,
         "metavar": "STEPS",
         "help": "canary steps: weights, 'pause [DURATION]', 'analysis' (default 10,50,100; "
         "with gates, an analysis after each weight)",
@@ -76,19 +108,24 @@ CANARY_FLAGS: dict[str, dict[str, Any]] = {
         "flag": "--gate",
     },
     "interval": {
+        "type": values.DURATION,
         "metavar": "DURATION",
         "help": "canary analysis interval (default 2s)",
         "flag": "--analysis-interval",
     },
     "count": {
-        "type": int,
+        "type": values.COUNT,
         "metavar": "N",
         "help": "readings per analysis (default 3)",
         "flag": "--analysis-count",
     },
-    "failure_limit": {"type": int, "metavar": "N", "help": "failed readings tolerated (0)"},
+    "failure_limit": {
+        "type": values.COUNT,
+        "metavar": "N",
+        "help": "failed readings tolerated (0)",
+    },
     "min_requests": {
-        "type": int,
+        "type": values.COUNT,
         "metavar": "N",
         "help": "canary requests a reading needs to count (default 10)",
     },
@@ -97,6 +134,7 @@ CANARY_FLAGS: dict[str, dict[str, Any]] = {
         "help": "blue-green: switch once the analysis passes, without agentlab promote",
     },
     "scale_down_delay": {
+        "type": values.DURATION,
         "metavar": "DURATION",
         "help": "blue-green: keep the old set this long after the switch (default 30s)",
     },
@@ -130,7 +168,7 @@ def add_parsers(sub: Any) -> None:
     )
     rollout.add_argument(
         "--traffic",
-        type=float,
+        type=values.RPS,
         metavar="RPS",
         help="send RPS requests/s through the gateway during the rollout",
     )
@@ -140,7 +178,7 @@ def add_parsers(sub: Any) -> None:
 
     rollback = sub.add_parser("rollback", help="roll back to the previous revision, or to N")
     rollback.add_argument("service", nargs="?")
-    rollback.add_argument("--to-revision", type=int, metavar="N")
+    rollback.add_argument("--to-revision", type=values.COUNT, metavar="N")
     rollback.add_argument("--json", action="store_true", help="one JSON event per line")
 
     for word, what in (
@@ -159,8 +197,13 @@ def add_parsers(sub: Any) -> None:
     history.add_argument("--json", action="store_true")
 
     traffic = sub.add_parser("traffic", help="send requests through the gateway, per version")
-    traffic.add_argument("--rps", type=float, default=20.0, help="requests per second (20)")
-    traffic.add_argument("--duration", type=float, default=10.0, help="seconds (10)")
+    traffic.add_argument(
+        "--rps",
+        type=values.RPS,
+        default=20.0,
+        help="requests per second (20)",
+    )
+    traffic.add_argument("--duration", type=values.SECONDS, default=10.0, help="seconds (10)")
     traffic.add_argument(
         "--keep-alive", action="store_true", help="reuse connections (default: one per request)"
     )

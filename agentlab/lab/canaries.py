@@ -19,6 +19,7 @@ from agentlab.project.config import canary_settings
 from agentlab.rollout.canary import CanaryPlan, Pause, blue_green_plan
 from agentlab.rollout.canary_requests import Request, read_request, request_word
 from agentlab.rollout.canary_runner import Meter
+from agentlab.state.directory import usable_directory
 from agentlab.traffic import metrics
 from agentlab.traffic.metrics import VersionFigures
 
@@ -203,7 +204,7 @@ class CanaryRequests:
         self.folder = state_dir / "canary-requests"
 
     def send(self, service: str, request: Request) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        usable_directory(self.folder)
         temporary = self.folder / f".{service}.{os.getpid()}"
         temporary.write_text(request_word(request), encoding="utf-8")
         temporary.replace(self.folder / service)  # atomic: never half a word

@@ -311,7 +311,9 @@ class Rollouts:
                     position,
                 )  # fmt: skip
             elif undo:
-                result = run.converge(entry.from_image, entry.from_version, undo=True)
+                result = run.converge(
+                    entry.from_image, entry.from_version, from_version=entry.to_version, undo=True
+                )
             else:
                 result = run.converge(
                     entry.to_image,

@@ -27,12 +27,22 @@ class RolloutStarted(RolloutEvent):
     desired: int
     strategy: str
     settings: str
+    # `rollout undo`: back to to_version (the interrupted rollout's from) from its target
+    undo: bool = False
 
     def line(self) -> str:
-        return (
-            f"rollout {self.service} {self.from_version or '?'} -> {self.to_version} "
-            f"({self.desired} replicas; {self.settings})"
-        )
+        return f"{self.headline()} ({self.desired} replicas; {self.settings})"
+
+    def headline(self) -> str:
+        """`rollout web 1.0.0 -> 2.0.0`; `undo the rollout of web to 2.0.0: back to
+        1.0.0`; a version that is not known (an image without one) is said so, not `?`."""
+        if self.undo:
+            heading = f" to {self.from_version}" if self.from_version else ""
+            back = self.to_version or "the image it ran before (its version unknown)"
+            return f"undo the rollout of {self.service}{heading}: back to {back}"
+        if not self.from_version:
+            return f"rollout {self.service} to {self.to_version} (from an unknown version)"
+        return f"rollout {self.service} {self.from_version} -> {self.to_version}"
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ class RolloutRunner:
                 self.desired,
                 self.settings.strategy,
                 "; ".join(filter(None, [summarize(self.desired, self.settings), self.note])),
+                undo=undo,
             )
         )
         self.journal.set_rollout_state(self.rollout_id, "running")

@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JOURNAL_STATES, UNFINISHED, JournalState, Outcome
+from agentlab.state.directory import usable_directory
 from agentlab.state.history_schema import MIGRATIONS, SCHEMA_VERSION
 
 # A revision is in progress until its rollout (or `up`) ends with an outcome.
@@ -83,7 +84,7 @@ class History:
     @classmethod
     def open(cls, path: Path, keep: int = 10, busy_timeout: float = 5.0) -> History:
         """Open (creating it and its parent folders if needed) and migrate a database."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        usable_directory(path.parent)
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )

@@ -15,12 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agentlab.common.errors import LockBusy
+from agentlab.state.directory import usable_directory
 
 
 @contextmanager
 def project_lock(state_dir: Path, command: str) -> Iterator[None]:
     """Hold the project lock for the duration of the block, or raise LockBusy."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    usable_directory(state_dir)
     fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

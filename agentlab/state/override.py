@@ -16,6 +16,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.common.files import write_atomically
+from agentlab.state.directory import usable_directory
 
 HEADER = (
     "# Written by agentlab: the pinned image of each managed service, the replica count\n"
@@ -258,4 +259,5 @@ def set_ports(path: Path, ports: Mapping[str, list[dict[str, Any]]]) -> None:
 def _write(path: Path, doc: Mapping[str, Any]) -> None:
     """Atomically replace the override (temp file, fsync, rename)."""
     text = yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=True, default_flow_style=False)
+    usable_directory(path.parent)
     write_atomically(path, HEADER + text)

@@ -55,6 +55,7 @@ class RolloutView:
     weight_exact: bool = True
     gates: tuple[tuple[str, str, str], ...] = ()  # (gate, verdict, reading)
     held: str = ""  # the step of a weight set by hand, once one is (`set weight 30% ...`)
+    undo: bool = False  # `rollout undo`: back to to_version
 
     @property
     def progressive(self) -> bool:
@@ -66,8 +67,12 @@ class RolloutView:
 
     @property
     def title(self) -> str:
+        if self.undo:
+            return f"Undoing {self.service}: back to {self.to_version or 'its previous image'}"
         verb = "Rolling back" if self.rolling_back else "Rolling out"
-        return f"{verb} {self.service}: {self.from_version or '?'} → {self.to_version}"
+        if not self.from_version:
+            return f"{verb} {self.service}: → {self.to_version} (from an unknown version)"
+        return f"{verb} {self.service}: {self.from_version} → {self.to_version}"
 
 
 def advance(view: RolloutView | None, event: RolloutEvent) -> RolloutView | None:
@@ -77,7 +82,7 @@ def advance(view: RolloutView | None, event: RolloutEvent) -> RolloutView | None
         steps = tuple(event.settings.split(" -> ")) if progressive else ()
         return RolloutView(
             event.service, event.from_version, event.to_version, event.desired, event.settings,
-            strategy=event.strategy, canary_steps=steps,
+            strategy=event.strategy, canary_steps=steps, undo=event.undo,
         )  # fmt: skip
     if view is None:
         return None

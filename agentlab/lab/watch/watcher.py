@@ -63,6 +63,7 @@ from agentlab.lab.watch.state import (
     watched_files,
 )
 from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutStarted
+from agentlab.state.directory import usable_directory
 
 DEBOUNCE = 0.3
 OnEvent = Callable[[WatchEvent | RolloutEvent], None]
@@ -119,7 +120,9 @@ class Watcher:
 
     def start(self) -> None:
         """Take the current state as the baseline, then watch. Raises BadInput when the
-        files do not load now, and EngineUnavailable without an engine."""
+        files do not load now or the state directory is not usable (it rolls out into
+        it), and EngineUnavailable without an engine."""
+        usable_directory(self._lab.state_dir)
         self._seen = read_files(self.files)
         try:
             snapshot = load(self._lab, ())
