@@ -251,3 +251,37 @@ def test_bad_numbers_are_one_line_before_anything_runs(
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
     assert says in captured.err and fake.called("logs_tail") == []
+
+
+def test_up_refuses_to_start_over_an_interrupted_rollout(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up` after a rollout cut short (SIGTERM after its first new replica) ran Compose over
+    it: the old replicas recreated at once, not rolled, the new one left out of the name,
+    the journal still unfinished, and exit 0. It now says to resume or undo, and changes
+    nothing."""
+    add_replicas = fake.add_replicas
+
+    def terminated(service: str, count: int, named: bool = True) -> list[str]:
+        started = add_replicas(service, count, named)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        return started
+
+    monkeypatch.setattr(fake, "add_replicas", terminated)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 143
+    monkeypatch.setattr(fake, "add_replicas", add_replicas)
+    capsys.readouterr()
+    left = sorted(fake.images_of("web"))
+    calls = len(fake.calls)
+    for args in (["up"], ["up", "--set", "web=2.0.0"], ["up", "--dry-run"]):
+        assert main.main(args) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == (
+            "error: the rollout of web 1.0.0 -> 2.0.0 was interrupted after 0 of 1 step(s)"
+            " (hint: agentlab rollout resume web, or agentlab rollout undo web)"
+        )
+    assert sorted(fake.images_of("web")) == left
+    assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]
+    assert main.main(["rollout", "undo", "web"]) == 0
+    assert main.main(["up"]) == 0
