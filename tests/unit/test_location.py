@@ -140,5 +140,5 @@ def test_compose_file_from_the_environment_or_dotenv_is_a_list(
     (tmp_path / ".env").write_text("COMPOSE_FILE=dev.yaml\n")
     assert find_compose_files(None, tmp_path) == (tmp_path / "dev.yaml",)
     (tmp_path / ".env").write_text("COMPOSE_FILE=missing.yaml\n")
-    with pytest.raises(BadInput, match="missing.yaml"):
+    with pytest.raises(BadInput, match=r"missing\.yaml"):
         find_compose_files(None, tmp_path)
