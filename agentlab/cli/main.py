@@ -19,6 +19,7 @@ from agentlab import __version__
 from agentlab.cli import (
     canary_commands,
     commands,
+    commands_base,
     environment_commands,
     prometheus_commands,
     registry_commands,
@@ -227,6 +228,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     """Run one command; return its exit code. `open_tui` runs the terminal UI."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     before = None
+    commands_base.OPENED.clear()
     try:
         args = build_parser().parse_args(args_list)
         if args.command is None:
@@ -258,7 +260,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     except KeyboardInterrupt as stop:
         what, code = ("terminated (SIGTERM)", 143) if isinstance(stop, Terminated) else (
             "interrupted", 130)  # fmt: skip
-        print(f"error: {what} (hint: agentlab status shows what is running)", file=sys.stderr)
+        print(f"error: {what} (hint: {commands_base.interrupt_hint()})", file=sys.stderr)
         return code
     finally:
         if before is not None:

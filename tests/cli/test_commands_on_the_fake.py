@@ -213,26 +213,58 @@ def wait_for_canary_step(step: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"the canary of web never reached '{step}' (last: '{seen}')")
 
 
-def test_sigterm_mid_rollout_says_so_in_one_line_and_leaves_it_to_resume(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("sent", "code", "what"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_mid_rollout_says_so_in_one_line_and_how_to_finish_it(
+    fake: FakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sent: signal.Signals,
+    code: int,
+    what: str,
 ) -> None:
     """A CI job cancelled (SIGTERM) mid-rollout once died without a word (exit 143 from
-    the signal): it now stops as at Ctrl-C, one line, and the journal keeps the step."""
+    the signal): it now stops as at Ctrl-C, one line, and the journal keeps the step. The
+    hint said `agentlab status shows what is running`: it names resume and undo."""
     add_replicas = fake.add_replicas
 
-    def terminated(service: str, count: int, named: bool = True) -> list[str]:
+    def stopped(service: str, count: int, named: bool = True) -> list[str]:
         started = add_replicas(service, count, named)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sent)
         time.sleep(5)  # the handler raises before this ends
         return started
 
-    monkeypatch.setattr(fake, "add_replicas", terminated)
-    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 143
+    monkeypatch.setattr(fake, "add_replicas", stopped)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == code
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: terminated (SIGTERM) (hint: agentlab status shows what is running)"]
+    assert err == [
+        f"error: {what} (hint: agentlab rollout resume web, or agentlab rollout undo web)"
+    ]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     monkeypatch.setattr(fake, "add_replicas", add_replicas)
     assert main.main(["rollout", "undo", "web"]) == 0
+
+
+def test_an_interrupt_outside_a_rollout_points_at_status(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rollout left unfinished by an earlier run is not this interrupt's: the hint is the
+    general one."""
+    add_replicas = fake.add_replicas
+
+    def interrupted(*_: object, **__: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "add_replicas", interrupted)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 130
+    monkeypatch.setattr(fake, "add_replicas", add_replicas)
+    capsys.readouterr()
+    monkeypatch.setattr(fake, "replicas", interrupted)
+    assert main.main(["status"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: interrupted (hint: agentlab status shows what is running)"
 
 
 @pytest.mark.parametrize(
