@@ -16,6 +16,7 @@ import pytest
 from agentlab.cli import commands_base, main
 from agentlab.common.errors import EngineUnavailable
 from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import Behaviour
 from agentlab.lab import drift_reading
 from agentlab.lab.drift_registry import TagDigests
 from agentlab.lab.facade import Lab
@@ -317,3 +318,42 @@ def test_up_refuses_to_start_over_an_interrupted_rollout(
     assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]
     assert main.main(["rollout", "undo", "web"]) == 0
     assert main.main(["up"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["up", "--set", "web=9.9.9", "--json"], 2),  # bad input
+        (["rollout", "web", "--to", "9.9.9", "--json"], 2),
+        (["up", "--set", "web=3.0.0", "--json"], 1),  # rolled back
+        (["status", "--json"], 3),  # engine unavailable
+        (["versions", "--json"], 3),
+        (["drift", "--json"], 3),
+        (["up", "--json"], 3),
+    ],
+)
+def test_a_failed_json_command_prints_no_document(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str], args: list[str], code: int
+) -> None:
+    """What a CI script reads: stdout is a whole JSON document or nothing, never part of
+    one; the error is its one line on stderr (with its details below it, if any)."""
+    fake.add_image("lab/web:3.0.0", Behaviour(healthy_after=None, unhealthy_after=1))
+    fake.unavailable = code == 3
+    assert main.main(args) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "(hint: " in errors[0], err
+
+
+def test_a_failed_rollout_s_json_events_end_with_its_outcome(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollout --json` is one event per line: each line whole, the last its outcome."""
+    fake.add_image("lab/web:3.0.0", Behaviour(healthy_after=None, unhealthy_after=1))
+    assert main.main(["rollout", "web", "--to", "3.0.0", "--json"]) == 1
+    out, err = capsys.readouterr()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "rollout_finished"
+    assert events[-1]["outcome"] == "rolled-back"
+    assert err.splitlines()[0].startswith("error: rolled-back: ")
