@@ -357,3 +357,25 @@ def test_a_failed_rollout_s_json_events_end_with_its_outcome(
     assert events[-1]["event"] == "rollout_finished"
     assert events[-1]["outcome"] == "rolled-back"
     assert err.splitlines()[0].startswith("error: rolled-back: ")
+
+
+def test_an_interrupted_start_leaves_no_revision_in_progress(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while `up` started a service at a new version left its revision
+    `in-progress` in history for good: no rollout journal finishes it, and the next `up`
+    does not touch it."""
+    for version in ("1.0.0", "1.1.0"):
+        fake.add_image(f"lab/worker:{version}")
+    fake.pin("worker", "lab/worker:1.0.0")  # not running: up starts it
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "up", interrupted)
+    assert main.main(["up", "--set", "worker=1.1.0"]) == 130
+    capsys.readouterr()
+    assert main.main(["history", "worker", "--json"]) == 0
+    [revision] = json.loads(capsys.readouterr().out)
+    assert (revision["version"], revision["outcome"]) == ("1.1.0", "failed")
+    assert revision["finished_at"]
