@@ -92,8 +92,8 @@ def _stream(args: Sequence[str], progress: ProgressSink) -> tuple[int, str]:
         start_new_session=True,
     )
     kept: deque[str] = deque(maxlen=200)  # a failure's text: its last lines
+    assert process.stdout is not None
     try:
-        assert process.stdout is not None
         for raw in process.stdout:
             line = raw.strip()
             kept.append(line)
@@ -103,6 +103,8 @@ def _stream(args: Sequence[str], progress: ProgressSink) -> tuple[int, str]:
     except BaseException:
         _end_group(process)
         raise
+    finally:
+        process.stdout.close()
 
 
 def _end_group(process: subprocess.Popen[str]) -> None:
