@@ -19,6 +19,7 @@ from agentlab import __version__
 from agentlab.cli import (
     canary_commands,
     commands,
+    commands_base,
     environment_commands,
     prometheus_commands,
     registry_commands,
@@ -26,6 +27,7 @@ from agentlab.cli import (
 )
 from agentlab.cli.closed_pipe import reader_safe_stdout
 from agentlab.common.errors import AgentlabError, BadInput
+from agentlab.common.processes import on_sigterm, stop_reason
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
 
@@ -216,15 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI job cancelled, `docker stop`, `kill`): the command stops as at Ctrl-C,
-    says so in one line and exits 143, instead of dying without a word."""
-
-
-def _terminate(_signum: int, _frame: object) -> None:
-    raise Terminated
-
-
 def no_tui(_: Lab) -> int:
     raise BadInput("the terminal UI is not available from here", hint="run the `agentlab` program")
 
@@ -233,6 +226,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     """Run one command; return its exit code. `open_tui` runs the terminal UI."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     before = None
+    commands_base.OPENED.clear()
     try:
         args = build_parser().parse_args(args_list)
         if args.command is None:
@@ -244,7 +238,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
         if args.command == "tui":
             return open_tui(Lab(load_project(args.files, args.project, args.env)))
         if threading.current_thread() is threading.main_thread():
-            before = signal.signal(signal.SIGTERM, _terminate)
+            before = signal.signal(signal.SIGTERM, on_sigterm)
         with reader_safe_stdout():
             return commands.run(args)
     except AgentlabError as error:
@@ -262,9 +256,8 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
         )
         return 1
     except KeyboardInterrupt as stop:
-        what, code = ("terminated (SIGTERM)", 143) if isinstance(stop, Terminated) else (
-            "interrupted", 130)  # fmt: skip
-        print(f"error: {what} (hint: agentlab status shows what is running)", file=sys.stderr)
+        what, code = stop_reason(stop)
+        print(f"error: {what} (hint: {commands_base.interrupt_hint()})", file=sys.stderr)
         return code
     finally:
         if before is not None:

@@ -1,8 +1,8 @@
 """The exception tree. Every error carries its exit code and a one-line hint.
 
 Exit codes: 0 done, 1 operation failed, 2 bad input, 3 engine unavailable (and 130 when
-the user interrupts a command with Ctrl-C). The hint is required: every error the user
-sees says what to do next.
+the user interrupts a command with Ctrl-C, 143 on SIGTERM: common/processes.py). The hint
+is required: every error the user sees says what to do next.
 """
 
 from __future__ import annotations

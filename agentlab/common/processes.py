@@ -1,4 +1,4 @@
-"""Processes on this machine."""
+"""Processes on this machine, and this one's stop signals."""
 
 from __future__ import annotations
 
@@ -14,3 +14,20 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return pid > 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, `docker stop`, `kill`): the command stops as at Ctrl-C,
+    says so in one line and exits 143, instead of dying without a word."""
+
+
+def on_sigterm(_signum: int, _frame: object) -> None:
+    """A SIGTERM handler: raise Terminated where the main thread is."""
+    raise Terminated
+
+
+def stop_reason(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the command, as its one line says it, and its exit code."""
+    if isinstance(stop, Terminated):
+        return "terminated (SIGTERM)", 143
+    return "interrupted", 130

@@ -6,8 +6,9 @@ Which calls go where:
 - the transport chosen once (engine/transport.py; the Engine API on a local socket, else
   the docker CLI): container and image reads, logs, per-replica stop/remove/kill;
 - replica copies through the Engine API (engine/copies.py), on a local socket only;
-- python-on-whales: `compose down` and image builds, imported on first use (~0.3 s), off
-  every timed path.
+- python-on-whales: `compose down` and a context's build, imported on first use (~0.3 s),
+  off every timed path; a service's `compose build` is a process group of its own
+  (engine/compose_builds.py), ended with the command.
 Output is always captured, so Compose never writes to the terminal behind a TUI.
 """
 
@@ -353,7 +354,7 @@ class ComposeEngine:
     ) -> None:
         directory = self.override.parent if self.override else self.compose_files[0].parent
         compose_builds.build_service(
-            self._whales, directory, service, tag, build_args, labels, progress
+            self._compose_args(), directory, service, tag, build_args, labels, progress
         )
 
     def remove_image_if_unused(self, image_id: str) -> bool:

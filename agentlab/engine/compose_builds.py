@@ -1,16 +1,23 @@
-"""Image builds for the Compose adapter, through python-on-whales: a context's plain
-build, and a service's own build section by `compose build` with one more file."""
+"""Image builds for the Compose adapter: a context's plain build through python-on-whales,
+and a service's own build section by `compose build` with one more file, run here (its
+processes end with agentlab's command)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import signal
+import subprocess
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentlab.common.events import ProgressSink
 from agentlab.common.files import write_atomically
+from agentlab.engine.cli import docker_cli, failure
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -45,7 +52,7 @@ def build_image(
 
 
 def build_service(
-    whales: Whales,
+    compose_args: Sequence[str],
     directory: Path,
     service: str,
     tag: str,
@@ -60,22 +67,53 @@ def build_service(
         "args": dict(build_args), "labels": dict(labels)}}}}  # fmt: skip
     build_file = directory / f".build-{service}.yaml"
     write_atomically(build_file, json.dumps(extra))  # JSON is YAML
+    args = [*compose_args, "-f", str(build_file), "build", service]
     try:
-        whales(
-            f"build {tag}",
-            lambda client: _report_steps(
-                client.compose.build([service], stream_logs=True), progress
-            ),
-            [build_file],
-        )
+        code, output = _stream(args, progress)
     finally:
         build_file.unlink(missing_ok=True)
+    if code != 0:
+        raise failure(args, output, what=f"build {tag}")
 
 
-def _report_steps(stream: Iterable[tuple[str, bytes]] | None, progress: ProgressSink) -> None:
-    """BuildKit's plain output: each step's first line (`#7 [builder 2/4] RUN ...`) goes
-    to `progress`; the rest is read and dropped (a failure's text comes with the error)."""
-    for _, raw in stream or ():
-        line = raw.decode(errors="replace").strip()
-        if _STEP.match(line):
-            progress(f"   {line}")
+def _stream(args: Sequence[str], progress: ProgressSink) -> tuple[int, str]:
+    """Run the docker CLI in a process group of its own; BuildKit's plain output (stderr
+    and stdout) read line by line, each step's first line (`#7 [builder 2/4] RUN ...`) to
+    `progress`. Its exit code and output. Stopped here (Ctrl-C, SIGTERM), it ends the
+    group: left alone, `docker compose` and its plugin finished the build after agentlab
+    said it was interrupted."""
+    process = subprocess.Popen(
+        [docker_cli(), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    kept: deque[str] = deque(maxlen=200)  # a failure's text: its last lines
+    assert process.stdout is not None
+    try:
+        for raw in process.stdout:
+            line = raw.strip()
+            kept.append(line)
+            if _STEP.match(line):
+                progress(f"   {line}")
+        return process.wait(), "\n".join(kept)
+    except BaseException:
+        _end_group(process)
+        raise
+    finally:
+        process.stdout.close()
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to the process's group (Compose cancels the build), SIGKILL after 10 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue

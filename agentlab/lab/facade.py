@@ -4,6 +4,7 @@ scale), rollouts, drills. It returns typed results; the faces shape them."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -265,6 +266,13 @@ class Lab:
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""
         return self.rollouts.unfinished()
+
+    def stopped_here(self) -> list[str]:
+        """The services whose rollout this process began and left unfinished (an
+        interrupt's hint names them)."""
+        if not (self.model.state_dir / "state.db").exists():
+            return []
+        return [e.service for e in self.model.history().unfinished() if e.pid == os.getpid()]
 
     # ---- drills and traffic -------------------------------------------------
 

@@ -98,7 +98,7 @@ class Lifecycle:
                 progress("prometheus: removed (no longer in agentlab.yaml)")
             try:
                 replicas = self.start_and_wait(None, {}, list(model.services), timeout, progress)
-            except AgentlabError:
+            except (AgentlabError, KeyboardInterrupt):  # Ctrl-C, SIGTERM: not left in progress
                 for rev in revisions:
                     history.finish_revision(rev.service, rev.number, "failed")
                 raise

@@ -106,6 +106,14 @@ def describe_unfinished(entry: JournalEntry) -> str:
     )
 
 
+def refuse_over_unfinished(history: History, service: str | None = None) -> None:
+    """InterruptedRollout for an unfinished rollout (of `service`, else of any)."""
+    for entry in interrupted(history, service):
+        name = entry.service
+        hint = f"agentlab rollout resume {name}, or agentlab rollout undo {name}"
+        raise InterruptedRollout(describe_unfinished(entry), hint=hint)
+
+
 class Rollouts:
     """Rollout operations over one project model; each takes the project lock."""
 
@@ -187,11 +195,7 @@ class Rollouts:
         """Run a prepared rollout under the caller's project lock; record history."""
         history = self.model.history()
         name = planned.service.name
-        for entry in interrupted(history, name):
-            raise InterruptedRollout(
-                describe_unfinished(entry),
-                hint=f"agentlab rollout resume {name}, or agentlab rollout undo {name}",
-            )
+        refuse_over_unfinished(history, name)
         target = planned.target
 
         def report(line: str) -> None:

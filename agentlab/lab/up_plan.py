@@ -15,7 +15,7 @@ from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.name_clashes import check_names_free
 from agentlab.lab.ports import check_ports_free
-from agentlab.lab.rollouts import RolloutPlan, Rollouts
+from agentlab.lab.rollouts import RolloutPlan, Rollouts, refuse_over_unfinished
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.state.lockfile import LockedService
 from agentlab.state.override import LAYER_PREFIX, MovedPort, read_pins
@@ -100,6 +100,9 @@ def plan_up(
     jobs = [r.build for r in resolved if r.build is not None]
     jobs += catalogue.missing_images(resolved)
     builds.check_bases(model.engine, jobs)
+    if (model.state_dir / "state.db").exists():  # a dry run creates none
+        # Compose would recreate the replicas an interrupted or paused rollout left, at once
+        refuse_over_unfinished(model.history())
     model.engine.check()
     running = {r.service for r in model.engine.replicas() if r.running}
     if not environment_ports.ephemeral(model):  # an environment's become ephemeral

@@ -16,6 +16,7 @@ import pytest
 from agentlab.cli import commands_base, main
 from agentlab.common.errors import EngineUnavailable
 from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import Behaviour
 from agentlab.lab import drift_reading
 from agentlab.lab.drift_registry import TagDigests
 from agentlab.lab.facade import Lab
@@ -213,26 +214,58 @@ def wait_for_canary_step(step: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"the canary of web never reached '{step}' (last: '{seen}')")
 
 
-def test_sigterm_mid_rollout_says_so_in_one_line_and_leaves_it_to_resume(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("sent", "code", "what"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_mid_rollout_says_so_in_one_line_and_how_to_finish_it(
+    fake: FakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sent: signal.Signals,
+    code: int,
+    what: str,
 ) -> None:
     """A CI job cancelled (SIGTERM) mid-rollout once died without a word (exit 143 from
-    the signal): it now stops as at Ctrl-C, one line, and the journal keeps the step."""
+    the signal): it now stops as at Ctrl-C, one line, and the journal keeps the step. The
+    hint said `agentlab status shows what is running`: it names resume and undo."""
     add_replicas = fake.add_replicas
 
-    def terminated(service: str, count: int, named: bool = True) -> list[str]:
+    def stopped(service: str, count: int, named: bool = True) -> list[str]:
         started = add_replicas(service, count, named)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sent)
         time.sleep(5)  # the handler raises before this ends
         return started
 
-    monkeypatch.setattr(fake, "add_replicas", terminated)
-    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 143
+    monkeypatch.setattr(fake, "add_replicas", stopped)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == code
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: terminated (SIGTERM) (hint: agentlab status shows what is running)"]
+    assert err == [
+        f"error: {what} (hint: agentlab rollout resume web, or agentlab rollout undo web)"
+    ]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     monkeypatch.setattr(fake, "add_replicas", add_replicas)
     assert main.main(["rollout", "undo", "web"]) == 0
+
+
+def test_an_interrupt_outside_a_rollout_points_at_status(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rollout left unfinished by an earlier run is not this interrupt's: the hint is the
+    general one."""
+    add_replicas = fake.add_replicas
+
+    def interrupted(*_: object, **__: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "add_replicas", interrupted)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 130
+    monkeypatch.setattr(fake, "add_replicas", add_replicas)
+    capsys.readouterr()
+    monkeypatch.setattr(fake, "replicas", interrupted)
+    assert main.main(["status"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: interrupted (hint: agentlab status shows what is running)"
 
 
 @pytest.mark.parametrize(
@@ -252,3 +285,98 @@ def test_bad_numbers_are_one_line_before_anything_runs(
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
     assert says in captured.err and fake.called("logs_tail") == []
+
+
+def test_up_refuses_to_start_over_an_interrupted_rollout(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up` after a rollout cut short (SIGTERM after its first new replica) ran Compose over
+    it: the old replicas recreated at once, not rolled, the new one left out of the name,
+    the journal still unfinished, and exit 0. It now says to resume or undo, and changes
+    nothing."""
+    add_replicas = fake.add_replicas
+
+    def terminated(service: str, count: int, named: bool = True) -> list[str]:
+        started = add_replicas(service, count, named)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        return started
+
+    monkeypatch.setattr(fake, "add_replicas", terminated)
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 143
+    monkeypatch.setattr(fake, "add_replicas", add_replicas)
+    capsys.readouterr()
+    left = sorted(fake.images_of("web"))
+    calls = len(fake.calls)
+    for args in (["up"], ["up", "--set", "web=2.0.0"], ["up", "--dry-run"]):
+        assert main.main(args) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == (
+            "error: the rollout of web 1.0.0 -> 2.0.0 was interrupted after 0 of 1 step(s)"
+            " (hint: agentlab rollout resume web, or agentlab rollout undo web)"
+        )
+    assert sorted(fake.images_of("web")) == left
+    assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]
+    assert main.main(["rollout", "undo", "web"]) == 0
+    assert main.main(["up"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["up", "--set", "web=9.9.9", "--json"], 2),  # bad input
+        (["rollout", "web", "--to", "9.9.9", "--json"], 2),
+        (["up", "--set", "web=3.0.0", "--json"], 1),  # rolled back
+        (["status", "--json"], 3),  # engine unavailable
+        (["versions", "--json"], 3),
+        (["drift", "--json"], 3),
+        (["up", "--json"], 3),
+    ],
+)
+def test_a_failed_json_command_prints_no_document(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str], args: list[str], code: int
+) -> None:
+    """What a CI script reads: stdout is a whole JSON document or nothing, never part of
+    one; the error is its one line on stderr (with its details below it, if any)."""
+    fake.add_image("lab/web:3.0.0", Behaviour(healthy_after=None, unhealthy_after=1))
+    fake.unavailable = code == 3
+    assert main.main(args) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "(hint: " in errors[0], err
+
+
+def test_a_failed_rollout_s_json_events_end_with_its_outcome(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollout --json` is one event per line: each line whole, the last its outcome."""
+    fake.add_image("lab/web:3.0.0", Behaviour(healthy_after=None, unhealthy_after=1))
+    assert main.main(["rollout", "web", "--to", "3.0.0", "--json"]) == 1
+    out, err = capsys.readouterr()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "rollout_finished"
+    assert events[-1]["outcome"] == "rolled-back"
+    assert err.splitlines()[0].startswith("error: rolled-back: ")
+
+
+def test_an_interrupted_start_leaves_no_revision_in_progress(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while `up` started a service at a new version left its revision
+    `in-progress` in history for good: no rollout journal finishes it, and the next `up`
+    does not touch it."""
+    for version in ("1.0.0", "1.1.0"):
+        fake.add_image(f"lab/worker:{version}")
+    fake.pin("worker", "lab/worker:1.0.0")  # not running: up starts it
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "up", interrupted)
+    assert main.main(["up", "--set", "worker=1.1.0"]) == 130
+    capsys.readouterr()
+    assert main.main(["history", "worker", "--json"]) == 0
+    [revision] = json.loads(capsys.readouterr().out)
+    assert (revision["version"], revision["outcome"]) == ("1.1.0", "failed")
+    assert revision["finished_at"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,33 @@ def test_help_lists_exit_codes() -> None:
     assert done.returncode == 0
     assert "3 engine unavailable" in done.stdout
     assert "weight" in done.stdout and "promote" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("sent", "code", "what"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+)
+def test_a_signal_while_the_program_loads_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sent: signal.Signals,
+    code: int,
+    what: str,
+) -> None:
+    """Ctrl-C in the ~0.2 s agentlab's imports take printed Python's traceback (exit by
+    the signal); SIGTERM then ended it without a word."""
+    import agentlab.cli
+    from agentlab import __main__ as program
+
+    class SignalledMidImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *_: object) -> None:
+            if name == "agentlab.cli.main":
+                os.kill(os.getpid(), sent)
+                time.sleep(5)  # the handler raises before this ends
+
+    monkeypatch.delitem(sys.modules, "agentlab.cli.main", raising=False)
+    monkeypatch.delattr(agentlab.cli, "main", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [SignalledMidImport(), *sys.meta_path])
+    assert program.main(["status"]) == code
+    assert capsys.readouterr().err == f"error: {what} (hint: nothing was started; run it again)\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
