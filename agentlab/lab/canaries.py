@@ -166,7 +166,7 @@ class CanaryView:
 
 def running_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, CanaryView]:
     """The canaries running now, by service, with the traffic layer's shares."""
-    if not (model.state_dir / "state.db").exists():
+    if not model.has_history():
         return {}
     found = {}
     for entry in model.history().unfinished():

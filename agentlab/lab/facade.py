@@ -270,7 +270,7 @@ class Lab:
     def stopped_here(self) -> list[str]:
         """The services whose rollout this process began and left unfinished (an
         interrupt's hint names them)."""
-        if not (self.model.state_dir / "state.db").exists():
+        if not self.model.has_history():
             return []
         return [e.service for e in self.model.history().unfinished() if e.pid == os.getpid()]
 

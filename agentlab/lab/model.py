@@ -93,9 +93,17 @@ class ProjectModel:
         """The project's revisions and rollout journal (opened once, shared by threads)."""
         return self._history
 
+    def has_history(self) -> bool:
+        """Whether the history exists yet (reads that find none need not create it)."""
+        return self._history_path.exists()
+
+    @property
+    def _history_path(self) -> Path:
+        return self.state_dir / "state.db"
+
     @cached_property
     def _history(self) -> History:
-        return History.open(self.state_dir / "state.db", keep=self.project.settings.history_keep)
+        return History.open(self._history_path, keep=self.project.settings.history_keep)
 
     def service(self, name: str) -> ServiceSpec:
         """A managed service by name, or BadInput naming the ones that exist."""

@@ -332,7 +332,7 @@ class Rollouts:
 
     def unfinished(self) -> list[str]:
         """One line per interrupted or paused rollout (shown by every command)."""
-        if not (self.model.state_dir / "state.db").exists():
+        if not self.model.has_history():
             return []
         return [describe_unfinished(e) for e in interrupted(self.model.history())]
 

@@ -100,7 +100,7 @@ def plan_up(
     jobs = [r.build for r in resolved if r.build is not None]
     jobs += catalogue.missing_images(resolved)
     builds.check_bases(model.engine, jobs)
-    if (model.state_dir / "state.db").exists():  # a dry run creates none
+    if model.has_history():  # a dry run creates none
         # Compose would recreate the replicas an interrupted or paused rollout left, at once
         refuse_over_unfinished(model.history())
     model.engine.check()
