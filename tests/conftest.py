@@ -27,6 +27,11 @@ DEMO = REPO / "agentlab" / "demo" / "compose.yaml"
 STATE_HOME = Path(tempfile.mkdtemp(prefix="agentlab-test-state-"))
 os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
 WEBAPP = REPO / "tests" / "projects" / "webapp" / "compose.yaml"
+# A signal to agentlab, the exit code it ends with, and the words of its one line.
+SIGNAL_EXITS = [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+]
 
 
 def engine_ready() -> bool:

@@ -29,3 +29,13 @@ def serve(engine: FakeEngine, root: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(commands_base, "open_lab", open_lab)
     for module in ("commands", "rollout_commands", "canary_commands"):
         monkeypatch.setattr(f"agentlab.cli.{module}.open_lab", open_lab)
+
+
+def web_lab(root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """`web` at 1.0.0 on 2 replicas (2.0.0 present too), served to the commands."""
+    engine = FakeEngine(nap=0.0)
+    engine.add_image("lab/web:1.0.0")
+    engine.add_image("lab/web:2.0.0")
+    engine.add_service("web", "lab/web:1.0.0", replicas=2)
+    serve(engine, root, monkeypatch)
+    return engine

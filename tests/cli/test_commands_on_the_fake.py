@@ -22,6 +22,7 @@ from agentlab.lab.drift_registry import TagDigests
 from agentlab.lab.facade import Lab
 from agentlab.traffic.metrics import MeterUnreadable, VersionFigures
 from tests.cli.fake_lab import serve
+from tests.conftest import SIGNAL_EXITS
 
 
 @pytest.fixture
@@ -214,10 +215,7 @@ def wait_for_canary_step(step: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"the canary of web never reached '{step}' (last: '{seen}')")
 
 
-@pytest.mark.parametrize(
-    ("sent", "code", "what"),
-    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
-)
+@pytest.mark.parametrize(("sent", "code", "what"), SIGNAL_EXITS)
 def test_a_signal_mid_rollout_says_so_in_one_line_and_how_to_finish_it(
     fake: FakeEngine,
     monkeypatch: pytest.MonkeyPatch,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, SIGNAL_EXITS
 
 
 def agentlab(
@@ -117,10 +117,7 @@ def test_help_lists_exit_codes() -> None:
     assert "weight" in done.stdout and "promote" in done.stdout
 
 
-@pytest.mark.parametrize(
-    ("sent", "code", "what"),
-    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
-)
+@pytest.mark.parametrize(("sent", "code", "what"), SIGNAL_EXITS)
 def test_a_signal_while_the_program_loads_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

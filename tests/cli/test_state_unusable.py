@@ -15,7 +15,7 @@ from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project, demo_lab
 from agentlab.state import directory
-from tests.cli.fake_lab import serve
+from tests.cli.fake_lab import web_lab
 
 NEEDS_STATE = [
     ["status"],
@@ -46,12 +46,7 @@ CHANGES = (
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    engine = FakeEngine(nap=0.0)
-    engine.add_image("lab/web:1.0.0")
-    engine.add_image("lab/web:2.0.0")
-    engine.add_service("web", "lab/web:1.0.0", replicas=2)
-    serve(engine, tmp_path, monkeypatch)
-    return engine
+    return web_lab(tmp_path, monkeypatch)
 
 
 def refused(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

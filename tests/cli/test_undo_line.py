@@ -11,16 +11,12 @@ from agentlab.cli import main
 from agentlab.engine.fake import FakeEngine
 from agentlab.rollout.events import RolloutStarted
 from agentlab.tui.rollout_view import advance
-from tests.cli.fake_lab import serve
+from tests.cli.fake_lab import web_lab
 
 
 def interrupted_rollout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     """`web` at 1.0.0 on 2 replicas, its rollout to 2.0.0 stopped by Ctrl-C midway."""
-    engine = FakeEngine(nap=0.0)
-    engine.add_image("lab/web:1.0.0")
-    engine.add_image("lab/web:2.0.0")
-    engine.add_service("web", "lab/web:1.0.0", replicas=2)
-    serve(engine, tmp_path, monkeypatch)
+    engine = web_lab(tmp_path, monkeypatch)
     add_replicas = engine.add_replicas
 
     def interrupted(service: str, count: int, named: bool = True) -> list[str]:

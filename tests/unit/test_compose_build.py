@@ -4,7 +4,6 @@ steps as progress, its errors, and its processes ended with the command."""
 from __future__ import annotations
 
 import os
-import stat
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from agentlab.common.errors import OperationFailed
 from agentlab.engine.compose import ComposeEngine
+from tests.unit.conftest import stand_in_docker
 
 
 @pytest.fixture
@@ -26,12 +26,9 @@ def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `docker` that records its arguments and its pid, prints BuildKit-like steps, then
     waits on a child (`sleep $FAKE_SLEEP`, its pid recorded too) and exits $FAKE_EXIT."""
     (tmp_path / "state").mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "docker"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'printf "%s\\n" "$@" > {tmp_path}/argv.txt\n'
+    stand_in_docker(
+        tmp_path,
+        monkeypatch,
         f"echo $$ > {tmp_path}/docker.pid\n"
         'echo "#1 [web internal] load build definition from Dockerfile" >&2\n'
         'echo "#1 transferring dockerfile: 32B done"\n'
@@ -40,10 +37,8 @@ def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f"echo $! > {tmp_path}/child.pid\n"
         "wait\n"
         'echo "failed to solve: process did not complete successfully" >&2\n'
-        'exit "${FAKE_EXIT:-0}"\n'
+        'exit "${FAKE_EXIT:-0}"\n',
     )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return tmp_path
 
 

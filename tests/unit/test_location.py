@@ -11,6 +11,14 @@ from agentlab.project.config import load_settings
 from agentlab.project.location import Project, demo_lab, find_compose_files, load_project
 
 
+@pytest.fixture
+def no_file_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the variables that choose compose files is set."""
+    for name in ("AGENTLAB_FILE", "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_file_variables")
 def test_f_then_agentlab_file_then_the_directory_then_the_demo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -19,8 +27,6 @@ def test_f_then_agentlab_file_then_the_directory_then_the_demo(
     (here / "compose.yaml").write_text("services: {}\n")
     elsewhere = tmp_path / "elsewhere.yaml"
     elsewhere.write_text("services: {}\n")
-    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
-    monkeypatch.delenv("COMPOSE_FILE", raising=False)
     assert find_compose_files(None, here) == (here / "compose.yaml",)
     assert find_compose_files(None, tmp_path) == (demo_lab(),)
     monkeypatch.setenv("AGENTLAB_FILE", str(elsewhere))
@@ -93,10 +99,8 @@ def test_a_project_name_compose_would_refuse_is_bad_input(
     assert named == "shopapi"
 
 
-def test_a_compose_override_file_beside_the_found_file_is_read_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
+@pytest.mark.usefixtures("no_file_variables")
+def test_a_compose_override_file_beside_the_found_file_is_read_too(tmp_path: Path) -> None:
     (tmp_path / "docker-compose.yml").write_text("services: {}\n")
     assert find_compose_files(None, tmp_path) == (tmp_path / "docker-compose.yml",)
     (tmp_path / "docker-compose.override.yml").write_text("services: {}\n")
@@ -108,11 +112,8 @@ def test_a_compose_override_file_beside_the_found_file_is_read_too(
     assert find_compose_files(given, tmp_path) == (tmp_path / "docker-compose.yml",)
 
 
-def test_a_subdirectory_finds_its_project_s_compose_file_as_compose_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
-    monkeypatch.delenv("COMPOSE_FILE", raising=False)
+@pytest.mark.usefixtures("no_file_variables")
+def test_a_subdirectory_finds_its_project_s_compose_file_as_compose_does(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     (tmp_path / "compose.override.yaml").write_text("services: {}\n")
     deep = tmp_path / "src" / "app"
@@ -123,11 +124,10 @@ def test_a_subdirectory_finds_its_project_s_compose_file_as_compose_does(
     assert find_compose_files(None, deep) == (deep / "docker-compose.yml",)
 
 
+@pytest.mark.usefixtures("no_file_variables")
 def test_compose_file_from_the_environment_or_dotenv_is_a_list(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("AGENTLAB_FILE", raising=False)
-    monkeypatch.delenv("COMPOSE_PATH_SEPARATOR", raising=False)
     for name in ("base.yaml", "dev.yaml", "compose.yaml"):
         (tmp_path / name).write_text("services: {}\n")
     monkeypatch.setenv("COMPOSE_FILE", "base.yaml:dev.yaml")
