@@ -232,8 +232,8 @@ class Rollouts:
                 result = self._runner(planned, emit, rollout_id, feed, pause=pause).run(
                     planned.from_image, target.image, planned.from_version, target.tag
                 )
-        self._rejoin(name, emit)
-        history.finish_revision(name, revision.number, result.outcome)
+        history.finish_revision(name, revision.number, result.outcome)  # before the joiners:
+        self._rejoin(name, emit)  # their failure is theirs, not an unfinished revision
         return result
 
     def _rejoin(self, service: str, emit: Emit) -> None:

@@ -128,6 +128,12 @@ async def test_an_edited_version_rolls_out_in_the_rollout_panel(lab: Lab, fake: 
         assert "desired: agent 1.2.0 -> 1.5.0" in log
         assert count(log, "rollout agent 1.2.0 -> 1.5.0 (2 replicas;") == 1
         assert ("information", "agent runs 1.5.0 on 2 replicas") in notes
+
+        def recorded() -> bool:
+            """the revision recorded (by the watcher's thread, just after the outcome)"""
+            return lab.history().current("agent") is not None
+
+        await wait_for(pilot, recorded)
         current = lab.history().current("agent")
         assert current is not None
         assert current.cause == "watch: agent 1.2.0 -> 1.5.0"
