@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import semver
+
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.lab import builds, environment_policy, lock_policy
@@ -139,17 +141,23 @@ class Catalogue:
             wanted = parse_version(spec)
         except BadInput:
             return None  # a range or policy word: only local tags can satisfy it
-        base = builds.base_image(None)
-        entry = self.model.project.settings.catalogue.get(service)
-        if entry is not None:
-            for version in entry.versions:
-                if parse_version(version) == wanted:
-                    return builds.catalogue_jobs(entry, base, version)[0]
-            return None
+        if service in self.model.project.settings.catalogue:
+            return self._catalogue_job(service, wanted)
         spec_ = self.model.services[service]
         if spec_.build is None:
             return None
+        base = builds.base_image(None)
         return builds.service_job(spec_, self.model.repository(service), str(wanted), base)
+
+    def _catalogue_job(self, service: str, wanted: semver.Version) -> builds.BuildJob | None:
+        """The catalogue's recipe for a version of `service` (None when it lists none)."""
+        entry = self.model.project.settings.catalogue.get(service)
+        if entry is None:
+            return None
+        for version in entry.versions:
+            if parse_version(version) == wanted:
+                return builds.catalogue_jobs(entry, builds.base_image(None), version)[0]
+        return None
 
     def plan_pins(self, version: str | None, sets: Mapping[str, str]) -> list[Resolved]:
         """Validate and resolve `--version` and `--set` before anything is touched; the
@@ -226,6 +234,19 @@ class Catalogue:
                     else f"roll {item.service} off {item.tag} first",
                 )
 
+    def _recipe(self, service: str, image: str) -> builds.BuildJob | None:
+        """How to build the image a service names: the catalogue's recipe for its tag,
+        else the service's build section (None: neither)."""
+        repository, tag = split_image_ref(image)
+        wanted = try_version(tag)
+        job = self._catalogue_job(service, wanted) if wanted is not None else None
+        if job is not None and job.tag == image:
+            return job
+        spec = self.model.services[service]
+        if spec.build is None:
+            return None
+        return builds.service_job(spec, repository, tag, builds.base_image(None))
+
     def current(self, service: str) -> Resolved | None:
         """What a service runs now (its pin, else the compose file's image)."""
         image = self.model.current_image(service)
@@ -233,9 +254,9 @@ class Catalogue:
 
     def missing_images(self, resolved: list[Resolved]) -> list[builds.BuildJob]:
         """Build jobs for the images `up` needs besides `resolved` that are not local:
-        a service with a build section gets its image built (agentlab builds, so that
-        Compose never does it behind its back), once however many services name it; an
-        image no service builds is BadInput (no pulls)."""
+        one the catalogue lists, or of a service with a build section, gets built (agentlab
+        builds, so that Compose never does it behind its back), once however many services
+        name it; an image nothing builds is BadInput (no pulls)."""  # PLACEHOLDER
         planned = {r.service for r in resolved}
         managed = set(self.model.managed)
         produced = {r.image for r in resolved if r.build is not None}
@@ -247,11 +268,11 @@ class Catalogue:
                 continue
             if self.model.image(image) is not None:
                 continue
-            if spec.build is None:
+            job = self._recipe(name, image)
+            if job is None:
                 unbuilt.setdefault(image, name)
                 continue
-            repository, tag = split_image_ref(image)
-            jobs.append(builds.service_job(spec, repository, tag, builds.base_image(None)))
+            jobs.append(job)
             produced.add(image)
         for image, name in unbuilt.items():
             if image not in produced:

@@ -91,3 +91,28 @@ def test_what_up_and_rollouts_build_is_pushed_when_the_lab_has_a_registry(
     without = make_facade(tmp_path / "off", fake)
     build_missing(without.model, [job("1.2.0")], lambda _: None)
     assert pushed == [("127.0.0.1:5000", "lab/agent:1.1.0")]  # no registry: nothing pushed
+
+
+def test_up_builds_the_catalogue_image_a_service_runs_when_it_is_not_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo lab on a fresh engine: `up --version` pins the primary service only, and
+    the collector's image, named by the compose file, is built from the catalogue."""
+    monkeypatch.setenv("AGENTLAB_BASE_IMAGE", BASE)
+    (tmp_path / "Dockerfile").write_text(f"ARG BASE_IMAGE={BASE}\nFROM ${{BASE_IMAGE}}\n")
+    fake = FakeEngine(nap=0.0)
+    fake.add_image(BASE)
+    fake.add_image("lab/agent:1.0.0")
+    fake.add_service("agent", "lab/agent:1.0.0")
+    fake.pin("collector", "lab/collector:1.0.0")
+    fake.pin("tool", "lab/tool:2.0.0")  # listed in no catalogue: still refused
+    recipe = {"image": "lab/collector", "context": ".", "dockerfile": "Dockerfile"}
+    catalogue = {"collector": {**recipe, "versions": {"1.0.0": {}, "2.0.0": {}}}}
+    lab = make_facade(tmp_path, fake, catalogue=catalogue, managed=["agent", "collector"])
+    with pytest.raises(BadInput, match=r"image lab/tool:2\.0\.0 of service tool is not present"):
+        lab.up("1.0.0", {}, 30)
+    assert fake.called("build_image") == []
+    fake.add_image("lab/tool:2.0.0")
+    lab.up("1.0.0", {}, 30)
+    assert [call[1] for call in fake.called("build_image")] == ["lab/collector:1.0.0"]
+    assert fake.images_of("collector") == ["lab/collector:1.0.0"]
