@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from agentlab.engine.api import choose_transport
 from tests.conftest import LabRun
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images")]
@@ -24,40 +25,61 @@ class Sampler(threading.Thread):
     ready ones answering the service's name, ones answering the name). Ready: healthy, or
     still `starting` for Docker while in the name, which agentlab gives a new replica only
     once its own probe of it passed (Docker's verdict comes at its next probe); those
-    are kept in `starting_named` to check against the rollout's events."""
+    are kept in `starting_named` to check against the rollout's events.
+
+    An inspect reads the containers one by one, a moment apart on a busy machine: a
+    new replica read just before it joined the name and an old one read just after it
+    left (a moment later) would count one ready replica too few. A sample is therefore
+    taken only when two reads in a row agree, which holds at every moment between them."""
 
     def __init__(self, lab: LabRun, service: str = "agent") -> None:
         super().__init__(daemon=True)
         self.lab, self.service = lab, service
+        self.engine = choose_transport()
         self.samples: list[tuple[int, int, int]] = []
+        self.seen: list[str] = []  # per sample: the time and each container as counted
         self.starting_named: set[str] = set()
         self.halt = threading.Event()
 
     def run(self) -> None:
+        last = self._read()
         while not self.halt.is_set():
-            ids = self.lab.docker(
-                "ps",
-                "-aq",
-                "--filter",
-                f"label=com.docker.compose.project={self.lab.project}",
-                "--filter",
-                f"label=com.docker.compose.service={self.service}",
-            ).split()
-            healthy = named = 0
-            if ids:
-                done = subprocess.run(["docker", "inspect", *ids],
-                                      capture_output=True, text=True, check=False)  # fmt: skip
-                for doc in json.loads(done.stdout or "[]"):
-                    health = (doc["State"].get("Health") or {}).get("Status")
-                    networks = (doc.get("NetworkSettings") or {}).get("Networks") or {}
-                    aliases = {a for n in networks.values() for a in (n or {}).get("Aliases") or []}
-                    answers = self.service in aliases
-                    named += answers
-                    healthy += answers and health in ("healthy", "starting")
-                    if answers and health == "starting":
-                        self.starting_named.add(doc["Id"])
-            self.samples.append((len(ids), healthy, named))
-            time.sleep(0.1)
+            now = self._read()
+            if now == last:
+                self._count(now)
+                time.sleep(0.1)
+            last = now
+
+    def _read(self) -> list[tuple[str, str, str, str | None, bool]]:
+        """Each container of the service: id, name, state, health, in the name (read on
+        the engine's socket: a few milliseconds for all, where the CLI took a second)."""
+        labels = [f"com.docker.compose.project={self.lab.project}",
+                  f"com.docker.compose.service={self.service}"]  # fmt: skip
+        read = []
+        for doc in self.engine.inspect_containers(self.engine.container_ids(labels)):
+            networks = (doc.get("NetworkSettings") or {}).get("Networks") or {}
+            aliases = {a for n in networks.values() for a in (n or {}).get("Aliases") or []}
+            health = (doc["State"].get("Health") or {}).get("Status")
+            read.append((doc["Id"], doc["Name"], doc["State"]["Status"], health,
+                         self.service in aliases))  # fmt: skip
+        return read
+
+    def _count(self, read: list[tuple[str, str, str, str | None, bool]]) -> None:
+        healthy = named = 0
+        for container_id, _, _, health, answers in read:
+            named += answers
+            healthy += answers and health in ("healthy", "starting")
+            if answers and health == "starting":
+                self.starting_named.add(container_id)
+        self.samples.append((len(read), healthy, named))
+        seen = [f"{name} {state}/{health}{' named' if answers else ''}"
+                for _, name, state, health, answers in read]  # fmt: skip
+        self.seen.append(f"{time.strftime('%H:%M:%S')} {'; '.join(seen)}")
+
+    def least_healthy(self) -> tuple[int, str]:
+        """The fewest ready replicas in the name, with the samples around that one."""
+        at = min(range(len(self.samples)), key=lambda i: self.samples[i][1])
+        return self.samples[at][1], "\n".join(self.seen[max(0, at - 3) : at + 3])
 
     def __enter__(self) -> Sampler:
         self.start()
@@ -112,7 +134,8 @@ def test_rolling_upgrade_keeps_capacity_and_traffic(lab_at_1_2: LabRun) -> None:
     # deregistration delay beside them); 3 healthy ones answer it at least
     assert max(named for *_, named in sampler.samples) <= 4
     assert max(total for total, *_ in sampler.samples) >= 4
-    assert min(healthy for _, healthy, _ in sampler.samples) >= 3
+    least, around = sampler.least_healthy()
+    assert least >= 3, around
     probed = {
         e["id"] for e in events(result.out) if e["event"] == "replica_ready" and e["by"] == "probe"
     }
@@ -157,7 +180,8 @@ def test_bad_version_rolls_back_then_rollback_by_hand(lab_at_1_2: LabRun) -> Non
     assert len(error) == 1 and "rolled-back" in error[0] and "agent" in error[0]
     assert "health:" in failed.err  # the failed replica's health output follows
     assert "behaviour=never-healthy" in failed.err  # and the tail of its logs
-    assert min(healthy for _, healthy, _ in sampler.samples) >= 3
+    least, around = sampler.least_healthy()
+    assert least >= 3, around
     assert agent_versions(lab) == [("1.3.0", "healthy", "running")] * 3
     assert history(lab)[-1]["version"] == "1.4.0"
     assert history(lab)[-1]["outcome"] == "rolled-back"
@@ -246,7 +270,8 @@ def test_up_set_on_running_lab_rolls(lab_at_1_2: LabRun) -> None:
         result = lab_at_1_2("up", "--set", "agent=1.3.0")
     assert result.code == 0, result.err
     assert "rolling agent 1.2.0 -> 1.3.0" in result.err
-    assert min(healthy for _, healthy, _ in sampler.samples) >= 3
+    least, around = sampler.least_healthy()
+    assert least >= 3, f"{around}\n{result.err}"
     assert agent_versions(lab_at_1_2) == [("1.3.0", "healthy", "running")] * 3
 
 
