@@ -4,7 +4,7 @@ image's next containers. One store may serve several fake projects, as one engin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.fake_containers import HEALTHY, Behaviour, FakeImage
@@ -33,6 +33,14 @@ class FakeImages:
         info = ImageInfo(repository, tag, f"sha256:{self._serial:064x}", digest, labels,
                          repo_digests=(f"{repository}@{digest}",) if digest else ())  # fmt: skip
         self.by_ref[full_ref(ref)] = FakeImage(info, tuple(behaviours) or (HEALTHY,))
+        return info
+
+    def tag(self, source: str, ref: str) -> ImageInfo:
+        """`docker tag source ref`: another name for the same image (the same id)."""
+        image = self[source]
+        repository, tag = split_image_ref(ref)
+        info = replace(image.info, repository=repository, tag=tag)
+        self.by_ref[full_ref(ref)] = FakeImage(info, image.behaviours)
         return info
 
     def __getitem__(self, ref: str) -> FakeImage:

@@ -83,8 +83,12 @@ class Phase:
     retiring: Retirements = field(default_factory=Retirements)  # out of the name, not removed
 
     def is_target(self, replica: Replica) -> bool:
-        if self.image_id:
-            return replica.image_id == self.image_id
+        """Whether a replica is already what this phase drives to: created from the target
+        reference (another name for the same bytes, e.g. a locked digest, is still a
+        change: Compose's next `up` would recreate the replica for it, all at once) and,
+        when the image is local, running its bytes (a tag rebuilt since is a change)."""
+        if self.image_id and replica.image_id != self.image_id:
+            return False
         return replica.image_ref == self.image
 
 

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import DEMO, WEBAPP, LabRun, Result, base_image_env, lab_run, registry_address
+from tests.integration.test_rollout import Sampler
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("registry_image")]
 
@@ -77,6 +78,13 @@ def container_state(lab: LabRun) -> list[str]:
     label = f"label=com.docker.compose.project={lab.project}"
     out = lab.docker("ps", "-a", "--filter", label, "--format", "{{.ID}} {{.State}} {{.Image}}")
     return sorted(out.splitlines())
+
+
+def configured_images(lab: LabRun) -> list[str]:
+    """The image reference each running container of the project was created from."""
+    label = f"label=com.docker.compose.project={lab.project}"
+    ids = lab.docker("ps", "-q", "--filter", label).split()
+    return lab.docker("inspect", "--format", "{{.Config.Image}}", *ids).split()
 
 
 def test_demo_lab_build_lock_locked_and_registry_down(demo_copy: LabRun) -> None:
@@ -148,6 +156,33 @@ def test_demo_lab_build_lock_locked_and_registry_down(demo_copy: LabRun) -> None
     assert image_id(lab, "agentlab-demo/gateway:1.0.0") == gateway
     assert container_state(lab) == before
     assert (lab.state_dir / "override.yaml").read_text() == override
+
+
+def test_up_locked_on_the_version_that_runs_rolls_each_replica_to_the_digest(
+    demo_copy: LabRun,
+) -> None:
+    """The lock names the bytes that run, by digest: the replicas were created from the
+    tag, so `up --locked` must replace them, one at a time (it said complete with nothing
+    done, and Compose then recreated every replica of every service at once)."""
+    lab = demo_copy
+    ok(lab("images", "build", timeout=900))  # pushed: the lock records registry digests
+    ok(lab("up", "--version", "1.3.0"))
+    ok(lab("lock"))
+    registry = registry_address(lab.state_dir / "override.yaml")
+    pushed = manifest_digest(str(registry), "agentlab-demo/agent", "1.3.0")
+    with Sampler(lab) as sampler:
+        up = lab("up", "--locked")
+    ok(up)
+    least, around = sampler.least_healthy()
+    assert least >= 3, f"{around}\n{up.err}"
+    assert up.err.count("left the name agent") == 3, up.err
+    made_from = configured_images(lab)  # agent x3, collector, gateway, the registry
+    assert made_from.count(f"{registry}/agentlab-demo/agent:1.3.0@{pushed}") == 3, made_from
+    assert sum("@sha256:" in ref for ref in made_from) == 5, made_from
+    before = container_state(lab)
+    again = lab("up", "--locked")  # nothing left to change: nothing is recreated
+    ok(again)
+    assert container_state(lab) == before
 
 
 def test_webapp_locked_fetch_and_rollback_to_a_moved_tag(webapp_copy: LabRun) -> None:

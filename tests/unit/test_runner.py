@@ -145,6 +145,20 @@ def test_rolling_update_keeps_capacity_and_never_overshoots() -> None:
     assert [count for (_, count) in rig.fake.called("add_replicas")] == [1, 1, 1]
 
 
+def test_another_name_for_the_same_bytes_is_rolled_out_too() -> None:
+    """A locked digest, or a tag given to the same image: the replicas were created from
+    the old reference, and Compose's next `up` would recreate every one of them at once
+    for the new one (the runner saw them as done: `up --locked` did exactly that)."""
+    rig = make_rig()
+    same, old = rig.fake.image_store.tag(OLD, "agent:1.0-final"), rig.fake.image(OLD)
+    assert old is not None and same.id == old.id
+    result = rig.runner().run(OLD, "agent:1.0-final", "1.0", "1.0-final")
+    assert result.outcome == "complete"
+    assert rig.images() == ["agent:1.0-final"] * 3
+    assert rig.fake.observations.min_ready_named("agent") == 3
+    assert [count for (_, count) in rig.fake.called("add_replicas")] == [1, 1, 1]
+
+
 def test_a_replica_out_of_the_name_waits_out_its_delay_while_the_next_one_starts() -> None:
     """With a surge, an old replica that left the name no longer counts against it (as a
     terminating pod in Kubernetes): the next start does not wait for its delay and stop."""
