@@ -101,7 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
-    up = sub.add_parser("up", help="bring the lab up at chosen versions and wait until healthy")
+    up = sub.add_parser(
+        "up",
+        help="bring the lab up at chosen versions and wait until healthy",
+        description="Bring the lab up at chosen versions and wait until healthy. A running "
+        "service whose image changes (by --version or --set, or edited in the compose "
+        "file) is rolled out one replica at a time, not recreated.",
+    )
     up.add_argument(
         "--version",
         dest="target",

@@ -13,6 +13,22 @@ def split_image_ref(ref: str) -> tuple[str, str]:
     return ref, "latest"
 
 
+def same_image_ref(one: str, other: str) -> bool:
+    """Whether two references are one as Docker reads them (`app` is `app:latest`,
+    `docker.io/library/app` is `app`)."""
+    return _normalized(one) == _normalized(other)
+
+
+def _normalized(ref: str) -> str:
+    name, _, digest = ref.partition("@")
+    repository, tag = split_image_ref(name)
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if repository.startswith(prefix):
+            repository = repository.removeprefix(prefix)
+            break
+    return f"{repository}:{tag}@{digest}"
+
+
 def tag_of(ref: str | None) -> str | None:
     """The tag of an image reference (None when there is no reference)."""
     return split_image_ref(ref)[1] if ref else None

@@ -57,8 +57,8 @@ class Lifecycle:
     ) -> list[Replica]:
         """Pin versions (and the images `locked_pins` name, e.g. locked digests), put services
         behind the traffic layer, start the lab, wait until every replica is ready; the
-        replicas then. Running services whose version changes are rolled out, not
-        recreated."""
+        replicas then. Running services whose image changes (asked for here, or edited in
+        the compose file) are rolled out, not recreated."""
         self.model.engine.prepare_to_mutate()
         planned = self.plan(version, sets, traffic_layer, locked_pins)
         return self.apply(planned, timeout, progress, cause)

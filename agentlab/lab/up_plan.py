@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from agentlab.engine.model import ServiceSpec
+from agentlab.common.errors import BadInput
+from agentlab.common.imagerefs import same_image_ref, split_image_ref
+from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.lab import builds, environment_ports
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
@@ -104,29 +106,68 @@ def plan_up(
         # Compose would recreate the replicas an interrupted or paused rollout left, at once
         refuse_over_unfinished(model.history())
     model.engine.check()
-    running = {r.service for r in model.engine.replicas() if r.running}
+    replicas = [r for r in model.engine.replicas() if r.running]
+    running = {r.service for r in replicas}
     if not environment_ports.ephemeral(model):  # an environment's become ephemeral
         check_ports_free(model, running)
     check_names_free(model, running)
     pins = read_pins(model.override_path)
     behind = tuple(dict.fromkeys(port.service for port in layered))
     changed = {r.service: r for r in resolved if pins.get(r.service) != r.image}
+    edited = _edited(model, replicas, changed)
     order = [*(r.service for r in resolved), *model.services]
     changes = []
     for name in dict.fromkeys(order):
         if name.startswith(LAYER_PREFIX):  # agentlab's own: the proxy, the registry
             continue
         target, rollout = changed.get(name), None
+        current = model.current_image(name) if name in model.managed else None
+        current = current or model.services[name].image
         if target is not None and name in running:
             as_run = _as_up_runs(model, model.services[name], behind)
             rollout = rollouts.prepare(name, target, {}, as_run=as_run, behind=behind)
-        current = model.current_image(name) if name in model.managed else None
-        current = current or model.services[name].image
+        elif name in edited:
+            target, current = edited[name]
+            rollout = _roll_edited(
+                rollouts, target, current, _as_up_runs(model, model.services[name], behind), behind
+            )
+            target = target if rollout is not None else None
         changes.append(
             ServiceChange(name, current, target, name in running, rollout, name in behind)
         )
     before = layer.services
     return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before)
+
+
+def _edited(
+    model: ProjectModel, replicas: Sequence[Replica], changed: Mapping[str, Resolved]
+) -> dict[str, tuple[Resolved, str]]:
+    """The running managed services `up` pins nothing new for whose replicas were created
+    from another image than the one they now name (compose.yaml's `image:` edited, or
+    the pin): each with that image as a target, and the image its replicas run. Compose
+    would recreate their replicas all at once; `up` rolls them out instead."""
+    edited = {}
+    for name in model.managed:
+        image = model.current_image(name)
+        ran = [r.image_ref for r in replicas if r.service == name]
+        if name in changed or image is None or not ran:
+            continue
+        if any(not same_image_ref(ref, image) for ref in ran):
+            edited[name] = (Resolved(name, split_image_ref(image)[1], image), ran[0])
+    return edited
+
+
+def _roll_edited(
+    rollouts: Rollouts, target: Resolved, running: str, as_run: ServiceSpec, behind: Sequence[str]
+) -> RolloutPlan | None:
+    """The rollout of an edited service, from the image its replicas run; None when the
+    service cannot be rolled (Compose recreates it, as it always did)."""
+    try:
+        return rollouts.prepare(
+            target.service, target, {}, from_image=running, as_run=as_run, behind=behind
+        )
+    except BadInput:
+        return None
 
 
 def _as_up_runs(model: ProjectModel, spec: ServiceSpec, behind: Sequence[str]) -> ServiceSpec:

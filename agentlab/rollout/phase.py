@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentlab.common.errors import BadInput
+from agentlab.common.imagerefs import same_image_ref
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.rollout.departures import Retirements
 from agentlab.rollout.journal import Outcome
@@ -89,7 +90,7 @@ class Phase:
         when the image is local, running its bytes (a tag rebuilt since is a change)."""
         if self.image_id and replica.image_id != self.image_id:
             return False
-        return replica.image_ref == self.image
+        return same_image_ref(replica.image_ref, self.image)
 
 
 def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:

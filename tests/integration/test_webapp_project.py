@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agentlab.engine.compose import ComposeEngine
-from tests.conftest import LabRun, base_image_env
+from tests.conftest import WEBAPP, LabRun, base_image_env, lab_run
 from tests.integration.test_dry_run import snapshot
+from tests.integration.test_rollout import Sampler
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
 
@@ -205,3 +209,37 @@ def test_copied_replicas_are_the_replicas_compose_makes(
                    check=True, capture_output=True, timeout=120)  # fmt: skip
     again = json.loads(webapp_lab.docker("container", "inspect", *made, *copies))
     assert [d["State"]["StartedAt"] for d in again] == [d["State"]["StartedAt"] for d in documents]
+
+
+@pytest.fixture
+def webapp_copy(tmp_path: Path) -> Iterator[LabRun]:
+    """The webapp project copied, so that its compose file may be edited."""
+    copy = tmp_path / "webapp"
+    shutil.copytree(WEBAPP.parent, copy, ignore=shutil.ignore_patterns(".agentlab"))
+    yield from lab_run(copy / "compose.yaml", "t-web-edit", {"WEBAPP_CACHE_PORT": "0"})
+
+
+def test_an_image_edited_in_the_compose_file_is_rolled_out_by_up(webapp_copy: LabRun) -> None:
+    """A user edits `image:` under running replicas and runs `agentlab up`: a rollout,
+    never fewer than 3 ready replicas in the name (Compose recreated all 3 at once)."""
+    lab = webapp_copy
+    assert lab("up").code == 0
+    compose = lab.compose_file.read_text(encoding="utf-8")
+    edited = compose.replace("agentlab-test/web:1.0.0", "agentlab-test/web:1.1.0")
+    assert edited != compose
+    lab.compose_file.write_text(edited, encoding="utf-8")
+    plan = lab("up", "--dry-run")
+    assert "web: roll 1.0.0 -> 1.1.0" in plan.out, plan.out + plan.err
+    with Sampler(lab, "web") as sampler:
+        up = lab("up")
+    assert up.code == 0, up.err
+    assert "rolling web 1.0.0 -> 1.1.0" in up.err
+    least, around = sampler.least_healthy()
+    assert least >= 3, f"{around}\n{up.err}"
+    label = f"label=com.docker.compose.project={lab.project}"
+    ids = lab.docker(
+        "ps", "-q", "--filter", label, "--filter", "label=com.docker.compose.service=web"
+    )
+    made_from = lab.docker("inspect", "--format", "{{.Config.Image}}", *ids.split()).split()
+    assert made_from == ["agentlab-test/web:1.1.0"] * 3
+    assert "web: running, kept 1.1.0 (unchanged)" in lab("up", "--dry-run").out

@@ -253,3 +253,19 @@ def test_agentlab_yaml_makes_a_service_roll_as_a_canary(tmp_path: Path, fake: Fa
 def test_promote_and_abort_need_a_running_canary(lab: Lab) -> None:
     with pytest.raises(BadInput, match="no canary of agent is running"):
         lab.request_canary("agent", "promote")
+
+
+def test_up_rolls_out_an_image_edited_in_the_compose_file(lab: Lab, fake: FakeEngine) -> None:
+    """compose.yaml's `image:` edited under running replicas (no pin of agentlab's): `up`
+    rolls them out, one at a time, where Compose would recreate them all at once; the
+    plan says so, and a second `up` has nothing to do."""
+    fake.pin("agent", f"{REPO}:1.1.0")  # what the compose file names now
+    (change,) = [c for c in lab.plan_up(None, {}).changes if c.service == "agent"]
+    assert change.action == "roll" and change.current == f"{REPO}:1.0.0"
+    lines: list[str] = []
+    lab.up(None, {}, 30, lines.append)
+    assert "rolling agent 1.0.0 -> 1.1.0" in lines
+    assert [count for (_, count) in fake.called("add_replicas")] == [1, 1]
+    assert fake.observations.min_ready_named("agent") == 2
+    assert tags(fake) == ["1.1.0", "1.1.0"]
+    assert lab.plan_up(None, {}).rolls == []

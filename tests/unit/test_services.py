@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentlab.common.durations import parse_duration
-from agentlab.common.imagerefs import split_image_ref
+from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.model import PublishedPort
 
@@ -59,6 +59,22 @@ def test_services_from_config() -> None:
 )
 def test_split_image_ref(ref: str, expected: tuple[str, str]) -> None:
     assert split_image_ref(ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("redis", "redis:latest", True),
+        ("docker.io/library/redis:7", "redis:7", True),
+        ("docker.io/shop/web:1.0", "shop/web:1.0", True),
+        ("127.0.0.1:5000/web:1.0@sha256:ab", "127.0.0.1:5000/web:1.0@sha256:ab", True),
+        ("shop/web:1.0", "shop/web:1.1", False),
+        ("shop/web:1.0", "shop/web:1.0@sha256:ab", False),  # a pin by digest is a change
+        ("127.0.0.1:5000/web:1.0", "web:1.0", False),
+    ],
+)
+def test_same_image_ref(one: str, other: str, same: bool) -> None:
+    assert same_image_ref(one, other) is same
 
 
 @pytest.mark.parametrize(
