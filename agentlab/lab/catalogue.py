@@ -256,7 +256,7 @@ class Catalogue:
         """Build jobs for the images `up` needs besides `resolved` that are not local:
         one the catalogue lists, or of a service with a build section, gets built (agentlab
         builds, so that Compose never does it behind its back), once however many services
-        name it; an image nothing builds is BadInput (no pulls)."""  # PLACEHOLDER
+        name it; an image nothing builds is BadInput (no pulls)."""
         planned = {r.service for r in resolved}
         managed = set(self.model.managed)
         produced = {r.image for r in resolved if r.build is not None}

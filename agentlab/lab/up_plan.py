@@ -127,11 +127,10 @@ def plan_up(
             as_run = _as_up_runs(model, model.services[name], behind)
             rollout = rollouts.prepare(name, target, {}, as_run=as_run, behind=behind)
         elif name in edited:
-            target, current = edited[name]
-            rollout = _roll_edited(
-                rollouts, target, current, _as_up_runs(model, model.services[name], behind), behind
-            )
-            target = target if rollout is not None else None
+            as_run = _as_up_runs(model, model.services[name], behind)
+            rollout = _roll_edited(rollouts, *edited[name], as_run, behind)
+            if rollout is not None:  # else Compose recreates it, as it always did
+                target, current = edited[name]
         changes.append(
             ServiceChange(name, current, target, name in running, rollout, name in behind)
         )
@@ -144,16 +143,17 @@ def _edited(
 ) -> dict[str, tuple[Resolved, str]]:
     """The running managed services `up` pins nothing new for whose replicas were created
     from another image than the one they now name (compose.yaml's `image:` edited, or
-    the pin): each with that image as a target, and the image its replicas run. Compose
+    the pin): each with that image as a target, and the other one they run. Compose
     would recreate their replicas all at once; `up` rolls them out instead."""
     edited = {}
     for name in model.managed:
         image = model.current_image(name)
-        ran = [r.image_ref for r in replicas if r.service == name]
-        if name in changed or image is None or not ran:
+        if name in changed or image is None:
             continue
-        if any(not same_image_ref(ref, image) for ref in ran):
-            edited[name] = (Resolved(name, split_image_ref(image)[1], image), ran[0])
+        other = [r.image_ref for r in replicas
+                 if r.service == name and not same_image_ref(r.image_ref, image)]  # fmt: skip
+        if other:
+            edited[name] = (Resolved(name, split_image_ref(image)[1], image), other[0])
     return edited
 
 
