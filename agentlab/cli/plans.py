@@ -12,7 +12,7 @@ from agentlab.lab.builds import BuildJob, CatalogueBuild
 from agentlab.lab.promotion import Promotion
 from agentlab.lab.rollouts import RolloutPlan
 from agentlab.lab.traffic_layer import proxy_image
-from agentlab.lab.up_plan import ServiceChange, UpPlan
+from agentlab.lab.up_plan import RECREATED, ServiceChange, UpPlan
 
 
 def show_plan(as_json: dict[str, Any], lines: list[str], json_wanted: bool) -> int:
@@ -115,7 +115,11 @@ def _change_lines(change: ServiceChange) -> list[str]:
         same = change.target.image == change.current
         versions = f"{now} (pinned)" if same else f"{now} -> {change.target.tag}"
     image = change.target.image if change.target else change.current
-    word = {"start": "start", "keep": "running, kept"}[change.action]
+    if change.recreated:
+        versions = f"{now} ({RECREATED})"
+    word = {"start": "start", "keep": "running, kept", "recreate": "running, recreated"}[
+        change.action
+    ]
     return [f"  {change.service}: {word} {versions} [{image or 'no image'}]{layer}"]
 
 

@@ -154,22 +154,39 @@ class ComposeEngine:
     def compose_config(self) -> dict[str, Any]:
         """`compose config` as JSON, cached beside the override while none of its inputs
         changed (files, .env, the variables they interpolate): saves ~0.1 s per status."""
-        cache = self.override.parent / "compose-config.json" if self.override else None
+        config: dict[str, Any] = self._cached(
+            "compose-config.json",
+            lambda: json.loads(run_docker([*self._compose_args(), "config", "--format", "json"])),
+        )
+        if not self.project:
+            self.project = str(config.get("name", ""))
+        return config
+
+    def config_hashes(self) -> dict[str, str]:
+        def read() -> dict[str, str]:
+            out = run_docker([*self._compose_args(), "config", "--hash", "*"])
+            pairs = (line.split() for line in out.splitlines())
+            return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+
+        hashes: dict[str, str] = self._cached("compose-hashes.json", read)
+        return hashes
+
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """What `compute` reads of `compose config`, kept in `name` beside the override
+        while the config's inputs are unchanged (`_config_key`)."""
+        cache = self.override.parent / name if self.override else None
         key = self._config_key()
         try:
             cached = json.loads(cache.read_text(encoding="utf-8")) if cache else None
         except (OSError, ValueError):
             cached = None
-        if isinstance(cached, dict) and cached.get("key") == key:
-            config: dict[str, Any] = cached["config"]
-        else:
-            config = json.loads(run_docker([*self._compose_args(), "config", "--format", "json"]))
-            if cache is not None:
-                with contextlib.suppress(OSError):  # a cache: not writing it is no error
-                    write_atomically(cache, json.dumps({"key": key, "config": config}))
-        if not self.project:
-            self.project = str(config.get("name", ""))
-        return config
+        if isinstance(cached, dict) and cached.get("key") == key and "value" in cached:
+            return cached["value"]
+        value = compute()
+        if cache is not None:
+            with contextlib.suppress(OSError):  # a cache: not writing it is no error
+                write_atomically(cache, json.dumps({"key": key, "value": value}))
+        return value
 
     def _config_key(self) -> list[Any]:
         """What `compose config` depends on: each file's identity (the compose files, the

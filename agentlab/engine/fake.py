@@ -82,6 +82,7 @@ class FakeEngine:
     spec_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # more ServiceSpec
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
+    configs: dict[str, str] = field(default_factory=dict)  # config hash, if edited ("0")
     lock: threading.RLock = field(default_factory=threading.RLock)
     image_store: FakeImages = field(default_factory=FakeImages)
     _serial: int = 0
@@ -180,6 +181,10 @@ class FakeEngine:
         }
 
     @_serialised
+    def config_hashes(self) -> dict[str, str]:
+        return {name: self.configs.get(name, "0") for name in self.pins}
+
+    @_serialised
     def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
         return {name: self.foreign[name] for name in names if name in self.foreign}
 
@@ -233,8 +238,9 @@ class FakeEngine:
             image = self.pins[service]
             scale = (scales or {}).get(service, self.scales.get(service, 1))
             self.scales[service] = scale
+            config = self.configs.get(service, "0")
             for container in self.of(service):
-                if recreate and container.image_ref != image:
+                if recreate and (container.image_ref, container.config_hash) != (image, config):
                     self._destroy(container.id)
             have = len(self.of(service))
             for container in self.of(service)[scale:]:
@@ -381,6 +387,7 @@ class FakeEngine:
             behaviour=self.image_store[image].next_behaviour(),
             started_at=self.clock.wall(),
             image=self.image_store[image].info,
+            config_hash=self.configs.get(service, "0"),
         )
         container.polls = -1
         container.advance()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from agentlab.engine.model import Healthcheck, ImageInfo, Replica
+from agentlab.engine.model import CONFIG_HASH_LABEL, Healthcheck, ImageInfo, Replica
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -72,6 +72,7 @@ class FakeContainer:
     behaviour: Behaviour
     started_at: datetime
     image: ImageInfo  # the image it was created from (a retag does not move it)
+    config_hash: str = "0"  # of the service's configuration when it was created
     polls: int = 0
     state: str = "running"
     health: str | None = None
@@ -121,7 +122,7 @@ class FakeContainer:
             started_at=self.started_at,
             restart_count=self.restart_count,
             exit_code=self.exit_code,
-            labels=dict(self.image.labels),
+            labels={**self.image.labels, CONFIG_HASH_LABEL: self.config_hash},
             health_log=health_log,
             named=self.named,
             healthcheck=self.behaviour.probe if self.behaviour.healthcheck else None,

@@ -13,6 +13,9 @@ from typing import Any
 from agentlab.common.imagerefs import short_id, split_image_ref
 
 VERSION_LABEL = "org.opencontainers.image.version"
+# Compose's hash of the service configuration a container was created from (`compose
+# config --hash`): Compose recreates a container whose label differs from the files' hash.
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 # The container events an engine reports: lifecycle and health (not health probes' exec_*).
 LIFECYCLE_EVENTS = ("create", "start", "restart", "die", "kill", "oom", "stop", "destroy",
                     "pause", "unpause", "health_status")  # fmt: skip
@@ -57,6 +60,11 @@ class Replica:
     def version(self) -> str | None:
         """The OCI version label of the replica's image, if any."""
         return self.labels.get(VERSION_LABEL)
+
+    @property
+    def config_hash(self) -> str | None:
+        """Compose's hash of the configuration it was created from (None: not Compose's)."""
+        return self.labels.get(CONFIG_HASH_LABEL)
 
     @property
     def short_id(self) -> str:

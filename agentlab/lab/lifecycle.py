@@ -14,7 +14,7 @@ from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.rollouts import RolloutPlan, Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
-from agentlab.lab.up_plan import UpPlan, plan_up
+from agentlab.lab.up_plan import RECREATED, UpPlan, plan_up
 from agentlab.state.lock import project_lock
 from agentlab.state.override import update_override
 
@@ -92,6 +92,9 @@ class Lifecycle:
                         item.service, item.tag, item.image, image_id, digest, cause
                     )
                 )
+            for change in planned.changes:
+                if change.recreated:
+                    progress(f"{change.service}: {RECREATED}")
             pinned = ", ".join(f"{r.service}={r.tag}" for r in planned.pinned)
             progress(f"starting {model.name} ({pinned or 'current versions'})")
             if prometheus.remove_if_off(model):

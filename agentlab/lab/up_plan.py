@@ -22,6 +22,9 @@ from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.state.lockfile import LockedService
 from agentlab.state.override import LAYER_PREFIX, MovedPort, read_pins
 
+# What `up` says of a running service whose configuration was edited in the files.
+RECREATED = "configuration edited: Compose recreates all its replicas at once, not rolled out"
+
 
 @dataclass(frozen=True)
 class ServiceChange:
@@ -33,12 +36,17 @@ class ServiceChange:
     running: bool  # some replica of it runs now
     rollout: RolloutPlan | None = None  # a running service whose pin changes is rolled out
     behind_layer: bool = False  # behind the traffic layer after `up`
+    recreated: bool = False  # running, its configuration edited: Compose recreates it
 
     @property
     def action(self) -> str:
-        """`roll` (running, new pin), `start` (nothing of it runs), `keep` (runs as is)."""
+        """`roll` (running, new pin), `start` (nothing of it runs), `recreate` (running,
+        its configuration edited in the files: Compose recreates its replicas, all at
+        once), `keep` (runs as is)."""
         if self.rollout is not None:
             return "roll"
+        if self.recreated:
+            return "recreate"
         return "keep" if self.running else "start"
 
 
@@ -115,6 +123,8 @@ def plan_up(
     behind = tuple(dict.fromkeys(port.service for port in layered))
     changed = {r.service: r for r in resolved if pins.get(r.service) != r.image}
     edited = _edited(model, replicas, changed)
+    hashes = model.engine.config_hashes() if running else {}
+    moving = set(behind) - set(layer.services)  # recreated for their ports, said below
     order = [*(r.service for r in resolved), *model.services]
     changes = []
     for name in dict.fromkeys(order):
@@ -131,8 +141,11 @@ def plan_up(
             rollout = _roll_edited(rollouts, *edited[name], as_run, behind)
             if rollout is not None:  # else Compose recreates it, as it always did
                 target, current = edited[name]
+        recreated = rollout is None and name not in moving and _diverged(replicas, name, hashes)
         changes.append(
-            ServiceChange(name, current, target, name in running, rollout, name in behind)
+            ServiceChange(
+                name, current, target, name in running, rollout, name in behind, recreated
+            )
         )
     before = layer.services
     return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before)
@@ -155,6 +168,16 @@ def _edited(
         if other:
             edited[name] = (Resolved(name, split_image_ref(image)[1], image), other[0])
     return edited
+
+
+def _diverged(replicas: Sequence[Replica], service: str, hashes: Mapping[str, str]) -> bool:
+    """Whether a running replica of `service` was created from another configuration than
+    the files give it now (an environment, command or volume edited): Compose's next `up`
+    recreates all its replicas at once."""
+    now = hashes.get(service)
+    return now is not None and any(
+        r.service == service and r.config_hash not in (None, now) for r in replicas
+    )
 
 
 def _roll_edited(

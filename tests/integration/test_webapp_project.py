@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agentlab.engine.compose import ComposeEngine
+from agentlab.lab.up_plan import RECREATED
 from tests.conftest import WEBAPP, LabRun, base_image_env, lab_run
 from tests.integration.test_dry_run import snapshot
 from tests.integration.test_rollout import Sampler
@@ -243,3 +244,24 @@ def test_an_image_edited_in_the_compose_file_is_rolled_out_by_up(webapp_copy: La
     made_from = lab.docker("inspect", "--format", "{{.Config.Image}}", *ids.split()).split()
     assert made_from == ["agentlab-test/web:1.1.0"] * 3
     assert "web: running, kept 1.1.0 (unchanged)" in lab("up", "--dry-run").out
+
+
+def test_a_configuration_edited_under_running_replicas_is_said_to_be_recreated(
+    webapp_copy: LabRun,
+) -> None:
+    """A user adds an environment variable under running replicas: Compose recreates them
+    all at once, and `up --dry-run` and `up` say so (they said 'kept (unchanged)')."""
+    lab = webapp_copy
+    assert lab("up").code == 0
+    compose = lab.compose_file.read_text(encoding="utf-8")
+    edited = compose.replace("    stop_grace_period: 5s\n", "    stop_grace_period: 5s\n"
+                             "    environment: {WEB_EDITED: 'yes'}\n", 1)  # fmt: skip
+    assert edited != compose
+    lab.compose_file.write_text(edited, encoding="utf-8")
+    plan = lab("up", "--dry-run")
+    assert f"web: running, recreated 1.0.0 ({RECREATED})" in plan.out, plan.out + plan.err
+    assert "cache: running, kept" in plan.out, plan.out
+    up = lab("up")
+    assert up.code == 0, up.err
+    assert f"web: {RECREATED}" in up.err
+    assert "web: running, kept 1.0.0 (unchanged)" in lab("up", "--dry-run").out

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+from agentlab.cli.plans import up_lines
 from agentlab.common.errors import BadInput, InterruptedRollout, LockBusy
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import NEVER_HEALTHY, Behaviour
 from agentlab.lab.facade import Lab
+from agentlab.lab.up_plan import RECREATED
 from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.project.location import Project
 from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutFinished, WeightSet
@@ -253,6 +255,26 @@ def test_agentlab_yaml_makes_a_service_roll_as_a_canary(tmp_path: Path, fake: Fa
 def test_promote_and_abort_need_a_running_canary(lab: Lab) -> None:
     with pytest.raises(BadInput, match="no canary of agent is running"):
         lab.request_canary("agent", "promote")
+
+
+def test_up_says_compose_recreates_a_service_whose_configuration_was_edited(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """An environment or command edited under running replicas, with no new image: Compose
+    recreates them all at once, and the plan and `up` say so instead of 'kept'."""
+    (change,) = [c for c in lab.plan_up(None, {}).changes if c.service == "agent"]
+    assert change.action == "keep"
+    fake.configs["agent"] = "edited"
+    planned = lab.plan_up(None, {})
+    (change,) = [c for c in planned.changes if c.service == "agent"]
+    assert (change.action, change.rollout, change.target) == ("recreate", None, None)
+    assert f"  agent: running, recreated 1.0.0 ({RECREATED}) [{REPO}:1.0.0]" in up_lines(planned)
+    lines: list[str] = []
+    lab.up(None, {}, 30, lines.append)
+    assert f"agent: {RECREATED}" in lines
+    assert {c.config_hash for c in fake.of("agent")} == {"edited"}
+    (change,) = [c for c in lab.plan_up(None, {}).changes if c.service == "agent"]
+    assert change.action == "keep"
 
 
 def test_up_rolls_out_an_image_edited_in_the_compose_file(lab: Lab, fake: FakeEngine) -> None:
