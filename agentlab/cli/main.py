@@ -106,9 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="bring the lab up at chosen versions and wait until healthy",
         description="Bring the lab up at chosen versions and wait until healthy. A running "
         "service whose image changes (by --version or --set, or edited in the compose "
-        "file) is rolled out one replica at a time, not recreated; another edit of its "
-        "configuration (environment, command...) is Compose's, which recreates all its "
-        "replicas at once: up says so.",
+        "file), or whose configuration is edited there (environment, command, volumes...), "
+        "is rolled out one replica at a time, not recreated all at once.",
     )
     up.add_argument(
         "--version",

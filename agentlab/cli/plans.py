@@ -31,7 +31,7 @@ def strategy(plan: RolloutPlan) -> str:
 def rollout_summary(plan: RolloutPlan) -> str:
     """`1.0.0 -> 1.1.0, 3 replica(s), rolling`."""
     replicas = plan.service.replicas
-    return f"{plan.from_version} -> {plan.target.tag}, {replicas} replica(s), {strategy(plan)}"
+    return f"{plan.change}, {replicas} replica(s), {strategy(plan)}"
 
 
 def rollout_details(plan: RolloutPlan) -> list[str]:

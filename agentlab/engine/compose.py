@@ -52,6 +52,7 @@ from agentlab.engine.model import (
     ServiceSpec,
 )
 from agentlab.engine.names import NameKeeper, service_names
+from agentlab.engine.protocol import ReplicaCopier
 from agentlab.engine.removals import RemovalsInFlight
 from agentlab.engine.transport import Transport
 from agentlab.engine.wakeup import EventWakeup
@@ -323,6 +324,16 @@ class ComposeEngine:
         if isinstance(entry, dict):
             self._copies.remember(service, new, entry, self._config_key())
         return added + new
+
+    def copier(self, service: str, replica_id: str) -> ReplicaCopier:
+        copy = self._copies.copier(service, replica_id)
+
+        def start(count: int, named: bool) -> list[str]:
+            names = service_names(self.compose_config(), service)
+            drop = {name for aliases in names.values() for name in aliases} if not named else ()
+            return copy(count, drop)
+
+        return start
 
     def join_name(self, container_id: str, service: str) -> NameChange:
         return self._names.join(container_id, service_names(self.compose_config(), service))

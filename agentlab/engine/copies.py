@@ -17,6 +17,8 @@ from agentlab.engine.clone import clonable, clone_request
 from agentlab.engine.inspect import container_number
 
 ConfigKey = list[Any]
+REVERT_HINT = "put the compose file back as it was, then agentlab up"
+Copier = Callable[[int, Collection[str]], list[str]]  # count, aliases to leave out: new ids
 
 
 class ReplicaCopies:
@@ -47,16 +49,50 @@ class ReplicaCopies:
         document = self._api.get(f"/containers/{model[0]}/json")
         if document is None:
             return []  # removed since: the next replica Compose makes is the model
+        added = self._numbered(service, document, count, drop_aliases)
+        if len(added) < count:
+            self._refused.add(service)
+        else:
+            self._models[service] = model
+        return added
+
+    def copier(self, service: str, replica_id: str) -> Copier:
+        """Copies of one replica as it is now (its inspect, read here), to make later even
+        once it is gone."""
+        document = self._api.get(f"/containers/{replica_id}/json")
+
+        def copy(count: int, drop_aliases: Collection[str]) -> list[str]:
+            if document is None:
+                raise OperationFailed(
+                    f"{service}'s replica {replica_id[:12]} was gone before it was read: no copy",
+                    hint=REVERT_HINT,
+                )
+            added = self._numbered(service, document, count, drop_aliases)
+            if len(added) < count:
+                raise OperationFailed(
+                    f"the engine refused a copy of {service}'s replica", hint=REVERT_HINT
+                )
+            return added
+
+        return copy
+
+    def _numbered(
+        self,
+        service: str,
+        document: dict[str, Any],
+        count: int,
+        drop_aliases: Collection[str],
+    ) -> list[str]:
+        """Up to `count` copies of `document`, numbered after the service's last replica
+        (fewer when the engine refuses one)."""
         found = self._api.containers(self._labels(service))
         first = max((container_number(item.get("Labels") or {}) for item in found), default=0)
         added: list[str] = []
         for number in range(first + 1, first + 1 + count):
             copied = self._copy(document, number, drop_aliases)
             if copied is None:
-                self._refused.add(service)
                 return added
             added.append(copied)
-        self._models[service] = model
         return added
 
     def _copy(
@@ -85,3 +121,12 @@ class NoCopies:
         self, service: str, count: int, key: ConfigKey, drop_aliases: Collection[str] = ()
     ) -> list[str]:
         return []
+
+    def copier(self, service: str, replica_id: str) -> Copier:
+        def copy(count: int, drop_aliases: Collection[str]) -> list[str]:
+            raise OperationFailed(
+                f"copying {service}'s replica needs the engine's API socket",
+                hint="make the Docker socket readable to agentlab",
+            )
+
+        return copy

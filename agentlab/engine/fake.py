@@ -41,6 +41,7 @@ from agentlab.engine.model import (
     Replica,
     ServiceSpec,
 )
+from agentlab.engine.protocol import ReplicaCopier
 
 _SETTLED = 1000  # polls an initial container is aged by: long past any start-up
 
@@ -260,6 +261,22 @@ class FakeEngine:
         return ids
 
     @_serialised
+    def copier(self, service: str, replica_id: str) -> ReplicaCopier:
+        model = self.containers[replica_id]
+        image, config = model.image_ref, model.config_hash
+
+        def start(count: int, named: bool) -> list[str]:
+            with self.lock:
+                self._record(("copy_replicas", (service, count)))
+                ids = [self._create(service, image, config) for _ in range(count)]
+                for cid in ids:
+                    self.containers[cid].named = named
+                self._observe(service)
+                return ids
+
+        return start
+
+    @_serialised
     def join_name(self, container_id: str, service: str) -> NameChange:
         self._record(("join_name", (container_id, service)))
         return self._rename(container_id, True)
@@ -375,7 +392,7 @@ class FakeEngine:
 
     # ---- internals --------------------------------------------------------
 
-    def _create(self, service: str, image: str) -> str:
+    def _create(self, service: str, image: str, config: str | None = None) -> str:
         self._serial += 1
         number = 1 + max((c.number for c in self.of(service)), default=0)
         container = FakeContainer(
@@ -387,7 +404,7 @@ class FakeEngine:
             behaviour=self.image_store[image].next_behaviour(),
             started_at=self.clock.wall(),
             image=self.image_store[image].info,
-            config_hash=self.configs.get(service, "0"),
+            config_hash=self.configs.get(service, "0") if config is None else config,
         )
         container.polls = -1
         container.advance()

@@ -8,7 +8,7 @@ package talks to Docker.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from agentlab.common.events import ProgressSink
@@ -46,6 +46,10 @@ class ChangeFeed(Protocol):
 
     def close(self) -> None:
         """Stop watching (ends any process or thread behind the feed)."""
+
+
+# Starts `count` copies, in the service's DNS name when `named`; their ids.
+ReplicaCopier = Callable[[int, bool], list[str]]
 
 
 class Engine(Protocol):
@@ -103,6 +107,11 @@ class Engine(Protocol):
     def add_replicas(self, service: str, count: int, named: bool = True) -> list[str]:
         """Start `count` more containers of `service` at its pinned image; return their ids.
         With `named=False` they do not answer the service's DNS name until `join_name`."""
+
+    def copier(self, service: str, replica_id: str) -> ReplicaCopier:
+        """Copies of one replica as it is now (its configuration, image and labels), to
+        start later, even once it is gone: the way back to a configuration the compose
+        files no longer give. OperationFailed when a copy cannot be made."""
 
     def join_name(self, container_id: str, service: str) -> NameChange:
         """Give a replica its service's DNS names (on each network that lacks them)."""

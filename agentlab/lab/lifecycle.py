@@ -148,7 +148,7 @@ class Lifecycle:
     def _roll_within_up(self, planned: RolloutPlan, progress: ProgressSink, cause: str) -> None:
         """`up --set` on a running service goes through the rollout machinery."""
         name = planned.service.name
-        progress(f"rolling {name} {planned.from_version} -> {planned.target.tag}")
+        progress(f"rolling {name} {planned.change}")
         result = self.rollouts.execute(planned, lambda event: progress(event.line()), cause)
         self.model.reload()
         if result.outcome != "complete":

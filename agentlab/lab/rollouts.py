@@ -66,10 +66,20 @@ class RolloutPlan:
     note: str = ""  # said with the settings when the rollout starts
     canary: CanaryPlan | None = None  # a canary's steps and gates, else a rolling/recreate
     canary_record: Mapping[str, Any] | None = None  # journaled: rebuilds the plan on resume
+    # A configuration rollout (the compose files edited, the image kept): Compose's config
+    # hashes from and to; None: a rollout of an image.
+    configs: tuple[str, str] | None = None
 
     @property
     def from_version(self) -> str:
         return split_image_ref(self.from_image)[1]
+
+    @property
+    def change(self) -> str:
+        """`1.0.0 -> 1.1.0`, or `1.0.0 (configuration edited)`."""
+        if self.configs is not None:
+            return f"{self.from_version} (configuration edited)"
+        return f"{self.from_version} -> {self.target.tag}"
 
     def steps(self) -> list[PlannedStep]:
         return plan(self.service.replicas, self.settings)
@@ -135,16 +145,18 @@ class Rollouts:
         from_image: str | None = None,
         as_run: ServiceSpec | None = None,
         behind: Collection[str] | None = None,
+        configs: tuple[str, str] | None = None,
     ) -> RolloutPlan:
         """Validate everything about a rollout before any container or file is touched.
         `from_image` is what the service runs when the override already asks for another
         (an edit the watcher rolls out); by default, the service's current image. `as_run`
         and `behind` are the service and the traffic layer's services as they will be when
-        it runs (`up` changes the override first); by default, as they are now."""
+        it runs (`up` changes the override first); by default, as they are now. `configs`:
+        a configuration rollout's hashes (rolled, never as a canary: one version)."""
         spec = as_run or self.model.service(service)
         self.catalogue.check_requirements([target])
         canary, record = None, None
-        if canaries.wants_canary(self.model, service, options):
+        if configs is None and canaries.wants_canary(self.model, service, options):
             canary, record = canaries.plan_canary(self.model, self.layer, service, options, behind)
         elif any(options.get(key) is not None for key in canaries.CANARY_OPTIONS):
             raise BadInput("--steps and the gates belong to a canary",
@@ -161,13 +173,16 @@ class Rollouts:
         if blockers and not any(options.get(name) is not None for name in SURGE_OPTIONS):
             settings, rollback = without_surge(settings), without_surge(rollback)
             note = "stop-first, expect downtime: " + "; ".join(blockers)
+        if configs is not None:  # said when it starts: the versions are the same
+            note = "; ".join(filter(None, ["the compose file's configuration edited", note]))
         refuse_unsafe(spec, settings, rollback)
         if canary and blockers:
             way = "remove container_name" if spec.container_name else ""
             way = way or f"agentlab up --traffic-layer {service}"  # it takes the host ports
             raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(blockers)}",
                            hint=way)  # fmt: skip
-        planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record)
+        planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record,
+                              configs)  # fmt: skip
         planned.steps()  # raises BadInput for an impossible budget
         return planned
 
@@ -223,6 +238,7 @@ class Rollouts:
                 target.image,
                 revision.number,
                 os.getpid(),
+                planned.configs,
             )
             if planned.canary is not None:
                 result = self._canary(planned, emit, rollout_id, feed, pause=pause).run(
@@ -230,7 +246,11 @@ class Rollouts:
                 )
             else:
                 result = self._runner(planned, emit, rollout_id, feed, pause=pause).run(
-                    planned.from_image, target.image, planned.from_version, target.tag
+                    planned.from_image,
+                    target.image,
+                    planned.from_version,
+                    target.tag,
+                    planned.configs,
                 )
         history.finish_revision(name, revision.number, result.outcome)  # before the joiners:
         self._rejoin(name, emit)  # their failure is theirs, not an unfinished revision
@@ -301,7 +321,9 @@ class Rollouts:
             settings, rollback = without_surge(settings), without_surge(rollback)
             note = "stop-first, expect downtime: " + "; ".join(spec.surge_blockers())
         target = Resolved(entry.service, entry.to_version, entry.to_image)
-        planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note)
+        planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note,
+                              configs=entry.configs)  # fmt: skip
+        from_config, to_config = entry.configs or (None, None)
         recorded = canaries.recorded_plan(entry.steps)
         with closing(self.model.engine.changes()) as feed:
             first_step = len(entry.steps) + 1
@@ -316,7 +338,11 @@ class Rollouts:
                 )  # fmt: skip
             elif undo:
                 result = run.converge(
-                    entry.from_image, entry.from_version, from_version=entry.to_version, undo=True
+                    entry.from_image,
+                    entry.from_version,
+                    from_version=entry.to_version,
+                    undo=True,
+                    config=from_config,
                 )
             else:
                 result = run.converge(
@@ -325,6 +351,8 @@ class Rollouts:
                     from_version=entry.from_version,
                     rollback_image=entry.from_image,
                     rollback_version=entry.from_version,
+                    config=to_config,
+                    rollback_config=from_config,
                 )
         self._rejoin(entry.service, emit)
         history.finish_revision(entry.service, entry.revision_number, result.outcome)

@@ -133,15 +133,18 @@ def plan_up(
         target, rollout = changed.get(name), None
         current = model.current_image(name) if name in model.managed else None
         current = current or model.services[name].image
+        as_run = _as_up_runs(model, model.services[name], behind)
+        diverged = None if name in moving else _diverged(replicas, name, hashes)
         if target is not None and name in running:
-            as_run = _as_up_runs(model, model.services[name], behind)
             rollout = rollouts.prepare(name, target, {}, as_run=as_run, behind=behind)
         elif name in edited:
-            as_run = _as_up_runs(model, model.services[name], behind)
             rollout = _roll_edited(rollouts, *edited[name], as_run, behind)
             if rollout is not None:  # else Compose recreates it, as it always did
                 target, current = edited[name]
-        recreated = rollout is None and name not in moving and _diverged(replicas, name, hashes)
+        elif diverged is not None and current is not None:
+            rollout = _roll_edited(rollouts, Resolved(name, split_image_ref(current)[1], current),
+                                   current, as_run, behind, (diverged, hashes[name]))  # fmt: skip
+        recreated = rollout is None and diverged is not None
         changes.append(
             ServiceChange(
                 name, current, target, name in running, rollout, name in behind, recreated
@@ -170,25 +173,29 @@ def _edited(
     return edited
 
 
-def _diverged(replicas: Sequence[Replica], service: str, hashes: Mapping[str, str]) -> bool:
-    """Whether a running replica of `service` was created from another configuration than
-    the files give it now (an environment, command or volume edited): Compose's next `up`
-    recreates all its replicas at once."""
+def _diverged(replicas: Sequence[Replica], service: str, hashes: Mapping[str, str]) -> str | None:
+    """The configuration hash of a running replica of `service` created from another
+    configuration than the files give it now (an environment, command or volume edited),
+    or None: Compose's next `up` would recreate all its replicas at once."""
     now = hashes.get(service)
-    return now is not None and any(
-        r.service == service and r.config_hash not in (None, now) for r in replicas
-    )
+    mine = [r.config_hash for r in replicas if r.service == service and r.config_hash]
+    return next((h for h in mine if now is not None and h != now), None)
 
 
 def _roll_edited(
-    rollouts: Rollouts, target: Resolved, running: str, as_run: ServiceSpec, behind: Sequence[str]
+    rollouts: Rollouts,
+    target: Resolved,
+    running: str,
+    as_run: ServiceSpec,
+    behind: Sequence[str],
+    configs: tuple[str, str] | None = None,
 ) -> RolloutPlan | None:
-    """The rollout of an edited service, from the image its replicas run; None when the
-    service cannot be rolled (Compose recreates it, as it always did)."""
+    """The rollout of an edited service, from the image its replicas run (and, for an
+    edited configuration, from its hash to the files'); None when the service cannot be
+    rolled (Compose recreates it, as it always did)."""
     try:
-        return rollouts.prepare(
-            target.service, target, {}, from_image=running, as_run=as_run, behind=behind
-        )
+        return rollouts.prepare(target.service, target, {}, from_image=running, as_run=as_run,
+                                behind=behind, configs=configs)  # fmt: skip
     except BadInput:
         return None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref
 from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.engine.protocol import ReplicaCopier
 from agentlab.rollout.departures import Retirements
 from agentlab.rollout.journal import Outcome
 from agentlab.rollout.planner import Step, budget
@@ -82,13 +83,20 @@ class Phase:
     # reading the engine again (~10-100 ms on the critical path of every replacement).
     after_removal: list[Replica] | None = None
     retiring: Retirements = field(default_factory=Retirements)  # out of the name, not removed
+    # A configuration rollout's target: Compose's config hash the replicas must carry (None:
+    # any), and, when the compose files no longer give it, copies of a replica that has it.
+    config_hash: str | None = None
+    copier: ReplicaCopier | None = None
 
     def is_target(self, replica: Replica) -> bool:
         """Whether a replica is already what this phase drives to: created from the target
         reference (another name for the same bytes, e.g. a locked digest, is still a
         change: Compose's next `up` would recreate the replica for it, all at once) and,
-        when the image is local, running its bytes (a tag rebuilt since is a change)."""
+        when the image is local, running its bytes (a tag rebuilt since is a change); and
+        from the target configuration, when the phase has one."""
         if self.image_id and replica.image_id != self.image_id:
+            return False
+        if self.config_hash is not None and replica.config_hash != self.config_hash:
             return False
         return same_image_ref(replica.image_ref, self.image)
 

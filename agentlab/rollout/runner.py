@@ -10,11 +10,12 @@ rollback.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from agentlab.common.errors import OperationFailed
 from agentlab.engine.model import Replica, ServiceSpec
-from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
+from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, ReplicaCopier
 from agentlab.rollout.departures import Departures, removal_order
 from agentlab.rollout.events import (
     Paused,
@@ -52,6 +53,9 @@ from agentlab.rollout.planner import (
 )
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.rollout.target_watcher import TargetWatcher, next_due
+
+# A phase's target configuration hash (None: any), and the copiers `_copiers` found.
+Configuration = tuple[str | None, Mapping[str, ReplicaCopier]]
 
 _ACTIONS: dict[type[Step], str] = {
     StartNew: "start",
@@ -113,15 +117,24 @@ class RolloutRunner:
         return self.service.replicas
 
     def run(
-        self, from_image: str, to_image: str, from_version: str, to_version: str
+        self,
+        from_image: str,
+        to_image: str,
+        from_version: str,
+        to_version: str,
+        configs: tuple[str, str] | None = None,
     ) -> RolloutResult:
-        """Roll the service from `from_image` to `to_image`; roll back on failure."""
+        """Roll the service from `from_image` to `to_image` (and, with `configs`, from one
+        Compose configuration hash to another); roll back on failure."""
+        from_config, to_config = configs or (None, None)
         return self.converge(
             to_image,
             to_version,
             from_version=from_version,
             rollback_image=from_image,
             rollback_version=from_version,
+            config=to_config,
+            rollback_config=from_config,
         )
 
     def converge(
@@ -133,12 +146,16 @@ class RolloutRunner:
         rollback_image: str | None = None,
         rollback_version: str = "",
         undo: bool = False,
+        config: str | None = None,
+        rollback_config: str | None = None,
     ) -> RolloutResult:
         """Drive the service from whatever state it is in to `desired` replicas of
         `target_image`, removing every other replica. Resume passes the interrupted
         rollout's from_image as `rollback_image`; undo targets the from_image with no
-        rollback_image (a failure then ends `failed`) and `undo=True`."""
+        rollback_image (a failure then ends `failed`) and `undo=True`. `config` and
+        `rollback_config`: the Compose configuration hashes each phase drives to."""
         refuse_unsafe(self.service, self.settings, self.rollback_settings)
+        copiers = self._copiers(config, rollback_config)
         started = self.clock()
         self.emit(
             RolloutStarted(
@@ -152,10 +169,10 @@ class RolloutRunner:
             )
         )
         self.journal.set_rollout_state(self.rollout_id, "running")
-        forward = self._drive(target_image, target_version, self.settings)
+        forward = self._drive(target_image, target_version, self.settings, (config, copiers))
         if forward.stopped and self.settings.failure_action == "rollback" and rollback_image:
             outcome, message, hint, failures = self._roll_back(
-                forward, rollback_image, rollback_version
+                forward, rollback_image, rollback_version, (rollback_config, copiers)
             )
         else:
             outcome, message, hint, failures = self._conclude(forward)
@@ -192,12 +209,12 @@ class RolloutRunner:
         return "complete", runs, "", failures
 
     def _roll_back(
-        self, forward: Phase, image: str, version: str
+        self, forward: Phase, image: str, version: str, config: Configuration
     ) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Converge back to `image` with the rollback settings after a failed phase."""
         reason = forward.failures[-1].summary()
         self.emit(RollbackStarted(reason))
-        back = self._drive(image, version, self.rollback_settings, label="rollback: ")
+        back = self._drive(image, version, self.rollback_settings, config, label="rollback: ")
         failures = forward.failures + back.failures
         if back.stopped or back.exceeded:
             message = f"{reason}; the rollback failed too: {back.failures[-1].summary()}"
@@ -208,11 +225,40 @@ class RolloutRunner:
         name = self.service.name
         return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
 
-    def _drive(self, image: str, version: str, settings: RolloutSettings, label: str = "") -> Phase:
-        """Converge to `desired` replicas of `image`; stop early when failure_action says."""
+    def _copiers(self, *configs: str | None) -> dict[str, ReplicaCopier]:
+        """For each configuration the compose files no longer give, copies of a replica
+        that has it, read before anything changes (the way back to it)."""
+        wanted = {c for c in configs if c is not None}
+        if not wanted:
+            return {}
+        wanted.discard(self.engine.config_hashes().get(self.service.name, ""))
+        found = {r.config_hash: r.id for r in self.engine.replicas(self.service.name)}
+        return {c: self.engine.copier(self.service.name, found[c]) for c in wanted if c in found}
+
+    def _drive(
+        self,
+        image: str,
+        version: str,
+        settings: RolloutSettings,
+        config: Configuration = (None, {}),
+        label: str = "",
+    ) -> Phase:
+        """Converge to `desired` replicas of `image` (of one configuration, when given);
+        stop early when failure_action says."""
         self.pin(image)
         info = self.engine.image(image)
         phase = Phase(image, version, info.id if info else None, settings, label, self.clock())
+        phase.config_hash, copiers = config
+        if phase.config_hash is not None:
+            phase.copier = copiers.get(phase.config_hash)
+            files = self.engine.config_hashes().get(self.service.name)
+            if phase.copier is None and files != phase.config_hash:
+                raise OperationFailed(
+                    f"no replica of {self.service.name}'s configuration "
+                    f"{phase.config_hash[:12]} is left to copy, and the compose files no "
+                    "longer give it",
+                    hint="put the compose file back as it was, then agentlab up",
+                )
         try:
             self._steps(phase)
         except BaseException:
@@ -315,7 +361,10 @@ class RolloutRunner:
             case StartNew(count):
                 index = self._begin(phase, action, {"image": phase.image, "count": count})
                 named = not phase.settings.name_when_ready  # else: named once ready
-                ids = self.engine.add_replicas(self.service.name, count, named=named)
+                if phase.copier is not None:
+                    ids = phase.copier(count, named)
+                else:
+                    ids = self.engine.add_replicas(self.service.name, count, named=named)
                 phase.ours.update(ids)
                 phase.unannounced.update(ids)
             case RemoveOld(ids) | RemoveSurplus(ids):

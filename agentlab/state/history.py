@@ -68,6 +68,7 @@ class JournalEntry:
     started_at: str
     updated_at: str
     pid: int
+    configs: tuple[str, str] | None = None  # a configuration rollout's hashes: from, to
 
 
 class History:
@@ -268,15 +269,18 @@ class History:
         to_image: str,
         revision_number: int,
         pid: int,
+        configs: tuple[str, str] | None = None,
     ) -> str:
-        """Open a journal entry in state `running`; return its id (uuid4 hex)."""
+        """Open a journal entry in state `running`; return its id (uuid4 hex). `configs`:
+        a configuration rollout's Compose config hashes, from and to."""
         rollout_id = uuid.uuid4().hex
         stamp = now_rfc3339()
+        from_config, to_config = configs or (None, None)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO rollouts (id, service, from_version, to_version, from_image,"
-                " to_image, revision_number, state, started_at, updated_at, pid)"
-                " VALUES (?,?,?,?,?,?,?,'running',?,?,?)",
+                " to_image, revision_number, state, started_at, updated_at, pid, from_config,"
+                " to_config) VALUES (?,?,?,?,?,?,?,'running',?,?,?,?,?)",
                 (
                     rollout_id,
                     service,
@@ -288,6 +292,8 @@ class History:
                     stamp,
                     stamp,
                     pid,
+                    from_config,
+                    to_config,
                 ),
             )
         return rollout_id
@@ -383,6 +389,7 @@ class History:
             started_at=row["started_at"],
             updated_at=row["updated_at"],
             pid=row["pid"],
+            configs=(row["from_config"], row["to_config"]) if row["to_config"] else None,
         )
 
 

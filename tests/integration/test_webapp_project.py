@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from agentlab.engine.compose import ComposeEngine
-from agentlab.lab.up_plan import RECREATED
 from tests.conftest import WEBAPP, LabRun, base_image_env, lab_run
 from tests.integration.test_dry_run import snapshot
 from tests.integration.test_rollout import Sampler
@@ -246,22 +245,72 @@ def test_an_image_edited_in_the_compose_file_is_rolled_out_by_up(webapp_copy: La
     assert "web: running, kept 1.1.0 (unchanged)" in lab("up", "--dry-run").out
 
 
-def test_a_configuration_edited_under_running_replicas_is_said_to_be_recreated(
+def edit_web(lab: LabRun, environment: str) -> None:
+    """Give web an `environment:` in the copy's compose file (replacing one given before)."""
+    compose = lab.compose_file.read_text(encoding="utf-8")
+    kept = "\n".join(line for line in compose.splitlines() if "environment: {WEB_" not in line)
+    edited = kept.replace("    stop_grace_period: 5s\n", "    stop_grace_period: 5s\n"
+                          f"    environment: {{{environment}}}\n", 1)  # fmt: skip
+    assert edited != kept
+    lab.compose_file.write_text(edited + "\n", encoding="utf-8")
+
+
+def web_environment(lab: LabRun) -> list[str]:
+    """Each web replica's WEB_EDITED and WEB_HEALTHY, as `EDITED/HEALTHY`."""
+    label = f"label=com.docker.compose.project={lab.project}"
+    ids = lab.docker(
+        "ps", "-q", "--filter", label, "--filter", "label=com.docker.compose.service=web"
+    )
+    documents = json.loads(lab.docker("inspect", *ids.split()))
+    values = [dict(e.split("=", 1) for e in d["Config"]["Env"]) for d in documents]
+    return sorted(f"{v.get('WEB_EDITED', '-')}/{v['WEB_HEALTHY']}" for v in values)
+
+
+def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     webapp_copy: LabRun,
 ) -> None:
-    """A user adds an environment variable under running replicas: Compose recreates them
-    all at once, and `up --dry-run` and `up` say so (they said 'kept (unchanged)')."""
+    """A user adds an environment variable under running replicas: `up` rolls it out one
+    replica at a time (Compose recreated all 3 at once, and the plan said 'kept'); an
+    edit that fails the health check is rolled back to the configuration that ran."""
     lab = webapp_copy
     assert lab("up").code == 0
-    compose = lab.compose_file.read_text(encoding="utf-8")
-    edited = compose.replace("    stop_grace_period: 5s\n", "    stop_grace_period: 5s\n"
-                             "    environment: {WEB_EDITED: 'yes'}\n", 1)  # fmt: skip
-    assert edited != compose
-    lab.compose_file.write_text(edited, encoding="utf-8")
+    edit_web(lab, "WEB_EDITED: 'yes'")
     plan = lab("up", "--dry-run")
-    assert f"web: running, recreated 1.0.0 ({RECREATED})" in plan.out, plan.out + plan.err
+    assert "web: roll 1.0.0 (configuration edited), 3 replica(s)" in plan.out, plan.out
     assert "cache: running, kept" in plan.out, plan.out
-    up = lab("up")
+    with Sampler(lab, "web") as sampler:
+        up = lab("up")
     assert up.code == 0, up.err
-    assert f"web: {RECREATED}" in up.err
+    assert "rolling web 1.0.0 (configuration edited)" in up.err
+    least, around = sampler.least_healthy()
+    assert least >= 3, f"{around}\n{up.err}"
+    assert web_environment(lab) == ["yes/true"] * 3
     assert "web: running, kept 1.0.0 (unchanged)" in lab("up", "--dry-run").out
+
+    edit_web(lab, "WEB_EDITED: 'no', WEB_HEALTHY: 'false'")
+    with Sampler(lab, "web") as sampler:
+        failed = lab("up")
+    assert failed.code == 1, failed.err
+    assert "rolled back to 1.0.0" in failed.err, failed.err
+    least, around = sampler.least_healthy()
+    assert least >= 3, f"{around}\n{failed.err}"
+    assert web_environment(lab) == ["yes/true"] * 3
+
+
+def test_copies_of_a_replica_keep_a_configuration_the_files_no_longer_give(
+    webapp_copy: LabRun,
+) -> None:
+    """The way back of a configuration rollout: a copier reads a replica before the files
+    change; its copies, made after, have that replica's environment and config hash, and
+    Compose takes them for the old configuration."""
+    lab = webapp_copy
+    assert lab("up").code == 0
+    engine = ComposeEngine([lab.compose_file], lab.project, lab.state_dir / "override.yaml")
+    (model, *_) = [r for r in engine.replicas("web") if r.running]
+    copier = engine.copier("web", model.id)
+    edit_web(lab, "WEB_EDITED: 'yes'")
+    assert engine.config_hashes()["web"] != model.config_hash
+    (copy,) = copier(1, False)
+    (made,) = [r for r in engine.replicas("web") if r.id == copy]
+    assert made.config_hash == model.config_hash and made.named is False
+    assert web_environment(lab) == ["-/true"] * 4

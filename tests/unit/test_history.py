@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from agentlab.state.history import (
     Revision,
     RevisionOutcome,
 )
-from agentlab.state.history_schema import SCHEMA_VERSION
+from agentlab.state.history_schema import MIGRATIONS, SCHEMA_VERSION
 from tests.journal import journal_entry
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -436,10 +437,21 @@ def test_the_journal_keeps_the_last_finished_rollouts_per_service(db_path: Path)
 
 
 def test_a_database_of_the_first_schema_says_complete_not_done(db_path: Path) -> None:
+    """A database the first agentlab wrote: its `done` reads `complete`, and its rollouts
+    gain the configuration columns (none: rollouts of an image)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO rollouts VALUES ('r1', 'agent', '1', '2', 'a:1', 'a:2', 1, 'done',"
+            " '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', 1)"
+        )
     with History.open(db_path) as history:
-        rollout_id = history.start_rollout("agent", "1", "a:1", "2", "a:2", 1, 1)
-        history._conn.execute("UPDATE rollouts SET state = 'done'")
-        history._conn.execute("UPDATE schema_version SET version = 1")
-    with History.open(db_path) as history:
+        entry = journal_entry(history, "r1")
+        assert entry is not None and (entry.state, entry.configs) == ("complete", None)
+        rollout_id = history.start_rollout("agent", "2", "a:2", "2", "a:2", 2, 1, ("h1", "h2"))
         entry = journal_entry(history, rollout_id)
-        assert entry is not None and entry.state == "complete"
+        assert entry is not None and entry.configs == ("h1", "h2")

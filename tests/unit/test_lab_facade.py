@@ -257,11 +257,13 @@ def test_promote_and_abort_need_a_running_canary(lab: Lab) -> None:
         lab.request_canary("agent", "promote")
 
 
-def test_up_says_compose_recreates_a_service_whose_configuration_was_edited(
-    lab: Lab, fake: FakeEngine
+def test_up_says_compose_recreates_a_service_edited_that_it_cannot_roll(
+    tmp_path: Path, fake: FakeEngine
 ) -> None:
-    """An environment or command edited under running replicas, with no new image: Compose
-    recreates them all at once, and the plan and `up` say so instead of 'kept'."""
+    """An environment or command edited under running replicas of a service agentlab
+    cannot roll (here: no surge and none unavailable): Compose recreates them all at
+    once, and the plan and `up` say so instead of 'kept'."""
+    lab = make_facade(tmp_path, fake, rollout={"max_surge": 0, "max_unavailable": 0})
     (change,) = [c for c in lab.plan_up(None, {}).changes if c.service == "agent"]
     assert change.action == "keep"
     fake.configs["agent"] = "edited"
