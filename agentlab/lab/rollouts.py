@@ -12,15 +12,15 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentlab.common.errors import BadInput, InterruptedRollout
+from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import split_image_ref
-from agentlab.common.processes import pid_alive
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds, canaries, joiners, lock_policy, prometheus, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.lab.unfinished import describe_unfinished, interrupted, refuse_over_unfinished
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.canary_runner import CanaryRunner
 from agentlab.rollout.events import BuildProgress, JoinersRecreated, RolloutEvent
@@ -36,7 +36,6 @@ from agentlab.rollout.settings import (
     build_settings,
     without_surge,
 )
-from agentlab.state.history import History, JournalEntry
 from agentlab.state.lock import project_lock
 from agentlab.state.override import update_override
 from agentlab.versions import image_tag
@@ -95,33 +94,6 @@ def failure_details(result: RolloutResult) -> str:
         if failed.logs_tail:
             lines.append(failed.logs_tail.rstrip())
     return "\n".join(lines)
-
-
-def interrupted(history: History, service: str | None = None) -> list[JournalEntry]:
-    """Unfinished rollouts whose process is gone (paused ones included: they wait for you)."""
-    return [
-        entry
-        for entry in history.unfinished(service)
-        if entry.state == "paused" or not pid_alive(entry.pid) or entry.pid == os.getpid()
-    ]
-
-
-def describe_unfinished(entry: JournalEntry) -> str:
-    """One line naming an unfinished rollout and where it stopped."""
-    done = sum(1 for step in entry.steps if step.get("status") == "done")
-    what = "is paused" if entry.state == "paused" else "was interrupted"
-    return (
-        f"the rollout of {entry.service} {entry.from_version} -> {entry.to_version} {what}"
-        f" after {done} of {len(entry.steps)} step(s)"
-    )
-
-
-def refuse_over_unfinished(history: History, service: str | None = None) -> None:
-    """InterruptedRollout for an unfinished rollout (of `service`, else of any)."""
-    for entry in interrupted(history, service):
-        name = entry.service
-        hint = f"agentlab rollout resume {name}, or agentlab rollout undo {name}"
-        raise InterruptedRollout(describe_unfinished(entry), hint=hint)
 
 
 class Rollouts:

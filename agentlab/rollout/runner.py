@@ -10,12 +10,12 @@ rollback.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any
 
-from agentlab.common.errors import OperationFailed
 from agentlab.engine.model import Replica, ServiceSpec
-from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, ReplicaCopier
+from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
+from agentlab.rollout.configs import Configuration, copier_for, read_copiers
 from agentlab.rollout.departures import Departures, removal_order
 from agentlab.rollout.events import (
     Paused,
@@ -53,9 +53,6 @@ from agentlab.rollout.planner import (
 )
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.rollout.target_watcher import TargetWatcher, next_due
-
-# A phase's target configuration hash (None: any), and the copiers `_copiers` found.
-Configuration = tuple[str | None, Mapping[str, ReplicaCopier]]
 
 _ACTIONS: dict[type[Step], str] = {
     StartNew: "start",
@@ -155,7 +152,7 @@ class RolloutRunner:
         rollback_image (a failure then ends `failed`) and `undo=True`. `config` and
         `rollback_config`: the Compose configuration hashes each phase drives to."""
         refuse_unsafe(self.service, self.settings, self.rollback_settings)
-        copiers = self._copiers(config, rollback_config)
+        copiers = read_copiers(self.engine, self.service.name, config, rollback_config)
         started = self.clock()
         self.emit(
             RolloutStarted(
@@ -225,16 +222,6 @@ class RolloutRunner:
         name = self.service.name
         return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
 
-    def _copiers(self, *configs: str | None) -> dict[str, ReplicaCopier]:
-        """For each configuration the compose files no longer give, copies of a replica
-        that has it, read before anything changes (the way back to it)."""
-        wanted = {c for c in configs if c is not None}
-        if not wanted:
-            return {}
-        wanted.discard(self.engine.config_hashes().get(self.service.name, ""))
-        found = {r.config_hash: r.id for r in self.engine.replicas(self.service.name)}
-        return {c: self.engine.copier(self.service.name, found[c]) for c in wanted if c in found}
-
     def _drive(
         self,
         image: str,
@@ -250,15 +237,7 @@ class RolloutRunner:
         phase = Phase(image, version, info.id if info else None, settings, label, self.clock())
         phase.config_hash, copiers = config
         if phase.config_hash is not None:
-            phase.copier = copiers.get(phase.config_hash)
-            files = self.engine.config_hashes().get(self.service.name)
-            if phase.copier is None and files != phase.config_hash:
-                raise OperationFailed(
-                    f"no replica of {self.service.name}'s configuration "
-                    f"{phase.config_hash[:12]} is left to copy, and the compose files no "
-                    "longer give it",
-                    hint="put the compose file back as it was, then agentlab up",
-                )
+            phase.copier = copier_for(self.engine, self.service.name, phase.config_hash, copiers)
         try:
             self._steps(phase)
         except BaseException:
