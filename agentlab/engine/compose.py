@@ -165,7 +165,10 @@ class ComposeEngine:
 
     def config_hashes(self) -> dict[str, str]:
         def read() -> dict[str, str]:
-            out = run_docker([*self._compose_args(), "config", "--hash", "*"])
+            try:
+                out = run_docker([*self._compose_args(), "config", "--hash", "*"])
+            except OperationFailed:  # a Compose before --hash (2.7): no edit is seen
+                return {}
             pairs = (line.split() for line in out.splitlines())
             return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
 
