@@ -39,6 +39,7 @@ from agentlab.engine.cli import (
     run_docker,
     start_docker,
 )
+from agentlab.engine.clone import clonable
 from agentlab.engine.compose_files import referenced_files
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.copies import NoCopies, ReplicaCopies
@@ -52,7 +53,7 @@ from agentlab.engine.model import (
     ServiceSpec,
 )
 from agentlab.engine.names import NameKeeper, service_names
-from agentlab.engine.protocol import ReplicaCopier
+from agentlab.engine.protocol import REVERT_HINT, ReplicaCopier
 from agentlab.engine.removals import RemovalsInFlight
 from agentlab.engine.transport import Transport
 from agentlab.engine.wakeup import EventWakeup
@@ -332,7 +333,14 @@ class ComposeEngine:
         copy = self._copies.copier(service, replica_id)
 
         def start(count: int, named: bool) -> list[str]:
-            names = service_names(self.compose_config(), service)
+            config = self.compose_config()
+            if not clonable(config.get("services", {}).get(service) or {"?": None}):
+                raise OperationFailed(
+                    f"{service}'s replicas cannot be copied as Compose makes them (e.g. its "
+                    "container_name, configs or secrets)",
+                    hint=REVERT_HINT,
+                )
+            names = service_names(config, service)
             drop = {name for aliases in names.values() for name in aliases} if not named else ()
             return copy(count, drop)
 

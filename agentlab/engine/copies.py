@@ -15,9 +15,9 @@ from agentlab.common.errors import OperationFailed
 from agentlab.engine.api import ApiTransport
 from agentlab.engine.clone import clonable, clone_request
 from agentlab.engine.inspect import container_number
+from agentlab.engine.protocol import REVERT_HINT
 
 ConfigKey = list[Any]
-REVERT_HINT = "put the compose file back as it was, then agentlab up"
 Copier = Callable[[int, Collection[str]], list[str]]  # count, aliases to leave out: new ids
 
 

@@ -50,6 +50,8 @@ class ChangeFeed(Protocol):
 
 # Starts `count` copies, in the service's DNS name when `named`; their ids.
 ReplicaCopier = Callable[[int, bool], list[str]]
+# The way out when no copy of an old configuration can be made.
+REVERT_HINT = "put the compose file back as it was, then agentlab up"
 
 
 class Engine(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agentlab.common.errors import OperationFailed
-from agentlab.engine.protocol import Engine, ReplicaCopier
+from agentlab.engine.protocol import REVERT_HINT, Engine, ReplicaCopier
 
 # A phase's target configuration hash (None: any), and the copiers read_copiers found.
 Configuration = tuple[str | None, Mapping[str, ReplicaCopier]]
@@ -35,6 +35,6 @@ def copier_for(
         raise OperationFailed(
             f"no replica of {service}'s configuration {config[:12]} is left to copy, and the "
             "compose files no longer give it",
-            hint="put the compose file back as it was, then agentlab up",
+            hint=REVERT_HINT,
         )
     return copier
