@@ -67,6 +67,7 @@ def rollout_json(plan: RolloutPlan) -> dict[str, Any]:
         "from_version": plan.from_version,
         "to": plan.target.image,
         "to_version": plan.target.tag,
+        "config_hashes": list(plan.configs) if plan.configs else None,  # from, to
         "replicas": plan.service.replicas,
         "strategy": strategy(plan),
         "note": plan.note or None,

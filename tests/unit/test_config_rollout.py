@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agentlab.cli.plans import up_json
 from agentlab.common.errors import OperationFailed
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, Behaviour
@@ -36,8 +37,11 @@ def configs(fake: FakeEngine) -> list[str]:
 def test_up_rolls_an_edited_configuration_one_replica_at_a_time(tmp_path: Path) -> None:
     lab, fake = lab_on(tmp_path, HEALTHY)
     fake.configs["agent"] = "edited"
-    (roll,) = lab.plan_up(None, {}).rolls
+    planned = lab.plan_up(None, {})
+    (roll,) = planned.rolls
     assert (roll.configs, roll.change) == (("0", "edited"), "1.0.0 (configuration edited)")
+    (service,) = up_json(planned)["services"]
+    assert (service["action"], service["rollout"]["config_hashes"]) == ("roll", ["0", "edited"])
     lines: list[str] = []
     lab.up(None, {}, 30, lines.append)
     assert "rolling agent 1.0.0 (configuration edited)" in lines
