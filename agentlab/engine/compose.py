@@ -329,12 +329,16 @@ class ComposeEngine:
             self._copies.remember(service, new, entry, self._config_key())
         return added + new
 
+    def copyable(self, service: str) -> bool:
+        entry = self.compose_config().get("services", {}).get(service)
+        return isinstance(self._copies, ReplicaCopies) and bool(entry) and clonable(entry)
+
     def copier(self, service: str, replica_id: str) -> ReplicaCopier:
         copy = self._copies.copier(service, replica_id)
 
         def start(count: int, named: bool) -> list[str]:
             config = self.compose_config()
-            if not clonable(config.get("services", {}).get(service) or {"?": None}):
+            if not self.copyable(service):
                 raise OperationFailed(
                     f"{service}'s replicas cannot be copied as Compose makes them (e.g. its "
                     "container_name, configs or secrets)",

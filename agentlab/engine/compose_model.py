@@ -32,8 +32,18 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
             stop_grace_period=parse_duration(svc.get("stop_grace_period"), 10.0),
             networks=() if svc.get("network_mode") else tuple(svc.get("networks") or ()),
             network_parent=_network_parent(svc.get("network_mode")),
+            named_volumes=_named_volumes(svc.get("volumes") or []),
         )
     return specs
+
+
+def _named_volumes(mounts: list[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The named volumes among a service's mounts, read-write (not anonymous ones)."""
+    return tuple(
+        str(mount["source"])
+        for mount in mounts
+        if mount.get("type") == "volume" and mount.get("source") and not mount.get("read_only")
+    )
 
 
 def _network_parent(mode: object) -> str | None:

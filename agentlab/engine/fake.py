@@ -84,6 +84,7 @@ class FakeEngine:
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
     configs: dict[str, str] = field(default_factory=dict)  # config hash, if edited ("0")
+    uncopyable: set[str] = field(default_factory=set)  # services `copier` cannot copy
     lock: threading.RLock = field(default_factory=threading.RLock)
     image_store: FakeImages = field(default_factory=FakeImages)
     _serial: int = 0
@@ -259,6 +260,9 @@ class FakeEngine:
             self.containers[cid].named = named
         self._observe(service)
         return ids
+
+    def copyable(self, service: str) -> bool:
+        return service not in self.uncopyable
 
     @_serialised
     def copier(self, service: str, replica_id: str) -> ReplicaCopier:

@@ -189,6 +189,7 @@ class ServiceSpec:
     stop_grace_period: float = 10.0
     networks: tuple[str, ...] = ()  # the compose file's network keys
     network_parent: str | None = None  # X of `network_mode: service:X`: it joins X's network
+    named_volumes: tuple[str, ...] = ()  # named volumes it mounts read-write
 
     @property
     def fixed_host_ports(self) -> tuple[PublishedPort, ...]:
@@ -201,6 +202,14 @@ class ServiceSpec:
         if self.image is None:
             return None
         return split_image_ref(self.image)[0]
+
+    def surge_cautions(self) -> list[str]:
+        """Why a new replica beside the old one is possible but unsafe by default: a lone
+        replica's named volume (a database's data, say) that both would write at once."""
+        if self.replicas != 1 or not self.named_volumes:
+            return []
+        volumes = ", ".join(self.named_volumes)
+        return [f"named volume {volumes} would be written by two containers at once"]
 
     def surge_blockers(self) -> list[str]:
         """Why this service cannot run extra replicas side by side (empty when it can)."""

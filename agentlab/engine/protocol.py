@@ -110,6 +110,10 @@ class Engine(Protocol):
         """Start `count` more containers of `service` at its pinned image; return their ids.
         With `named=False` they do not answer the service's DNS name until `join_name`."""
 
+    def copyable(self, service: str) -> bool:
+        """Whether `copier` can copy the service's replicas: over the engine's API socket,
+        a service Compose creates whole (no container_name, configs, secrets...)."""
+
     def copier(self, service: str, replica_id: str) -> ReplicaCopier:
         """Copies of one replica as it is now (its configuration, image and labels), to
         start later, even once it is gone: the way back to a configuration the compose

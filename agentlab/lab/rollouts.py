@@ -96,6 +96,26 @@ def failure_details(result: RolloutResult) -> str:
     return "\n".join(lines)
 
 
+def stop_first_when_needed(
+    spec: ServiceSpec,
+    settings: RolloutSettings,
+    rollback: RolloutSettings,
+    options: Mapping[str, Any],
+) -> tuple[RolloutSettings, RolloutSettings, str]:
+    """Stop-first settings and the note that says why, unless a surge was asked for (an
+    option; for a caution, also update_config's `order: start-first`), for a service that
+    admits one container (its surge blockers) or that one container alone should write
+    (its surge cautions); else the settings as they are and no note."""
+    asked = any(options.get(name) is not None for name in SURGE_OPTIONS)
+    reasons = [] if asked else spec.surge_blockers()
+    if not asked and spec.update_config.get("order") != "start-first":
+        reasons += spec.surge_cautions()
+    if not reasons:
+        return settings, rollback, ""
+    note = "stop-first, expect downtime: " + "; ".join(reasons)
+    return without_surge(settings), without_surge(rollback), note
+
+
 class Rollouts:
     """Rollout operations over one project model; each takes the project lock."""
 
@@ -140,11 +160,8 @@ class Rollouts:
         start = from_image or self.model.current_image(service)
         if start is None:
             raise BadInput(f"service '{service}' has no current image", hint="agentlab up first")
-        note = ""
+        settings, rollback, note = stop_first_when_needed(spec, settings, rollback, options)
         blockers = spec.surge_blockers()
-        if blockers and not any(options.get(name) is not None for name in SURGE_OPTIONS):
-            settings, rollback = without_surge(settings), without_surge(rollback)
-            note = "stop-first, expect downtime: " + "; ".join(blockers)
         if configs is not None:  # said when it starts: the versions are the same
             note = "; ".join(filter(None, ["the compose file's configuration edited", note]))
         refuse_unsafe(spec, settings, rollback)
@@ -288,10 +305,7 @@ class Rollouts:
         spec = self.model.service(entry.service)
         settings = self.settings(entry.service)
         rollback = build_rollback_settings(settings, spec.rollback_config)
-        note = ""
-        if spec.surge_blockers():
-            settings, rollback = without_surge(settings), without_surge(rollback)
-            note = "stop-first, expect downtime: " + "; ".join(spec.surge_blockers())
+        settings, rollback, note = stop_first_when_needed(spec, settings, rollback, {})
         target = Resolved(entry.service, entry.to_version, entry.to_image)
         planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note,
                               configs=entry.configs)  # fmt: skip

@@ -142,7 +142,7 @@ def plan_up(
             rollout = _roll_edited(rollouts, *edited[name], as_run, behind)
             if rollout is not None:  # else Compose recreates it, as it always did
                 target, current = edited[name]
-        elif diverged is not None and current is not None:
+        elif diverged is not None and current is not None and model.engine.copyable(name):
             rollout = _roll_edited(rollouts, Resolved(name, split_image_ref(current)[1], current),
                                    current, as_run, behind, (diverged, hashes[name]))  # fmt: skip
         recreated = rollout is None and diverged is not None

@@ -258,12 +258,12 @@ def test_promote_and_abort_need_a_running_canary(lab: Lab) -> None:
 
 
 def test_up_says_compose_recreates_a_service_edited_that_it_cannot_roll(
-    tmp_path: Path, fake: FakeEngine
+    lab: Lab, fake: FakeEngine
 ) -> None:
-    """An environment or command edited under running replicas of a service agentlab
-    cannot roll (here: no surge and none unavailable): Compose recreates them all at
-    once, and the plan and `up` say so instead of 'kept'."""
-    lab = make_facade(tmp_path, fake, rollout={"max_surge": 0, "max_unavailable": 0})
+    """An environment or command edited under running replicas of a service whose
+    replicas agentlab cannot copy (the way back of a configuration rollout; e.g. its
+    secrets): Compose recreates them all at once, and the plan and `up` say so."""
+    fake.uncopyable.add("agent")
     (change,) = [c for c in lab.plan_up(None, {}).changes if c.service == "agent"]
     assert change.action == "keep"
     fake.configs["agent"] = "edited"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agentlab.common.durations import parse_duration
 from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.model import PublishedPort
+from agentlab.lab.rollouts import stop_first_when_needed
+from agentlab.rollout.settings import RolloutSettings
 
 CONFIG = {
     "services": {
@@ -114,3 +118,28 @@ def test_a_built_service_without_an_image_gets_the_name_compose_gives_it() -> No
         "fixed host port 127.0.0.1:8000->8000/tcp can be bound by one container only"
     ]
     assert specs["api"].image == "me/api:2"
+
+
+def test_a_lone_replica_writing_a_named_volume_rolls_stop_first_unless_asked() -> None:
+    """A database's named volume (read-write, one replica): a new replica beside the old
+    one would write the same files, so its rollouts go stop-first by default; anonymous
+    and read-only volumes, several replicas, an asked surge or `order: start-first` not."""
+    mounts = [
+        {"type": "volume", "source": "db-data", "target": "/var/lib/db"},
+        {"type": "volume", "target": "/tmp/anonymous"},
+        {"type": "volume", "source": "shared", "target": "/srv", "read_only": True},
+        {"type": "bind", "source": "/etc/x", "target": "/etc/x"},
+    ]
+    config = {"name": "p", "services": {"db": {"image": "db:1", "volumes": mounts}}}
+    spec = services_from_config(config)["db"]
+    assert spec.named_volumes == ("db-data",)
+    (caution,) = spec.surge_cautions()
+    assert caution == "named volume db-data would be written by two containers at once"
+    plain = RolloutSettings()
+    settings, rollback, note = stop_first_when_needed(spec, plain, plain, {})
+    assert (settings.max_surge, rollback.max_unavailable) == ("0", "1")
+    assert note == f"stop-first, expect downtime: {caution}"
+    assert stop_first_when_needed(spec, plain, plain, {"max_surge": "1"}) == (plain, plain, "")
+    ordered = replace(spec, update_config={"order": "start-first"})
+    assert stop_first_when_needed(ordered, plain, plain, {}) == (plain, plain, "")
+    assert replace(spec, replicas=2).surge_cautions() == []
