@@ -255,11 +255,7 @@ class FakeEngine:
     def add_replicas(self, service: str, count: int, named: bool = True) -> list[str]:
         self._record(("add_replicas", (service, count)))
         self._read_override()
-        ids = [self._create(service, self.pins[service]) for _ in range(count)]
-        for cid in ids:
-            self.containers[cid].named = named
-        self._observe(service)
-        return ids
+        return self._add(service, self.pins[service], None, count, named)
 
     def copyable(self, service: str) -> bool:
         return service not in self.uncopyable
@@ -272,13 +268,19 @@ class FakeEngine:
         def start(count: int, named: bool) -> list[str]:
             with self.lock:
                 self._record(("copy_replicas", (service, count)))
-                ids = [self._create(service, image, config) for _ in range(count)]
-                for cid in ids:
-                    self.containers[cid].named = named
-                self._observe(service)
-                return ids
+                return self._add(service, image, config, count, named)
 
         return start
+
+    def _add(
+        self, service: str, image: str, config: str | None, count: int, named: bool
+    ) -> list[str]:
+        """`count` new containers of `service` (of `config`; None: the service's now)."""
+        ids = [self._create(service, image, config) for _ in range(count)]
+        for cid in ids:
+            self.containers[cid].named = named
+        self._observe(service)
+        return ids
 
     @_serialised
     def join_name(self, container_id: str, service: str) -> NameChange:
