@@ -11,7 +11,7 @@ lab/drift_reading.py.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from agentlab.common.imagerefs import short_id, split_image_ref
@@ -21,6 +21,7 @@ TAG_MOVED = "tag_moved"
 REPLICA_IMAGE = "replica_image"
 NOT_LOCKED = "not_locked"
 ENVIRONMENT_DIFFERS = "environment_differs"
+CONFIG_EDITED = "config_edited"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,34 @@ def find_drift(
         else:
             drifts += _against_pin(decision, tags, mine, found, cli)
     return drifts
+
+
+def find_config_drift(
+    hashes: Mapping[str, str],
+    services: Collection[str],
+    replicas: Sequence[Replica],
+    reported: Collection[str],
+    cli: str = "agentlab",
+) -> list[Drift]:
+    """The running replicas of `services` created from another configuration than the
+    compose files give now (`hashes`: Compose's per service), edited since; but those
+    `reported` already (on another image)."""
+    return [
+        Drift(
+            replica.service,
+            CONFIG_EDITED,
+            replica.name,
+            f"{replica.name} runs a configuration the compose files no longer give "
+            "(edited since it was created)",
+            f"{cli} up rolls the edit out, one replica at a time",
+        )
+        for replica in replicas
+        if replica.service in services
+        and replica.running
+        and replica.name not in reported
+        and replica.config_hash
+        and hashes.get(replica.service) not in (None, replica.config_hash)
+    ]
 
 
 def _against_pin(

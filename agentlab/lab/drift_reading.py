@@ -10,7 +10,15 @@ from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ContainerImage, ImageInfo, Replica
 from agentlab.lab import locking, registry
-from agentlab.lab.drift import Decision, DriftReport, Locked, RemoteTag, find_drift
+from agentlab.lab.drift import (
+    REPLICA_IMAGE,
+    Decision,
+    DriftReport,
+    Locked,
+    RemoteTag,
+    find_config_drift,
+    find_drift,
+)
 from agentlab.lab.drift_environments import find_environment_drift, read_environments
 from agentlab.lab.drift_registry import TagKey, read_tags
 from agentlab.lab.model import ProjectModel
@@ -47,6 +55,10 @@ def read_drift(
     cli = "agentlab" + (f" -e {model.project.environment}" if model.project.environment else "")
     drifts = find_drift(chosen, tags, replicas, remote, cli)
     checked = {d.service for d in chosen}
+    if not local_only and any(r.service in checked for r in replicas):
+        reported = {d.subject for d in drifts if d.kind == REPLICA_IMAGE}
+        hashes = model.engine.config_hashes()
+        drifts += find_config_drift(hashes, checked, replicas, reported, cli)
     others = [] if local_only else read_environments(model)
     mine = [ContainerImage.of(r) for r in replicas if r.running]
     drifts += find_environment_drift(model.project.environment_name, checked, mine, others)

@@ -275,6 +275,9 @@ def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     lab = webapp_copy
     assert lab("up").code == 0
     edit_web(lab, "WEB_EDITED: 'yes'")
+    drift = lab("drift")
+    assert drift.code == 1, drift.out + drift.err
+    assert drift.out.count("runs a configuration the compose files no longer give") == 3
     plan = lab("up", "--dry-run")
     assert "web: roll 1.0.0 (configuration edited), 3 replica(s)" in plan.out, plan.out
     assert "cache: running, kept" in plan.out, plan.out
@@ -286,6 +289,7 @@ def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     assert least >= 3, f"{around}\n{up.err}"
     assert web_environment(lab) == ["yes/true"] * 3
     assert "web: running, kept 1.0.0 (unchanged)" in lab("up", "--dry-run").out
+    assert lab("drift").code == 0
 
     edit_web(lab, "WEB_EDITED: 'no', WEB_HEALTHY: 'false'")
     with Sampler(lab, "web") as sampler:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentlab.engine.fake import FakeEngine
-from agentlab.lab.drift import REPLICA_IMAGE, TAG_MOVED, Decision, find_drift
+from agentlab.lab.drift import CONFIG_EDITED, REPLICA_IMAGE, TAG_MOVED, Decision, find_drift
 from agentlab.lab.facade import Lab
 from tests.unit.test_lab_facade import REPO, make_facade
 
@@ -81,3 +81,27 @@ def test_find_drift_compares_only_what_it_knows() -> None:
     assert find_drift(decisions, {"x:1": None, "y:1": None}, []) == []  # nothing to compare
     [moved] = find_drift(decisions, {"y:1": "sha256:b2"}, [])
     assert moved.service == "b" and moved.kind == TAG_MOVED
+
+
+def test_replicas_of_a_configuration_edited_since_are_drift_until_up_rolls_it(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """The compose file edited under running replicas: each replica is one drift line
+    (once: one on another image is said so already), until `up` rolls the edit out."""
+    assert lab.rollout("agent", "1.1.0").outcome == "complete"
+    fake.configs["agent"] = "edited"
+    drifts = lab.drift().drifts
+    assert [(d.kind, d.subject) for d in drifts] == [
+        (CONFIG_EDITED, c.name) for c in fake.of("agent")
+    ]
+    assert drifts[0].hint == "agentlab up rolls the edit out, one replica at a time"
+    victim = fake.of("agent")[0]
+    fake.remove_replica(victim.id)
+    [stranger] = fake.start("agent", f"{REPO}:1.0.0", 1)
+    fake.containers[stranger].config_hash = "older"
+    kinds = {d.subject: d.kind for d in lab.drift().drifts}
+    assert kinds[fake.containers[stranger].name] == REPLICA_IMAGE
+    assert {d.kind for d in lab.status().drift} == {REPLICA_IMAGE}  # status: images only
+    fake.remove_replica(stranger)
+    lab.up(None, {}, 30)
+    assert lab.drift().drifts == ()
