@@ -67,7 +67,7 @@ def rollout_json(plan: RolloutPlan) -> dict[str, Any]:
         "from_version": plan.from_version,
         "to": plan.target.image,
         "to_version": plan.target.tag,
-        "config_hashes": list(plan.configs) if plan.configs else None,  # from, to
+        "from_config": plan.from_config,  # a configuration rollout's: the hash it leaves
         "replicas": plan.service.replicas,
         "strategy": strategy(plan),
         "note": plan.note or None,

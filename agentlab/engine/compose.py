@@ -33,6 +33,7 @@ from agentlab.engine.api import ApiTransport, choose_transport
 from agentlab.engine.cli import (
     COMPOSE_HINT,
     RETRY_HINT,
+    capture,
     failure,
     finish,
     last_line,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_RECREATE = re.compile(r"Container (\S+)\s+Recreate\s*$", re.MULTILINE)  # `up --dry-run`
 _COMPOSE_VERSION = ("compose", "version", "--short")
 
 
@@ -156,42 +158,34 @@ class ComposeEngine:
     def compose_config(self) -> dict[str, Any]:
         """`compose config` as JSON, cached beside the override while none of its inputs
         changed (files, .env, the variables they interpolate): saves ~0.1 s per status."""
-        config: dict[str, Any] = self._cached(
-            "compose-config.json",
-            lambda: json.loads(run_docker([*self._compose_args(), "config", "--format", "json"])),
-        )
-        if not self.project:
-            self.project = str(config.get("name", ""))
-        return config
-
-    def config_hashes(self) -> dict[str, str]:
-        def read() -> dict[str, str]:
-            try:
-                out = run_docker([*self._compose_args(), "config", "--hash", "*"])
-            except OperationFailed:  # a Compose before --hash (2.7): no edit is seen
-                return {}
-            pairs = (line.split() for line in out.splitlines())
-            return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
-
-        hashes: dict[str, str] = self._cached("compose-hashes.json", read)
-        return hashes
-
-    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
-        """What `compute` reads of `compose config`, kept in `name` beside the override
-        while the config's inputs are unchanged (`_config_key`)."""
-        cache = self.override.parent / name if self.override else None
+        cache = self.override.parent / "compose-config.json" if self.override else None
         key = self._config_key()
         try:
             cached = json.loads(cache.read_text(encoding="utf-8")) if cache else None
         except (OSError, ValueError):
             cached = None
-        if isinstance(cached, dict) and cached.get("key") == key and "value" in cached:
-            return cached["value"]
-        value = compute()
-        if cache is not None:
-            with contextlib.suppress(OSError):  # a cache: not writing it is no error
-                write_atomically(cache, json.dumps({"key": key, "value": value}))
-        return value
+        if isinstance(cached, dict) and cached.get("key") == key and "config" in cached:
+            config: dict[str, Any] = cached["config"]
+        else:
+            config = json.loads(run_docker([*self._compose_args(), "config", "--format", "json"]))
+            if cache is not None:
+                with contextlib.suppress(OSError):  # a cache: not writing it is no error
+                    write_atomically(cache, json.dumps({"key": key, "config": config}))
+        if not self.project:
+            self.project = str(config.get("name", ""))
+        return config
+
+    def stale_replicas(self, services: Sequence[str]) -> set[str]:
+        """Compose's own answer (`up --dry-run`, ~0.1 s), not `config --hash`, which
+        differs from the label for a service with an env_file (docker/compose#14001)."""
+        if not services:
+            return set()
+        args = [*self._compose_args(), "up", "--dry-run", "-d", "--no-build", "--no-deps",
+                "--pull", "never", *services]  # fmt: skip
+        code, out, err = capture(args, 60)
+        if code != 0:  # a Compose before --dry-run (2.20), or one that refuses: none seen
+            return set()
+        return set(_RECREATE.findall(out + err))  # Compose prints its progress on stderr
 
     def _config_key(self) -> list[Any]:
         """What `compose config` depends on: each file's identity (the compose files, the

@@ -183,8 +183,15 @@ class FakeEngine:
         }
 
     @_serialised
-    def config_hashes(self) -> dict[str, str]:
-        return {name: self.configs.get(name, "0") for name in self.pins}
+    def stale_replicas(self, services: Sequence[str]) -> set[str]:
+        self._read_override()
+        return {
+            c.name
+            for c in self.containers.values()
+            if c.service in services
+            and (c.image_ref, c.config_hash)
+            != (self.pins[c.service], self.configs.get(c.service, "0"))
+        }
 
     @_serialised
     def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:

@@ -72,9 +72,9 @@ class Engine(Protocol):
     def replicas(self, service: str | None = None) -> list[Replica]:
         """Every container of the project (or one service), each from a full inspect."""
 
-    def config_hashes(self) -> dict[str, str]:
-        """Per service, Compose's hash of its configuration in the files now: a replica
-        whose `config_hash` differs is one Compose's next `up` recreates."""
+    def stale_replicas(self, services: Sequence[str]) -> set[str]:
+        """The names of those services' containers that Compose's next `up` would
+        recreate: created from another configuration (or image) than the files give now."""
 
     def foreign_holders(self, names: Sequence[str]) -> dict[str, str]:
         """Of these container names, those a container outside the project holds: name ->

@@ -120,15 +120,13 @@ def find_drift(
 
 
 def find_config_drift(
-    hashes: Mapping[str, str],
-    services: Collection[str],
+    stale: Collection[str],
     replicas: Sequence[Replica],
     reported: Collection[str],
     cli: str = "agentlab",
 ) -> list[Drift]:
-    """The running replicas of `services` created from another configuration than the
-    compose files give now (`hashes`: Compose's per service), edited since; but those
-    `reported` already (on another image)."""
+    """The running replicas Compose would recreate (`stale`: their configuration was
+    edited since they were created), but those `reported` already (on another image)."""
     return [
         Drift(
             replica.service,
@@ -139,11 +137,7 @@ def find_config_drift(
             f"{cli} up rolls the edit out, one replica at a time",
         )
         for replica in replicas
-        if replica.service in services
-        and replica.running
-        and replica.name not in reported
-        and replica.config_hash
-        and hashes.get(replica.service) not in (None, replica.config_hash)
+        if replica.running and replica.name in stale and replica.name not in reported
     ]
 
 

@@ -23,6 +23,7 @@ from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import describe_unfinished, interrupted, refuse_over_unfinished
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.canary_runner import CanaryRunner
+from agentlab.rollout.configs import ConfigTarget
 from agentlab.rollout.events import BuildProgress, JoinersRecreated, RolloutEvent
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal
@@ -65,9 +66,9 @@ class RolloutPlan:
     note: str = ""  # said with the settings when the rollout starts
     canary: CanaryPlan | None = None  # a canary's steps and gates, else a rolling/recreate
     canary_record: Mapping[str, Any] | None = None  # journaled: rebuilds the plan on resume
-    # A configuration rollout (the compose files edited, the image kept): Compose's config
-    # hashes from and to; None: a rollout of an image.
-    configs: tuple[str, str] | None = None
+    # A configuration rollout (the compose files edited, the image kept): the Compose config
+    # hash its replicas ran; None: a rollout of an image.
+    from_config: str | None = None
 
     @property
     def from_version(self) -> str:
@@ -76,7 +77,7 @@ class RolloutPlan:
     @property
     def change(self) -> str:
         """`1.0.0 -> 1.1.0`, or `1.0.0 (configuration edited)`."""
-        if self.configs is not None:
+        if self.from_config is not None:
             return f"{self.from_version} (configuration edited)"
         return f"{self.from_version} -> {self.target.tag}"
 
@@ -137,18 +138,18 @@ class Rollouts:
         from_image: str | None = None,
         as_run: ServiceSpec | None = None,
         behind: Collection[str] | None = None,
-        configs: tuple[str, str] | None = None,
+        from_config: str | None = None,
     ) -> RolloutPlan:
         """Validate everything about a rollout before any container or file is touched.
         `from_image` is what the service runs when the override already asks for another
         (an edit the watcher rolls out); by default, the service's current image. `as_run`
         and `behind` are the service and the traffic layer's services as they will be when
-        it runs (`up` changes the override first); by default, as they are now. `configs`:
-        a configuration rollout's hashes (rolled, never as a canary: one version)."""
+        it runs (`up` changes the override first); by default, as they are now. `from_config`:
+        a configuration rollout's, the hash it leaves (rolled, never as a canary)."""
         spec = as_run or self.model.service(service)
         self.catalogue.check_requirements([target])
         canary, record = None, None
-        if configs is None and canaries.wants_canary(self.model, service, options):
+        if from_config is None and canaries.wants_canary(self.model, service, options):
             canary, record = canaries.plan_canary(self.model, self.layer, service, options, behind)
         elif any(options.get(key) is not None for key in canaries.CANARY_OPTIONS):
             raise BadInput("--steps and the gates belong to a canary",
@@ -162,7 +163,7 @@ class Rollouts:
             raise BadInput(f"service '{service}' has no current image", hint="agentlab up first")
         settings, rollback, note = stop_first_when_needed(spec, settings, rollback, options)
         blockers = spec.surge_blockers()
-        if configs is not None:  # said when it starts: the versions are the same
+        if from_config is not None:  # said when it starts: the versions are the same
             note = "; ".join(filter(None, ["the compose file's configuration edited", note]))
         refuse_unsafe(spec, settings, rollback)
         if canary and blockers:
@@ -171,7 +172,7 @@ class Rollouts:
             raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(blockers)}",
                            hint=way)  # fmt: skip
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record,
-                              configs)  # fmt: skip
+                              from_config)  # fmt: skip
         planned.steps()  # raises BadInput for an impossible budget
         return planned
 
@@ -227,7 +228,7 @@ class Rollouts:
                 target.image,
                 revision.number,
                 os.getpid(),
-                planned.configs,
+                planned.from_config,
             )
             if planned.canary is not None:
                 result = self._canary(planned, emit, rollout_id, feed, pause=pause).run(
@@ -239,7 +240,7 @@ class Rollouts:
                     target.image,
                     planned.from_version,
                     target.tag,
-                    planned.configs,
+                    planned.from_config,
                 )
         history.finish_revision(name, revision.number, result.outcome)  # before the joiners:
         self._rejoin(name, emit)  # their failure is theirs, not an unfinished revision
@@ -308,8 +309,9 @@ class Rollouts:
         settings, rollback, note = stop_first_when_needed(spec, settings, rollback, {})
         target = Resolved(entry.service, entry.to_version, entry.to_image)
         planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note,
-                              configs=entry.configs)  # fmt: skip
-        from_config, to_config = entry.configs or (None, None)
+                              from_config=entry.from_config)  # fmt: skip
+        away = ConfigTarget(entry.from_config) if entry.from_config is not None else None
+        back = replace(away, back=True) if away is not None else None
         recorded = canaries.recorded_plan(entry.steps)
         with closing(self.model.engine.changes()) as feed:
             first_step = len(entry.steps) + 1
@@ -328,7 +330,7 @@ class Rollouts:
                     entry.from_version,
                     from_version=entry.to_version,
                     undo=True,
-                    config=from_config,
+                    config=back,
                 )
             else:
                 result = run.converge(
@@ -337,8 +339,8 @@ class Rollouts:
                     from_version=entry.from_version,
                     rollback_image=entry.from_image,
                     rollback_version=entry.from_version,
-                    config=to_config,
-                    rollback_config=from_config,
+                    config=away,
+                    rollback_config=back,
                 )
         self._rejoin(entry.service, emit)
         history.finish_revision(entry.service, entry.revision_number, result.outcome)
@@ -406,7 +408,8 @@ class Rollouts:
         name = planned.service.name
 
         def pin(image: str) -> None:
-            update_override(self.model.override_path, pins={name: image})
+            if planned.from_config is None:  # an edited configuration keeps the files' image
+                update_override(self.model.override_path, pins={name: image})
 
         return RolloutRunner(
             self.model.engine,

@@ -23,9 +23,11 @@ def describe_unfinished(entry: JournalEntry) -> str:
     """One line naming an unfinished rollout and where it stopped."""
     done = sum(1 for step in entry.steps if step.get("status") == "done")
     what = "is paused" if entry.state == "paused" else "was interrupted"
+    change = f"{entry.from_version} -> {entry.to_version}"
+    if entry.from_config is not None:
+        change = f"{entry.from_version} (configuration edited)"
     return (
-        f"the rollout of {entry.service} {entry.from_version} -> {entry.to_version} {what}"
-        f" after {done} of {len(entry.steps)} step(s)"
+        f"the rollout of {entry.service} {change} {what} after {done} of {len(entry.steps)} step(s)"
     )
 
 

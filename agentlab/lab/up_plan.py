@@ -6,7 +6,8 @@ prints it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from agentlab.common.errors import BadInput
@@ -124,8 +125,10 @@ def plan_up(
     behind = tuple(dict.fromkeys(port.service for port in layered))
     changed = {r.service: r for r in resolved if pins.get(r.service) != r.image}
     edited = _edited(model, replicas, changed)
-    hashes = model.engine.config_hashes() if running else {}
     moving = set(behind) - set(layer.services)  # recreated for their ports, said below
+    asked = [name for name in sorted(running) if not name.startswith(LAYER_PREFIX)
+             and name not in changed and name not in edited and name not in moving]  # fmt: skip
+    stale = model.engine.stale_replicas(asked)
     order = [*(r.service for r in resolved), *model.services]
     changes = []
     for name in dict.fromkeys(order):
@@ -135,17 +138,21 @@ def plan_up(
         current = model.current_image(name) if name in model.managed else None
         current = current or model.services[name].image
         as_run = _as_up_runs(model, model.services[name], behind)
-        diverged = None if name in moving else _diverged(replicas, name, hashes)
+        diverged = _diverged(replicas, name, stale) if name in asked else None
         if target is not None and name in running:
             rollout = rollouts.prepare(name, target, {}, as_run=as_run, behind=behind)
         elif name in edited:
             rollout = _roll_edited(rollouts, *edited[name], as_run, behind)
             if rollout is not None:  # else Compose recreates it, as it always did
                 target, current = edited[name]
-        elif diverged is not None and current is not None and model.engine.copyable(name):
+        elif (
+            diverged is not None
+            and current is not None
+            and _rollable(model, replicas, name, current)
+        ):
             rollout = _roll_edited(rollouts, Resolved(name, split_image_ref(current)[1], current),
-                                   current, as_run, behind, (diverged, hashes[name]))  # fmt: skip
-        recreated = rollout is None and diverged is not None
+                                   current, as_run, behind, diverged)  # fmt: skip
+        recreated = rollout is None and (diverged is not None or name in edited)
         changes.append(
             ServiceChange(
                 name, current, target, name in running, rollout, name in behind, recreated
@@ -174,13 +181,22 @@ def _edited(
     return edited
 
 
-def _diverged(replicas: Sequence[Replica], service: str, hashes: Mapping[str, str]) -> str | None:
-    """The configuration hash of a running replica of `service` created from another
-    configuration than the files give it now (an environment, command or volume edited),
-    or None: Compose's next `up` would recreate all its replicas at once."""
-    now = hashes.get(service)
-    mine = [r.config_hash for r in replicas if r.service == service and r.config_hash]
-    return next((h for h in mine if now is not None and h != now), None)
+def _diverged(replicas: Sequence[Replica], service: str, stale: Collection[str]) -> str | None:
+    """The configuration hash most of the `stale` replicas of `service` were created from
+    (Compose's next `up` would recreate them all at once: their configuration was edited
+    since), or None when none is stale."""
+    hashes = [r.config_hash for r in replicas if r.service == service and r.name in stale]
+    found = Counter(h for h in hashes if h).most_common(1)
+    return found[0][0] if found else None
+
+
+def _rollable(model: ProjectModel, replicas: Sequence[Replica], service: str, current: str) -> bool:
+    """Whether an edited configuration of `service` can be rolled out: its replicas run
+    the bytes `current` names (else Compose recreates them for the image too: a rebuilt
+    tag), and copies of them can be made for the way back."""
+    info = model.image(current)
+    same = info is not None and all(r.image_id == info.id for r in replicas if r.service == service)
+    return same and model.engine.copyable(service)
 
 
 def _roll_edited(
@@ -189,14 +205,14 @@ def _roll_edited(
     running: str,
     as_run: ServiceSpec,
     behind: Sequence[str],
-    configs: tuple[str, str] | None = None,
+    from_config: str | None = None,
 ) -> RolloutPlan | None:
     """The rollout of an edited service, from the image its replicas run (and, for an
-    edited configuration, from its hash to the files'); None when the service cannot be
-    rolled (Compose recreates it, as it always did)."""
+    edited configuration, away from the hash they were created from); None when the
+    service cannot be rolled (Compose recreates it, as it always did)."""
     try:
         return rollouts.prepare(target.service, target, {}, from_image=running, as_run=as_run,
-                                behind=behind, configs=configs)  # fmt: skip
+                                behind=behind, from_config=from_config)  # fmt: skip
     except BadInput:
         return None
 

@@ -1,40 +1,45 @@
-"""A configuration rollout (the compose files edited, the image kept): each phase drives
-to a Compose config hash. The files give the forward one (Compose adds its replicas); the
-way back, for a rollback or an undo, is copies of a replica of the old configuration, read
-before anything changed (engine.copier), since the files no longer give it."""
+"""A configuration rollout (the compose files edited, the image kept). Forward, a phase
+drives away from the configuration the replicas ran, to whatever Compose gives the new
+ones it creates (Compose's own hash, which `config --hash` does not always reproduce:
+docker/compose#14001). Back, for a rollback or an undo, it drives to the old one, whose
+replicas only copies can make (the files no longer give it): copies of a replica read
+before anything changed (engine.copier)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 
 from agentlab.common.errors import OperationFailed
 from agentlab.engine.protocol import REVERT_HINT, Engine, ReplicaCopier
 
-# A phase's target configuration hash (None: any), and the copiers read_copiers found.
-Configuration = tuple[str | None, Mapping[str, ReplicaCopier]]
+
+@dataclass(frozen=True)
+class ConfigTarget:
+    """Away from the configuration hash `old` (forward), or `back` to it."""
+
+    old: str
+    back: bool = False
+
+    def holds(self, config_hash: str | None) -> bool:
+        """Whether a replica with this config hash is where the phase drives."""
+        return (config_hash == self.old) == self.back
 
 
-def read_copiers(engine: Engine, service: str, *configs: str | None) -> dict[str, ReplicaCopier]:
-    """For each of `configs` the compose files no longer give, copies of a replica of
-    `service` that has it, read now (before anything changes)."""
-    wanted = {c for c in configs if c is not None}
-    if not wanted:
-        return {}
-    wanted.discard(engine.config_hashes().get(service, ""))
-    found = {r.config_hash: r.id for r in engine.replicas(service)}
-    return {c: engine.copier(service, found[c]) for c in wanted if c in found}
+def read_copier(engine: Engine, service: str, old: str | None) -> ReplicaCopier | None:
+    """Copies of a replica of `service` with the config hash `old`, read now (before
+    anything changes); None when there is no such replica (or no `old`)."""
+    if old is None:
+        return None
+    found = [r for r in engine.replicas(service) if r.config_hash == old]
+    return engine.copier(service, found[0].id) if found else None
 
 
-def copier_for(
-    engine: Engine, service: str, config: str, copiers: Mapping[str, ReplicaCopier]
-) -> ReplicaCopier | None:
-    """How a phase to `config` starts replicas: None when the files give it (Compose adds
-    them), else copies; OperationFailed when neither can."""
-    copier = copiers.get(config)
-    if copier is None and engine.config_hashes().get(service) != config:
+def copier_for(service: str, target: ConfigTarget, copier: ReplicaCopier | None) -> ReplicaCopier:
+    """How a phase back to an old configuration starts replicas; OperationFailed when no
+    replica of it was left to copy."""
+    if copier is None:
         raise OperationFailed(
-            f"no replica of {service}'s configuration {config[:12]} is left to copy, and the "
-            "compose files no longer give it",
+            f"no replica of {service}'s configuration before the edit is left to copy",
             hint=REVERT_HINT,
         )
     return copier

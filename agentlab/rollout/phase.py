@@ -3,17 +3,21 @@ target image, the state of one phase (forward or rollback), and how a rollout en
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import ReplicaCopier
+from agentlab.rollout.configs import ConfigTarget
 from agentlab.rollout.departures import Retirements
 from agentlab.rollout.journal import Outcome
 from agentlab.rollout.planner import Step, budget
 from agentlab.rollout.probing import ProbeState
 from agentlab.rollout.settings import RolloutSettings
+
+STRAY = "was created with the configuration it was to replace"
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,9 @@ class Phase:
     # reading the engine again (~10-100 ms on the critical path of every replacement).
     after_removal: list[Replica] | None = None
     retiring: Retirements = field(default_factory=Retirements)  # out of the name, not removed
-    # A configuration rollout's target: Compose's config hash the replicas must carry (None:
-    # any), and, when the compose files no longer give it, copies of a replica that has it.
-    config_hash: str | None = None
+    # A configuration rollout's target (None: any configuration), and, back to an old one,
+    # copies of a replica of it (the compose files no longer give it).
+    config: ConfigTarget | None = None
     copier: ReplicaCopier | None = None
 
     def is_target(self, replica: Replica) -> bool:
@@ -96,9 +100,16 @@ class Phase:
         from the target configuration, when the phase has one."""
         if self.image_id and replica.image_id != self.image_id:
             return False
-        if self.config_hash is not None and replica.config_hash != self.config_hash:
+        if self.config is not None and not self.config.holds(replica.config_hash):
             return False
         return same_image_ref(replica.image_ref, self.image)
+
+    def first_stray(self, replicas: Sequence[Replica]) -> Replica | None:
+        """In a configuration phase, a replica it started that is not where it drives
+        (Compose made it as the ones it replaces, for another reason than the edit)."""
+        if self.config is None:
+            return None
+        return next((r for r in replicas if r.id in self.ours and not self.is_target(r)), None)
 
 
 def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:

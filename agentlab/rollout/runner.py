@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any
 
+from agentlab.common.errors import OperationFailed
 from agentlab.engine.model import Replica, ServiceSpec
-from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
-from agentlab.rollout.configs import Configuration, copier_for, read_copiers
+from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, ReplicaCopier
+from agentlab.rollout.configs import ConfigTarget, copier_for, read_copier
 from agentlab.rollout.departures import Departures, removal_order
 from agentlab.rollout.events import (
     Paused,
@@ -29,9 +31,11 @@ from agentlab.rollout.events import (
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal, Outcome
 from agentlab.rollout.phase import (
+    STRAY,
     FailedReplica,
     Phase,
     RolloutResult,
+    Watch,
     refuse_unsafe,
 )
 from agentlab.rollout.planner import (
@@ -53,6 +57,9 @@ from agentlab.rollout.planner import (
 )
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.rollout.target_watcher import TargetWatcher, next_due
+
+# A phase's configuration target (None: any), and copies of an old replica for the way back.
+Configuration = tuple[ConfigTarget | None, ReplicaCopier | None]
 
 _ACTIONS: dict[type[Step], str] = {
     StartNew: "start",
@@ -119,19 +126,19 @@ class RolloutRunner:
         to_image: str,
         from_version: str,
         to_version: str,
-        configs: tuple[str, str] | None = None,
+        from_config: str | None = None,
     ) -> RolloutResult:
-        """Roll the service from `from_image` to `to_image` (and, with `configs`, from one
-        Compose configuration hash to another); roll back on failure."""
-        from_config, to_config = configs or (None, None)
+        """Roll the service from `from_image` to `to_image` (and, with `from_config`, away
+        from that Compose configuration hash: an edit of the files); roll back on failure."""
+        away = ConfigTarget(from_config) if from_config is not None else None
         return self.converge(
             to_image,
             to_version,
             from_version=from_version,
             rollback_image=from_image,
             rollback_version=from_version,
-            config=to_config,
-            rollback_config=from_config,
+            config=away,
+            rollback_config=replace(away, back=True) if away is not None else None,
         )
 
     def converge(
@@ -143,16 +150,17 @@ class RolloutRunner:
         rollback_image: str | None = None,
         rollback_version: str = "",
         undo: bool = False,
-        config: str | None = None,
-        rollback_config: str | None = None,
+        config: ConfigTarget | None = None,
+        rollback_config: ConfigTarget | None = None,
     ) -> RolloutResult:
         """Drive the service from whatever state it is in to `desired` replicas of
         `target_image`, removing every other replica. Resume passes the interrupted
         rollout's from_image as `rollback_image`; undo targets the from_image with no
         rollback_image (a failure then ends `failed`) and `undo=True`. `config` and
-        `rollback_config`: the Compose configuration hashes each phase drives to."""
+        `rollback_config`: where each phase drives a configuration rollout."""
         refuse_unsafe(self.service, self.settings, self.rollback_settings)
-        copiers = read_copiers(self.engine, self.service.name, config, rollback_config)
+        old = next((c.old for c in (config, rollback_config) if c is not None and c.back), None)
+        copier = read_copier(self.engine, self.service.name, old)  # before anything changes
         started = self.clock()
         self.emit(
             RolloutStarted(
@@ -166,10 +174,10 @@ class RolloutRunner:
             )
         )
         self.journal.set_rollout_state(self.rollout_id, "running")
-        forward = self._drive(target_image, target_version, self.settings, (config, copiers))
+        forward = self._drive(target_image, target_version, self.settings, (config, copier))
         if forward.stopped and self.settings.failure_action == "rollback" and rollback_image:
             outcome, message, hint, failures = self._roll_back(
-                forward, rollback_image, rollback_version, (rollback_config, copiers)
+                forward, rollback_image, rollback_version, (rollback_config, copier)
             )
         else:
             outcome, message, hint, failures = self._conclude(forward)
@@ -211,7 +219,11 @@ class RolloutRunner:
         """Converge back to `image` with the rollback settings after a failed phase."""
         reason = forward.failures[-1].summary()
         self.emit(RollbackStarted(reason))
-        back = self._drive(image, version, self.rollback_settings, config, label="rollback: ")
+        try:
+            back = self._drive(image, version, self.rollback_settings, config, label="rollback: ")
+        except OperationFailed as exc:  # no way back to an edited configuration
+            message = f"{reason}; the rollback failed too: {exc.message}"
+            return "failed", message, exc.hint, list(forward.failures)
         failures = forward.failures + back.failures
         if back.stopped or back.exceeded:
             message = f"{reason}; the rollback failed too: {back.failures[-1].summary()}"
@@ -227,7 +239,7 @@ class RolloutRunner:
         image: str,
         version: str,
         settings: RolloutSettings,
-        config: Configuration = (None, {}),
+        config: Configuration = (None, None),
         label: str = "",
     ) -> Phase:
         """Converge to `desired` replicas of `image` (of one configuration, when given);
@@ -235,9 +247,9 @@ class RolloutRunner:
         self.pin(image)
         info = self.engine.image(image)
         phase = Phase(image, version, info.id if info else None, settings, label, self.clock())
-        phase.config_hash, copiers = config
-        if phase.config_hash is not None:
-            phase.copier = copier_for(self.engine, self.service.name, phase.config_hash, copiers)
+        phase.config, copier = config
+        if phase.config is not None and phase.config.back:
+            phase.copier = copier_for(self.service.name, phase.config, copier)
         try:
             self._steps(phase)
         except BaseException:
@@ -264,6 +276,10 @@ class RolloutRunner:
                 replicas = removal_order(r for r in found if r.id not in skipped)
             target = [r for r in replicas if phase.is_target(r)]
             self.watcher.watch(phase, target, now)
+            if (stray := phase.first_stray(replicas)) is not None:
+                phase.watches.setdefault(stray.id, Watch(stray.restart_count))
+                self.watcher.fail(phase, stray, STRAY, now)
+                phase.stopped = True  # else it would start such replicas forever
             if phase.stopped:
                 break
             fresh = {r.id for r in target} - phase.stale

@@ -68,7 +68,7 @@ class JournalEntry:
     started_at: str
     updated_at: str
     pid: int
-    configs: tuple[str, str] | None = None  # a configuration rollout's hashes: from, to
+    from_config: str | None = None  # a configuration rollout's: the hash its replicas ran
 
 
 class History:
@@ -269,18 +269,17 @@ class History:
         to_image: str,
         revision_number: int,
         pid: int,
-        configs: tuple[str, str] | None = None,
+        from_config: str | None = None,
     ) -> str:
-        """Open a journal entry in state `running`; return its id (uuid4 hex). `configs`:
-        a configuration rollout's Compose config hashes, from and to."""
+        """Open a journal entry in state `running`; return its id (uuid4 hex).
+        `from_config`: a configuration rollout's, the Compose config hash it leaves."""
         rollout_id = uuid.uuid4().hex
         stamp = now_rfc3339()
-        from_config, to_config = configs or (None, None)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO rollouts (id, service, from_version, to_version, from_image,"
-                " to_image, revision_number, state, started_at, updated_at, pid, from_config,"
-                " to_config) VALUES (?,?,?,?,?,?,?,'running',?,?,?,?,?)",
+                " to_image, revision_number, state, started_at, updated_at, pid, from_config)"
+                " VALUES (?,?,?,?,?,?,?,'running',?,?,?,?)",
                 (
                     rollout_id,
                     service,
@@ -293,7 +292,6 @@ class History:
                     stamp,
                     pid,
                     from_config,
-                    to_config,
                 ),
             )
         return rollout_id
@@ -389,7 +387,7 @@ class History:
             started_at=row["started_at"],
             updated_at=row["updated_at"],
             pid=row["pid"],
-            configs=(row["from_config"], row["to_config"]) if row["to_config"] else None,
+            from_config=row["from_config"],
         )
 
 

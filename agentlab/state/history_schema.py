@@ -43,9 +43,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
     ),
     ("UPDATE rollouts SET state = 'complete' WHERE state = 'done'",),  # one outcome vocabulary
-    (  # a configuration rollout: Compose's config hashes, from and to (NULL: an image's)
-        "ALTER TABLE rollouts ADD COLUMN from_config TEXT",
-        "ALTER TABLE rollouts ADD COLUMN to_config TEXT",
-    ),
+    # a configuration rollout: Compose's config hash its replicas ran (NULL: an image's)
+    ("ALTER TABLE rollouts ADD COLUMN from_config TEXT",),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
 
 def snapshot(lab: LabRun, project: str, state: Path) -> dict[str, Any]:
     """A project's containers (id, image, state), networks and agentlab files (override,
-    history, project lock; not the caches of `compose config` and its hashes)."""
+    history, project lock; not the cache of `compose config`)."""
     label = f"label=com.docker.compose.project={project}"
     containers = lab.docker(
         "ps", "-a", "--filter", label, "--format", "{{.ID}} {{.Image}} {{.State}}"
@@ -28,7 +28,7 @@ def snapshot(lab: LabRun, project: str, state: Path) -> dict[str, Any]:
     files = {
         str(path.relative_to(state)): path.read_bytes()
         for path in (state.rglob("*") if state.exists() else ())
-        if path.is_file() and path.name not in ("compose-config.json", "compose-hashes.json")
+        if path.is_file() and path.name != "compose-config.json"
     }
     return {"containers": sorted(containers.splitlines()), "networks": sorted(networks.split()),
             "files": files}  # fmt: skip

@@ -13,8 +13,10 @@ from agentlab.cli.plans import up_json
 from agentlab.common.errors import OperationFailed
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, Behaviour
+from agentlab.lab.catalogue import Resolved
 from agentlab.lab.facade import Lab
 from agentlab.lab.rollouts import drop
+from agentlab.rollout.phase import STRAY
 from tests.unit.test_lab_facade import make_facade
 
 IMAGE = "lab/agent:1.0.0"
@@ -39,9 +41,9 @@ def test_up_rolls_an_edited_configuration_one_replica_at_a_time(tmp_path: Path) 
     fake.configs["agent"] = "edited"
     planned = lab.plan_up(None, {})
     (roll,) = planned.rolls
-    assert (roll.configs, roll.change) == (("0", "edited"), "1.0.0 (configuration edited)")
+    assert (roll.from_config, roll.change) == ("0", "1.0.0 (configuration edited)")
     (service,) = up_json(planned)["services"]
-    assert (service["action"], service["rollout"]["config_hashes"]) == ("roll", ["0", "edited"])
+    assert (service["action"], service["rollout"]["from_config"]) == ("roll", "0")
     lines: list[str] = []
     lab.up(None, {}, 30, lines.append)
     assert "rolling agent 1.0.0 (configuration edited)" in lines
@@ -82,3 +84,38 @@ def test_an_interrupted_configuration_rollout_is_undone_or_resumed(tmp_path: Pat
     assert paused.outcome == "paused"
     resumed = lab.continue_rollout("agent", undo=False)
     assert (resumed.outcome, configs(fake)) == ("complete", ["edited"] * 3)
+
+
+def test_a_replica_compose_makes_as_the_ones_it_replaces_stops_the_rollout(
+    tmp_path: Path,
+) -> None:
+    """Compose gives a new replica the configuration the rollout leaves (it recreates
+    them for another reason): the rollout stops there and rolls back, instead of starting
+    such replicas forever."""
+    lab, fake = lab_on(tmp_path, HEALTHY)
+    target = Resolved("agent", "1.0.0", IMAGE)
+    planned = lab.rollouts.prepare("agent", target, {}, from_image=IMAGE, from_config="0")
+    result = lab.rollouts.execute(planned, drop, "up")
+    assert result.outcome == "rolled-back"
+    assert result.failures[0].reason == STRAY
+    assert len(fake.called("add_replicas")) == 1
+    assert configs(fake) == ["0"] * 3
+
+
+def test_a_rollback_with_no_replica_left_to_copy_fails_in_one_line(tmp_path: Path) -> None:
+    """Resumed after every old replica went, the forward phase fails: the rollback has
+    nothing to copy, and the rollout ends failed, saying both (not an exception)."""
+    lab, fake = lab_on(tmp_path, HEALTHY, HEALTHY, TURNS_UNHEALTHY)
+    fake.configs["agent"] = "edited"
+    (roll,) = lab.plan_up(None, {}).rolls
+
+    def two_new() -> bool:
+        return configs(fake).count("edited") >= 2
+
+    assert lab.rollouts.execute(roll, drop, "up", pause=two_new).outcome == "paused"
+    for container in [c for c in fake.of("agent") if c.config_hash == "0"]:
+        fake.remove_replica(container.id)  # every old replica gone meanwhile
+    resumed = lab.continue_rollout("agent", undo=False)
+    assert resumed.outcome == "failed"
+    assert "the rollback failed too: no replica of agent's configuration" in resumed.message
+    assert lab.unfinished() == []

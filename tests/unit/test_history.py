@@ -451,7 +451,7 @@ def test_a_database_of_the_first_schema_says_complete_not_done(db_path: Path) ->
         )
     with History.open(db_path) as history:
         entry = journal_entry(history, "r1")
-        assert entry is not None and (entry.state, entry.configs) == ("complete", None)
-        rollout_id = history.start_rollout("agent", "2", "a:2", "2", "a:2", 2, 1, ("h1", "h2"))
+        assert entry is not None and (entry.state, entry.from_config) == ("complete", None)
+        rollout_id = history.start_rollout("agent", "2", "a:2", "2", "a:2", 2, 1, "h1")
         entry = journal_entry(history, rollout_id)
-        assert entry is not None and entry.configs == ("h1", "h2")
+        assert entry is not None and entry.from_config == "h1"
