@@ -123,10 +123,12 @@ def find_config_drift(
     stale: Collection[str],
     replicas: Sequence[Replica],
     reported: Collection[str],
+    named: Mapping[str, str | None],
     cli: str = "agentlab",
 ) -> list[Drift]:
-    """The running replicas Compose would recreate (`stale`: their configuration was
-    edited since they were created), but those `reported` already (on another image)."""
+    """The running replicas Compose would recreate (`stale`) that run the bytes their
+    service's pin names now (`named`: service -> image id), so for their configuration,
+    edited since they were created; but those `reported` already (on another image)."""
     return [
         Drift(
             replica.service,
@@ -137,7 +139,10 @@ def find_config_drift(
             f"{cli} up rolls the edit out, one replica at a time",
         )
         for replica in replicas
-        if replica.running and replica.name in stale and replica.name not in reported
+        if replica.running
+        and replica.name in stale
+        and replica.name not in reported
+        and replica.image_id == named.get(replica.service)
     ]
 
 

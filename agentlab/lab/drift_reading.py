@@ -57,8 +57,9 @@ def read_drift(
     checked = {d.service for d in chosen}
     if not local_only and any(r.service in checked for r in replicas):
         reported = {d.subject for d in drifts if d.kind == REPLICA_IMAGE}
-        stale = model.engine.stale_replicas(sorted(checked - set(busy)))
-        drifts += find_config_drift(stale, replicas, reported, cli)
+        stale = model.engine.stale_replicas(sorted(checked))
+        named = {d.service: tags.get(d.image_ref) for d in chosen}  # what each pin names now
+        drifts += find_config_drift(stale, replicas, reported, named, cli)
     others = [] if local_only else read_environments(model)
     mine = [ContainerImage.of(r) for r in replicas if r.running]
     drifts += find_environment_drift(model.project.environment_name, checked, mine, others)
