@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agentlab.engine.compose import ComposeEngine
-from tests.conftest import WEBAPP, LabRun, base_image_env, lab_run
+from tests.conftest import WEBAPP, LabRun, Result, base_image_env, lab_run
 from tests.integration.test_dry_run import snapshot
 from tests.integration.test_rollout import Sampler
 
@@ -230,17 +230,9 @@ def test_an_image_edited_in_the_compose_file_is_rolled_out_by_up(webapp_copy: La
     lab.compose_file.write_text(edited, encoding="utf-8")
     plan = lab("up", "--dry-run")
     assert "web: roll 1.0.0 -> 1.1.0" in plan.out, plan.out + plan.err
-    with Sampler(lab, "web") as sampler:
-        up = lab("up")
-    assert up.code == 0, up.err
+    up = up_sampled(lab, code=0)
     assert "rolling web 1.0.0 -> 1.1.0" in up.err
-    least, around = sampler.least_healthy()
-    assert least >= 3, f"{around}\n{up.err}"
-    label = f"label=com.docker.compose.project={lab.project}"
-    ids = lab.docker(
-        "ps", "-q", "--filter", label, "--filter", "label=com.docker.compose.service=web"
-    )
-    made_from = lab.docker("inspect", "--format", "{{.Config.Image}}", *ids.split()).split()
+    made_from = [d["Config"]["Image"] for d in web_documents(lab)]
     assert made_from == ["agentlab-test/web:1.1.0"] * 3
     assert "web: running, kept 1.1.0 (unchanged)" in lab("up", "--dry-run").out
 
@@ -255,14 +247,29 @@ def edit_web(lab: LabRun, environment: str) -> None:
     lab.compose_file.write_text(edited + "\n", encoding="utf-8")
 
 
-def web_environment(lab: LabRun) -> list[str]:
-    """Each web replica's WEB_EDITED and WEB_HEALTHY, as `EDITED/HEALTHY`."""
+def up_sampled(lab: LabRun, code: int) -> Result:
+    """`up` exiting `code` with never fewer than 3 ready web replicas in the name."""
+    with Sampler(lab, "web") as sampler:
+        up = lab("up")
+    assert up.code == code, up.err
+    least, around = sampler.least_healthy()
+    assert least >= 3, f"{around}\n{up.err}"
+    return up
+
+
+def web_documents(lab: LabRun) -> list[dict[str, Any]]:
+    """The inspect documents of the copy's web containers."""
     label = f"label=com.docker.compose.project={lab.project}"
     ids = lab.docker(
         "ps", "-q", "--filter", label, "--filter", "label=com.docker.compose.service=web"
     )
-    documents = json.loads(lab.docker("inspect", *ids.split()))
-    values = [dict(e.split("=", 1) for e in d["Config"]["Env"]) for d in documents]
+    documents: list[dict[str, Any]] = json.loads(lab.docker("inspect", *ids.split()))
+    return documents
+
+
+def web_environment(lab: LabRun) -> list[str]:
+    """Each web replica's WEB_EDITED and WEB_HEALTHY, as `EDITED/HEALTHY`."""
+    values = [dict(e.split("=", 1) for e in d["Config"]["Env"]) for d in web_documents(lab)]
     return sorted(f"{v.get('WEB_EDITED', '-')}/{v['WEB_HEALTHY']}" for v in values)
 
 
@@ -288,23 +295,15 @@ def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     plan = lab("up", "--dry-run")
     assert "web: roll 1.0.0 (configuration edited), 3 replica(s)" in plan.out, plan.out
     assert "cache: running, kept" in plan.out, plan.out
-    with Sampler(lab, "web") as sampler:
-        up = lab("up")
-    assert up.code == 0, up.err
+    up = up_sampled(lab, code=0)
     assert "rolling web 1.0.0 (configuration edited)" in up.err
-    least, around = sampler.least_healthy()
-    assert least >= 3, f"{around}\n{up.err}"
     assert web_environment(lab) == ["yes/true"] * 3
     assert "web: running, kept 1.0.0 (unchanged)" in lab("up", "--dry-run").out
     assert lab("drift").code == 0
 
     env_file.write_text("WEB_EDITED=no\nWEB_HEALTHY=false\n", encoding="utf-8")
-    with Sampler(lab, "web") as sampler:
-        failed = lab("up")
-    assert failed.code == 1, failed.err
+    failed = up_sampled(lab, code=1)
     assert "rolled back to 1.0.0" in failed.err, failed.err
-    least, around = sampler.least_healthy()
-    assert least >= 3, f"{around}\n{failed.err}"
     assert web_environment(lab) == ["yes/true"] * 3
 
 
