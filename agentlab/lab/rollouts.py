@@ -117,6 +117,22 @@ def stop_first_when_needed(
     return without_surge(settings), without_surge(rollback), note
 
 
+def refuse_beside(spec: ServiceSpec) -> None:
+    """Refuse a canary (new replicas beside the old) for a service that admits one container
+    (its surge blockers) or whose one container alone should write its named volumes (its
+    surge cautions, unless update_config's `order: start-first` says both may)."""
+    cautions = [] if spec.update_config.get("order") == "start-first" else spec.surge_cautions()
+    if reasons := spec.surge_blockers() or cautions:
+        if spec.container_name:
+            way = "remove container_name"
+        elif spec.fixed_host_ports:
+            way = f"agentlab up --traffic-layer {spec.name}"  # it takes the host ports
+        else:
+            way = f"roll it stop-first: agentlab rollout {spec.name} --to VERSION"
+        raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(reasons)}",
+                       hint=way)  # fmt: skip
+
+
 class Rollouts:
     """Rollout operations over one project model; each takes the project lock."""
 
@@ -161,16 +177,12 @@ class Rollouts:
         start = from_image or self.model.current_image(service)
         if start is None:
             raise BadInput(f"service '{service}' has no current image", hint="agentlab up first")
+        if canary:
+            refuse_beside(spec)
         settings, rollback, note = stop_first_when_needed(spec, settings, rollback, options)
-        blockers = spec.surge_blockers()
         if from_config is not None:  # said when it starts: the versions are the same
             note = "; ".join(filter(None, ["the compose file's configuration edited", note]))
         refuse_unsafe(spec, settings, rollback)
-        if canary and blockers:
-            way = "remove container_name" if spec.container_name else ""
-            way = way or f"agentlab up --traffic-layer {service}"  # it takes the host ports
-            raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(blockers)}",
-                           hint=way)  # fmt: skip
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record,
                               from_config)  # fmt: skip
         planned.steps()  # raises BadInput for an impossible budget

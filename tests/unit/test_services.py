@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 
 from agentlab.common.durations import parse_duration
+from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.model import PublishedPort
-from agentlab.lab.rollouts import stop_first_when_needed
+from agentlab.lab.rollouts import refuse_beside, stop_first_when_needed
 from agentlab.rollout.settings import RolloutSettings
 
 CONFIG = {
@@ -143,3 +144,20 @@ def test_a_lone_replica_writing_a_named_volume_rolls_stop_first_unless_asked() -
     ordered = replace(spec, update_config={"order": "start-first"})
     assert stop_first_when_needed(ordered, plain, plain, {}) == (plain, plain, "")
     assert replace(spec, replicas=2).surge_cautions() == []
+
+
+def test_a_canary_on_a_lone_replica_writing_a_named_volume_is_refused_unless_it_may_share() -> None:
+    """A canary runs the new replica beside the old whatever the settings: for a database's
+    lone replica both would write its files, so it is refused with the stop-first way out;
+    `order: start-first` (both may write) or a second replica lets it run."""
+    mounts = [{"type": "volume", "source": "db-data", "target": "/var/lib/db"}]
+    config = {"name": "p", "services": {"db": {"image": "db:1", "volumes": mounts}}}
+    spec = services_from_config(config)["db"]
+    with pytest.raises(BadInput) as raised:
+        refuse_beside(spec)
+    assert raised.value.one_line() == (
+        "a canary runs new replicas beside the old: named volume db-data would be written by "
+        "two containers at once (hint: roll it stop-first: agentlab rollout db --to VERSION)"
+    )
+    refuse_beside(replace(spec, update_config={"order": "start-first"}))
+    refuse_beside(replace(spec, replicas=2))
