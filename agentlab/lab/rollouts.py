@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Mapping
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentlab.common.errors import BadInput
@@ -69,6 +69,9 @@ class RolloutPlan:
     # A configuration rollout (the compose files edited, the image kept): the Compose config
     # hash its replicas ran; None: a rollout of an image.
     from_config: str | None = None
+    # the rollout options given (canary ones aside: the canary record keeps those),
+    # journaled so that resume and undo run with the same settings
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def from_version(self) -> str:
@@ -183,8 +186,9 @@ class Rollouts:
         if from_config is not None:  # said when it starts: the versions are the same
             note = "; ".join(filter(None, ["the compose file's configuration edited", note]))
         refuse_unsafe(spec, settings, rollback)
+        given = {key: value for key, value in options.items() if value is not None}
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record,
-                              from_config)  # fmt: skip
+                              from_config, given)  # fmt: skip
         planned.steps()  # raises BadInput for an impossible budget
         return planned
 
@@ -241,6 +245,7 @@ class Rollouts:
                 revision.number,
                 os.getpid(),
                 planned.from_config,
+                planned.options,
             )
             if planned.canary is not None:
                 result = self._canary(planned, emit, rollout_id, feed, pause=pause).run(
@@ -316,12 +321,12 @@ class Rollouts:
             raise BadInput("several services have interrupted rollouts", hint=f"name one: {names}")
         entry = entries[0]
         spec = self.model.service(entry.service)
-        settings = self.settings(entry.service)
+        settings = self.settings(entry.service, entry.options)  # as the rollout was given
         rollback = build_rollback_settings(settings, spec.rollback_config)
-        settings, rollback, note = stop_first_when_needed(spec, settings, rollback, {})
+        settings, rollback, note = stop_first_when_needed(spec, settings, rollback, entry.options)
         target = Resolved(entry.service, entry.to_version, entry.to_image)
         planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note,
-                              from_config=entry.from_config)  # fmt: skip
+                              from_config=entry.from_config, options=entry.options)  # fmt: skip
         away = ConfigTarget(entry.from_config) if entry.from_config is not None else None
         back = replace(away, back=True) if away is not None else None
         recorded = canaries.recorded_plan(entry.steps)

@@ -14,9 +14,9 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +69,7 @@ class JournalEntry:
     updated_at: str
     pid: int
     from_config: str | None = None  # a configuration rollout's: the hash its replicas ran
+    options: Mapping[str, Any] = field(default_factory=dict)  # the rollout options given
 
 
 class History:
@@ -270,16 +271,18 @@ class History:
         revision_number: int,
         pid: int,
         from_config: str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> str:
         """Open a journal entry in state `running`; return its id (uuid4 hex).
-        `from_config`: a configuration rollout's, the Compose config hash it leaves."""
+        `from_config`: a configuration rollout's, the Compose config hash it leaves;
+        `options`: the rollout options given (JSON values), kept for resume and undo."""
         rollout_id = uuid.uuid4().hex
         stamp = now_rfc3339()
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO rollouts (id, service, from_version, to_version, from_image,"
-                " to_image, revision_number, state, started_at, updated_at, pid, from_config)"
-                " VALUES (?,?,?,?,?,?,?,'running',?,?,?,?)",
+                " to_image, revision_number, state, started_at, updated_at, pid, from_config,"
+                " options) VALUES (?,?,?,?,?,?,?,'running',?,?,?,?,?)",
                 (
                     rollout_id,
                     service,
@@ -292,6 +295,7 @@ class History:
                     stamp,
                     pid,
                     from_config,
+                    json.dumps(options, sort_keys=True) if options else None,
                 ),
             )
         return rollout_id
@@ -388,6 +392,7 @@ class History:
             updated_at=row["updated_at"],
             pid=row["pid"],
             from_config=row["from_config"],
+            options=json.loads(row["options"]) if row["options"] else {},
         )
 
 

@@ -45,5 +45,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ("UPDATE rollouts SET state = 'complete' WHERE state = 'done'",),  # one outcome vocabulary
     # a configuration rollout: Compose's config hash its replicas ran (NULL: an image's)
     ("ALTER TABLE rollouts ADD COLUMN from_config TEXT",),
+    # the rollout options given (JSON), for resume and undo to run with them (NULL: none)
+    ("ALTER TABLE rollouts ADD COLUMN options TEXT",),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

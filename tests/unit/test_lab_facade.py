@@ -17,7 +17,13 @@ from agentlab.lab.facade import Lab
 from agentlab.lab.up_plan import RECREATED
 from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.project.location import Project
-from agentlab.rollout.events import RollbackStarted, RolloutEvent, RolloutFinished, WeightSet
+from agentlab.rollout.events import (
+    RollbackStarted,
+    RolloutEvent,
+    RolloutFinished,
+    RolloutStarted,
+    WeightSet,
+)
 from agentlab.state.lock import project_lock
 from agentlab.state.override import read_override
 
@@ -121,6 +127,32 @@ def test_a_paused_rollout_is_resumed_or_undone(lab: Lab, fake: FakeEngine) -> No
     assert lab.history().revisions("agent")[-1].outcome == "undone"
     with pytest.raises(BadInput, match="no interrupted rollout"):
         lab.continue_rollout("agent", undo=True)
+
+
+def test_resume_and_undo_run_with_the_options_the_rollout_was_given(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """The options are journaled: a resumed or undone rollout keeps --max-surge and the
+    other settings it was started with, instead of the service's defaults."""
+    options = {"max_surge": "2", "deregistration_delay": 0.0, "timeout": 30.0}
+    started: list[RolloutStarted] = []
+
+    def keep(event: RolloutEvent) -> None:
+        if isinstance(event, RolloutStarted):
+            started.append(event)
+
+    paused = lab.rollout(
+        "agent", "1.5.0", options, keep, pause=lambda: len(fake.images_of("agent")) > 2
+    )
+    assert paused.outcome == "paused"
+    assert lab.history().unfinished()[0].options == options
+    assert lab.continue_rollout("agent", undo=False, emit=keep).outcome == "complete"
+    again = lab.rollout("agent", "1.1.0", options, keep, pause=lambda: True)
+    assert again.outcome == "paused"
+    assert lab.continue_rollout("agent", undo=True, emit=keep).outcome == "undone"
+    assert len(started) == 4
+    assert all("max surge 2," in event.settings for event in started), started
+    assert lab.rollout_settings("agent").max_surge == "1"  # the default is another
 
 
 def test_a_mutation_waits_for_no_one(lab: Lab, fake: FakeEngine) -> None:
