@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentlab.common.errors import BadInput
-from agentlab.common.imagerefs import split_image_ref
+from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds, canaries, joiners, lock_policy, prometheus, registry
@@ -79,9 +79,13 @@ class RolloutPlan:
 
     @property
     def change(self) -> str:
-        """`1.0.0 -> 1.1.0`, or `1.0.0 (configuration edited)`."""
+        """`1.0.0 -> 1.1.0`, `1.3.0 -> 1.3.0@0a1b2c3d4e5f` (the same version by a digest
+        the lock names), or `1.0.0 (configuration edited)`."""
         if self.from_config is not None:
             return f"{self.from_version} (configuration edited)"
+        digest = self.target.image.partition("@")[2]
+        if self.from_version == self.target.tag and digest and digest not in self.from_image:
+            return f"{self.from_version} -> {self.target.tag}@{short_id(digest)}"
         return f"{self.from_version} -> {self.target.tag}"
 
     def steps(self) -> list[PlannedStep]:

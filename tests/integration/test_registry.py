@@ -170,12 +170,14 @@ def test_up_locked_on_the_version_that_runs_rolls_each_replica_to_the_digest(
     ok(lab("lock"))
     registry = registry_address(lab.state_dir / "override.yaml")
     pushed = manifest_digest(str(registry), "agentlab-demo/agent", "1.3.0")
+    assert pushed is not None
     with Sampler(lab) as sampler:
         up = lab("up", "--locked")
     ok(up)
     least, around = sampler.least_healthy()
     assert least >= 3, f"{around}\n{up.err}"
     assert up.err.count("left the name agent") == 3, up.err
+    assert f"rolling agent 1.3.0 -> 1.3.0@{pushed[7:19]}" in up.err, up.err
     made_from = configured_images(lab)  # agent x3, collector, gateway, the registry
     assert made_from.count(f"{registry}/agentlab-demo/agent:1.3.0@{pushed}") == 3, made_from
     assert sum("@sha256:" in ref for ref in made_from) == 5, made_from

@@ -10,8 +10,9 @@ from agentlab.common.durations import parse_duration
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.compose_model import services_from_config
-from agentlab.engine.model import PublishedPort
-from agentlab.lab.rollouts import refuse_beside, stop_first_when_needed
+from agentlab.engine.model import PublishedPort, ServiceSpec
+from agentlab.lab.catalogue import Resolved
+from agentlab.lab.rollouts import RolloutPlan, refuse_beside, stop_first_when_needed
 from agentlab.rollout.settings import RolloutSettings
 
 CONFIG = {
@@ -161,3 +162,20 @@ def test_a_canary_on_a_lone_replica_writing_a_named_volume_is_refused_unless_it_
     )
     refuse_beside(replace(spec, update_config={"order": "start-first"}))
     refuse_beside(replace(spec, replicas=2))
+
+
+def test_a_rollout_to_the_same_version_by_a_locked_digest_says_which_bytes() -> None:
+    """`up --locked` on the version that runs rolls to its digest: the change says which
+    bytes (it read `1.3.0 -> 1.3.0`); a plain re-roll of a tag stays `1.3.0 -> 1.3.0`."""
+    spec = ServiceSpec("agent", "reg/agent:1.3.0", None, 3)
+    digest = "sha256:" + "0a1b2c3d4e5f" + "9" * 52
+    plain = RolloutSettings()
+
+    def change(from_image: str, to_image: str) -> str:
+        target = Resolved("agent", "1.3.0", to_image)
+        return RolloutPlan(spec, target, from_image, plain, plain).change
+
+    assert change("reg/agent:1.3.0", f"reg/agent:1.3.0@{digest}") == "1.3.0 -> 1.3.0@0a1b2c3d4e5f"
+    assert change("reg/agent:1.3.0", "reg/agent:1.3.0") == "1.3.0 -> 1.3.0"
+    assert change(f"reg/agent:1.3.0@{digest}", f"reg/agent:1.3.0@{digest}") == "1.3.0 -> 1.3.0"
+    assert change("reg/agent:1.2.0", f"reg/agent:1.3.0@{digest}") == "1.2.0 -> 1.3.0"
