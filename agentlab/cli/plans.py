@@ -10,7 +10,7 @@ from agentlab.cli.jsonout import emit_json
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab.builds import BuildJob, CatalogueBuild
 from agentlab.lab.promotion import Promotion
-from agentlab.lab.rollouts import RolloutPlan
+from agentlab.lab.rollout_plan import RolloutPlan
 from agentlab.lab.traffic_layer import proxy_image
 from agentlab.lab.up_plan import RECREATED, ServiceChange, UpPlan
 

@@ -21,7 +21,8 @@ from agentlab.lab.drift import DriftReport
 from agentlab.lab.drift_reading import read_drift
 from agentlab.lab.lifecycle import Lifecycle
 from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
-from agentlab.lab.rollouts import Emit, PauseFlag, RolloutPlan, Rollouts, drop, never
+from agentlab.lab.rollout_plan import RolloutPlan
+from agentlab.lab.rollouts import Emit, PauseFlag, Rollouts, drop, never
 from agentlab.lab.status import LabStatus, read_status
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.up_plan import UpPlan

@@ -12,7 +12,8 @@ from agentlab.engine.model import Replica
 from agentlab.lab import builds, environment_ports, lock_policy, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
-from agentlab.lab.rollouts import RolloutPlan, Rollouts, failure_details
+from agentlab.lab.rollout_plan import RolloutPlan
+from agentlab.lab.rollouts import Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
 from agentlab.lab.up_plan import RECREATED, UpPlan, plan_up
 from agentlab.state.lock import project_lock

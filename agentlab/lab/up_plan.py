@@ -18,7 +18,8 @@ from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.name_clashes import check_names_free
 from agentlab.lab.ports import check_ports_free
-from agentlab.lab.rollouts import RolloutPlan, Rollouts
+from agentlab.lab.rollout_plan import RolloutPlan
+from agentlab.lab.rollouts import Rollouts
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import refuse_over_unfinished
 from agentlab.state.lockfile import LockedService

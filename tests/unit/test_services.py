@@ -12,7 +12,7 @@ from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.model import PublishedPort, ServiceSpec
 from agentlab.lab.catalogue import Resolved
-from agentlab.lab.rollouts import RolloutPlan, refuse_beside, stop_first_when_needed
+from agentlab.lab.rollout_plan import RolloutPlan, refuse_beside, stop_first_when_needed
 from agentlab.rollout.settings import RolloutSettings
 
 CONFIG = {

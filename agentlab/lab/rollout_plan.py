@@ -1,0 +1,91 @@
+"""A rollout validated before anything changes (`RolloutPlan`, what `--dry-run` prints),
+and the rules that shape it from the service: stop-first where a surge is impossible or
+unsafe, and no canary there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentlab.common.errors import BadInput
+from agentlab.common.imagerefs import short_id, split_image_ref
+from agentlab.engine.model import ServiceSpec
+from agentlab.lab.catalogue import Resolved
+from agentlab.rollout.canary import CanaryPlan
+from agentlab.rollout.planner import PlannedStep, plan
+from agentlab.rollout.settings import SURGE_OPTIONS, RolloutSettings, without_surge
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """A validated rollout, ready to run or to print (`--dry-run`)."""
+
+    service: ServiceSpec
+    target: Resolved
+    from_image: str
+    settings: RolloutSettings
+    rollback_settings: RolloutSettings
+    note: str = ""  # said with the settings when the rollout starts
+    canary: CanaryPlan | None = None  # a canary's steps and gates, else a rolling/recreate
+    canary_record: Mapping[str, Any] | None = None  # journaled: rebuilds the plan on resume
+    # A configuration rollout (the compose files edited, the image kept): the Compose config
+    # hash its replicas ran; None: a rollout of an image.
+    from_config: str | None = None
+    # the rollout options given (canary ones aside: the canary record keeps those),
+    # journaled so that resume and undo run with the same settings
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def from_version(self) -> str:
+        return split_image_ref(self.from_image)[1]
+
+    @property
+    def change(self) -> str:
+        """`1.0.0 -> 1.1.0`, `1.3.0 -> 1.3.0@0a1b2c3d4e5f` (the same version by a digest
+        the lock names), or `1.0.0 (configuration edited)`."""
+        if self.from_config is not None:
+            return f"{self.from_version} (configuration edited)"
+        digest = self.target.image.partition("@")[2]
+        if self.from_version == self.target.tag and digest and digest not in self.from_image:
+            return f"{self.from_version} -> {self.target.tag}@{short_id(digest)}"
+        return f"{self.from_version} -> {self.target.tag}"
+
+    def steps(self) -> list[PlannedStep]:
+        return plan(self.service.replicas, self.settings)
+
+
+def stop_first_when_needed(
+    spec: ServiceSpec,
+    settings: RolloutSettings,
+    rollback: RolloutSettings,
+    options: Mapping[str, Any],
+) -> tuple[RolloutSettings, RolloutSettings, str]:
+    """Stop-first settings and the note that says why, unless a surge was asked for (an
+    option; for a caution, also update_config's `order: start-first`), for a service that
+    admits one container (its surge blockers) or that one container alone should write
+    (its surge cautions); else the settings as they are and no note."""
+    asked = any(options.get(name) is not None for name in SURGE_OPTIONS)
+    reasons = [] if asked else spec.surge_blockers()
+    if not asked and spec.update_config.get("order") != "start-first":
+        reasons += spec.surge_cautions()
+    if not reasons:
+        return settings, rollback, ""
+    note = "stop-first, expect downtime: " + "; ".join(reasons)
+    return without_surge(settings), without_surge(rollback), note
+
+
+def refuse_beside(spec: ServiceSpec) -> None:
+    """Refuse a canary (new replicas beside the old) for a service that admits one container
+    (its surge blockers) or whose one container alone should write its named volumes (its
+    surge cautions, unless update_config's `order: start-first` says both may)."""
+    cautions = [] if spec.update_config.get("order") == "start-first" else spec.surge_cautions()
+    if reasons := spec.surge_blockers() or cautions:
+        if spec.container_name:
+            way = "remove container_name"
+        elif spec.fixed_host_ports:
+            way = f"agentlab up --traffic-layer {spec.name}"  # it takes the host ports
+        else:
+            way = f"roll it stop-first: agentlab rollout {spec.name} --to VERSION"
+        raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(reasons)}",
+                       hint=way)  # fmt: skip
