@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from agentlab.common.events import Event
+from agentlab.common.words import counted
 from agentlab.rollout.journal import Outcome
 
 
@@ -31,7 +32,7 @@ class RolloutStarted(RolloutEvent):
     undo: bool = False
 
     def line(self) -> str:
-        return f"{self.headline()} ({self.desired} replicas; {self.settings})"
+        return f"{self.headline()} ({counted(self.desired, 'replica')}; {self.settings})"
 
     def headline(self) -> str:
         """`rollout web 1.0.0 -> 2.0.0`; `undo the rollout of web to 2.0.0: back to

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentlab.common.errors import OperationFailed
+from agentlab.common.words import counted
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, ReplicaCopier
 from agentlab.rollout.configs import ConfigTarget, copier_for, read_copier
@@ -205,7 +206,7 @@ class RolloutRunner:
                 self.emit(Paused(reason, self._hint()))
                 return "paused", reason, self._hint(), failures
             return "failed", f"stopped: {reason}", self._hint(), failures
-        runs = f"{name} runs {phase.version} on {self.desired} replicas"  # outcome: undone
+        runs = f"{name} runs {phase.version} on {counted(self.desired, 'replica')}"  # undone
         if phase.exceeded:
             failed = f"{len(failures)} of {self.desired} new replicas failed"
             return "failed", f"{runs}, but {failed}", self._hint(), failures
