@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentlab.common.errors import BadInput
+from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds, canaries, joiners, lock_policy, prometheus, registry
@@ -148,6 +149,8 @@ class Rollouts:
             lock_policy.fetch(self.model, {name: target.fetch}, report)
         if target.build is not None:
             builds.build_missing(self.model, [target.build], report)  # and pushed
+        if not history.revisions(name):
+            self._record_start(name, planned.from_image)
         info = self.model.image(target.image)  # found during validation: no second look-up
         with closing(self.model.engine.changes()) as feed:  # opened before "started"
             revision = history.begin_revision(
@@ -184,6 +187,19 @@ class Rollouts:
         history.finish_revision(name, revision.number, result.outcome)  # before the joiners:
         self._rejoin(name, emit)  # their failure is theirs, not an unfinished revision
         return result
+
+    def _record_start(self, service: str, image: str) -> None:
+        """Record the image a service ran before its first revision (started by a plain
+        `up` or by Compose, no version asked), as a complete revision: `rollback` goes
+        back to it."""
+        info = self.model.image(image)
+        history = self.model.history()
+        digest = image.partition("@")[2] or (info.digest if info else None)
+        version = split_image_ref(image)[1]
+        cause = "running before its first rollout"
+        first = history.begin_revision(service, version, image, info.id if info else "", digest,
+                                       cause)  # fmt: skip
+        history.finish_revision(service, first.number, "complete")
 
     def _rejoin(self, service: str, emit: Emit) -> None:
         """Recreate the services that join `service`'s network on its new container."""

@@ -158,11 +158,13 @@ def test_a_sample_project_from_up_to_down(name: str) -> None:
         assert others_started(lab, service) == others  # the db was never restarted
         history = lab("history", service, "--json").json()
         assert [(h["version"], h["outcome"]) for h in history] == [
+            ("latest", "complete"),  # `up` pinned nothing: the first rollout records it
             ("1.1.0", "complete"),
             ("1.2.0", "complete"),
             ("1.1.0", "complete"),
-        ]  # `up` with no version pins nothing: no revision
-        assert history[0]["image_id"] == history[2]["image_id"]
+        ]
+        assert history[0]["cause"] == "running before its first rollout"
+        assert history[1]["image_id"] == history[3]["image_id"]
 
         anonymous = anonymous_volumes(lab)  # the sample's own, and its replicas' copies
         assert anonymous or name != "react-express-db"  # it mounts one over node_modules

@@ -78,7 +78,8 @@ def test_a_users_own_project_with_a_sidecar_from_its_directory(sidecar_lab: LabR
     rollout.stdout.close()  # `| head -1`: the reader goes away mid-rollout
     _, err = rollout.communicate(timeout=300)
     assert rollout.returncode == 0, err.decode()
-    [revision] = here(lab, "history", "app", "--json", within="app").json()  # as Compose: found
+    start, revision = here(lab, "history", "app", "--json", within="app").json()  # as Compose
+    assert (start["version"], start["cause"]) == ("1.0.0", "running before its first rollout")
     assert (revision["version"], revision["outcome"]) == ("1.1.0", "complete")
 
     [app_name] = [name for name in lab.containers() if "-app-" in name]

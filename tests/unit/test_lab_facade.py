@@ -69,7 +69,9 @@ def test_rollout_replaces_every_replica_pins_and_records_a_revision(
     assert result.outcome == "complete"
     assert tags(fake) == ["1.1.0", "1.1.0"]
     assert read_override(lab.override_path).pins == {"agent": f"{REPO}:1.1.0"}
-    [revision] = lab.history().revisions("agent")
+    start, revision = lab.history().revisions("agent")  # what ran before: the way back
+    assert (start.version, start.image_ref, start.outcome) == ("1.0.0", f"{REPO}:1.0.0", "complete")
+    assert start.cause == "running before its first rollout"
     assert (revision.version, revision.outcome, revision.cause) == ("1.1.0", "complete", "test")
     assert isinstance(events[-1], RolloutFinished)
     assert fake.called("check")  # the engine is checked before anything changes
@@ -102,7 +104,9 @@ def test_rollback_returns_to_the_previous_revision(lab: Lab, fake: FakeEngine) -
     result = lab.rollback("agent", None)
     assert result.outcome == "complete"
     assert tags(fake) == ["1.1.0", "1.1.0"]
-    assert lab.history().revisions("agent")[-1].cause == "rollback --to-revision 1"
+    assert lab.history().revisions("agent")[-1].cause == "rollback --to-revision 2"
+    assert lab.rollback("agent", 1).outcome == "complete"  # what ran before the first rollout
+    assert tags(fake) == ["1.0.0", "1.0.0"]
     with pytest.raises(BadInput, match="no revision 9"):
         lab.rollback("agent", 9)
 
@@ -255,7 +259,7 @@ def test_a_canary_through_the_facade_ends_on_the_new_version_and_journals_its_pl
     assert tags(fake) == ["1.1.0", "1.1.0"]
     weights = [e for e in events if isinstance(e, WeightSet)]
     assert [(e.percent, e.exact) for e in weights] == [(50, False), (100, False)]
-    assert [r.outcome for r in lab.history().revisions("agent")] == ["complete"]
+    assert [r.outcome for r in lab.history().revisions("agent")] == ["complete", "complete"]
 
 
 def test_canary_options_are_checked_before_anything_changes(lab: Lab, fake: FakeEngine) -> None:
