@@ -7,6 +7,7 @@ import os
 
 from agentlab.common.errors import InterruptedRollout
 from agentlab.common.processes import pid_alive
+from agentlab.common.words import counted
 from agentlab.state.history import History, JournalEntry
 
 
@@ -20,15 +21,16 @@ def interrupted(history: History, service: str | None = None) -> list[JournalEnt
 
 
 def describe_unfinished(entry: JournalEntry) -> str:
-    """One line naming an unfinished rollout and where it stopped."""
+    """One line naming an unfinished rollout and where it stopped: the steps done, and
+    those begun and not done (a removal runs beside the next steps)."""
     done = sum(1 for step in entry.steps if step.get("status") == "done")
     what = "is paused" if entry.state == "paused" else "was interrupted"
     change = f"{entry.from_version} -> {entry.to_version}"
     if entry.from_config is not None:
         change = f"{entry.from_version} (configuration edited)"
-    return (
-        f"the rollout of {entry.service} {change} {what} after {done} of {len(entry.steps)} step(s)"
-    )
+    begun = len(entry.steps) - done
+    where = counted(done, "step") + (f", {begun} more under way" if begun else "")
+    return f"the rollout of {entry.service} {change} {what} after {where}"
 
 
 def refuse_over_unfinished(history: History, service: str | None = None) -> None:

@@ -310,8 +310,8 @@ def test_up_refuses_to_start_over_an_interrupted_rollout(
         assert main.main(args) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1] == (
-            "error: the rollout of web 1.0.0 -> 2.0.0 was interrupted after 0 of 1 step(s)"
-            " (hint: agentlab rollout resume web, or agentlab rollout undo web)"
+            "error: the rollout of web 1.0.0 -> 2.0.0 was interrupted after 0 steps, 1 more "
+            "under way (hint: agentlab rollout resume web, or agentlab rollout undo web)"
         )
     assert sorted(fake.images_of("web")) == left
     assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]

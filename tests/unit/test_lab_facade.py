@@ -115,7 +115,7 @@ def test_a_paused_rollout_is_resumed_or_undone(lab: Lab, fake: FakeEngine) -> No
     paused = lab.rollout("agent", "1.5.0", pause=lambda: len(fake.images_of("agent")) > 2)
     assert paused.outcome == "paused"
     assert lab.unfinished() == [
-        "the rollout of agent 1.0.0 -> 1.5.0 is paused after 1 of 1 step(s)"
+        "the rollout of agent 1.0.0 -> 1.5.0 is paused after 1 step"
     ]
     with pytest.raises(InterruptedRollout, match="is paused"):
         lab.rollout("agent", "1.1.0")  # one rollout at a time
