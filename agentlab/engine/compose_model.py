@@ -65,12 +65,16 @@ def _build(build: object) -> BuildSection | None:
 
 
 def port_entry(port: Mapping[str, Any]) -> PublishedPort:
-    """A `ports:` entry; a range or 0 as the published port counts as ephemeral."""
+    """A `ports:` entry; 0 as the published port counts as ephemeral, and so does a range
+    (`host_range` keeps it: each container takes one of its ports)."""
     published = str(port.get("published") or "")
     fixed = published.isdigit() and published != "0"
+    first, dash, last = published.partition("-")
+    ranged = dash and first.isdigit() and last.isdigit()
     return PublishedPort(
         target=int(port.get("target") or 0),
         published=int(published) if fixed else None,
         host_ip=str(port.get("host_ip") or ""),
         protocol=str(port.get("protocol") or "tcp"),
+        host_range=(int(first), int(last)) if ranged else None,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from agentlab.common.errors import EngineUnavailable
+from agentlab.common.errors import EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.fake_containers import (
     Behaviour,
@@ -85,6 +85,7 @@ class FakeEngine:
     foreign: dict[str, str] = field(default_factory=dict)  # other projects' containers
     configs: dict[str, str] = field(default_factory=dict)  # config hash, if edited ("0")
     uncopyable: set[str] = field(default_factory=set)  # services `copier` cannot copy
+    refused: dict[str, str] = field(default_factory=dict)  # service: the engine's refusal
     lock: threading.RLock = field(default_factory=threading.RLock)
     image_store: FakeImages = field(default_factory=FakeImages)
     _serial: int = 0
@@ -262,6 +263,10 @@ class FakeEngine:
     def add_replicas(self, service: str, count: int, named: bool = True) -> list[str]:
         self._record(("add_replicas", (service, count)))
         self._read_override()
+        if service in self.refused:  # created, never started: as a port the engine lacks
+            created = self.containers[self._create(service, self.pins[service])]
+            created.state = "created"
+            raise OperationFailed(f"docker engine: {self.refused[service]}", hint="engine log")
         return self._add(service, self.pins[service], None, count, named)
 
     def copyable(self, service: str) -> bool:

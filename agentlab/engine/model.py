@@ -160,16 +160,19 @@ class BuildSection:
 
 @dataclass(frozen=True)
 class PublishedPort:
-    """One `ports:` entry; `published` is None for an ephemeral host port."""
+    """One `ports:` entry; `published` is None for an ephemeral host port, or a range
+    (`host_range`: its first and last port, each container taking one of them)."""
 
     target: int
     published: int | None
     host_ip: str = ""
     protocol: str = "tcp"
+    host_range: tuple[int, int] | None = None
 
     def __str__(self) -> str:
         host = f"{self.host_ip}:" if self.host_ip else ""
-        return f"{host}{self.published or ''}->{self.target}/{self.protocol}"
+        published = "-".join(map(str, self.host_range)) if self.host_range else self.published
+        return f"{host}{published or ''}->{self.target}/{self.protocol}"
 
 
 @dataclass(frozen=True)
@@ -219,4 +222,9 @@ class ServiceSpec:
         if self.fixed_host_ports:
             ports = ", ".join(str(port) for port in self.fixed_host_ports)
             reasons.append(f"fixed host port {ports} can be bound by one container only")
+        for port in self.ports:
+            if port.host_range and port.host_range[1] - port.host_range[0] + 1 <= self.replicas:
+                size = port.host_range[1] - port.host_range[0] + 1
+                reasons.append(f"host port range {port} has {size} port(s) for {self.replicas} "
+                               "replica(s): none left for another")  # fmt: skip
         return reasons

@@ -71,7 +71,8 @@ def stop_first_when_needed(
         reasons += spec.surge_cautions()
     if not reasons:
         return settings, rollback, ""
-    note = "stop-first, expect downtime: " + "; ".join(reasons)
+    effect = "one replica fewer at a time" if spec.replicas > 1 else "expect downtime"
+    note = f"stop-first, {effect}: " + "; ".join(reasons)
     return without_surge(settings), without_surge(rollback), note
 
 

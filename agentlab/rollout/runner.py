@@ -360,7 +360,11 @@ class RolloutRunner:
                 if phase.copier is not None:
                     ids = phase.copier(count, named)
                 else:
-                    ids = self.engine.add_replicas(self.service.name, count, named=named)
+                    try:
+                        ids = self.engine.add_replicas(self.service.name, count, named=named)
+                    except OperationFailed as refused:
+                        self.watcher.refused(phase, refused.message, self.clock())
+                        return  # the step stays begun: the phase stops, rolled back or not
                 phase.ours.update(ids)
                 phase.unannounced.update(ids)
             case RemoveOld(ids) | RemoveSurplus(ids):

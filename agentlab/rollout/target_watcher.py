@@ -98,6 +98,17 @@ class TargetWatcher:
             else:
                 phase.stopped = True
 
+    def refused(self, phase: Phase, message: str, now: float) -> None:
+        """Record that the engine refused to start a new replica (all ports of a range
+        taken, a name in use...): the phase stops whatever failure_action says, as
+        starting again would be refused again."""
+        name = f"a new {self.service.name} replica"
+        failed = FailedReplica("", name, phase.version, f"refused by the engine: {message}", "", "")
+        phase.failures.append(failed)
+        phase.last_progress = now
+        self.emit(ReplicaFailed(failed.id, failed.name, failed.reason, "", ""))
+        phase.stopped = True
+
     def _ready(self, phase: Phase, replica: Replica, watch: Watch, now: float) -> tuple[bool, str]:
         """Whether the replica is ready, and what says so: Docker's health ("docker"), a
         probe of agentlab's own ("probe"), or running for min_ready ("running")."""
@@ -118,6 +129,8 @@ class TargetWatcher:
             return verdict == "ready", "probe"
         if replica.has_healthcheck:
             return False, ""
+        if replica.id not in phase.ours:  # running before this phase: ready as an old one
+            return True, "running"
         watch.ready_due = watch.running_since + phase.settings.min_ready
         return now >= watch.ready_due, "running"
 

@@ -18,6 +18,7 @@ from agentlab.lab.up_plan import RECREATED
 from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.project.location import Project
 from agentlab.rollout.events import (
+    ReplicaFailed,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -87,6 +88,28 @@ def test_a_failed_rollout_rolls_back_and_says_so(lab: Lab, fake: FakeEngine) -> 
     assert lab.history().revisions("agent")[-1].outcome == "rolled-back"
 
 
+def test_a_replica_the_engine_refuses_to_start_is_a_failure_rolled_back(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """All ports of a range taken, say: the engine creates the new replica and refuses to
+    start it. The rollout rolls back (it was left interrupted, the created container
+    behind), and the old replicas, running all along, count as ready at once: no
+    downtime is claimed for them (a rollback waited min_ready on them, 'no ready')."""
+    fake.refused["agent"] = "all ports are allocated"
+    events: list[RolloutEvent] = []
+    result = lab.rollout("agent", "1.1.0", emit=events.append)
+    assert result.outcome == "rolled-back", result.message
+    assert result.message.startswith(
+        "a new agent replica (1.1.0) refused by the engine: docker engine: all ports are "
+        "allocated; rolled back to 1.0.0"
+    )
+    assert result.downtime == 0, result.message
+    assert tags(fake) == ["1.0.0", "1.0.0"]  # the created one is removed
+    assert {c.state for c in fake.of("agent")} == {"running"}
+    assert lab.unfinished() == []
+    assert [type(e) for e in events].count(ReplicaFailed) == 1
+
+
 def test_bad_input_changes_nothing(lab: Lab, fake: FakeEngine) -> None:
     before = dict(fake.containers)
     with pytest.raises(BadInput, match=r"no local image of agent matches 7\.0\.0"):
@@ -114,9 +137,7 @@ def test_rollback_returns_to_the_previous_revision(lab: Lab, fake: FakeEngine) -
 def test_a_paused_rollout_is_resumed_or_undone(lab: Lab, fake: FakeEngine) -> None:
     paused = lab.rollout("agent", "1.5.0", pause=lambda: len(fake.images_of("agent")) > 2)
     assert paused.outcome == "paused"
-    assert lab.unfinished() == [
-        "the rollout of agent 1.0.0 -> 1.5.0 is paused after 1 step"
-    ]
+    assert lab.unfinished() == ["the rollout of agent 1.0.0 -> 1.5.0 is paused after 1 step"]
     with pytest.raises(InterruptedRollout, match="is paused"):
         lab.rollout("agent", "1.1.0")  # one rollout at a time
     resumed = lab.continue_rollout("agent", undo=False)

@@ -547,6 +547,23 @@ def test_without_healthcheck_ready_is_seen_when_min_ready_passes_not_at_the_next
     assert ready - started == pytest.approx(1.5)
 
 
+def test_a_refused_start_rolls_back_to_old_replicas_ready_at_once() -> None:
+    """The engine creates a new replica and refuses to start it: a failure, rolled back
+    (the created container removed). The old replicas, without a healthcheck and running
+    for 10 s, are ready at once on the way back: no min_ready wait, no downtime."""
+    rig = make_rig(NO_HEALTHCHECK, old=(NO_HEALTHCHECK,), replicas=2)
+    rig.fake.clock.sleep(10.0)
+    rig.fake.refused["agent"] = "all ports are allocated"
+    started = rig.fake.clock.now()
+    result = rig.run(cli={"min_ready": "2s"})
+    assert result.outcome == "rolled-back", result.message
+    assert "refused by the engine: docker engine: all ports are allocated" in result.message
+    assert result.downtime == 0
+    assert rig.fake.clock.now() - started < 2.0  # not min_ready again for the old ones
+    assert rig.images() == [OLD, OLD]
+    assert [f.name for f in result.failures] == ["a new agent replica"]
+
+
 def test_fixed_host_port_refuses_surge_before_changing_anything() -> None:
     rig = make_rig(replicas=1, ports=(PublishedPort(80, 8080),))
     with pytest.raises(BadInput, match="fixed host port 8080->80"):

@@ -179,3 +179,23 @@ def test_a_rollout_to_the_same_version_by_a_locked_digest_says_which_bytes() -> 
     assert change("reg/agent:1.3.0", "reg/agent:1.3.0") == "1.3.0 -> 1.3.0"
     assert change(f"reg/agent:1.3.0@{digest}", f"reg/agent:1.3.0@{digest}") == "1.3.0 -> 1.3.0"
     assert change("reg/agent:1.2.0", f"reg/agent:1.3.0@{digest}") == "1.2.0 -> 1.3.0"
+
+
+def test_a_host_port_range_with_no_port_to_spare_blocks_a_surge() -> None:
+    """`"127.0.0.1:18101-18102:9000"` on 2 replicas: each takes one port of the range, and
+    a third container would find none (the engine refused its start mid-rollout); with a
+    port to spare, or fewer replicas, it surges."""
+    ports = [{"target": 9000, "published": "18101-18102", "host_ip": "127.0.0.1"}]
+    service = {"image": "web:1", "ports": ports, "deploy": {"replicas": 2}}
+    spec = services_from_config({"name": "p", "services": {"web": service}})["web"]
+    assert spec.ports == (PublishedPort(9000, None, "127.0.0.1", "tcp", (18101, 18102)),)
+    assert spec.fixed_host_ports == ()
+    assert spec.surge_blockers() == [
+        "host port range 127.0.0.1:18101-18102->9000/tcp has 2 port(s) for 2 replica(s): "
+        "none left for another"
+    ]
+    assert replace(spec, replicas=1).surge_blockers() == []
+    plain = RolloutSettings()
+    settings, _, note = stop_first_when_needed(spec, plain, plain, {})
+    assert (settings.max_surge, settings.max_unavailable) == ("0", "1")
+    assert note.startswith("stop-first, one replica fewer at a time: host port range")
