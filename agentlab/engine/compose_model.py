@@ -33,6 +33,7 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
             networks=() if svc.get("network_mode") else tuple(svc.get("networks") or ()),
             network_parent=_network_parent(svc.get("network_mode")),
             named_volumes=_named_volumes(svc.get("volumes") or []),
+            host_network=svc.get("network_mode") == "host",
         )
     return specs
 

@@ -193,6 +193,7 @@ class ServiceSpec:
     networks: tuple[str, ...] = ()  # the compose file's network keys
     network_parent: str | None = None  # X of `network_mode: service:X`: it joins X's network
     named_volumes: tuple[str, ...] = ()  # named volumes it mounts read-write
+    host_network: bool = False  # network_mode host: its ports are the host's
 
     @property
     def fixed_host_ports(self) -> tuple[PublishedPort, ...]:
@@ -208,11 +209,18 @@ class ServiceSpec:
 
     def surge_cautions(self) -> list[str]:
         """Why a new replica beside the old one is possible but unsafe by default: a lone
-        replica's named volume (a database's data, say) that both would write at once."""
-        if self.replicas != 1 or not self.named_volumes:
+        replica's named volume (a database's data, say) that both would write at once, or
+        its host network, where both would bind the same ports (a worker that listens on
+        none may surge: asked for, or with several replicas, which cannot listen either)."""
+        if self.replicas != 1:
             return []
-        volumes = ", ".join(self.named_volumes)
-        return [f"named volume {volumes} would be written by two containers at once"]
+        cautions = []
+        if self.named_volumes:
+            volumes = ", ".join(self.named_volumes)
+            cautions.append(f"named volume {volumes} would be written by two containers at once")
+        if self.host_network:
+            cautions.append("network_mode host: two containers would bind the same host ports")
+        return cautions
 
     def surge_blockers(self) -> list[str]:
         """Why this service cannot run extra replicas side by side (empty when it can)."""

@@ -199,3 +199,21 @@ def test_a_host_port_range_with_no_port_to_spare_blocks_a_surge() -> None:
     settings, _, note = stop_first_when_needed(spec, plain, plain, {})
     assert (settings.max_surge, settings.max_unavailable) == ("0", "1")
     assert note.startswith("stop-first, one replica fewer at a time: host port range")
+
+
+def test_a_lone_replica_on_the_host_network_rolls_stop_first_unless_asked() -> None:
+    """The old replica holds its ports on the host: a new one beside it would fail to bind
+    them (it exited, and every rollout rolled back). Stop-first by default; a surge when
+    asked (a worker listening on nothing); several replicas cannot listen either."""
+    config = {"name": "p", "services": {"agent": {"image": "a:1", "network_mode": "host"}}}
+    spec = services_from_config(config)["agent"]
+    assert spec.host_network and spec.networks == ()
+    (caution,) = spec.surge_cautions()
+    assert caution == "network_mode host: two containers would bind the same host ports"
+    plain = RolloutSettings()
+    settings, _, note = stop_first_when_needed(spec, plain, plain, {})
+    assert (settings.max_surge, note) == ("0", f"stop-first, expect downtime: {caution}")
+    assert stop_first_when_needed(spec, plain, plain, {"max_surge": "1"}) == (plain, plain, "")
+    assert replace(spec, replicas=2).surge_cautions() == []
+    with pytest.raises(BadInput, match="a canary runs new replicas beside the old: network_mode"):
+        refuse_beside(spec)

@@ -1,7 +1,9 @@
-"""A service published on a host port range (`"127.0.0.1:A-B:9000"`, each replica takes one
-port of it), on a real engine: with a port to spare, a new replica the engine cannot give
-a port (another service holds the last one) is a failure rolled back, leaving nothing
-half-changed; with no port to spare, the rollout goes stop-first, said before it starts."""
+"""Services whose replicas compete for host ports, on a real engine. Published on a range
+(`"127.0.0.1:A-B:9000"`, each replica takes one port of it): with a port to spare, a new
+replica the engine cannot give a port (another service holds the last one) is a failure
+rolled back, leaving nothing half-changed; with no port to spare, the rollout goes
+stop-first, said before it starts. On the host network: a lone replica rolls stop-first
+(a new one beside it could not bind the port)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ class Answer(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-http.server.ThreadingHTTPServer(("", 9000), Answer).serve_forever()
+port = int(os.environ.get("PORT", "9000"))
+http.server.ThreadingHTTPServer((os.environ.get("HOST", ""), port), Answer).serve_forever()
 """
 DOCKERFILE = """\
 ARG BASE_IMAGE=python:3.12-slim
@@ -54,6 +57,12 @@ services:
       replicas: 2
     ports: ["127.0.0.1:${WEB_PORTS}:9000"]
     depends_on: [holder]
+  host:
+    image: ${COMPOSE_PROJECT_NAME}-web:1.0.0
+    pull_policy: never
+    network_mode: host
+    environment: {HOST: 127.0.0.1, PORT: "${HOST_PORT}"}
+    profiles: [host]
 """
 
 
@@ -79,9 +88,9 @@ def ranged_lab(tmp_path: Path) -> Iterator[LabRun]:
     yield from lab_run(tmp_path / "compose.yaml", "t-range")
 
 
-def write_env(lab: LabRun, web_ports: str, held: int) -> None:
+def write_env(lab: LabRun, web_ports: str, held: int, host_port: int = 0) -> None:
     base = base_image_env()["AGENTLAB_BASE_IMAGE"]
-    env = f"COMPOSE_PROJECT_NAME={lab.project}\nBASE_IMAGE={base}\n"
+    env = f"COMPOSE_PROJECT_NAME={lab.project}\nBASE_IMAGE={base}\nHOST_PORT={host_port}\n"
     (lab.compose_file.parent / ".env").write_text(f"{env}WEB_PORTS={web_ports}\nHELD_PORT={held}\n")
 
 
@@ -95,11 +104,11 @@ def web_replicas(lab: LabRun) -> list[tuple[str, str, str]]:
     return [(name, image.rsplit(":", 1)[1], state) for name, image, state in rows]
 
 
-def test_a_port_range_rolls_back_a_replica_without_a_port_and_goes_stop_first_when_full(
+def test_host_ports_a_range_and_the_host_network(
     ranged_lab: LabRun,
 ) -> None:
     lab = ranged_lab
-    first = free_ports(3)
+    first = free_ports(4)  # a range of 3, and one for the host network service
     write_env(lab, f"{first}-{first + 2}", first + 2)  # 3 ports, the last one held
     up = lab("up")
     assert up.code == 0, up.err
@@ -128,3 +137,12 @@ def test_a_port_range_rolls_back_a_replica_without_a_port_and_goes_stop_first_wh
     assert rolled.code == 0, rolled.err
     assert "stop-first, one replica fewer at a time: host port range" in rolled.out
     assert [(tag, state) for _, tag, state in web_replicas(lab)] == [("1.1.0", "running")] * 2
+
+    assert lab("down").code == 0
+    write_env(lab, f"{first}-{first + 1}", first + 2, host_port=first + 3)
+    lab.env["COMPOSE_PROFILES"] = "host"
+    up = lab("up")
+    assert up.code == 0, up.err
+    host = lab("rollout", "host", "--to", "1.1.0")  # its new replica would exit: port in use
+    assert host.code == 0, host.out + host.err
+    assert "stop-first, expect downtime: network_mode host" in host.out
