@@ -302,23 +302,31 @@ class ComposeEngine:
         """Copies of a replica Compose made for the same configuration (engine/copies.py),
         else `compose up --scale`, whose first new replica then serves as that model. Not
         `named`: copies are made without the service's names, and Compose's replicas are
-        created stopped, taken out of the names, then started."""
+        created stopped, taken out of the names, then started (by Compose again for a
+        service with configs or secrets: it writes them into a container as it starts it)."""
         config = self.compose_config()
         names = service_names(config, service)
         drop = {name for aliases in names.values() for name in aliases} if not named else ()
         added = self._copies.copy(service, count, self._config_key(), drop)
         if len(added) == count:
             return added
+        entry = config.get("services", {}).get(service)
+        # Compose writes a service's configs and secrets into a container as it starts it
+        # (a `content:` config was missing from replicas the engine started): it starts them
+        injected = isinstance(entry, dict) and bool(entry.get("configs") or entry.get("secrets"))
         with self._removals.none():  # Compose counts the containers: none may go meanwhile
             before = set(self._container_ids(service))  # the copies made above included
             scale = len(before) + count - len(added)
             self.up([service], scales={service: scale}, recreate=False, deps=False, start=named)
             new = [cid for cid in self._container_ids(service) if cid not in before]
-        if not named:
+            if not named and injected:
+                for container_id in new:
+                    self._names.leave(container_id, names)
+                self.up([service], scales={service: scale}, recreate=False, deps=False)
+        if not named and not injected:
             for container_id in new:
                 self._names.leave(container_id, names)
                 self.transport.start(container_id)
-        entry = config.get("services", {}).get(service)
         if isinstance(entry, dict):
             self._copies.remember(service, new, entry, self._config_key())
         return added + new

@@ -1,0 +1,105 @@
+"""A service with Compose configs and secrets (a `content:` config, a file secret), on a
+real engine: Compose writes them into a container as it starts it, so the new replicas of
+a rollout must be started by Compose too (started by the engine alone, the config was
+missing, the new replica exited and every rollout rolled back)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LabRun, base_image_env, lab_run
+
+pytestmark = pytest.mark.engine
+
+APP = """\
+import http.server, os, signal, sys
+SECRET = open("/run/secrets/token").read().strip()
+MODE = open("/etc/app.conf").read().strip()
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{os.environ.get('VERSION')} {MODE} {SECRET}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+http.server.ThreadingHTTPServer(("", 9000), Answer).serve_forever()
+"""
+DOCKERFILE = """\
+ARG BASE_IMAGE=python:3.12-slim
+FROM ${BASE_IMAGE}
+ARG VERSION=dev
+ENV VERSION=${VERSION}
+COPY app.py /app.py
+CMD ["python3", "/app.py"]
+"""
+COMPOSE = """\
+services:
+  web:
+    image: ${COMPOSE_PROJECT_NAME}-web:1.0.0
+    pull_policy: never
+    build:
+      context: web
+      args:
+        BASE_IMAGE: ${BASE_IMAGE}
+    deploy:
+      replicas: 2
+    secrets: [token]
+    configs:
+      - source: mode
+        target: /etc/app.conf
+    healthcheck:
+      test:
+        - CMD
+        - python3
+        - -c
+        - "import urllib.request as u; u.urlopen('http://127.0.0.1:9000/', timeout=1)"
+      interval: 1s
+      retries: 3
+      start_period: 5s
+secrets:
+  token:
+    file: ./token.txt
+configs:
+  mode:
+    content: "mode=fast"
+"""
+
+
+@pytest.fixture
+def configured_lab(tmp_path: Path) -> Iterator[LabRun]:
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "app.py").write_text(APP)
+    (tmp_path / "web" / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "token.txt").write_text("s3cret\n")
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    for lab in lab_run(tmp_path / "compose.yaml", "t-configs"):
+        base = base_image_env()["AGENTLAB_BASE_IMAGE"]
+        (tmp_path / ".env").write_text(f"COMPOSE_PROJECT_NAME={lab.project}\nBASE_IMAGE={base}\n")
+        yield lab
+
+
+def answers(lab: LabRun) -> list[str]:
+    """What each running web replica answers on its own loopback."""
+    ask = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9000/').read().decode())"
+    return sorted(
+        lab.docker("exec", name, "python3", "-c", ask).strip()
+        for name in lab.containers()
+        if "-web-" in name
+    )
+
+
+def test_new_replicas_get_the_services_configs_and_secrets(configured_lab: LabRun) -> None:
+    lab = configured_lab
+    up = lab("up")
+    assert up.code == 0, up.err
+    assert answers(lab) == ["1.0.0 mode=fast s3cret"] * 2
+    built = lab("images", "build", "--service", "web", "--version", "1.1.0")
+    assert built.code == 0, built.err
+    rolled = lab("rollout", "web", "--to", "1.1.0")
+    assert rolled.code == 0, rolled.out + rolled.err
+    assert rolled.out.count("answers to web") == 2, rolled.out  # named once ready
+    assert answers(lab) == ["1.1.0 mode=fast s3cret"] * 2
