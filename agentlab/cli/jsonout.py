@@ -31,6 +31,7 @@ def status_json(status: LabStatus) -> dict[str, Any]:
                 "image": svc.image,
                 "desired": svc.desired,
                 "ready": svc.ready,
+                "job": svc.job,
                 "surge_blockers": svc.blockers,
                 "canary": _canary(status, svc.name),
                 "replicas": [

@@ -40,7 +40,7 @@ def status_table(status: LabStatus) -> str:
     rows: list[list[Any]] = []
     notes = []
     for svc in status.services:
-        label = f"{svc.name} {svc.ready}/{svc.desired}"
+        label = f"{svc.name} (job)" if svc.job else f"{svc.name} {svc.ready}/{svc.desired}"
         if not svc.managed:
             label += " (unmanaged)"
         if not svc.replicas:

@@ -12,8 +12,10 @@ from agentlab.engine.model import BuildSection, PublishedPort, ServiceSpec
 def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
     """Build ServiceSpecs from `docker compose config --format json` output."""
     project = str(config.get("name") or "")
+    services = config.get("services") or {}
+    jobs = _jobs(services)
     specs = {}
-    for name, svc in (config.get("services") or {}).items():
+    for name, svc in services.items():
         deploy = svc.get("deploy") or {}
         build = _build(svc.get("build"))
         replicas = deploy.get("replicas", svc.get("scale", 1))
@@ -34,8 +36,20 @@ def services_from_config(config: Mapping[str, Any]) -> dict[str, ServiceSpec]:
             network_parent=_network_parent(svc.get("network_mode")),
             named_volumes=_named_volumes(svc.get("volumes") or []),
             host_network=svc.get("network_mode") == "host",
+            job=name in jobs,
         )
     return specs
+
+
+def _jobs(services: Mapping[str, Any]) -> set[str]:
+    """The services another one waits for to complete (`depends_on` with the condition
+    `service_completed_successfully`): one-shot jobs, such as a migration."""
+    return {
+        needed
+        for svc in services.values()
+        for needed, how in (svc.get("depends_on") or {}).items()
+        if isinstance(how, Mapping) and how.get("condition") == "service_completed_successfully"
+    }
 
 
 def _named_volumes(mounts: list[Mapping[str, Any]]) -> tuple[str, ...]:

@@ -194,6 +194,7 @@ class ServiceSpec:
     network_parent: str | None = None  # X of `network_mode: service:X`: it joins X's network
     named_volumes: tuple[str, ...] = ()  # named volumes it mounts read-write
     host_network: bool = False  # network_mode host: its ports are the host's
+    job: bool = False  # another service waits for it to complete (a migration, say)
 
     @property
     def fixed_host_ports(self) -> tuple[PublishedPort, ...]:

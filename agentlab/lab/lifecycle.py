@@ -116,6 +116,12 @@ class Lifecycle:
                     progress(f"prometheus: {scraper} (scrapes the traffic layer)")
         return replicas
 
+    def _long_running(self) -> list[str]:
+        """The managed services that must keep running: not the jobs, which exit 0 once
+        done (a migration another service waits for)."""
+        services = self.model.services
+        return [name for name in self.model.managed if not services[name].job]
+
     def _wait_for_proxy(self) -> None:
         """HAProxy listens a moment after its container starts: wait (bounded) until its
         runtime API answers before routing through it (sync says it if it never does)."""
@@ -143,7 +149,7 @@ class Lifecycle:
             else:
                 engine.up(services, scales=scales, recreate=False, deps=False)
             return readiness.wait_until_ready(
-                engine, feed, wait_for, self.model.managed, timeout, progress
+                engine, feed, wait_for, self._long_running(), timeout, progress
             )
 
     def _roll_within_up(self, planned: RolloutPlan, progress: ProgressSink, cause: str) -> None:

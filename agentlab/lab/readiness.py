@@ -18,7 +18,8 @@ from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
 
 
 def has_failed(replica: Replica, managed: bool) -> bool:
-    """Unhealthy, or exited; a service agentlab does not manage may exit 0 (a one-shot job)."""
+    """Unhealthy, or exited; a service agentlab does not manage may exit 0, and so may a
+    job (`managed` False for both)."""
     if replica.health == "unhealthy":
         return True
     if replica.state in ("exited", "dead"):

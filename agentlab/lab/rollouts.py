@@ -89,6 +89,12 @@ class Rollouts:
         it runs (`up` changes the override first); by default, as they are now. `from_config`:
         a configuration rollout's, the hash it leaves (rolled, never as a canary)."""
         spec = as_run or self.model.service(service)
+        if spec.job:
+            raise BadInput(
+                f"{service} is a job (a service waits for it to complete): a rollout replaces "
+                "replicas that keep running",
+                hint=f"agentlab up --set {service}={target.tag} runs it again",
+            )
         self.catalogue.check_requirements([target])
         canary, record = None, None
         if from_config is None and canaries.wants_canary(self.model, service, options):

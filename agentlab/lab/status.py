@@ -24,6 +24,7 @@ class ServiceStatus:
     desired: int
     replicas: list[Replica]
     blockers: list[str]
+    job: bool = False  # another service waits for it to complete: it exits 0 once done
 
     @property
     def ready(self) -> int:
@@ -66,6 +67,7 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
                 desired=spec.replicas if spec else 0,
                 replicas=members,
                 blockers=spec.surge_blockers() if spec else [],
+                job=spec.job if spec else False,
             )
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])

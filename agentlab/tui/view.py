@@ -15,6 +15,7 @@ from agentlab.lab.status import ServiceStatus
 HEALTH_STYLES = {
     "healthy": "bold green",
     "running": "green",
+    "done": "green",
     "starting": "bold yellow",
     "restarting": "bold yellow",
     "unhealthy": "bold red",
@@ -38,10 +39,13 @@ def replica_health(replica: Replica) -> str:
 
 
 def service_health(service: ServiceStatus) -> str:
-    """The worst health among a service's replicas ("down" when none exist)."""
+    """The worst health among a service's replicas ("down" when none exist; "done" for a
+    job whose replicas all exited 0)."""
     words = {replica_health(r) for r in service.replicas}
     if not words:
         return "down"
+    if service.job and all(r.state == "exited" and r.exit_code == 0 for r in service.replicas):
+        return "done"
     for word in ("unhealthy", "exited", "dead", "starting"):
         if word in words:
             return "unhealthy" if word in ("exited", "dead") else word

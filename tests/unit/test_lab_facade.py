@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from agentlab.cli.plans import up_lines
-from agentlab.common.errors import BadInput, InterruptedRollout, LockBusy
+from agentlab.common.errors import BadInput, InterruptedRollout, LockBusy, OperationFailed
 from agentlab.engine.fake import FakeEngine
-from agentlab.engine.fake_containers import NEVER_HEALTHY, Behaviour
+from agentlab.engine.fake_containers import NEVER_HEALTHY, Behaviour, exits
 from agentlab.lab.facade import Lab
 from agentlab.lab.up_plan import RECREATED
 from agentlab.project.config import SETTINGS_FILE, load_settings
@@ -108,6 +108,33 @@ def test_a_replica_the_engine_refuses_to_start_is_a_failure_rolled_back(
     assert {c.state for c in fake.of("agent")} == {"running"}
     assert lab.unfinished() == []
     assert [type(e) for e in events].count(ReplicaFailed) == 1
+
+
+@pytest.mark.parametrize("job", [True, False])
+def test_a_job_that_exits_0_is_done_and_is_not_rolled_out(
+    tmp_path: Path, fake: FakeEngine, job: bool
+) -> None:
+    """A migration another service waits for (depends_on: service_completed_successfully)
+    exits 0 once done: `up` is done (it failed, 'not healthy: ... (exited)'), status names
+    it a job, and a rollout of it is refused; a managed service that exits 0 still fails."""
+    fake.add_image("shop/migrate:1.0.0", exits(code=0, logs="migrated"))
+    fake.add_image("shop/migrate:1.1.0")
+    fake.add_service("migrate", "shop/migrate:1.0.0", replicas=1)
+    fake.spec_fields["migrate"] = {"job": job}
+    lab = make_facade(tmp_path, fake)
+    if not job:
+        with pytest.raises(OperationFailed, match=r"not healthy: lab-migrate-1 \(exited\)"):
+            lab.up(None, {}, 30)
+        return
+    lab.up(None, {}, 30)
+    [migrate] = [s for s in lab.status().services if s.name == "migrate"]
+    assert migrate.job and [r.state for r in migrate.replicas] == ["exited"]
+    with pytest.raises(BadInput) as refused:
+        lab.rollout("migrate", "1.1.0")
+    assert refused.value.one_line() == (
+        "migrate is a job (a service waits for it to complete): a rollout replaces replicas "
+        "that keep running (hint: agentlab up --set migrate=1.1.0 runs it again)"
+    )
 
 
 def test_bad_input_changes_nothing(lab: Lab, fake: FakeEngine) -> None:

@@ -217,3 +217,28 @@ def test_a_lone_replica_on_the_host_network_rolls_stop_first_unless_asked() -> N
     assert replace(spec, replicas=2).surge_cautions() == []
     with pytest.raises(BadInput, match="a canary runs new replicas beside the old: network_mode"):
         refuse_beside(spec)
+
+
+def test_a_service_another_waits_on_to_complete_is_a_job() -> None:
+    """`depends_on: {migrate: {condition: service_completed_successfully}}` as `compose
+    config --format json` writes it: migrate is a job; a healthy or started dependency not."""
+    config = {
+        "name": "p",
+        "services": {
+            "migrate": {"image": "app:1"},
+            "db": {"image": "db:1"},
+            "web": {
+                "image": "app:1",
+                "depends_on": {
+                    "migrate": {"condition": "service_completed_successfully", "required": True},
+                    "db": {"condition": "service_healthy", "required": True},
+                },
+            },
+        },
+    }
+    specs = services_from_config(config)
+    assert {name: spec.job for name, spec in specs.items()} == {
+        "migrate": True,
+        "db": False,
+        "web": False,
+    }
