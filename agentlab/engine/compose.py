@@ -314,6 +314,8 @@ class ComposeEngine:
         # Compose writes a service's configs and secrets into a container as it starts it
         # (a `content:` config was missing from replicas the engine started): it starts them
         injected = isinstance(entry, dict) and bool(entry.get("configs") or entry.get("secrets"))
+        if not named and injected:
+            self._refuse_stopped(service)  # before anything: Compose would start them too
         with self._removals.none():  # Compose counts the containers: none may go meanwhile
             before = set(self._container_ids(service))  # the copies made above included
             scale = len(before) + count - len(added)
@@ -330,6 +332,18 @@ class ComposeEngine:
         if isinstance(entry, dict):
             self._copies.remember(service, new, entry, self._config_key())
         return added + new
+
+    def _refuse_stopped(self, service: str) -> None:
+        """OperationFailed when the service has stopped containers (a failed replica, one a
+        drill killed): `compose up` starting new ones would start those too, and one may
+        still answer the service's name."""
+        stopped = [r.name for r in self.replicas(service) if not r.running]
+        if stopped:
+            raise OperationFailed(
+                f"Compose, starting it (for its configs and secrets), would start the stopped "
+                f"{', '.join(stopped)} too",
+                hint=f"docker rm {' '.join(stopped)}",
+            )
 
     def copyable(self, service: str) -> bool:
         entry = self.compose_config().get("services", {}).get(service)

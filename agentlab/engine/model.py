@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from agentlab.common.imagerefs import short_id, split_image_ref
+from agentlab.common.words import counted
 
 VERSION_LABEL = "org.opencontainers.image.version"
 # Compose's hash of the service configuration a container was created from (`compose
@@ -234,6 +235,7 @@ class ServiceSpec:
         for port in self.ports:
             if port.host_range and port.host_range[1] - port.host_range[0] + 1 <= self.replicas:
                 size = port.host_range[1] - port.host_range[0] + 1
-                reasons.append(f"host port range {port} has {size} port(s) for {self.replicas} "
-                               "replica(s): none left for another")  # fmt: skip
+                ports, replicas = counted(size, "port"), counted(self.replicas, "replica")
+                reasons.append(f"host port range {port} has {ports} for {replicas}: none left "
+                               "for another")  # fmt: skip
         return reasons

@@ -4,7 +4,7 @@ unsafe, and no canary there."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +13,15 @@ from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.engine.model import ServiceSpec
 from agentlab.lab.catalogue import Resolved
 from agentlab.rollout.canary import CanaryPlan
+from agentlab.rollout.phase import refuse_unsafe
 from agentlab.rollout.planner import PlannedStep, plan
-from agentlab.rollout.settings import SURGE_OPTIONS, RolloutSettings, without_surge
+from agentlab.rollout.settings import (
+    SURGE_OPTIONS,
+    RolloutSettings,
+    build_rollback_settings,
+    without_surge,
+)
+from agentlab.state.history import JournalEntry
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,33 @@ def refuse_beside(spec: ServiceSpec) -> None:
         elif spec.fixed_host_ports:
             way = f"agentlab up --traffic-layer {spec.name}"  # it takes the host ports
         else:
-            way = f"roll it stop-first: agentlab rollout {spec.name} --to VERSION"
+            way = f"stop-first: agentlab rollout {spec.name} --to VERSION --strategy rolling"
         raise BadInput(f"a canary runs new replicas beside the old: {'; '.join(reasons)}",
                        hint=way)  # fmt: skip
+
+
+def continued_plan(
+    spec: ServiceSpec,
+    entry: JournalEntry,
+    target: Resolved,
+    settings_of: Callable[[str, Mapping[str, Any]], RolloutSettings],
+) -> RolloutPlan:
+    """The plan of an unfinished rollout (resume, undo), with the options it was given;
+    with the service's own settings when those no longer apply (the compose file changed
+    since: a fixed host port now refuses --max-surge), said in its note."""
+
+    def with_options(options: Mapping[str, Any], stale: str) -> RolloutPlan:
+        settings = settings_of(entry.service, options)
+        rollback = build_rollback_settings(settings, spec.rollback_config)
+        settings, rollback, note = stop_first_when_needed(spec, settings, rollback, options)
+        refuse_unsafe(spec, settings, rollback)
+        return RolloutPlan(spec, target, entry.from_image, settings, rollback,
+                           "; ".join(filter(None, [stale, note])),
+                           from_config=entry.from_config, options=options)  # fmt: skip
+
+    try:
+        return with_options(entry.options, "")
+    except BadInput as refused:
+        if not entry.options:
+            raise
+        return with_options({}, f"its options no longer apply ({refused.message})")

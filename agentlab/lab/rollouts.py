@@ -13,13 +13,18 @@ from dataclasses import replace
 from typing import Any
 
 from agentlab.common.errors import BadInput
-from agentlab.common.imagerefs import split_image_ref
+from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds, canaries, joiners, lock_policy, prometheus, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
-from agentlab.lab.rollout_plan import RolloutPlan, refuse_beside, stop_first_when_needed
+from agentlab.lab.rollout_plan import (
+    RolloutPlan,
+    continued_plan,
+    refuse_beside,
+    stop_first_when_needed,
+)
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import describe_unfinished, interrupted, refuse_over_unfinished
 from agentlab.rollout.canary_runner import CanaryRunner
@@ -197,14 +202,17 @@ class Rollouts:
     def _record_start(self, service: str, image: str) -> None:
         """Record the image a service ran before its first revision (started by a plain
         `up` or by Compose, no version asked), as a complete revision: `rollback` goes
-        back to it."""
-        info = self.model.image(image)
+        back to it: the bytes its replicas run (the tag may have moved since); none run it,
+        nothing is recorded."""
+        engine = self.model.engine
+        ran = [r.image_id for r in engine.replicas(service) if same_image_ref(r.image_ref, image)]
+        if not ran:
+            return
         history = self.model.history()
-        digest = image.partition("@")[2] or (info.digest if info else None)
+        digest = image.partition("@")[2] or engine.digests([ran[0]]).get(ran[0])
         version = split_image_ref(image)[1]
         cause = "running before its first rollout"
-        first = history.begin_revision(service, version, image, info.id if info else "", digest,
-                                       cause)  # fmt: skip
+        first = history.begin_revision(service, version, image, ran[0], digest, cause)
         history.finish_revision(service, first.number, "complete")
 
     def _rejoin(self, service: str, emit: Emit) -> None:
@@ -265,12 +273,8 @@ class Rollouts:
             raise BadInput("several services have interrupted rollouts", hint=f"name one: {names}")
         entry = entries[0]
         spec = self.model.service(entry.service)
-        settings = self.settings(entry.service, entry.options)  # as the rollout was given
-        rollback = build_rollback_settings(settings, spec.rollback_config)
-        settings, rollback, note = stop_first_when_needed(spec, settings, rollback, entry.options)
         target = Resolved(entry.service, entry.to_version, entry.to_image)
-        planned = RolloutPlan(spec, target, entry.from_image, settings, rollback, note,
-                              from_config=entry.from_config, options=entry.options)  # fmt: skip
+        planned = continued_plan(spec, entry, target, self.settings)
         away = ConfigTarget(entry.from_config) if entry.from_config is not None else None
         back = replace(away, back=True) if away is not None else None
         recorded = canaries.recorded_plan(entry.steps)

@@ -140,7 +140,7 @@ def plan_up(
         current = current or model.services[name].image
         as_run = _as_up_runs(model, model.services[name], behind)
         diverged = _diverged(replicas, name, stale) if name in asked else None
-        if target is not None and name in running:
+        if target is not None and name in running and not as_run.job:  # a job: Compose's
             rollout = rollouts.prepare(name, target, {}, as_run=as_run, behind=behind)
         elif name in edited:
             rollout = _roll_edited(rollouts, *edited[name], as_run, behind)

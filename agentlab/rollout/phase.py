@@ -75,6 +75,10 @@ class Phase:
     watches: dict[str, Watch] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)  # dead on first sight: removed like old ones
     ours: set[str] = field(default_factory=set)  # started by this phase
+    # Old replicas it counted ready; a rollback phase gets the forward phase's: ready at
+    # once without a healthcheck (they served all along: min_ready is for new ones)
+    served: set[str] = field(default_factory=set)
+    vouched: frozenset[str] = frozenset()
     unannounced: set[str] = field(default_factory=set)
     failures: list[FailedReplica] = field(default_factory=list)
     mutated: bool = False
@@ -83,6 +87,7 @@ class Phase:
     stopped: bool = False  # failure_action triggered: stop here
     exceeded: bool = False  # failure ratio exceeded under failure_action continue
     interrupted: bool = False  # a pause was requested from outside (the TUI's pause key)
+    refusal_hint: str = ""  # what the engine's refusal to start a replica asked for
     # The replicas its last removal left: when they call for a start, it starts without
     # reading the engine again (~10-100 ms on the critical path of every replacement).
     after_removal: list[Replica] | None = None

@@ -203,9 +203,9 @@ class RolloutRunner:
         if phase.stopped:
             reason = failures[-1].summary()
             if self.settings.failure_action == "pause":
-                self.emit(Paused(reason, self._hint()))
-                return "paused", reason, self._hint(), failures
-            return "failed", f"stopped: {reason}", self._hint(), failures
+                self.emit(Paused(reason, self._hint(phase)))
+                return "paused", reason, self._hint(phase), failures
+            return "failed", f"stopped: {reason}", self._hint(phase), failures
         runs = f"{name} runs {phase.version} on {counted(self.desired, 'replica')}"  # undone
         if phase.exceeded:
             failed = f"{len(failures)} of {self.desired} new replicas failed"
@@ -221,19 +221,22 @@ class RolloutRunner:
         reason = forward.failures[-1].summary()
         self.emit(RollbackStarted(reason))
         try:
-            back = self._drive(image, version, self.rollback_settings, config, label="rollback: ")
+            back = self._drive(image, version, self.rollback_settings, config, label="rollback: ",
+                               vouched=frozenset(forward.served))  # fmt: skip
         except OperationFailed as exc:  # no way back to an edited configuration
             message = f"{reason}; the rollback failed too: {exc.message}"
             return "failed", message, exc.hint, list(forward.failures)
         failures = forward.failures + back.failures
         if back.stopped or back.exceeded:
             message = f"{reason}; the rollback failed too: {back.failures[-1].summary()}"
-            return "failed", message, self._hint(), failures
+            return "failed", message, self._hint(back), failures
         return "rolled-back", f"{reason}; rolled back to {version}", "", failures
 
-    def _hint(self) -> str:
+    def _hint(self, phase: Phase | None = None) -> str:
+        """Resume or undo; first what the engine's refusal asked for, when it stopped."""
         name = self.service.name
-        return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
+        first = f"{phase.refusal_hint}, then " if phase is not None and phase.refusal_hint else ""
+        return f"{first}agentlab rollout resume {name} or agentlab rollout undo {name}"
 
     def _drive(
         self,
@@ -242,12 +245,14 @@ class RolloutRunner:
         settings: RolloutSettings,
         config: Configuration = (None, None),
         label: str = "",
+        vouched: frozenset[str] = frozenset(),
     ) -> Phase:
         """Converge to `desired` replicas of `image` (of one configuration, when given);
-        stop early when failure_action says."""
+        stop early when failure_action says. `vouched`: replicas known ready already."""
         self.pin(image)
         info = self.engine.image(image)
-        phase = Phase(image, version, info.id if info else None, settings, label, self.clock())
+        phase = Phase(image, version, info.id if info else None, settings, label, self.clock(),
+                      vouched=vouched)  # fmt: skip
         phase.config, copier = config
         if phase.config is not None and phase.config.back:
             phase.copier = copier_for(self.service.name, phase.config, copier)
@@ -290,6 +295,7 @@ class RolloutRunner:
                 if r.id in fresh
             ]
             old = [ReplicaView(r.id, r.ready) for r in replicas if r.id not in fresh]
+            phase.served.update(view.id for view in old if view.ready)
             self._progress(old, new, now)
             action = next_actions(self.desired, old, new, settings)
             if known and not isinstance(action, StartNew):
@@ -363,8 +369,8 @@ class RolloutRunner:
                     try:
                         ids = self.engine.add_replicas(self.service.name, count, named=named)
                     except OperationFailed as refused:
-                        self.watcher.refused(phase, refused.message, self.clock())
-                        return  # the step stays begun: the phase stops, rolled back or not
+                        self.watcher.refused(phase, refused, self.clock())
+                        ids = []  # nothing started: the step is over, and the phase stops
                 phase.ours.update(ids)
                 phase.unannounced.update(ids)
             case RemoveOld(ids) | RemoveSurplus(ids):

@@ -98,12 +98,13 @@ class TargetWatcher:
             else:
                 phase.stopped = True
 
-    def refused(self, phase: Phase, message: str, now: float) -> None:
+    def refused(self, phase: Phase, refusal: AgentlabError, now: float) -> None:
         """Record that the engine refused to start a new replica (all ports of a range
         taken, a name in use...): the phase stops whatever failure_action says, as
-        starting again would be refused again."""
-        name = f"a new {self.service.name} replica"
-        failed = FailedReplica("", name, phase.version, f"refused by the engine: {message}", "", "")
+        starting again would be refused again; the refusal's hint is kept for the end."""
+        name, reason = f"a new {self.service.name} replica", f"refused: {refusal.message}"
+        failed = FailedReplica("", name, phase.version, reason, "", "")
+        phase.refusal_hint = refusal.hint
         phase.failures.append(failed)
         phase.last_progress = now
         self.emit(ReplicaFailed(failed.id, failed.name, failed.reason, "", ""))
@@ -129,7 +130,7 @@ class TargetWatcher:
             return verdict == "ready", "probe"
         if replica.has_healthcheck:
             return False, ""
-        if replica.id not in phase.ours:  # running before this phase: ready as an old one
+        if replica.id in phase.vouched:  # an old replica the phase before counted ready
             return True, "running"
         watch.ready_due = watch.running_since + phase.settings.min_ready
         return now >= watch.ready_due, "running"

@@ -1,7 +1,8 @@
 """A service with Compose configs and secrets (a `content:` config, a file secret), on a
 real engine: Compose writes them into a container as it starts it, so the new replicas of
 a rollout must be started by Compose too (started by the engine alone, the config was
-missing, the new replica exited and every rollout rolled back)."""
+missing, the new replica exited and every rollout rolled back); and since Compose starts
+every stopped replica of the service with them, a stopped one refuses the rollout first."""
 
 from __future__ import annotations
 
@@ -103,3 +104,16 @@ def test_new_replicas_get_the_services_configs_and_secrets(configured_lab: LabRu
     assert rolled.code == 0, rolled.out + rolled.err
     assert rolled.out.count("answers to web") == 2, rolled.out  # named once ready
     assert answers(lab) == ["1.1.0 mode=fast s3cret"] * 2
+
+    # A replica a drill killed stays stopped: Compose, starting new replicas, would start
+    # it too. Refused before anything is created, said, the killed one left as it was.
+    killed = next(name for name in lab.containers() if "-web-" in name)
+    assert lab("kill", killed).code == 0
+    before = lab.containers()
+    refused = lab("rollout", "web", "--to", "1.0.0")
+    assert refused.code == 1, refused.out + refused.err
+    assert f"would start the stopped {killed} too" in refused.out, refused.out
+    assert f"(hint: docker rm {killed}, then agentlab rollout resume web" in refused.err
+    assert lab.containers() == before
+    state = lab.docker("inspect", "-f", "{{.State.Status}}", killed).strip()
+    assert state == "exited"

@@ -120,7 +120,7 @@ def test_host_ports_a_range_and_the_host_network(
     refused = lab("rollout", "web", "--to", "1.1.0")
     assert refused.code == 1, refused.err
     last = refused.err.strip().splitlines()
-    assert "a new web replica (1.1.0) refused by the engine: docker engine:" in refused.out
+    assert "a new web replica (1.1.0) refused: docker engine:" in refused.out
     assert any(line.startswith("error: rolled-back: a new web replica") for line in last), last
     assert "with no ready replica" not in refused.out  # the old ones served throughout
     assert web_replicas(lab) == before  # the created container is gone, the old ones kept

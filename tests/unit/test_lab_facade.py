@@ -13,6 +13,7 @@ from agentlab.cli.plans import up_lines
 from agentlab.common.errors import BadInput, InterruptedRollout, LockBusy, OperationFailed
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import NEVER_HEALTHY, Behaviour, exits
+from agentlab.engine.model import PublishedPort
 from agentlab.lab.facade import Lab
 from agentlab.lab.up_plan import RECREATED
 from agentlab.project.config import SETTINGS_FILE, load_settings
@@ -100,7 +101,7 @@ def test_a_replica_the_engine_refuses_to_start_is_a_failure_rolled_back(
     result = lab.rollout("agent", "1.1.0", emit=events.append)
     assert result.outcome == "rolled-back", result.message
     assert result.message.startswith(
-        "a new agent replica (1.1.0) refused by the engine: docker engine: all ports are "
+        "a new agent replica (1.1.0) refused: docker engine: all ports are "
         "allocated; rolled back to 1.0.0"
     )
     assert result.downtime == 0, result.message
@@ -205,6 +206,30 @@ def test_resume_and_undo_run_with_the_options_the_rollout_was_given(
     assert len(started) == 4
     assert all("max surge 2," in event.settings for event in started), started
     assert lab.rollout_settings("agent").max_surge == "1"  # the default is another
+
+
+def test_resume_falls_back_to_the_services_settings_when_its_options_no_longer_apply(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """--max-surge 2 journaled, then the compose file gains a fixed host port (a surge is
+    refused now): resume goes on with the service's own settings and says why, instead of
+    failing with an option it does not take (up refusing too, over the unfinished one)."""
+    paused = lab.rollout(
+        "agent", "1.5.0", {"max_surge": "2"}, pause=lambda: len(fake.images_of("agent")) > 2
+    )
+    assert paused.outcome == "paused"
+    fake.host_ports["agent"] = (PublishedPort(8000, 18000, "127.0.0.1"),)
+    lab.reload()
+    started: list[RolloutStarted] = []
+
+    def keep(event: RolloutEvent) -> None:
+        if isinstance(event, RolloutStarted):
+            started.append(event)
+
+    assert lab.continue_rollout("agent", undo=False, emit=keep).outcome == "complete"
+    [resumed] = started
+    assert "its options no longer apply (" in resumed.settings, resumed.settings
+    assert "max surge 0" in resumed.settings and tags(fake) == ["1.5.0", "1.5.0"]
 
 
 def test_a_mutation_waits_for_no_one(lab: Lab, fake: FakeEngine) -> None:

@@ -557,7 +557,7 @@ def test_a_refused_start_rolls_back_to_old_replicas_ready_at_once() -> None:
     started = rig.fake.clock.now()
     result = rig.run(cli={"min_ready": "2s"})
     assert result.outcome == "rolled-back", result.message
-    assert "refused by the engine: docker engine: all ports are allocated" in result.message
+    assert "refused: docker engine: all ports are allocated" in result.message
     assert result.downtime == 0
     assert rig.fake.clock.now() - started < 2.0  # not min_ready again for the old ones
     assert rig.images() == [OLD, OLD]

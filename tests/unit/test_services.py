@@ -158,7 +158,8 @@ def test_a_canary_on_a_lone_replica_writing_a_named_volume_is_refused_unless_it_
         refuse_beside(spec)
     assert raised.value.one_line() == (
         "a canary runs new replicas beside the old: named volume db-data would be written by "
-        "two containers at once (hint: roll it stop-first: agentlab rollout db --to VERSION)"
+        "two containers at once (hint: stop-first: agentlab rollout db --to VERSION --strategy "
+        "rolling)"
     )
     refuse_beside(replace(spec, update_config={"order": "start-first"}))
     refuse_beside(replace(spec, replicas=2))
@@ -191,7 +192,7 @@ def test_a_host_port_range_with_no_port_to_spare_blocks_a_surge() -> None:
     assert spec.ports == (PublishedPort(9000, None, "127.0.0.1", "tcp", (18101, 18102)),)
     assert spec.fixed_host_ports == ()
     assert spec.surge_blockers() == [
-        "host port range 127.0.0.1:18101-18102->9000/tcp has 2 port(s) for 2 replica(s): "
+        "host port range 127.0.0.1:18101-18102->9000/tcp has 2 ports for 2 replicas: "
         "none left for another"
     ]
     assert replace(spec, replicas=1).surge_blockers() == []
