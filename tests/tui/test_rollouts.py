@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Select
 
-from agentlab.common.errors import OperationFailed
+from agentlab.common.errors import EngineUnavailable
 from agentlab.lab.facade import Lab
 from agentlab.tui.screens.rollback import RollbackPicker
 from agentlab.tui.screens.rollout_form import RolloutForm
@@ -214,7 +214,7 @@ async def test_a_rollout_that_raises_frees_the_panel(
     notes = capture_notifications(app)
 
     def broken(service: str, count: int, named: bool = True) -> list[str]:
-        raise OperationFailed("docker compose up failed: disk full", hint="free some space")
+        raise EngineUnavailable("the Docker engine went away", hint="start it again")
 
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
@@ -225,7 +225,7 @@ async def test_a_rollout_that_raises_frees_the_panel(
         await finished(pilot, app, "failed")
         assert notes[-1] == (
             "error",
-            "docker compose up failed: disk full (hint: free some space)",
+            "the Docker engine went away (hint: start it again)",
         )
         await wait_for(pilot, lambda: not app.query_one(RolloutPanel).display)
         monkeypatch.undo()
