@@ -130,8 +130,10 @@ async def test_an_edited_version_rolls_out_in_the_rollout_panel(lab: Lab, fake: 
         assert ("information", "agent runs 1.5.0 on 2 replicas") in notes
 
         def recorded() -> bool:
-            """the revision recorded (by the watcher's thread, just after the outcome)"""
-            return lab.history().current("agent") is not None
+            """the revision recorded (by the watcher's thread, just after the outcome; the
+            one of what ran before is complete from the start)"""
+            current = lab.history().current("agent")
+            return current is not None and current.version == "1.5.0"
 
         await wait_for(pilot, recorded)
         current = lab.history().current("agent")
