@@ -18,11 +18,11 @@ from agentlab.common.errors import OperationFailed
 from agentlab.common.words import counted
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, ReplicaCopier
+from agentlab.rollout.availability import Availability
 from agentlab.rollout.configs import ConfigTarget, copier_for, read_copier
 from agentlab.rollout.departures import Departures, removal_order
 from agentlab.rollout.events import (
     Paused,
-    ReplicaCounts,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -112,10 +112,8 @@ class RolloutRunner:
         self.leave_alone = frozenset(leave_alone)  # replicas it neither counts nor touches
         self.departures = Departures(engine, service, self.gate, self._emit, feed, clock)
         self.watcher = TargetWatcher(engine, service, self.gate, self._emit, clock)
-        self._down_since: float | None = None  # when the service last had no ready replica
-        self._downtime = 0.0
+        self.availability = Availability(self.desired, self._emit)
         self._index = first_step - 1
-        self._counts: tuple[int, int, int] | None = None
 
     @property
     def desired(self) -> int:
@@ -185,8 +183,7 @@ class RolloutRunner:
         if undo and outcome == "complete":
             outcome = "undone"
         end = self.clock()
-        open_interval = end - self._down_since if self._down_since is not None else 0.0
-        downtime = self._downtime + open_interval
+        downtime = self.availability.downtime(end)
         if downtime > 0:
             message += f"; {downtime:.1f}s with no ready replica"
         duration = end - started
@@ -296,7 +293,7 @@ class RolloutRunner:
             ]
             old = [ReplicaView(r.id, r.ready) for r in replicas if r.id not in fresh]
             phase.served.update(view.id for view in old if view.ready)
-            self._progress(old, new, now)
+            self.availability.observe(old, new, now)
             action = next_actions(self.desired, old, new, settings)
             if known and not isinstance(action, StartNew):
                 continue  # anything but a start is planned from a fresh read
@@ -403,19 +400,6 @@ class RolloutRunner:
 
     def _step_done(self, index: int) -> None:
         self.journal.step_done(self.rollout_id, index)
-
-    def _progress(self, old: list[ReplicaView], new: list[ReplicaView], now: float) -> None:
-        """Report changed counts; account the time the service has no ready replica."""
-        ready = sum(view.ready for view in [*old, *new])
-        if ready == 0 and self.desired > 0 and self._down_since is None:
-            self._down_since = now
-        elif ready > 0 and self._down_since is not None:
-            self._downtime += now - self._down_since
-            self._down_since = None
-        counts = (ready, len(old) + len(new), len(new))
-        if counts != self._counts:
-            self._counts = counts
-            self.emit(ReplicaCounts(*counts, desired=self.desired))
 
     # ---- journal ----------------------------------------------------------
 

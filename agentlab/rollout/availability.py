@@ -1,0 +1,37 @@
+"""A rollout's availability as it goes: the ready/total/updated counts (reported when they
+change) and the time the service had no ready replica at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agentlab.rollout.events import ReplicaCounts, RolloutEvent
+from agentlab.rollout.planner import ReplicaView
+
+
+class Availability:
+    """Counts the ready replicas at each observation; accounts the downtime."""
+
+    def __init__(self, desired: int, emit: Callable[[RolloutEvent], None]) -> None:
+        self.desired, self.emit = desired, emit
+        self._down_since: float | None = None  # when the service last had no ready replica
+        self._downtime = 0.0
+        self._counts: tuple[int, int, int] | None = None
+
+    def observe(self, old: list[ReplicaView], new: list[ReplicaView], now: float) -> None:
+        """Report changed counts; account the time the service has no ready replica."""
+        ready = sum(view.ready for view in [*old, *new])
+        if ready == 0 and self.desired > 0 and self._down_since is None:
+            self._down_since = now
+        elif ready > 0 and self._down_since is not None:
+            self._downtime += now - self._down_since
+            self._down_since = None
+        counts = (ready, len(old) + len(new), len(new))
+        if counts != self._counts:
+            self._counts = counts
+            self.emit(ReplicaCounts(*counts, desired=self.desired))
+
+    def downtime(self, now: float) -> float:
+        """Seconds with no ready replica so far (a spell still open counts up to `now`)."""
+        open_spell = now - self._down_since if self._down_since is not None else 0.0
+        return self._downtime + open_spell
