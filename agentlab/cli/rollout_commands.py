@@ -149,7 +149,8 @@ def add_parsers(sub: Any) -> None:
         description="agentlab rollout SERVICE --to VERSION [options]\n"
         "agentlab rollout resume [SERVICE] | agentlab rollout undo [SERVICE]\n\n"
         "With --to, the first word is always the service (a service may be called\n"
-        "resume or undo); without it, resume and undo continue an interrupted rollout.",
+        "resume or undo); without it, resume and undo continue an interrupted rollout,\n"
+        "with the options it was given.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rollout.add_argument("words", nargs="+", metavar="SERVICE | resume [SERVICE] | undo [SERVICE]")
