@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LabRun, base_image_env, lab_run
+from tests.support.inline_project import write_context
 
 pytestmark = pytest.mark.engine
 
@@ -28,14 +29,6 @@ class Answer(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 http.server.ThreadingHTTPServer(("", 9000), Answer).serve_forever()
-"""
-DOCKERFILE = """\
-ARG BASE_IMAGE=python:3.12-slim
-FROM ${BASE_IMAGE}
-ARG VERSION=dev
-ENV VERSION=${VERSION}
-COPY app.py /app.py
-CMD ["python3", "/app.py"]
 """
 COMPOSE = """\
 services:
@@ -72,9 +65,7 @@ configs:
 
 @pytest.fixture
 def configured_lab(tmp_path: Path) -> Iterator[LabRun]:
-    (tmp_path / "web").mkdir()
-    (tmp_path / "web" / "app.py").write_text(APP)
-    (tmp_path / "web" / "Dockerfile").write_text(DOCKERFILE)
+    write_context(tmp_path / "web", APP)
     (tmp_path / "token.txt").write_text("s3cret\n")
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     for lab in lab_run(tmp_path / "compose.yaml", "t-configs"):

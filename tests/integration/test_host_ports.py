@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LabRun, base_image_env, lab_run
+from tests.support.inline_project import write_context
 
 pytestmark = pytest.mark.engine
 
@@ -30,14 +31,6 @@ class Answer(http.server.BaseHTTPRequestHandler):
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 port = int(os.environ.get("PORT", "9000"))
 http.server.ThreadingHTTPServer((os.environ.get("HOST", ""), port), Answer).serve_forever()
-"""
-DOCKERFILE = """\
-ARG BASE_IMAGE=python:3.12-slim
-FROM ${BASE_IMAGE}
-ARG VERSION=dev
-ENV VERSION=${VERSION}
-COPY app.py /app.py
-CMD ["python3", "/app.py"]
 """
 COMPOSE = """\
 services:
@@ -81,9 +74,7 @@ def free_ports(count: int) -> int:
 
 @pytest.fixture
 def ranged_lab(tmp_path: Path) -> Iterator[LabRun]:
-    (tmp_path / "web").mkdir()
-    (tmp_path / "web" / "app.py").write_text(APP)
-    (tmp_path / "web" / "Dockerfile").write_text(DOCKERFILE)
+    write_context(tmp_path / "web", APP)
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     yield from lab_run(tmp_path / "compose.yaml", "t-range")
 
