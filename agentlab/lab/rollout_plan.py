@@ -73,9 +73,7 @@ def stop_first_when_needed(
     admits one container (its surge blockers) or that one container alone should write
     (its surge cautions); else the settings as they are and no note."""
     asked = any(options.get(name) is not None for name in SURGE_OPTIONS)
-    reasons = [] if asked else spec.surge_blockers()
-    if not asked and spec.update_config.get("order") != "start-first":
-        reasons += spec.surge_cautions()
+    reasons = [] if asked else [*spec.surge_blockers(), *cautions_that_apply(spec)]
     if not reasons:
         return settings, rollback, ""
     effect = "one replica fewer at a time" if spec.replicas > 1 else "expect downtime"
@@ -83,12 +81,17 @@ def stop_first_when_needed(
     return without_surge(settings), without_surge(rollback), note
 
 
+def cautions_that_apply(spec: ServiceSpec) -> list[str]:
+    """A service's surge cautions, unless update_config's `order: start-first` says a new
+    replica may run beside the old one."""
+    return [] if spec.update_config.get("order") == "start-first" else spec.surge_cautions()
+
+
 def refuse_beside(spec: ServiceSpec) -> None:
     """Refuse a canary (new replicas beside the old) for a service that admits one container
     (its surge blockers) or whose one container alone should write its named volumes (its
     surge cautions, unless update_config's `order: start-first` says both may)."""
-    cautions = [] if spec.update_config.get("order") == "start-first" else spec.surge_cautions()
-    if reasons := spec.surge_blockers() or cautions:
+    if reasons := spec.surge_blockers() or cautions_that_apply(spec):
         if spec.container_name:
             way = "remove container_name"
         elif spec.fixed_host_ports:
