@@ -14,9 +14,7 @@ Output is always captured, so Compose never writes to the terminal behind a TUI.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import subprocess
 import time
@@ -26,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from agentlab.common.errors import EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
-from agentlab.common.files import write_atomically
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine import compose_builds, inspect
 from agentlab.engine.api import ApiTransport, choose_transport
@@ -41,7 +38,7 @@ from agentlab.engine.cli import (
     start_docker,
 )
 from agentlab.engine.clone import clonable
-from agentlab.engine.compose_files import referenced_files
+from agentlab.engine.compose_files import cached_config, config_key
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.copies import NoCopies, ReplicaCopies
 from agentlab.engine.events import DockerEventStream, project_events
@@ -62,7 +59,6 @@ from agentlab.engine.wakeup import EventWakeup
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
-_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _RECREATE = re.compile(r"Container (\S+)\s+Recreate\s*$", re.MULTILINE)  # `up --dry-run`
 _COMPOSE_VERSION = ("compose", "version", "--short")
 
@@ -159,18 +155,8 @@ class ComposeEngine:
         """`compose config` as JSON, cached beside the override while none of its inputs
         changed (files, .env, the variables they interpolate): saves ~0.1 s per status."""
         cache = self.override.parent / "compose-config.json" if self.override else None
-        key = self._config_key()
-        try:
-            cached = json.loads(cache.read_text(encoding="utf-8")) if cache else None
-        except (OSError, ValueError):
-            cached = None
-        if isinstance(cached, dict) and cached.get("key") == key and "config" in cached:
-            config: dict[str, Any] = cached["config"]
-        else:
-            config = json.loads(run_docker([*self._compose_args(), "config", "--format", "json"]))
-            if cache is not None:
-                with contextlib.suppress(OSError):  # a cache: not writing it is no error
-                    write_atomically(cache, json.dumps({"key": key, "config": config}))
+        args = [*self._compose_args(), "config", "--format", "json"]
+        config = cached_config(cache, self._config_key(), lambda: json.loads(run_docker(args)))
         if not self.project:
             self.project = str(config.get("name", ""))
         return config
@@ -188,23 +174,7 @@ class ComposeEngine:
         return set(_RECREATE.findall(out + err))  # Compose prints its progress on stderr
 
     def _config_key(self) -> list[Any]:
-        """What `compose config` depends on: each file's identity (the compose files, the
-        ones they include, extend or take env_file from, and .env), and the environment
-        variables the files mention (plus COMPOSE_*)."""
-        files = [*self._files(), self.compose_files[0].parent / ".env"]
-        files += [path for path in referenced_files(self.compose_files) if path not in files]
-        stamps: list[list[Any]] = []
-        names: set[str] = set()
-        for path in files:
-            try:
-                stat = path.stat()
-                names |= set(_VARIABLE.findall(path.read_text(encoding="utf-8")))
-            except (OSError, UnicodeError):
-                stamps.append([str(path), None])
-                continue
-            stamps.append([str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size])
-        names |= {name for name in os.environ if name.startswith("COMPOSE_")}
-        return [self.project, stamps, [[n, os.environ.get(n)] for n in sorted(names)]]
+        return config_key(self.project, self._files(), self.compose_files)
 
     def _container_ids(self, service: str | None = None) -> list[str]:
         return self.transport.container_ids(self._labels(service))

@@ -1,16 +1,62 @@
-"""The files a Compose project reads besides the `-f` ones: `include`d and `extends`ed
-compose files and `env_file`s, found in the raw YAML (`compose config` merges them away),
-so that a cache of `compose config` is invalidated when any of them changes."""
+"""The cache of `compose config`, and what invalidates it: the files a Compose project
+reads besides the `-f` ones (`include`d and `extends`ed compose files and `env_file`s,
+found in the raw YAML: `compose config` merges them away), .env, and the variables they
+interpolate."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from agentlab.common.files import write_atomically
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def cached_config(
+    cache: Path | None, key: list[Any], read: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The config `cache` holds under `key`, else `read()`'s, written to `cache`."""
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8")) if cache else None
+    except (OSError, ValueError):
+        cached = None
+    if isinstance(cached, dict) and cached.get("key") == key and "config" in cached:
+        config: dict[str, Any] = cached["config"]
+        return config
+    config = read()
+    if cache is not None:
+        with contextlib.suppress(OSError):  # a cache: not writing it is no error
+            write_atomically(cache, json.dumps({"key": key, "config": config}))
+    return config
+
+
+def config_key(project: str, files: list[Path], user_files: list[Path]) -> list[Any]:
+    """What `compose config` depends on: each file's identity (the `files` given with -f,
+    the ones the user's files include, extend or take env_file from, and .env beside the
+    first), and the environment variables the files mention (plus COMPOSE_*)."""
+    paths = [*files, user_files[0].parent / ".env"]
+    paths += [path for path in referenced_files(user_files) if path not in paths]
+    stamps: list[list[Any]] = []
+    names: set[str] = set()
+    for path in paths:
+        try:
+            stat = path.stat()
+            names |= set(_VARIABLE.findall(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeError):
+            stamps.append([str(path), None])
+            continue
+        stamps.append([str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size])
+    names |= {name for name in os.environ if name.startswith("COMPOSE_")}
+    return [project, stamps, [[n, os.environ.get(n)] for n in sorted(names)]]
 
 
 def referenced_files(compose_files: list[Path]) -> list[Path]:
