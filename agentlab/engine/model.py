@@ -175,6 +175,10 @@ class PublishedPort:
         published = "-".join(map(str, self.host_range)) if self.host_range else self.published
         return f"{host}{published or ''}->{self.target}/{self.protocol}"
 
+    def range_size(self) -> int:
+        """The ports in its host range (0 without one)."""
+        return self.host_range[1] - self.host_range[0] + 1 if self.host_range else 0
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -233,9 +237,15 @@ class ServiceSpec:
             ports = ", ".join(str(port) for port in self.fixed_host_ports)
             reasons.append(f"fixed host port {ports} can be bound by one container only")
         for port in self.ports:
-            if port.host_range and port.host_range[1] - port.host_range[0] + 1 <= self.replicas:
-                size = port.host_range[1] - port.host_range[0] + 1
-                ports, replicas = counted(size, "port"), counted(self.replicas, "replica")
+            if port.host_range and port.range_size() <= self.replicas:
+                ports = counted(port.range_size(), "port")
+                replicas = counted(self.replicas, "replica")
                 reasons.append(f"host port range {port} has {ports} for {replicas}: none left "
                                "for another")  # fmt: skip
         return reasons
+
+    def spare_host_ports(self) -> int | None:
+        """How many containers beyond its replicas its host port ranges leave ports for
+        (the fewest over its ranges); None when it publishes no range."""
+        spares = [p.range_size() - self.replicas for p in self.ports if p.host_range]
+        return min(spares) if spares else None

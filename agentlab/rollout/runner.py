@@ -387,8 +387,10 @@ class RolloutRunner:
     def _overlaps(self, settings: RolloutSettings) -> bool:
         """Whether a replica out of the name may wait out its delay while the rollout goes
         on: a rolling update with room to surge (with none, the old replica's port or
-        volume may be what the next one needs)."""
-        return settings.strategy == "rolling" and budget(self.desired, settings).surge > 0
+        volume may be what the next one needs), of a service that publishes no host port
+        range (the old replica's port of it is what the next one needs)."""
+        rolling = settings.strategy == "rolling" and budget(self.desired, settings).surge > 0
+        return rolling and self.service.spare_host_ports() is None
 
     def _retire(self, phase: Phase, now: float | None) -> float:
         """Remove the retiring replicas due by `now` (all, when None); the clock after."""

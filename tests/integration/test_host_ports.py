@@ -1,9 +1,11 @@
 """Services whose replicas compete for host ports, on a real engine. Published on a range
 (`"127.0.0.1:A-B:9000"`, each replica takes one port of it): with a port to spare, a new
 replica the engine cannot give a port (another service holds the last one) is a failure
-rolled back, leaving nothing half-changed; with no port to spare, the rollout goes
-stop-first, said before it starts. On the host network: a lone replica rolls stop-first
-(a new one beside it could not bind the port)."""
+rolled back, leaving nothing half-changed; with one to spare, it surges (each old replica
+gone before the next new one takes its port), and a surge of 2 is refused before anything
+changes; with no port to spare, the rollout goes stop-first, said before it starts. On
+the host network: a lone replica rolls stop-first (a new one beside it could not bind
+the port)."""
 
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def test_host_ports_a_range_and_the_host_network(
     ranged_lab: LabRun,
 ) -> None:
     lab = ranged_lab
-    first = free_ports(4)  # a range of 3, and one for the host network service
+    first = free_ports(5)  # a range of 3, one for the host network service, one held
     write_env(lab, f"{first}-{first + 2}", first + 2)  # 3 ports, the last one held
     up = lab("up")
     assert up.code == 0, up.err
@@ -137,3 +139,19 @@ def test_host_ports_a_range_and_the_host_network(
     host = lab("rollout", "host", "--to", "1.1.0")  # its new replica would exit: port in use
     assert host.code == 0, host.out + host.err
     assert "stop-first, expect downtime: network_mode host" in host.out
+
+    assert lab("down").code == 0
+    del lab.env["COMPOSE_PROFILES"]
+    write_env(lab, f"{first}-{first + 2}", first + 4)  # a port to spare for 2 replicas
+    up = lab("up")
+    assert up.code == 0, up.err
+    before = web_replicas(lab)
+    assert [tag for _, tag, _ in before] == ["1.1.0"] * 2
+    too_wide = lab("rollout", "web", "--to", "1.0.0", "--max-surge", "2")
+    assert too_wide.code == 2, too_wide.out + too_wide.err
+    assert "range has 1 port to spare, too few for a surge of 2" in too_wide.err
+    assert web_replicas(lab) == before
+    surged = lab("rollout", "web", "--to", "1.0.0")
+    assert surged.code == 0, surged.out + surged.err
+    assert "stop-first" not in surged.out
+    assert [(tag, state) for _, tag, state in web_replicas(lab)] == [("1.0.0", "running")] * 2

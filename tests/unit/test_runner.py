@@ -572,6 +572,27 @@ def test_fixed_host_port_refuses_surge_before_changing_anything() -> None:
     assert rig.run(cli={"max_surge": "0", "max_unavailable": "1"}).outcome == "complete"
 
 
+RANGE_OF_4 = (PublishedPort(9000, None, "127.0.0.1", "tcp", (18101, 18104)),)
+
+
+def test_a_host_port_range_gets_its_port_back_before_the_next_replica_starts() -> None:
+    """Each replica takes a port of the range: an old one waiting out its delay still holds
+    its port, so the next start waits for its removal (the engine refused that start,
+    `all ports are allocated`, and a range with a port to spare rolled back)."""
+    rig = make_rig(replicas=3, ports=RANGE_OF_4)
+    assert rig.run(cli={"deregistration_delay": 5.0}).outcome == "complete"
+    assert rig.fake.observations.max_total("agent") == 4  # never a port more than the range
+    calls = [name for name, _ in rig.fake.calls if name in ("remove_replica", "add_replicas")]
+    assert calls == ["add_replicas", "remove_replica"] * 3
+
+
+def test_a_surge_beyond_the_ports_a_range_spares_is_refused_before_changing_anything() -> None:
+    rig = make_rig(replicas=3, ports=RANGE_OF_4)
+    with pytest.raises(BadInput, match="range has 1 port to spare, too few for a surge of 2"):
+        rig.run(cli={"max_surge": "2"})
+    assert rig.fake.called("add_replicas") == []
+
+
 # ---- resume and undo --------------------------------------------------------
 
 
