@@ -191,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--service", help="only this service")
     build.add_argument("--force", action="store_true", help="rebuild images that exist")
     build.add_argument(
-        "--base-image", help="base image (default $AGENTLAB_BASE_IMAGE, else python:3.12-slim)"
+        "--base-image",
+        help="BASE_IMAGE for Dockerfiles that declare that ARG (default $AGENTLAB_BASE_IMAGE; "
+        "else a Dockerfile's own default, or python:3.12-slim for agentlab.yaml's catalogue)",
     )
     listing = img_sub.add_parser("list", help="local tags per managed service, semver-sorted")
     listing.add_argument("--json", action="store_true")

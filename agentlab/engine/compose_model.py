@@ -76,6 +76,8 @@ def _build(build: object) -> BuildSection | None:
         dockerfile=str(build.get("dockerfile") or "Dockerfile"),
         target=build.get("target") or None,
         args={str(k): str(v) for k, v in args.items() if v is not None},
+        inline=build.get("dockerfile_inline") or None,
+        contexts=tuple(map(str, build.get("additional_contexts") or ())),
     )
 
 

@@ -157,6 +157,8 @@ class BuildSection:
     dockerfile: str = "Dockerfile"
     target: str | None = None
     args: Mapping[str, str] = field(default_factory=dict)
+    inline: str | None = None  # dockerfile_inline: the Dockerfile's text itself
+    contexts: tuple[str, ...] = ()  # additional_contexts' names (not images)
 
 
 @dataclass(frozen=True)

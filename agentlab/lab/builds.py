@@ -23,7 +23,7 @@ from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import Engine
 from agentlab.engine.registry import RegistryRefused
 from agentlab.lab import gitsource, registry
-from agentlab.lab.dockerfiles import base_images
+from agentlab.lab.dockerfiles import base_images, global_arg
 from agentlab.lab.model import ProjectModel
 from agentlab.project.config import CatalogueEntry
 from agentlab.state.lock import project_lock
@@ -45,6 +45,7 @@ class CatalogueBuild:
     context: Path
     args: Mapping[str, str]
     dockerfile: str | None = None
+    takes_base: bool = False  # its Dockerfile declares a global ARG BASE_IMAGE
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,21 @@ class ServiceBuild:
     labels: Mapping[str, str]
     bases: tuple[str, ...]
     args: Mapping[str, str]
+    takes_base: bool = False  # its Dockerfile declares a global ARG BASE_IMAGE
 
 
 BuildJob = CatalogueBuild | ServiceBuild
 
 
+def chosen_base_image(given: str | None) -> str | None:
+    """The base image the user chose for Dockerfiles that take one: the flag, then
+    $AGENTLAB_BASE_IMAGE; None when neither is set."""
+    return given or os.environ.get("AGENTLAB_BASE_IMAGE") or None
+
+
 def base_image(given: str | None) -> str:
-    """The base image for lab Dockerfiles: flag, then $AGENTLAB_BASE_IMAGE, then the default."""
-    return given or os.environ.get("AGENTLAB_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    """The base image for the catalogue's Dockerfiles: the one chosen, else the default."""
+    return chosen_base_image(given) or DEFAULT_BASE_IMAGE
 
 
 def oci_labels(service: str, version: str, revision: str, source: str) -> dict[str, str]:
@@ -111,34 +119,40 @@ def catalogue_jobs(
                 context=entry.context,
                 args=args,
                 dockerfile=entry.dockerfile,
+                takes_base=global_arg(text, "BASE_IMAGE") is not None,
             )
         )
     return jobs
 
 
-def service_job(spec: ServiceSpec, repository: str, version: str, base: str) -> ServiceBuild:
+def service_job(spec: ServiceSpec, repository: str, version: str, base: str | None) -> ServiceBuild:
     """A build job for one version of a service with a compose build section. Its
-    Dockerfile gets VERSION (for a semver version: not for `latest`), and BASE_IMAGE when
-    it declares that argument and the build section does not set it."""
+    Dockerfile gets VERSION (for a semver version: not for `latest`), and when it declares
+    a global `ARG BASE_IMAGE` the build section does not set, the `base` chosen (the flag,
+    $AGENTLAB_BASE_IMAGE), else its own default (else the default base image)."""
     if spec.build is None:
         raise BadInput(f"service '{spec.name}' has no build section", hint="add build: to it")
     context = Path(spec.build.context)
-    text = _dockerfile(context, spec.build.dockerfile)
+    text = spec.build.inline or _dockerfile(context, spec.build.dockerfile)
     args: dict[str, str] = {}
     labels = oci_labels(spec.name, version, gitsource.source_revision(context), str(context))
     if try_version(version) is None:  # `latest` and other names: no version to give
         del labels[f"{OCI}.version"]
     else:
         args["VERSION"] = version
-    if "ARG BASE_IMAGE" in text and "BASE_IMAGE" not in spec.build.args:
-        args["BASE_IMAGE"] = base
+    declared = global_arg(text, "BASE_IMAGE")  # its default: kept unless a base was chosen
+    if declared is not None and "BASE_IMAGE" not in spec.build.args and (base or not declared):
+        args["BASE_IMAGE"] = base or DEFAULT_BASE_IMAGE
+    build_args = {**spec.build.args, **args}  # Compose runs BuildKit: needed stages only
+    bases = base_images(text, build_args, spec.build.target, True, spec.build.contexts)
     return ServiceBuild(
         service=spec.name,
         version=version,
         tag=f"{repository}:{image_tag(version)}",
         labels=labels,
-        bases=tuple(base_images(text, {**spec.build.args, **args}, spec.build.target)),
+        bases=tuple(bases),
         args=args,
+        takes_base=declared is not None,
     )
 
 
@@ -147,10 +161,11 @@ def check_bases(engine: Engine, jobs: list[BuildJob]) -> None:
     for job in jobs:
         missing = [base for base in job.bases if engine.image(base) is None]
         if missing:
+            way = ", or set AGENTLAB_BASE_IMAGE to a local image" if job.takes_base else ""
             raise BadInput(
                 f"base image {missing[0]} of {job.service} is not present locally "
                 "(agentlab never pulls)",
-                hint="docker pull it, or set AGENTLAB_BASE_IMAGE (scripts/lab-up.sh makes one)",
+                hint=f"docker pull {missing[0]}{way}",
             )
 
 
@@ -212,7 +227,6 @@ def build_images(
     `force`. With a registry, push each image it lacks. The tags built."""
     if version is not None and from_git:
         raise BadInput("--version and --from-git exclude each other", hint="give one of them")
-    base_ref = base_image(base)
     catalogue = model.project.settings.catalogue
     wanted = str(parse_version(version)) if version else None
     names = [service] if service else list(catalogue) or model.managed
@@ -225,10 +239,10 @@ def build_images(
                     f"{name}'s versions come from the catalogue in agentlab.yaml",
                     hint="build one with --version, or all with no option",
                 )
-            jobs += catalogue_jobs(catalogue[name], base_ref, wanted)
+            jobs += catalogue_jobs(catalogue[name], base_image(base), wanted)
         elif spec.build is not None and (wanted or from_git):
             own = wanted or gitsource.version_from_git(Path(spec.build.context))
-            jobs.append(service_job(spec, model.repository(name), own, base_ref))
+            jobs.append(service_job(spec, model.repository(name), own, chosen_base_image(base)))
     if not jobs:
         raise BadInput(
             "nothing to build" + (f" for version {version}" if version else ""),

@@ -146,7 +146,7 @@ class Catalogue:
         spec_ = self.model.services[service]
         if spec_.build is None:
             return None
-        base = builds.base_image(None)
+        base = builds.chosen_base_image(None)
         return builds.service_job(spec_, self.model.repository(service), str(wanted), base)
 
     def _catalogue_job(self, service: str, wanted: semver.Version) -> builds.BuildJob | None:
@@ -245,7 +245,7 @@ class Catalogue:
         spec = self.model.services[service]
         if spec.build is None:
             return None
-        return builds.service_job(spec, repository, tag, builds.base_image(None))
+        return builds.service_job(spec, repository, tag, builds.chosen_base_image(None))
 
     def current(self, service: str) -> Resolved | None:
         """What a service runs now (its pin, else the compose file's image)."""

@@ -4,51 +4,101 @@ every base must be local before a build starts (BuildKit would otherwise fetch i
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 _VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}"
                        r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")  # fmt: skip
 _SYNTAX = re.compile(r"#\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
 
 
-def base_images(text: str, args: Mapping[str, str], target: str | None = None) -> list[str]:
-    """The images the stages up to `target` (every stage without one) start from or copy
-    from, with build args and the global ARG defaults substituted; the frontend image a
-    `# syntax=` line names comes first. Stage names and `scratch` are not images."""
+@dataclass
+class _Stage:
+    name: str  # lowercased, as Docker compares stage names; "" when it has none
+    base: str
+    sources: list[str] = field(default_factory=list)  # COPY/ADD --from values
+
+
+def base_images(
+    text: str,
+    args: Mapping[str, str],
+    target: str | None = None,
+    buildkit: bool = False,
+    contexts: Collection[str] = (),
+) -> list[str]:
+    """The images the stages a build runs start from or copy from, with build args and the
+    global ARG defaults substituted; the frontend image a `# syntax=` line names comes
+    first. The stages a build runs: with `buildkit`, the target (else the last stage) and
+    those it needs; without, every stage up to the target. Stage names (any case),
+    `scratch` and the build's named `contexts` are not images."""
+    syntax, stages = _stages(text, args)
+    named = {stage.name: index for index, stage in enumerate(stages) if stage.name}
+    local = {name.lower() for name in contexts}
+
+    def stage_of(ref: str, before: int) -> int | None:
+        index = int(ref) if ref.isdigit() else named.get(ref.lower())
+        return index if index is not None and index < before else None
+
+    last = named.get(target.lower(), len(stages) - 1) if target else len(stages) - 1
+    if buildkit:
+        run: set[int] = set()
+        pending = [last] if stages else []
+        while pending:
+            index = pending.pop()
+            if index not in run:
+                run.add(index)
+                refs = [stages[index].base, *stages[index].sources]
+                pending += [j for ref in refs if (j := stage_of(ref, index)) is not None]
+    else:
+        run = set(range(last + 1))
+    found = [syntax] if syntax else []
+    for index in sorted(run):
+        for ref in (stages[index].base, *stages[index].sources):
+            stage = ref.isdigit() or stage_of(ref, index) is not None
+            if not stage and ref.lower() not in {"scratch", *local}:
+                found.append(ref)
+    return list(dict.fromkeys(found))
+
+
+def global_arg(text: str, name: str) -> str | None:
+    """The default of the global `ARG name` (before the first FROM): "" when it has none,
+    None when the Dockerfile declares no such argument."""
+    for line in _logical_lines(text):
+        words = line.split()
+        if words and words[0].upper() == "FROM":
+            break
+        if len(words) > 1 and words[0].upper() == "ARG":
+            declared, _, default = words[1].partition("=")
+            if declared == name:
+                return default
+    return None
+
+
+def _stages(text: str, args: Mapping[str, str]) -> tuple[str | None, list[_Stage]]:
+    """The `# syntax=` image, and each stage's name, base and --from sources."""
     lines = _logical_lines(text)
-    found: list[str] = []
     syntax = _SYNTAX.fullmatch(lines[0]) if lines else None
-    if syntax:
-        found.append(syntax.group(1))
     values: dict[str, str] = {}
-    stages: set[str] = set()
-    stage: str | None = None  # the stage being read; None before the first FROM
+    stages: list[_Stage] = []
     for line in lines:
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
         instruction = words[0].upper()
-        if instruction == "ARG" and stage is None and len(words) > 1:
+        if instruction == "ARG" and not stages and len(words) > 1:
             name, _, default = words[1].partition("=")
             values[name] = args.get(name, _substitute(default, values))
         elif instruction == "FROM":
-            if stage is not None and stage == target:
-                break  # the stages after the target are not built
             rest = [w for w in words[1:] if not w.startswith("--")]
-            if not rest:
-                continue
-            image = _substitute(rest[0], {**values, **args})
-            if image.lower() != "scratch" and image not in stages:
-                found.append(image)
-            stage = rest[2] if len(rest) > 2 and rest[1].upper() == "AS" else ""
-            stages.add(stage)
-        elif instruction in ("COPY", "ADD") and stage is not None:
+            if rest:
+                name = rest[2].lower() if len(rest) > 2 and rest[1].upper() == "AS" else ""
+                stages.append(_Stage(name, _substitute(rest[0], {**values, **args})))
+        elif instruction in ("COPY", "ADD") and stages:
             for word in words[1:]:
                 if word.startswith("--from="):
-                    source = _substitute(word.removeprefix("--from="), {**values, **args})
-                    if not source.isdigit() and source not in stages:
-                        found.append(source)
-    return list(dict.fromkeys(found))
+                    source = word.removeprefix("--from=")
+                    stages[-1].sources.append(_substitute(source, {**values, **args}))
+    return (syntax.group(1) if syntax else None), stages
 
 
 def _logical_lines(text: str) -> list[str]:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agentlab.common.errors import BadInput, EngineUnavailable
 from agentlab.engine.fake import FakeEngine
+from agentlab.engine.model import BuildSection, ServiceSpec
 from agentlab.lab import registry
-from agentlab.lab.builds import CatalogueBuild, build_missing, run_jobs
+from agentlab.lab.builds import (
+    CatalogueBuild,
+    build_missing,
+    check_bases,
+    chosen_base_image,
+    run_jobs,
+    service_job,
+)
 from tests.unit.test_lab_facade import make_facade
 
 BASE = "lab/base:1"
@@ -116,3 +125,37 @@ def test_up_builds_the_catalogue_image_a_service_runs_when_it_is_not_local(
     lab.up("1.0.0", {}, 30)
     assert [call[1] for call in fake.called("build_image")] == ["lab/collector:1.0.0"]
     assert fake.images_of("collector") == ["lab/collector:1.0.0"]
+
+
+def test_a_service_build_keeps_its_dockerfile_base_unless_one_is_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's `ARG BASE_IMAGE=lab/base:1` is theirs: agentlab passes BASE_IMAGE only when
+    --base-image or $AGENTLAB_BASE_IMAGE chose one (it replaced it with python:3.12-slim,
+    then refused the build for want of that image); an ARG with no default gets the
+    default base."""
+    monkeypatch.delenv("AGENTLAB_BASE_IMAGE", raising=False)
+    (tmp_path / "Dockerfile").write_text(f"ARG BASE_IMAGE={BASE}\nFROM ${{BASE_IMAGE}}\n")
+    spec = ServiceSpec("web", "shop-web:1.0.0", BuildSection(str(tmp_path)), 1)
+    own = service_job(spec, "shop-web", "1.1.0", chosen_base_image(None))
+    assert (own.bases, own.args.get("BASE_IMAGE"), own.takes_base) == ((BASE,), None, True)
+    given = service_job(spec, "shop-web", "1.1.0", chosen_base_image("lab/other:2"))
+    assert (given.bases, given.args["BASE_IMAGE"]) == (("lab/other:2",), "lab/other:2")
+    monkeypatch.setenv("AGENTLAB_BASE_IMAGE", "lab/env:3")
+    assert service_job(spec, "shop-web", "1.1.0", chosen_base_image(None)).bases == ("lab/env:3",)
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    monkeypatch.delenv("AGENTLAB_BASE_IMAGE")
+    bare = service_job(spec, "shop-web", "1.1.0", chosen_base_image(None))
+    assert bare.bases == ("python:3.12-slim",)
+    inline = BuildSection(str(tmp_path), inline="FROM lab/inline AS Run\nFROM run\n")
+    assert service_job(replace(spec, build=inline), "shop-web", "1.1.0", None).bases == (
+        "lab/inline",
+    )
+    fake = FakeEngine(nap=0.0)
+    with pytest.raises(BadInput) as refused:
+        check_bases(fake, [own])
+    assert (
+        refused.value.message == f"base image {BASE} of web is not present locally "
+        "(agentlab never pulls)"
+    )
+    assert refused.value.hint == f"docker pull {BASE}, or set AGENTLAB_BASE_IMAGE to a local image"

@@ -243,3 +243,12 @@ def test_a_service_another_waits_on_to_complete_is_a_job() -> None:
         "db": False,
         "web": False,
     }
+
+
+def test_a_build_section_keeps_its_inline_dockerfile_and_named_contexts() -> None:
+    build = {"context": "/src", "dockerfile_inline": "FROM lab/base\n",
+             "additional_contexts": {"assets": "/src/assets"}}  # fmt: skip
+    config = {"name": "p", "services": {"web": {"build": build}}}
+    section = services_from_config(config)["web"].build
+    assert section is not None
+    assert (section.inline, section.contexts) == ("FROM lab/base\n", ("assets",))
