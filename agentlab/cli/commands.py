@@ -26,7 +26,8 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         service, sep, version = item.partition("=")
         if not sep or not service or not version:
             raise BadInput(
-                f"--set expects SERVICE=VERSION, got '{item}'", hint="--set agent=v1.3.0"
+                f"--set expects SERVICE=VERSION, got '{item}'",
+                hint=f"--set {service.strip() or 'SERVICE'}=1.2.0",
             )
         pins[service.strip()] = version.strip()
     return pins

@@ -243,9 +243,16 @@ def build_images(
         elif spec.build is not None and (wanted or from_git):
             own = wanted or gitsource.version_from_git(Path(spec.build.context))
             jobs.append(service_job(spec, model.repository(name), own, chosen_base_image(base)))
+    if not jobs and (wanted or from_git):
+        why = (f"{service} has no build: section and no catalogue entry" if service
+               else "no managed service has a build: section or a catalogue entry")  # fmt: skip
+        raise BadInput(
+            f"nothing to build: {why}",
+            hint="an image-only service runs the tags you build, pull or load yourself",
+        )
     if not jobs:
         raise BadInput(
-            "nothing to build" + (f" for version {version}" if version else ""),
+            "nothing to build",
             hint="give a version (--version 1.2.0 or --from-git) for services with build:, "
             "or a catalogue in agentlab.yaml",
         )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from agentlab.common.errors import BadInput
+from agentlab.common.words import counted
 from agentlab.rollout.settings import RolloutSettings
 
 
@@ -95,7 +96,7 @@ class PlannedStep:
     ready: int
 
     def line(self) -> str:
-        counts = f"{self.containers} containers, {self.ready} ready"
+        counts = f"{counted(self.containers, 'container')}, {self.ready} ready"
         return f"{self.number}. {describe(self.step)} ({counts})"
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from agentlab.cli import main as cli
 from agentlab.cli import values
+from agentlab.cli.commands import parse_sets
+from agentlab.common.errors import BadInput
 
 ROLLOUT = ["rollout", "agent", "--to", "1.3.0", "--dry-run"]
 
@@ -84,3 +86,13 @@ def test_every_number_or_duration_option_refuses_a_negative_value() -> None:
             if action.option_strings and numeric and action.type not in checked:
                 loose.append(f"{parser.prog} {action.option_strings[0]}")
     assert not loose
+
+
+def test_a_malformed_set_names_the_service_given_in_its_hint() -> None:
+    with pytest.raises(BadInput) as refused:
+        parse_sets(["api"])
+    assert (refused.value.message, refused.value.hint) == (
+        "--set expects SERVICE=VERSION, got 'api'",
+        "--set api=1.2.0",
+    )
+    assert parse_sets(["api=1.1.0", " db = 2 "]) == {"api": "1.1.0", "db": "2"}

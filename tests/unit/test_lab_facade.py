@@ -292,6 +292,24 @@ def test_images_build_the_catalogue_and_list_the_tags(tmp_path: Path, fake: Fake
     assert lab.build_images(None, None, False, "lab/base:1", lines.append) == []
 
 
+def test_images_build_of_an_image_only_service_says_why_there_is_nothing_to_build(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    """Asked for a version, the refusal names the service and how such images come (the
+    hint used to ask for the version that was given)."""
+    lab = make_facade(tmp_path, fake)
+    with pytest.raises(BadInput) as refused:
+        lab.build_images("3.0.0", "agent", False, None, print)
+    assert refused.value.message == (
+        "nothing to build: agent has no build: section and no catalogue entry"
+    )
+    assert (
+        refused.value.hint == "an image-only service runs the tags you build, pull or load yourself"
+    )
+    with pytest.raises(BadInput, match=r"^nothing to build$"):
+        lab.build_images(None, None, False, None, print)
+
+
 def test_a_version_that_can_be_built_is_built_on_the_way(
     tmp_path: Path, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

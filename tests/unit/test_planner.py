@@ -314,6 +314,9 @@ def test_plan_prints_steps_with_counts() -> None:
         "9. drain and remove 1 old (3 containers, 3 ready)",
         "10. monitor new replicas for 5s (3 containers, 3 ready)",
     ]
+    lone = [step.line() for step in plan(1, RolloutSettings(max_surge="0", max_unavailable="1"))]
+    assert lone[:2] == ["1. drain and remove 1 old (0 containers, 0 ready)",
+                        "2. start 1 new (1 container, 0 ready)"]  # fmt: skip
 
 
 def test_plan_pauses_between_batches() -> None:
