@@ -4,13 +4,14 @@ unsafe, and no canary there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentlab.common.errors import BadInput
-from agentlab.common.imagerefs import short_id, split_image_ref
-from agentlab.engine.model import ServiceSpec
+from agentlab.common.imagerefs import same_image_ref, short_id, split_image_ref
+from agentlab.common.words import counted
+from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.lab.catalogue import Resolved
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.phase import refuse_unsafe
@@ -46,6 +47,22 @@ class RolloutPlan:
     @property
     def from_version(self) -> str:
         return split_image_ref(self.from_image)[1]
+
+    def nothing_to_do(self, replicas: Sequence[Replica], image_id: str | None) -> str | None:
+        """What to say when every desired replica already runs the target's bytes from
+        its reference, ready (a rollout there would only add a revision); else None."""
+        want = self.service.replicas
+        if self.from_config is not None or not image_id or not want or len(replicas) != want:
+            return None
+        for replica in replicas:
+            if not replica.ready or replica.image_id != image_id:
+                return None
+            if not same_image_ref(replica.image_ref, self.target.image):
+                return None
+        return (
+            f"{self.service.name} already runs {self.target.tag} on "
+            f"{counted(want, 'replica')}: nothing to do"
+        )
 
     @property
     def change(self) -> str:

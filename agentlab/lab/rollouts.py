@@ -29,7 +29,12 @@ from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import describe_unfinished, interrupted, refuse_over_unfinished
 from agentlab.rollout.canary_runner import CanaryRunner
 from agentlab.rollout.configs import ConfigTarget
-from agentlab.rollout.events import BuildProgress, JoinersRecreated, RolloutEvent
+from agentlab.rollout.events import (
+    BuildProgress,
+    JoinersRecreated,
+    RolloutEvent,
+    RolloutFinished,
+)
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal
 from agentlab.rollout.phase import RolloutResult, refuse_unsafe
@@ -152,6 +157,13 @@ class Rollouts:
         name = planned.service.name
         refuse_over_unfinished(history, name)
         target = planned.target
+        if target.build is None and target.fetch is None and planned.canary is None:
+            info = self.model.image(target.image)
+            replicas = self.model.engine.replicas(name)
+            if said := planned.nothing_to_do(replicas, info.id if info else None):
+                update_override(self.model.override_path, pins={name: target.image})
+                emit(RolloutFinished("complete", said, 0.0))  # and no revision recorded
+                return RolloutResult("complete", said, 0.0)
 
         def report(line: str) -> None:
             emit(BuildProgress(target.image, line))

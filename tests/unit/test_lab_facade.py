@@ -79,6 +79,28 @@ def test_rollout_replaces_every_replica_pins_and_records_a_revision(
     assert fake.called("check")  # the engine is checked before anything changes
 
 
+def test_a_rollout_to_what_every_replica_already_runs_changes_nothing(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """No step and no revision (a repeated rollout pushed real revisions out of the kept
+    history); the pin still says what runs."""
+    assert lab.rollout("agent", "1.1.0").outcome == "complete"
+    revisions = lab.history().revisions("agent")
+    replicas = sorted(r.id for r in fake.replicas("agent"))
+    events: list[RolloutEvent] = []
+    result = lab.rollout("agent", "1.1.0", emit=events.append)
+    assert (result.outcome, result.message) == (
+        "complete",
+        "agent already runs 1.1.0 on 2 replicas: nothing to do",
+    )
+    assert [type(e) for e in events] == [RolloutFinished]
+    assert lab.history().revisions("agent") == revisions
+    assert sorted(r.id for r in fake.replicas("agent")) == replicas
+    assert read_override(lab.override_path).pins == {"agent": f"{REPO}:1.1.0"}
+    fake.kill_replica(replicas[0])  # one not ready: the rollout replaces it
+    assert lab.rollout("agent", "1.1.0").message == "agent runs 1.1.0 on 2 replicas"
+
+
 def test_a_failed_rollout_rolls_back_and_says_so(lab: Lab, fake: FakeEngine) -> None:
     events: list[RolloutEvent] = []
     result = lab.rollout("agent", "1.9.0", {"timeout": "5s"}, emit=events.append)
