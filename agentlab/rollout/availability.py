@@ -3,7 +3,7 @@ change) and the time the service had no ready replica at all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from agentlab.rollout.events import ReplicaCounts, RolloutEvent
 from agentlab.rollout.planner import ReplicaView
@@ -17,19 +17,31 @@ class Availability:
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
         self._counts: tuple[int, int, int] | None = None
+        self._views: list[ReplicaView] = []  # as last observed, less the withdrawn
 
     def observe(self, old: list[ReplicaView], new: list[ReplicaView], now: float) -> None:
         """Report changed counts; account the time the service has no ready replica."""
-        ready = sum(view.ready for view in [*old, *new])
+        self._views = [*old, *new]
+        ready = self._account(now)
+        counts = (ready, len(old) + len(new), len(new))
+        if counts != self._counts:
+            self._counts = counts
+            self.emit(ReplicaCounts(*counts, desired=self.desired))
+
+    def withdraw(self, ids: Collection[str], now: float) -> int:
+        """Count replicas `ids` as serving no more from `now` (out of the name, before
+        their stop: clients no longer reach them); the ready replicas left."""
+        self._views = [view for view in self._views if view.id not in ids]
+        return self._account(now)
+
+    def _account(self, now: float) -> int:
+        ready = sum(view.ready for view in self._views)
         if ready == 0 and self.desired > 0 and self._down_since is None:
             self._down_since = now
         elif ready > 0 and self._down_since is not None:
             self._downtime += now - self._down_since
             self._down_since = None
-        counts = (ready, len(old) + len(new), len(new))
-        if counts != self._counts:
-            self._counts = counts
-            self.emit(ReplicaCounts(*counts, desired=self.desired))
+        return ready
 
     def downtime(self, now: float) -> float:
         """Seconds with no ready replica so far (a spell still open counts up to `now`)."""

@@ -374,6 +374,8 @@ class RolloutRunner:
                 index = self._begin(phase, action, {"ids": list(ids)})
                 doomed = [replicas[cid] for cid in ids]
                 delay = self.departures.take_out(doomed, phase.settings)
+                if not self.availability.withdraw(ids, self.clock()):
+                    delay = 0.0  # no ready replica takes their clients: it would be downtime
                 phase.after_removal = [r for r in replicas.values() if r.id not in ids]
                 if self._overlaps(phase.settings):
                     for replica in doomed:  # removed while the rollout goes on

@@ -18,6 +18,7 @@ from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, NEVER_HEALTHY, NO_HEALTHCHECK, Behaviour, exits
 from agentlab.engine.fake_streams import FakeChanges
 from agentlab.engine.model import PublishedPort, Replica, ServiceSpec
+from agentlab.rollout.availability import Availability
 from agentlab.rollout.events import (
     Paused,
     ReplicaCounts,
@@ -36,7 +37,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.journal import JournalState
 from agentlab.rollout.phase import RolloutResult
-from agentlab.rollout.planner import plan
+from agentlab.rollout.planner import ReplicaView, plan
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import build_rollback_settings, build_settings
 from agentlab.state.history import History
@@ -516,6 +517,33 @@ def test_recreate_stops_all_then_starts_all() -> None:
     assert names == ["stop_replica"] * 3 + ["add_replicas"]
     assert rig.fake.observations.min_ready("agent") == 0  # the downtime recreate means
     assert rig.images() == [NEW] * 3
+
+
+def test_a_lone_replica_going_first_skips_the_delay_and_is_down_from_its_leave() -> None:
+    """Stop-first on one replica: once it leaves the name nobody answers, so the delay
+    would only lengthen the downtime (a client saw 4.1 s where 1.6 s was reported), and
+    the downtime runs from the leave; with another replica still ready, the delay stays."""
+    rig = make_rig(HEALTHY, replicas=1)
+    stop_first = {"max_surge": "0", "max_unavailable": "1", "deregistration_delay": 30.0}
+    result = rig.run(cli=stop_first)
+    assert result.outcome == "complete"
+    assert result.duration < 30  # the fake clock: no 30 s delay was waited
+    assert result.downtime == pytest.approx(result.duration, abs=1.5)
+
+    pair = make_rig(HEALTHY, replicas=2)
+    result = pair.run(cli=stop_first)
+    assert result.outcome == "complete" and result.downtime == 0
+    assert result.duration >= 60  # each old one waited its delay while the other served
+
+
+def test_the_downtime_spell_opens_when_the_last_ready_replica_withdraws() -> None:
+    counts: list[RolloutEvent] = []
+    availability = Availability(1, counts.append)
+    availability.observe([ReplicaView("old", True)], [], 0.0)
+    assert availability.withdraw(["old"], 1.0) == 0
+    availability.observe([], [ReplicaView("new", False)], 3.0)
+    availability.observe([], [ReplicaView("new", True)], 4.0)
+    assert availability.downtime(9.0) == 3.0
 
 
 def test_no_healthcheck_counts_after_min_ready() -> None:
