@@ -111,15 +111,18 @@ class ComposeEngine:
         what: str,
         call: Callable[[DockerClient], Any],
         extra_files: Sequence[Path] = (),
+        profiles: Sequence[str] = (),
     ) -> Any:
-        """Run a python-on-whales call on the project's files (and `extra_files`); turn its
-        exception into a one-line error."""
+        """Run a python-on-whales call on the project's files (and `extra_files`, with
+        `profiles` active besides the environment's); turn its exception into a one-line
+        error."""
         from python_on_whales import DockerClient
         from python_on_whales.exceptions import DockerException
 
         client = DockerClient(
             compose_files=[str(p) for p in [*self._files(), *extra_files]],
             compose_project_name=self.project or None,
+            compose_profiles=list(profiles),
         )
         try:
             return call(client)
@@ -397,9 +400,12 @@ class ComposeEngine:
         return True
 
     def down(self, volumes: bool = False) -> None:
+        """Every container of the project goes, those of inactive profiles too (one started
+        while its profile was active kept running, and the network with it)."""
         self._whales(
             "compose down",
             lambda c: c.compose.down(volumes=volumes, remove_orphans=True, quiet=True),
+            profiles=["*"],
         )
 
     def events(self) -> DockerEventStream:
