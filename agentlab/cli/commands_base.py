@@ -11,22 +11,40 @@ from agentlab.project.location import load_project
 
 
 def say(line: str) -> None:
-    """A progress line on stderr, so stdout stays clean for --json."""
+    """A progress line on stderr, so stdout stays clean for --json (the warnings held
+    before it)."""
+    say_warnings()
     print(line, file=sys.stderr, flush=True)
 
 
 # the labs this command opened, each with the rollouts its journal had left by this pid (a
 # reused one) then: an interrupt's hint names the ones left since
 OPENED: list[tuple[Lab, list[str]]] = []
+# the unfinished rollouts open_lab found, said before the first progress line or the end
+WARNINGS: list[str] = []
 
 
 def open_lab(args: argparse.Namespace) -> Lab:
-    """Load the project; warn about interrupted or paused rollouts before anything else."""
-    lab = Lab(load_project(args.files, args.project, args.env))
+    """Load the project's lab, as `opened` keeps it."""
+    return opened(Lab(load_project(args.files, args.project, args.env)))
+
+
+def opened(lab: Lab) -> Lab:
+    """Note a lab this command opened, and hold a warning for each interrupted or paused
+    rollout it has."""
     OPENED.append((lab, lab.stopped_here()))
-    for line in lab.unfinished():
-        say(f"warning: {line} (hint: agentlab rollout resume | agentlab rollout undo)")
+    WARNINGS.extend(lab.unfinished())
     return lab
+
+
+def say_warnings(but: str = "") -> None:
+    """Say the warnings held, except one that says `but` (the error the command ends with
+    says it already, with its hint)."""
+    while WARNINGS:
+        line = WARNINGS.pop(0)
+        if line != but:
+            print(f"warning: {line} (hint: agentlab rollout resume | agentlab rollout undo)",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 def interrupt_hint() -> str:

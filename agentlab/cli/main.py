@@ -26,7 +26,7 @@ from agentlab.cli import (
     values,
 )
 from agentlab.cli.closed_pipe import reader_safe_stdout
-from agentlab.common.errors import AgentlabError, BadInput
+from agentlab.common.errors import AgentlabError, BadInput, InterruptedRollout
 from agentlab.common.processes import on_sigterm, stop_reason
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     before = None
     commands_base.OPENED.clear()
+    commands_base.WARNINGS.clear()
     try:
         args = build_parser().parse_args(args_list)
         if args.command is None:
@@ -251,6 +252,8 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
         with reader_safe_stdout():
             return commands.run(args)
     except AgentlabError as error:
+        said = error.message if isinstance(error, InterruptedRollout) else ""
+        commands_base.say_warnings(but=said)  # the error says that one, with its hint
         print(f"error: {error.one_line()}", file=sys.stderr)
         if error.details:
             print(error.details, file=sys.stderr)
@@ -258,6 +261,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     except Exception as error:  # a bug: still one line, the traceback only on request
         if os.environ.get("AGENTLAB_DEBUG"):
             raise
+        commands_base.say_warnings()
         print(
             f"error: internal error: {type(error).__name__}: {error} "
             "(hint: rerun with AGENTLAB_DEBUG=1 and report it)",
@@ -266,8 +270,10 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
         return 1
     except KeyboardInterrupt as stop:
         what, code = stop_reason(stop)
+        commands_base.say_warnings()
         print(f"error: {what} (hint: {commands_base.interrupt_hint()})", file=sys.stderr)
         return code
     finally:
+        commands_base.say_warnings()  # after a command that said nothing, as --json ones
         if before is not None:
             signal.signal(signal.SIGTERM, before)

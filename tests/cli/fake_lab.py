@@ -22,9 +22,7 @@ def serve(engine: FakeEngine, root: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
     def open_lab(_: object) -> Lab:
         project = Project((compose,), load_settings(root), "lab")
-        lab = Lab(project, engine_factory=engine.attach)
-        commands_base.OPENED.append((lab, lab.stopped_here()))  # as the real one does
-        return lab
+        return commands_base.opened(Lab(project, engine_factory=engine.attach))
 
     monkeypatch.setattr(commands_base, "open_lab", open_lab)
     for module in ("commands", "rollout_commands", "canary_commands"):
