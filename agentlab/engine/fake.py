@@ -186,6 +186,8 @@ class FakeEngine:
     @_serialised
     def stale_replicas(self, services: Sequence[str]) -> set[str]:
         self._read_override()
+        if any(service not in self.pins for service in services):
+            return set()  # Compose refuses a dry run naming a service it does not know
         return {
             c.name
             for c in self.containers.values()

@@ -127,7 +127,8 @@ def plan_up(
     changed = {r.service: r for r in resolved if pins.get(r.service) != r.image}
     edited = _edited(model, replicas, changed)
     moving = set(behind) - set(layer.services)  # recreated for their ports, said below
-    asked = [name for name in sorted(running) if not name.startswith(LAYER_PREFIX)
+    asked = [name for name in sorted(running) if name in model.services  # not an orphan:
+             and not name.startswith(LAYER_PREFIX)  # Compose refuses to dry-run those
              and name not in changed and name not in edited and name not in moving]  # fmt: skip
     stale = model.engine.stale_replicas(asked)
     order = [*(r.service for r in resolved), *model.services]

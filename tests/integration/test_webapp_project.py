@@ -280,9 +280,17 @@ def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     at a time (Compose recreated all 3 at once, and the plan said 'kept'), and then has
     nothing to do (Compose's `config --hash` differs from its own label for a service
     with an env_file: Compose's own answer is asked). An edit of the env_file alone that
-    fails the health check is rolled back to the configuration that ran."""
+    fails the health check is rolled back to the configuration that ran. An orphan (a
+    service gone from the files, its container still running) hid the edit: Compose
+    refuses a dry run that names it."""
     lab = webapp_copy
     assert lab("up").code == 0
+    labels = [f"com.docker.compose.{key}={value}" for key, value in (
+        ("project", lab.project), ("service", "retired"), ("container-number", "1"),
+        ("oneoff", "False"))]  # fmt: skip
+    lab.docker("run", "-d", "--name", f"{lab.project}-retired-1", "--init",
+               *(a for label in labels for a in ("--label", label)),
+               base_image_env()["AGENTLAB_BASE_IMAGE"], "sleep", "3600")  # fmt: skip
     env_file = lab.compose_file.parent / "web.env"
     env_file.write_text("WEB_EDITED=yes\n", encoding="utf-8")
     compose = lab.compose_file.read_text(encoding="utf-8")

@@ -53,6 +53,22 @@ def test_up_rolls_an_edited_configuration_one_replica_at_a_time(tmp_path: Path) 
     assert lab.plan_up(None, {}).rolls == []
 
 
+def test_an_orphan_container_does_not_hide_an_edited_configuration(tmp_path: Path) -> None:
+    """A service removed from the compose file while its container runs: Compose refuses a
+    dry run that names it, which read as 'nothing edited', and `up` let Compose recreate
+    every replica of the edited service at once."""
+    lab, fake = lab_on(tmp_path, HEALTHY, HEALTHY, HEALTHY)
+    fake.add_image("lab/worker:1.0.0")
+    fake.add_service("worker", "lab/worker:1.0.0")
+    del fake.pins["worker"]  # gone from the files, still running
+    fake.configs["agent"] = "edited"
+    (roll,) = lab.plan_up(None, {}).rolls
+    assert (roll.service.name, roll.from_config) == ("agent", "0")
+    lab.up(None, {}, 30, lambda _: None)
+    assert configs(fake) == ["edited"] * 3
+    assert fake.observations.min_ready_named("agent") == 3
+
+
 def test_a_failed_configuration_is_rolled_back_to_copies_of_the_old_replicas(
     tmp_path: Path,
 ) -> None:
