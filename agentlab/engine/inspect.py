@@ -150,9 +150,14 @@ def published_ports(item: Mapping[str, Any]) -> dict[int, int]:
 
 
 def answers_service_name(item: Mapping[str, Any], service: str) -> bool | None:
-    """Whether a container has its service's name as an alias on some network (None when
-    it has no network with aliases: host or none network mode)."""
+    """Whether a container has its service's name as an alias on some network: False on
+    no network at all (a leave cut short between its disconnect and connect), None when
+    it has no network with aliases (host, none or another container's network mode, the
+    default bridge)."""
     networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
+    mode = str((item.get("HostConfig") or {}).get("NetworkMode") or "")
+    if not networks and mode not in ("", "host", "none", "bridge", "default"):
+        return None if mode.startswith("container:") else False
     aliases = [set(endpoint.get("Aliases") or []) for endpoint in networks.values()]
     if not any(aliases):
         return None

@@ -59,6 +59,11 @@ class NameKeeper:
         changed, before = [], {}
         for network, wanted in names.items():
             endpoint = endpoints.get(network)
+            if endpoint is None and join and document:  # a leave cut short: on no network
+                own_name = str(document.get("Name", "")).lstrip("/")
+                self.transport.connect(network, container_id, {"Aliases": [own_name, *wanted]})
+                changed.append(network)
+                continue
             if endpoint is None:
                 continue
             current = [a for a in endpoint.get("Aliases") or [] if a != short_id]
@@ -75,7 +80,7 @@ class NameKeeper:
             return NameChange()
         [after] = self.transport.inspect_containers([container_id]) or [{}]
         now = (after.get("NetworkSettings") or {}).get("Networks") or {}
-        moved = [n for n in changed if (now.get(n) or {}).get("IPAddress") != before[n]]
+        moved = [n for n in before if (now.get(n) or {}).get("IPAddress") != before[n]]
         addresses = {n: str(e.get("IPAddress")) for n, e in now.items() if e and e.get("IPAddress")}
         return NameChange(tuple(changed), tuple(moved), addresses)
 

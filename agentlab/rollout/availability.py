@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
+from agentlab.engine.model import Replica
 from agentlab.rollout.events import ReplicaCounts, RolloutEvent
 from agentlab.rollout.planner import ReplicaView
 
@@ -47,3 +48,9 @@ class Availability:
         """Seconds with no ready replica so far (a spell still open counts up to `now`)."""
         open_spell = now - self._down_since if self._down_since is not None else 0.0
         return self._downtime + open_spell
+
+
+def serves(replica: Replica, name_when_ready: bool) -> bool:
+    """Whether an old replica serves: ready, and in the service's name when replicas
+    answer it only while ready (one an interrupted rollout left out of it serves none)."""
+    return replica.ready and not (name_when_ready and replica.named is False)

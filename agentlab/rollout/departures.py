@@ -33,15 +33,17 @@ from agentlab.rollout.settings import RolloutSettings
 
 
 def removal_order(replicas: Iterable[Replica]) -> list[Replica]:
-    """The replicas in the order they should leave: highest address first (network by
-    network, in name order), then the lowest number (the oldest)."""
+    """The replicas in the order they should leave: those out of the name already (an
+    interrupted rollout's), then highest address first (network by network, in name
+    order), then the lowest number (the oldest)."""
 
-    def address(replica: Replica) -> tuple[int, ...]:
+    def key(replica: Replica) -> tuple[bool, tuple[int, ...]]:
         networks = sorted(replica.addresses)
-        return tuple(int(ipaddress.ip_address(replica.addresses[n])) for n in networks)
+        address = tuple(int(ipaddress.ip_address(replica.addresses[n])) for n in networks)
+        return replica.named is False, address
 
     by_number = sorted(replicas, key=lambda r: r.number)
-    return sorted(by_number, key=address, reverse=True)  # stable: ties keep the oldest first
+    return sorted(by_number, key=key, reverse=True)  # stable: ties keep the oldest first
 
 
 @dataclass(frozen=True)

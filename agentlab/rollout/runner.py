@@ -18,7 +18,7 @@ from agentlab.common.errors import OperationFailed
 from agentlab.common.words import counted
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine, ReplicaCopier
-from agentlab.rollout.availability import Availability
+from agentlab.rollout.availability import Availability, serves
 from agentlab.rollout.configs import ConfigTarget, copier_for, read_copier
 from agentlab.rollout.departures import Departures, removal_order
 from agentlab.rollout.events import (
@@ -291,7 +291,11 @@ class RolloutRunner:
                 for r in replicas
                 if r.id in fresh
             ]
-            old = [ReplicaView(r.id, r.ready) for r in replicas if r.id not in fresh]
+            old = [
+                ReplicaView(r.id, serves(r, settings.name_when_ready))
+                for r in replicas
+                if r.id not in fresh
+            ]
             phase.served.update(view.id for view in old if view.ready)
             self.availability.observe(old, new, now)
             action = next_actions(self.desired, old, new, settings)
