@@ -14,6 +14,7 @@ from agentlab.lab import joiners
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.rollouts import failure_details
 from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.lab.unfinished import refuse_over_unfinished
 from agentlab.rollout.events import JoinersRecreated, ReplicaCounts, ReplicaEvent, RolloutEvent
 from agentlab.rollout.journal import NoJournal
 from agentlab.rollout.runner import RolloutRunner
@@ -59,7 +60,14 @@ def scale(
         settings, strategy="rolling", max_surge="100%", max_unavailable="0", parallelism=None,
         order=None, failure_action="pause", monitor=0.0,
     )  # fmt: skip
+    if model.has_history():  # its replicas are the rollout's to resume or undo
+        refuse_over_unfinished(model.history(), service)
     model.engine.check()
+    if replicas and not any(r.running for r in model.engine.replicas()):
+        raise BadInput(  # it would start the service alone, without what it depends on
+            "the project is down: scale changes how many replicas a running service has",
+            hint="agentlab up first",
+        )
     with (
         project_lock(model.state_dir, f"scale {service}"),
         closing(model.engine.changes()) as feed,

@@ -82,8 +82,14 @@ def test_killed_while_a_replica_is_out_of_the_name_then_undone(webapp_lab: LabRu
     status = webapp_lab("status")
     assert f"{cut} does not answer to web" in status.out
     assert "was interrupted" in status.err
+    scaled = webapp_lab("scale", "web", "4")  # the rollout's replicas: not scale's to change
+    assert scaled.code == 1 and "was interrupted" in scaled.err, scaled.err
     undone = webapp_lab("rollout", "undo", "web")
     assert undone.code == 0, undone.err
     after = webapp_lab("status", "--json").json()
     web = next(s for s in after["services"] if s["service"] == "web")
     assert [(r["version"], r["answers_name"]) for r in web["replicas"]] == [("1.0.0", True)] * 3
+    assert webapp_lab("down").code == 0
+    alone = webapp_lab("scale", "web", "2")  # it started web without what it depends on
+    assert alone.code == 2 and "the project is down" in alone.err, alone.err
+    assert webapp_lab.containers() == []

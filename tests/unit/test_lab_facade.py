@@ -283,6 +283,32 @@ def test_scale_refuses_a_count_no_lab_can_run_before_touching_anything(
     assert (lab.override_path.read_text() if lab.override_path.exists() else None) == override
 
 
+def test_scale_refuses_over_an_interrupted_rollout_and_on_a_project_that_is_down(
+    lab: Lab, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It scaled the interrupted rollout's half-changed replicas (to the version it was
+    heading to); on a project brought down, it started the service alone."""
+    add_replicas = fake.add_replicas
+
+    def interrupted(service: str, count: int, named: bool = True) -> list[str]:
+        add_replicas(service, count, named)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "add_replicas", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lab.rollout("agent", "1.1.0")
+    monkeypatch.setattr(fake, "add_replicas", add_replicas)
+    left = sorted(fake.images_of("agent"))
+    with pytest.raises(InterruptedRollout, match=r"the rollout of agent 1\.0\.0 -> 1\.1\.0"):
+        lab.scale("agent", 3)
+    assert sorted(fake.images_of("agent")) == left
+    assert lab.continue_rollout("agent", undo=True).outcome == "undone"
+    lab.down(volumes=False)
+    with pytest.raises(BadInput, match="the project is down"):
+        lab.scale("agent", 2)
+    assert fake.images_of("agent") == []
+
+
 def test_versions_mark_the_current_one_and_the_blocked_ones(
     tmp_path: Path, fake: FakeEngine
 ) -> None:
