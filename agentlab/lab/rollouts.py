@@ -106,6 +106,8 @@ class Rollouts:
                 hint=f"agentlab up --set {service}={target.tag} runs it again",
             )
         self.catalogue.check_requirements([target])
+        if target.build is not None:  # built on the way: its bases must be local, dry run too
+            builds.check_bases(self.model.engine, [target.build])
         canary, record = None, None
         if from_config is None and canaries.wants_canary(self.model, service, options):
             canary, record = canaries.plan_canary(self.model, self.layer, service, options, behind)
