@@ -261,7 +261,9 @@ def resolve(spec: str, tags: Iterable[str], policy: VersionPolicy) -> str:
             raise
         reason = check_policy(spec, policy)
         if reason is not None:
-            raise BadInput(reason, hint="name a semver version like v1.3.0") from None
+            allow = "allow_latest" if spec == LATEST else "allow_non_semver"
+            hint = f"name a semver version like v1.3.0, or set policy: {{{allow}: true}}"
+            raise BadInput(reason, hint=f"{hint} in agentlab.yaml") from None
         if spec in local:
             return spec
         raise NoMatchingVersion(spec, local) from None

@@ -79,7 +79,7 @@ def versions_text(versions: dict[str, list[VersionRow]]) -> str:
     """`agentlab versions`: per service, one line per version, the current one starred."""
     lines = []
     for service, rows in versions.items():
-        lines.append(f"{service}:")
+        lines.append(f"{service}:" if rows else f"{service}: no local or buildable version")
         for row in rows:
             mark = "*" if row.current else " "
             where = "local" if row.local else "buildable"

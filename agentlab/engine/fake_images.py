@@ -31,6 +31,7 @@ class FakeImages:
         labels = {VERSION_LABEL: version or tag, **(labels or {})}
         self._serial += 1  # a rebuilt tag gets a new id, as in Docker
         info = ImageInfo(repository, tag, f"sha256:{self._serial:064x}", digest, labels,
+                         created=f"2026-01-01T00:00:{self._serial % 60:02d}.123456789Z",
                          repo_digests=(f"{repository}@{digest}",) if digest else ())  # fmt: skip
         self.by_ref[full_ref(ref)] = FakeImage(info, tuple(behaviours) or (HEALTHY,))
         return info

@@ -277,6 +277,11 @@ class ImageRow:
     created: str | None
 
 
+def _seconds(created: str) -> str | None:
+    """The engine's creation time (`2026-12-01T17:57:53.123456789Z`) to the second."""
+    return f"{created[:19]}Z" if len(created) >= 19 else None
+
+
 def list_images(model: ProjectModel) -> list[ImageRow]:
     """Local tags per managed service, semver-sorted within each service."""
     rows = []
@@ -291,7 +296,7 @@ def list_images(model: ProjectModel) -> list[ImageRow]:
                     image=info.ref,
                     id=short_id(info.id),
                     version=info.labels.get(f"{OCI}.version"),
-                    created=info.labels.get(f"{OCI}.created"),
+                    created=info.labels.get(f"{OCI}.created") or _seconds(info.created),
                 )
             )
     return rows

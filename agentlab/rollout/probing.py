@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from agentlab.engine.model import Replica
+from agentlab.engine.model import Healthcheck, Replica
 from agentlab.engine.protocol import Engine
 
 Verdict = Literal["ready", "failed", "pending"]
@@ -83,6 +83,8 @@ def probe(
     return "failed" if failed else "pending"
 
 
-def failed_reason(state: ProbeState) -> str:
-    """The failure line of a replica whose probes failed."""
-    return f"failed its health check {state.failures} times in a row after its start period"
+def failed_reason(state: ProbeState, check: Healthcheck) -> str:
+    """The failure line of a replica whose probes failed: agentlab's probes, more often
+    than Docker's, over the time Docker's `retries` would have taken."""
+    return (f"failed its health check after its start period (retries: {check.retries}; "
+            f"{state.failures} of agentlab's probes failed in a row)")  # fmt: skip

@@ -125,8 +125,9 @@ class TargetWatcher:
             verdict = probe(
                 self.engine, replica, watch.probe, watch.running_since, interval, self.clock
             )
-            if verdict == "failed":
-                self.fail(phase, replica, failed_reason(watch.probe), self.clock())
+            if verdict == "failed" and replica.healthcheck is not None:
+                reason = failed_reason(watch.probe, replica.healthcheck)
+                self.fail(phase, replica, reason, self.clock())
             return verdict == "ready", "probe"
         if replica.has_healthcheck:
             return False, ""

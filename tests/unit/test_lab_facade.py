@@ -3,6 +3,7 @@ resume, undo, scale, versions and images. The fake reads the override as Compose
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +337,10 @@ def test_images_build_the_catalogue_and_list_the_tags(tmp_path: Path, fake: Fake
     assert labels["org.opencontainers.image.version"] == "2.0.0"
     listed = [(row.service, row.tag, row.version) for row in lab.list_images()]
     assert ("agent", "2.0.0", "2.0.0") in listed
+    fake.add_image(f"{REPO}:3.0.0", labels={"org.opencontainers.image.created": "2026-02-03"})
+    created = {row.tag: row.created for row in lab.list_images()}
+    assert created["3.0.0"] == "2026-02-03"  # its label, else the engine's, to the second
+    assert re.fullmatch(r"2026-01-01T00:00:\d\dZ", created["1.0.0"] or "")
     assert [row.tag for row in lab.list_images()][:3] == ["1.0.0", "1.1.0", "1.2.0"]
     assert lab.build_images(None, None, False, "lab/base:1", lines.append) == []
 

@@ -80,7 +80,6 @@ def test_a_missing_version_is_built_on_demand_then_rolled_out_stop_first(
     assert fake.observations.max_total("web") == 1  # never two containers on one host port
 
 
-
 def test_a_version_to_build_on_the_way_needs_its_base_in_the_dry_run_too(
     lab: Lab, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,6 +89,7 @@ def test_a_version_to_build_on_the_way_needs_its_base_in_the_dry_run_too(
     with pytest.raises(BadInput, match="base image lab/absent:1 of web is not present"):
         lab.plan_rollout("web", "1.2.0")
     assert fake.called("build_service") == []
+
 
 def test_asking_for_a_surge_on_a_fixed_port_is_refused(lab: Lab, fake: FakeEngine) -> None:
     with pytest.raises(BadInput, match="cannot run a new replica beside an old one"):

@@ -231,16 +231,22 @@ def test_resolve_ignores_non_semver_tags_for_ranges() -> None:
         resolve("1.2", ["1.2", "v1.2", "1.2.0.1"], LOOSE)
 
 
+LATEST_HINT = (
+    "name a semver version like v1.3.0, or set policy: {allow_latest: true} in agentlab.yaml"
+)
+OTHER_HINT = (
+    "name a semver version like v1.3.0, or set policy: {allow_non_semver: true} in agentlab.yaml"
+)
+
+
 @pytest.mark.parametrize(
     ("spec", "policy", "message", "hint"),
     [
-        ("latest", STRICT, "'latest' is not allowed by the project policy",
-         "name a semver version like v1.3.0"),
+        ("latest", STRICT, "'latest' is not allowed by the project policy", LATEST_HINT),
         ("latest", VersionPolicy(allow_non_semver=True),
-         "'latest' is not allowed by the project policy", "name a semver version like v1.3.0"),
-        ("main", STRICT, "'main' is not a semver tag", "name a semver version like v1.3.0"),
-        ("main", VersionPolicy(allow_latest=True), "'main' is not a semver tag",
-         "name a semver version like v1.3.0"),
+         "'latest' is not allowed by the project policy", LATEST_HINT),
+        ("main", STRICT, "'main' is not a semver tag", OTHER_HINT),
+        ("main", VersionPolicy(allow_latest=True), "'main' is not a semver tag", OTHER_HINT),
         ("^1.x.y", LOOSE, "malformed version range '^1.x.y'",
          "use semver like v1.3.0 or a range like ^1.2"),
         ("a b", LOOSE, "malformed version range 'a b'",
