@@ -52,9 +52,7 @@ class TargetWatcher:
                 continue
             if replica.id in phase.unannounced:
                 phase.unannounced.discard(replica.id)
-                self.emit(
-                    ReplicaStarted(replica.id, replica.name, replica.version or phase.version)
-                )
+                self.emit(ReplicaStarted(replica.id, replica.name, shown_version(replica, phase)))
             reason = failure_of(replica, watch)
             if reason:
                 self.fail(phase, replica, reason, now)
@@ -81,7 +79,7 @@ class TargetWatcher:
         failed = FailedReplica(
             replica.id,
             replica.name,
-            replica.version or phase.version,
+            shown_version(replica, phase),
             reason,
             replica.health_log[-1] if replica.health_log else "",
             self.engine.logs_tail(replica.id),
@@ -162,3 +160,12 @@ def next_due(phase: Phase, now: float) -> float:
     ]
     dues.append(phase.last_progress + phase.settings.timeout)
     return min((due for due in dues if due > now), default=math.inf)
+
+
+def shown_version(replica: Replica, phase: Phase) -> str:
+    """The version a new replica is said to run: the tag the phase drives to (an image's
+    version label may be inherited from the image it was built from); for `latest`, its
+    label, which says more."""
+    if phase.version == "latest":
+        return replica.version or phase.version
+    return phase.version
