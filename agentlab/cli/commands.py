@@ -12,7 +12,7 @@ from agentlab.cli.canary_commands import cmd_weight
 from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json, versions_json
 from agentlab.cli.plans import show_plan, up_json, up_lines
-from agentlab.cli.render import images_table, status_table, versions_text
+from agentlab.cli.render import images_table, status_table, terminal_width, versions_text
 from agentlab.common.errors import BadInput
 from agentlab.lab.drift import unknown_line
 from agentlab.lab.status import LabStatus
@@ -71,7 +71,7 @@ def show_status(status: LabStatus, as_json: bool) -> int:
     if as_json:
         emit_json(status_json(status))
     else:
-        print(status_table(status))
+        print(status_table(status, terminal_width()))
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,13 +16,29 @@ from agentlab.state.history import Revision
 
 STATUS_HEADERS = ("SERVICE", "CONTAINER", "TAG", "VERSION", "IMAGE ID", "DIGEST", "STATE",
                   "HEALTH", "UPTIME")  # fmt: skip
+# what status leaves out, in this order, to fit a narrow terminal (a projector's)
+STATUS_OPTIONAL = ("DIGEST", "VERSION", "IMAGE ID", "UPTIME")
 HISTORY_HEADERS = ("SERVICE", "REV", "VERSION", "IMAGE ID", "DIGEST", "CAUSE", "STARTED",
                    "FINISHED", "OUTCOME")  # fmt: skip
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces; None shows as '-'."""
+def terminal_width() -> int | None:
+    """The terminal's columns when stdout is one; None for a pipe or a file (all columns)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    width: int | None = None,
+    optional: Sequence[str] = (),
+) -> str:
+    """Left-aligned columns separated by two spaces; None shows as '-'. Wider than
+    `width`, the `optional` columns go, in that order, until it fits: first those with
+    nothing to say ('-' throughout), then the others."""
     cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    if width is not None:
+        headers, cells = _fitted(list(headers), cells, width, optional)
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -31,12 +49,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _fitted(
+    headers: list[str], cells: list[list[str]], width: int, optional: Sequence[str]
+) -> tuple[list[str], list[list[str]]]:
+    """The columns left once the optional ones (empty ones first) went, as few as fit."""
+
+    def wide(columns: list[int]) -> int:
+        return sum(max([len(headers[i]), *(len(row[i]) for row in cells)]) + 2 for i in columns)
+
+    keep = list(range(len(headers)))
+    empty = [h for h in optional if all(row[headers.index(h)] == "-" for row in cells)]
+    for header in [*empty, *(h for h in optional if h not in empty)]:
+        if wide(keep) - 2 <= width:
+            break
+        keep.remove(headers.index(header))
+    return [headers[i] for i in keep], [[row[i] for i in keep] for row in cells]
+
+
 def short_digest(digest: str | None) -> str | None:
     return (digest or "")[7:19] or None
 
 
-def status_table(status: LabStatus) -> str:
-    """The `agentlab status` table, one row per replica, plus notes on blocked services."""
+def status_table(status: LabStatus, width: int | None = None) -> str:
+    """The `agentlab status` table, one row per replica, plus notes on blocked services;
+    narrower than `width` (a terminal's) without the columns that matter least."""
     rows: list[list[Any]] = []
     notes = []
     for svc in status.services:
@@ -71,7 +107,7 @@ def status_table(status: LabStatus) -> str:
                     "a rollout was interrupted; rollout resume or undo puts it right)"
                 )
     notes += [f"drift: {drift.line()}" for drift in status.drift]
-    text = f"project {status.project}\n" + table(STATUS_HEADERS, rows)
+    text = f"project {status.project}\n" + table(STATUS_HEADERS, rows, width, STATUS_OPTIONAL)
     return "\n".join([text, *notes])
 
 

@@ -519,7 +519,6 @@ def test_recreate_stops_all_then_starts_all() -> None:
     assert rig.images() == [NEW] * 3
 
 
-
 def test_a_new_replica_is_said_to_run_the_tag_asked_for_not_an_inherited_label() -> None:
     """1.9.0 built FROM the 1.1.0 image carries its version label: the events said a 1.1.0
     replica started and failed."""
@@ -529,6 +528,7 @@ def test_a_new_replica_is_said_to_run_the_tag_asked_for_not_an_inherited_label()
     assert result.outcome == "rolled-back"
     assert {event.version for event in rig.of(ReplicaStarted)} == {"1.9.0"}
     assert {failed.version for failed in result.failures} == {"1.9.0"}
+
 
 def test_a_lone_replica_going_first_skips_the_delay_and_is_down_from_its_leave() -> None:
     """Stop-first on one replica: once it leaves the name nobody answers, so the delay
