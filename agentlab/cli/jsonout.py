@@ -7,6 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from agentlab.common.durations import rfc3339
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import Replica
 from agentlab.lab.builds import ImageRow
@@ -23,7 +24,7 @@ def emit_json(value: Any) -> None:
 def status_json(status: LabStatus) -> dict[str, Any]:
     return {
         "project": status.project,
-        "taken_at": status.taken_at.isoformat(),
+        "taken_at": rfc3339(status.taken_at),
         "services": [
             {
                 "service": svc.name,

@@ -1,6 +1,9 @@
-"""Durations: parsed from Compose's Go-style strings, shown compactly."""
+"""Durations: parsed from Compose's Go-style strings, shown compactly; and instants as
+agentlab's JSON writes them."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _UNIT_ORDER = ("ms", "us", "µs", "ns", "h", "m", "s")  # longest match first
@@ -43,3 +46,8 @@ def format_duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def rfc3339(at: datetime) -> str:
+    """An instant as every JSON document of agentlab gives one: UTC, milliseconds, `Z`."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from agentlab.common.durations import rfc3339
+
 ProgressSink = Callable[[str], None]  # receives one progress line at a time
 
 
@@ -30,7 +32,7 @@ class Event:
         """A JSON-ready dict: `event`, `time` (RFC 3339) and the event's fields."""
         data: dict[str, Any] = {
             "event": self.kind,
-            "time": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": rfc3339(self.at),
         }
         for item in fields(self):
             if item.name != "at":

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, get_args
 
+from agentlab.common.durations import rfc3339
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JOURNAL_STATES, UNFINISHED, JournalState, Outcome
 from agentlab.state.directory import usable_directory
@@ -33,7 +34,7 @@ RevisionOutcome = Literal["in-progress"] | Outcome
 
 def now_rfc3339() -> str:
     """The current UTC time as an RFC 3339 string with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -115,6 +116,8 @@ def test_status_json_is_made_from_the_typed_status(
     web = next(s for s in status["services"] if s["service"] == "web")
     assert (web["ready"], web["desired"], web["managed"]) == (2, 2, True)
     assert {r["tag"] for r in web["replicas"]} == {"1.0.0"}
+    # every instant as the events and history give theirs: UTC, milliseconds, Z
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", status["taken_at"])
     assert main.main(["versions", "web", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["web"]
     assert [(r["version"], r["current"]) for r in rows] == [("1.0.0", True), ("2.0.0", False)]
