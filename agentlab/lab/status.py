@@ -28,7 +28,9 @@ class ServiceStatus:
 
     @property
     def ready(self) -> int:
-        return sum(1 for r in self.replicas if r.ready)
+        """Replicas that serve: ready, and not out of the service's name (an interrupted
+        rollout's: status showed 4/3 while one of them answered nothing)."""
+        return sum(1 for r in self.replicas if r.ready and r.named is not False)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from agentlab.engine.inspect import answers_service_name
 from agentlab.engine.model import Replica
+from agentlab.lab.status import ServiceStatus
 from agentlab.rollout.availability import serves
 from agentlab.rollout.departures import removal_order
 
@@ -65,3 +66,9 @@ def test_a_container_on_no_network_answers_no_name() -> None:
         assert answers_service_name(alone, "web") is None, mode
     named = {"NetworkSettings": {"Networks": {"shop_default": {"Aliases": ["shop-web-1", "web"]}}}}
     assert answers_service_name(named, "web") is True
+
+
+def test_status_counts_a_replica_out_of_the_name_as_not_serving() -> None:
+    serving, out = replica(1, default="172.20.0.9"), replace(replica(2), named=False)
+    service = ServiceStatus("web", True, "web:1", 2, [serving, out], [])
+    assert service.ready == 1  # it showed 2/2 while one answered nothing
