@@ -15,7 +15,7 @@ from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.lab.catalogue import Resolved
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.phase import refuse_unsafe
-from agentlab.rollout.planner import PlannedStep, plan
+from agentlab.rollout.planner import PlannedStep, budget, plan
 from agentlab.rollout.settings import (
     SURGE_OPTIONS,
     RolloutSettings,
@@ -98,6 +98,21 @@ def stop_first_when_needed(
     return without_surge(settings), without_surge(rollback), note
 
 
+def refuse_unrunnable(spec: ServiceSpec, *settings: RolloutSettings) -> None:
+    """BadInput for settings this service cannot run (a surge beside a fixed port, wider
+    than the ports a host port range spares), before anything changes."""
+    refuse_unsafe(spec, *settings)
+    spare = spec.spare_host_ports()
+    for each in settings:
+        surge = budget(spec.replicas, each).surge if each.strategy == "rolling" else 0
+        if spare is not None and 0 < spare < surge:  # none to spare: refused above
+            raise BadInput(
+                f"{spec.name}'s host port range has {counted(spare, 'port')} to spare, "
+                f"too few for a surge of {surge}",
+                hint=f"use --max-surge {spare}",
+            )
+
+
 def cautions_that_apply(spec: ServiceSpec) -> list[str]:
     """A service's surge cautions, unless update_config's `order: start-first` says a new
     replica may run beside the old one."""
@@ -133,7 +148,7 @@ def continued_plan(
         settings = settings_of(entry.service, options)
         rollback = build_rollback_settings(settings, spec.rollback_config)
         settings, rollback, note = stop_first_when_needed(spec, settings, rollback, options)
-        refuse_unsafe(spec, settings, rollback)
+        refuse_unrunnable(spec, settings, rollback)
         return RolloutPlan(spec, target, entry.from_image, settings, rollback,
                            "; ".join(filter(None, [stale, note])),
                            from_config=entry.from_config, options=options)  # fmt: skip

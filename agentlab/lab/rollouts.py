@@ -23,6 +23,7 @@ from agentlab.lab.rollout_plan import (
     RolloutPlan,
     continued_plan,
     refuse_beside,
+    refuse_unrunnable,
     stop_first_when_needed,
 )
 from agentlab.lab.traffic_layer import TrafficLayer
@@ -37,7 +38,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal
-from agentlab.rollout.phase import RolloutResult, refuse_unsafe
+from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings, build_rollback_settings, build_settings
 from agentlab.state.lock import project_lock
@@ -126,7 +127,7 @@ class Rollouts:
         settings, rollback, note = stop_first_when_needed(spec, settings, rollback, options)
         if from_config is not None:  # said when it starts: the versions are the same
             note = "; ".join(filter(None, ["the compose file's configuration edited", note]))
-        refuse_unsafe(spec, settings, rollback)
+        refuse_unrunnable(spec, settings, rollback)
         given = {key: value for key, value in options.items() if value is not None}
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record,
                               from_config, given)  # fmt: skip

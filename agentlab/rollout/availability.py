@@ -29,11 +29,11 @@ class Availability:
             self._counts = counts
             self.emit(ReplicaCounts(*counts, desired=self.desired))
 
-    def withdraw(self, ids: Collection[str], now: float) -> int:
+    def withdraw(self, ids: Collection[str], now: float) -> None:
         """Count replicas `ids` as serving no more from `now` (out of the name, before
-        their stop: clients no longer reach them); the ready replicas left."""
+        their stop: clients no longer reach them)."""
         self._views = [view for view in self._views if view.id not in ids]
-        return self._account(now)
+        self._account(now)
 
     def _account(self, now: float) -> int:
         ready = sum(view.ready for view in self._views)

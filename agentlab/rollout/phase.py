@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref
-from agentlab.common.words import counted
 from agentlab.engine.model import Replica, ServiceSpec
 from agentlab.engine.protocol import ReplicaCopier
 from agentlab.rollout.configs import ConfigTarget
@@ -120,22 +119,15 @@ class Phase:
 
 def refuse_unsafe(service: ServiceSpec, *settings: RolloutSettings) -> None:
     """Refuse settings that cannot work for this service, before changing anything."""
-    blockers, spare = service.surge_blockers(), service.spare_host_ports()
+    blockers = service.surge_blockers()
     for each in settings:
         if each.strategy != "rolling":
             continue
-        surge = budget(service.replicas, each).surge
-        if surge > 0 and blockers:
+        if budget(service.replicas, each).surge > 0 and blockers:
             raise BadInput(
                 f"{service.name} cannot run a new replica beside an old one: "
                 + "; ".join(blockers),
                 hint="use --max-surge 0 --max-unavailable 1, or --strategy recreate",
-            )
-        if spare is not None and 0 < spare < surge:  # none to spare: a blocker above
-            raise BadInput(
-                f"{service.name}'s host port range has {counted(spare, 'port')} to spare, "
-                f"too few for a surge of {surge}",
-                hint=f"use --max-surge {spare}",
             )
 
 

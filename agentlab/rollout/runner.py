@@ -287,15 +287,11 @@ class RolloutRunner:
                 break
             fresh = {r.id for r in target} - phase.stale
             new = [
-                ReplicaView(r.id, phase.watches[r.id].ready, phase.watches[r.id].failed)
+                ReplicaView(r.id, self._ready(phase, r), phase.watches[r.id].failed)
                 for r in replicas
                 if r.id in fresh
             ]
-            old = [
-                ReplicaView(r.id, serves(r, settings.name_when_ready))
-                for r in replicas
-                if r.id not in fresh
-            ]
+            old = [ReplicaView(r.id, self._ready(phase, r)) for r in replicas if r.id not in fresh]
             phase.served.update(view.id for view in old if view.ready)
             self.availability.observe(old, new, now)
             action = next_actions(self.desired, old, new, settings)
@@ -378,9 +374,11 @@ class RolloutRunner:
                 index = self._begin(phase, action, {"ids": list(ids)})
                 doomed = [replicas[cid] for cid in ids]
                 delay = self.departures.take_out(doomed, phase.settings)
-                if not self.availability.withdraw(ids, self.clock()):
-                    delay = 0.0  # no ready replica takes their clients: it would be downtime
+                self.availability.withdraw(ids, self.clock())  # not serving from now on
                 phase.after_removal = [r for r in replicas.values() if r.id not in ids]
+                serving = any(self._ready(phase, r) for r in phase.after_removal)
+                if not self.leave_alone and not serving:
+                    delay = 0.0  # no replica takes their clients: a delay would be downtime
                 if self._overlaps(phase.settings):
                     for replica in doomed:  # removed while the rollout goes on
                         phase.retiring.add(replica, self.clock() + delay, index)
@@ -389,6 +387,15 @@ class RolloutRunner:
                 for replica in doomed:
                     self.departures.remove(replica, phase.settings)
         self.journal.step_done(self.rollout_id, index)
+
+    def _ready(self, phase: Phase, replica: Replica) -> bool:
+        """Whether a replica serves: one this phase started once its watch says so (probe,
+        health or min_ready); another also when Docker's health and the name say so (a
+        running replica scale keeps was not ready until min_ready passed again)."""
+        watch = phase.watches.get(replica.id)
+        if watch is not None and watch.ready:
+            return True
+        return replica.id not in phase.ours and serves(replica, phase.settings.name_when_ready)
 
     def _overlaps(self, settings: RolloutSettings) -> bool:
         """Whether a replica out of the name may wait out its delay while the rollout goes

@@ -272,6 +272,18 @@ def test_scale_is_kept_for_later_rollouts(lab: Lab, fake: FakeEngine) -> None:
         lab.scale("agent", -1)
 
 
+def test_scale_runs_up_to_the_ports_a_host_range_has(tmp_path: Path) -> None:
+    """scale surges by its nature: the check that a rollout's surge fits the spare ports
+    refused scaling 2 to 3 replicas on a range of 4 ports."""
+    fake = FakeEngine(nap=0.0)
+    fake.add_image(f"{REPO}:1.0.0")
+    fake.add_service("agent", f"{REPO}:1.0.0", replicas=2)
+    fake.host_ports["agent"] = (PublishedPort(8000, None, "127.0.0.1", "tcp", (18101, 18104)),)
+    lab = make_facade(tmp_path, fake)
+    lab.scale("agent", 3)
+    assert len(fake.of("agent")) == 3
+
+
 def test_scale_refuses_a_count_no_lab_can_run_before_touching_anything(
     lab: Lab, fake: FakeEngine
 ) -> None:

@@ -12,7 +12,12 @@ from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.model import PublishedPort, ServiceSpec
 from agentlab.lab.catalogue import Resolved
-from agentlab.lab.rollout_plan import RolloutPlan, refuse_beside, stop_first_when_needed
+from agentlab.lab.rollout_plan import (
+    RolloutPlan,
+    refuse_beside,
+    refuse_unrunnable,
+    stop_first_when_needed,
+)
 from agentlab.rollout.settings import RolloutSettings
 
 CONFIG = {
@@ -200,6 +205,10 @@ def test_a_host_port_range_with_no_port_to_spare_blocks_a_surge() -> None:
     settings, _, note = stop_first_when_needed(spec, plain, plain, {})
     assert (settings.max_surge, settings.max_unavailable) == ("0", "1")
     assert note.startswith("stop-first, one replica fewer at a time: host port range")
+    one_spare = replace(spec, replicas=1)  # 2 ports: 1 to spare
+    refuse_unrunnable(one_spare, plain)
+    with pytest.raises(BadInput, match="range has 1 port to spare, too few for a surge of 2"):
+        refuse_unrunnable(one_spare, RolloutSettings(max_surge="2"))
 
 
 def test_a_lone_replica_on_the_host_network_rolls_stop_first_unless_asked() -> None:
