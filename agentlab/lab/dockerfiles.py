@@ -67,15 +67,28 @@ def global_arg(text: str, name: str) -> str | None:
         words = line.split()
         if words and words[0].upper() == "FROM":
             break
-        if len(words) > 1 and words[0].upper() == "ARG":
-            declared, _, default = words[1].partition("=")
-            if declared == name:
-                return default
+        if words and words[0].upper() == "ARG":
+            found = dict(_declared(words))
+            if name in found:
+                return found[name]
     return None
 
 
+def _declared(words: list[str]) -> list[tuple[str, str]]:
+    """An ARG line's arguments and their defaults ("" for none), quotes taken off:
+    `ARG A=1 B="x"`."""
+    pairs = []
+    for word in words[1:]:
+        name, _, default = word.partition("=")
+        if len(default) > 1 and default[0] == default[-1] and default[0] in "\"'":
+            default = default[1:-1]
+        pairs.append((name, default))
+    return pairs
+
+
 def _stages(text: str, args: Mapping[str, str]) -> tuple[str | None, list[_Stage]]:
-    """The `# syntax=` image, and each stage's name, base and --from sources."""
+    """The `# syntax=` image, and each stage's name, base and the stages or images it
+    takes files from (`COPY --from`, `RUN --mount=...,from=`)."""
     lines = _logical_lines(text)
     syntax = _SYNTAX.fullmatch(lines[0]) if lines else None
     values: dict[str, str] = {}
@@ -85,20 +98,31 @@ def _stages(text: str, args: Mapping[str, str]) -> tuple[str | None, list[_Stage
         if not words or words[0].startswith("#"):
             continue
         instruction = words[0].upper()
-        if instruction == "ARG" and not stages and len(words) > 1:
-            name, _, default = words[1].partition("=")
-            values[name] = args.get(name, _substitute(default, values))
+        if instruction == "ARG" and not stages:
+            for name, default in _declared(words):
+                values[name] = args.get(name, _substitute(default, values))
         elif instruction == "FROM":
             rest = [w for w in words[1:] if not w.startswith("--")]
             if rest:
                 name = rest[2].lower() if len(rest) > 2 and rest[1].upper() == "AS" else ""
                 stages.append(_Stage(name, _substitute(rest[0], {**values, **args})))
-        elif instruction in ("COPY", "ADD") and stages:
-            for word in words[1:]:
-                if word.startswith("--from="):
-                    source = word.removeprefix("--from=")
-                    stages[-1].sources.append(_substitute(source, {**values, **args}))
+        elif instruction in ("COPY", "ADD", "RUN") and stages:
+            for source in _sources(words[1:]):
+                stages[-1].sources.append(_substitute(source, {**values, **args}))
     return (syntax.group(1) if syntax else None), stages
+
+
+def _sources(words: list[str]) -> list[str]:
+    """What an instruction's flags take files from: `--from=X`, `--mount=...,from=X`."""
+    found = []
+    for word in words:
+        if word.startswith("--from="):
+            found.append(word.removeprefix("--from="))
+        elif word.startswith("--mount="):
+            options = dict(o.partition("=")[::2] for o in word.removeprefix("--mount=").split(","))
+            if options.get("from"):
+                found.append(options["from"])
+    return found
 
 
 def _logical_lines(text: str) -> list[str]:

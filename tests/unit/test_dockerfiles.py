@@ -77,3 +77,23 @@ def test_a_global_arg_default() -> None:
     assert global_arg(text, "BARE") == ""
     assert global_arg(text, "LATE") is None  # a stage's ARG: FROM cannot use it
     assert global_arg(text, "OTHER") is None
+
+
+def test_quoted_defaults_several_args_on_a_line_and_mounts_from_a_stage() -> None:
+    """`ARG BASE_IMAGE="python:3.12-slim"` gave the base with its quotes (refused as not
+    local); a stage used only by `RUN --mount=...,from=` was dropped from the walk, so its
+    image would have been pulled."""
+    text = (
+        'ARG GO=1.22 BASE_IMAGE="lab/base:1"\n'
+        "FROM lab/golang:${GO} AS deps\n"
+        "FROM ${BASE_IMAGE}\n"
+        "RUN --mount=type=bind,from=deps,source=/go,target=/go true\n"
+        "RUN --mount=type=cache,target=/root/.cache --mount=from=lab/tools:2,target=/t true\n"
+    )
+    assert global_arg(text, "BASE_IMAGE") == "lab/base:1"
+    assert global_arg(text, "GO") == "1.22"
+    assert base_images(text, {}, None, buildkit=True) == [
+        "lab/golang:1.22",
+        "lab/base:1",
+        "lab/tools:2",
+    ]
