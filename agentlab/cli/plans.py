@@ -41,6 +41,8 @@ def rollout_details(plan: RolloutPlan) -> list[str]:
         lines.append(f"  first fetch {plan.target.fetch.image} (locked, not here)")
     if plan.target.build is not None:
         lines.append(f"  first build {plan.target.build.tag} ({build_source(plan.target.build)})")
+    if plan.unchanged:
+        return [f"  {plan.unchanged}"]
     if plan.note:
         lines.append(f"  {plan.note}")
     steps = plan.canary.lines() if plan.canary else [s.line() for s in plan.steps()]
@@ -73,8 +75,11 @@ def rollout_json(plan: RolloutPlan) -> dict[str, Any]:
         "note": plan.note or None,
         "fetch": plan.target.fetch.image if plan.target.fetch else None,
         "build": build_json(plan.target.build) if plan.target.build else None,
-        "steps": canary.lines() if canary else [s.line() for s in plan.steps()],
+        "steps": []
+        if plan.unchanged
+        else (canary.lines() if canary else [s.line() for s in plan.steps()]),
         "gates": [gate.text for gate in canary.analysis.gates] if canary else [],
+        "unchanged": plan.unchanged or None,  # why there is nothing to do
     }
 
 

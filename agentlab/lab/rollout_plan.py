@@ -11,8 +11,9 @@ from typing import Any
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref, short_id, split_image_ref
 from agentlab.common.words import counted
-from agentlab.engine.model import Replica, ServiceSpec
+from agentlab.engine.model import ImageInfo, Replica, ServiceSpec
 from agentlab.lab.catalogue import Resolved
+from agentlab.rollout.availability import serves
 from agentlab.rollout.canary import CanaryPlan
 from agentlab.rollout.phase import refuse_unsafe
 from agentlab.rollout.planner import PlannedStep, budget, plan
@@ -43,22 +44,25 @@ class RolloutPlan:
     # the rollout options given (canary ones aside: the canary record keeps those),
     # journaled so that resume and undo run with the same settings
     options: Mapping[str, Any] = field(default_factory=dict)
+    # every replica already runs the target: what to say instead of running it
+    unchanged: str = ""
 
     @property
     def from_version(self) -> str:
         return split_image_ref(self.from_image)[1]
 
-    def nothing_to_do(self, replicas: Sequence[Replica], image_id: str | None) -> str | None:
+    def nothing_to_do(self, replicas: Sequence[Replica], image: ImageInfo | None) -> str:
         """What to say when every desired replica already runs the target's bytes from
-        its reference, ready (a rollout there would only add a revision); else None."""
+        its reference and serves (a rollout there would only add a revision); else ""."""
         want = self.service.replicas
-        if self.from_config is not None or not image_id or not want or len(replicas) != want:
-            return None
+        if self.from_config is not None or image is None or not want or len(replicas) != want:
+            return ""
+        named = self.settings.name_when_ready
         for replica in replicas:
-            if not replica.ready or replica.image_id != image_id:
-                return None
+            if not serves(replica, named) or replica.image_id != image.id:
+                return ""
             if not same_image_ref(replica.image_ref, self.target.image):
-                return None
+                return ""
         return (
             f"{self.service.name} already runs {self.target.tag} on "
             f"{counted(want, 'replica')}: nothing to do"

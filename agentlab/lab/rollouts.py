@@ -35,6 +35,7 @@ from agentlab.rollout.events import (
     JoinersRecreated,
     RolloutEvent,
     RolloutFinished,
+    RolloutStarted,
 )
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal
@@ -132,6 +133,10 @@ class Rollouts:
         planned = RolloutPlan(spec, target, start, settings, rollback, note, canary, record,
                               from_config, given)  # fmt: skip
         planned.steps()  # raises BadInput for an impossible budget
+        if not (from_config or target.build or target.fetch):  # a canary's too
+            info = self.model.image(target.image)
+            replicas = self.model.engine.replicas(service)
+            planned = replace(planned, unchanged=planned.nothing_to_do(replicas, info))
         return planned
 
     def plan(
@@ -160,13 +165,12 @@ class Rollouts:
         name = planned.service.name
         refuse_over_unfinished(history, name)
         target = planned.target
-        if target.build is None and target.fetch is None and planned.canary is None:
-            info = self.model.image(target.image)
-            replicas = self.model.engine.replicas(name)
-            if said := planned.nothing_to_do(replicas, info.id if info else None):
-                update_override(self.model.override_path, pins={name: target.image})
-                emit(RolloutFinished("complete", said, 0.0))  # and no revision recorded
-                return RolloutResult("complete", said, 0.0)
+        if planned.unchanged:  # said as a rollout that had nothing to do, no revision
+            update_override(self.model.override_path, pins={name: target.image})
+            emit(RolloutStarted(name, planned.from_version, target.tag, planned.service.replicas,
+                                planned.settings.strategy, "nothing to do"))  # fmt: skip
+            emit(RolloutFinished("complete", planned.unchanged, 0.0))
+            return RolloutResult("complete", planned.unchanged, 0.0)
 
         def report(line: str) -> None:
             emit(BuildProgress(target.image, line))

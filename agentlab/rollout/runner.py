@@ -373,12 +373,12 @@ class RolloutRunner:
             case RemoveOld(ids) | RemoveSurplus(ids):
                 index = self._begin(phase, action, {"ids": list(ids)})
                 doomed = [replicas[cid] for cid in ids]
-                delay = self.departures.take_out(doomed, phase.settings)
-                self.availability.withdraw(ids, self.clock())  # not serving from now on
                 phase.after_removal = [r for r in replicas.values() if r.id not in ids]
-                serving = any(self._ready(phase, r) for r in phase.after_removal)
-                if not self.leave_alone and not serving:
-                    delay = 0.0  # no replica takes their clients: a delay would be downtime
+                others = self.leave_alone or any(self._ready(phase, r) for r in phase.after_removal)
+                # with no other replica to answer, leaving the name and waiting the delay
+                # would only make its stop time downtime: it answers until it stops
+                delay = self.departures.take_out(doomed, phase.settings) if others else 0.0
+                self.availability.withdraw(ids, self.clock())  # not serving from now on
                 if self._overlaps(phase.settings):
                     for replica in doomed:  # removed while the rollout goes on
                         phase.retiring.add(replica, self.clock() + delay, index)

@@ -94,10 +94,14 @@ def test_a_rollout_to_what_every_replica_already_runs_changes_nothing(
         "complete",
         "agent already runs 1.1.0 on 2 replicas: nothing to do",
     )
-    assert [type(e) for e in events] == [RolloutFinished]
+    assert [type(e) for e in events] == [RolloutStarted, RolloutFinished]
+    assert lab.plan_rollout("agent", "1.1.0").unchanged == result.message  # the dry run too
     assert lab.history().revisions("agent") == revisions
     assert sorted(r.id for r in fake.replicas("agent")) == replicas
     assert read_override(lab.override_path).pins == {"agent": f"{REPO}:1.1.0"}
+    fake.leave_name(replicas[1], "agent")  # out of the name (an interruption's): not done
+    assert lab.plan_rollout("agent", "1.1.0").unchanged == ""
+    fake.join_name(replicas[1], "agent")
     fake.kill_replica(replicas[0])  # one not ready: the rollout replaces it
     assert lab.rollout("agent", "1.1.0").message == "agent runs 1.1.0 on 2 replicas"
 
@@ -416,6 +420,10 @@ def test_a_canary_through_the_facade_ends_on_the_new_version_and_journals_its_pl
     weights = [e for e in events if isinstance(e, WeightSet)]
     assert [(e.percent, e.exact) for e in weights] == [(50, False), (100, False)]
     assert [r.outcome for r in lab.history().revisions("agent")] == ["complete", "complete"]
+    again = lab.rollout("agent", "1.1.0", {"strategy": "canary", "steps": "0,100"})
+    assert again.message == "agent already runs 1.1.0 on 2 replicas: nothing to do"
+    assert len(lab.history().revisions("agent")) == 2  # it emptied the service, "promoted"
+    assert tags(fake) == ["1.1.0", "1.1.0"]
 
 
 def test_canary_options_are_checked_before_anything_changes(lab: Lab, fake: FakeEngine) -> None:

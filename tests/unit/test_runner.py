@@ -530,16 +530,18 @@ def test_a_new_replica_is_said_to_run_the_tag_asked_for_not_an_inherited_label()
     assert {failed.version for failed in result.failures} == {"1.9.0"}
 
 
-def test_a_lone_replica_going_first_skips_the_delay_and_is_down_from_its_leave() -> None:
-    """Stop-first on one replica: once it leaves the name nobody answers, so the delay
-    would only lengthen the downtime (a client saw 4.1 s where 1.6 s was reported), and
-    the downtime runs from the leave; with another replica still ready, the delay stays."""
+def test_a_lone_replica_going_first_answers_until_it_stops() -> None:
+    """Stop-first on one replica: once it left the name nobody answered, so the leave and
+    the delay only lengthened the downtime (a client saw 4.1 s where 1.6 s was reported,
+    and a slow stop was all downtime); it is stopped at once, the downtime counted from
+    then. With another replica still ready, it leaves first and the delay stays."""
     rig = make_rig(HEALTHY, replicas=1)
     stop_first = {"max_surge": "0", "max_unavailable": "1", "deregistration_delay": 30.0}
     result = rig.run(cli=stop_first)
     assert result.outcome == "complete"
     assert result.duration < 30  # the fake clock: no 30 s delay was waited
     assert result.downtime == pytest.approx(result.duration, abs=1.5)
+    assert rig.of(ReplicaLeft) == []  # it answered until it stopped
 
     pair = make_rig(HEALTHY, replicas=2)
     result = pair.run(cli=stop_first)
