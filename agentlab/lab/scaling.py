@@ -12,6 +12,7 @@ from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab import joiners
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.rollout_plan import cautions_that_apply
 from agentlab.lab.rollouts import failure_details
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import refuse_over_unfinished
@@ -48,9 +49,9 @@ def scale(
             f"replicas must be at most {MAX_REPLICAS}, not {replicas}: one engine runs the lab",
             hint=f"agentlab scale {service} 3",
         )
-    if replicas > 1 and spec.surge_blockers():
-        raise BadInput(
-            f"{service} cannot run {replicas} replicas: " + "; ".join(spec.surge_blockers()),
+    if replicas > 1 and (reasons := spec.surge_blockers() or cautions_that_apply(spec)):
+        raise BadInput(  # a caution: its one container alone should write its volume
+            f"{service} cannot run {replicas} replicas: " + "; ".join(reasons),
             hint="scale it to 1",
         )
     image = model.current_image(service)

@@ -288,6 +288,23 @@ def test_scale_runs_up_to_the_ports_a_host_range_has(tmp_path: Path) -> None:
     assert len(fake.of("agent")) == 3
 
 
+def test_scale_refuses_a_second_writer_of_a_lone_replicas_named_volume(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    """`scale db 2` started a second database on the same data volume, the case rollouts
+    go stop-first for; `order: start-first` says both may run."""
+    fake.spec_fields["agent"] = {"named_volumes": ("db-data",)}
+    fake.scales["agent"] = 1
+    lab = make_facade(tmp_path, fake)
+    with pytest.raises(BadInput, match="named volume db-data would be written by two"):
+        lab.scale("agent", 2)
+    assert fake.called("add_replicas") == []
+    fake.spec_fields["agent"] = {"named_volumes": ("db-data",),
+                                 "update_config": {"order": "start-first"}}  # fmt: skip
+    make_facade(tmp_path, fake).scale("agent", 2)
+    assert len(fake.of("agent")) == 2
+
+
 def test_scale_refuses_a_count_no_lab_can_run_before_touching_anything(
     lab: Lab, fake: FakeEngine
 ) -> None:
