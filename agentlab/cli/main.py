@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     before = None
     commands_base.OPENED.clear()
-    commands_base.WARNINGS.clear()
+    commands_base.HELD.clear()
     try:
         args = build_parser().parse_args(args_list)
         if args.command is None:
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
             return open_tui(Lab(load_project(args.files, args.project, args.env)))
         if threading.current_thread() is threading.main_thread():
             before = signal.signal(signal.SIGTERM, on_sigterm)
-        with reader_safe_stdout():
+        with reader_safe_stdout(), commands_base.warnings_first():
             return commands.run(args)
     except AgentlabError as error:
         said = error.message if isinstance(error, InterruptedRollout) else ""

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -316,11 +318,16 @@ def test_up_refuses_to_start_over_an_interrupted_rollout(
             "error: the rollout of web 1.0.0 -> 2.0.0 was interrupted after 0 steps, 1 more "
             "under way (hint: agentlab rollout resume web, or agentlab rollout undo web)"
         ]
-    assert main.main(["status"]) == 0  # a command that goes on still warns first
-    assert capsys.readouterr().err.startswith("warning: the rollout of web 1.0.0 -> 2.0.0")
+    merged = io.StringIO()  # stdout and stderr as a terminal shows them, in order
+    monkeypatch.setattr(sys, "stdout", merged)
+    monkeypatch.setattr(sys, "stderr", merged)
+    assert main.main(["status"]) == 0  # a command that goes on warns first
+    assert merged.getvalue().startswith("warning: the rollout of web 1.0.0 -> 2.0.0")
     assert sorted(fake.images_of("web")) == left
     assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]
+    merged.seek(0), merged.truncate()
     assert main.main(["rollout", "undo", "web"]) == 0
+    assert "warning" not in merged.getvalue().splitlines()[-1]  # not after it is undone
     assert main.main(["up"]) == 0
 
 
