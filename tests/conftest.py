@@ -188,6 +188,8 @@ def kill_while_out_of_the_name(lab: LabRun, service: str, version: str) -> None:
         while f"left the name {service}" not in out.read_text():
             assert rollout.poll() is None and time.monotonic() < deadline, out.read_text()
             time.sleep(0.2)
+        status = lab("status")  # while it runs, it is not said to be interrupted
+        assert "(out of its name: a rollout of it is under way)" in status.out, status.out
         rollout.send_signal(signal.SIGKILL)
         rollout.wait(30)
     finally:

@@ -35,6 +35,7 @@ def status_json(status: LabStatus) -> dict[str, Any]:
                 "job": svc.job,
                 "surge_blockers": svc.blockers,
                 "canary": _canary(status, svc.name),
+                "rollout_under_way": svc.name in status.rolling,  # in another process
                 "replicas": [
                     {
                         **replica_json(r, status.taken_at, status.digests.get(r.image_id)),

@@ -102,10 +102,11 @@ def status_table(status: LabStatus, width: int | None = None) -> str:
             notes.append(f"note: {svc.name} cannot take extra replicas: {blocker}")
         for replica in svc.replicas:
             if replica.running and replica.named is False:
-                notes.append(
-                    f"note: {replica.name} does not answer to {svc.name} (out of its name: "
-                    "a rollout was interrupted; rollout resume or undo puts it right)"
-                )
+                why = "a rollout was interrupted; rollout resume or undo puts it right"
+                if svc.name in status.rolling:
+                    why = "a rollout of it is under way"
+                notes.append(f"note: {replica.name} does not answer to {svc.name} (out of its "
+                             f"name: {why})")  # fmt: skip
     notes += [f"drift: {drift.line()}" for drift in status.drift]
     text = f"project {status.project}\n" + table(STATUS_HEADERS, rows, width, STATUS_OPTIONAL)
     return "\n".join([text, *notes])

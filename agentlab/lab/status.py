@@ -12,6 +12,7 @@ from agentlab.lab.canaries import CanaryView
 from agentlab.lab.drift import Drift
 from agentlab.lab.drift_reading import read_drift
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.unfinished import interrupted
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class LabStatus:
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running now
     drift: tuple[Drift, ...] = ()
+    # services whose rollout another agentlab process is running now (not interrupted)
+    rolling: frozenset[str] = frozenset()
 
     def drift_of(self, subject: str) -> Drift | None:
         """The drift of a replica (by name) or a tag, if any."""
@@ -74,4 +77,13 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
     drift = read_drift(model, replicas, local_only=True).drifts  # no registry, no other env
-    return LabStatus(model.name, services, digests, drift=drift)
+    return LabStatus(model.name, services, digests, drift=drift, rolling=_rolling(model))
+
+
+def _rolling(model: ProjectModel) -> frozenset[str]:
+    """The services whose rollout is under way in a live process."""
+    if not model.has_history():
+        return frozenset()
+    history = model.history()
+    stopped = {entry.rollout_id for entry in interrupted(history)}
+    return frozenset(e.service for e in history.unfinished() if e.rollout_id not in stopped)

@@ -3,8 +3,10 @@ with none says so (it printed a bare `ghost:`)."""
 
 from __future__ import annotations
 
-from agentlab.cli.render import table, versions_text
+from agentlab.cli.render import status_table, table, versions_text
+from agentlab.engine.model import Replica
 from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.status import LabStatus, ServiceStatus
 
 
 def test_versions_star_the_current_one_and_say_when_there_is_none() -> None:
@@ -26,8 +28,11 @@ def test_a_table_too_wide_for_the_terminal_drops_the_optional_columns_empty_ones
     full = table(headers, rows)
     assert full.splitlines()[0].split() == ["SERVICE", "CONTAINER", "VERSION", "IMAGE", "ID",
                                             "UPTIME"]  # fmt: skip
-    assert table(headers, rows, width=len(full.splitlines()[1])) == full  # it fits: all stay
     optional = ("IMAGE ID", "VERSION", "UPTIME")
+    exact = max(len(line) for line in full.splitlines())
+    assert table(headers, rows, width=exact, optional=optional) == full  # it fits: all stay
+    one_less = table(headers, rows, width=exact - 1, optional=optional)
+    assert "VERSION" not in one_less and "IMAGE ID" in one_less
     narrower = table(headers, rows, width=41, optional=optional)
     assert narrower.splitlines() == [
         "SERVICE  CONTAINER   IMAGE ID      UPTIME",  # VERSION said nothing: it went first
@@ -37,3 +42,15 @@ def test_a_table_too_wide_for_the_terminal_drops_the_optional_columns_empty_ones
         "SERVICE",
         "CONTAINER",
     ]
+
+
+def test_a_replica_out_of_the_name_is_said_to_be_in_a_rollout_under_way_or_interrupted() -> None:
+    out = Replica(id="id1", name="shop-web-1", service="web", number=1, image_ref="web:1",
+                  image_id="sha256:1", state="running", health="healthy", started_at=None,
+                  named=False)  # fmt: skip
+    service = ServiceStatus("web", True, "web:1", 1, [out], [])
+    interrupted = status_table(LabStatus("shop", [service]))
+    assert interrupted.endswith("(out of its name: a rollout was interrupted; rollout resume "
+                                "or undo puts it right)")  # fmt: skip
+    running = status_table(LabStatus("shop", [service], rolling=frozenset({"web"})))
+    assert running.endswith("(out of its name: a rollout of it is under way)")
