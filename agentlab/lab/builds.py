@@ -23,7 +23,7 @@ from agentlab.engine.model import ServiceSpec
 from agentlab.engine.protocol import Engine
 from agentlab.engine.registry import RegistryRefused
 from agentlab.lab import gitsource, registry
-from agentlab.lab.dockerfiles import base_images, global_arg
+from agentlab.lab.dockerfiles import base_images, frontend, global_arg
 from agentlab.lab.model import ProjectModel
 from agentlab.project.config import CatalogueEntry
 from agentlab.state.lock import project_lock
@@ -45,7 +45,8 @@ class CatalogueBuild:
     context: Path
     args: Mapping[str, str]
     dockerfile: str | None = None
-    takes_base: bool = False  # its Dockerfile declares a global ARG BASE_IMAGE
+    settable_base: str | None = None  # the base BASE_IMAGE names: the one chosen, else its own
+    frontend: str | None = None  # the `# syntax=` line's image
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class ServiceBuild:
     labels: Mapping[str, str]
     bases: tuple[str, ...]
     args: Mapping[str, str]
-    takes_base: bool = False  # its Dockerfile declares a global ARG BASE_IMAGE
+    settable_base: str | None = None  # the base BASE_IMAGE names when agentlab may set it
+    frontend: str | None = None  # the `# syntax=` line's image
 
 
 BuildJob = CatalogueBuild | ServiceBuild
@@ -119,7 +121,10 @@ def catalogue_jobs(
                 context=entry.context,
                 args=args,
                 dockerfile=entry.dockerfile,
-                takes_base=global_arg(text, "BASE_IMAGE") is not None,
+                settable_base=args["BASE_IMAGE"]
+                if global_arg(text, "BASE_IMAGE") is not None
+                else None,
+                frontend=frontend(text),
             )
         )
     return jobs
@@ -152,7 +157,10 @@ def service_job(spec: ServiceSpec, repository: str, version: str, base: str | No
         labels=labels,
         bases=tuple(bases),
         args=args,
-        takes_base=declared is not None,
+        settable_base=args.get("BASE_IMAGE", declared)
+        if "BASE_IMAGE" not in spec.build.args
+        else None,
+        frontend=frontend(text),
     )
 
 
@@ -161,11 +169,18 @@ def check_bases(engine: Engine, jobs: list[BuildJob]) -> None:
     for job in jobs:
         missing = [base for base in job.bases if engine.image(base) is None]
         if missing:
-            way = ", or set AGENTLAB_BASE_IMAGE to a local image" if job.takes_base else ""
+            if missing[0] == job.frontend:
+                raise BadInput(
+                    f"the BuildKit frontend {missing[0]} that {job.service}'s Dockerfile names "
+                    "(# syntax=) is not present locally (agentlab never pulls)",
+                    hint=f"docker pull {missing[0]}, or remove that line to build with the "
+                    "engine's own frontend",
+                )
+            way = ", or set AGENTLAB_BASE_IMAGE to a local image"
             raise BadInput(
                 f"base image {missing[0]} of {job.service} is not present locally "
                 "(agentlab never pulls)",
-                hint=f"docker pull {missing[0]}{way}",
+                hint=f"docker pull {missing[0]}{way if missing[0] == job.settable_base else ''}",
             )
 
 

@@ -60,6 +60,13 @@ def base_images(
     return list(dict.fromkeys(found))
 
 
+def frontend(text: str) -> str | None:
+    """The BuildKit frontend image a `# syntax=` first line names, if any."""
+    lines = _logical_lines(text)
+    syntax = _SYNTAX.fullmatch(lines[0]) if lines else None
+    return syntax.group(1) if syntax else None
+
+
 def global_arg(text: str, name: str) -> str | None:
     """The default of the global `ARG name` (before the first FROM): "" when it has none,
     None when the Dockerfile declares no such argument."""
@@ -90,7 +97,6 @@ def _stages(text: str, args: Mapping[str, str]) -> tuple[str | None, list[_Stage
     """The `# syntax=` image, and each stage's name, base and the stages or images it
     takes files from (`COPY --from`, `RUN --mount=...,from=`)."""
     lines = _logical_lines(text)
-    syntax = _SYNTAX.fullmatch(lines[0]) if lines else None
     values: dict[str, str] = {}
     stages: list[_Stage] = []
     for line in lines:
@@ -109,7 +115,7 @@ def _stages(text: str, args: Mapping[str, str]) -> tuple[str | None, list[_Stage
         elif instruction in ("COPY", "ADD", "RUN") and stages:
             for source in _sources(words[1:]):
                 stages[-1].sources.append(_substitute(source, {**values, **args}))
-    return (syntax.group(1) if syntax else None), stages
+    return frontend(text), stages
 
 
 def _sources(words: list[str]) -> list[str]:

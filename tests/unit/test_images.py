@@ -138,7 +138,7 @@ def test_a_service_build_keeps_its_dockerfile_base_unless_one_is_chosen(
     (tmp_path / "Dockerfile").write_text(f"ARG BASE_IMAGE={BASE}\nFROM ${{BASE_IMAGE}}\n")
     spec = ServiceSpec("web", "shop-web:1.0.0", BuildSection(str(tmp_path)), 1)
     own = service_job(spec, "shop-web", "1.1.0", chosen_base_image(None))
-    assert (own.bases, own.args.get("BASE_IMAGE"), own.takes_base) == ((BASE,), None, True)
+    assert (own.bases, own.args.get("BASE_IMAGE"), own.settable_base) == ((BASE,), None, BASE)
     given = service_job(spec, "shop-web", "1.1.0", chosen_base_image("lab/other:2"))
     assert (given.bases, given.args["BASE_IMAGE"]) == (("lab/other:2",), "lab/other:2")
     monkeypatch.setenv("AGENTLAB_BASE_IMAGE", "lab/env:3")
@@ -159,3 +159,15 @@ def test_a_service_build_keeps_its_dockerfile_base_unless_one_is_chosen(
         "(agentlab never pulls)"
     )
     assert refused.value.hint == f"docker pull {BASE}, or set AGENTLAB_BASE_IMAGE to a local image"
+    (tmp_path / "Dockerfile").write_text("# syntax=docker/dockerfile:1.4\nFROM lab/base:1 AS a\n")
+    fake.add_image("lab/base:1")
+    with pytest.raises(BadInput) as refused:  # every awesome-compose sample has that line
+        check_bases(fake, [service_job(spec, "shop-web", "1.1.0", None)])
+    assert refused.value.message.startswith("the BuildKit frontend docker/dockerfile:1.4")
+    assert refused.value.hint.endswith(
+        "or remove that line to build with the engine's own frontend"
+    )
+    (tmp_path / "Dockerfile").write_text("FROM lab/other:1 AS a\n")
+    with pytest.raises(BadInput) as refused:  # no BASE_IMAGE to set: the variable is no help
+        check_bases(fake, [service_job(spec, "shop-web", "1.1.0", "lab/base:1")])
+    assert refused.value.hint == "docker pull lab/other:1"
