@@ -80,9 +80,9 @@ class TrafficLayer:
         extra: dict[str, list[int]] = {}
         for item in added:
             name, _, port = item.partition(":")
-            if port and not port.isdigit():
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
                 raise BadInput(
-                    f"--traffic-layer {item}: not SERVICE or SERVICE:PORT",
+                    f"--traffic-layer {item}: not SERVICE or SERVICE:PORT (1-65535)",
                     hint="--traffic-layer web, or --traffic-layer agent:8000",
                 )
             extra.setdefault(name, []).extend([int(port)] if port else [])

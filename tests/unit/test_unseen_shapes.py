@@ -119,6 +119,18 @@ def test_a_udp_port_is_refused_by_the_traffic_layer_before_anything_changes(
     assert not lab.override_path.exists() or "9000" not in lab.override_path.read_text()
 
 
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_a_traffic_layer_port_out_of_range_is_bad_input(
+    lab: Lab, fake: FakeEngine, port: str
+) -> None:
+    """`--traffic-layer web:65536` passed the dry run, then started the lab and the proxy
+    before HAProxy refused the server: exit 1 with everything left running."""
+    fake.add_image("shop/app:1.0.0")
+    with pytest.raises(BadInput, match=r"not SERVICE or SERVICE:PORT \(1-65535\)"):
+        lab.plan_up(None, {}, traffic_layer=[f"app:{port}"])
+    assert fake.called("up") == []
+
+
 @pytest.mark.parametrize(
     ("container_name", "hint"),
     [("shop-app", "remove container_name"), (None, "agentlab up --traffic-layer app")],
