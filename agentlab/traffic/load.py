@@ -69,6 +69,12 @@ class TrafficReport:
         return self.sent / self.duration if self.duration > 0 else 0.0
 
     @property
+    def lost(self) -> int:
+        """Failed requests that were sent: a `backlog` one never left (this client fell
+        behind on a busy machine, not the service)."""
+        return self.failed - self.failures.get("backlog", 0)
+
+    @property
     def failure_ratio(self) -> float:
         return self.failed / self.sent if self.sent else 0.0
 

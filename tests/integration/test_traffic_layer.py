@@ -60,7 +60,7 @@ def test_a_fixed_port_service_surges_through_the_proxy_and_loses_nothing(
     assert rolled.code == 0, rolled.err
     assert "max surge 1, max unavailable 0" in rolled.out and "stop-first" not in rolled.out
     for report in reports:
-        assert report.failed == 0, report.lines()
+        assert report.lost == 0, report.lines()
         assert {"1.0.0", "1.1.0"} <= set(report.versions)
     proxied = since(read(metrics).get(BACKEND, {}), before)
     clients = Counter[str]()

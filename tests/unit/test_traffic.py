@@ -248,3 +248,13 @@ def test_histogram_percentiles_within_one_percent() -> None:
     assert stats.count == 100 and stats.max_ms == 100.0
     assert stats.p50_ms == pytest.approx(50, rel=0.01)
     assert stats.p95_ms == pytest.approx(95, rel=0.01)
+
+
+def test_requests_the_client_never_sent_are_not_lost_by_the_service() -> None:
+    """A busy machine makes the client fall behind: those requests fail as backlog, and a
+    test that the service lost none (or that the proxy counted its failures) reads them
+    apart."""
+    report = TrafficReport(url="http://127.0.0.1:8080/", offered_rps=100, duration=20.0,
+                           sent=1958, ok=1769, failed=189,
+                           failures=Counter({"backlog": 188, "500": 1}))  # fmt: skip
+    assert report.lost == 1
