@@ -401,12 +401,16 @@ class ComposeEngine:
 
     def down(self, volumes: bool = False) -> None:
         """Every container of the project goes, those of inactive profiles too (one started
-        while its profile was active kept running, and the network with it)."""
-        self._whales(
-            "compose down",
-            lambda c: c.compose.down(volumes=volumes, remove_orphans=True, quiet=True),
-            profiles=["*"],
-        )
+        while its profile was active kept running, and the network with it); if a profile's
+        service does not load (an env_file missing), the active ones only."""
+
+        def down(client: DockerClient) -> None:
+            client.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
+
+        try:
+            self._whales("compose down", down, profiles=["*"])
+        except OperationFailed:
+            self._whales("compose down", down)
 
     def events(self) -> DockerEventStream:
         return project_events(self.project)

@@ -59,7 +59,7 @@ class NameKeeper:
         changed, before = [], {}
         for network, wanted in names.items():
             endpoint = endpoints.get(network)
-            if endpoint is None and join and document:  # a leave cut short: on no network
+            if endpoint is None and join and document and not endpoints:  # a leave cut short
                 own_name = str(document.get("Name", "")).lstrip("/")
                 self.transport.connect(network, container_id, {"Aliases": [own_name, *wanted]})
                 changed.append(network)

@@ -254,6 +254,10 @@ def build_images(
                     f"{name}'s versions come from the catalogue in agentlab.yaml",
                     hint="build one with --version, or all with no option",
                 )
+            if wanted and wanted not in catalogue[name].versions:
+                known = ", ".join(catalogue[name].versions) or "none"
+                raise BadInput(f"{name}'s catalogue in agentlab.yaml has no version {wanted}",
+                               hint=f"its versions: {known}")  # fmt: skip
             jobs += catalogue_jobs(catalogue[name], base_image(base), wanted)
         elif spec.build is not None and (wanted or from_git):
             own = wanted or gitsource.version_from_git(Path(spec.build.context))

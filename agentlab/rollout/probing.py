@@ -83,8 +83,9 @@ def probe(
     return "failed" if failed else "pending"
 
 
-def failed_reason(state: ProbeState, check: Healthcheck) -> str:
+def failed_reason(state: ProbeState, check: Healthcheck | None) -> str:
     """The failure line of a replica whose probes failed: agentlab's probes, more often
     than Docker's, over the time Docker's `retries` would have taken."""
-    return (f"failed its health check after its start period (retries: {check.retries}; "
-            f"{state.failures} of agentlab's probes failed in a row)")  # fmt: skip
+    retries = f"retries: {check.retries}; " if check is not None else ""
+    return (f"failed its health check after its start period ({retries}{state.failures} of "
+            "agentlab's probes failed in a row)")  # fmt: skip

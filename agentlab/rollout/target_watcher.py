@@ -123,7 +123,7 @@ class TargetWatcher:
             verdict = probe(
                 self.engine, replica, watch.probe, watch.running_since, interval, self.clock
             )
-            if verdict == "failed" and replica.healthcheck is not None:
+            if verdict == "failed":
                 reason = failed_reason(watch.probe, replica.healthcheck)
                 self.fail(phase, replica, reason, self.clock())
             return verdict == "ready", "probe"

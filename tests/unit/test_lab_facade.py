@@ -376,6 +376,11 @@ def test_images_build_the_catalogue_and_list_the_tags(tmp_path: Path, fake: Fake
     assert re.fullmatch(r"2026-01-01T00:00:\d\dZ", created["1.0.0"] or "")
     assert [row.tag for row in lab.list_images()][:3] == ["1.0.0", "1.1.0", "1.2.0"]
     assert lab.build_images(None, None, False, "lab/base:1", lines.append) == []
+    with pytest.raises(BadInput) as refused:  # not "no build section and no catalogue entry"
+        lab.build_images("9.9.9", "agent", False, "lab/base:1", lines.append)
+    assert refused.value.one_line() == (
+        "agent's catalogue in agentlab.yaml has no version 9.9.9 (hint: its versions: 2.0.0)"
+    )
 
 
 def test_images_build_of_an_image_only_service_says_why_there_is_nothing_to_build(
