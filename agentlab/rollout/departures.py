@@ -145,20 +145,22 @@ class Departures:
     def remove(self, replica: Replica, settings: RolloutSettings) -> None:
         """Drain before stop: SIGTERM with the drain timeout, then remove; out of the
         traffic layer for good."""
-        self._draining(replica)
+        self._draining(replica, settings)
         self.stop_and_remove(replica, settings)
         self._removed(replica)
 
-    def _draining(self, replica: Replica) -> None:
+    def _grace(self, settings: RolloutSettings) -> float:
+        """Seconds from SIGTERM to SIGKILL: the drain timeout, else the stop grace period."""
+        timeout = settings.drain_timeout
+        return self.service.stop_grace_period if timeout is None else timeout
+
+    def _draining(self, replica: Replica, settings: RolloutSettings) -> None:
         if replica.state not in ("exited", "dead"):
-            self.emit(ReplicaDraining(replica.id, replica.name))
+            self.emit(ReplicaDraining(replica.id, replica.name, self._grace(settings)))
 
     def stop_and_remove(self, replica: Replica, settings: RolloutSettings) -> None:
         if replica.state not in ("exited", "dead"):
-            timeout = settings.drain_timeout
-            self.engine.stop_replica(
-                replica.id, self.service.stop_grace_period if timeout is None else timeout
-            )
+            self.engine.stop_replica(replica.id, self._grace(settings))
         self.engine.remove_replica(replica.id)
 
     def _removed(self, replica: Replica) -> None:
@@ -180,7 +182,7 @@ class Departures:
             if now is None:
                 self.sleep(retiring.due - self.clock())
             replica = retiring.replica
-            self._draining(replica)
+            self._draining(replica, settings)
             removal = Removal(retiring, self, settings)
             retirements.removing[replica.id] = removal
             removal.thread.start()

@@ -147,9 +147,10 @@ def _moved(networks: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class ReplicaDraining(ReplicaEvent):
     kind: ClassVar[str] = "replica_draining"
+    grace: float = 0.0  # seconds from SIGTERM to SIGKILL (a stop that ignores SIGTERM waits)
 
     def line(self) -> str:
-        return f"   draining {self.name}"
+        return f"   draining {self.name} (SIGTERM; killed after {self.grace:g}s if still running)"
 
 
 @dataclass(frozen=True)

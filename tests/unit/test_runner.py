@@ -542,6 +542,8 @@ def test_a_lone_replica_going_first_answers_until_it_stops() -> None:
     assert result.duration < 30  # the fake clock: no 30 s delay was waited
     assert result.downtime == pytest.approx(result.duration, abs=1.5)
     assert rig.of(ReplicaLeft) == []  # it answered until it stopped
+    (draining,) = rig.of(ReplicaDraining)  # a stop that ignores SIGTERM is waited: said so
+    assert draining.line().endswith("(SIGTERM; killed after 10s if still running)")
 
     pair = make_rig(HEALTHY, replicas=2)
     result = pair.run(cli=stop_first)
