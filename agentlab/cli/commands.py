@@ -101,9 +101,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     lab = open_lab(args)
-    say(f"taking project {lab.name} down (a container that ignores SIGTERM takes its stop "
-        "grace period)")  # fmt: skip
-    lab.down(args.volumes)
+    lab.down(args.volumes, say)
     say(f"project {lab.name} is down")
     return 0
 

@@ -184,8 +184,8 @@ class Lab:
         pinned = locking.locked_targets(self.model, quiet, start=False) if locked else ()
         return self.lifecycle.plan(version, sets, traffic_layer, pinned)
 
-    def down(self, volumes: bool) -> None:
-        self.lifecycle.down(volumes)
+    def down(self, volumes: bool, progress: ProgressSink = quiet) -> None:
+        self.lifecycle.down(volumes, progress)
 
     def scale(
         self, service: str, replicas: int, timeout: float = 120.0, progress: ProgressSink = quiet

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import closing, suppress
 
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
-from agentlab.common.events import ProgressSink
+from agentlab.common.events import ProgressSink, quiet
 from agentlab.engine.model import Replica
 from agentlab.lab import builds, environment_ports, lock_policy, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
@@ -165,7 +165,9 @@ class Lifecycle:
                 details=failure_details(result),
             )
 
-    def down(self, volumes: bool) -> None:
+    def down(self, volumes: bool, progress: ProgressSink = quiet) -> None:
         self.model.engine.check()
         with project_lock(self.model.state_dir, "down"):
+            progress(f"taking project {self.model.name} down (a container that ignores "
+                     "SIGTERM takes its stop grace period)")  # fmt: skip
             self.model.engine.down(volumes=volumes)

@@ -390,3 +390,13 @@ def test_an_interrupted_start_leaves_no_revision_in_progress(
     [revision] = json.loads(capsys.readouterr().out)
     assert (revision["version"], revision["outcome"]) == ("1.1.0", "failed")
     assert revision["finished_at"]
+
+
+def test_down_says_what_it_waits_for(fake: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    """A container that ignores SIGTERM keeps down waiting its stop grace: said first."""
+    assert main.main(["down"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "taking project lab down (a container that ignores SIGTERM takes its stop grace period)",
+        "project lab is down",
+    ]
+    assert fake.images_of("web") == []
