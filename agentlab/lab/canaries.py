@@ -15,6 +15,7 @@ from agentlab.common.processes import pid_alive
 from agentlab.lab import prometheus
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.lab.unfinished import interrupted
 from agentlab.project.config import canary_settings
 from agentlab.rollout.canary import CanaryPlan, Pause, blue_green_plan
 from agentlab.rollout.canary_requests import Request, read_request, request_word
@@ -131,6 +132,8 @@ def send_request(model: ProjectModel, service: str, request: Request) -> None:
     ]  # fmt: skip
     if not running:
         hint = f"agentlab rollout {service} --to VERSION --strategy canary"
+        if interrupted(model.history(), service):  # its weight holds until then
+            hint = f"its rollout was interrupted: agentlab rollout resume {service}, or undo"
         raise BadInput(f"no canary of {service} is running", hint=hint)
     canary = [s["detail"] for s in running[0].steps if s.get("action") == "canary"]
     blue_green = (canary[0].get(PLAN_KEY) or {}).get("blue_green") is not None

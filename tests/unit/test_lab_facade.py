@@ -474,9 +474,27 @@ def test_agentlab_yaml_makes_a_service_roll_as_a_canary(tmp_path: Path, fake: Fa
     assert not any(isinstance(e, WeightSet) for e in rolling)
 
 
-def test_promote_and_abort_need_a_running_canary(lab: Lab) -> None:
-    with pytest.raises(BadInput, match="no canary of agent is running"):
+def test_promote_and_abort_need_a_running_canary(
+    lab: Lab, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(BadInput, match="no canary of agent is running") as refused:
         lab.request_canary("agent", "promote")
+    assert refused.value.hint == "agentlab rollout agent --to VERSION --strategy canary"
+    add_replicas = fake.add_replicas
+
+    def interrupted(service: str, count: int, named: bool = True) -> list[str]:
+        add_replicas(service, count, named)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "add_replicas", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # killed mid-canary: its weight holds
+        lab.rollout("agent", "1.1.0", {"strategy": "canary", "steps": "50,100"})
+    monkeypatch.setattr("agentlab.lab.canaries.pid_alive", lambda _: False)  # its process
+    with pytest.raises(BadInput) as refused:
+        lab.request_canary("agent", "promote")
+    assert refused.value.hint == (
+        "its rollout was interrupted: agentlab rollout resume agent, or undo"
+    )
 
 
 def test_up_says_compose_recreates_a_service_edited_that_it_cannot_roll(
