@@ -237,7 +237,9 @@ def demo_lab() -> Iterator[LabRun]:
 
 @pytest.fixture
 def webapp_lab() -> Iterator[LabRun]:
-    yield from lab_run(WEBAPP, "t-web")
+    """The webapp project, its cache on an ephemeral host port (another copy of it on the
+    engine, a developer's, holds 16379: a test wanting that port sets it)."""
+    yield from lab_run(WEBAPP, "t-web", {"WEBAPP_CACHE_PORT": "0"})
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ def webapp_file(path: Path, interval: str) -> Path:
 
 @pytest.fixture
 def probe_lab(tmp_path: Path) -> Iterator[LabRun]:
-    yield from lab_run(webapp_file(tmp_path / "compose.yaml", "1s"), "t-probe")
+    compose = webapp_file(tmp_path / "compose.yaml", "1s")
+    yield from lab_run(compose, "t-probe", {"WEBAPP_CACHE_PORT": "0"})  # 16379 may be taken
 
 
 def test_a_new_replica_is_ready_by_agentlabs_probe_before_dockers_health(
