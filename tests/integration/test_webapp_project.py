@@ -274,7 +274,7 @@ def web_environment(lab: LabRun) -> list[str]:
 
 
 def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
-    webapp_copy: LabRun,
+    webapp_copy: LabRun, request: pytest.FixtureRequest
 ) -> None:
     """A user gives web an env_file under running replicas: `up` rolls it out one replica
     at a time (Compose recreated all 3 at once, and the plan said 'kept'), and then has
@@ -288,7 +288,10 @@ def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     labels = [f"com.docker.compose.{key}={value}" for key, value in (
         ("project", lab.project), ("service", "retired"), ("container-number", "1"),
         ("oneoff", "False"))]  # fmt: skip
-    lab.docker("run", "-d", "--name", f"{lab.project}-retired-1", "--init",
+    orphan = f"{lab.project}-retired-1"  # compose down --remove-orphans leaves it: by hand
+    request.addfinalizer(lambda: subprocess.run(["docker", "rm", "-f", orphan],
+                                                capture_output=True, check=False))  # fmt: skip
+    lab.docker("run", "-d", "--name", orphan, "--init",
                *(a for label in labels for a in ("--label", label)),
                base_image_env()["AGENTLAB_BASE_IMAGE"], "sleep", "3600")  # fmt: skip
     env_file = lab.compose_file.parent / "web.env"
