@@ -6,6 +6,7 @@ from __future__ import annotations
 from agentlab.common.errors import OperationFailed
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import Replica
+from agentlab.rollout.availability import serves
 from agentlab.rollout.canary import server_weights
 from agentlab.traffic.haproxy_config import Frontend
 from agentlab.traffic.router import Route, Router, server_name
@@ -101,7 +102,7 @@ class LayerGate:
         or gone otherwise (no rollout runs: no canary weights or header routes are left
         to keep)."""
         self._split = None
-        wanted = {r.name: r for r in replicas if r.running and r.ready and r.named is not False}
+        wanted = {r.name: r for r in replicas if serves(r, name_when_ready=True)}
         present = {r.name for r in replicas}
         for frontend in self.frontends:
             for route in self.router.routes(frontend.backend):

@@ -13,6 +13,7 @@ from agentlab.lab.drift import Drift
 from agentlab.lab.drift_reading import read_drift
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.unfinished import interrupted
+from agentlab.rollout.availability import serves
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ServiceStatus:
     def ready(self) -> int:
         """Replicas that serve: ready, and not out of the service's name (an interrupted
         rollout's: status showed 4/3 while one of them answered nothing)."""
-        return sum(1 for r in self.replicas if r.ready and r.named is not False)
+        return sum(1 for r in self.replicas if serves(r, name_when_ready=True))
 
 
 @dataclass(frozen=True)
