@@ -50,9 +50,11 @@ def wait_until_ready(
         if failed:  # the failed ones first (their logs are shown), then the ones still starting
             starting = [r for r in waiting if r not in failed]
             raise not_ready_error(engine, [*failed, *starting], "not healthy")
-        if not waiting:
-            return replicas
         counts = f"{len(watched) - len(waiting)}/{len(watched)} replicas ready"
+        if not waiting:
+            if shown and counts != shown:  # the count shown as it went ends on the whole
+                progress(counts)
+            return replicas
         if counts != shown:
             progress(counts)
             shown = counts

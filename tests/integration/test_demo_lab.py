@@ -149,6 +149,8 @@ def test_up_and_scale_show_readiness_as_it_comes(demo_lab: LabRun) -> None:
     counts = [line for line in up.err.splitlines() if line.endswith("replicas ready")]
     ready = [int(line.split("/")[0]) for line in counts]
     assert ready and ready[0] <= 2 and ready == sorted(ready)  # agentlab's own wait, as it goes
+    done, total = counts[-1].removesuffix(" replicas ready").split("/")
+    assert done == total  # ends on the whole count
     scaled = demo_lab("scale", "agent", "4")
     assert scaled.code == 0, scaled.err
     assert "3/4 replicas ready" in scaled.err

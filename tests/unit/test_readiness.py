@@ -41,7 +41,7 @@ def wait(fake: FakeEngine, timeout: float = 30.0, lines: list[str] | None = None
 
 def test_returns_once_every_replica_is_healthy_and_shows_the_count() -> None:
     fake = engine_with(Behaviour(healthy_after=3))
-    assert wait(fake) == ["0/3 replicas ready"]
+    assert wait(fake) == ["0/3 replicas ready", "3/3 replicas ready"]
     assert all(c.ready for c in fake.of("agent"))
     assert len(fake.called("replicas")) == 3  # observed until the third poll, no further
 
