@@ -150,7 +150,8 @@ def request_taken(model: ProjectModel, service: str) -> bool:
 
 @dataclass(frozen=True)
 class CanaryView:
-    """A canary running now, as `status` shows it."""
+    """A canary running now, or left unfinished (interrupted, paused), as `status` shows
+    it: an unfinished one's weights hold until `rollout resume` or `undo`."""
 
     service: str
     from_version: str
@@ -159,22 +160,38 @@ class CanaryView:
     position: int  # 1-based
     steps: int
     shares: Mapping[str, int]  # version -> % of the weights (empty: no traffic layer)
+    strategy: str  # `canary` or `blue-green`
+    state: str = "running"  # or `interrupted`, `paused`: no process runs it
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
 
     def line(self) -> str:
         shares = ", ".join(f"{v} {p}%" for v, p in sorted(self.shares.items()))
         weights = f"; weights {shares}" if shares else ""
-        return (f"canary: {self.service} {self.from_version} -> {self.to_version}, step "
-                f"{self.position} of {self.steps} ({self.step}){weights}")  # fmt: skip
+        stopped = "" if self.running else f", {self.state} (rollout resume or undo)"
+        return (f"{self.strategy}: {self.service} {self.from_version} -> {self.to_version}, step "
+                f"{self.position} of {self.steps} ({self.step}){stopped}{weights}")  # fmt: skip
 
 
-def running_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, CanaryView]:
-    """The canaries running now, by service, with the traffic layer's shares."""
+def unfinished_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, CanaryView]:
+    """The canaries running now or left unfinished, by service, with the traffic layer's
+    shares."""
     if not model.has_history():
         return {}
+    history = model.history()
+    stopped = {entry.rollout_id for entry in interrupted(history)}
     found = {}
-    for entry in model.history().unfinished():
+    for entry in history.unfinished():
         canary = [s["detail"] for s in entry.steps if s.get("action") == "canary"]
-        if entry.state != "running" or not pid_alive(entry.pid) or not canary:
+        if not canary:
+            continue
+        if entry.rollout_id in stopped:
+            state = "paused" if entry.state == "paused" else "interrupted"
+        elif entry.state == "running" and pid_alive(entry.pid):
+            state = "running"
+        else:
             continue
         record = canary[0].get(PLAN_KEY) or {}
         step = canary[-1]["description"].removeprefix("canary: ")
@@ -182,6 +199,8 @@ def running_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, Cana
             entry.service, entry.from_version, entry.to_version, step,
             int(canary[-1]["canary_step"]) + 1, len(record.get("steps", [])),
             _shares(layer, entry.service),
+            "blue-green" if record.get("blue_green") is not None else "canary",
+            state,
         )  # fmt: skip
     return found
 

@@ -145,10 +145,10 @@ class Lab:
 
     def status(self, replicas: list[Replica] | None = None) -> LabStatus:
         """Every service and replica (of `replicas` when just observed, else read now),
-        and the canaries running."""
+        and the canaries running or left unfinished."""
         status = read_status(self.model, replicas)
-        running = canaries.running_canaries(self.model, self.traffic_layer)
-        return replace(status, canaries=running) if running else status
+        unfinished = canaries.unfinished_canaries(self.model, self.traffic_layer)
+        return replace(status, canaries=unfinished) if unfinished else status
 
     def drift(self) -> DriftReport:
         """What differs from what was decided: moved tags, replicas on other images."""

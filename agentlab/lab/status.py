@@ -43,7 +43,7 @@ class LabStatus:
     services: list[ServiceStatus]
     digests: Mapping[str, str | None] = field(default_factory=dict)
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running now
+    canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running or unfinished
     drift: tuple[Drift, ...] = ()
     # services whose rollout another agentlab process is running now (not interrupted)
     rolling: frozenset[str] = frozenset()

@@ -9,6 +9,7 @@ from datetime import datetime
 from textual import work
 
 from agentlab.common.errors import AgentlabError
+from agentlab.lab.canaries import CanaryView
 from agentlab.lab.canary_meter import CanaryMeter
 from agentlab.lab.facade import Lab
 from agentlab.rollout.canary_requests import Request, WeightRequest, describe
@@ -41,18 +42,24 @@ class CanaryActions(LabAppBase):
 
     def canary_runs(self) -> bool:
         """A canary runs: this app's, or one another process runs (the last status)."""
-        return self._following_canary() or bool(self.status and self.status.canaries)
+        return self._following_canary() or bool(self._running_elsewhere())
 
     def running_canary(self) -> str | None:
         """The canary the keys act on: the one this app follows, else one running
         elsewhere (the selected service's, else the first)."""
         if self.rollout is not None and self._following_canary():
             return self.rollout.service
-        running = self.status.canaries if self.status is not None else {}
+        running = self._running_elsewhere()
         if not running:
             return None
         selected = self.selected_service  # a status is shown: the main screen is there
         return selected if selected in running else next(iter(running))
+
+    def _running_elsewhere(self) -> dict[str, CanaryView]:
+        """The canaries another process runs, by service (the last status): not those
+        left unfinished, which take no request."""
+        canaries = self.status.canaries if self.status is not None else {}
+        return {name: view for name, view in canaries.items() if view.running}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The canary's keys work (and show in the footer) only while a canary runs."""

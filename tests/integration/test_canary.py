@@ -200,6 +200,7 @@ def test_promote_from_another_process_ends_a_paused_canary_on_the_new_version(
                      r"weights 1\.0\.0 50%, 1\.1\.0 50%", status.out), status.out  # fmt: skip
     [web] = [s for s in layered("status", "--json").json()["services"] if s["service"] == "web"]
     assert web["canary"]["shares"] == {"1.0.0": 50, "1.1.0": 50}
+    assert web["canary"]["strategy"] == "canary"
     promoted = layered("promote", "web")
     assert promoted.code == 0, promoted.err
     code, err = canary.finish()
@@ -237,6 +238,10 @@ def test_killed_at_50_percent_then_undone_returns_everything_to_stable(layered: 
     canary.process.send_signal(signal.SIGKILL)
     canary.process.wait(30)
     assert layered("promote", "web").code == 2  # nothing runs to take it
+    status = layered("status")  # the weights it left hold until undo: status says so
+    assert re.search(r"canary: web 1\.0\.0 -> 1\.1\.0, step \d of 3 \(.*\), interrupted "
+                     r"\(rollout resume or undo\); weights 1\.0\.0 50%, 1\.1\.0 50%",
+                     status.out), status.out  # fmt: skip
     undone = layered("rollout", "undo", "web")
     assert undone.code == 0, undone.err
     assert routes(layered) == [("1.0.0", "ready", 1)] * 3
@@ -275,6 +280,9 @@ def test_blue_green_preview_switch_and_an_instant_abort_within_the_delay(
     assert ready["canary_replicas"] == 3 and ready["preview"]
     assert versions_at(ready["preview"] + "version") == {"1.1.0"}
     assert set(load.snapshot().versions) == {"1.0.0"}  # no user traffic to green yet
+    assert "blue-green: web 1.0.0 -> 1.1.0, step" in layered("status").out
+    [web] = [s for s in layered("status", "--json").json()["services"] if s["service"] == "web"]
+    assert web["canary"]["strategy"] == "blue-green"
     assert layered("promote", "web").code == 0
     green.until("old_set_kept")
     assert versions_at(entry(layered)) == {"1.1.0"}  # every request, right after the switch
