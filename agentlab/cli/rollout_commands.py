@@ -212,7 +212,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     if args.service:
         lab.service(args.service)
-    revisions = lab.history().revisions(args.service)
+    history = lab.model.read_history()
+    revisions = history.revisions(args.service) if history is not None else []
     if args.json:
         emit_json([asdict(r) for r in revisions])
     else:

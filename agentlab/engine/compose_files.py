@@ -24,7 +24,8 @@ _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 def cached_config(
     cache: Path | None, key: list[Any], read: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
-    """The config `cache` holds under `key`, else `read()`'s, written to `cache`."""
+    """The config `cache` holds under `key`, else `read()`'s, written to `cache` when its
+    directory exists (a read-only command on a project never started creates none)."""
     try:
         cached = json.loads(cache.read_text(encoding="utf-8")) if cache else None
     except (OSError, ValueError):
@@ -33,7 +34,7 @@ def cached_config(
         config: dict[str, Any] = cached["config"]
         return config
     config = read()
-    if cache is not None:
+    if cache is not None and cache.parent.is_dir():
         with contextlib.suppress(OSError):  # a cache: not writing it is no error
             write_atomically(cache, json.dumps({"key": key, "config": config}))
     return config

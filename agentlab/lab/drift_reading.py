@@ -33,7 +33,8 @@ def read_drift(
     (status, the TUI) leaves out the registry and the other environments."""
     if replicas is None:
         replicas = model.engine.replicas()
-    busy = sorted({entry.service for entry in model.history().unfinished()})
+    history = model.read_history()
+    busy = sorted({entry.service for entry in history.unfinished()} if history else ())
     chosen = decisions(model, busy, strict=not local_only)
     images = {ref: model.engine.image(ref) for ref in _tag_refs(chosen)}
     tags = {ref: info.id if info else None for ref, info in images.items()}
@@ -80,7 +81,7 @@ def decisions(model: ProjectModel, busy: Collection[str], strict: bool = True) -
     and its revision, and this environment's section of agentlab.lock when it has one. A
     damaged lock is BadInput, but for a view (`strict=False`: status, the TUI) that goes
     on without it."""
-    history = model.history()
+    history = model.read_history()
     pins = model.pins(strict=False)
     try:
         lock = read_lockfile(locking.path(model))
@@ -95,7 +96,7 @@ def decisions(model: ProjectModel, busy: Collection[str], strict: bool = True) -
         ref = pins.get(service) or model.services[service].image
         if ref is None or service in busy:
             continue
-        current = history.current(service)
+        current = history.current(service) if history is not None else None
         revision = current if current is not None and current.image_ref == ref else None
         entry = section.get(service) if section is not None else None
         found.append(

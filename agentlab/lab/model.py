@@ -13,6 +13,7 @@ from agentlab.engine.protocol import Engine
 from agentlab.project.config import SETTINGS_FILE
 from agentlab.project.location import Project
 from agentlab.project.profiles import profiles_of
+from agentlab.state.directory import existing_directory
 from agentlab.state.history import History
 from agentlab.state.override import LAYER_PREFIX, read_pins
 
@@ -76,7 +77,7 @@ class ProjectModel:
         if unknown:
             raise BadInput(
                 f"agentlab.yaml manages unknown service '{unknown[0]}'",
-                hint=f"services: {', '.join(self.services)}",
+                hint=f"services: {self._users_services()}",
             )
         return list(chosen)
 
@@ -97,6 +98,11 @@ class ProjectModel:
         """Whether the history exists yet (reads that find none need not create it)."""
         return self._history_path.exists()
 
+    def read_history(self) -> History | None:
+        """The history for a read: None when the project has none yet (nothing is
+        created); StateUnusable when the state directory is not usable."""
+        return self.history() if existing_directory(self.state_dir) and self.has_history() else None
+
     @property
     def _history_path(self) -> Path:
         return self.state_dir / "state.db"
@@ -113,9 +119,7 @@ class ProjectModel:
                     f"service '{name}' is in profile {', '.join(profiles)}, which is not active",
                     hint=f"COMPOSE_PROFILES={profiles[0]} agentlab up",
                 )
-            raise BadInput(
-                f"unknown service '{name}'", hint=f"services: {', '.join(self.services)}"
-            )
+            raise BadInput(f"unknown service '{name}'", hint=f"services: {self._users_services()}")
         if name not in self.managed:
             managed = ", ".join(self.managed) or "none"
             raise BadInput(
@@ -123,6 +127,10 @@ class ProjectModel:
                 hint=f"add it to 'managed:' in {self.project.directory / SETTINGS_FILE}",
             )
         return self.services[name]
+
+    def _users_services(self) -> str:
+        """The compose files' services, agentlab's own (traffic layer, registry) left out."""
+        return ", ".join(name for name in self.services if not name.startswith(LAYER_PREFIX))
 
     def repository(self, service: str) -> str:
         """The image repository of a managed service (its tags are its versions)."""

@@ -48,10 +48,29 @@ def usable_directory(directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StateUnusable(directory, error) from None
-    if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
-        code = errno.EROFS if _read_only_mount(directory) else errno.EACCES
-        raise StateUnusable(directory, OSError(code, os.strerror(code)))
+    _check_access(directory, directory)
     return directory
+
+
+def existing_directory(directory: Path) -> bool:
+    """Whether `directory` exists, never creating it (a read of a project never started
+    leaves nothing behind); StateUnusable when `usable_directory` would refuse it."""
+    if directory.exists():
+        _check_access(directory, directory)
+        return True
+    ancestor = next(path for path in directory.parents if path.exists())
+    if not ancestor.is_dir():
+        raise StateUnusable(directory, OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))
+    _check_access(directory, ancestor)  # where it would be created
+    return False
+
+
+def _check_access(directory: Path, path: Path) -> None:
+    """StateUnusable for `directory` unless `path` is readable and writable (access(2): a
+    read-only mount counts, even for root)."""
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        code = errno.EROFS if _read_only_mount(path) else errno.EACCES
+        raise StateUnusable(directory, OSError(code, os.strerror(code)))
 
 
 def _read_only_mount(directory: Path) -> bool:

@@ -400,3 +400,13 @@ def test_down_says_what_it_waits_for(fake: FakeEngine, capsys: pytest.CaptureFix
         "project lab is down",
     ]
     assert fake.images_of("web") == []
+
+
+@pytest.mark.parametrize("command", [["status"], ["history", "--json"], ["drift"], ["versions"]])
+def test_a_read_of_a_project_never_started_creates_no_state(
+    fake: FakeEngine, tmp_path: Path, command: list[str]
+) -> None:
+    state = tmp_path / ".agentlab"  # `agentlab -p typo status` would leave one per typo
+    assert not state.exists()
+    assert main.main(command) in (0, 1)
+    assert not state.exists()

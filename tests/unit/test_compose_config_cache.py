@@ -85,3 +85,16 @@ def test_included_extended_and_env_files_invalidate(
     (directory / edited).write_text((directory / edited).read_text() + "\n# edited\n")
     compose.compose_config()
     assert len(calls) == 2
+
+
+def test_a_project_never_started_gets_no_state_directory_from_a_read(
+    engine: tuple[ComposeEngine, list[str]],
+) -> None:
+    compose, calls = engine
+    assert compose.override is not None
+    state = compose.override.parent
+    state.rmdir()  # `agentlab -p typo status`: nothing of that project exists
+    state.parent.rmdir()
+    compose.compose_config()
+    compose.compose_config()
+    assert len(calls) == 2 and not state.parent.exists()  # read each time, nothing created

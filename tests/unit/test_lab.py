@@ -15,8 +15,12 @@ from agentlab.state.override import update_override
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    fake = FakeEngine(project="lab")
+def fake() -> FakeEngine:
+    return FakeEngine(project="lab")
+
+
+@pytest.fixture
+def lab(tmp_path: Path, fake: FakeEngine) -> Lab:
     fake.add_image("lab/agent:1.2.0")
     fake.add_image("lab/agent:1.3.0")
     fake.add_image("lab/agent:2.0.0", labels={"io.agentlab.requires": "db>=2.0.0"})
@@ -51,9 +55,12 @@ def test_version_applies_to_primary_and_ranges_resolve(lab: Lab) -> None:
     assert [(r.service, r.tag) for r in resolved] == [("agent", "1.3.0")]
 
 
-def test_unknown_service_and_missing_version_are_bad_input(lab: Lab) -> None:
-    with pytest.raises(BadInput, match="unknown service 'web'"):
+def test_unknown_service_and_missing_version_are_bad_input(lab: Lab, fake: FakeEngine) -> None:
+    fake.add_image("haproxy:2.6")
+    fake.add_service("agentlab-proxy", "haproxy:2.6")  # agentlab's own: not the user's to name
+    with pytest.raises(BadInput, match="unknown service 'web'") as unknown:
         lab.plan_pins(None, {"web": "1.0.0"})
+    assert unknown.value.hint == "services: agent, db"
     with pytest.raises(BadInput, match=r"no local image of agent matches 9\.0\.0"):
         lab.plan_pins("9.0.0", {})
 
