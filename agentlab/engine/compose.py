@@ -164,6 +164,16 @@ class ComposeEngine:
             self.project = str(config.get("name", ""))
         return config
 
+    def own_images(self) -> dict[str, str]:
+        """From `compose config` of the user's files alone (cached as the full one)."""
+        cache = self.override.parent / "compose-config-own.json" if self.override else None
+        files = [arg for path in self.compose_files for arg in ("-f", str(path))]
+        project = ["-p", self.project] if self.project else []
+        args = ["compose", *files, *project, "config", "--format", "json"]
+        key = config_key(self.project, self.compose_files, self.compose_files)
+        config = cached_config(cache, key, lambda: json.loads(run_docker(args)))
+        return {name: s.image for name, s in services_from_config(config).items() if s.image}
+
     def stale_replicas(self, services: Sequence[str]) -> set[str]:
         """Compose's own answer (`up --dry-run`, ~0.1 s), not `config --hash`, which
         differs from the label for a service with an env_file (docker/compose#14001)."""

@@ -77,6 +77,7 @@ class FakeEngine:
     hub: EventHub = field(default_factory=EventHub)
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
+    files_images: dict[str, str] = field(default_factory=dict)  # as add_service gave them
     scales: dict[str, int] = field(default_factory=dict)
     builds: dict[str, BuildSection] = field(default_factory=dict)  # services with build:
     host_ports: dict[str, tuple[PublishedPort, ...]] = field(default_factory=dict)
@@ -116,6 +117,7 @@ class FakeEngine:
     def add_service(self, service: str, image: str, replicas: int = 1) -> list[str]:
         """Pin a service to an image and start `replicas` settled containers of it."""
         self.pin(service, image)
+        self.files_images[service] = image
         self.scales[service] = replicas
         return self.start(service, image, replicas)
 
@@ -182,6 +184,11 @@ class FakeEngine:
             )
             for name, image in self.pins.items()
         }
+
+    @_serialised
+    def own_images(self) -> dict[str, str]:
+        self._record(("own_images", ()))
+        return {name: self.files_images.get(name, image) for name, image in self.pins.items()}
 
     @_serialised
     def stale_replicas(self, services: Sequence[str]) -> set[str]:

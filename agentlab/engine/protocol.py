@@ -69,6 +69,10 @@ class Engine(Protocol):
         """The services of the resolved compose model (user files plus the override);
         BadInput when the files do not load."""
 
+    def own_images(self) -> dict[str, str]:
+        """Each service's image as the user's files give it, without agentlab's override
+        (what Compose names one it builds when they give none)."""
+
     def replicas(self, service: str | None = None) -> list[Replica]:
         """Every container of the project (or one service), each from a full inspect."""
 

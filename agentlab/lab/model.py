@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from agentlab.common.errors import BadInput
+from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ImageInfo, ServiceSpec
 from agentlab.engine.protocol import Engine
 from agentlab.project.config import SETTINGS_FILE
@@ -137,6 +138,11 @@ class ProjectModel:
         spec = self.service(service)
         entry = self.project.settings.catalogue.get(service)
         repo = spec.repository or (entry.image if entry else None)
+        if spec.image is not None and "@" in spec.image:  # pinned by digest (up --locked,
+            # promote): the registry's name, maybe another environment's; not where its
+            # versions are built and tagged here
+            own = self.engine.own_images().get(service)
+            repo = split_image_ref(own)[0] if own else repo
         if repo is None:
             raise BadInput(
                 f"service '{service}' has no image", hint="give it an image: in the compose file"

@@ -265,6 +265,7 @@ def webapp_registry_envs(webapp_images: None, tmp_path: Path) -> Iterator[LabRun
 def test_webapp_prod_runs_only_what_staging_locked(webapp_registry_envs: LabRun) -> None:
     lab = webapp_registry_envs
     version = f"9.{uuid.uuid4().int % 10**6}.0"
+    next_one = version.removesuffix(".0") + ".1"
     prod_label = f"label=com.docker.compose.project={lab.project}-prod"
     try:
         refused = lab("-e", "prod", "up", "--set", f"web={version}")
@@ -289,6 +290,11 @@ def test_webapp_prod_runs_only_what_staging_locked(webapp_registry_envs: LabRun)
         refused = lab("-e", "prod", "rollout", "web", "--to", "1.1.0")
         assert refused.code == 2 and f"it lists web at {version}" in refused.err, refused.err
         assert image_ids(lab, "prod", "web") == before
+        # pinned by the registry's digest, web still builds into the files' repository
+        built = lab("-e", "prod", "images", "build", "--service", "web", "--version", next_one)
+        assert built.code == 0, built.err
+        assert lab.docker("image", "inspect", "-f", "{{.Id}}", f"agentlab-test/web:{next_one}")
     finally:
-        subprocess.run(["docker", "image", "rm", f"agentlab-test/web:{version}"],
-                       capture_output=True, check=False, timeout=60)  # fmt: skip
+        for tag in (version, next_one):
+            subprocess.run(["docker", "image", "rm", f"agentlab-test/web:{tag}"],
+                           capture_output=True, check=False, timeout=60)  # fmt: skip
