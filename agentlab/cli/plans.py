@@ -11,7 +11,6 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab.builds import BuildJob, CatalogueBuild
 from agentlab.lab.promotion import Promotion
 from agentlab.lab.rollout_plan import RolloutPlan
-from agentlab.lab.traffic_layer import proxy_image
 from agentlab.lab.up_plan import RECREATED, ServiceChange, UpPlan
 
 
@@ -105,7 +104,7 @@ def up_lines(plan: UpPlan) -> list[str]:
         lines.append(f"fetch {service} {entry.version}: {entry.image} (locked, not here)")
     if plan.layered:
         moving = f" ({', '.join(plan.moving)} moving behind it now)" if plan.moving else ""
-        lines.append(f"traffic layer: {', '.join(plan.behind)} behind {proxy_image()}{moving}")
+        lines.append(f"traffic layer: {', '.join(plan.behind)} behind {plan.proxy_image}{moving}")
     return lines
 
 
@@ -159,7 +158,7 @@ def up_json(plan: UpPlan) -> dict[str, Any]:
         "traffic_layer": {
             "services": list(plan.behind),
             "moving": list(plan.moving),
-            "proxy_image": proxy_image() if plan.layered else None,
+            "proxy_image": plan.proxy_image or None,
         },
     }
 

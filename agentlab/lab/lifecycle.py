@@ -14,7 +14,7 @@ from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.rollout_plan import RolloutPlan
 from agentlab.lab.rollouts import Rollouts, failure_details
-from agentlab.lab.traffic_layer import TrafficLayer, proxy_image
+from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.up_plan import RECREATED, UpPlan, plan_up
 from agentlab.state.lock import project_lock
 from agentlab.state.override import update_override
@@ -109,7 +109,7 @@ class Lifecycle:
             for rev in revisions:
                 history.finish_revision(rev.service, rev.number, "complete")
             if planned.layered:
-                progress(f"traffic layer: {', '.join(planned.behind)} behind {proxy_image()}")
+                progress(f"traffic layer: {', '.join(planned.behind)} behind {planned.proxy_image}")
                 self._wait_for_proxy()
                 self.layer.sync()
                 if (scraper := prometheus.url(model)) is not None:

@@ -46,11 +46,6 @@ PROXY = f"{LAYER_PREFIX}proxy"
 DEFAULT_PROXY_IMAGE = "haproxy:2.6"
 
 
-def proxy_image() -> str:
-    """The proxy's image: $AGENTLAB_PROXY_IMAGE, else the official HAProxy 2.6."""
-    return os.environ.get("AGENTLAB_PROXY_IMAGE") or DEFAULT_PROXY_IMAGE
-
-
 @dataclass(frozen=True)
 class ProxyView:
     """One read of the proxy's container: its id, its ports' host ports, its networks."""
@@ -72,6 +67,15 @@ class TrafficLayer:
     def services(self) -> tuple[str, ...]:
         """The services behind the proxy now (as the override says)."""
         return read_override(self.model.override_path).traffic_layer
+
+    def image(self) -> str:
+        """The proxy's image: $AGENTLAB_PROXY_IMAGE, else the one the override gave it
+        (the variable needs giving once), else the official HAProxy 2.6."""
+        return (
+            os.environ.get("AGENTLAB_PROXY_IMAGE")
+            or read_override(self.model.override_path).own_images.get(PROXY)
+            or DEFAULT_PROXY_IMAGE
+        )
 
     def plan(self, added: Iterable[str] = ()) -> tuple[MovedPort, ...]:
         """The ports the proxy should publish: for agentlab.yaml's services, those behind
@@ -96,9 +100,9 @@ class TrafficLayer:
             self._check(name)
             ports = recorded.get(name) or self._ports(name, extra.get(name, []))
             moved += [p for p in ports if p not in moved]
-        if moved and self.model.image(proxy_image()) is None:
+        if moved and self.model.image(self.image()) is None:
             raise BadInput(
-                f"the traffic layer's image {proxy_image()} is not present locally "
+                f"the traffic layer's image {self.image()} is not present locally "
                 "(agentlab never pulls)",
                 hint="docker pull haproxy:2.6, or set AGENTLAB_PROXY_IMAGE "
                 "(scripts/lib.sh builds one offline)",
@@ -169,7 +173,7 @@ class TrafficLayer:
         ports += [f"127.0.0.1::{RUNTIME_PORT}", f"127.0.0.1::{METRICS_PORT}"]
         networks = sorted({n for name in services for n in self.model.services[name].networks})
         proxy = {
-            "image": proxy_image(),
+            "image": self.image(),
             "pull_policy": "never",
             "command": ["haproxy", "-W", "-db", "-f", CONFIG_PATH],
             "configs": [

@@ -63,6 +63,7 @@ class UpPlan:
     builds: tuple[builds.BuildJob, ...]  # images to build first (pushed with a registry)
     layered: tuple[MovedPort, ...]  # the ports the traffic layer's proxy publishes
     layered_before: tuple[str, ...] = ()  # the services behind the traffic layer until now
+    proxy_image: str = ""  # the traffic layer's, when there is one
 
     @property
     def fetches(self) -> dict[str, LockedService]:
@@ -161,7 +162,8 @@ def plan_up(
             )
         )
     before = layer.services
-    return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before)
+    return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before,
+                  layer.image() if layered else "")  # fmt: skip
 
 
 def _edited(

@@ -120,6 +120,7 @@ class Override:
     pins: dict[str, str] = field(default_factory=dict)
     scales: dict[str, int] = field(default_factory=dict)
     moved_ports: tuple[MovedPort, ...] = ()
+    own_images: dict[str, str] = field(default_factory=dict)  # agentlab's own services'
 
     @property
     def traffic_layer(self) -> tuple[str, ...]:
@@ -145,6 +146,7 @@ def read_override(path: Path) -> Override:
     doc = _document(path)
     pins: dict[str, str] = {}
     scales: dict[str, int] = {}
+    own: dict[str, str] = {}
     for name, spec in (doc.get("services") or {}).items():
         spec = spec if isinstance(spec, Mapping) else {}
         image, scale = spec.get("image"), spec.get("scale")
@@ -154,8 +156,8 @@ def read_override(path: Path) -> Override:
             raise BadInput(f"{path}: service '{name}' has no image string", hint="fix it")
         if scale is not None and (not isinstance(scale, int) or scale < 0):
             raise BadInput(f"{path}: service '{name}' has a bad scale {scale!r}", hint="fix it")
-        if image is not None and not str(name).startswith(LAYER_PREFIX):
-            pins[str(name)] = image
+        if image is not None:
+            (own if str(name).startswith(LAYER_PREFIX) else pins)[str(name)] = image
         if scale is not None:
             scales[str(name)] = scale
     moved = []
@@ -167,7 +169,7 @@ def read_override(path: Path) -> Override:
             raise BadInput(f"{path}: {EXTENSION}.moved_ports is damaged",
                            hint="fix or delete it") from None  # fmt: skip
         moved.append(port)
-    return Override(pins, scales, tuple(moved))
+    return Override(pins, scales, tuple(moved), own)
 
 
 def read_pins(path: Path) -> dict[str, str]:

@@ -325,3 +325,22 @@ def test_a_canary_start_reads_the_proxy_once_and_a_recreated_proxy_again(
     )
     assert layer.entry_url("web", "/version") == "http://127.0.0.1:2003/version"
     assert fake.called("published_port") == []
+
+
+def test_the_proxy_image_given_once_is_kept_until_another_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n", encoding="utf-8")
+    lab = Lab(
+        Project((compose,), load_settings(tmp_path), "lab"), engine_factory=FakeEngine().attach
+    )
+    layer = TrafficLayer(lab.model)
+    monkeypatch.delenv("AGENTLAB_PROXY_IMAGE", raising=False)
+    assert layer.image() == "haproxy:2.6"  # nothing given yet: the official one
+    fragment = {"services": {"web": {"ports": Reset([])}, PROXY: {"image": "mine/haproxy:1"}}}
+    set_traffic_layer(lab.model.override_path, (MovedPort("web", 8000, None, ""),), fragment)
+    assert layer.image() == "mine/haproxy:1"  # a later `up` without the variable keeps it
+    monkeypatch.setenv("AGENTLAB_PROXY_IMAGE", "other/haproxy:2")
+    assert layer.image() == "other/haproxy:2"
+    assert read_override(lab.model.override_path).pins == {}  # the proxy's image is no pin
