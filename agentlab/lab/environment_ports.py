@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentlab.common.events import ProgressSink
 from agentlab.engine.model import PublishedPort
 from agentlab.lab.model import ProjectModel
-from agentlab.state.override import REGISTRY_SERVICE, set_ports
+from agentlab.state.override import REGISTRY_SERVICE, drop_replaced_ports, set_ports
 
 
 def ephemeral(model: ProjectModel) -> bool:
@@ -32,13 +33,20 @@ def wanted_ports(model: ProjectModel) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def apply(model: ProjectModel) -> None:
+def apply(model: ProjectModel, progress: ProgressSink) -> None:
     """Write the environment's ports into the override (callers hold the project lock;
-    after the traffic layer's, which rewrites the ports it owns)."""
+    after the traffic layer's, which rewrites the ports it owns); with `ports: fixed`,
+    give back the compose file's ports an ephemeral run left there."""
     wanted = wanted_ports(model)
     if wanted:
         set_ports(model.override_path, wanted)
         model.reload()
+    elif not ephemeral(model) and (given_back := drop_replaced_ports(model.override_path)):
+        model.reload()
+        progress(
+            f"{', '.join(given_back)}: the compose file's host ports again (ports: fixed; "
+            "Compose recreates running replicas to publish them)"
+        )
 
 
 def _ephemeral(port: PublishedPort) -> dict[str, Any]:

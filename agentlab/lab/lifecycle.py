@@ -77,7 +77,7 @@ class Lifecycle:
             self.layer.apply(planned.layered)
             if registry.settings(model) is not None:
                 registry.configure(model)  # `compose up` starts the lab's registry too
-            environment_ports.apply(model)
+            environment_ports.apply(model, progress)
             for rollout in planned.rolls:
                 self._roll_within_up(rollout, progress, cause)
             fresh = planned.fresh

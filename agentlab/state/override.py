@@ -258,6 +258,26 @@ def set_ports(path: Path, ports: Mapping[str, list[dict[str, Any]]]) -> None:
     _write(path, doc)
 
 
+def drop_replaced_ports(path: Path) -> list[str]:
+    """Give the user's services their own ports back (an environment's `!override`s
+    removed, written only when there were some); the services that had them."""
+    read_override(path)
+    doc = _document(path)
+    services = doc.get("services") or {}
+    given_back = [
+        name
+        for name, spec in services.items()
+        if isinstance(spec, dict) and isinstance(spec.get("ports"), Replaced)
+    ]
+    for name in given_back:
+        del services[name]["ports"]
+        if not services[name]:
+            del services[name]
+    if given_back:
+        _write(path, doc)
+    return given_back
+
+
 def _write(path: Path, doc: Mapping[str, Any]) -> None:
     """Atomically replace the override (temp file, fsync, rename)."""
     text = yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=True, default_flow_style=False)

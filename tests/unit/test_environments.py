@@ -173,7 +173,7 @@ def test_an_environment_publishes_its_fixed_ports_on_ephemeral_ones(
     assert environment_ports.wanted_ports(staging.model) == {
         "gateway": [{"target": 8080, "protocol": "tcp", "host_ip": "127.0.0.1"}]
     }
-    environment_ports.apply(staging.model)
+    environment_ports.apply(staging.model, print)
     text = staging.override_path.read_text(encoding="utf-8")
     assert "ports: !override" in text
     assert staging.services["gateway"].fixed_host_ports == ()  # as Compose reads it
@@ -182,11 +182,28 @@ def test_an_environment_publishes_its_fixed_ports_on_ephemeral_ones(
     assert environment_ports.wanted_ports(plain.model) == {}  # the project keeps its ports
 
 
+def test_an_environment_turned_fixed_gets_the_compose_files_ports_back(
+    engines: Engines, project: Project, tmp_path: Path
+) -> None:
+    environment_ports.apply(start(engines, project, "staging", "1.3.0").model, print)
+    settings = "primary: [agent]\nenvironments: {staging: {ports: fixed}}\n"
+    fixed = load_project([str(write_project(tmp_path, settings))], "shop")
+    staging = environment_lab(fixed, "staging", engines)
+    assert "!override" in staging.override_path.read_text(encoding="utf-8")  # the last run's
+    said: list[str] = []
+    environment_ports.apply(staging.model, said.append)
+    assert said and said[0].startswith("gateway: the compose file's host ports again")
+    text = staging.override_path.read_text(encoding="utf-8")
+    assert "!override" not in text and "gateway" not in text
+    environment_ports.apply(staging.model, said.append)
+    assert len(said) == 1  # given back once
+
+
 def test_the_override_keeps_an_environments_ports_through_other_writes(
     engines: Engines, project: Project
 ) -> None:
     prod = start(engines, project, "prod", "1.3.0")
-    environment_ports.apply(prod.model)
+    environment_ports.apply(prod.model, print)
     prod.scale("agent", 3)  # rewrites the override
     doc = yaml.load(prod.override_path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
     assert doc["services"]["gateway"]["ports"] == [
