@@ -51,7 +51,7 @@ def plan_promotion(
     policy and requirements accept the image."""
     if source.name == target.name:
         raise BadInput(f"--from and --to are the same environment ({source.environment})",
-                       hint="agentlab promote agent --from staging --to prod")  # fmt: skip
+                       hint=f"agentlab promote {service} --from staging --to prod")  # fmt: skip
     target.service(service)
     image = _source_image(source, service)
     running = running_images(target).get(service, ())

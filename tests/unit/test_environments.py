@@ -270,8 +270,9 @@ def test_promote_refuses_what_it_cannot_copy_exactly(
     engines.by_project["shop-staging"].start("agent", f"{REPO}:1.3.0", 1)
     with pytest.raises(BadInput, match="staging runs agent on 2 images"):
         plan_promotion(staging, prod, "agent")
-    with pytest.raises(BadInput, match="the same environment"):
-        plan_promotion(prod, prod, "agent")
+    with pytest.raises(BadInput, match="the same environment") as same:
+        plan_promotion(prod, prod, "gateway")
+    assert same.value.hint == "agentlab promote gateway --from staging --to prod"
 
 
 def test_promote_applies_the_targets_policy(engines: Engines, project: Project) -> None:
