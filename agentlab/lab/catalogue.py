@@ -95,6 +95,7 @@ class Catalogue:
         exact missing version may be built. In an environment that requires a locked
         digest: to the digest agentlab.lock records (to fetch, when it is not here, once
         every check passed: nothing is pulled here)."""
+        self.model.service(service)  # an unknown name first, before any policy's word on it
         environment_policy.check_requested(self.model, service, spec)
         if lock_policy.required(self.model):
             chosen = lock_policy.choose(self.model, service, spec)

@@ -18,7 +18,11 @@ from agentlab.common.imagerefs import short_id, split_image_ref
 from agentlab.engine import registry as api
 from agentlab.lab.model import ProjectModel
 from agentlab.state.lockfile import LockedService, LockFile, lockfile_path, read_lockfile
-from agentlab.versions import NoMatchingVersion, image_tag, resolve, sort_tags
+from agentlab.versions import NoMatchingVersion, VersionPolicy, image_tag, resolve, sort_tags
+
+# A service `up` keeps at the tag it runs (a `postgres:16-alpine`, say) is not asked for:
+# the project's policy on tags one may ask for does not refuse it; the lock must list it.
+KEPT = VersionPolicy(allow_latest=True, allow_non_semver=True)
 
 
 @dataclass(frozen=True)
@@ -50,17 +54,22 @@ def required(model: ProjectModel) -> bool:
     return environment is not None and environment.policy.require_lock
 
 
-def choose(model: ProjectModel, service: str, spec: str) -> LockedChoice:
+def choose(
+    model: ProjectModel, service: str, spec: str, policy: VersionPolicy | None = None
+) -> LockedChoice:
     """The locked image `service` at `spec` (a version or range) runs in this environment:
-    the highest locked version matching it. BadInput (with what to do) when the lock
-    lists none, or lists the version with two digests in other environments' sections."""
+    the highest locked version matching it (tags `policy` allows, by default the
+    project's). BadInput (with what to do) when the lock lists none, or lists the version
+    with two digests in other environments' sections."""
     lock = _lock(model, service, spec)
     found = _locked_versions(model, lock, service)
     try:
-        tag = resolve(spec, found, model.project.settings.policy)
+        tag = resolve(spec, found, policy or model.project.settings.policy)
     except NoMatchingVersion:
         listed = f"{service} at {', '.join(sort_tags(found))}" if found else f"no {service}"
         raise _refusal(model, service, spec, f"it lists {listed}") from None
+    except BadInput as refused:  # the project's policy: say which service
+        raise BadInput(f"{service} {spec}: {refused.message}", hint=refused.hint) from None
     choices = found[tag]
     digests = {choice.entry.digest for choice in choices}
     if choices[0].section != _own(model) and len(digests) > 1:
@@ -110,7 +119,7 @@ def rest(model: ProjectModel, requested: set[str]) -> list[LockedChoice]:
         digest = image.partition("@")[2]
         if digest and digest in _digests(_lock(model, name, tag), name):
             continue
-        chosen.append(choose(model, name, tag))
+        chosen.append(choose(model, name, tag, KEPT))
     return chosen
 
 

@@ -75,6 +75,8 @@ def test_without_a_lock_file_prod_refuses_and_says_how_to_lock(
     )
     assert "lock it in staging: agentlab -e staging up --set agent=1.4.1" in refused.value.hint
     assert "agentlab -e staging lock" in refused.value.hint
+    with pytest.raises(BadInput, match="unknown service 'agnet'"):  # a typo is said as one
+        prod.plan_rollout("agnet", "1.4.1")
     with pytest.raises(BadInput, match=r"there is no agentlab\.lock"):
         prod.up(None, {}, timeout=5)  # a plain up too: what it would run is not locked
     assert unchanged(prod) == before
@@ -112,6 +114,28 @@ def test_up_pins_every_service_to_its_locked_digest(engines: Engines, project: P
     assert prod.current_image("gateway") == f"lab/gateway:1.0.0@{DGW}"
     with pytest.raises(BadInput, match=r"agent 1\.4\.1: .* it lists agent at 1\.3\.0"):
         prod.up(None, {"agent": "1.4.1"}, timeout=5)
+
+
+def test_a_service_kept_at_a_non_semver_tag_runs_by_its_locked_digest(
+    engines: Engines, project: Project
+) -> None:
+    """A `postgres:16-alpine` the project does not version: the project's policy on tags
+    one asks for does not refuse it, as long as the lock lists it."""
+    engines.images.add_image("lab/db:16-alpine", digest=D141)
+    plain = start(engines, project, "default", "1.3.0")
+    engines.by_project["shop"].add_service("db", "lab/db:16-alpine")
+    plain.reload()
+    plain.lock()
+    prod = environment_lab(project, "prod", engines)
+    for name, image in (("agent", f"{REPO}:1.3.0"), ("gateway", "lab/gateway:1.0.0"),
+                        ("db", "lab/db:16-alpine")):  # fmt: skip
+        engines.by_project["shop-prod"].add_service(name, image, replicas=0)
+    prod.reload()
+    prod.up(None, {}, timeout=5)
+    prod.reload()
+    assert prod.current_image("db") == f"lab/db:16-alpine@{D141}"
+    with pytest.raises(BadInput, match=r"^db 16-alpine: '16-alpine' is not a semver tag"):
+        prod.up(None, {"db": "16-alpine"}, timeout=5)  # asked for: the policy has its say
 
 
 def test_two_other_sections_with_two_digests_for_one_version_are_refused(
