@@ -37,9 +37,14 @@ class DockerEventStream:
 
     def __iter__(self) -> Iterator[EngineEvent]:
         assert self._process.stdout is not None
-        for line in self._process.stdout:
-            if line.strip():
-                yield _event(json.loads(line))
+        try:
+            for line in self._process.stdout:
+                if line.strip():
+                    yield _event(json.loads(line))
+        except ValueError:  # close() from another thread closed the pipe mid-read: ended
+            if self._process.stdout.closed:
+                return
+            raise
         if self._process.wait() not in (0, -15):
             raise EngineUnavailable("the Docker event stream ended", hint=START_HINT)
 
