@@ -13,7 +13,7 @@ from agentlab.cli.commands_base import open_lab, say
 from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json, versions_json
 from agentlab.cli.plans import show_plan, up_json, up_lines
 from agentlab.cli.render import images_table, status_table, terminal_width, versions_text
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.drift import unknown_line
 from agentlab.lab.status import LabStatus
 from agentlab.rollout.events import RolloutEvent
@@ -156,8 +156,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    """Roll out edited versions and report drift until Ctrl-C (exit 0) or for --duration
-    seconds."""
+    """Roll out edited versions and report drift until Ctrl-C or SIGTERM, or for
+    --duration seconds: exit 0, unless a rollout it ran was cut short (paused): then
+    130 or 143 for the signal, 1 for the duration, with the line naming it."""
     if args.duration is not None and args.duration <= 0:
         raise BadInput("--duration must be positive", hint="--duration 60")
     from agentlab.lab.watch.drift_watch import DriftWatch
@@ -177,13 +178,23 @@ def cmd_watch(args: argparse.Namespace) -> int:
     watcher.start()
     drift.start()
     say(f"watching {', '.join(map(watcher.label, watcher.files))} and drift (Ctrl-C to stop)")
+    stopped: KeyboardInterrupt | None = None
     try:
         threading.Event().wait(args.duration)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         say("stopping")
+        stopped = stop
     finally:
         drift.stop()
         watcher.stop()
+    cut = lab.stopped_here()  # a rollout the watch ran, paused by its end
+    if cut and stopped is not None:
+        raise stopped  # one line naming it, exit 130 or 143, as any command cut short
+    if cut:
+        raise OperationFailed(
+            f"watch ended after {args.duration:g}s with the rollout of {cut[0]} paused",
+            hint=f"agentlab rollout resume {cut[0]}, or agentlab rollout undo {cut[0]}",
+        )
     return 0
 
 

@@ -410,3 +410,54 @@ def test_a_read_of_a_project_never_started_creates_no_state(
     assert not state.exists()
     assert main.main(command) in (0, 1)
     assert not state.exists()
+
+
+class _WatchCutShort:
+    """A watcher whose stop pauses the rollout it runs, as watch's end does mid-rollout."""
+
+    def __init__(self, lab: Lab, _show: object) -> None:
+        self.lab, self.files = lab, ()
+
+    def label(self, path: object) -> str:
+        return str(path)
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        self.lab.rollout("web", "2.0.0", cause="watch", pause=lambda: True)
+
+
+class _NoDrift:
+    def __init__(self, _lab: Lab, _show: object) -> None:
+        return None
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("ended_by", ["duration", "sigterm"])
+def test_watch_ended_mid_rollout_says_so_and_does_not_exit_0(
+    fake: FakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ended_by: str,
+) -> None:
+    """A cancelled CI job (SIGTERM) or --duration ending mid-rollout exited 0 with only
+    'stopping', the rollout left paused."""
+    monkeypatch.setattr("agentlab.lab.watch.watcher.Watcher", _WatchCutShort)
+    monkeypatch.setattr("agentlab.lab.watch.drift_watch.DriftWatch", _NoDrift)
+    if ended_by == "sigterm":
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        code = main.main(["watch", "--duration", "30"])
+        assert code == 143
+        line = "error: terminated (SIGTERM) (hint: agentlab rollout resume web, or"
+    else:
+        code = main.main(["watch", "--duration", "0.1"])
+        assert code == 1
+        line = "error: watch ended after 0.1s with the rollout of web paused (hint: agentlab"
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(line)
+    assert main.main(["rollout", "undo", "web"]) == 0
