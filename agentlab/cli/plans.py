@@ -121,7 +121,7 @@ def _change_lines(change: ServiceChange) -> list[str]:
         versions = f"{now} (pinned)" if same else f"{now} -> {change.target.tag}"
     image = change.target.image if change.target else change.current
     if change.recreated:
-        versions = f"{now} ({RECREATED})"
+        versions = f"{now} ({change.recreated}: {RECREATED})"
     word = {"start": "start", "keep": "running, kept", "recreate": "running, recreated"}[
         change.action
     ]

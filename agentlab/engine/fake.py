@@ -195,12 +195,16 @@ class FakeEngine:
         self._read_override()
         if any(service not in self.pins for service in services):
             return set()  # Compose refuses a dry run naming a service it does not know
-        return {
+        return {  # as Compose: another reference, configuration, or bytes (a rebuilt tag)
             c.name
             for c in self.containers.values()
             if c.service in services
-            and (c.image_ref, c.config_hash)
-            != (self.pins[c.service], self.configs.get(c.service, "0"))
+            and (c.image_ref, c.config_hash, c.image.id)
+            != (
+                self.pins[c.service],
+                self.configs.get(c.service, "0"),
+                self.image_store[self.pins[c.service]].info.id,
+            )
         }
 
     @_serialised

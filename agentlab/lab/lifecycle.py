@@ -95,7 +95,7 @@ class Lifecycle:
                 )
             for change in planned.changes:
                 if change.recreated:
-                    progress(f"{change.service}: {RECREATED}")
+                    progress(f"{change.service}: {change.recreated}: {RECREATED}")
             pinned = ", ".join(f"{r.service}={r.tag}" for r in planned.pinned)
             progress(f"starting {model.name} ({pinned or 'current versions'})")
             if prometheus.remove_if_off(model):

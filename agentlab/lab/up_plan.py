@@ -25,8 +25,9 @@ from agentlab.lab.unfinished import refuse_over_unfinished
 from agentlab.state.lockfile import LockedService
 from agentlab.state.override import LAYER_PREFIX, MovedPort, read_pins
 
-# What `up` says of a running service whose configuration was edited in the files.
-RECREATED = "configuration edited: Compose recreates all its replicas at once, not rolled out"
+# What `up` says of a running service Compose recreates, after why.
+RECREATED = "Compose recreates all its replicas at once, not rolled out"
+EDITED = "configuration edited"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ServiceChange:
     running: bool  # some replica of it runs now
     rollout: RolloutPlan | None = None  # a running service whose pin changes is rolled out
     behind_layer: bool = False  # behind the traffic layer after `up`
-    recreated: bool = False  # running, its configuration edited: Compose recreates it
+    recreated: str = ""  # running, and Compose recreates it: why (EDITED, a moved tag)
 
     @property
     def action(self) -> str:
@@ -155,7 +156,9 @@ def plan_up(
         ):
             rollout = _roll_edited(rollouts, Resolved(name, split_image_ref(current)[1], current),
                                    current, as_run, behind, diverged)  # fmt: skip
-        recreated = rollout is None and (diverged is not None or name in edited)
+        recreated = ""
+        if rollout is None and (diverged is not None or name in edited):
+            recreated = _why_recreated(model, replicas, name, current)
         changes.append(
             ServiceChange(
                 name, current, target, name in running, rollout, name in behind, recreated
@@ -192,6 +195,21 @@ def _diverged(replicas: Sequence[Replica], service: str, stale: Collection[str])
     hashes = [r.config_hash for r in replicas if r.service == service and r.name in stale]
     found = Counter(h for h in hashes if h).most_common(1)
     return found[0][0] if found else None
+
+
+def _why_recreated(
+    model: ProjectModel, replicas: Sequence[Replica], service: str, current: str | None
+) -> str:
+    """Why Compose recreates a running service: its tag names other bytes than its
+    replicas run (rebuilt, or moved by hand), else its configuration was edited."""
+    if current is None or (info := model.image(current)) is None:
+        return EDITED
+    moved = any(
+        r.image_id != info.id and same_image_ref(r.image_ref, current)
+        for r in replicas if r.service == service
+    )  # fmt: skip
+    tag = split_image_ref(current)[1]
+    return f"its tag {tag} names other bytes now (rebuilt or moved)" if moved else EDITED
 
 
 def _rollable(model: ProjectModel, replicas: Sequence[Replica], service: str, current: str) -> bool:

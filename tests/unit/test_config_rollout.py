@@ -53,6 +53,26 @@ def test_up_rolls_an_edited_configuration_one_replica_at_a_time(tmp_path: Path) 
     assert lab.plan_up(None, {}).rolls == []
 
 
+def test_a_rebuilt_tag_is_said_as_such_where_compose_recreates_the_replicas(
+    tmp_path: Path,
+) -> None:
+    """Replicas on bytes their tag no longer names: Compose recreates them, and `up` said
+    'configuration edited' of a service whose files nobody edited."""
+    lab, fake = lab_on(tmp_path)
+    fake.add_image(IMAGE)  # rebuilt: the tag names a new image id
+    planned = lab.plan_up(None, {})
+    (service,) = up_json(planned)["services"]
+    assert service["action"] == "recreate"
+    (change,) = planned.changes
+    assert change.recreated == "its tag 1.0.0 names other bytes now (rebuilt or moved)"
+    (tmp_path / "edited").mkdir()
+    other, other_fake = lab_on(tmp_path / "edited")
+    other_fake.uncopyable.add("agent")  # no way back: Compose recreates it
+    other_fake.configs["agent"] = "edited"
+    (change,) = other.plan_up(None, {}).changes
+    assert change.recreated == "configuration edited"
+
+
 def test_an_orphan_container_does_not_hide_an_edited_configuration(tmp_path: Path) -> None:
     """A service removed from the compose file while its container runs: Compose refuses a
     dry run that names it, which read as 'nothing edited', and `up` let Compose recreate

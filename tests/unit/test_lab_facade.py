@@ -510,10 +510,11 @@ def test_up_says_compose_recreates_a_service_edited_that_it_cannot_roll(
     planned = lab.plan_up(None, {})
     (change,) = [c for c in planned.changes if c.service == "agent"]
     assert (change.action, change.rollout, change.target) == ("recreate", None, None)
-    assert f"  agent: running, recreated 1.0.0 ({RECREATED}) [{REPO}:1.0.0]" in up_lines(planned)
+    line = f"  agent: running, recreated 1.0.0 (configuration edited: {RECREATED}) [{REPO}:1.0.0]"
+    assert line in up_lines(planned)
     lines: list[str] = []
     lab.up(None, {}, 30, lines.append)
-    assert f"agent: {RECREATED}" in lines
+    assert f"agent: configuration edited: {RECREATED}" in lines
     assert {c.config_hash for c in fake.of("agent")} == {"edited"}
     (change,) = [c for c in lab.plan_up(None, {}).changes if c.service == "agent"]
     assert change.action == "keep"
