@@ -369,6 +369,7 @@ class Rollouts:
             self.model.engine, planned.service, planned.settings, planned.canary, runners,
             emit, self.model.history(), rollout_id, gate=gate or NoGate(),
             exact=gate is not None, label=image_tag(planned.target.tag),
+            stable_label=image_tag(planned.from_version),
             meter=canaries.meter(self.layer, name), requests=lambda: requests.take(name),
             wait=feed.wait, first_step=first_step, plan_detail=planned.canary_record,
             preview=self.layer.preview_url(name) if gate is not None else "",

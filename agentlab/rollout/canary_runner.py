@@ -99,6 +99,7 @@ class CanaryRunner:
         exact: bool,
         label: str,
         meter: Meter | None,
+        stable_label: str = "",
         requests: Callable[[], Request | None],
         wait: Callable[[float], object],
         clock: Callable[[], float] = time.monotonic,
@@ -112,6 +113,7 @@ class CanaryRunner:
         self.runners, self.emit, self.journal, self.rollout_id = runners, emit, journal, rollout_id
         self.gate, self.exact, self.meter = gate, exact, meter
         self.label = label  # the new version as server names and metrics carry it
+        self.stable_label = stable_label  # the version rolled from, as they carry it
         self.requests, self.wait, self.clock = requests, wait, clock
         self._index = first_step - 1
         self._inner_journals: list[StepJournal] = []
@@ -326,7 +328,6 @@ class CanaryRunner:
         reasons: dict[str, None] = {}  # why intervals were inconclusive, each once, in order
         few = f"fewer than {analysis.min_requests} canary requests"
         version = self.label
-        stable_version = "" if isinstance(before, MeterUnreadable) else _other(before, version)
         deadline = self.clock()
         for _ in range(analysis.count):
             deadline += analysis.interval
@@ -342,7 +343,7 @@ class CanaryRunner:
                     line = f"{named}unknown ({window.message})"
                     self.emit(GateChecked(gate.text, "inconclusive", line))
                 continue
-            stable_version = stable_version or _other(window, version)
+            stable_version = self._stable_version(window)
             canary = window.get(version, VersionFigures())
             stable = window.get(stable_version, VersionFigures())
             readings = [self._read(g, canary, stable, stable_version) for g in analysis.gates]
@@ -354,7 +355,7 @@ class CanaryRunner:
             if failed > analysis.failure_limit:
                 raise Aborted(f"gate failed: {failing[0].line()}")
             if any(r.verdict == "inconclusive" for r in readings):
-                notes = [r.note for r in readings if isinstance(r, PromQLReading) and r.note]
+                notes = [r.note for r in readings if r.note]
                 reasons[notes[0] if notes else few] = None
         if not holding and conclusive == 0:
             found = list(reasons) or [few]
@@ -369,6 +370,14 @@ class CanaryRunner:
             return self.meter()
         except MeterUnreadable as error:
             return error
+
+    def _stable_version(self, window: Mapping[str, VersionFigures]) -> str:
+        """The version the stable replicas run, as the interval's figures label it: the
+        one rolled from when it had requests, else the busiest other than the canary
+        (never the totals since the proxy started, where a version gone long ago may lead)."""
+        if window.get(self.stable_label, VersionFigures()).requests:
+            return self.stable_label
+        return _other(window, self.label)
 
     def _read(
         self,

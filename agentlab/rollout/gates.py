@@ -46,6 +46,7 @@ class Reading:
     value: float | None
     limit: float | None
     requests: int
+    note: str = ""  # why it is inconclusive, when not too few canary requests
 
     def line(self) -> str:
         """`p99 0.5s (limit < 0.3s, 212 requests): fail`."""
@@ -112,6 +113,9 @@ def judge(gate: Gate, canary: VersionFigures, stable: VersionFigures, min_reques
     if gate.relative:
         base = metric_value(gate.metric, stable)
         limit = None if base is None else gate.threshold * base
+    if gate.relative and limit is None and requests >= min_requests:
+        note = f"no stable {gate.metric} to compare with (no stable requests in the interval)"
+        return Reading(gate, "inconclusive", value, limit, requests, note)
     if value is None or limit is None or (gate.metric != "requests" and requests < min_requests):
         return Reading(gate, "inconclusive", value, limit, requests)
     met = compare(value, gate.operator, limit)

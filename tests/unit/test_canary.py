@@ -126,3 +126,9 @@ def test_a_gate_judges_the_canary_against_a_limit_or_the_stable_version() -> Non
     reading = judge(slower, figures(100, bound=0.5), figures(100), 10)
     assert reading.verdict == "fail"
     assert reading.line() == "p99 500ms (limit < 7.5ms, 100 requests): fail"
+    blind = judge(slower, figures(100), figures(0), 10)  # no stable request in the interval
+    assert (blind.verdict, blind.note) == (
+        "inconclusive",
+        "no stable p99 to compare with (no stable requests in the interval)",
+    )
+    assert judge(slower, figures(5), figures(0), 10).note == ""  # too few canary ones first

@@ -152,7 +152,8 @@ class CanaryRig:
         runner = CanaryRunner(
             self.fake, self.spec, build_settings({"monitor": 1}), plan, self.runners,
             self.record, self.journal, "r1", gate=self.gate, exact=self.gate.exact,
-            label="2.0", meter=self.meter, requests=self.requests, wait=feed.wait,
+            label="2.0", stable_label="1.0", meter=self.meter, requests=self.requests,
+            wait=feed.wait,
             clock=self.fake.clock.now, pause_requested=pause, prometheus=self.prometheus,
         )  # fmt: skip
         return runner.run(OLD, NEW, "1.0", "2.0", start_at)
@@ -186,6 +187,17 @@ def test_a_good_canary_goes_10_50_100_with_analysis_and_ends_on_the_new_version(
     assert positions == [0, 1, 2, 3, 4]
     indexes = [index for index, _, _ in rig.journal.begun]
     assert indexes == sorted(set(indexes))  # one numbering across the canary and its runs
+
+
+def test_a_relative_gate_compares_with_the_version_rolled_from_not_the_busiest_ever() -> None:
+    """The proxy's totals since it started led with a version released long ago: the gate
+    compared with it, found no stable figures in any interval and aborted, saying there
+    were too few canary requests."""
+    rig = CanaryRig()
+    rig.meter.counts["0.9"] = VersionFigures({"2xx": 10**6}, {0.005: 10**6}, 10**6)
+    result = rig.run(build_plan("10,100", ["p99 < 1.5 * stable.p99"], GATED))
+    assert result.outcome == "complete", result.message
+    assert {e.verdict for e in rig.of(GateChecked)} == {"pass"}
 
 
 def test_a_canary_with_errors_fails_its_gate_and_everything_goes_back_to_stable() -> None:
