@@ -27,7 +27,13 @@ from agentlab.lab.rollout_plan import (
     stop_first_when_needed,
 )
 from agentlab.lab.traffic_layer import TrafficLayer
-from agentlab.lab.unfinished import describe_unfinished, interrupted, refuse_over_unfinished
+from agentlab.lab.unfinished import (
+    being_removed,
+    describe_unfinished,
+    interrupted,
+    refuse_over_unfinished,
+    rolling_back,
+)
 from agentlab.rollout.canary_runner import CanaryRunner
 from agentlab.rollout.configs import ConfigTarget
 from agentlab.rollout.events import (
@@ -299,7 +305,8 @@ class Rollouts:
         recorded = canaries.recorded_plan(entry.steps)
         with closing(self.model.engine.changes()) as feed:
             first_step = len(entry.steps) + 1
-            run = self._runner(planned, emit, entry.rollout_id, feed, first_step, pause)
+            run = self._runner(planned, emit, entry.rollout_id, feed, first_step, pause,
+                               doomed=being_removed(entry))  # fmt: skip
             if recorded is not None and not undo:  # a canary goes on from its step
                 canary, position = recorded
                 planned = replace(planned, canary=canary, canary_record=None)
@@ -308,12 +315,13 @@ class Rollouts:
                     entry.from_image, entry.to_image, entry.from_version, entry.to_version,
                     position,
                 )  # fmt: skip
-            elif undo:
+            elif undo or rolling_back(entry):  # a failed one's rollback goes on to its end
                 result = run.converge(
                     entry.from_image,
                     entry.from_version,
                     from_version=entry.to_version,
-                    undo=True,
+                    undo=undo,
+                    ends_rollback=not undo,
                     config=back,
                 )
             else:
@@ -387,6 +395,7 @@ class Rollouts:
         journal: Journal | None = None,
         leave_alone: Collection[str] = (),
         gate: TrafficGate | None = None,
+        doomed: Collection[str] = (),
     ) -> RolloutRunner:
         """A runner for a plan that sleeps on `feed`: it observes again as soon as a
         container starts, dies or changes health, else after a fallback poll (1 s)."""
@@ -411,4 +420,5 @@ class Rollouts:
             note=planned.note,
             gate=gate or self.layer.gate(name),
             leave_alone=leave_alone,
+            doomed=doomed,
         )

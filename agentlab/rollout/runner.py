@@ -59,6 +59,7 @@ from agentlab.rollout.planner import (
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.rollout.target_watcher import TargetWatcher, next_due
 
+ROLLBACK_LABEL = "rollback: "  # before the description of each of a rollback's steps
 # A phase's configuration target (None: any), and copies of an old replica for the way back.
 Configuration = tuple[ConfigTarget | None, ReplicaCopier | None]
 
@@ -94,6 +95,7 @@ class RolloutRunner:
         note: str = "",
         gate: TrafficGate | None = None,
         leave_alone: Collection[str] = (),
+        doomed: Collection[str] = (),
     ) -> None:
         self.engine = engine
         self.service = service
@@ -110,6 +112,9 @@ class RolloutRunner:
         self.note = note
         self.gate = gate or NoGate()
         self.leave_alone = frozenset(leave_alone)  # replicas it neither counts nor touches
+        # replicas an interrupted run had begun to remove (its stop may still be under way
+        # on the engine): removed like old ones, never joined back
+        self.doomed = frozenset(doomed)
         self.departures = Departures(engine, service, self.gate, self._emit, feed, clock)
         self.watcher = TargetWatcher(engine, service, self.gate, self._emit, clock)
         self.availability = Availability(self.desired, self._emit)
@@ -149,14 +154,16 @@ class RolloutRunner:
         rollback_image: str | None = None,
         rollback_version: str = "",
         undo: bool = False,
+        ends_rollback: bool = False,
         config: ConfigTarget | None = None,
         rollback_config: ConfigTarget | None = None,
     ) -> RolloutResult:
         """Drive the service from whatever state it is in to `desired` replicas of
         `target_image`, removing every other replica. Resume passes the interrupted
         rollout's from_image as `rollback_image`; undo targets the from_image with no
-        rollback_image (a failure then ends `failed`) and `undo=True`. `config` and
-        `rollback_config`: where each phase drives a configuration rollout."""
+        rollback_image (a failure then ends `failed`) and `undo=True`; resume of a rollout
+        interrupted in its rollback does too, with `ends_rollback=True` (`rolled-back`).
+        `config` and `rollback_config`: where each phase drives a configuration rollout."""
         refuse_unsafe(self.service, self.settings, self.rollback_settings)
         old = next((c.old for c in (config, rollback_config) if c is not None and c.back), None)
         copier = read_copier(self.engine, self.service.name, old)  # before anything changes
@@ -182,6 +189,8 @@ class RolloutRunner:
             outcome, message, hint, failures = self._conclude(forward)
         if undo and outcome == "complete":
             outcome = "undone"
+        elif ends_rollback and outcome == "complete":
+            outcome, message = "rolled-back", f"{message}: the rollback of a failed rollout ended"
         end = self.clock()
         downtime = self.availability.downtime(end)
         if downtime > 0:
@@ -216,9 +225,13 @@ class RolloutRunner:
     ) -> tuple[Outcome, str, str, list[FailedReplica]]:
         """Converge back to `image` with the rollback settings after a failed phase."""
         reason = forward.failures[-1].summary()
+        self._index += 1  # journaled first: a resume after a cut here finishes the rollback
+        self.journal.step_begin(self.rollout_id, self._index, "rollback",
+                                {"description": f"{ROLLBACK_LABEL}{reason}"})  # fmt: skip
+        self.journal.step_done(self.rollout_id, self._index)
         self.emit(RollbackStarted(reason))
         try:
-            back = self._drive(image, version, self.rollback_settings, config, label="rollback: ",
+            back = self._drive(image, version, self.rollback_settings, config, label=ROLLBACK_LABEL,
                                vouched=frozenset(forward.served))  # fmt: skip
         except OperationFailed as exc:  # no way back to an edited configuration
             message = f"{reason}; the rollback failed too: {exc.message}"
@@ -250,6 +263,7 @@ class RolloutRunner:
         info = self.engine.image(image)
         phase = Phase(image, version, info.id if info else None, settings, label, self.clock(),
                       vouched=vouched)  # fmt: skip
+        phase.stale.update(self.doomed)
         phase.config, copier = config
         if phase.config is not None and phase.config.back:
             phase.copier = copier_for(self.service.name, phase.config, copier)
@@ -392,6 +406,8 @@ class RolloutRunner:
         """Whether a replica serves: one this phase started once its watch says so (probe,
         health or min_ready); another also when Docker's health and the name say so (a
         running replica scale keeps was not ready until min_ready passed again)."""
+        if replica.id in phase.stale:
+            return False
         watch = phase.watches.get(replica.id)
         if watch is not None and watch.ready:
             return True

@@ -6,6 +6,7 @@ retries (tests/support/netclient.py), on the webapp project (not the demo)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -93,3 +94,31 @@ def test_killed_while_a_replica_is_out_of_the_name_then_undone(webapp_lab: LabRu
     alone = webapp_lab("scale", "web", "2")  # it started web without what it depends on
     assert alone.code == 2 and "the project is down" in alone.err, alone.err
     assert webapp_lab.containers() == []
+
+
+def test_undo_removes_a_replica_whose_stop_the_killed_rollout_had_begun(
+    webapp_lab: LabRun,
+) -> None:
+    """kill -9 while an old replica drained: the stop agentlab had asked for goes on in the
+    engine. Undo joined that replica back, and it died under it (exit 1 on its exit 137,
+    or 'undone' with 2 of 3 running)."""
+    assert webapp_lab("up", "--version", "1.0.0").code == 0
+    kill_while_out_of_the_name(webapp_lab, "web", "1.1.0")
+    web = next(s for s in webapp_lab("status", "--json").json()["services"]
+               if s["service"] == "web")  # fmt: skip
+    [draining] = [r["container"] for r in web["replicas"] if not r["answers_name"]
+                  and r["version"] == "1.0.0"]  # fmt: skip
+    webapp_lab.docker("kill", "-s", "STOP", draining)  # a slow drain, as a busy app's
+    stop = subprocess.Popen(["docker", "stop", "-t", "6", draining],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        undone = webapp_lab("rollout", "undo", "web")
+        assert undone.code == 0, undone.err
+    finally:
+        stop.wait(60)  # had undo joined it back, this stop has ended it by now
+    after = webapp_lab("status", "--json").json()
+    web = next(s for s in after["services"] if s["service"] == "web")
+    assert draining not in [r["container"] for r in web["replicas"]]
+    assert [(r["version"], r["state"], r["answers_name"]) for r in web["replicas"]] == [
+        ("1.0.0", "running", True)
+    ] * 3

@@ -209,6 +209,30 @@ def test_a_paused_rollout_is_resumed_or_undone(lab: Lab, fake: FakeEngine) -> No
         lab.continue_rollout("agent", undo=True)
 
 
+def test_resume_of_a_rollout_cut_short_in_its_rollback_ends_the_rollback(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """A SIGTERM while a failed rollout rolled back: resume went forward to the version
+    that had just failed (and failed again)."""
+
+    def cut(event: RolloutEvent) -> None:
+        if isinstance(event, RollbackStarted):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lab.rollout("agent", "1.9.0", {"timeout": "5s"}, emit=cut)
+    (line,) = lab.unfinished()
+    assert line.startswith("the rollout of agent 1.0.0 -> 1.9.0 failed and was interrupted while")
+    started = len(fake.called("add_replicas"))
+    events: list[RolloutEvent] = []
+    resumed = lab.continue_rollout("agent", undo=False, emit=events.append)
+    assert resumed.outcome == "rolled-back"
+    assert tags(fake) == ["1.0.0", "1.0.0"]
+    assert not any(isinstance(e, ReplicaFailed) for e in events)  # 1.9.0 was not tried again
+    assert len(fake.called("add_replicas")) == started
+    assert lab.history().revisions("agent")[-1].outcome == "rolled-back"
+
+
 def test_resume_and_undo_run_with_the_options_the_rollout_was_given(
     lab: Lab, fake: FakeEngine
 ) -> None:

@@ -83,6 +83,7 @@ class Rig:
         rollback_config: Mapping[str, Any] | None = None,
         journal: Any = None,
         rollout_id: str = "r1",
+        doomed: tuple[str, ...] = (),
     ) -> RolloutRunner:
         settings = build_settings({"monitor": 1}, update_config, cli)
 
@@ -102,6 +103,7 @@ class Rig:
             clock=self.fake.clock.now,
             feed=FakeChanges(self.fake.clock, nap=0.0),
             poll_interval=0.25,  # the fake feed brings no events: a finer poll stands in
+            doomed=doomed,
         )
 
     def run(self, **options: Any) -> RolloutResult:
@@ -766,3 +768,19 @@ def test_undo_puts_a_replica_that_left_the_name_back_in_it() -> None:
     assert result.outcome == "undone"
     assert rig.fake.containers[left.id].named
     assert left.id in [e.id for e in rig.of(ReplicaJoined)]  # and the one undo started
+
+
+def test_undo_removes_a_replica_whose_removal_had_begun_and_never_joins_it_back() -> None:
+    """A kill -9 while an old replica drained: the stop agentlab asked for may still be
+    under way on the engine. Joined back, it answered the name until it died (undo said
+    'undone' with 2 of 3 running, or failed on its exit 137)."""
+    rig = half_done()
+    draining = rig.fake.of("agent")[0]
+    draining.named = False
+    runner = rig.runner(doomed=(draining.id,))
+    result = runner.converge(OLD, "1.0", from_version="2.0", undo=True)
+    assert result.outcome == "undone"
+    assert draining.id not in rig.fake.containers
+    assert draining.id not in [e.id for e in rig.of(ReplicaJoined)]
+    assert rig.images() == [OLD] * 3
+    assert rig.fake.observations.unready_named("agent") == 0
