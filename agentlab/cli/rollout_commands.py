@@ -16,6 +16,7 @@ from agentlab.cli.rollout_flags import CANARY_FLAGS, SETTING_FLAGS
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.facade import Lab
 from agentlab.lab.rollouts import failure_details
+from agentlab.rollout.canary import step_line
 from agentlab.rollout.events import RolloutEvent, RolloutFinished, StepStarted
 from agentlab.rollout.journal import SUCCEEDED
 from agentlab.rollout.phase import RolloutResult
@@ -121,7 +122,7 @@ class EventPrinter:
         self.canary = False  # a canary step was seen: its figures are printed
 
     def __call__(self, event: RolloutEvent) -> None:
-        step = isinstance(event, StepStarted) and event.description.startswith("canary:")
+        step = isinstance(event, StepStarted) and step_line(event.description) is not None
         ended = self.canary and isinstance(event, RolloutFinished)
         if self.traffic is not None and (step or ended):
             self.traffic.print_step(self.as_json)

@@ -17,7 +17,7 @@ from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import interrupted
 from agentlab.project.config import canary_settings
-from agentlab.rollout.canary import CanaryPlan, Pause, blue_green_plan
+from agentlab.rollout.canary import STRATEGIES, CanaryPlan, Pause, blue_green_plan, step_line
 from agentlab.rollout.canary_requests import Request, read_request, request_word
 from agentlab.rollout.canary_runner import Meter
 from agentlab.state.directory import usable_directory
@@ -27,7 +27,6 @@ from agentlab.traffic.metrics import VersionFigures
 # Command-line options that shape a canary (the rest are rollout settings).
 PLAN_OPTIONS = ("steps", "gates", "interval", "count", "failure_limit", "min_requests")
 CANARY_OPTIONS = (*PLAN_OPTIONS, "auto_promote", "scale_down_delay")
-STRATEGIES = ("canary", "blue-green")
 PLAN_KEY = "canary_plan"  # where the first canary step's journal detail keeps the plan
 
 
@@ -194,7 +193,7 @@ def unfinished_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, C
         else:
             continue
         record = canary[0].get(PLAN_KEY) or {}
-        step = canary[-1]["description"].removeprefix("canary: ")
+        step = step_line(canary[-1]["description"]) or canary[-1]["description"]
         found[entry.service] = CanaryView(
             entry.service, entry.from_version, entry.to_version, step,
             int(canary[-1]["canary_step"]) + 1, len(record.get("steps", [])),

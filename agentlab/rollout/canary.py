@@ -25,6 +25,19 @@ DEFAULT_SCALE_DOWN_DELAY = "30s"  # as Argo Rollouts' blue-green
 _STEP_HINT = "e.g. --steps 10,pause 30s,50,analysis,100"
 
 
+STRATEGIES = ("canary", "blue-green")  # the progressive ones: each step says which
+
+
+def step_line(description: str) -> str | None:
+    """A progressive rollout's step as its plan says it (`set weight 50%`), from the
+    description its journal and events carry (`canary: set weight 50%`); None for
+    another step."""
+    for strategy in STRATEGIES:
+        if description.startswith(f"{strategy}: "):
+            return description.removeprefix(f"{strategy}: ")
+    return None
+
+
 @dataclass(frozen=True)
 class SetWeight:
     """Send `percent` % of requests to the new version."""

@@ -149,10 +149,16 @@ class CanaryRunner:
         duration = self.clock() - started
         self.emit(RolloutFinished(outcome, message, duration))
         self.journal.set_rollout_state(self.rollout_id, outcome)
-        hint = {"complete": "", "paused": self._resume_hint()}.get(
-            outcome, "agentlab history; agentlab traffic"
-        )
+        hint = {"complete": "", "paused": self._resume_hint()}.get(outcome, self._failed_hint())
         return RolloutResult(outcome, message, duration, tuple(failures), hint)
+
+    def _failed_hint(self) -> str:
+        """Where to look after an abort; a blue-green's analysis reads the requests sent
+        to its preview (or with the header), as no user request reaches green before."""
+        if self.plan.blue_green and self.preview:
+            return (f"send requests to the preview {self.preview} (or with X-Canary: always) "
+                    "during its analysis; agentlab history")  # fmt: skip
+        return "agentlab history; agentlab traffic"
 
     def _resume_hint(self) -> str:
         name = self.service.name
@@ -188,7 +194,7 @@ class CanaryRunner:
     def _begin(self, line: str, position: int) -> int:
         """Journal a canary step (`position` in the plan; resume runs it again)."""
         self._index += 1
-        description = f"canary: {line}"
+        description = f"{self.plan.strategy}: {line}"
         detail = {"description": description, "canary_step": position, **self.plan_detail}
         self.journal.step_begin(self.rollout_id, self._index, "canary", detail)
         self.emit(StepStarted(self._index, description))
@@ -401,7 +407,7 @@ class CanaryRunner:
         self._catch_up()
         self.emit(RollbackStarted(reason))
         self.gate.split(self.label, 0, header_routing=False)
-        back = self._inner(self.service, self.settings, ()).converge(image, version)
+        back = self._inner(self.service, self.settings, ()).converge(image, version, back=True)
         self._catch_up()
         if back.outcome != "complete":
             return "failed", f"{reason}; the abort failed too: {back.message}", []

@@ -185,13 +185,14 @@ def at_batch_boundary(
     return len(old) + len(new) == desired and all(view.settled for view in [*old, *new])
 
 
-def describe(step: Step) -> str:
-    """A short human description of a step."""
+def describe(step: Step, back: bool = False) -> str:
+    """A short human description of a step (`back`: of a rollback, an undo or an abort,
+    where the replicas it removes are the newer ones)."""
     match step:
         case StartNew(count):
             return f"start {count} new"
         case RemoveOld(ids):
-            return f"drain and remove {len(ids)} old"
+            return f"drain and remove {len(ids)} {'new' if back else 'old'}"
         case RemoveSurplus(ids):
             return f"drain and remove {len(ids)} surplus new"
         case Wait(count):

@@ -119,6 +119,7 @@ class RolloutRunner:
         self.watcher = TargetWatcher(engine, service, self.gate, self._emit, clock)
         self.availability = Availability(self.desired, self._emit)
         self._index = first_step - 1
+        self.going_back = False  # converging back to the version a rollout left (converge)
 
     @property
     def desired(self) -> int:
@@ -155,6 +156,7 @@ class RolloutRunner:
         rollback_version: str = "",
         undo: bool = False,
         ends_rollback: bool = False,
+        back: bool = False,
         config: ConfigTarget | None = None,
         rollback_config: ConfigTarget | None = None,
     ) -> RolloutResult:
@@ -163,8 +165,11 @@ class RolloutRunner:
         rollout's from_image as `rollback_image`; undo targets the from_image with no
         rollback_image (a failure then ends `failed`) and `undo=True`; resume of a rollout
         interrupted in its rollback does too, with `ends_rollback=True` (`rolled-back`).
-        `config` and `rollback_config`: where each phase drives a configuration rollout."""
+        `back`: it returns to the version a rollout left (an abort), as undo and the end of
+        a rollback do: the replicas it removes are said to be new ones. `config` and
+        `rollback_config`: where each phase drives a configuration rollout."""
         refuse_unsafe(self.service, self.settings, self.rollback_settings)
+        self.going_back = back or undo or ends_rollback
         old = next((c.old for c in (config, rollback_config) if c is not None and c.back), None)
         copier = read_copier(self.engine, self.service.name, old)  # before anything changes
         started = self.clock()
@@ -436,7 +441,7 @@ class RolloutRunner:
 
     def _begin(self, phase: Phase, step: Step, detail: dict[str, Any]) -> int:
         self._index += 1
-        description = phase.label + describe(step)
+        description = phase.label + describe(step, self.going_back or bool(phase.label))
         self.journal.step_begin(
             self.rollout_id,
             self._index,

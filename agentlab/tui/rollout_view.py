@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from agentlab.rollout.canary import step_line
 from agentlab.rollout.canary_requests import HELD
 from agentlab.rollout.events import (
     GateChecked,
@@ -88,7 +89,7 @@ def advance(view: RolloutView | None, event: RolloutEvent) -> RolloutView | None
         return None
     if isinstance(event, StepStarted):
         step = f"{event.index}. {event.description}"
-        line = event.description.removeprefix("canary: ")
+        line = step_line(event.description) or event.description
         if view.progressive and line.endswith(HELD):
             return replace(view, step=step, held=line)
         if view.progressive and line in view.canary_steps[view.canary_at + 1 :]:

@@ -23,6 +23,7 @@ from agentlab.rollout.events import (
     RolloutEvent,
     RolloutFinished,
     RolloutStarted,
+    StepStarted,
     WeightSet,
 )
 from agentlab.rollout.journal import Journal
@@ -112,6 +113,7 @@ class CanaryRig:
     times: list[float] = field(default_factory=list)
     scripted: list[tuple[float, Request]] = field(default_factory=list)
     prometheus: Query | None = None  # evaluates PromQL gates
+    preview: str = ""  # a blue-green's preview address
 
     def __post_init__(self) -> None:
         self.fake.add_image(OLD)
@@ -155,6 +157,7 @@ class CanaryRig:
             label="2.0", stable_label="1.0", meter=self.meter, requests=self.requests,
             wait=feed.wait,
             clock=self.fake.clock.now, pause_requested=pause, prometheus=self.prometheus,
+            preview=self.preview,
         )  # fmt: skip
         return runner.run(OLD, NEW, "1.0", "2.0", start_at)
 
@@ -285,6 +288,8 @@ def test_a_blue_green_starts_the_full_set_unseen_switches_at_once_then_keeps_blu
                if isinstance(e, ReplicaRemoved)]  # fmt: skip
     assert len(removed) == 3 and min(removed) >= switched + 30.0  # blue stayed its delay
     assert rig.images() == [NEW] * 3
+    steps = [e.description for e in rig.of(StepStarted) if ":" in e.description]
+    assert steps[0] == "blue-green: set weight 0%" and not any("canary" in s for s in steps)
 
 
 def test_abort_within_the_scale_down_delay_switches_back_to_blue_at_once() -> None:
@@ -296,6 +301,19 @@ def test_abort_within_the_scale_down_delay_switches_back_to_blue_at_once() -> No
               if isinstance(e, RollbackStarted)]  # fmt: skip
     assert back < 11.0  # no wait for the rest of the delay
     assert rig.images() == [OLD] * 3
+    removals = [e.description for e in rig.of(StepStarted) if "remove" in e.description]
+    assert removals and all(d.endswith("new") for d in removals), removals  # green's, not old
+
+
+def test_a_blue_green_aborted_for_want_of_requests_points_to_its_preview() -> None:
+    """No user request reaches green before the switch: its analysis reads what is sent
+    to the preview, and the hint said only `agentlab history; agentlab traffic`."""
+    rig = CanaryRig(preview="http://127.0.0.1:32000/")
+    rig.meter.rps = 0
+    plan = blue_green_plan(build_plan("0", ["error_rate < 1%"], GATED), True, "1s")
+    result = rig.run(plan)
+    assert result.outcome == "rolled-back"
+    assert result.hint.startswith("send requests to the preview http://127.0.0.1:32000/")
 
 
 def test_a_blue_green_without_auto_promote_waits_for_promote() -> None:
