@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentlab.cli.commands_base import open_lab, say
+from agentlab.cli.commands_base import open_lab
 from agentlab.cli.jsonout import emit_json
 from agentlab.rollout.canary_requests import weight_request
 
@@ -28,6 +28,7 @@ def cmd_weight(args: argparse.Namespace) -> int:
     taken = open_lab(args).request_canary(args.service, request)
     if args.json:
         emit_json({"service": args.service, "weight": request.percent, "taken": taken})
+        return 0
     when = "it holds there now" if taken else "it acts at its next pause or analysis"
-    say(f"weight {request.percent}% sent to the canary of {args.service}: {when}")
+    print(f"weight {request.percent}% sent to the canary of {args.service}: {when}")
     return 0

@@ -184,7 +184,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         )
     taken = open_lab(args).request_canary(args.service, args.command)
     when = "it took it" if taken else "it acts at its next pause or analysis"
-    say(f"{args.command} sent to the canary of {args.service}: {when}")
+    print(f"{args.command} sent to the canary of {args.service}: {when}")  # its result
     return 0
 
 

@@ -201,8 +201,11 @@ def test_weight_checks_its_input_then_moves_a_running_canary_which_holds_there(
         assert sorted(fake.images_of("web")).count("lab/web:2.0.0") == 2  # all, stable kept
         assert len(fake.images_of("web")) == 4
     finally:
-        main.main(["promote", "web"])
+        capsys.readouterr()
+        promoted = main.main(["promote", "web"])
+        said = capsys.readouterr()
         rolling.join(timeout=60)
+    assert promoted == 0 and said.out.startswith("promote sent to the canary of web: ")
     assert outcomes == ["complete"]
     assert set(fake.images_of("web")) == {"lab/web:2.0.0"}
 
