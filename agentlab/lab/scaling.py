@@ -79,7 +79,12 @@ def scale(
             lambda event: _progress(event, progress), NoJournal(), "scale", feed=feed,
             gate=layer.gate(service),
         )  # fmt: skip
-        result = runner.converge(image, split_image_ref(image)[1])
+        before = {r.id for r in model.engine.replicas(service)}
+        try:
+            result = runner.converge(image, split_image_ref(image)[1])
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM: back as it was, not half-scaled
+            _put_back(model, layer, service, before)
+            raise
         update_override(model.override_path, scales={service: replicas})
         if recreated := joiners.rejoin(model, service):  # on the model read before: no reload
             progress(JoinersRecreated(service, recreated).line().strip())
@@ -90,6 +95,23 @@ def scale(
             hint=f"agentlab status; agentlab logs {service}-N shows why",
             details=failure_details(result),
         )
+
+
+def _put_back(model: ProjectModel, layer: TrafficLayer, service: str, before: set[str]) -> None:
+    """After a scale cut short: the replicas it started leave the name and are stopped
+    and removed; those it had taken out come back into the name. Ones it had removed
+    already, `up` starts again (the saved count is unchanged)."""
+    grace = model.services[service].stop_grace_period
+    for replica in model.engine.replicas(service):
+        if replica.id not in before:
+            if replica.running and replica.named:
+                model.engine.leave_name(replica.id, service)
+            if replica.running:
+                model.engine.stop_replica(replica.id, grace)
+            model.engine.remove_replica(replica.id)
+        elif replica.running and replica.named is False:
+            model.engine.join_name(replica.id, service)
+    layer.sync()
 
 
 def _progress(event: RolloutEvent, progress: ProgressSink) -> None:

@@ -464,3 +464,24 @@ def test_watch_ended_mid_rollout_says_so_and_does_not_exit_0(
         line = "error: watch ended after 0.1s with the rollout of web paused (hint: agentlab"
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(line)
     assert main.main(["rollout", "undo", "web"]) == 0
+
+
+def test_a_scale_cut_short_puts_the_service_back_as_it_was(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM mid-scale left the replicas it had started running out of the name, with
+    nothing pointing to them (status 3/3 over 5 rows, drift quiet)."""
+    add_replicas = fake.add_replicas
+
+    def stopped(service: str, count: int, named: bool = True) -> list[str]:
+        started = add_replicas(service, count, named)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        return started
+
+    monkeypatch.setattr(fake, "add_replicas", stopped)
+    assert main.main(["scale", "web", "4"]) == 143
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "error: terminated (SIGTERM) (hint: agentlab status shows what is running)"
+    assert len(fake.of("web")) == 2
+    assert all(c.named for c in fake.of("web"))
