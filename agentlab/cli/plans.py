@@ -102,6 +102,8 @@ def up_lines(plan: UpPlan) -> list[str]:
     lines += [f"build {job.tag} ({build_source(job)})" for job in plan.builds]
     for service, entry in plan.fetches.items():
         lines.append(f"fetch {service} {entry.version}: {entry.image} (locked, not here)")
+    if plan.orphans:
+        lines.append(plan.orphans_line())
     if plan.layered:
         moving = f" ({', '.join(plan.moving)} moving behind it now)" if plan.moving else ""
         lines.append(f"traffic layer: {', '.join(plan.behind)} behind {plan.proxy_image}{moving}")

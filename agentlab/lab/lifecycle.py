@@ -17,7 +17,6 @@ from agentlab.lab.rollouts import Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.up_plan import RECREATED, UpPlan, plan_up
 from agentlab.state.lock import project_lock
-from agentlab.state.override import update_override
 
 PROXY_START = 30.0  # s HAProxy may take to listen once its container runs
 
@@ -81,7 +80,7 @@ class Lifecycle:
             for rollout in planned.rolls:
                 self._roll_within_up(rollout, progress, cause)
             fresh = planned.fresh
-            update_override(model.override_path, pins={r.service: r.image for r in fresh})
+            model.write_pins({r.service: r.image for r in fresh})
             history = model.history()
             revisions = []
             for item in fresh:
@@ -96,6 +95,8 @@ class Lifecycle:
             for change in planned.changes:
                 if change.recreated:
                     progress(f"{change.service}: {change.recreated}: {RECREATED}")
+            if planned.orphans:
+                progress(planned.orphans_line())
             pinned = ", ".join(f"{r.service}={r.tag}" for r in planned.pinned)
             progress(f"starting {model.name} ({pinned or 'current versions'})")
             if prometheus.remove_if_off(model):

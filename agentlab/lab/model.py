@@ -3,7 +3,7 @@ share about it (the compose model, managed services, pins, image look-ups), cach
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from agentlab.project.location import Project
 from agentlab.project.profiles import profiles_of
 from agentlab.state.directory import existing_directory
 from agentlab.state.history import History
-from agentlab.state.override import LAYER_PREFIX, read_pins
+from agentlab.state.override import LAYER_PREFIX, read_override, read_pins, update_override
 
 EngineFactory = Callable[[Project, str, Path], Engine]
 
@@ -161,6 +161,25 @@ class ProjectModel:
             if strict:
                 raise
         return self._good_pins
+
+    def write_pins(self, pins: Mapping[str, str]) -> None:
+        """Pin services to images in the override (callers hold the project lock), with the
+        image the user's files give each now: an edit of the files after it wins."""
+        if not pins:
+            return
+        own = self.engine.own_images()
+        over = {name: own[name] for name in pins if name in own}
+        update_override(self.override_path, pins=pins, over=over)
+
+    def edited_over_pins(self) -> dict[str, str]:
+        """The pinned services whose image the user's files changed since agentlab pinned
+        them: the image the files ask for now, by service."""
+        override = read_override(self.override_path)
+        recorded = {s: i for s, i in override.pinned_over.items() if s in override.pins}
+        if not recorded:
+            return {}
+        own = self.engine.own_images()
+        return {s: own[s] for s, was in recorded.items() if own.get(s) not in (None, was)}
 
     def current_image(self, service: str) -> str | None:
         """The image a service is pinned to (override), else the compose file's."""

@@ -49,7 +49,6 @@ from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings, build_rollback_settings, build_settings
 from agentlab.state.lock import project_lock
-from agentlab.state.override import update_override
 from agentlab.versions import image_tag
 
 Emit = Callable[[RolloutEvent], None]
@@ -172,7 +171,7 @@ class Rollouts:
         refuse_over_unfinished(history, name)
         target = planned.target
         if planned.unchanged:  # said as a rollout that had nothing to do, no revision
-            update_override(self.model.override_path, pins={name: target.image})
+            self.model.write_pins({name: target.image})
             emit(RolloutStarted(name, planned.from_version, target.tag, planned.service.replicas,
                                 planned.settings.strategy, "nothing to do"))  # fmt: skip
             emit(RolloutFinished("complete", planned.unchanged, 0.0))
@@ -403,7 +402,7 @@ class Rollouts:
 
         def pin(image: str) -> None:
             if planned.from_config is None:  # an edited configuration keeps the files' image
-                update_override(self.model.override_path, pins={name: image})
+                self.model.write_pins({name: image})
 
         return RolloutRunner(
             self.model.engine,

@@ -65,6 +65,14 @@ class UpPlan:
     layered: tuple[MovedPort, ...]  # the ports the traffic layer's proxy publishes
     layered_before: tuple[str, ...] = ()  # the services behind the traffic layer until now
     proxy_image: str = ""  # the traffic layer's, when there is one
+    orphans: tuple[str, ...] = ()  # containers of services gone from the files, running
+
+    def orphans_line(self) -> str:
+        """What `up` says of the containers whose service is gone from the files."""
+        one = len(self.orphans) == 1
+        verb, whose = ("runs", "its service is") if one else ("run", "their services are")
+        return (f"note: {', '.join(self.orphans)} {verb}, but {whose} gone from the compose "
+                f"files (agentlab down removes {'it' if one else 'them'})")  # fmt: skip
 
     @property
     def fetches(self) -> dict[str, LockedService]:
@@ -107,7 +115,8 @@ def plan_up(
     settings) and say what it will do; reads only. `locked_pins`: images to pin besides
     (`up --locked`)."""
     layered = layer.plan(traffic_layer)
-    resolved = [*catalogue.plan_pins(version, sets), *locked_pins]
+    edits = [] if locked_pins else _edited_over_pins(model, version, sets)
+    resolved = [*catalogue.plan_pins(version, sets), *edits, *locked_pins]
     rest = catalogue.locked_rest(resolved)  # an environment that requires a lock
     if locked_pins or rest:
         resolved = [*resolved, *rest]
@@ -165,8 +174,23 @@ def plan_up(
             )
         )
     before = layer.services
+    orphans = tuple(sorted(r.name for r in replicas if r.service not in model.services))
     return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before,
-                  layer.image() if layered else "")  # fmt: skip
+                  layer.image() if layered else "", orphans)  # fmt: skip
+
+
+def _edited_over_pins(
+    model: ProjectModel, version: str | None, sets: Mapping[str, str]
+) -> list[Resolved]:
+    """The images the user's files ask for now over agentlab's pins (an `image:` edited
+    since the pin), taken as they are (as an edit with no pin is), but for the services
+    the command line names."""
+    asked = {*sets, *(model.primary if version is not None else ())}
+    return [
+        Resolved(service, split_image_ref(image)[1], image)
+        for service, image in model.edited_over_pins().items()
+        if service not in asked
+    ]
 
 
 def _edited(

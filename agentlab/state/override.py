@@ -121,6 +121,9 @@ class Override:
     scales: dict[str, int] = field(default_factory=dict)
     moved_ports: tuple[MovedPort, ...] = ()
     own_images: dict[str, str] = field(default_factory=dict)  # agentlab's own services'
+    # the image the user's files gave each service when agentlab pinned it: an edit of the
+    # files since (the image is another now) asks for that image over the pin
+    pinned_over: dict[str, str] = field(default_factory=dict)
 
     @property
     def traffic_layer(self) -> tuple[str, ...]:
@@ -160,8 +163,12 @@ def read_override(path: Path) -> Override:
             (own if str(name).startswith(LAYER_PREFIX) else pins)[str(name)] = image
         if scale is not None:
             scales[str(name)] = scale
+    extension = doc.get(EXTENSION) or {}
+    over = extension.get("pinned_over") or {}
+    if not isinstance(over, Mapping) or not all(isinstance(v, str) for v in over.values()):
+        raise BadInput(f"{path}: {EXTENSION}.pinned_over is damaged", hint="fix or delete it")
     moved = []
-    for entry in (doc.get(EXTENSION) or {}).get("moved_ports") or []:
+    for entry in extension.get("moved_ports") or []:
         try:
             port = MovedPort(str(entry["service"]), int(entry["target"]), entry.get("published"),
                              str(entry.get("host_ip", "")))  # fmt: skip
@@ -169,7 +176,7 @@ def read_override(path: Path) -> Override:
             raise BadInput(f"{path}: {EXTENSION}.moved_ports is damaged",
                            hint="fix or delete it") from None  # fmt: skip
         moved.append(port)
-    return Override(pins, scales, tuple(moved), own)
+    return Override(pins, scales, tuple(moved), own, {str(k): v for k, v in over.items()})
 
 
 def read_pins(path: Path) -> dict[str, str]:
@@ -178,14 +185,21 @@ def read_pins(path: Path) -> dict[str, str]:
 
 
 def update_override(
-    path: Path, pins: Mapping[str, str] | None = None, scales: Mapping[str, int] | None = None
+    path: Path,
+    pins: Mapping[str, str] | None = None,
+    scales: Mapping[str, int] | None = None,
+    over: Mapping[str, str] | None = None,
 ) -> None:
-    """Set some pins and scales, keeping the rest of the override (callers hold the lock)."""
+    """Set some pins and scales, keeping the rest of the override (callers hold the lock);
+    `over`: the files' image each pin is written over (see Override.pinned_over)."""
     read_override(path)  # refuses a broken file before it is rewritten
     doc = _document(path) or {"services": {}}
     services = doc["services"]
     for name, image in (pins or {}).items():
         services.setdefault(name, {}).update({"image": image, "pull_policy": "never"})
+    if over:
+        extension = doc.setdefault(EXTENSION, {})
+        extension["pinned_over"] = {**(extension.get("pinned_over") or {}), **over}
     for name, scale in (scales or {}).items():
         services.setdefault(name, {}).update({"scale": scale, "deploy": {"replicas": scale}})
     _write(path, doc)
@@ -218,8 +232,11 @@ def set_traffic_layer(
         doc["configs"] = configs
     else:
         doc.pop("configs", None)
+    extension = {k: v for k, v in (doc.get(EXTENSION) or {}).items() if k != "moved_ports"}
     if moved:
-        doc[EXTENSION] = {"moved_ports": [dict(vars(port)) for port in moved]}
+        extension["moved_ports"] = [dict(vars(port)) for port in moved]
+    if extension:
+        doc[EXTENSION] = extension
     else:
         doc.pop(EXTENSION, None)
     _write(path, doc)

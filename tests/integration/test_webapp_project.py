@@ -335,3 +335,24 @@ def test_copies_of_a_replica_keep_a_configuration_the_files_no_longer_give(
     (made,) = [r for r in engine.replicas("web") if r.id == copy]
     assert made.config_hash == model.config_hash and made.named is False
     assert web_environment(lab) == ["-/true"] * 4
+
+
+def test_an_image_edited_in_the_compose_file_after_a_rollback_is_rolled_out(
+    webapp_copy: LabRun,
+) -> None:
+    """After a rollout and a rollback, agentlab's pin masked every later edit of web's
+    `image:` in the compose file: `up` said 'kept 1.0.0 (unchanged)', drift nothing."""
+    lab = webapp_copy
+    assert lab("up").code == 0
+    assert lab("rollout", "web", "--to", "1.1.0").code == 0
+    assert lab("rollback", "web").code == 0  # pinned at 1.0.0 again
+    compose = lab.compose_file.read_text(encoding="utf-8")
+    edited = compose.replace("agentlab-test/web:1.0.0", "agentlab-test/web:1.1.0", 1)
+    lab.compose_file.write_text(edited, encoding="utf-8")
+    plan = lab("up", "--dry-run")
+    assert "web: roll 1.0.0 -> 1.1.0" in plan.out, plan.out
+    up = lab("up")
+    assert up.code == 0, up.err
+    web = next(s for s in lab("status", "--json").json()["services"] if s["service"] == "web")
+    assert [r["version"] for r in web["replicas"]] == ["1.1.0"] * 3
+    assert "web: running, kept 1.1.0 (unchanged)" in lab("up", "--dry-run").out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.cli.plans import up_json
+from agentlab.cli.plans import up_json, up_lines
 from agentlab.common.errors import OperationFailed
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, Behaviour
@@ -82,7 +82,11 @@ def test_an_orphan_container_does_not_hide_an_edited_configuration(tmp_path: Pat
     fake.add_service("worker", "lab/worker:1.0.0")
     del fake.pins["worker"]  # gone from the files, still running
     fake.configs["agent"] = "edited"
-    (roll,) = lab.plan_up(None, {}).rolls
+    planned = lab.plan_up(None, {})
+    assert planned.orphans == ("lab-worker-1",)  # said, as Compose warns of it
+    line = "note: lab-worker-1 runs, but its service is gone from the compose files (agentlab"
+    assert line in "\n".join(up_lines(planned))
+    (roll,) = planned.rolls
     assert (roll.service.name, roll.from_config) == ("agent", "0")
     lab.up(None, {}, 30, lambda _: None)
     assert configs(fake) == ["edited"] * 3

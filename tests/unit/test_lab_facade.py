@@ -558,3 +558,21 @@ def test_up_rolls_out_an_image_edited_in_the_compose_file(lab: Lab, fake: FakeEn
     assert fake.observations.min_ready_named("agent") == 2
     assert tags(fake) == ["1.1.0", "1.1.0"]
     assert lab.plan_up(None, {}).rolls == []
+
+
+def test_an_image_edited_in_the_files_after_a_pin_is_rolled_out_by_up(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """agentlab's pin (a rollout's, a rollback's) masked every later `image:` edit of the
+    compose file: `up` kept the pinned version and said 'unchanged'."""
+    assert lab.rollout("agent", "1.1.0").outcome == "complete"
+    assert [c.action for c in lab.plan_up(None, {}).changes] == ["keep"]  # the pin holds
+    fake.files_images["agent"] = f"{REPO}:1.2.0"  # the user edits compose.yaml
+    (change,) = lab.plan_up(None, {}).changes
+    assert change.rollout is not None
+    assert (change.rollout.from_version, change.target and change.target.tag) == ("1.1.0", "1.2.0")
+    (asked,) = lab.plan_up(None, {"agent": "1.0.0"}).changes  # the command line still wins
+    assert asked.target is not None and asked.target.tag == "1.0.0"
+    lab.up(None, {}, 30, lambda _: None)
+    assert tags(fake) == ["1.2.0", "1.2.0"]
+    assert [c.action for c in lab.plan_up(None, {}).changes] == ["keep"]  # pinned over it now

@@ -81,6 +81,10 @@ class FileEngine(FakeEngine):
         self.pins = {name: spec["image"] for name, spec in services.items()}
         return services_from_config(doc)
 
+    def own_images(self) -> dict[str, str]:
+        doc: dict[str, Any] = yaml.safe_load(self.compose.read_text())
+        return {name: str(spec["image"]) for name, spec in doc["services"].items()}
+
 
 def file_engine(project: Project, name: str, override: Path) -> FileEngine:
     return FileEngine(project=name, compose=project.compose_files[0], override=override)
@@ -129,8 +133,9 @@ class Rig:
         return self.lab.override_path
 
     def pin(self, tag: str) -> None:
-        """The user edits the agent's tag in the override."""
-        save(self.override, self.override.read_text().replace(f"{AGENT}:1.0.0", f"{AGENT}:{tag}"))
+        """The user edits the agent's tag in the override (its pin, not agentlab's record)."""
+        text = self.override.read_text()
+        save(self.override, text.replace(f"image: {AGENT}:1.0.0", f"image: {AGENT}:{tag}"))
 
     def sentinel(self) -> Reloaded:
         """Edit agentlab.yaml (a comment) and wait until that edit alone is reloaded."""
@@ -259,6 +264,24 @@ def test_compose_edit_rolls_out_an_unpinned_service(rig: tuple[Rig, Watcher]) ->
     assert changed == (Change("collector", f"{COLLECTOR}:1.0.0", f"{COLLECTOR}:2.0.0"),)
     assert made.engine.images_of("collector") == [f"{COLLECTOR}:2.0.0"]
     assert made.engine.images_of("agent") == [f"{AGENT}:1.0.0"] * 2  # the pin wins
+
+
+def test_compose_edit_over_a_pin_agentlab_wrote_rolls_it_out(tmp_path: Path) -> None:
+    """A pin agentlab wrote over the compose file's 1.0.0 masked the edit to 1.1.0:
+    watch printed a reload and rolled nothing out."""
+    made = make_rig(tmp_path)
+    made.lab.model.write_pins({"agent": f"{AGENT}:1.0.0"})  # as `up --version 1.0.0` now
+    watcher = Watcher(made.lab, made.record, debounce=0.1)
+    watcher.start()
+    try:
+        compose = made.directory / "compose.yaml"
+        save(compose, compose.read_text().replace(f"{AGENT}:1.0.0", f"{AGENT}:1.1.0"))
+        made.wait_for(lambda: finished(made), "the rollout")
+    finally:
+        watcher.stop()
+    assert finished(made)[0].outcome == "complete", made.lines()
+    assert made.engine.images_of("agent") == [f"{AGENT}:1.1.0"] * 2
+    assert read_pins(made.override)["agent"] == f"{AGENT}:1.1.0"
 
 
 # ---- not reacting to its own writes -----------------------------------------

@@ -96,12 +96,14 @@ def load(lab: Lab, changed: Sequence[Path]) -> Snapshot:
     culprit = next((path for path in changed if path in model), model[0])
     services = _blame(culprit, lambda: fresh.services)
     managed = _blame(settings, lambda: fresh.managed)
+    edited = _blame(culprit, fresh.model.edited_over_pins)  # `image:` edited over a pin
     desired, sources = {}, {}
     for name in managed:
-        image = pins.get(name) or services[name].image
+        image = edited.get(name) or pins.get(name) or services[name].image
         if image:
             desired[name] = image
-            sources[name] = lab.override_path if name in pins else model[0]
+            pinned = name in pins and name not in edited
+            sources[name] = lab.override_path if pinned else model[0]
     return Snapshot(fresh, desired, sources)
 
 
