@@ -60,11 +60,18 @@ def wait_until_ready(
             shown = counts
         remaining = deadline - clock()
         if remaining <= 0:
-            raise not_ready_error(engine, waiting, f"not healthy after {timeout:g}s")
+            raise not_ready_error(engine, waiting, f"not healthy after {timeout:g}s",
+                                  hint=f"raise --timeout (now {timeout:g}s) for a slow start; "
+                                  "agentlab status; agentlab logs CONTAINER")  # fmt: skip
         feed.wait(min(remaining, FALLBACK_POLL))
 
 
-def not_ready_error(engine: Engine, bad: list[Replica], why: str) -> OperationFailed:
+def not_ready_error(
+    engine: Engine,
+    bad: list[Replica],
+    why: str,
+    hint: str = "agentlab status; pick another version with --set or --version",
+) -> OperationFailed:
     """One line naming the replicas, and the health output and log tail of the first three."""
     details = []
     for replica in bad[:3]:
@@ -73,8 +80,4 @@ def not_ready_error(engine: Engine, bad: list[Replica], why: str) -> OperationFa
             details.append(f"health: {replica.health_log[-1]}")
         details.append(engine.logs_tail(replica.id, 10).rstrip())
     names = ", ".join(f"{r.name} ({r.health if r.running and r.health else r.state})" for r in bad)
-    return OperationFailed(
-        f"{why}: {names}",
-        hint="agentlab status; pick another version with --set or --version",
-        details="\n".join(details),
-    )
+    return OperationFailed(f"{why}: {names}", hint=hint, details="\n".join(details))

@@ -64,6 +64,7 @@ def test_timeout_names_the_replicas_still_starting() -> None:
     with pytest.raises(OperationFailed) as failed:
         wait(fake, timeout=5)
     assert failed.value.message.startswith("not healthy after 5s: lab-agent-1 (starting)")
+    assert failed.value.hint.startswith("raise --timeout (now 5s) for a slow start")
     assert "health: connection refused" in failed.value.details
     assert fake.clock.now() == pytest.approx(5)
 
