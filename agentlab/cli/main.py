@@ -46,6 +46,9 @@ Kinds (--json `kind`):
                        (one HEAD per tag, 2 s bound) than the locked or recorded digest
   replica_image        a replica runs another image than the decision
   not_locked           the service runs a version the lock does not list
+  config_edited        a replica runs a configuration the compose files no longer give
+  unrouted             a ready replica the traffic layer's proxy does not route to
+                       (it restarted with no server): `up` puts the routes back
   environment_differs  another running environment runs the same version of the
                        service on other bytes (other versions are `agentlab diff`'s job)
 exit: 1 drift; 3 no drift found but the registry did not answer (its tags unknown);

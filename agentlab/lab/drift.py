@@ -22,6 +22,7 @@ REPLICA_IMAGE = "replica_image"
 NOT_LOCKED = "not_locked"
 ENVIRONMENT_DIFFERS = "environment_differs"
 CONFIG_EDITED = "config_edited"
+UNROUTED = "unrouted"
 
 
 @dataclass(frozen=True)

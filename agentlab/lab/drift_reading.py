@@ -6,22 +6,30 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ContainerImage, ImageInfo, Replica
 from agentlab.lab import locking, registry
 from agentlab.lab.drift import (
     REPLICA_IMAGE,
+    UNROUTED,
     Decision,
+    Drift,
     DriftReport,
     Locked,
     RemoteTag,
     find_config_drift,
     find_drift,
 )
-from agentlab.lab.drift_environments import find_environment_drift, read_environments
+from agentlab.lab.drift_environments import (
+    find_environment_drift,
+    other_environments,
+    read_environments,
+)
 from agentlab.lab.drift_registry import TagKey, read_tags
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.project.environments import DEFAULT_ENVIRONMENT
 from agentlab.state.lockfile import LockedService, read_lockfile
 from agentlab.versions import image_tag
 
@@ -51,8 +59,10 @@ def read_drift(
                 ref = f"{key[0]}/{key[1]}:{key[2]}"
                 remote[service] = RemoteTag(ref, answers.digests[key], pushed)
         if answers.error is not None:
-            unknown = (f"{answers.error.message}: its tags were not compared "
-                       f"(hint: {answers.error.hint})")  # fmt: skip
+            hint = answers.error.hint
+            if len(asked) == 1 and (owner := _started_by(model, asked[0])):
+                hint = f"{owner} starts it (that environment's registry); nothing was changed"
+            unknown = f"{answers.error.message}: its tags were not compared (hint: {hint})"
     cli = "agentlab" + (f" -e {model.project.environment}" if model.project.environment else "")
     drifts = find_drift(chosen, tags, replicas, remote, cli)
     checked = {d.service for d in chosen}
@@ -61,6 +71,7 @@ def read_drift(
         stale = model.engine.stale_replicas(sorted(checked))
         named = {d.service: tags.get(d.image_ref) for d in chosen}  # what each pin names now
         drifts += find_config_drift(stale, replicas, reported, named, cli)
+    drifts += _unrouted(model, replicas, busy, cli)
     others = [] if local_only else read_environments(model)
     mine = [ContainerImage.of(r) for r in replicas if r.running]
     drifts += find_environment_drift(model.project.environment_name, checked, mine, others)
@@ -74,6 +85,40 @@ def read_drift(
         tuple(run.environment for run in others),
         unknown,
     )
+
+
+def _started_by(model: ProjectModel, address: str) -> str | None:
+    """The `up` that starts the registry at `address`, when it is another environment's
+    (its lock names it); None when it is this one's, or no environment's."""
+    for name in other_environments(model):
+        other = ProjectModel(model.project.in_environment(name), model.engine_factory)
+        if registry.address(other) == address:
+            return "agentlab up" if name == DEFAULT_ENVIRONMENT else f"agentlab -e {name} up"
+    return None
+
+
+def _unrouted(
+    model: ProjectModel, replicas: Sequence[Replica], busy: Collection[str], cli: str
+) -> list[Drift]:
+    """Ready replicas of the services behind the traffic layer that the proxy does not
+    route to (one read of its runtime API per service; none when it is not running)."""
+    layer = TrafficLayer(model)
+    try:
+        behind = layer.services
+    except BadInput:  # a damaged override: a view goes on without it, as with the pins
+        return []
+    found = []
+    for service in (name for name in behind if name not in busy):
+        try:
+            gate = layer.gate(service)
+            missing = gate.unrouted([r for r in replicas if r.service == service]) if gate else []
+        except AgentlabError:  # the proxy down or not answering: `status` shows it
+            continue
+        why = "is ready but the traffic layer does not route to it (the proxy restarted, or "
+        why += "a command was cut short)"
+        hint = f"{cli} up puts the proxy's routes back"
+        found += [Drift(service, UNROUTED, name, f"{name} {why}", hint) for name in missing]
+    return found
 
 
 def decisions(model: ProjectModel, busy: Collection[str], strict: bool = True) -> list[Decision]:

@@ -116,6 +116,17 @@ class LayerGate:
         for replica in wanted.values():
             self.admit(replica)
 
+    def unrouted(self, replicas: list[Replica]) -> list[str]:
+        """The replicas that serve (ready, in the name) with no ready route on a port of
+        the proxy: after the proxy restarted (it starts with no server), or a command cut
+        short; `sync` puts them back."""
+        wanted = [r.name for r in replicas if r.running and serves(r, name_when_ready=True)]
+        missing: set[str] = set()
+        for frontend in self.frontends:
+            routed = {r.replica for r in self.router.routes(frontend.backend) if r.state == "ready"}
+            missing |= {name for name in wanted if name not in routed}
+        return sorted(missing)
+
     def _canary_routes(self, frontend: Frontend) -> list[Route] | None:
         try:
             return self.router.routes(frontend.canary_backend)

@@ -14,6 +14,7 @@ from agentlab.lab import lock_policy, registry
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.lock_policy import pin_ref
 from agentlab.lab.model import ProjectModel
+from agentlab.project.environments import DEFAULT_ENVIRONMENT
 from agentlab.state.lock import project_lock
 from agentlab.state.lockfile import (
     LockedService,
@@ -24,7 +25,6 @@ from agentlab.state.lockfile import (
 )
 from agentlab.versions import image_tag
 
-DEFAULT_ENVIRONMENT = "default"
 LOCKED_LABELS = ("org.opencontainers.image.", "io.agentlab.")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentlab.common.errors import AgentlabError
 from agentlab.traffic.haproxy import HAProxyRouter
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.metrics import read, since
@@ -107,3 +108,27 @@ def test_the_demo_lab_puts_its_agents_behind_the_proxy_on_request(demo_lab: LabR
     clients = {version: figures["ok"] for version, figures in traffic["versions"].items()}
     proxied = {version: figures["requests"] for version, figures in traffic["proxy"].items()}
     assert proxied == clients and set(clients) == {"1.2.0", "1.3.0"}
+
+
+def test_a_restarted_proxy_routing_to_no_replica_is_drift_until_up(flask_lab: LabRun) -> None:
+    """The proxy starts with no server (agentlab adds them at runtime): once restarted,
+    every request got a 503 while status and drift said all was well."""
+    assert flask_lab("up", "--version", "1.0.0", "--traffic-layer", "web").code == 0
+    assert flask_lab("drift").code == 0
+    flask_lab.docker("restart", "-t", "1", f"{flask_lab.project}-agentlab-proxy-1")
+    deadline = time.monotonic() + 60
+    while True:  # until the new proxy process answers on its runtime API
+        try:
+            assert router(flask_lab).routes(BACKEND) == []  # it came back with no server
+            break
+        except AgentlabError:  # not listening yet (EngineUnavailable), or not ready
+            assert time.monotonic() < deadline, "the restarted proxy never answered"
+            time.sleep(0.1)
+    [web] = [n for n in flask_lab.containers() if "-web-" in n]
+    drift = flask_lab("drift")
+    assert drift.code == 1, drift.out + drift.err
+    assert f"web: {web} is ready but the traffic layer does not route to it" in drift.out
+    assert "does not route to it" in flask_lab("status").out
+    assert flask_lab("up").code == 0
+    assert [(r.replica, r.state) for r in router(flask_lab).routes(BACKEND)] == [(web, "ready")]
+    assert flask_lab("drift").code == 0

@@ -18,6 +18,7 @@ import yaml
 from agentlab.common.errors import BadInput
 from agentlab.engine import registry as registry_api
 from agentlab.engine.model import ContainerImage, Replica
+from agentlab.lab import registry as lab_registry
 from agentlab.lab.drift import (
     ENVIRONMENT_DIFFERS,
     NOT_LOCKED,
@@ -29,6 +30,7 @@ from agentlab.lab.drift import (
     find_drift,
 )
 from agentlab.lab.drift_environments import EnvironmentRun, find_environment_drift
+from agentlab.lab.drift_reading import _started_by
 from agentlab.lab.drift_registry import read_tags
 from agentlab.lab.environments import environment_lab
 from agentlab.project.location import load_project
@@ -279,3 +281,18 @@ def test_a_port_that_answers_no_http_is_a_registry_that_does_not_answer() -> Non
         thread.join(5)
     assert found.digests == {} and found.error is not None
     assert found.error.one_line().startswith(f"the registry at {where} does not answer")
+
+
+def test_a_registry_of_another_environment_is_started_by_that_environment_s_up(
+    tmp_path: Path,
+) -> None:
+    """prod's lock names staging's registry: with it down, drift's hint said `agentlab up`,
+    which starts prod's own."""
+    settings = "primary: [agent]\nregistry: {port: 0}\n"
+    engines = Engines()
+    project = load_project([str(write_project(tmp_path, settings))], "shop")
+    staging, prod = (environment_lab(project, env, engines) for env in ("staging", "prod"))
+    where = lab_registry.configure(staging.model)  # the port it chose, kept in its override
+    assert _started_by(prod.model, where) == "agentlab -e staging up"
+    assert _started_by(staging.model, where) is None  # its own: the usual hint
+    assert _started_by(prod.model, "127.0.0.1:1") is None
