@@ -184,10 +184,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as stop:
         say("stopping")
         stopped = stop
-    finally:
+    finally:  # a rollout paused before (failure_action pause) is no rollout the end cut
+        paused = {e.rollout_id for e in lab.unfinished_here() if e.state == "paused"}
         drift.stop()
         watcher.stop()
-    cut = lab.stopped_here()  # a rollout the watch ran, paused by its end
+    cut = lab.stopped_here(but=paused)  # a rollout the watch ran, paused by its end
     if cut and stopped is not None:
         raise stopped  # one line naming it, exit 130 or 143, as any command cut short
     if cut:

@@ -5,6 +5,7 @@ section, and one HEAD per tag in the lab's registry (lab/drift_registry.py)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import suppress
 
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.common.imagerefs import split_image_ref
@@ -30,6 +31,7 @@ from agentlab.lab.drift_registry import TagKey, read_tags
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.environments import DEFAULT_ENVIRONMENT
+from agentlab.state.lock import lock_held
 from agentlab.state.lockfile import LockedService, read_lockfile
 from agentlab.versions import image_tag
 
@@ -91,9 +93,10 @@ def _started_by(model: ProjectModel, address: str) -> str | None:
     """The `up` that starts the registry at `address`, when it is another environment's
     (its lock names it); None when it is this one's, or no environment's."""
     for name in other_environments(model):
-        other = ProjectModel(model.project.in_environment(name), model.engine_factory)
-        if registry.address(other) == address:
-            return "agentlab up" if name == DEFAULT_ENVIRONMENT else f"agentlab -e {name} up"
+        with suppress(AgentlabError):  # a damaged override there: not that one, then
+            other = ProjectModel(model.project.in_environment(name), model.engine_factory)
+            if registry.address(other) == address:
+                return "agentlab up" if name == DEFAULT_ENVIRONMENT else f"agentlab -e {name} up"
     return None
 
 
@@ -102,6 +105,8 @@ def _unrouted(
 ) -> list[Drift]:
     """Ready replicas of the services behind the traffic layer that the proxy does not
     route to (one read of its runtime API per service; none when it is not running)."""
+    if lock_held(model.state_dir):  # up, scale, a rollout: routes change under way
+        return []
     layer = TrafficLayer(model)
     try:
         behind = layer.services

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from agentlab.project.location import Project
 from agentlab.rollout.canary_requests import Request
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
-from agentlab.state.history import History
+from agentlab.state.history import History, JournalEntry
 from agentlab.state.lockfile import LockedService
 from agentlab.traffic.metrics import VersionFigures
 from agentlab.traffic.prometheus_api import Alert
@@ -268,12 +268,16 @@ class Lab:
         """One line per interrupted or paused rollout (shown by every command)."""
         return self.rollouts.unfinished()
 
-    def stopped_here(self) -> list[str]:
+    def stopped_here(self, but: Collection[str] = ()) -> list[str]:
         """The services whose rollout this process began and left unfinished (an
-        interrupt's hint names them)."""
+        interrupt's hint names them), but the rollouts `but` names (their ids)."""
+        return [e.service for e in self.unfinished_here() if e.rollout_id not in but]
+
+    def unfinished_here(self) -> list[JournalEntry]:
+        """The rollouts this process began and has not finished (running or paused)."""
         if not self.model.has_history():
             return []
-        return [e.service for e in self.model.history().unfinished() if e.pid == os.getpid()]
+        return [e for e in self.model.history().unfinished() if e.pid == os.getpid()]
 
     # ---- drills and traffic -------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ImageInfo, ServiceSpec
 from agentlab.engine.protocol import Engine
@@ -167,7 +167,10 @@ class ProjectModel:
         image the user's files give each now: an edit of the files after it wins."""
         if not pins:
             return
-        own = self.engine.own_images()
+        try:
+            own = self.engine.own_images()
+        except AgentlabError:  # the files mid-edit (watch): the records already there stay
+            own = {}
         over = {name: own[name] for name in pins if name in own}
         update_override(self.override_path, pins=pins, over=over)
 

@@ -302,19 +302,23 @@ class Rollouts:
         away = ConfigTarget(entry.from_config) if entry.from_config is not None else None
         back = replace(away, back=True) if away is not None else None
         recorded = canaries.recorded_plan(entry.steps)
+        finishing = rolling_back(entry) and not undo  # a failed one's rollback, to its end
+        doomed = being_removed(entry)
         with closing(self.model.engine.changes()) as feed:
             first_step = len(entry.steps) + 1
-            run = self._runner(planned, emit, entry.rollout_id, feed, first_step, pause,
-                               doomed=being_removed(entry))  # fmt: skip
-            if recorded is not None and not undo:  # a canary goes on from its step
+            back_plan = replace(planned, settings=planned.rollback_settings)
+            run = self._runner(back_plan if finishing else planned, emit, entry.rollout_id, feed,
+                               first_step, pause, doomed=doomed)  # fmt: skip
+            if recorded is not None and not undo and not finishing:  # on from its step
                 canary, position = recorded
                 planned = replace(planned, canary=canary, canary_record=None)
-                canary_run = self._canary(planned, emit, entry.rollout_id, feed, first_step, pause)
+                canary_run = self._canary(planned, emit, entry.rollout_id, feed, first_step, pause,
+                                          doomed)  # fmt: skip
                 result = canary_run.run(
                     entry.from_image, entry.to_image, entry.from_version, entry.to_version,
                     position,
                 )  # fmt: skip
-            elif undo or rolling_back(entry):  # a failed one's rollback goes on to its end
+            elif undo or finishing:
                 result = run.converge(
                     entry.from_image,
                     entry.from_version,
@@ -351,6 +355,7 @@ class Rollouts:
         feed: ChangeFeed,
         first_step: int = 1,
         pause: PauseFlag = never,
+        doomed: Collection[str] = (),
     ) -> CanaryRunner:
         """A canary runner for a plan: weights through the traffic layer when the service
         is behind it, replica counts otherwise."""
@@ -369,7 +374,7 @@ class Rollouts:
         ) -> RolloutRunner:
             inner = replace(planned, service=service, settings=settings)
             return self._runner(inner, events, rollout_id, feed, first, pause, journal=journal,
-                                leave_alone=leave_alone, gate=gate)  # fmt: skip
+                                leave_alone=leave_alone, gate=gate, doomed=doomed)  # fmt: skip
 
         gate = self.layer.gate(name)  # one for the canary and its runs: it holds the split
         return CanaryRunner(

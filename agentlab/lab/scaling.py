@@ -4,10 +4,10 @@ both before it is stopped)."""
 
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import replace
 
-from agentlab.common.errors import BadInput, OperationFailed
+from agentlab.common.errors import AgentlabError, BadInput, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab import joiners
@@ -99,19 +99,22 @@ def scale(
 
 def _put_back(model: ProjectModel, layer: TrafficLayer, service: str, before: set[str]) -> None:
     """After a scale cut short: the replicas it started leave the name and are stopped
-    and removed; those it had taken out come back into the name. Ones it had removed
-    already, `up` starts again (the saved count is unchanged)."""
+    and removed, and the removal of those it had taken out is finished (their stop may be
+    under way in the engine); `up` starts again what the saved count, unchanged, asks
+    for. Errors give way to the interrupt on its way out."""
     grace = model.services[service].stop_grace_period
-    for replica in model.engine.replicas(service):
-        if replica.id not in before:
-            if replica.running and replica.named:
-                model.engine.leave_name(replica.id, service)
-            if replica.running:
-                model.engine.stop_replica(replica.id, grace)
-            model.engine.remove_replica(replica.id)
-        elif replica.running and replica.named is False:
-            model.engine.join_name(replica.id, service)
-    layer.sync()
+    with suppress(AgentlabError):
+        for replica in model.engine.replicas(service):
+            leaving = replica.id in before and replica.named is False
+            if replica.id in before and not leaving:
+                continue
+            with suppress(AgentlabError):
+                if replica.running and replica.named:
+                    model.engine.leave_name(replica.id, service)
+                if replica.running:
+                    model.engine.stop_replica(replica.id, grace)
+                model.engine.remove_replica(replica.id)
+        layer.sync()
 
 
 def _progress(event: RolloutEvent, progress: ProgressSink) -> None:

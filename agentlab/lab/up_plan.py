@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.engine.model import Replica, ServiceSpec
-from agentlab.lab import builds, environment_ports
+from agentlab.lab import builds, environment_policy, environment_ports, lock_policy
 from agentlab.lab.catalogue import Catalogue, Resolved
+from agentlab.lab.lock_policy import KEPT
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.name_clashes import check_names_free
 from agentlab.lab.ports import check_ports_free
@@ -115,7 +116,7 @@ def plan_up(
     settings) and say what it will do; reads only. `locked_pins`: images to pin besides
     (`up --locked`)."""
     layered = layer.plan(traffic_layer)
-    edits = [] if locked_pins else _edited_over_pins(model, version, sets)
+    edits = [] if locked_pins else _edited_over_pins(model, catalogue, version, sets)
     resolved = [*catalogue.plan_pins(version, sets), *edits, *locked_pins]
     rest = catalogue.locked_rest(resolved)  # an environment that requires a lock
     if locked_pins or rest:
@@ -180,17 +181,24 @@ def plan_up(
 
 
 def _edited_over_pins(
-    model: ProjectModel, version: str | None, sets: Mapping[str, str]
+    model: ProjectModel, catalogue: Catalogue, version: str | None, sets: Mapping[str, str]
 ) -> list[Resolved]:
     """The images the user's files ask for now over agentlab's pins (an `image:` edited
-    since the pin), taken as they are (as an edit with no pin is), but for the services
-    the command line names."""
+    since the pin), but for the services the command line names: taken as they are (as
+    an edit with no pin is), under the environment's policy, and by the locked digest in
+    an environment that requires one."""
     asked = {*sets, *(model.primary if version is not None else ())}
-    return [
-        Resolved(service, split_image_ref(image)[1], image)
-        for service, image in model.edited_over_pins().items()
-        if service not in asked
-    ]
+    found = []
+    for service, image in model.edited_over_pins().items():
+        tag = split_image_ref(image)[1]
+        if service in asked:
+            continue
+        environment_policy.check(model, service, tag)
+        if lock_policy.required(model):
+            found.append(catalogue.locked(lock_policy.choose(model, service, tag, KEPT)))
+        else:
+            found.append(Resolved(service, tag, image))
+    return found
 
 
 def _edited(

@@ -59,7 +59,7 @@ from agentlab.rollout.gates import Gate, Reading, judge
 from agentlab.rollout.journal import Journal, Outcome
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.promql_gates import PromQLGate, PromQLReading, Query, duration, read_promql
-from agentlab.rollout.runner import RolloutRunner
+from agentlab.rollout.runner import ROLLBACK_LABEL, RolloutRunner
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.traffic.metrics import (
     PROXY_MADE,
@@ -405,6 +405,10 @@ class CanaryRunner:
     def _abort(self, reason: str, image: str, version: str) -> tuple[Outcome, str, list[Any]]:
         """Every request to the stable replicas, then the canary replicas removed."""
         self._catch_up()
+        self._index += 1  # journaled first: a resume after a cut here finishes the abort
+        self.journal.step_begin(self.rollout_id, self._index, "rollback",
+                                {"description": f"{ROLLBACK_LABEL}{reason}"})  # fmt: skip
+        self.journal.step_done(self.rollout_id, self._index)
         self.emit(RollbackStarted(reason))
         self.gate.split(self.label, 0, header_routing=False)
         back = self._inner(self.service, self.settings, ()).converge(image, version, back=True)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agentlab.common.errors import LockBusy
+from agentlab.common.processes import pid_alive
 from agentlab.state.directory import usable_directory
 
 
@@ -41,6 +42,18 @@ def project_lock(state_dir: Path, command: str) -> Iterator[None]:
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)
+
+
+def lock_held(state_dir: Path) -> bool:
+    """Whether a live command holds the project lock now, as the holder's record in the
+    lock file says (written once taken, emptied on release); never takes the lock, which
+    would refuse a command starting at that moment."""
+    try:
+        info = json.loads((state_dir / "lock").read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return False
+    pid = info.get("pid") if isinstance(info, dict) else None
+    return isinstance(pid, int) and pid_alive(pid)
 
 
 def _holder(fd: int) -> tuple[str, str]:

@@ -212,6 +212,8 @@ def test_a_canary_with_errors_fails_its_gate_and_everything_goes_back_to_stable(
     assert "limit < 1%" in result.message
     assert rig.images() == [OLD] * 3
     assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 0)]  # to stable before any removal
+    [abort] = [d for _, action, d in rig.journal.begun if action == "rollback"]
+    assert abort["description"].startswith("rollback: gate failed")  # resume ends the abort
     assert set(rig.gate.routed.values()) == {"1.0"}
     assert len(rig.of(RollbackStarted)) == 1
     assert [e.verdict for e in rig.of(GateChecked)] == ["fail"]  # aborted at the first

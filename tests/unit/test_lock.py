@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentlab.common.errors import LockBusy
-from agentlab.state.lock import project_lock
+from agentlab.state.lock import lock_held, project_lock
 
 HOLDER = """
 import sys, time
@@ -41,10 +41,13 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 def test_lock_writes_holder_and_clears_on_release(tmp_path: Path) -> None:
     state_dir = tmp_path / "missing" / "state"
+    assert not lock_held(state_dir)
     with project_lock(state_dir, "up --version v1.3.0"):
         info = json.loads((state_dir / "lock").read_text())
         assert info == {"pid": os.getpid(), "command": "up --version v1.3.0"}
+        assert lock_held(state_dir)
     assert (state_dir / "lock").read_text() == ""
+    assert not lock_held(state_dir)
     with project_lock(state_dir, "rollback"):
         assert json.loads((state_dir / "lock").read_text())["command"] == "rollback"
 
@@ -69,8 +72,10 @@ def test_lock_is_released_when_the_holder_is_killed(
 ) -> None:
     with pytest.raises(LockBusy), project_lock(tmp_path, "rollback"):
         pass
+    assert lock_held(tmp_path)
     holder.send_signal(signal.SIGKILL)
     assert holder.wait(timeout=10) == -signal.SIGKILL
+    assert not lock_held(tmp_path)  # its record stays, its process is gone
     with project_lock(tmp_path, "rollback"):
         assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
 

@@ -98,6 +98,12 @@ def test_a_version_staging_locked_runs_in_prod_by_digest(
     result = prod.rollout("agent", "1.4.1")
     assert result.outcome == "complete"
     assert prod.current_image("agent") == f"{REPO}:1.4.1@{D141}"
+    files = engines.by_project[prod.name].files_images  # the compose file edited, over the pin
+    for edited, refused in (("1.2.0", "it lists agent at 1.4.1"), ("1.5.0-rc.1", "prerelease")):
+        files["agent"] = f"{REPO}:{edited}"
+        with pytest.raises(BadInput, match=refused):
+            prod.plan_up(None, {})  # the lock and the policy have their say on an edit too
+    files["agent"] = f"{REPO}:1.3.0"  # what it was pinned over: no edit
     assert prod.history().revisions("agent")[-1].digest == D141
 
 
