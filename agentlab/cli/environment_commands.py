@@ -73,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     project = load_project(args.files, args.project)
     rows = compare(project, args.environments, engine_factory)
+    for index, name in enumerate(args.environments):  # its column is all '-': say why
+        if not any(row.runs[index].images for row in rows):
+            cli = "agentlab" if name == "default" else f"agentlab -e {name}"
+            say(f"note: {name} runs nothing (it is down: {cli} up starts it)")
     if args.json:
         emit_json(diff_json(args.environments, rows))
         return 0

@@ -268,6 +268,8 @@ class Rollouts:
             )
         target = Resolved(service, revision.version, image)
         planned = self.prepare(service, target, options)
+        back = f"rollback to revision {revision.number}"  # said as it starts
+        planned = replace(planned, note="; ".join(filter(None, [back, planned.note])))
         return planned, f"rollback --to-revision {revision.number}"
 
     def continue_unfinished(

@@ -410,7 +410,11 @@ class CanaryRunner:
                                 {"description": f"{ROLLBACK_LABEL}{reason}"})  # fmt: skip
         self.journal.step_done(self.rollout_id, self._index)
         self.emit(RollbackStarted(reason))
-        self.gate.split(self.label, 0, header_routing=False)
+        split = self.gate.split(self.label, 0, header_routing=False)
+        if self.exact and split:
+            present = self.engine.replicas(self.service.name)
+            stable = sum(1 for r in present if r.image_ref == image)
+            self.emit(WeightSet(self.label, 0, True, len(present) - stable, stable))
         back = self._inner(self.service, self.settings, ()).converge(image, version, back=True)
         self._catch_up()
         if back.outcome != "complete":

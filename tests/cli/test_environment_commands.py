@@ -38,6 +38,10 @@ def test_diff_prints_a_row_per_service(
     agent = next(line for line in lines if line.startswith("agent"))
     assert "1.4.1" in agent and "1.3.0" in agent and agent.endswith("differs")
     assert next(line for line in lines if line.startswith("gateway")).endswith("same")
+    assert main.main([*flags, "diff", "staging", "dev"]) == 0  # dev never ran
+    assert "note: dev runs nothing (it is down: agentlab -e dev up starts it)" in (
+        capsys.readouterr().err
+    )
     assert main.main([*flags, "diff", "staging", "qa"]) == 2
     assert "unknown environment 'qa'" in capsys.readouterr().err
 

@@ -360,7 +360,8 @@ def test_a_new_weight_replaces_the_held_one_and_abort_ends_the_hold() -> None:
     assert result.outcome == "rolled-back"
     assert result.message == "aborted on request; back on 1.0"
     assert rig.gate.splits[1:] == [("2.0", 10), ("2.0", 30), ("2.0", 60), ("2.0", 0)]
-    assert [e.canary_replicas for e in rig.of(WeightSet)] == [1, 1, 2]  # 60 % of 3: 2
+    weights = [(e.percent, e.canary_replicas) for e in rig.of(WeightSet)]
+    assert weights == [(10, 1), (30, 1), (60, 2), (0, 2)]  # 60 % of 3: 2; all back to stable
     assert rig.images() == [OLD] * 3
 
 

@@ -179,9 +179,12 @@ def test_bad_input_changes_nothing(lab: Lab, fake: FakeEngine) -> None:
 def test_rollback_returns_to_the_previous_revision(lab: Lab, fake: FakeEngine) -> None:
     assert lab.rollout("agent", "1.1.0").outcome == "complete"
     assert lab.rollout("agent", "1.2.0").outcome == "complete"
-    result = lab.rollback("agent", None)
+    started: list[RolloutEvent] = []
+    result = lab.rollback("agent", None, emit=started.append)
     assert result.outcome == "complete"
     assert tags(fake) == ["1.1.0", "1.1.0"]
+    [start] = [e for e in started if isinstance(e, RolloutStarted)]
+    assert "rollback to revision 2" in start.line()  # it says where it goes back to
     assert lab.history().revisions("agent")[-1].cause == "rollback --to-revision 2"
     assert lab.rollback("agent", 1).outcome == "complete"  # what ran before the first rollout
     assert tags(fake) == ["1.0.0", "1.0.0"]
