@@ -112,7 +112,7 @@ def test_weight_on_the_demo_lab_moves_the_agents_canary_and_it_holds(demo_lab: L
     assert held_share(demo_lab, DEMO_BACKEND, "1.3.0") == 10
     weighed = demo_lab("weight", "agent", "60%")
     assert weighed.code == 0, weighed.err
-    assert "it holds there now" in weighed.err
+    assert "it holds there now" in weighed.out
     canary.until("weight_set", percent=60)  # 2 canary replicas beside 3 stable
     assert held_share(demo_lab, DEMO_BACKEND, "1.3.0") == 60, routes(demo_lab, DEMO_BACKEND)
     [agent] = [s for s in demo_lab("status", "--json").json()["services"]
