@@ -16,6 +16,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.common.files import write_atomically
+from agentlab.common.imagerefs import split_image_ref
 from agentlab.state.directory import usable_directory
 
 HEADER = (
@@ -164,9 +165,11 @@ def read_override(path: Path) -> Override:
         if scale is not None:
             scales[str(name)] = scale
     extension = doc.get(EXTENSION) or {}
-    over = extension.get("pinned_over") or {}
-    if not isinstance(over, Mapping) or not all(isinstance(v, str) for v in over.values()):
-        raise BadInput(f"{path}: {EXTENSION}.pinned_over is damaged", hint="fix or delete it")
+    try:
+        over = {str(k): _joined(v) for k, v in (extension.get("pinned_over") or {}).items()}
+    except (AttributeError, KeyError, TypeError):
+        raise BadInput(f"{path}: {EXTENSION}.pinned_over is damaged",
+                       hint="fix or delete it") from None  # fmt: skip
     moved = []
     for entry in extension.get("moved_ports") or []:
         try:
@@ -176,7 +179,21 @@ def read_override(path: Path) -> Override:
             raise BadInput(f"{path}: {EXTENSION}.moved_ports is damaged",
                            hint="fix or delete it") from None  # fmt: skip
         moved.append(port)
-    return Override(pins, scales, tuple(moved), own, {str(k): v for k, v in over.items()})
+    return Override(pins, scales, tuple(moved), own, over)
+
+
+def _parts(image: str) -> dict[str, str]:
+    """An image reference in parts: a text edit of the pin (`sed s/app:1.0/app:1.1/`) never
+    changes agentlab's record of the files' image."""
+    name, _, digest = image.partition("@")
+    repository, tag = split_image_ref(name)
+    return {"repository": repository, "tag": tag, **({"digest": digest} if digest else {})}
+
+
+def _joined(parts: Mapping[str, str]) -> str:
+    """The reference `_parts` took apart."""
+    digest = f"@{parts['digest']}" if parts.get("digest") else ""
+    return f"{parts['repository']}:{parts['tag']}{digest}"
 
 
 def read_pins(path: Path) -> dict[str, str]:
@@ -199,7 +216,8 @@ def update_override(
         services.setdefault(name, {}).update({"image": image, "pull_policy": "never"})
     if over:
         extension = doc.setdefault(EXTENSION, {})
-        extension["pinned_over"] = {**(extension.get("pinned_over") or {}), **over}
+        split = {name: _parts(image) for name, image in over.items()}
+        extension["pinned_over"] = {**(extension.get("pinned_over") or {}), **split}
     for name, scale in (scales or {}).items():
         services.setdefault(name, {}).update({"scale": scale, "deploy": {"replicas": scale}})
     _write(path, doc)

@@ -63,3 +63,19 @@ def test_bad_override_is_bad_input(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(BadInput):
         read_pins(path)
+
+
+def test_the_files_image_a_pin_was_written_over_survives_a_text_edit_of_the_pin(
+    tmp_path: Path,
+) -> None:
+    """A user moves the pin by hand (`sed s/app:1.0.0/app:1.1.0/`): agentlab's record of
+    the compose file's image must not move with it (it would read as an edit of the file)."""
+    path = tmp_path / "override.yaml"
+    update_override(path, pins={"app": "shop/app:1.0.0"}, over={"app": "shop/app:1.0.0"})
+    path.write_text(path.read_text().replace("shop/app:1.0.0", "shop/app:1.1.0"))
+    override = read_override(path)
+    assert override.pins == {"app": "shop/app:1.1.0"}
+    assert override.pinned_over == {"app": "shop/app:1.0.0"}
+    digest = "sha256:" + "b" * 64
+    update_override(path, pins={"db": f"pg@{digest}"}, over={"db": f"pg@{digest}"})
+    assert read_override(path).pinned_over["db"] == f"pg:latest@{digest}"
