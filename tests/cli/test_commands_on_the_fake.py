@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,20 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         engine.add_service(service, f"lab/{service}:1.0.0", replicas=2)
     serve(engine, tmp_path, monkeypatch)
     return engine
+
+
+def signalled_after_starting(fake: FakeEngine, sent: signal.Signals) -> Callable[..., list[str]]:
+    """The fake's add_replicas, sending `sent` to this process once the replicas started
+    (a Ctrl-C or a cancelled CI job right after a command's first new replica)."""
+    add_replicas = fake.add_replicas
+
+    def adding(service: str, count: int, named: bool = True) -> list[str]:
+        started = add_replicas(service, count, named)
+        os.kill(os.getpid(), sent)
+        time.sleep(5)  # the handler raises before this ends
+        return started
+
+    return adding
 
 
 @pytest.mark.parametrize("service", ["resume", "undo"])
@@ -236,14 +251,7 @@ def test_a_signal_mid_rollout_says_so_in_one_line_and_how_to_finish_it(
     the signal): it now stops as at Ctrl-C, one line, and the journal keeps the step. The
     hint said `agentlab status shows what is running`: it names resume and undo."""
     add_replicas = fake.add_replicas
-
-    def stopped(service: str, count: int, named: bool = True) -> list[str]:
-        started = add_replicas(service, count, named)
-        os.kill(os.getpid(), sent)
-        time.sleep(5)  # the handler raises before this ends
-        return started
-
-    monkeypatch.setattr(fake, "add_replicas", stopped)
+    monkeypatch.setattr(fake, "add_replicas", signalled_after_starting(fake, sent))
     assert main.main(["rollout", "web", "--to", "2.0.0"]) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
@@ -301,14 +309,7 @@ def test_up_refuses_to_start_over_an_interrupted_rollout(
     the journal still unfinished, and exit 0. It now says to resume or undo, and changes
     nothing."""
     add_replicas = fake.add_replicas
-
-    def terminated(service: str, count: int, named: bool = True) -> list[str]:
-        started = add_replicas(service, count, named)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler raises before this ends
-        return started
-
-    monkeypatch.setattr(fake, "add_replicas", terminated)
+    monkeypatch.setattr(fake, "add_replicas", signalled_after_starting(fake, signal.SIGTERM))
     assert main.main(["rollout", "web", "--to", "2.0.0"]) == 143
     monkeypatch.setattr(fake, "add_replicas", add_replicas)
     capsys.readouterr()
@@ -471,15 +472,7 @@ def test_a_scale_cut_short_puts_the_service_back_as_it_was(
 ) -> None:
     """SIGTERM mid-scale left the replicas it had started running out of the name, with
     nothing pointing to them (status 3/3 over 5 rows, drift quiet)."""
-    add_replicas = fake.add_replicas
-
-    def stopped(service: str, count: int, named: bool = True) -> list[str]:
-        started = add_replicas(service, count, named)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler raises before this ends
-        return started
-
-    monkeypatch.setattr(fake, "add_replicas", stopped)
+    monkeypatch.setattr(fake, "add_replicas", signalled_after_starting(fake, signal.SIGTERM))
     assert main.main(["scale", "web", "4"]) == 143
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == "error: terminated (SIGTERM) (hint: agentlab status shows what is running)"
