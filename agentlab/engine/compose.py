@@ -95,9 +95,10 @@ class ComposeEngine:
             files.append(self.override)
         return files
 
-    def _compose_args(self) -> list[str]:
+    def _compose_args(self, files: Sequence[Path] | None = None) -> list[str]:
+        """`docker compose` with the project's files (or `files`) and its name."""
         args = ["compose"]
-        for path in self._files():
+        for path in self._files() if files is None else files:
             args += ["-f", str(path)]
         if self.project:
             args += ["-p", self.project]
@@ -167,9 +168,7 @@ class ComposeEngine:
     def own_images(self) -> dict[str, str]:
         """From `compose config` of the user's files alone (cached as the full one)."""
         cache = self.override.parent / "compose-config-own.json" if self.override else None
-        files = [arg for path in self.compose_files for arg in ("-f", str(path))]
-        project = ["-p", self.project] if self.project else []
-        args = ["compose", *files, *project, "config", "--format", "json"]
+        args = [*self._compose_args(self.compose_files), "config", "--format", "json"]
         key = config_key(self.project, self.compose_files, self.compose_files)
         config = cached_config(cache, key, lambda: json.loads(run_docker(args)))
         return {name: s.image for name, s in services_from_config(config).items() if s.image}
