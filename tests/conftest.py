@@ -119,6 +119,20 @@ class LabRun:
         return sorted(out.split())
 
 
+# agentlab commands a test runs in the background (tests/integration/test_canary.py's
+# Background): killed before its lab goes down, so that none starts replicas after the down.
+BACKGROUND: list[subprocess.Popen[str]] = []
+
+
+def stop_background() -> None:
+    """Kill the background commands still running."""
+    while BACKGROUND:
+        process = BACKGROUND.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+
+
 def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) -> Iterator[LabRun]:
     """A LabRun on a fresh project name; its containers, volumes, state and the images
     Compose would name after it (`<project>-<service>:*`) go afterwards."""
@@ -128,6 +142,7 @@ def lab_run(compose_file: Path, prefix: str, env: dict[str, str] | None = None) 
     try:
         yield lab
     finally:
+        stop_background()
         registry = registry_address(lab.state_dir / "override.yaml")
         subprocess.run(
             [

@@ -15,14 +15,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from agentlab.traffic.haproxy import HAProxyRouter
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.metrics import Figures, VersionFigures, of_backends, read
-from tests.conftest import LabRun, base_image_env
+from tests.conftest import BACKGROUND, LabRun, base_image_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images", "proxy_image")]
 BACKEND = "agentlab_web_8000"
@@ -60,9 +60,8 @@ def requests_of(now: Counts, before: Counts) -> dict[str, int]:
 
 class Background:
     """An agentlab command in a subprocess, its --json events read as they come (killed
-    after the test when it still runs: a failed test leaves no canary waiting)."""
-
-    started: ClassVar[list[Background]] = []
+    after the test, before its lab goes down, when it still runs: a failed test leaves no
+    canary waiting)."""
 
     def __init__(self, lab: LabRun, *args: str) -> None:
         command = [sys.executable, "-m", "agentlab", "-f", str(lab.compose_file),
@@ -72,7 +71,7 @@ class Background:
         self.events: list[dict[str, Any]] = []
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        Background.started.append(self)
+        BACKGROUND.append(self.process)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -109,16 +108,6 @@ class Background:
         while (line := self.lines.get(timeout=30)) is not None:
             self.events.append(json.loads(line))
         return self.process.returncode, err
-
-
-@pytest.fixture(autouse=True)
-def no_command_left() -> Iterator[None]:
-    yield
-    while Background.started:
-        process = Background.started.pop().process
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from tests.integration.test_canary import (  # noqa: F401 (fixtures)
     Background,
     figures,
     load,
-    no_command_left,
     requests_of,
     routes,
 )

@@ -21,11 +21,10 @@ import pytest
 from agentlab.traffic.load import TrafficGenerator
 from agentlab.traffic.prometheus_api import PrometheusAPI
 from tests.conftest import DEMO, REPO, WEBAPP, LabRun, base_image_env, lab_run
-from tests.integration.test_canary import (  # noqa: F401 (no_command_left: autouse)
+from tests.integration.test_canary import (
     Background,
     entry,
     figures,
-    no_command_left,
     requests_of,
     routes,
 )
