@@ -18,8 +18,8 @@ STATUS_HEADERS = ("SERVICE", "CONTAINER", "TAG", "VERSION", "IMAGE ID", "DIGEST"
                   "HEALTH", "UPTIME")  # fmt: skip
 # what status leaves out, in this order, to fit a narrow terminal (a projector's)
 STATUS_OPTIONAL = ("DIGEST", "VERSION", "IMAGE ID", "UPTIME")
-HISTORY_HEADERS = ("SERVICE", "REV", "VERSION", "IMAGE ID", "DIGEST", "CAUSE", "STARTED",
-                   "FINISHED", "OUTCOME")  # fmt: skip
+HISTORY_HEADERS = ("SERVICE", "REV", "VERSION", "IMAGE ID", "DIGEST", "CAUSE", "STRATEGY",
+                   "STARTED", "FINISHED", "OUTCOME")  # fmt: skip
 
 
 def terminal_width() -> int | None:
@@ -150,10 +150,12 @@ def history_table(revisions: list[Revision]) -> str:
             r.image_id.removeprefix("sha256:")[:12] or None,
             short_digest(r.digest),
             r.cause,
+            r.strategy,
             r.started_at[:19],
             (r.finished_at or "")[:19] or None,
             r.outcome,
         ]
         for r in revisions
     ]
-    return table(HISTORY_HEADERS, rows)
+    reasons = [f"{r.service} {r.number}: {r.reason}" for r in revisions if r.reason]
+    return "\n".join([table(HISTORY_HEADERS, rows), *reasons])

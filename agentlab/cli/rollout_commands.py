@@ -82,7 +82,11 @@ def add_parsers(sub: Any) -> None:
         request = sub.add_parser(word, help=what)
         request.add_argument("service")
 
-    history = sub.add_parser("history", help="revisions per service")
+    history = sub.add_parser(
+        "history",
+        help="revisions per service: version, image, cause, strategy, outcome, and why each"
+        " that did not complete ended",
+    )
     history.add_argument("service", nargs="?")
     history.add_argument("--json", action="store_true")
 

@@ -195,6 +195,7 @@ class Rollouts:
                 info.id if info else "",
                 target.image.partition("@")[2] or (info.digest if info else None),
                 cause,
+                planned.settings.strategy,
             )
             rollout_id = history.start_rollout(
                 name,
@@ -219,7 +220,8 @@ class Rollouts:
                     target.tag,
                     planned.from_config,
                 )
-        history.finish_revision(name, revision.number, result.outcome)  # before the joiners:
+        history.finish_revision(name, revision.number, result.outcome, result.reason)
+        # ^ before the joiners:
         self._rejoin(name, emit)  # their failure is theirs, not an unfinished revision
         return result
 
@@ -340,7 +342,7 @@ class Rollouts:
                     rollback_config=back,
                 )
         self._rejoin(entry.service, emit)
-        history.finish_revision(entry.service, entry.revision_number, result.outcome)
+        history.finish_revision(entry.service, entry.revision_number, result.outcome, result.reason)
         return result
 
     def unfinished(self) -> list[str]:

@@ -46,6 +46,11 @@ class RolloutResult:
     hint: str = ""
     downtime: float = 0.0  # seconds the service had no ready replica
 
+    @property
+    def reason(self) -> str | None:
+        """Why it ended other than complete, for its revision (None when complete)."""
+        return None if self.outcome == "complete" else self.message
+
 
 @dataclass
 class Watch:

@@ -51,6 +51,8 @@ class Revision:
     started_at: str
     finished_at: str | None
     outcome: RevisionOutcome
+    strategy: str | None = None  # how it was rolled out (None: by `up`, or before it was kept)
+    reason: str | None = None  # why it ended other than complete
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class History:
         image_id: str,
         digest: str | None,
         cause: str,
+        strategy: str | None = None,
     ) -> Revision:
         """Record a new in-progress revision and prune old ones beyond `keep`."""
         with self._write() as conn:
@@ -181,10 +184,12 @@ class History:
                 started_at=now_rfc3339(),
                 finished_at=None,
                 outcome="in-progress",
+                strategy=strategy,
             )
             conn.execute(
                 "INSERT INTO revisions (service, number, version, image_ref, image_id, digest,"
-                " cause, started_at, finished_at, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " cause, started_at, finished_at, outcome, strategy)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     revision.service,
                     revision.number,
@@ -196,6 +201,7 @@ class History:
                     revision.started_at,
                     revision.finished_at,
                     revision.outcome,
+                    revision.strategy,
                 ),
             )
             self._prune(conn, service, revision.number)
@@ -209,15 +215,17 @@ class History:
             (service, newest - self.keep, service),
         )
 
-    def finish_revision(self, service: str, number: int, outcome: Outcome) -> None:
-        """Set a revision's final outcome and finish time."""
+    def finish_revision(
+        self, service: str, number: int, outcome: Outcome, reason: str | None = None
+    ) -> None:
+        """Set a revision's final outcome, finish time and (other than complete) why."""
         if outcome not in get_args(Outcome):
             raise ValueError(f"not a final outcome: {outcome!r}")
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE revisions SET outcome = ?, finished_at = ?"
+                "UPDATE revisions SET outcome = ?, finished_at = ?, reason = ?"
                 " WHERE service = ? AND number = ?",
-                (outcome, now_rfc3339(), service, number),
+                (outcome, now_rfc3339(), reason, service, number),
             )
             if cursor.rowcount == 0:
                 raise ValueError(f"no revision {number} of {service}")
@@ -409,4 +417,6 @@ def _revision(row: sqlite3.Row) -> Revision:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         outcome=row["outcome"],
+        strategy=row["strategy"],
+        reason=row["reason"],
     )

@@ -47,5 +47,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ("ALTER TABLE rollouts ADD COLUMN from_config TEXT",),
     # the rollout options given (JSON), for resume and undo to run with them (NULL: none)
     ("ALTER TABLE rollouts ADD COLUMN options TEXT",),
+    # a revision's strategy, and why it ended other than complete (NULL: unknown, none)
+    (
+        "ALTER TABLE revisions ADD COLUMN strategy TEXT",
+        "ALTER TABLE revisions ADD COLUMN reason TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

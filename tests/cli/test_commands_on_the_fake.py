@@ -374,6 +374,26 @@ def test_a_failed_rollout_s_json_events_end_with_its_outcome(
     assert err.splitlines()[0].startswith("error: rolled-back: ")
 
 
+def test_history_says_how_a_revision_rolled_and_why_it_was_rolled_back(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The revision of a rolled-back rollout keeps its strategy and the rollout's reason,
+    in the table (a line under it) and in JSON."""
+    fake.add_image("lab/web:3.0.0", Behaviour(healthy_after=None, unhealthy_after=1))
+    assert main.main(["rollout", "web", "--to", "3.0.0", "--strategy", "recreate"]) == 1
+    line = capsys.readouterr().err.splitlines()[0]
+    reason = line.removeprefix("error: rolled-back: ").partition(" (hint: ")[0]
+    assert main.main(["history", "web", "--json"]) == 0
+    *_, last = json.loads(capsys.readouterr().out)
+    assert (last["version"], last["strategy"], last["outcome"]) == ("3.0.0", "recreate",
+                                                                     "rolled-back")  # fmt: skip
+    assert last["reason"] == reason and "rolled back to" in reason
+    assert main.main(["history", "web"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "STRATEGY" in table[0].split()
+    assert table[-1] == f"web {last['number']}: {reason}"
+
+
 def test_an_interrupted_start_leaves_no_revision_in_progress(
     fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

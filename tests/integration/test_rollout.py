@@ -183,8 +183,10 @@ def test_bad_version_rolls_back_then_rollback_by_hand(lab_at_1_2: LabRun) -> Non
     least, around = sampler.least_healthy()
     assert least >= 3, around
     assert agent_versions(lab) == [("1.3.0", "healthy", "running")] * 3
-    assert history(lab)[-1]["version"] == "1.4.0"
-    assert history(lab)[-1]["outcome"] == "rolled-back"
+    last = history(lab)[-1]
+    assert (last["version"], last["outcome"], last["strategy"]) == ("1.4.0", "rolled-back",
+                                                                     "rolling")  # fmt: skip
+    assert "1.4.0" in last["reason"] and "rolled back to 1.3.0" in last["reason"]
 
     back = lab("rollback", "agent", "--to-revision", "1")
     assert back.code == 0, back.err

@@ -192,6 +192,11 @@ async def test_a_failed_rollout_rolls_back_and_says_so(tmp_path: Path, fake: Lab
         assert any(s == "error" and "rolled back to 1.2.0" in m for s, m in notes)
         assert "rolling back: lab-agent-3 (1.4.0) not ready after 1s" in log_text(app)
         await shows_version(pilot, app, "1.2.0")
+        await pilot.press("b")  # the picker says why the revision was rolled back
+        await wait_for(pilot, lambda: isinstance(app.screen, RollbackPicker))
+        newest = str(app.screen.query_one(OptionList).options[0].prompt).splitlines()
+        assert newest[0].split()[:3] == ["#2", "1.4.0", "rolled-back"] and "(rolling)" in newest[0]
+        assert "not ready after 1s" in newest[1] and "rolled back to 1.2.0" in newest[1]
 
 
 async def test_one_rollout_at_a_time(lab: Lab) -> None:

@@ -455,3 +455,32 @@ def test_a_database_of_the_first_schema_says_complete_not_done(db_path: Path) ->
         rollout_id = history.start_rollout("agent", "2", "a:2", "2", "a:2", 2, 1, "h1")
         entry = journal_entry(history, rollout_id)
         assert entry is not None and entry.from_config == "h1"
+
+
+def test_a_revision_keeps_its_strategy_and_why_it_ended(history: History) -> None:
+    """A rollout's revision says how it rolled and, when it did not complete, why."""
+    history.begin_revision("agent", "2.0.0", "a:2", "sha256:2", None, "rollout", "canary")
+    history.finish_revision("agent", 1, "rolled-back", "error_rate 5% > 1%; back on 1.0.0")
+    history.begin_revision("agent", "1.1.0", "a:1.1", "sha256:3", None, "up")
+    history.finish_revision("agent", 2, "complete")
+    first, second = history.revisions("agent")
+    assert (first.strategy, first.reason) == ("canary", "error_rate 5% > 1%; back on 1.0.0")
+    assert (second.strategy, second.reason) == (None, None)
+
+
+def test_revisions_written_before_strategies_were_kept_read_none(db_path: Path) -> None:
+    """A database of the schema before: its revisions read with no strategy nor reason."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        for statements in MIGRATIONS[: SCHEMA_VERSION - 1]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION - 1,))
+        conn.execute(
+            "INSERT INTO revisions VALUES ('agent', 1, '1.0.0', 'a:1', 'sha256:1', NULL, 'up',"
+            " '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:01.000Z', 'failed')"
+        )
+    with History.open(db_path) as history:
+        [old] = history.revisions("agent")
+        assert (old.outcome, old.strategy, old.reason) == ("failed", None, None)

@@ -16,14 +16,17 @@ OUTCOME_STYLES = {"complete": "green", "failed": "red", "rolled-back": "yellow",
 
 
 def revision_prompt(revision: Revision, current: bool) -> Text:
-    """`● #3  1.3.0  complete  2024-01-01 10:00  rollout agent --to 1.3.0`."""
+    """`● #3  1.3.0  complete  2024-01-01 10:00  rollout agent --to 1.3.0 (canary)`, and
+    under it why it ended, when not complete."""
+    strategy = f" ({revision.strategy})" if revision.strategy else ""
     return Text.assemble(
         ("● " if current else "  ", "bold green"),
         (f"#{revision.number:<3} ", "bold"),
         (f"{revision.version:<10} ", "bold"),
         (f"{revision.outcome:<12} ", OUTCOME_STYLES.get(revision.outcome, "dim")),
         (f"{revision.started_at[:16].replace('T', ' ')}  ", "dim"),
-        revision.cause,
+        f"{revision.cause}{strategy}",
+        (f"\n       {revision.reason}" if revision.reason else "", "dim"),
     )
 
 
