@@ -59,11 +59,12 @@ class ApiTransport:
         self.socket_path = socket_path
         self.timeout = timeout
 
-    def check(self) -> None:
+    def check(self) -> str:
         try:
-            self.request("GET", "/version", {}, timeout=10)
+            answer = self.request("GET", "/version", {}, timeout=10)
         except OperationFailed as refused:  # e.g. a socket proxy answering 403
             raise EngineUnavailable(refused.message, hint=START_HINT) from None
+        return str((answer or {}).get("ApiVersion", ""))
 
     def get(self, path: str, **params: str) -> Any:
         """The JSON document at `path` (quoted here), or None when the engine answers 404."""

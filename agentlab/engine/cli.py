@@ -104,8 +104,8 @@ def last_line(text: str) -> str:
 class CliTransport:
     """Reads and per-replica changes as docker CLI commands (JSON output parsed here)."""
 
-    def check(self) -> None:
-        run_docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10)
+    def check(self) -> str:
+        return run_docker(["version", "--format", "{{.Server.APIVersion}}"], timeout=10).strip()
 
     def container_ids(self, labels: Sequence[str]) -> list[str]:
         filters = [arg for label in labels for arg in ("--filter", f"label={label}")]

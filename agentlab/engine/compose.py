@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from agentlab.common.errors import EngineUnavailable, OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
-from agentlab.engine import compose_builds, inspect
+from agentlab.engine import compose_builds, features, inspect
 from agentlab.engine.api import ApiTransport, choose_transport
 from agentlab.engine.cli import (
     COMPOSE_HINT,
@@ -79,6 +79,7 @@ class ComposeEngine:
         self.transport = transport or choose_transport()
         self._digests: dict[str, str | None] = {}
         self._compose_probe: subprocess.Popen[str] | None = None
+        self._api_version = ""  # the engine's, once check() asked
         self._names = NameKeeper(self.transport)
         self._removals = RemovalsInFlight()
         self._copies: ReplicaCopies | NoCopies = (
@@ -144,13 +145,16 @@ class ComposeEngine:
     def check(self) -> None:
         """Raise EngineUnavailable unless the engine and Compose v2 answer."""
         self.prepare_to_mutate()
-        self.transport.check()
+        self._api_version = self.transport.check()
         probe, self._compose_probe = self._compose_probe, None
         version = finish(_COMPOSE_VERSION, probe or start_docker(_COMPOSE_VERSION), 10).strip()
         if not version.lstrip("v").startswith("2"):
             raise EngineUnavailable(
                 f"Docker Compose {version} is too old; agentlab needs v2", hint=COMPOSE_HINT
             )
+
+    def unsupported(self) -> list[str]:
+        return features.unsupported(self.compose_config(), self._api_version)
 
     def services(self) -> dict[str, ServiceSpec]:
         return services_from_config(self.compose_config())

@@ -87,6 +87,7 @@ class FakeEngine:
     configs: dict[str, str] = field(default_factory=dict)  # config hash, if edited ("0")
     uncopyable: set[str] = field(default_factory=set)  # services `copier` cannot copy
     refused: dict[str, str] = field(default_factory=dict)  # service: the engine's refusal
+    unsupported_lines: list[str] = field(default_factory=list)  # what `unsupported` says
     lock: threading.RLock = field(default_factory=threading.RLock)
     image_store: FakeImages = field(default_factory=FakeImages)
     _serial: int = 0
@@ -164,6 +165,9 @@ class FakeEngine:
     @_serialised
     def check(self) -> None:
         self._record(("check", ()))
+
+    def unsupported(self) -> list[str]:
+        return list(self.unsupported_lines)
 
     @_serialised
     def prepare_to_mutate(self) -> None:

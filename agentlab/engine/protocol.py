@@ -62,6 +62,10 @@ class Engine(Protocol):
     def check(self) -> None:
         """Raise EngineUnavailable unless CLI, engine and Compose v2 answer."""
 
+    def unsupported(self) -> list[str]:
+        """What the compose files ask that this engine cannot do, a line each (after
+        check(): Compose would create the networks, then fail at the first container)."""
+
     def prepare_to_mutate(self) -> None:
         """A hint that mutations follow: load what they need in the background."""
 

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 class Transport(Protocol):
     """Reads and per-replica changes; errors are one-line AgentlabErrors."""
 
-    def check(self) -> None:
-        """Raise EngineUnavailable unless the engine answers."""
+    def check(self) -> str:
+        """Raise EngineUnavailable unless the engine answers; its API version (`1.41`)."""
 
     def container_ids(self, labels: Sequence[str]) -> list[str]:
         """Ids of every container (running or not) that carries all these labels."""

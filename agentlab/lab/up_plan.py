@@ -101,6 +101,12 @@ class UpPlan:
         return tuple(name for name in self.behind if name not in self.layered_before)
 
 
+UNSUPPORTED_HINT = (
+    "remove it from the compose file, or run a newer engine (agentlab probes a "
+    "starting replica every probe_interval itself, as start_interval would)"
+)
+
+
 def plan_up(
     model: ProjectModel,
     catalogue: Catalogue,
@@ -129,6 +135,9 @@ def plan_up(
         # Compose would recreate the replicas an interrupted or paused rollout left, at once
         refuse_over_unfinished(model.history())
     model.engine.check()
+    if unsupported := model.engine.unsupported():
+        more = f" (and {len(unsupported) - 1} more)" if len(unsupported) > 1 else ""
+        raise BadInput(unsupported[0] + more, hint=UNSUPPORTED_HINT)
     replicas = [r for r in model.engine.replicas() if r.running]
     running = {r.service for r in replicas}
     if not environment_ports.ephemeral(model):  # an environment's become ephemeral

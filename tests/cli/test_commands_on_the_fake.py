@@ -374,6 +374,21 @@ def test_a_failed_rollout_s_json_events_end_with_its_outcome(
     assert err.splitlines()[0].startswith("error: rolled-back: ")
 
 
+def test_up_refuses_what_the_engine_cannot_run_before_anything_changes(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key the engine cannot run (start_interval before Docker 25) made Compose create the
+    networks, then fail: `up` and its dry run now refuse it first, exit 2, in one line."""
+    fake.unsupported_lines = ["web: healthcheck.start_interval needs Docker Engine 25", "x"]
+    calls = len(fake.calls)
+    for args in (["up"], ["up", "--dry-run"], ["up", "--set", "web=2.0.0"]):
+        assert main.main(args) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("error: web: healthcheck.start_interval needs Docker Engine 25 "
+                               "(and 1 more) (hint: remove it from the compose file")  # fmt: skip
+    assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]
+
+
 def test_history_says_how_a_revision_rolled_and_why_it_was_rolled_back(
     fake: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:

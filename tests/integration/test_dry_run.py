@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LabRun, base_image_env
+from tests.conftest import LabRun, base_image_env, lab_run
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("webapp_images")]
 
@@ -64,3 +64,40 @@ def test_dry_run_of_up_on_a_stopped_project_creates_nothing(webapp_lab: LabRun) 
     assert (dry.code, dry.err) == (real.code, real.err) == (2, real.err)
     assert real.err.startswith("error: no local image of web matches ^7")
     assert snapshot(lab, lab.project, lab.state_dir) == before
+
+
+def engine_api() -> tuple[int, ...]:
+    found = subprocess.run(["docker", "version", "--format", "{{.Server.APIVersion}}"],
+                           capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    return tuple(int(part) for part in found.stdout.strip().split("."))
+
+
+START_INTERVAL = """services:
+  app:
+    image: {base}
+    pull_policy: never
+    command: ["python3", "-m", "http.server", "8000"]
+    healthcheck:
+      test: ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"]
+      interval: 5s
+      start_interval: 1s
+      start_period: 10s
+"""
+
+
+@pytest.mark.skipif(engine_api() >= (1, 44), reason="this engine runs start_interval")
+def test_up_refuses_start_interval_on_an_engine_before_25_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    """Compose created the project's network, then failed at the container ("feature
+    require Docker Engine v25"): `up` refuses first, exit 2, its dry run too."""
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(START_INTERVAL.format(base=base_image_env()["AGENTLAB_BASE_IMAGE"]))
+    for lab in lab_run(compose, "t-interval"):
+        before = snapshot(lab, lab.project, lab.state_dir)
+        for args in (["up"], ["up", "--dry-run"]):
+            refused = lab(*args)
+            assert refused.code == 2, refused.err
+            assert refused.err.startswith("error: app: healthcheck.start_interval needs Docker "
+                                          "Engine 25 or later")  # fmt: skip
+        assert snapshot(lab, lab.project, lab.state_dir) == before
