@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from agentlab.common.files import write_atomically
+from agentlab.common.yamlload import safe_load
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -81,7 +81,7 @@ def referenced_files(compose_files: list[Path]) -> list[Path]:
 def _references(path: Path) -> Iterator[tuple[str, Path]]:
     """("compose" | "env", path) for each file `path` names."""
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        doc = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeError, yaml.YAMLError):
         return
     if not isinstance(doc, dict):

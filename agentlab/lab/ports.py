@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from agentlab.common.errors import BadInput
+from agentlab.common.yamlload import safe_load
 from agentlab.engine.model import PublishedPort
 from agentlab.lab.model import ProjectModel
 
@@ -50,7 +51,7 @@ def _way_out(compose_files: Collection[Path], service: str) -> str:
     names = []
     for path in compose_files:
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue
         entry = (doc or {}).get("services", {}).get(service) if isinstance(doc, dict) else None

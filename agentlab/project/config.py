@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from agentlab.common.errors import BadInput
+from agentlab.common.yamlload import safe_load
 from agentlab.project.environments import Environment, default_environments, parse_environments
 from agentlab.project.prometheus_settings import PrometheusSettings, parse_prometheus
 from agentlab.project.registry_settings import RegistrySettings, parse_registry
@@ -103,7 +104,7 @@ def load_settings(compose_dir: Path) -> LabSettings:
     if not path.exists():
         return LabSettings()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from agentlab.common.errors import BadInput
+from agentlab.common.yamlload import safe_load
 from agentlab.project.config import LabSettings, load_settings
 from agentlab.project.dotenv import read_dotenv
 from agentlab.project.environments import DEFAULT_ENVIRONMENT, Environment, choose_environment
@@ -103,7 +104,7 @@ class Project:
                 )
             return chosen
         try:
-            doc = yaml.safe_load(self.compose_files[0].read_text(encoding="utf-8"))
+            doc = safe_load(self.compose_files[0].read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("name"), str):

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import yaml
 
+from agentlab.common.yamlload import safe_load
+
 
 def profiles_of(compose_files: Sequence[Path], service: str) -> list[str]:
     """The `profiles:` of `service` in the first compose file that defines it ([] when
     none does, or it has none)."""
     for path in compose_files:
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeError, yaml.YAMLError):
             continue
         services = doc.get("services") if isinstance(doc, dict) else None

@@ -15,6 +15,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.common.files import write_atomically
+from agentlab.common.yamlload import safe_load
 
 LOCK_FILE = "agentlab.lock"
 LOCK_VERSION = 1
@@ -63,7 +64,7 @@ def read_lockfile(path: Path) -> LockFile | None:
     if not path.exists():
         return None
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise BadInput(f"{path} is not valid YAML ({exc})", hint=HINT) from None
     return parse_lockfile(doc, path)

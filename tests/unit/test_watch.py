@@ -358,7 +358,7 @@ def test_stop_pauses_a_running_rollout(rig: tuple[Rig, Watcher]) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "reason"),
     [
-        (".agentlab/lab/override.yaml", "services: [agent", "invalid YAML (line 1, column 17: "),
+        (".agentlab/lab/override.yaml", "services: [agent", "invalid YAML (line 2, column 1: "),
         ("agentlab.yaml", "rollout: {monitor: 0\n", "invalid YAML"),
         ("agentlab.yaml", "bogus: 1\n", "unknown key 'bogus' (hint: known keys: "),
         ("agentlab.yaml", "rollout: {max_surge: lots}\n", "max_surge"),

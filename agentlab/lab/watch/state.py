@@ -17,6 +17,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.common.imagerefs import split_image_ref
+from agentlab.common.yamlload import safe_load
 from agentlab.lab.facade import Lab
 from agentlab.lab.watch.events import Change
 from agentlab.project.config import SETTINGS_FILE, load_settings
@@ -144,7 +145,7 @@ def needs_rollout(lab: Lab, service: str, target: str) -> bool:
 
 def _check_yaml(path: Path) -> None:
     try:
-        yaml.safe_load(path.read_bytes())
+        safe_load(path.read_bytes())
     except FileNotFoundError:
         return
     except OSError as exc:
