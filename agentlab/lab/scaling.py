@@ -49,6 +49,12 @@ def scale(
             f"replicas must be at most {MAX_REPLICAS}, not {replicas}: one engine runs the lab",
             hint=f"agentlab scale {service} 3",
         )
+    if spec.job:  # it exits 0 once done: no count of running replicas to keep
+        raise BadInput(
+            f"{service} is a job (a service waits for it to complete): scale keeps replicas "
+            "running",
+            hint="agentlab up runs it again",
+        )
     if replicas > 1 and (reasons := spec.surge_blockers() or cautions_that_apply(spec)):
         raise BadInput(  # a caution: its one container alone should write its volume
             f"{service} cannot run {replicas} replicas: " + "; ".join(reasons),

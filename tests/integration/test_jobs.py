@@ -55,6 +55,12 @@ def test_a_job_that_exits_0_is_done(job_lab: LabRun) -> None:
     assert refused.code == 2, refused.err
     assert "migrate is a job" in refused.err and "up --set migrate=1.1.0" in refused.err
     assert lab.containers() == before
+    scaled = lab("scale", "migrate", "2")  # ran it again, failed on its exit 0, kept 2
+    assert scaled.code == 2, scaled.err
+    assert "migrate is a job" in scaled.err and "scale keeps replicas running" in scaled.err
+    assert lab.containers() == before
+    override = lab.state_dir / "override.yaml"
+    assert not override.exists() or "migrate" not in override.read_text()
     again = lab("up", "--set", "migrate=1.1.0")
     assert again.code == 0, again.err
     [migrate] = lab("status", "--json").json()["services"][0]["replicas"]

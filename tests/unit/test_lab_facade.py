@@ -163,6 +163,14 @@ def test_a_job_that_exits_0_is_done_and_is_not_rolled_out(
         "migrate is a job (a service waits for it to complete): a rollout replaces replicas "
         "that keep running (hint: agentlab up --set migrate=1.1.0 runs it again)"
     )
+    before, scales = dict(fake.containers), dict(fake.scales)  # scale ran the job again
+    with pytest.raises(BadInput) as refused:
+        lab.scale("migrate", 2)
+    assert refused.value.one_line() == (
+        "migrate is a job (a service waits for it to complete): scale keeps replicas running "
+        "(hint: agentlab up runs it again)"
+    )
+    assert fake.containers == before and fake.scales == scales
 
 
 def test_bad_input_changes_nothing(lab: Lab, fake: FakeEngine) -> None:
