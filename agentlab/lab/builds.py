@@ -132,7 +132,8 @@ def catalogue_jobs(
 
 def service_job(spec: ServiceSpec, repository: str, version: str, base: str | None) -> ServiceBuild:
     """A build job for one version of a service with a compose build section. Its
-    Dockerfile gets VERSION (for a semver version: not for `latest`), and when it declares
+    Dockerfile gets VERSION (for a semver version: not for `latest`) unless the build
+    section sets its own (an `ARG VERSION` of a tool it fetches), and when it declares
     a global `ARG BASE_IMAGE` the build section does not set, the `base` chosen (the flag,
     $AGENTLAB_BASE_IMAGE), else its own default (else the default base image)."""
     if spec.build is None:
@@ -143,7 +144,7 @@ def service_job(spec: ServiceSpec, repository: str, version: str, base: str | No
     labels = oci_labels(spec.name, version, gitsource.source_revision(context), str(context))
     if try_version(version) is None:  # `latest` and other names: no version to give
         del labels[f"{OCI}.version"]
-    else:
+    elif "VERSION" not in spec.build.args:
         args["VERSION"] = version
     declared = global_arg(text, "BASE_IMAGE")  # its default: kept unless a base was chosen
     if declared is not None and "BASE_IMAGE" not in spec.build.args and (base or not declared):

@@ -66,3 +66,9 @@ def test_a_users_dockerfile_builds_as_compose_builds_it(own_lab: LabRun) -> None
         "never pulls) (hint: docker pull agentlab-test/absent:1, or set AGENTLAB_BASE_IMAGE "
         "to a local image)"
     )
+    # the build section's own VERSION (a tool's version) is kept: agentlab's replaced it
+    own_version = COMPOSE.replace("target: runtime}", 'target: runtime, args: {VERSION: "3.2"}}')
+    lab.compose_file.write_text(own_version)
+    assert lab("rollout", "app", "--to", "1.3.0").code == 0  # built on demand
+    [name] = [n for n in lab.containers() if "-app-" in n]
+    assert lab.docker("logs", name).strip() == "3.2"

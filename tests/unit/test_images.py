@@ -171,3 +171,15 @@ def test_a_service_build_keeps_its_dockerfile_base_unless_one_is_chosen(
     with pytest.raises(BadInput) as refused:  # no BASE_IMAGE to set: the variable is no help
         check_bases(fake, [service_job(spec, "shop-web", "1.1.0", "lab/base:1")])
     assert refused.value.hint == "docker pull lab/other:1"
+
+
+def test_a_build_section_s_own_version_argument_is_kept(tmp_path: Path) -> None:
+    """`args: {VERSION: "3.2"}` (the version of a tool its Dockerfile fetches) was replaced
+    by the version being built, and the build failed; agentlab gives VERSION only when the
+    build section does not."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE}\nARG VERSION\n")
+    own = BuildSection(str(tmp_path), args={"VERSION": "3.2"})
+    spec = ServiceSpec("web", "shop-web:1.0.0", own, 1)
+    assert "VERSION" not in service_job(spec, "shop-web", "1.1.0", None).args
+    bare = replace(spec, build=BuildSection(str(tmp_path)))
+    assert service_job(bare, "shop-web", "1.1.0", None).args["VERSION"] == "1.1.0"
