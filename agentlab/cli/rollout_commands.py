@@ -194,12 +194,21 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     lab = open_lab(args)
-    service = args.service
-    if service is None:
-        if len(lab.primary) != 1:
-            raise BadInput("name the service to roll back", hint=f"one of {', '.join(lab.managed)}")
-        service = lab.primary[0]
+    service = args.service or rollback_service(lab)
     return finish(lab.rollback(service, args.to_revision, EventPrinter(args.json)))
+
+
+def rollback_service(lab: Lab) -> str:
+    """The service `rollback` goes back when none is named: the primary one, unless it
+    has no earlier revision and another service has; else the one service that has."""
+    history = lab.model.read_history()
+    earlier = [name for name in lab.managed if history is not None and history.previous(name)]
+    if len(lab.primary) == 1 and (lab.primary[0] in earlier or not earlier):
+        return lab.primary[0]
+    if len(earlier) == 1:
+        return earlier[0]
+    choices = ", ".join(earlier or lab.managed)
+    raise BadInput("name the service to roll back", hint=f"one of {choices}")
 
 
 def finish(result: RolloutResult) -> int:

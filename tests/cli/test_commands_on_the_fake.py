@@ -513,3 +513,23 @@ def test_a_scale_cut_short_puts_the_service_back_as_it_was(
     assert last == "error: terminated (SIGTERM) (hint: agentlab status shows what is running)"
     assert len(fake.of("web")) == 2
     assert all(c.named for c in fake.of("web"))
+
+
+def test_rollback_with_no_service_goes_back_where_there_is_an_earlier_revision(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollback` after `rollout worker` picked the first primary service, which had no
+    revision ("web has no earlier revision"); it rolls back the one service that has one,
+    and asks for a name when several have."""
+    fake.add_image("lab/worker:1.0.0")
+    fake.add_image("lab/worker:2.0.0")
+    fake.add_service("worker", "lab/worker:1.0.0", replicas=1)
+    assert main.main(["rollout", "worker", "--to", "2.0.0"]) == 0
+    assert main.main(["rollback"]) == 0
+    assert sorted(fake.images_of("worker")) == ["lab/worker:1.0.0"]
+    assert main.main(["rollout", "web", "--to", "2.0.0"]) == 0
+    capsys.readouterr()
+    assert main.main(["rollback"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: name the service to roll back (hint: one of web, worker)"
+    )
