@@ -11,7 +11,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab.builds import BuildJob, CatalogueBuild
 from agentlab.lab.promotion import Promotion
 from agentlab.lab.rollout_plan import RolloutPlan
-from agentlab.lab.up_plan import RECREATED, ServiceChange, UpPlan
+from agentlab.lab.up_plan import MOVING, RECREATED, ServiceChange, UpPlan
 
 
 def show_plan(as_json: dict[str, Any], lines: list[str], json_wanted: bool) -> int:
@@ -104,9 +104,9 @@ def up_lines(plan: UpPlan) -> list[str]:
         lines.append(f"fetch {service} {entry.version}: {entry.image} (locked, not here)")
     if plan.orphans:
         lines.append(plan.orphans_line())
+    lines += [f"{name}: {MOVING}" for name in plan.moving]
     if plan.layered:
-        moving = f" ({', '.join(plan.moving)} moving behind it now)" if plan.moving else ""
-        lines.append(f"traffic layer: {', '.join(plan.behind)} behind {plan.proxy_image}{moving}")
+        lines.append(f"traffic layer: {', '.join(plan.behind)} behind {plan.proxy_image}")
     return lines
 
 

@@ -15,7 +15,7 @@ from agentlab.lab.model import ProjectModel
 from agentlab.lab.rollout_plan import RolloutPlan
 from agentlab.lab.rollouts import Rollouts, failure_details
 from agentlab.lab.traffic_layer import TrafficLayer
-from agentlab.lab.up_plan import RECREATED, UpPlan, plan_up
+from agentlab.lab.up_plan import MOVING, RECREATED, UpPlan, plan_up
 from agentlab.state.lock import project_lock
 
 PROXY_START = 30.0  # s HAProxy may take to listen once its container runs
@@ -95,6 +95,8 @@ class Lifecycle:
             for change in planned.changes:
                 if change.recreated:
                     progress(f"{change.service}: {change.recreated}: {RECREATED}")
+            for name in planned.moving:
+                progress(f"{name}: {MOVING}")
             if planned.orphans:
                 progress(planned.orphans_line())
             pinned = ", ".join(f"{r.service}={r.tag}" for r in planned.pinned)

@@ -28,6 +28,9 @@ from agentlab.state.override import LAYER_PREFIX, MovedPort, read_pins
 
 # What `up` says of a running service Compose recreates, after why.
 RECREATED = "Compose recreates all its replicas at once, not rolled out"
+MOVING = ("moving behind the traffic layer: its host port goes to the proxy, and Compose "
+          "recreates its replicas without it, so the port answers nothing until they are ready "
+          "and routed")  # fmt: skip
 EDITED = "configuration edited"
 
 
@@ -97,8 +100,11 @@ class UpPlan:
 
     @property
     def moving(self) -> tuple[str, ...]:
-        """The services `up` moves behind the traffic layer (their ports go to the proxy)."""
-        return tuple(name for name in self.behind if name not in self.layered_before)
+        """The running services `up` moves behind the traffic layer (their ports go to the
+        proxy: Compose recreates them)."""
+        running = {change.service for change in self.changes if change.running}
+        return tuple(name for name in self.behind
+                     if name not in self.layered_before and name in running)  # fmt: skip
 
 
 UNSUPPORTED_HINT = (

@@ -132,3 +132,27 @@ def test_a_restarted_proxy_routing_to_no_replica_is_drift_until_up(flask_lab: La
     assert flask_lab("up").code == 0
     assert [(r.replica, r.state) for r in router(flask_lab).routes(BACKEND)] == [(web, "ready")]
     assert flask_lab("drift").code == 0
+
+
+def test_moving_a_running_service_behind_the_proxy_says_its_port_goes_quiet(
+    flask_lab: LabRun,
+) -> None:
+    """The dry run said it moved; `up` itself said nothing while Compose recreated the
+    replicas without their port (seconds of refused requests): both say so first."""
+    assert flask_lab("up", "--version", "1.0.0").code == 0
+    said = "web: moving behind the traffic layer: its host port goes to the proxy"
+    planned = flask_lab("up", "--traffic-layer", "web", "--dry-run")
+    assert planned.code == 0, planned.err
+    assert any(line.startswith(said) for line in planned.out.splitlines()), planned.out
+    moved = flask_lab("up", "--traffic-layer", "web")
+    assert moved.code == 0, moved.err
+    lines = moved.err.splitlines()  # progress; the status table is on stdout
+    first = [i for i, line in enumerate(lines) if line.startswith((said, "starting "))]
+    assert [lines[i][:8] for i in first] == [said[:8], "starting"], moved.err  # said first
+    url = f"http://127.0.0.1:{flask_lab.env['WEB_PORT']}/version"  # now the proxy's
+    with TrafficGenerator(url, 20, timeout=10.0) as load:
+        time.sleep(1)
+        report = load.stop(settle=True)
+    assert report.failed == 0 and report.sent > 0
+    again = flask_lab("up", "--traffic-layer", "web", "--dry-run")  # behind it: no move
+    assert not any(line.startswith(said) for line in again.out.splitlines()), again.out
