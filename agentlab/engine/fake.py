@@ -266,8 +266,11 @@ class FakeEngine:
             scale = (scales or {}).get(service, self.scales.get(service, 1))
             self.scales[service] = scale
             config = self.configs.get(service, "0")
-            for container in self.of(service):
-                if recreate and (container.image_ref, container.config_hash) != (image, config):
+            for container in self.of(service):  # as Compose: another image or config, or
+                gone = container.joined is not None and container.joined not in self.containers
+                if recreate and (
+                    (container.image_ref, container.config_hash) != (image, config) or gone
+                ):  # the container whose network it joined is gone
                     self._destroy(container.id)
             have = len(self.of(service))
             for container in self.of(service)[scale:]:
@@ -441,6 +444,8 @@ class FakeEngine:
             image=self.image_store[image].info,
             config_hash=self.configs.get(service, "0") if config is None else config,
         )
+        parent = self.spec_fields.get(service, {}).get("network_parent")
+        container.joined = next((c.id for c in self.of(parent)), None) if parent else None
         container.polls = -1
         container.advance()
         self.containers[container.id] = container

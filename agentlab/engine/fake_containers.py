@@ -80,6 +80,7 @@ class FakeContainer:
     exit_code: int = 0
     named: bool = True  # answers its service's DNS name
     probes: int = 0  # healthcheck commands agentlab ran in it
+    joined: str | None = None  # the container whose network it joined (network_mode)
 
     def advance(self) -> None:
         """One poll of life, following the behaviour."""

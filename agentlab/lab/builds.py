@@ -62,6 +62,7 @@ class ServiceBuild:
     args: Mapping[str, str]
     settable_base: str | None = None  # the base BASE_IMAGE names when agentlab may set it
     frontend: str | None = None  # the `# syntax=` line's image
+    overridden: str = ""  # the build section's own VERSION, when agentlab's replaces it
 
 
 BuildJob = CatalogueBuild | ServiceBuild
@@ -132,10 +133,11 @@ def catalogue_jobs(
 
 def service_job(spec: ServiceSpec, repository: str, version: str, base: str | None) -> ServiceBuild:
     """A build job for one version of a service with a compose build section. Its
-    Dockerfile gets VERSION (for a semver version: not for `latest`) unless the build
-    section sets its own (an `ARG VERSION` of a tool it fetches), and when it declares
-    a global `ARG BASE_IMAGE` the build section does not set, the `base` chosen (the flag,
-    $AGENTLAB_BASE_IMAGE), else its own default (else the default base image)."""
+    Dockerfile gets VERSION (for a semver version: not for `latest`), over the build
+    section's own (`overridden` says it: a VERSION meant as a tool's version changes), and
+    when it declares a global `ARG BASE_IMAGE` the build section does not set, the `base`
+    chosen (the flag, $AGENTLAB_BASE_IMAGE), else its own default (else the default base
+    image)."""
     if spec.build is None:
         raise BadInput(f"service '{spec.name}' has no build section", hint="add build: to it")
     context = Path(spec.build.context)
@@ -144,11 +146,12 @@ def service_job(spec: ServiceSpec, repository: str, version: str, base: str | No
     labels = oci_labels(spec.name, version, gitsource.source_revision(context), str(context))
     if try_version(version) is None:  # `latest` and other names: no version to give
         del labels[f"{OCI}.version"]
-    elif "VERSION" not in spec.build.args:
+    else:
         args["VERSION"] = version
     declared = global_arg(text, "BASE_IMAGE")  # its default: kept unless a base was chosen
     if declared is not None and "BASE_IMAGE" not in spec.build.args and (base or not declared):
         args["BASE_IMAGE"] = base or DEFAULT_BASE_IMAGE
+    own = spec.build.args.get("VERSION", version)
     build_args = {**spec.build.args, **args}  # Compose runs BuildKit: needed stages only
     bases = base_images(text, build_args, spec.build.target, True, spec.build.contexts)
     return ServiceBuild(
@@ -162,6 +165,7 @@ def service_job(spec: ServiceSpec, repository: str, version: str, base: str | No
         if "BASE_IMAGE" not in spec.build.args
         else None,
         frontend=frontend(text),
+        overridden=own if "VERSION" in args and own != version else "",
     )
 
 
@@ -193,7 +197,9 @@ def run_jobs(
     todo = [job for job in jobs if force or engine.image(job.tag) is None]
     check_bases(engine, todo)
     for number, job in enumerate(todo, start=1):
-        progress(f"[{number}/{len(todo)}] building {job.tag}")
+        over = isinstance(job, ServiceBuild) and job.overridden
+        note = f" (VERSION={job.version}, over the build section's {over})" if over else ""
+        progress(f"[{number}/{len(todo)}] building {job.tag}{note}")
         replaced = engine.image(job.tag) if force else None
         match job:
             case CatalogueBuild():

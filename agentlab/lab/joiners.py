@@ -18,8 +18,16 @@ def joiners(model: ProjectModel, service: str) -> tuple[str, ...]:
 
 
 def rejoin(model: ProjectModel, service: str) -> tuple[str, ...]:
-    """Recreate the joiners of `service` on its current container; the ones there were."""
+    """Recreate the joiners of `service` on its current container; the ones Compose
+    recreated (one still on a container of `service` that stayed is left alone)."""
     found = joiners(model, service)
-    if found:
-        model.engine.up(list(found), deps=False)
-    return found
+    if not found:
+        return ()
+    before = _containers(model, found)
+    model.engine.up(list(found), deps=False)
+    after = _containers(model, found)
+    return tuple(name for name in found if after[name] != before[name])
+
+
+def _containers(model: ProjectModel, services: tuple[str, ...]) -> dict[str, set[str]]:
+    return {name: {r.id for r in model.engine.replicas(name)} for name in services}

@@ -66,9 +66,11 @@ def test_a_users_dockerfile_builds_as_compose_builds_it(own_lab: LabRun) -> None
         "never pulls) (hint: docker pull agentlab-test/absent:1, or set AGENTLAB_BASE_IMAGE "
         "to a local image)"
     )
-    # the build section's own VERSION (a tool's version) is kept: agentlab's replaced it
+    # the version built is VERSION, over the build section's own, and the build says so
     own_version = COMPOSE.replace("target: runtime}", 'target: runtime, args: {VERSION: "3.2"}}')
     lab.compose_file.write_text(own_version)
-    assert lab("rollout", "app", "--to", "1.3.0").code == 0  # built on demand
+    rolled = lab("rollout", "app", "--to", "1.3.0")  # built on demand
+    assert rolled.code == 0, rolled.err
+    assert "(VERSION=1.3.0, over the build section's 3.2)" in rolled.out + rolled.err
     [name] = [n for n in lab.containers() if "-app-" in n]
-    assert lab.docker("logs", name).strip() == "3.2"
+    assert lab.docker("logs", name).strip() == "1.3.0"

@@ -173,13 +173,19 @@ def test_a_service_build_keeps_its_dockerfile_base_unless_one_is_chosen(
     assert refused.value.hint == "docker pull lab/other:1"
 
 
-def test_a_build_section_s_own_version_argument_is_kept(tmp_path: Path) -> None:
-    """`args: {VERSION: "3.2"}` (the version of a tool its Dockerfile fetches) was replaced
-    by the version being built, and the build failed; agentlab gives VERSION only when the
-    build section does not."""
+def test_a_build_section_s_own_version_argument_is_replaced_and_said(tmp_path: Path) -> None:
+    """The version being built is VERSION, over the build section's own (a hard-coded
+    `VERSION: "1.0.0"` would build every version alike); the build line says it replaced
+    one (a VERSION meant as a tool's version, `3.2`, changes)."""
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE}\nARG VERSION\n")
     own = BuildSection(str(tmp_path), args={"VERSION": "3.2"})
     spec = ServiceSpec("web", "shop-web:1.0.0", own, 1)
-    assert "VERSION" not in service_job(spec, "shop-web", "1.1.0", None).args
-    bare = replace(spec, build=BuildSection(str(tmp_path)))
-    assert service_job(bare, "shop-web", "1.1.0", None).args["VERSION"] == "1.1.0"
+    job = service_job(spec, "shop-web", "1.1.0", None)
+    assert (job.args["VERSION"], job.overridden) == ("1.1.0", "3.2")
+    same = replace(spec, build=BuildSection(str(tmp_path), args={"VERSION": "1.1.0"}))
+    assert service_job(same, "shop-web", "1.1.0", None).overridden == ""
+    fake = FakeEngine(nap=0.0)
+    fake.add_image(BASE)
+    lines: list[str] = []
+    run_jobs(fake, [job], False, lines.append)
+    assert lines[0] == "[1/1] building shop-web:1.1.0 (VERSION=1.1.0, over the build section's 3.2)"

@@ -12,6 +12,7 @@ import pytest
 from agentlab.common.errors import BadInput
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.fake import FakeEngine
+from agentlab.engine.fake_containers import Behaviour
 from agentlab.engine.model import BuildSection, PublishedPort
 from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
@@ -73,6 +74,20 @@ def test_a_rollout_recreates_the_services_in_its_network_namespace(
     fake.calls.clear()
     lab.scale("app", 2)
     assert fake.called("up")[-1] == (["sidecar"], None, True, False)
+
+
+def test_a_rolled_back_rollout_leaves_the_joiner_on_the_container_that_stayed(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """A rollout rolled back leaves app's old container, whose network the sidecar is in:
+    agentlab said "recreated sidecar" though Compose left it as it was."""
+    lab.up(None, {}, 30)
+    fake.add_image("shop/app:2.0.0", Behaviour(healthy_after=None, unhealthy_after=1))
+    [sidecar] = [c.id for c in fake.of("sidecar")]
+    events: list[RolloutEvent] = []
+    assert lab.rollout("app", "2.0.0", emit=events.append).outcome == "rolled-back"
+    assert [c.id for c in fake.of("sidecar")] == [sidecar]
+    assert not [e for e in events if isinstance(e, JoinersRecreated)]
 
 
 def test_a_rollout_of_a_service_nobody_joins_recreates_nothing_else(
