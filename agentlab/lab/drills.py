@@ -43,4 +43,13 @@ def traffic_url(model: ProjectModel, layer: TrafficLayer) -> str:
             f"{chosen.service} does not publish port {chosen.port}",
             hint="agentlab up first, or set traffic: {service, port, path} in agentlab.yaml",
         )
+    replicas = model.engine.replicas(chosen.service)
+    ports = {r.published_ports[chosen.port] for r in replicas
+             if r.running and chosen.port in r.published_ports}  # fmt: skip
+    if len(ports) > 1:  # each replica on its own host port: one would get every request
+        raise BadInput(
+            f"{chosen.service} publishes port {chosen.port} on each of its {len(ports)} "
+            "replicas: traffic would reach one of them",
+            hint=f"agentlab up --traffic-layer {chosen.service} spreads it over them",
+        )
     return f"http://127.0.0.1:{port}{chosen.path}"

@@ -356,3 +356,23 @@ def test_an_image_edited_in_the_compose_file_after_a_rollback_is_rolled_out(
     web = next(s for s in lab("status", "--json").json()["services"] if s["service"] == "web")
     assert [r["version"] for r in web["replicas"]] == ["1.1.0"] * 3
     assert "web: running, kept 1.1.0 (unchanged)" in lab("up", "--dry-run").out
+
+
+def test_traffic_to_a_service_with_a_host_port_per_replica_is_refused(
+    webapp_copy: LabRun,
+) -> None:
+    """`traffic: {service: web, port: 8000}` sent every request to one replica's own port,
+    so killing that replica looked like an outage: refused, pointing to the traffic layer."""
+    lab = webapp_copy
+    (lab.compose_file.parent / "agentlab.yaml").write_text(
+        "traffic: {service: web, port: 8000, path: /version}\n"
+    )
+    assert lab("up").code == 0
+    sent = lab("traffic", "--duration", "1")
+    assert sent.code == 2, sent.out + sent.err
+    assert sent.err.strip() == (
+        "error: web publishes port 8000 on each of its 3 replicas: traffic would reach one of "
+        "them (hint: agentlab up --traffic-layer web spreads it over them)"
+    )
+    assert lab("scale", "web", "1").code == 0  # one replica: its port is the service's
+    assert lab("traffic", "--duration", "1", "--rps", "5").code == 0
