@@ -7,8 +7,8 @@ rollout is detected by the next command and can be resumed or undone.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping
-from contextlib import closing
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -62,6 +62,22 @@ def drop(_: RolloutEvent) -> None:
 def never() -> bool:
     """A pause flag that is never raised."""
     return False
+
+
+@contextmanager
+def finished_last(emit: Emit) -> Iterator[Emit]:
+    """An emit that holds RolloutFinished until the block ends: what follows the runner
+    (the joiners it recreates) is said before it, so a rollout's last event is its outcome."""
+    held: list[RolloutEvent] = []
+
+    def holding(event: RolloutEvent) -> None:
+        (held.append if isinstance(event, RolloutFinished) else emit)(event)
+
+    try:
+        yield holding
+    finally:
+        for event in held:
+            emit(event)
 
 
 def failure_details(result: RolloutResult) -> str:
@@ -166,6 +182,12 @@ class Rollouts:
         self, planned: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag = never
     ) -> RolloutResult:
         """Run a prepared rollout under the caller's project lock; record history."""
+        with finished_last(emit) as held:
+            return self._execute(planned, held, cause, pause)
+
+    def _execute(
+        self, planned: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag
+    ) -> RolloutResult:
         history = self.model.history()
         name = planned.service.name
         refuse_over_unfinished(history, name)
@@ -283,7 +305,8 @@ class Rollouts:
         self.model.engine.check()
         with project_lock(self.model.state_dir, "rollout undo" if undo else "rollout resume"):
             self.layer.sync()
-            return self._continue(service, undo, emit, pause)
+            with finished_last(emit) as held:
+                return self._continue(service, undo, held, pause)
 
     def _continue(
         self, service: str | None, undo: bool, emit: Emit, pause: PauseFlag

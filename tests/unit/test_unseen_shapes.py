@@ -17,7 +17,7 @@ from agentlab.engine.model import BuildSection, PublishedPort
 from agentlab.lab.facade import Lab
 from agentlab.project.config import load_settings
 from agentlab.project.location import Project
-from agentlab.rollout.events import JoinersRecreated, RolloutEvent
+from agentlab.rollout.events import JoinersRecreated, RolloutEvent, RolloutFinished
 
 BASE = "lab/base:1"
 
@@ -71,6 +71,7 @@ def test_a_rollout_recreates_the_services_in_its_network_namespace(
     assert lab.rollout("app", "1.1.0", emit=events.append).outcome == "complete"
     assert fake.called("up")[-1] == (["sidecar"], None, True, False)  # --no-deps, sidecar only
     assert [e.joiners for e in events if isinstance(e, JoinersRecreated)] == [("sidecar",)]
+    assert isinstance(events[-1], RolloutFinished)  # a rollout's last event is its outcome
     fake.calls.clear()
     lab.scale("app", 2)
     assert fake.called("up")[-1] == (["sidecar"], None, True, False)
