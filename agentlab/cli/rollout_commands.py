@@ -15,7 +15,7 @@ from agentlab.cli.render import history_table
 from agentlab.cli.rollout_flags import CANARY_FLAGS, SETTING_FLAGS
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.facade import Lab
-from agentlab.lab.rollouts import failure_details
+from agentlab.lab.rollout_io import failure_details
 from agentlab.rollout.canary import step_line
 from agentlab.rollout.events import RolloutEvent, RolloutFinished, StepStarted
 from agentlab.rollout.journal import SUCCEEDED

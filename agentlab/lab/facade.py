@@ -21,8 +21,9 @@ from agentlab.lab.drift import DriftReport
 from agentlab.lab.drift_reading import read_drift
 from agentlab.lab.lifecycle import Lifecycle
 from agentlab.lab.model import EngineFactory, ProjectModel, compose_engine
+from agentlab.lab.rollout_io import Emit, PauseFlag, drop, never
 from agentlab.lab.rollout_plan import RolloutPlan
-from agentlab.lab.rollouts import Emit, PauseFlag, Rollouts, drop, never
+from agentlab.lab.rollouts import Rollouts
 from agentlab.lab.status import LabStatus, read_status
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.up_plan import UpPlan

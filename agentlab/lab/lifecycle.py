@@ -12,8 +12,9 @@ from agentlab.engine.model import Replica
 from agentlab.lab import builds, environment_ports, lock_policy, prometheus, readiness, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.rollout_io import failure_details
 from agentlab.lab.rollout_plan import RolloutPlan
-from agentlab.lab.rollouts import Rollouts, failure_details
+from agentlab.lab.rollouts import Rollouts
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.up_plan import MOVING, RECREATED, UpPlan, plan_up
 from agentlab.state.lock import project_lock

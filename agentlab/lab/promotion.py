@@ -21,8 +21,8 @@ from agentlab.lab import environment_policy, lock_policy, locking, registry
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.environments import RunningImage, running_images
 from agentlab.lab.facade import Lab
+from agentlab.lab.rollout_io import Emit, drop, never
 from agentlab.lab.rollout_plan import RolloutPlan
-from agentlab.lab.rollouts import Emit, drop, never
 from agentlab.rollout.phase import RolloutResult
 from agentlab.versions import image_tag
 

@@ -78,6 +78,7 @@ def not_ready_error(
         details.append(f"--- {replica.name} ({replica.state}, {replica.health or 'no health'})")
         if replica.health_log:
             details.append(f"health: {replica.health_log[-1]}")
-        details.append(engine.logs_tail(replica.id, 10).rstrip())
+        if tail := engine.logs_tail(replica.id, 10).rstrip():
+            details += ["log tail:", tail]
     names = ", ".join(f"{r.name} ({r.health if r.running and r.health else r.state})" for r in bad)
     return OperationFailed(f"{why}: {names}", hint=hint, details="\n".join(details))

@@ -7,8 +7,8 @@ rollout is detected by the next command and can be resumed or undone.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Collection, Mapping
+from contextlib import closing
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from agentlab.engine.protocol import ChangeFeed
 from agentlab.lab import builds, canaries, joiners, lock_policy, prometheus, registry
 from agentlab.lab.catalogue import Catalogue, Resolved
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.rollout_io import Emit, PauseFlag, finished_last, never
 from agentlab.lab.rollout_plan import (
     RolloutPlan,
     continued_plan,
@@ -39,7 +40,6 @@ from agentlab.rollout.configs import ConfigTarget
 from agentlab.rollout.events import (
     BuildProgress,
     JoinersRecreated,
-    RolloutEvent,
     RolloutFinished,
     RolloutStarted,
 )
@@ -50,46 +50,6 @@ from agentlab.rollout.runner import RolloutRunner
 from agentlab.rollout.settings import RolloutSettings, build_rollback_settings, build_settings
 from agentlab.state.lock import project_lock
 from agentlab.versions import image_tag
-
-Emit = Callable[[RolloutEvent], None]
-PauseFlag = Callable[[], bool]
-
-
-def drop(_: RolloutEvent) -> None:
-    """An event sink that ignores events."""
-
-
-def never() -> bool:
-    """A pause flag that is never raised."""
-    return False
-
-
-@contextmanager
-def finished_last(emit: Emit) -> Iterator[Emit]:
-    """An emit that holds RolloutFinished until the block ends: what follows the runner
-    (the joiners it recreates) is said before it, so a rollout's last event is its outcome."""
-    held: list[RolloutEvent] = []
-
-    def holding(event: RolloutEvent) -> None:
-        (held.append if isinstance(event, RolloutFinished) else emit)(event)
-
-    try:
-        yield holding
-    finally:
-        for event in held:
-            emit(event)
-
-
-def failure_details(result: RolloutResult) -> str:
-    """Health output and log tails of the replicas that failed a rollout."""
-    lines = []
-    for failed in result.failures[:3]:
-        lines.append(f"--- {failed.name} ({failed.version}): {failed.reason}")
-        if failed.health_output:
-            lines.append(f"health: {failed.health_output}")
-        if failed.logs_tail:
-            lines.append(failed.logs_tail.rstrip())
-    return "\n".join(lines)
 
 
 class Rollouts:

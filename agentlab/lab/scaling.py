@@ -12,8 +12,8 @@ from agentlab.common.events import ProgressSink
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab import joiners
 from agentlab.lab.model import ProjectModel
+from agentlab.lab.rollout_io import failure_details
 from agentlab.lab.rollout_plan import cautions_that_apply
-from agentlab.lab.rollouts import failure_details
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import refuse_over_unfinished
 from agentlab.rollout.events import JoinersRecreated, ReplicaCounts, ReplicaEvent, RolloutEvent

@@ -8,7 +8,7 @@ from dataclasses import replace
 from textual.notifications import SeverityLevel
 
 from agentlab.lab.catalogue import VersionRow
-from agentlab.lab.rollouts import failure_details
+from agentlab.lab.rollout_io import failure_details
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
 from agentlab.state.history import Revision

@@ -15,7 +15,7 @@ from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, Behaviour
 from agentlab.lab.catalogue import Resolved
 from agentlab.lab.facade import Lab
-from agentlab.lab.rollouts import drop
+from agentlab.lab.rollout_io import drop
 from agentlab.rollout.phase import STRAY
 from tests.unit.test_lab_facade import make_facade
 

@@ -55,7 +55,7 @@ def test_a_replica_that_exits_fails_at_once_with_its_logs() -> None:
     with pytest.raises(OperationFailed) as failed:
         wait(fake)
     assert failed.value.message.startswith("not healthy: lab-agent-1 (exited)")
-    assert "fatal: no config" in failed.value.details
+    assert "log tail:\nfatal: no config" in failed.value.details
     assert fake.clock.now() < 30  # did not wait for the timeout
 
 

@@ -18,6 +18,7 @@ from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, NEVER_HEALTHY, NO_HEALTHCHECK, Behaviour, exits
 from agentlab.engine.fake_streams import FakeChanges
 from agentlab.engine.model import PublishedPort, Replica, ServiceSpec
+from agentlab.lab.rollout_io import failure_details
 from agentlab.rollout.availability import Availability
 from agentlab.rollout.events import (
     Paused,
@@ -346,6 +347,11 @@ def test_exiting_target_rolls_back_with_its_logs() -> None:
     assert failed.reason == "exited with code 3"
     assert failed.logs_tail == "starting\nfatal: missing API_KEY"
     assert rig.of(ReplicaFailed)[0].logs_tail == failed.logs_tail
+    assert failure_details(result).splitlines()[1:] == [  # the log tail said as such
+        "log tail:",
+        "starting",
+        "fatal: missing API_KEY",
+    ]
     assert rig.images() == [OLD] * 3
     assert rig.fake.observations.min_ready("agent") == 3
 
