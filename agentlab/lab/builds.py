@@ -208,9 +208,6 @@ def run_jobs(
                 engine.build_service(job.service, job.tag, job.args, job.labels, progress)
         if replaced is not None and engine.remove_image_if_unused(replaced.id):
             progress(f"removed the image {job.tag} was before ({short_id(replaced.id)})")
-    skipped = len(jobs) - len(todo)
-    if skipped:
-        progress(f"{skipped} image(s) already present (use --force to rebuild)")
     return todo
 
 
@@ -285,6 +282,8 @@ def build_images(
     with project_lock(model.state_dir, "images build"):
         where = registry.ready(model, progress) if registry.settings(model) else None
         built = run_jobs(model.engine, jobs, force, progress)
+        if skipped := len(jobs) - len(built):  # asked for: said (up and rollouts say nothing)
+            progress(f"{skipped} image(s) already present (use --force to rebuild)")
         if where is not None:
             for job in jobs:
                 registry.publish(model, where, job.tag, progress)

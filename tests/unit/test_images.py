@@ -42,7 +42,7 @@ def test_only_missing_images_are_built() -> None:
     fake.add_image("lab/agent:1.0.0")
     built, lines = build(fake, False, "1.0.0", "1.1.0")
     assert built == ["lab/agent:1.1.0"]
-    assert lines[-1] == "1 image(s) already present (use --force to rebuild)"
+    assert lines == ["[1/1] building lab/agent:1.1.0"]  # up and rollouts: nothing on the rest
 
 
 def test_force_rebuilds_and_removes_the_image_it_replaced() -> None:

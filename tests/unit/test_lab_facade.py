@@ -410,7 +410,9 @@ def test_images_build_the_catalogue_and_list_the_tags(tmp_path: Path, fake: Fake
     assert created["3.0.0"] == "2026-02-03"  # its label, else the engine's, to the second
     assert re.fullmatch(r"2026-01-01T00:00:\d\dZ", created["1.0.0"] or "")
     assert [row.tag for row in lab.list_images()][:3] == ["1.0.0", "1.1.0", "1.2.0"]
+    lines.clear()
     assert lab.build_images(None, None, False, "lab/base:1", lines.append) == []
+    assert lines[-1].endswith("image(s) already present (use --force to rebuild)")
     with pytest.raises(BadInput) as refused:  # not "no build section and no catalogue entry"
         lab.build_images("9.9.9", "agent", False, "lab/base:1", lines.append)
     assert refused.value.one_line() == (
