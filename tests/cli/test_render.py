@@ -54,3 +54,15 @@ def test_a_replica_out_of_the_name_is_said_to_be_in_a_rollout_under_way_or_inter
                                 "or undo puts it right)")  # fmt: skip
     running = status_table(LabStatus("shop", [service], rolling=frozenset({"web"})))
     assert running.endswith("(out of its name: a rollout of it is under way)")
+
+
+def test_a_running_version_the_policy_refuses_is_said_to_run() -> None:
+    """`* latest local blocked: ...` after a plain `up` read as if the running version
+    were broken: it runs; a rollout to it is what the policy refuses."""
+    why = "'latest' is not allowed by the project policy"
+    rows = [VersionRow("1.0.0", False, True, "sha256:1", why, "", None),
+            VersionRow("latest", True, True, "sha256:2", why, "", None)]  # fmt: skip
+    assert versions_text({"web": rows}).splitlines()[1:] == [
+        f"    1.0.0        local      blocked: {why}",
+        f"  * latest       local      runs; a rollout to it is blocked: {why}",
+    ]
