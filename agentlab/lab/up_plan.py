@@ -189,10 +189,25 @@ def plan_up(
                 name, current, target, name in running, rollout, name in behind, recreated
             )
         )
+    changes = _joiners_follow(model, changes)
     before = layer.services
     orphans = tuple(sorted(r.name for r in replicas if r.service not in model.services))
     return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before,
                   layer.image() if layered else "", orphans)  # fmt: skip
+
+
+def _joiners_follow(model: ProjectModel, changes: list[ServiceChange]) -> list[ServiceChange]:
+    """A running service in the network namespace of one `up` rolls or recreates is
+    recreated after it (Compose then sees its container gone): said so, with why."""
+    moved = {c.service for c in changes if c.rollout is not None or c.recreated}
+    followed = []
+    for change in changes:
+        parent = model.services[change.service].network_parent
+        if change.running and change.rollout is None and parent in moved:
+            why = f"it joins {parent}'s network namespace, whose containers change"
+            change = replace(change, recreated=why)
+        followed.append(change)
+    return followed
 
 
 def _edited_over_pins(

@@ -71,6 +71,12 @@ def test_a_users_own_project_with_a_sidecar_from_its_directory(sidecar_lab: LabR
 
     built = here(lab, "images", "build", "--service", "app", "--version", "1.1.0")
     assert built.code == 0, built.err
+    planned = here(lab, "up", "--set", "app=1.1.0", "--dry-run")  # names the sidecar too
+    assert planned.code == 0, planned.err
+    assert (
+        "  metrics: running, recreated 1.0.0 (it joins app's network namespace, whose "
+        "containers change: " in planned.out
+    ), planned.out
     rollout = subprocess.Popen([sys.executable, "-m", "agentlab", "rollout", "app", "--to",
                                 "1.1.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=lab.env, cwd=lab.compose_file.parent)  # fmt: skip

@@ -77,6 +77,23 @@ def test_a_rollout_recreates_the_services_in_its_network_namespace(
     assert fake.called("up")[-1] == (["sidecar"], None, True, False)
 
 
+def test_up_s_plan_says_the_joiner_of_a_service_it_rolls_is_recreated_and_why(
+    lab: Lab, fake: FakeEngine
+) -> None:
+    """`up --set app=1.1.0 --dry-run` did not list the sidecar the rollout recreates, and
+    an edit of app alone said the sidecar's "configuration edited"."""
+    lab.up(None, {}, 30)
+    planned = lab.plan_up(None, {"app": "1.1.0"})
+    changes = {change.service: change for change in planned.changes}
+    assert changes["app"].action == "roll"
+    assert (changes["sidecar"].action, changes["sidecar"].recreated) == (
+        "recreate",
+        "it joins app's network namespace, whose containers change",
+    )
+    kept = {change.service: change.action for change in lab.plan_up(None, {}).changes}
+    assert kept == {"app": "keep", "sidecar": "keep"}  # nothing changes: both kept
+
+
 def test_a_rolled_back_rollout_leaves_the_joiner_on_the_container_that_stayed(
     lab: Lab, fake: FakeEngine
 ) -> None:
