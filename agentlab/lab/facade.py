@@ -40,8 +40,13 @@ from agentlab.traffic.prometheus_api import Alert
 class Lab:
     """One compose project managed by agentlab."""
 
-    def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
-        self.model = ProjectModel(project, engine_factory)
+    def __init__(
+        self,
+        project: Project,
+        engine_factory: EngineFactory = compose_engine,
+        engine: Engine | None = None,
+    ) -> None:
+        self.model = ProjectModel(project, engine_factory, engine)
         self.catalogue = Catalogue(self.model)
         self.traffic_layer = TrafficLayer(self.model)
         self.rollouts = Rollouts(self.model, self.catalogue, self.traffic_layer)

@@ -31,13 +31,19 @@ def compose_engine(project: Project, name: str, override: Path) -> Engine:
 class ProjectModel:
     """The state every lab service reads: call `reload()` after a pin or a file changed."""
 
-    def __init__(self, project: Project, engine_factory: EngineFactory = compose_engine) -> None:
+    def __init__(
+        self,
+        project: Project,
+        engine_factory: EngineFactory = compose_engine,
+        engine: Engine | None = None,
+    ) -> None:
+        """`engine`: one already open on this project (a reopen keeps it), else a new one."""
         self.project = project
         self.engine_factory = engine_factory  # another environment's lab gets the same kind
         self.name = project.resolved_name()
         self.state_dir = project.state_dir(self.name)
         self.override_path = self.state_dir / "override.yaml"
-        self.engine = engine_factory(project, self.name, self.override_path)
+        self.engine = engine or engine_factory(project, self.name, self.override_path)
         self._good_pins: dict[str, str] = {}
         self._images: dict[str, ImageInfo] = {}
 

@@ -11,7 +11,8 @@ from textual.widgets import DataTable, OptionList
 from agentlab.lab.environments import environment_lab
 from agentlab.project.location import load_project
 from agentlab.tui.screens.environments import EnvironmentsScreen
-from tests.tui.support import capture_notifications, make_app, started, wait_for
+from tests.tui.support import capture_log, capture_notifications, make_app, started, wait_for
+from tests.tui.test_watch import logged, save
 from tests.unit.test_environments import Engines, start, write_project
 
 pytestmark = pytest.mark.asyncio
@@ -57,3 +58,23 @@ async def test_no_switch_while_a_rollout_runs(tmp_path: Path) -> None:
         assert app.is_running and app.switch_to is None
         assert ("warning", "the rollout of agent is running (p pauses it)") in notes
         app.rollout = None
+
+
+async def test_after_a_reload_the_other_environments_are_still_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTLAB_ENV", raising=False)
+    engines = Engines()
+    project = load_project([str(write_project(tmp_path))], "shop")
+    app = make_app(start(engines, project, "default", "1.4.1"))
+    log = capture_log(app)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, app)
+        settings = tmp_path / "agentlab.yaml"
+        save(settings, settings.read_text(encoding="utf-8") + "# edited\n")
+        await logged(pilot, log, "reloaded agentlab.yaml")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentsScreen))
+        agent = [str(cell) for cell in app.screen.query_one(DataTable).get_row("agent")]
+        assert agent[1].startswith("1.4.1 ")
+        assert agent[2:] == ["-", "-", "-"]  # dev, staging and prod run nothing

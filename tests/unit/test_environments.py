@@ -290,3 +290,15 @@ def test_the_watcher_reopens_an_environment_under_the_same_name(
     again = reopen(staging)
     assert (again.name, again.environment) == ("shop-staging", "staging")
     assert again.project.environment_settings == project.settings.environments["staging"]
+
+
+def test_a_reopened_lab_opens_other_environments_on_their_own_engines(
+    engines: Engines, project: Project
+) -> None:
+    default = start(engines, project, "default", "1.4.1")
+    start(engines, project, "prod", "1.3.0")
+    again = reopen(default)
+    assert again.engine is default.engine
+    rows = compare(again.project, ["default", "staging", "prod"], again.model.engine_factory)
+    agent = next(row for row in rows if row.service == "agent")
+    assert [run.versions for run in agent.runs] == ["1.4.1", "-", "1.3.0"]

@@ -76,11 +76,11 @@ def display_path(lab: Lab, path: Path) -> str:
 
 
 def reopen(lab: Lab) -> Lab:
-    """A fresh Lab with agentlab.yaml re-read: the same files, project name and engine."""
+    """A fresh Lab with agentlab.yaml re-read: the same files, project name and engine; the
+    same engine factory, which other environments' labs are made with."""
     settings = load_settings(lab.project.directory)
     project = replace(lab.project, settings=settings, name=lab.project.base_name())
-    engine = lab.engine
-    return Lab(project, engine_factory=lambda *_: engine)
+    return Lab(project, lab.model.engine_factory, engine=lab.engine)
 
 
 def load(lab: Lab, changed: Sequence[Path]) -> Snapshot:
