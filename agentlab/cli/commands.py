@@ -16,6 +16,7 @@ from agentlab.cli.render import images_table, status_table, terminal_width, vers
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.drift import unknown_line
 from agentlab.lab.status import LabStatus
+from agentlab.lab.unfinished import resume_hint
 from agentlab.rollout.events import RolloutEvent
 
 
@@ -194,7 +195,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if cut:
         raise OperationFailed(
             f"watch ended after {args.duration:g}s with the rollout of {cut[0]} paused",
-            hint=f"agentlab rollout resume {cut[0]}, or agentlab rollout undo {cut[0]}",
+            hint=resume_hint(cut[0]),
         )
     return 0
 

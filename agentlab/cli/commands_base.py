@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from agentlab.common.errors import AgentlabError
 from agentlab.lab.facade import Lab
+from agentlab.lab.unfinished import resume_hint
 from agentlab.project.location import load_project
 
 
@@ -83,5 +84,5 @@ def interrupt_hint() -> str:
     with suppress(Exception):  # an unreadable journal: the general hint
         for lab, before in OPENED:
             for service in set(lab.stopped_here()) - set(before):
-                return f"agentlab rollout resume {service}, or agentlab rollout undo {service}"
+                return resume_hint(service)
     return "agentlab status shows what is running"

@@ -26,6 +26,7 @@ from agentlab.lab.rollout_plan import RolloutPlan
 from agentlab.lab.rollouts import Rollouts
 from agentlab.lab.status import LabStatus, read_status
 from agentlab.lab.traffic_layer import TrafficLayer
+from agentlab.lab.unfinished import left_line
 from agentlab.lab.up_plan import UpPlan
 from agentlab.project.location import Project
 from agentlab.rollout.canary_requests import Request
@@ -278,6 +279,10 @@ class Lab:
         """The services whose rollout this process began and left unfinished (an
         interrupt's hint names them), but the rollouts `but` names (their ids)."""
         return [e.service for e in self.unfinished_here() if e.rollout_id not in but]
+
+    def left_here(self) -> list[str]:
+        """One line with its hint per rollout this process began and left unfinished."""
+        return [left_line(entry) for entry in self.unfinished_here()]
 
     def unfinished_here(self) -> list[JournalEntry]:
         """The rollouts this process began and has not finished (running or paused)."""

@@ -44,6 +44,16 @@ def describe_unfinished(entry: JournalEntry) -> str:
     return f"the rollout of {entry.service} {change} {what} after {where}"
 
 
+def resume_hint(service: str) -> str:
+    """What to do about an unfinished rollout of `service`."""
+    return f"agentlab rollout resume {service}, or agentlab rollout undo {service}"
+
+
+def left_line(entry: JournalEntry) -> str:
+    """An unfinished rollout and what to do about it, in one line."""
+    return f"{describe_unfinished(entry)} (hint: {resume_hint(entry.service)})"
+
+
 def being_removed(entry: JournalEntry) -> list[str]:
     """The replicas an unfinished rollout had begun to remove and not finished removing
     (out of the name, waiting out the delay, or with a stop the engine still carries out)."""
@@ -59,6 +69,4 @@ def being_removed(entry: JournalEntry) -> list[str]:
 def refuse_over_unfinished(history: History, service: str | None = None) -> None:
     """InterruptedRollout for an unfinished rollout (of `service`, else of any)."""
     for entry in interrupted(history, service):
-        name = entry.service
-        hint = f"agentlab rollout resume {name}, or agentlab rollout undo {name}"
-        raise InterruptedRollout(describe_unfinished(entry), hint=hint)
+        raise InterruptedRollout(describe_unfinished(entry), hint=resume_hint(entry.service))

@@ -116,10 +116,14 @@ class LabActions(CanaryActions):
         The watcher holds off meanwhile: this rollout's pins are no edit to roll out."""
 
         def held() -> RolloutResult:
-            with self.watcher.hold(service):
-                return call()
+            try:
+                with self.watcher.hold(service):
+                    return call()
+            finally:
+                self.rollout_idle.set()
 
         self.pause_flag.clear()
+        self.rollout_idle.clear()
         self.run_task(Task(title, held, self._rollout_done, self._rollout_broke))
 
     def _rollout_broke(self, error: str) -> None:
@@ -309,7 +313,25 @@ class LabActions(CanaryActions):
         )
 
     async def action_quit(self) -> None:
-        """Pause a running rollout (resumable later), then quit."""
-        if self.rollout is not None and self.rollout.running:
-            self.pause_flag.set()
+        """Quit; a running rollout first pauses after its step (resumable later), the
+        screen drawn meanwhile. A second `q` quits at once (the process still ends only
+        once the rollout has paused)."""
+        if self.quitting or self.rollout is None or not self.rollout.running:
+            self.exit()
+            return
+        self.quitting = True
+        self.pause_flag.set()
+        line = (
+            f"pausing the rollout of {self.rollout.service} after its current step, then quitting"
+        )
+        self.notify(f"{line} (q again quits now)", severity="warning")
+        self.record(line, "yellow")
+        self.run_task(Task("pause and quit", self._pause_all, self._quit, self._quit))
+
+    def _pause_all(self) -> None:
+        """Stop the watcher (its rollout pauses at its next step); wait for the app's own."""
+        self.watcher.stop()
+        self.rollout_idle.wait()
+
+    def _quit(self, _: object) -> None:
         self.exit()

@@ -82,6 +82,9 @@ class LabAppBase(App[None]):
         self.status_error: str | None = None
         self.rollout: RolloutView | None = None
         self.pause_flag = threading.Event()
+        self.rollout_idle = threading.Event()  # clear while the app's own rollout task runs
+        self.rollout_idle.set()
+        self.quitting = False  # quit once the running rollout has paused
         self.traffic: TrafficGenerator | None = None
         self.traffic_ticks: Timer | None = None  # redraws the traffic panel while it runs
         self.busy: list[str] = []

@@ -4,8 +4,7 @@ The runner polls every 0.25 s of real time, so these rollouts take a second or t
 
 from __future__ import annotations
 
-import asyncio
-import time
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from textual.widgets import Input, OptionList, Select
 
 from agentlab.common.errors import EngineUnavailable
 from agentlab.lab.facade import Lab
+from agentlab.tui import run
+from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.rollback import RollbackPicker
 from agentlab.tui.screens.rollout_form import RolloutForm
 from agentlab.tui.screens.versions import VersionPicker
@@ -239,14 +240,27 @@ async def test_a_rollout_that_raises_frees_the_panel(
         assert versions_of(fake) == ["1.2.0", "1.2.0"]
 
 
-async def test_quitting_pauses_a_running_rollout(lab: Lab) -> None:
+async def test_quitting_pauses_a_running_rollout_then_says_so(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = make_app(lab)
+    notes = capture_notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         await roll_from_picker(pilot, app, "1.5.0")
         await pilot.press("q")
-        assert app.pause_flag.is_set()
-    deadline = time.monotonic() + 20
-    while [e.state for e in lab.history().unfinished("agent")] != ["paused"]:
-        assert time.monotonic() < deadline, "the rollout did not pause"
-        await asyncio.sleep(0.05)
+        assert app.pause_flag.is_set() and app.is_running  # drawn until the step ends
+        assert notes[-1] == (
+            "warning",
+            "pausing the rollout of agent after its current step, then quitting"
+            " (q again quits now)",
+        )
+        await wait_for(pilot, lambda: not app.is_running)
+    assert [e.state for e in lab.history().unfinished("agent")] == ["paused"]
+    monkeypatch.setattr(AgentlabApp, "run", lambda _: None)  # as after that quit
+    assert run(lab) == 0
+    assert re.fullmatch(
+        r"warning: the rollout of agent 1\.2\.0 -> 1\.5\.0 is paused after \d+ steps?"
+        r" \(hint: agentlab rollout resume agent, or agentlab rollout undo agent\)\n",
+        capsys.readouterr().err,
+    )
