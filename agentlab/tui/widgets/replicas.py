@@ -14,19 +14,32 @@ from agentlab.engine.model import Replica
 from agentlab.lab.drift import Drift
 from agentlab.lab.status import LabStatus, ServiceStatus
 from agentlab.tui.view import coloured, image_labels, replica_health, short_image, uptime
-from agentlab.tui.widgets.tables import same_cell, selected_key, sync_rows, update_cell
+from agentlab.tui.widgets.tables import (
+    Cells,
+    columns_width,
+    fitting,
+    same_cell,
+    selected_key,
+    set_columns,
+    sync_rows,
+    update_cell,
+)
 
 COLUMNS = ("container", "version", "image", "state", "health", "uptime")
+OPTIONAL = ("image", "uptime")  # left out, in this order, when the panel is too narrow
 
 
 class ReplicasPanel(Vertical):
-    """A replicas table over a short list of image labels."""
+    """A replicas table over a short list of image labels. Too narrow for every column,
+    it leaves out the image, then the uptime, then the project's prefix of the names."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._replicas: dict[str, Replica] = {}
         self._drift: dict[str, Drift] = {}  # replica name -> its drift
         self._labels = Text()
+        self._rows: list[tuple[str, Cells]] = []
+        self._prefix = ""  # the project's, before each container name
 
     def compose(self) -> ComposeResult:
         yield DataTable[Text](id="replica-table", cursor_type="row")
@@ -34,9 +47,7 @@ class ReplicasPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Replicas"
-        table = self.query_one(DataTable)
-        for column in COLUMNS:
-            table.add_column(column.upper(), key=column)
+        set_columns(self.query_one(DataTable), COLUMNS)
 
     @property
     def selected(self) -> Replica | None:
@@ -50,28 +61,53 @@ class ReplicasPanel(Vertical):
         self.border_title = f"Replicas · {service.name}" if service else "Replicas"
         self._replicas = {r.id: r for r in replicas}
         self._drift = {d.subject: d for d in status.drift}
-        rows = [
+        self._prefix = f"{status.project}-"
+        self._rows = [
             (
                 r.id,
-                [
-                    _name(r, r.name in self._drift),
-                    Text(r.version or "-"),
-                    Text(short_image(r, status.digests), style="dim"),
-                    coloured(r.state),
-                    coloured(replica_health(r)) if r.running else Text("-", style="dim"),
-                    Text(uptime(r, now)),
-                ],
+                {
+                    "container": _name(r.name, r.name in self._drift),
+                    "version": Text(r.version or "-"),
+                    "image": Text(short_image(r, status.digests), style="dim"),
+                    "state": coloured(r.state),
+                    "health": coloured(replica_health(r)) if r.running else Text("-", style="dim"),
+                    "uptime": Text(uptime(r, now)),
+                },
             )
             for r in replicas
         ]
-        sync_rows(self.query_one(DataTable), rows)
+        self._lay_out()
         self.show_labels()
+
+    def on_resize(self) -> None:
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """The columns that fit the panel's width, and the rows in them."""
+        table = self.query_one(DataTable)
+        width, padding = self.content_region.width, table.cell_padding
+        rows = [cells for _, cells in self._rows]
+        shown = fitting(COLUMNS, OPTIONAL, rows, width, padding)
+        if columns_width(shown, rows, padding) > width:  # `agent-1` for `lab-agent-1`
+            rows = [{**cells, "container": self._short(key)} for key, cells in self._rows]
+        selected = selected_key(table)
+        set_columns(table, shown)
+        keys = [key for key, _ in self._rows]
+        keyed = [(key, [cells[c] for c in shown]) for key, cells in zip(keys, rows, strict=True)]
+        sync_rows(table, keyed, selected)
+
+    def _short(self, key: str) -> Text:
+        name = self._replicas[key].name
+        short = name.removeprefix(self._prefix) or name
+        return _name(short, name in self._drift)
 
     def show_uptimes(self, now: datetime) -> None:
         """Advance the uptime column to `now`; only the cells whose text changes redraw."""
         table = self.query_one(DataTable)
-        for key, replica in self._replicas.items():
-            update_cell(table, key, "uptime", Text(uptime(replica, now)))
+        for key, cells in self._rows:
+            cells["uptime"] = Text(uptime(self._replicas[key], now))
+            if "uptime" in table.columns:
+                update_cell(table, key, "uptime", cells["uptime"])
 
     def show_labels(self) -> None:
         """The image labels of the selected replica."""
@@ -95,9 +131,9 @@ class ReplicasPanel(Vertical):
         self.show_labels()
 
 
-def _name(replica: Replica, drifted: bool) -> Text:
+def _name(name: str, drifted: bool) -> Text:
     """The container name, marked when it runs something other than what was decided."""
-    name = Text(replica.name, style="bold")
+    text = Text(name, style="bold")
     if drifted:
-        name.append(" drift", style="bold yellow")
-    return name
+        text.append(" drift", style="bold yellow")
+    return text
