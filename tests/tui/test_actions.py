@@ -125,6 +125,12 @@ async def test_down_asks_first_then_up_brings_it_back(lab: Lab, fake: LabFake) -
         await started(pilot, app)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.pause()
+        await pilot.press("enter")  # No has the focus
+        await wait_for(pilot, lambda: not app.screen.is_modal)
+        assert fake.containers
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")
         await wait_for(pilot, lambda: not app.screen.is_modal)
         assert fake.containers

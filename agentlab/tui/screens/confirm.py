@@ -13,7 +13,8 @@ from agentlab.tui.screens.dialog import Dialog
 
 
 class ConfirmDialog(Dialog[bool]):
-    """y or the Yes button confirms; n, escape or No cancels."""
+    """y or the Yes button confirms; n, escape or No cancels (No has the focus: enter
+    cancels)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "confirm", "Yes"),
@@ -31,7 +32,10 @@ class ConfirmDialog(Dialog[bool]):
             yield Static(self.question)
             with Horizontal(classes="buttons"):
                 yield Button("Yes", variant="error", action="screen.confirm")
-                yield Button("No", action="screen.cancel")
+                yield Button("No", id="no", action="screen.cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
 
     def action_confirm(self) -> None:
         self.dismiss(True)
