@@ -16,7 +16,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.common.files import write_atomically
-from agentlab.common.imagerefs import split_image_ref
+from agentlab.common.imagerefs import same_image_ref, split_image_ref
 from agentlab.state.directory import usable_directory
 
 HEADER = (
@@ -125,6 +125,14 @@ class Override:
     # the image the user's files gave each service when agentlab pinned it: an edit of the
     # files since (the image is another now) asks for that image over the pin
     pinned_over: dict[str, str] = field(default_factory=dict)
+    # the image agentlab last pinned each service to, whichever agentlab process wrote it:
+    # a pin that differs from it was edited by hand
+    written: dict[str, str] = field(default_factory=dict)
+
+    def pinned_by_agentlab(self, service: str) -> bool:
+        """Whether the service's pin is the one agentlab wrote (no hand edit since)."""
+        pin, written = self.pins.get(service), self.written.get(service)
+        return pin is not None and written is not None and same_image_ref(pin, written)
 
     @property
     def traffic_layer(self) -> tuple[str, ...]:
@@ -165,11 +173,7 @@ def read_override(path: Path) -> Override:
         if scale is not None:
             scales[str(name)] = scale
     extension = doc.get(EXTENSION) or {}
-    try:
-        over = {str(k): _joined(v) for k, v in (extension.get("pinned_over") or {}).items()}
-    except (AttributeError, KeyError, TypeError):
-        raise BadInput(f"{path}: {EXTENSION}.pinned_over is damaged",
-                       hint="fix or delete it") from None  # fmt: skip
+    over, written = _images(path, extension, "pinned_over"), _images(path, extension, "written")
     moved = []
     for entry in extension.get("moved_ports") or []:
         try:
@@ -179,7 +183,15 @@ def read_override(path: Path) -> Override:
             raise BadInput(f"{path}: {EXTENSION}.moved_ports is damaged",
                            hint="fix or delete it") from None  # fmt: skip
         moved.append(port)
-    return Override(pins, scales, tuple(moved), own, over)
+    return Override(pins, scales, tuple(moved), own, over, written)
+
+
+def _images(path: Path, extension: Any, key: str) -> dict[str, str]:
+    """An image per service that agentlab's record keeps in parts (see `_parts`)."""
+    try:
+        return {str(k): _joined(v) for k, v in (extension.get(key) or {}).items()}
+    except (AttributeError, KeyError, TypeError):
+        raise BadInput(f"{path}: {EXTENSION}.{key} is damaged", hint="fix or delete it") from None
 
 
 def _parts(image: str) -> dict[str, str]:
@@ -208,16 +220,18 @@ def update_override(
     over: Mapping[str, str] | None = None,
 ) -> None:
     """Set some pins and scales, keeping the rest of the override (callers hold the lock);
-    `over`: the files' image each pin is written over (see Override.pinned_over)."""
+    `over`: the files' image each pin is written over (see Override.pinned_over). Each pin
+    is recorded as agentlab's (Override.written)."""
     read_override(path)  # refuses a broken file before it is rewritten
     doc = _document(path) or {"services": {}}
     services = doc["services"]
     for name, image in (pins or {}).items():
         services.setdefault(name, {}).update({"image": image, "pull_policy": "never"})
-    if over:
-        extension = doc.setdefault(EXTENSION, {})
-        split = {name: _parts(image) for name, image in over.items()}
-        extension["pinned_over"] = {**(extension.get("pinned_over") or {}), **split}
+    for key, images in (("pinned_over", over), ("written", pins)):
+        if images:
+            extension = doc.setdefault(EXTENSION, {})
+            split = {name: _parts(image) for name, image in images.items()}
+            extension[key] = {**(extension.get(key) or {}), **split}
     for name, scale in (scales or {}).items():
         services.setdefault(name, {}).update({"scale": scale, "deploy": {"replicas": scale}})
     _write(path, doc)

@@ -39,7 +39,8 @@ def test_scales_and_pins_are_kept_apart_and_merged(tmp_path: Path) -> None:
     update_override(path, pins={"agent": "lab/agent:1.3.0"})
     update_override(path, scales={"agent": 10, "worker": 2})
     update_override(path, pins={"agent": "lab/agent:1.4.0"})
-    assert read_override(path) == Override({"agent": "lab/agent:1.4.0"}, {"agent": 10, "worker": 2})
+    pins = {"agent": "lab/agent:1.4.0"}
+    assert read_override(path) == Override(pins, {"agent": 10, "worker": 2}, written=pins)
     doc = yaml.safe_load(path.read_text())["services"]
     # both keys, equal: Compose refuses `scale` and `deploy.replicas` that differ, and a
     # user's file may set either one
@@ -79,3 +80,17 @@ def test_the_files_image_a_pin_was_written_over_survives_a_text_edit_of_the_pin(
     digest = "sha256:" + "b" * 64
     update_override(path, pins={"db": f"pg@{digest}"}, over={"db": f"pg@{digest}"})
     assert read_override(path).pinned_over["db"] == f"pg:latest@{digest}"
+
+
+def test_a_pin_is_agentlabs_until_edited_by_hand(tmp_path: Path) -> None:
+    """The watcher tells a pin any agentlab process wrote from a user's edit by this."""
+    path = tmp_path / "override.yaml"
+    update_override(path, pins={"app": "shop/app:1.0.0", "db": "pg"})
+    update_override(path, scales={"app": 2})  # another writer keeps the record
+    assert read_override(path).pinned_by_agentlab("app")
+    assert read_override(path).pinned_by_agentlab("db")  # `pg` is `pg:latest`
+    path.write_text(path.read_text().replace("shop/app:1.0.0", "shop/app:1.1.0"))
+    override = read_override(path)
+    assert not override.pinned_by_agentlab("app") and not override.pinned_by_agentlab("web")
+    update_override(path, pins={"app": "shop/app:1.2.0"})
+    assert read_override(path).pinned_by_agentlab("app")

@@ -316,16 +316,56 @@ def test_rollback_is_not_undone_nor_the_failed_version_retried(
     assert finished(made)[1].outcome == "complete", made.lines()
 
 
-def test_pin_by_another_agentlab_command_is_adopted_not_fought(
+def last_reload_asks(made: Rig, image: str) -> Callable[[], bool]:
+    def asks() -> bool:
+        last = made.of(Reloaded)[-1:]
+        return bool(last) and last[0].desired["agent"] == image
+
+    return asks
+
+
+def test_pins_of_another_agentlabs_rollout_are_adopted_not_rolled_out(
+    rig: tuple[Rig, Watcher],
+) -> None:
+    """Another agentlab process's rollout pinned its target: the watcher took the pin for
+    an edit and tried to roll it out, failing on that rollout's project lock with a
+    `watch error`."""
+    made, watcher = rig
+    other = Lab(made.lab.project, engine_factory=lambda *_: made.engine)  # `agentlab rollout`
+    seen: list[RolloutEvent] = []
+    other.rollout("agent", "1.1.0", emit=seen.append)
+    assert isinstance(seen[-1], RolloutFinished) and seen[-1].outcome == "complete"
+    made.wait_for(last_reload_asks(made, f"{AGENT}:1.1.0"), "the pin's reload")
+    made.sentinel()
+    assert not made.of(WatchError) and not made.of(DesiredChanged), made.lines()
+    assert not made.of(RolloutStarted), made.lines()
+    assert watcher.desired["agent"] == f"{AGENT}:1.1.0"
+
+
+def test_rollback_pin_of_another_agentlab_process_is_adopted(rig: tuple[Rig, Watcher]) -> None:
+    """Its target pinned, then the old version pinned again by its automatic rollback, each
+    seen by the watcher while that process holds the project lock."""
+    made, watcher = rig
+    other = Lab(made.lab.project, engine_factory=lambda *_: made.engine)
+    with project_lock(made.lab.state_dir, "rollout agent --to 1.2.0"):
+        for image in (f"{AGENT}:1.2.0", f"{AGENT}:1.0.0"):
+            other.model.write_pins({"agent": image})
+            made.wait_for(last_reload_asks(made, image), f"the reload of {image}")
+            assert watcher.desired["agent"] == image
+    made.sentinel()
+    assert not made.of(WatchError) and not made.of(DesiredChanged), made.lines()
+
+
+def test_hand_edit_of_a_pin_made_while_another_command_runs_is_reported(
     rig: tuple[Rig, Watcher],
 ) -> None:
     made, watcher = rig
     with project_lock(made.lab.state_dir, "rollout agent --to 1.1.0"):
-        made.pin("1.1.0")  # what another command's runner writes while it holds the lock
+        made.pin("1.1.0")  # the user's edit, while another command holds the lock
         made.wait_for(lambda: made.of(WatchError), "the busy lock to be reported")
     assert "another agentlab command" in made.of(WatchError)[0].line()
     assert read_pins(made.override)["agent"] == f"{AGENT}:1.1.0"  # untouched
-    assert watcher.desired["agent"] == f"{AGENT}:1.1.0"
+    assert watcher.desired["agent"] == f"{AGENT}:1.1.0"  # not retried
     made.sentinel()
     assert not made.of(RolloutStarted), made.lines()
 

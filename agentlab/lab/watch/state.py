@@ -3,7 +3,9 @@
 `load` re-reads agentlab.yaml, the override and the compose model and names the file at
 fault when one does not load; `diff` compares the desired image per managed service;
 `target_of` validates a change the way `agentlab rollout` would, touching nothing, and
-`needs_rollout` asks whether the replicas run the target already.
+`needs_rollout` asks whether the replicas run the target already. A pin agentlab wrote
+(any agentlab process: a rollout, its rollback, `up`) is told from a hand edit by the
+override's record of the pins agentlab wrote.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from agentlab.lab.facade import Lab
 from agentlab.lab.watch.events import Change
 from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.rollout.settings import build_settings
-from agentlab.state.override import read_pins
+from agentlab.state.override import read_override
 
 T = TypeVar("T")
 Contents = dict[Path, bytes | None]
@@ -39,12 +41,14 @@ class ConfigProblem(Exception):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A good load: a fresh Lab, the image each managed service asks for, and the file
-    each of those images comes from (the override when pinned, else the compose file)."""
+    """A good load: a fresh Lab, the image each managed service asks for, the file each
+    of those images comes from (the override when pinned, else the compose file), and the
+    services whose image is a pin agentlab wrote (no edit of the user's: never rolled out)."""
 
     lab: Lab
     desired: dict[str, str]
     sources: dict[str, Path]
+    agentlabs: frozenset[str] = frozenset()
 
 
 def settings_file(lab: Lab) -> Path:
@@ -92,20 +96,23 @@ def load(lab: Lab, changed: Sequence[Path]) -> Snapshot:
     settings = settings_file(lab)
     fresh = _blame(settings, lambda: reopen(lab))
     _blame(settings, lambda: build_settings(fresh.project.settings.rollout))
-    pins = _blame(lab.override_path, lambda: read_pins(lab.override_path))
+    override = _blame(lab.override_path, lambda: read_override(lab.override_path))
+    pins = override.pins
     model = (*lab.project.compose_files, lab.override_path)
     culprit = next((path for path in changed if path in model), model[0])
     services = _blame(culprit, lambda: fresh.services)
     managed = _blame(settings, lambda: fresh.managed)
     edited = _blame(culprit, fresh.model.edited_over_pins)  # `image:` edited over a pin
-    desired, sources = {}, {}
+    desired, sources, agentlabs = {}, {}, set()
     for name in managed:
         image = edited.get(name) or pins.get(name) or services[name].image
         if image:
             desired[name] = image
             pinned = name in pins and name not in edited
             sources[name] = lab.override_path if pinned else model[0]
-    return Snapshot(fresh, desired, sources)
+            if pinned and override.pinned_by_agentlab(name):
+                agentlabs.add(name)
+    return Snapshot(fresh, desired, sources, frozenset(agentlabs))
 
 
 def diff(baseline: Mapping[str, str], desired: Mapping[str, str]) -> tuple[Change, ...]:

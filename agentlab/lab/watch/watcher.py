@@ -16,6 +16,9 @@ difference between a load and its baseline (the desired state it has accepted):
 - after a rollout the service's baseline is the image that rollout pinned last, known
   from its own events (the old one when it rolled back, or never started), so its writes
   diff as nothing while a user's edit made meanwhile still diffs as a change;
+- a pin agentlab wrote, in any process (another command's rollout, its rollback, `up`),
+  is adopted without a rollout: the override records the pins agentlab writes, and only
+  a pin that differs from that record (edited by hand) is the user's;
 - a change is adopted without a rollout when the replicas all run the target already
   (another agentlab command, or the TUI, may have put it there);
 - a rollout its owner runs in the same process (the TUI's keys) is wrapped in
@@ -198,7 +201,11 @@ class Watcher:
         try:
             snapshot = load(self._lab, edited)
             owned = {name: snapshot.desired[name] for name in adopting & snapshot.desired.keys()}
-            changes = diff({**self._baseline, **owned}, snapshot.desired)
+            changes = tuple(  # a pin any agentlab process wrote is adopted, not rolled
+                c
+                for c in diff({**self._baseline, **owned}, snapshot.desired)
+                if c.service not in snapshot.agentlabs
+            )
             targets = {change.service: target_of(snapshot, change) for change in changes}
             due = tuple(
                 c for c in changes if needs_rollout(snapshot.lab, c.service, targets[c.service])
