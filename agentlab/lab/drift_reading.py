@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 
 from agentlab.common.errors import AgentlabError, BadInput
 from agentlab.common.imagerefs import split_image_ref
@@ -31,20 +32,45 @@ from agentlab.lab.drift_registry import TagKey, read_tags
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.project.environments import DEFAULT_ENVIRONMENT
+from agentlab.state.history import History
 from agentlab.state.lock import lock_held
 from agentlab.state.lockfile import LockedService, read_lockfile
 from agentlab.versions import image_tag
 
 
+@dataclass(frozen=True)
+class JournalMark:
+    """The rollout journal just before the replicas are listed (see `read_drift`): the
+    services with an unfinished rollout, and when the journal last changed."""
+
+    busy: frozenset[str] = frozenset()
+    touched: str = ""
+
+
+def journal_mark(model: ProjectModel) -> JournalMark:
+    """The journal now, to take before listing the replicas a drift reading compares."""
+    history = model.read_history()
+    if history is None:
+        return JournalMark()
+    return JournalMark(frozenset(e.service for e in history.unfinished()), history.last_touch())
+
+
 def read_drift(
-    model: ProjectModel, replicas: Sequence[Replica] | None = None, local_only: bool = False
+    model: ProjectModel,
+    replicas: Sequence[Replica] | None = None,
+    local_only: bool = False,
+    mark: JournalMark | None = None,
 ) -> DriftReport:
-    """The project's drift now (against `replicas` when just observed). `local_only`
-    (status, the TUI) leaves out the registry and the other environments."""
+    """The project's drift now (against `replicas` when just observed, listed after
+    `journal_mark` gave `mark`). `local_only` (status, the TUI) leaves out the registry and
+    the other environments. A service whose rollout ran at any time since the mark is
+    busy: its replicas may have been listed mid-rollout (a replica its rollback was
+    removing, the pin read after the rollback re-pinned)."""
     if replicas is None:
+        mark = journal_mark(model)
         replicas = model.engine.replicas()
     history = model.read_history()
-    busy = sorted({entry.service for entry in history.unfinished()} if history else ())
+    busy = sorted(_busy(history, mark) if history else ())
     chosen = decisions(model, busy, strict=not local_only)
     images = {ref: model.engine.image(ref) for ref in _tag_refs(chosen)}
     tags = {ref: info.id if info else None for ref, info in images.items()}
@@ -87,6 +113,12 @@ def read_drift(
         tuple(run.environment for run in others),
         unknown,
     )
+
+
+def _busy(history: History, mark: JournalMark | None) -> set[str]:
+    """The services with an unfinished rollout now or at `mark`, or one changed since."""
+    busy = {entry.service for entry in history.unfinished()}
+    return busy | mark.busy | history.touched_since(mark.touched) if mark else busy
 
 
 def _started_by(model: ProjectModel, address: str) -> str | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from agentlab.engine.model import Replica
 from agentlab.lab.canaries import CanaryView
 from agentlab.lab.drift import Drift
-from agentlab.lab.drift_reading import read_drift
+from agentlab.lab.drift_reading import journal_mark, read_drift
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.unfinished import interrupted
 from agentlab.rollout.availability import serves
@@ -55,7 +55,9 @@ class LabStatus:
 
 def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> LabStatus:
     """Every service and replica (of `replicas` when just observed, else read now)."""
+    mark = None
     if replicas is None:
+        mark = journal_mark(model)
         replicas = model.engine.replicas()
     managed = set(model.managed)
     pins = model.pins(strict=False)
@@ -77,7 +79,7 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
             )
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
-    drift = read_drift(model, replicas, local_only=True).drifts  # no registry, no other env
+    drift = read_drift(model, replicas, True, mark).drifts  # no registry, no other env
     return LabStatus(model.name, services, digests, drift=drift, rolling=_rolling(model))
 
 

@@ -364,6 +364,15 @@ class History:
         if cursor.rowcount == 0:
             raise ValueError(f"no rollout {rollout_id}")
 
+    def last_touch(self) -> str:
+        """When the rollout journal last changed ('' when empty): a mark for touched_since."""
+        return str(self._rows("SELECT MAX(updated_at) AS at FROM rollouts")[0]["at"] or "")
+
+    def touched_since(self, mark: str) -> set[str]:
+        """The services whose rollouts started, took a step or ended after `mark`."""
+        rows = self._rows("SELECT DISTINCT service FROM rollouts WHERE updated_at > ?", (mark,))
+        return {row["service"] for row in rows}
+
     def unfinished(self, service: str | None = None) -> list[JournalEntry]:
         """Rollouts still running or paused (their process may have died), oldest first."""
         sql = "SELECT * FROM rollouts WHERE state IN (?, ?)"

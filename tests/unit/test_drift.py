@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentlab.engine.fake import FakeEngine
+from agentlab.engine.model import Replica
 from agentlab.lab.drift import CONFIG_EDITED, REPLICA_IMAGE, TAG_MOVED, Decision, find_drift
 from agentlab.lab.facade import Lab
 from tests.unit.test_lab_facade import REPO, make_facade
@@ -74,6 +75,31 @@ def test_a_rollout_under_way_is_not_drift(lab: Lab, fake: FakeEngine) -> None:
     fake.start("agent", f"{REPO}:1.1.0", 1)
     assert lab.drift().services == ()
     assert lab.drift().drifts == ()
+
+
+@pytest.mark.parametrize("read", ["drift", "status"])
+def test_a_rollout_that_ends_while_drift_is_read_is_not_drift(
+    lab: Lab, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, read: str
+) -> None:
+    """The replicas were listed while a rollback removed the failed replica, and the journal
+    read after it ended: that replica, gone, was reported on the wrong image."""
+    history = lab.history()
+    rollout = history.start_rollout(
+        "agent", "1.0.0", f"{REPO}:1.0.0", "1.1.0", f"{REPO}:1.1.0", 1, 1
+    )
+    [failed] = fake.start("agent", f"{REPO}:1.1.0", 1)
+    listing = fake.replicas
+
+    def listed_then_rolled_back(service: str | None = None) -> list[Replica]:
+        replicas = listing(service)
+        fake.remove_replica(failed)  # the rollback ends just after the listing
+        history.set_rollout_state(rollout, "rolled-back")
+        monkeypatch.setattr(fake, "replicas", listing)
+        return replicas
+
+    monkeypatch.setattr(fake, "replicas", listed_then_rolled_back)
+    assert (lab.drift().drifts if read == "drift" else lab.status().drift) == ()
+    assert lab.drift().drifts == () and lab.drift().services == ("agent",)
 
 
 def test_find_drift_compares_only_what_it_knows() -> None:
