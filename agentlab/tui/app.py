@@ -12,7 +12,13 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header
 
 from agentlab.lab.status import LabStatus
-from agentlab.lab.watch.events import ConfigError, DesiredChanged, Reloaded, WatchError
+from agentlab.lab.watch.events import (
+    ConfigError,
+    DesiredChanged,
+    DriftGone,
+    Reloaded,
+    WatchError,
+)
 from agentlab.rollout.events import ReplicaCounts, RolloutFinished
 from agentlab.tui.actions import OUTCOME_SEVERITY, LabActions
 from agentlab.tui.base import while_running
@@ -110,8 +116,11 @@ class AgentlabApp(RegistryHeader, EnvironmentActions, LabActions):
         previous, self.status = self.status, status
         if previous is not None:
             self._record_health_changes(previous, status)
-        for drift in set(status.drift) - set(previous.drift if previous else ()):
+        before = set(previous.drift if previous else ())
+        for drift in sorted(set(status.drift) - before, key=lambda d: (d.service, d.subject)):
             self.record(f"drift: {drift.line()}", "yellow")
+        for drift in sorted(before - set(status.drift), key=lambda d: (d.service, d.subject)):
+            self.record(DriftGone(drift.service, drift.subject).line(), "green")
         names = [s.name for s in status.services]
         default = next((n for n in [*primary, *names] if n in names), None)
         table = self.main(ServicesTable)

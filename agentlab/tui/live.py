@@ -2,8 +2,9 @@
 
 Docker's event stream is the source of truth between status reads: a `die` shows as
 exited, a `start` as running, a `health_status: X` as health X, a `destroy` removes the
-row. Events that need the full picture (a `create`, a container not shown yet) change
-nothing here; the status read each event also requests fills them in and reconciles.
+row and the replica's drift. Events that need the full picture (a `create`, a container
+not shown yet) change nothing here; the status read each event also requests fills them
+in and reconciles.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 from functools import reduce
 
 from agentlab.engine.model import EngineEvent, Replica
+from agentlab.lab.drift import Drift
 from agentlab.lab.status import LabStatus
 
 HEALTH_PREFIX = "health_status:"
@@ -75,8 +77,15 @@ def apply_event(status: LabStatus, event: EngineEvent) -> LabStatus:
             replicas = [after if r is replica else r for r in service.replicas]
             services = list(status.services)
             services[index] = replace(service, replicas=[r for r in replicas if r is not None])
+            if after is None:
+                return replace(status, services=services, drift=_without(status, replica))
             return replace(status, services=services)
     return status
+
+
+def _without(status: LabStatus, gone: Replica) -> tuple[Drift, ...]:
+    """The status's drift but that of a replica destroyed since (the replica is gone)."""
+    return tuple(d for d in status.drift if (d.service, d.subject) != (gone.service, gone.name))
 
 
 def apply_events(status: LabStatus, events: Iterable[EngineEvent]) -> LabStatus:

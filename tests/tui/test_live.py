@@ -184,3 +184,45 @@ async def test_a_replica_recreated_on_another_image_shows_as_drift_after_its_eve
         await wait_for(pilot, marked)
         assert any(line.startswith(f"drift: agent: {name} runs image") for line in seen)
         await wait_for(pilot, lambda: app.idle)
+
+
+async def test_a_drifted_replica_destroyed_while_the_status_was_read_is_not_logged(
+    lab: Lab, fake: LabFake
+) -> None:
+    """A read saw the replica on another image; its `destroy` came while the read ran: the
+    log said `drift:` about a replica that no longer existed, and no `drift gone` followed."""
+    app = make_app(lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        seen = capture_log(app)
+        reads = HeldReads(app.lab)
+        try:
+            with fake.lock:
+                [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+            name = fake.containers[stranger].name
+            await wait_for(pilot, lambda: reads.started == 1)  # it saw the stranger
+            with fake.lock:
+                fake.remove_replica(stranger)
+            await wait_for(pilot, lambda: any(line.startswith("destroy") for line in seen))
+        finally:
+            reads.release()
+        await wait_for(pilot, lambda: app.idle and reads.done >= 2)
+        assert name not in replica_rows(app)
+        assert not [line for line in seen if line.startswith("drift") and name in line], seen
+
+
+async def test_a_drift_that_goes_is_logged_as_gone(lab: Lab, fake: LabFake) -> None:
+    app = make_app(lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        seen = capture_log(app)
+        with fake.lock:
+            [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+        name = fake.containers[stranger].name
+        await wait_for(
+            pilot, lambda: any(line.startswith(f"drift: agent: {name}") for line in seen)
+        )
+        with fake.lock:
+            fake.remove_replica(stranger)
+        await wait_for(pilot, lambda: f"drift gone: agent: {name}" in seen)
+        await wait_for(pilot, lambda: app.idle)

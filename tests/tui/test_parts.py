@@ -3,6 +3,7 @@ status, form defaults."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from agentlab.engine.model import EngineEvent, Replica
 from agentlab.lab.catalogue import VersionRow
+from agentlab.lab.drift import REPLICA_IMAGE, Drift
 from agentlab.lab.status import LabStatus, ServiceStatus
 from agentlab.rollout.events import (
     Paused,
@@ -165,6 +167,13 @@ def test_destroy_removes_the_replica() -> None:
     status = status_of(replica(), replica(id="c2"))
     after = apply_event(status, event("destroy"))
     assert [r.id for r in after.services[0].replicas] == ["c2"]
+
+
+def test_destroy_takes_the_replicas_drift_with_it() -> None:
+    mine, other = (Drift("agent", REPLICA_IMAGE, n, "why", "hint") for n in ("lab-agent-1", "x"))
+    status = replace(status_of(replica(), replica(id="c2")), drift=(mine, other))
+    assert apply_event(status, event("die")).drift == (mine, other)
+    assert apply_event(status, event("destroy")).drift == (other,)
 
 
 @pytest.mark.parametrize(
