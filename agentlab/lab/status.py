@@ -36,6 +36,21 @@ class ServiceStatus:
 
 
 @dataclass(frozen=True)
+class RunningElsewhere:
+    """A rollout another agentlab process runs now (its journal entry is unfinished and its
+    process lives): what a view can say of it, as it cannot control it."""
+
+    service: str
+    from_version: str
+    to_version: str
+    pid: int
+
+    def line(self) -> str:
+        change = f"{self.service} {self.from_version} -> {self.to_version}"
+        return f"the rollout of {change} runs in another agentlab process (pid {self.pid})"
+
+
+@dataclass(frozen=True)
 class LabStatus:
     """Every service and replica of the project, read at `taken_at`."""
 
@@ -45,8 +60,12 @@ class LabStatus:
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running or unfinished
     drift: tuple[Drift, ...] = ()
-    # services whose rollout another agentlab process is running now (not interrupted)
-    rolling: frozenset[str] = frozenset()
+    elsewhere: tuple[RunningElsewhere, ...] = ()  # rollouts other processes run now
+
+    @property
+    def rolling(self) -> frozenset[str]:
+        """The services whose rollout another agentlab process is running now."""
+        return frozenset(rollout.service for rollout in self.elsewhere)
 
     def drift_of(self, subject: str) -> Drift | None:
         """The drift of a replica (by name) or a tag, if any."""
@@ -80,13 +99,17 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
     drift = read_drift(model, replicas, True, mark).drifts  # no registry, no other env
-    return LabStatus(model.name, services, digests, drift=drift, rolling=_rolling(model))
+    return LabStatus(model.name, services, digests, drift=drift, elsewhere=_elsewhere(model))
 
 
-def _rolling(model: ProjectModel) -> frozenset[str]:
-    """The services whose rollout is under way in a live process."""
+def _elsewhere(model: ProjectModel) -> tuple[RunningElsewhere, ...]:
+    """The rollouts under way in another live process."""
     if not model.has_history():
-        return frozenset()
+        return ()
     history = model.history()
     stopped = {entry.rollout_id for entry in interrupted(history)}
-    return frozenset(e.service for e in history.unfinished() if e.rollout_id not in stopped)
+    return tuple(
+        RunningElsewhere(e.service, e.from_version, e.to_version, e.pid)
+        for e in history.unfinished()
+        if e.rollout_id not in stopped
+    )

@@ -144,7 +144,9 @@ class LabActions(CanaryActions):
 
     def action_pause(self) -> None:
         if self.rollout is None or not self.rollout.running:
-            self.notify("no rollout is running", severity="warning")
+            others = self.status.elsewhere if self.status else ()
+            there = f"{others[0].line()}: Ctrl-C there stops it" if others else ""
+            self.notify(there or "no rollout is running", severity="warning", markup=False)
             return
         if self.watcher.rolling == self.rollout.service:
             self.watcher.pause()  # a rollout an edit started

@@ -43,7 +43,7 @@ from agentlab.tui.rollout_view import advance, line_style
 from agentlab.tui.view import HEALTH_STYLES, replica_health
 from agentlab.tui.widgets.eventlog import EventLog
 from agentlab.tui.widgets.replicas import ReplicasPanel
-from agentlab.tui.widgets.rollout import RolloutPanel
+from agentlab.tui.widgets.rollout import RolloutPanel, on_screen
 from agentlab.tui.widgets.services import ServicesTable
 from agentlab.tui.widgets.traffic import TrafficPanel
 
@@ -99,8 +99,10 @@ class AgentlabApp(RegistryHeader, EnvironmentActions, LabActions):
     @while_running
     def tick(self) -> None:
         """Advance the uptimes; re-read the status when the last read is SAFETY_REFRESH old,
-        and every tick while the event stream is down or the last read failed."""
-        if self.feed_down or self.status_error or self.status_age() >= SAFETY_REFRESH:
+        and every tick while the event stream is down, the last read failed, or another
+        process runs a rollout (its end may come with no container event)."""
+        elsewhere = self.status is not None and bool(self.status.elsewhere)  # until it ends
+        if self.feed_down or self.status_error or elsewhere or self.status_age() >= SAFETY_REFRESH:
             self.request_refresh()
         elif self.status is not None:
             self.main(ReplicasPanel).show_uptimes(self.clock())
@@ -153,8 +155,13 @@ class AgentlabApp(RegistryHeader, EnvironmentActions, LabActions):
         self.main(ReplicasPanel).show(
             self.service_status(self.selected_service), self.status, self.clock()
         )
+        panel = self.main(RolloutPanel)
+        if self.status.elsewhere and not on_screen(self.rollout):
+            other = self.status.elsewhere[0]
+            panel.show_elsewhere(other, self.service_status(other.service))
+            return
         service = self.rollout.service if self.rollout else None
-        self.main(RolloutPanel).show(self.rollout, self.service_status(service))
+        panel.show(self.rollout, self.service_status(service))
 
     # ---- events -------------------------------------------------------------
 

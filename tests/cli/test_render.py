@@ -6,7 +6,7 @@ from __future__ import annotations
 from agentlab.cli.render import status_table, table, versions_text
 from agentlab.engine.model import Replica
 from agentlab.lab.catalogue import VersionRow
-from agentlab.lab.status import LabStatus, ServiceStatus
+from agentlab.lab.status import LabStatus, RunningElsewhere, ServiceStatus
 
 
 def test_versions_star_the_current_one_and_say_when_there_is_none() -> None:
@@ -52,7 +52,8 @@ def test_a_replica_out_of_the_name_is_said_to_be_in_a_rollout_under_way_or_inter
     interrupted = status_table(LabStatus("shop", [service]))
     assert interrupted.endswith("(out of its name: a rollout was interrupted; rollout resume "
                                 "or undo puts it right)")  # fmt: skip
-    running = status_table(LabStatus("shop", [service], rolling=frozenset({"web"})))
+    elsewhere = (RunningElsewhere("web", "1", "2", 4242),)
+    running = status_table(LabStatus("shop", [service], elsewhere=elsewhere))
     assert running.endswith("(out of its name: a rollout of it is under way)")
 
 

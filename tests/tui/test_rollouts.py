@@ -4,6 +4,7 @@ The runner polls every 0.25 s of real time, so these rollouts take a second or t
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from textual.widgets import Input, OptionList, Select
 
 from agentlab.common.errors import EngineUnavailable
 from agentlab.lab.facade import Lab
+from agentlab.tui import app as app_module
 from agentlab.tui import run
 from agentlab.tui.app import AgentlabApp
 from agentlab.tui.screens.rollback import RollbackPicker
@@ -265,3 +267,29 @@ async def test_quitting_pauses_a_running_rollout_then_says_so(
         r" \(hint: agentlab rollout resume agent, or agentlab rollout undo agent\)\n",
         capsys.readouterr().err,
     )
+
+
+async def test_a_rollout_another_process_runs_is_shown_and_p_says_so(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agentlab rollout` from a shell: the panel stayed hidden, and `p` said "no rollout is
+    running"."""
+    monkeypatch.setattr(app_module, "TICK", 0.05)
+    history = lab.history()
+    shell = os.getppid()  # a live process that is not this one
+    rollout = history.start_rollout(
+        "agent", "1.2.0", f"{REPO}:1.2.0", "1.3.0", f"{REPO}:1.3.0", 1, shell
+    )
+    app = make_app(lab)
+    notes = capture_notifications(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        panel = app.query_one(RolloutPanel)
+        await wait_for(pilot, lambda: panel.display)
+        line = f"the rollout of agent 1.2.0 -> 1.3.0 runs in another agentlab process (pid {shell})"
+        assert line in str(panel.query_one("#step").render())
+        assert "lab-agent-1" in str(panel.query_one("#old").render())
+        await pilot.press("p")
+        assert ("warning", f"{line}: Ctrl-C there stops it") in notes
+        history.set_rollout_state(rollout, "complete")  # it ends: no container event needed
+        await wait_for(pilot, lambda: not panel.display)

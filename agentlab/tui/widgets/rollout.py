@@ -9,7 +9,7 @@ from textual.widgets import ProgressBar, Static
 
 from agentlab.engine.model import Replica
 from agentlab.lab.canary_meter import CanaryTraffic
-from agentlab.lab.status import ServiceStatus
+from agentlab.lab.status import RunningElsewhere, ServiceStatus
 from agentlab.tui.rollout_view import RolloutView
 from agentlab.tui.view import coloured, replica_health, tag_of
 from agentlab.tui.widgets.canary_traffic import traffic_text
@@ -55,6 +55,11 @@ def canary_text(view: RolloutView) -> Text:
     return Text("\n").join(lines)
 
 
+def on_screen(view: RolloutView | None) -> bool:
+    """Whether the panel follows this rollout: it runs or is paused."""
+    return view is not None and view.outcome in (None, "paused")
+
+
 class RolloutPanel(Vertical):
     """Shown while a rollout runs or is paused; hidden otherwise."""
 
@@ -69,7 +74,7 @@ class RolloutPanel(Vertical):
 
     def show(self, view: RolloutView | None, service: ServiceStatus | None) -> None:
         """Follow `view`; `service` supplies the live replicas of the service rolling out."""
-        self.display = view is not None and view.outcome in (None, "paused")
+        self.display = on_screen(view)
         if view is None or not self.display:
             return
         self.border_title = view.title
@@ -89,12 +94,31 @@ class RolloutPanel(Vertical):
         self.query_one("#canary-traffic", Static).display = view.progressive
         if view.progressive:
             progressive.update(canary_text(view))
+        self.query_one(ProgressBar).display = True
         self.query_one(ProgressBar).update(total=max(view.desired, 1), progress=view.updated)
+        self._sides(view.from_version, view.to_version, service)
+
+    def show_elsewhere(self, rollout: RunningElsewhere, service: ServiceStatus | None) -> None:
+        """A rollout another agentlab process runs: what it is and the service's replicas
+        (its steps are that process's to show and control)."""
+        self.display = True
+        self.border_title = (
+            f"rollout {rollout.service} {rollout.from_version} → {rollout.to_version}"
+        )
+        self.query_one("#step", Static).update(
+            Text.assemble((rollout.line(), "bold"), "; pause or stop it where it runs")
+        )
+        for part in ("#canary", "#canary-traffic", "#rollout-progress"):
+            self.query_one(part).display = False
+        self._sides(rollout.from_version, rollout.to_version, service)
+
+    def _sides(self, before: str, after: str, service: ServiceStatus | None) -> None:
+        """The service's replicas on the old version and on the new, side by side."""
         replicas = service.replicas if service else []
-        new = [r for r in replicas if tag_of(r.image_ref) == view.to_version]
+        new = [r for r in replicas if tag_of(r.image_ref) == after]
         old = [r for r in replicas if r not in new]
-        self.query_one("#old", Static).update(replica_list(f"Old · {view.from_version}", old))
-        self.query_one("#new", Static).update(replica_list(f"New · {view.to_version}", new))
+        self.query_one("#old", Static).update(replica_list(f"Old · {before}", old))
+        self.query_one("#new", Static).update(replica_list(f"New · {after}", new))
 
     def show_traffic(self, view: RolloutView, traffic: CanaryTraffic | None, note: str) -> None:
         """The canary's per-version figures of the last sample."""
