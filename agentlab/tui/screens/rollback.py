@@ -31,13 +31,23 @@ def revision_prompt(revision: Revision, current: bool) -> Text:
 
 
 class RollbackPicker(Dialog[int]):
-    """Choose the revision to roll back to; the current one is marked."""
+    """Choose the revision to roll back to; the current one is marked, the cursor starts
+    on the previous one (where `rollback` with none named goes)."""
 
-    def __init__(self, service: str, revisions: list[Revision], current: int | None) -> None:
+    def __init__(
+        self, service: str, revisions: list[Revision], current: int | None, previous: int | None
+    ) -> None:
         super().__init__()
         self.service = service
         self.revisions = sorted(revisions, key=lambda r: r.number, reverse=True)
         self.current = current
+        self.previous = previous
+
+    def on_mount(self) -> None:
+        numbers = [r.number for r in self.revisions]
+        start = self.previous if self.previous in numbers else self.current
+        if start in numbers:
+            self.query_one(OptionList).highlighted = numbers.index(start)
 
     def compose(self) -> ComposeResult:
         options = [

@@ -51,7 +51,7 @@ class TrafficPanel(Vertical):
         """Draw a report (None before any traffic ran)."""
         summary = self.query_one("#traffic-summary", Static)
         if report is None:
-            summary.update(Text("off · press t to send traffic through the gateway", style="dim"))
+            summary.update(Text("off · press t to send traffic to the entry point", style="dim"))
             return
         state = f"{report.offered_rps:g} req/s" if running else "stopped"
         summary.update(
