@@ -12,7 +12,7 @@ from agentlab.common.imagerefs import split_image_ref
 from agentlab.lab.builds import ImageRow
 from agentlab.lab.catalogue import VersionRow
 from agentlab.lab.status import LabStatus
-from agentlab.state.history import Revision
+from agentlab.state.history_records import Revision
 
 STATUS_HEADERS = ("SERVICE", "CONTAINER", "TAG", "VERSION", "IMAGE ID", "DIGEST", "STATE",
                   "HEALTH", "UPTIME")  # fmt: skip

@@ -32,7 +32,8 @@ from agentlab.project.location import Project
 from agentlab.rollout.canary_requests import Request
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
-from agentlab.state.history import History, JournalEntry
+from agentlab.state.history import History
+from agentlab.state.history_records import JournalEntry
 from agentlab.state.lockfile import LockedService
 from agentlab.traffic.metrics import VersionFigures
 from agentlab.traffic.prometheus_api import Alert

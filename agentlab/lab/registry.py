@@ -16,7 +16,7 @@ from agentlab.engine import registry as api
 from agentlab.lab import environment_ports
 from agentlab.lab.model import ProjectModel
 from agentlab.project.registry_settings import RegistrySettings
-from agentlab.state.history import Revision
+from agentlab.state.history_records import Revision
 from agentlab.state.lock import project_lock
 from agentlab.state.override import REGISTRY_SERVICE, registry_port, registry_service, set_registry
 from agentlab.versions import image_tag

@@ -23,7 +23,7 @@ from agentlab.rollout.settings import (
     build_rollback_settings,
     without_surge,
 )
-from agentlab.state.history import JournalEntry
+from agentlab.state.history_records import JournalEntry
 
 
 @dataclass(frozen=True)

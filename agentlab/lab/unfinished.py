@@ -9,7 +9,8 @@ from agentlab.common.errors import InterruptedRollout
 from agentlab.common.processes import pid_alive
 from agentlab.common.words import counted
 from agentlab.rollout.runner import ROLLBACK_LABEL
-from agentlab.state.history import History, JournalEntry
+from agentlab.state.history import History
+from agentlab.state.history_records import JournalEntry
 
 
 def interrupted(history: History, service: str | None = None) -> list[JournalEntry]:

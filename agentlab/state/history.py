@@ -16,63 +16,27 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from agentlab.common.durations import rfc3339
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JOURNAL_STATES, UNFINISHED, JournalState, Outcome
 from agentlab.state.directory import usable_directory
+from agentlab.state.history_records import (
+    JournalEntry,
+    Revision,
+    entry_of,
+    revision_of,
+)
 from agentlab.state.history_schema import MIGRATIONS, SCHEMA_VERSION
-
-# A revision is in progress until its rollout (or `up`) ends with an outcome.
-RevisionOutcome = Literal["in-progress"] | Outcome
 
 
 def now_rfc3339() -> str:
     """The current UTC time as an RFC 3339 string with milliseconds."""
     return rfc3339(datetime.now(UTC))
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One version a service ran (or tried to run), numbered per service."""
-
-    service: str
-    number: int
-    version: str
-    image_ref: str
-    image_id: str
-    digest: str | None
-    cause: str
-    started_at: str
-    finished_at: str | None
-    outcome: RevisionOutcome
-    strategy: str | None = None  # how it was rolled out (None: by `up`, or before it was kept)
-    reason: str | None = None  # why it ended other than complete
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """A rollout and the steps recorded for it, each written before it runs."""
-
-    rollout_id: str
-    service: str
-    from_version: str
-    to_version: str
-    from_image: str
-    to_image: str
-    revision_number: int
-    state: JournalState
-    steps: list[dict[str, Any]]
-    started_at: str
-    updated_at: str
-    pid: int
-    from_config: str | None = None  # a configuration rollout's: the hash its replicas ran
-    options: Mapping[str, Any] = field(default_factory=dict)  # the rollout options given
 
 
 class History:
@@ -238,13 +202,13 @@ class History:
             rows = self._rows(
                 "SELECT * FROM revisions WHERE service = ? ORDER BY number", (service,)
             )
-        return [_revision(row) for row in rows]
+        return [revision_of(row) for row in rows]
 
     def revision(self, service: str, number: int) -> Revision | None:
         rows = self._rows(
             "SELECT * FROM revisions WHERE service = ? AND number = ?", (service, number)
         )
-        return _revision(rows[0]) if rows else None
+        return revision_of(rows[0]) if rows else None
 
     def current(self, service: str) -> Revision | None:
         """The latest revision that completed: what the service runs now."""
@@ -253,7 +217,7 @@ class History:
             " ORDER BY number DESC LIMIT 1",
             (service,),
         )
-        return _revision(rows[0]) if rows else None
+        return revision_of(rows[0]) if rows else None
 
     def previous(self, service: str) -> Revision | None:
         """The latest completed revision before the current one at another version:
@@ -266,7 +230,7 @@ class History:
             " AND number < ? AND version != ? ORDER BY number DESC LIMIT 1",
             (service, now.number, now.version),
         )
-        return _revision(rows[0]) if rows else None
+        return revision_of(rows[0]) if rows else None
 
     # Rollout journal
 
@@ -380,52 +344,12 @@ class History:
         if service is not None:
             sql += " AND service = ?"
             params += (service,)
-        return [self._entry(row) for row in self._rows(sql + " ORDER BY started_at, rowid", params)]
+        rows = self._rows(sql + " ORDER BY started_at, rowid", params)
+        return [entry_of(row, self._steps(row["id"])) for row in rows]
 
-    def _entry(self, row: sqlite3.Row) -> JournalEntry:
-        steps = self._rows(
+    def _steps(self, rollout_id: str) -> list[sqlite3.Row]:
+        return self._rows(
             "SELECT idx, action, detail, status FROM rollout_steps WHERE rollout_id = ?"
             " ORDER BY idx",
-            (row["id"],),
+            (rollout_id,),
         )
-        return JournalEntry(
-            rollout_id=row["id"],
-            service=row["service"],
-            from_version=row["from_version"],
-            to_version=row["to_version"],
-            from_image=row["from_image"],
-            to_image=row["to_image"],
-            revision_number=row["revision_number"],
-            state=row["state"],
-            steps=[
-                {
-                    "index": step["idx"],
-                    "action": step["action"],
-                    "detail": json.loads(step["detail"]),
-                    "status": step["status"],
-                }
-                for step in steps
-            ],
-            started_at=row["started_at"],
-            updated_at=row["updated_at"],
-            pid=row["pid"],
-            from_config=row["from_config"],
-            options=json.loads(row["options"]) if row["options"] else {},
-        )
-
-
-def _revision(row: sqlite3.Row) -> Revision:
-    return Revision(
-        service=row["service"],
-        number=row["number"],
-        version=row["version"],
-        image_ref=row["image_ref"],
-        image_id=row["image_id"],
-        digest=row["digest"],
-        cause=row["cause"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        outcome=row["outcome"],
-        strategy=row["strategy"],
-        reason=row["reason"],
-    )

@@ -11,7 +11,7 @@ from agentlab.lab.catalogue import VersionRow
 from agentlab.lab.rollout_io import failure_details
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.settings import RolloutSettings
-from agentlab.state.history import Revision
+from agentlab.state.history_records import Revision
 from agentlab.traffic.load import TrafficGenerator, TrafficReport
 from agentlab.tui.base import while_running
 from agentlab.tui.canary_actions import CanaryActions

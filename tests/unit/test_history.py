@@ -17,12 +17,8 @@ import pytest
 
 from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JournalState
-from agentlab.state.history import (
-    History,
-    JournalEntry,
-    Revision,
-    RevisionOutcome,
-)
+from agentlab.state.history import History
+from agentlab.state.history_records import JournalEntry, Revision, RevisionOutcome
 from agentlab.state.history_schema import MIGRATIONS, SCHEMA_VERSION
 from tests.journal import journal_entry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentlab.lab.unfinished import being_removed
-from agentlab.state.history import JournalEntry
+from agentlab.state.history_records import JournalEntry
 
 
 def entry(*steps: tuple[str, str, dict[str, Any]]) -> JournalEntry:

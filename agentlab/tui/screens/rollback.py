@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from agentlab.state.history import Revision
+from agentlab.state.history_records import Revision
 from agentlab.tui.screens.dialog import Dialog
 
 OUTCOME_STYLES = {"complete": "green", "failed": "red", "rolled-back": "yellow", "undone": "dim"}
