@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 
 def split_image_ref(ref: str) -> tuple[str, str]:
     """Split `repo[:tag][@digest]` into (repo, tag); the tag defaults to `latest`."""
@@ -27,6 +29,12 @@ def _normalized(ref: str) -> str:
             repository = repository.removeprefix(prefix)
             break
     return f"{repository}:{tag}@{digest}"
+
+
+def fingerprint(ref: str) -> str:
+    """A short hash of a reference as Docker reads it: a record of it that no text edit of
+    the file holding both (even `s/1.0.0/1.1.0/g`) changes along with the reference."""
+    return hashlib.sha256(_normalized(ref).encode()).hexdigest()[:16]
 
 
 def tag_of(ref: str | None) -> str | None:

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from agentlab.common.errors import AgentlabError, BadInput
-from agentlab.common.imagerefs import same_image_ref, split_image_ref
+from agentlab.common.imagerefs import fingerprint, split_image_ref
 from agentlab.engine.model import ImageInfo, ServiceSpec
 from agentlab.engine.protocol import Engine
 from agentlab.project.config import SETTINGS_FILE
@@ -189,7 +189,7 @@ class ProjectModel:
             return {}
         own = self.engine.own_images()
         return {s: own[s] for s, was in recorded.items()
-                if s in own and not same_image_ref(own[s], was)}  # fmt: skip
+                if s in own and fingerprint(own[s]) != was}  # fmt: skip
 
     def current_image(self, service: str) -> str | None:
         """The image a service is pinned to (override), else the compose file's."""

@@ -16,7 +16,7 @@ import yaml
 
 from agentlab.common.errors import BadInput
 from agentlab.common.files import write_atomically
-from agentlab.common.imagerefs import same_image_ref, split_image_ref
+from agentlab.common.imagerefs import fingerprint
 from agentlab.state.directory import usable_directory
 
 HEADER = (
@@ -122,17 +122,17 @@ class Override:
     scales: dict[str, int] = field(default_factory=dict)
     moved_ports: tuple[MovedPort, ...] = ()
     own_images: dict[str, str] = field(default_factory=dict)  # agentlab's own services'
-    # the image the user's files gave each service when agentlab pinned it: an edit of the
-    # files since (the image is another now) asks for that image over the pin
+    # the fingerprint of the image the user's files gave each service when agentlab pinned
+    # it: an edit of the files since (the image is another now) asks for it over the pin
     pinned_over: dict[str, str] = field(default_factory=dict)
-    # the image agentlab last pinned each service to, whichever agentlab process wrote it:
-    # a pin that differs from it was edited by hand
+    # the fingerprint of the image agentlab last pinned each service to, whichever agentlab
+    # process wrote it: a pin that differs from it was edited by hand
     written: dict[str, str] = field(default_factory=dict)
 
     def pinned_by_agentlab(self, service: str) -> bool:
         """Whether the service's pin is the one agentlab wrote (no hand edit since)."""
         pin, written = self.pins.get(service), self.written.get(service)
-        return pin is not None and written is not None and same_image_ref(pin, written)
+        return pin is not None and written is not None and fingerprint(pin) == written
 
     @property
     def traffic_layer(self) -> tuple[str, ...]:
@@ -187,23 +187,17 @@ def read_override(path: Path) -> Override:
 
 
 def _images(path: Path, extension: Any, key: str) -> dict[str, str]:
-    """An image per service that agentlab's record keeps in parts (see `_parts`)."""
+    """A fingerprint of an image per service, as agentlab's record keeps it (an older
+    agentlab kept the reference in parts: {repository, tag, digest})."""
     try:
-        return {str(k): _joined(v) for k, v in (extension.get(key) or {}).items()}
+        return {str(k): v if isinstance(v, str) else fingerprint(_joined(v))
+                for k, v in (extension.get(key) or {}).items()}  # fmt: skip
     except (AttributeError, KeyError, TypeError):
         raise BadInput(f"{path}: {EXTENSION}.{key} is damaged", hint="fix or delete it") from None
 
 
-def _parts(image: str) -> dict[str, str]:
-    """An image reference in parts: a text edit of the pin (`sed s/app:1.0/app:1.1/`) never
-    changes agentlab's record of the files' image."""
-    name, _, digest = image.partition("@")
-    repository, tag = split_image_ref(name)
-    return {"repository": repository, "tag": tag, **({"digest": digest} if digest else {})}
-
-
 def _joined(parts: Mapping[str, str]) -> str:
-    """The reference `_parts` took apart."""
+    """The reference an older agentlab kept in parts."""
     digest = f"@{parts['digest']}" if parts.get("digest") else ""
     return f"{parts['repository']}:{parts['tag']}{digest}"
 
@@ -230,8 +224,8 @@ def update_override(
     for key, images in (("pinned_over", over), ("written", pins)):
         if images:
             extension = doc.setdefault(EXTENSION, {})
-            split = {name: _parts(image) for name, image in images.items()}
-            extension[key] = {**(extension.get(key) or {}), **split}
+            kept = {name: fingerprint(image) for name, image in images.items()}
+            extension[key] = {**(extension.get(key) or {}), **kept}
     for name, scale in (scales or {}).items():
         services.setdefault(name, {}).update({"scale": scale, "deploy": {"replicas": scale}})
     _write(path, doc)
