@@ -318,15 +318,18 @@ class LabActions(CanaryActions):
     async def action_quit(self) -> None:
         """Quit; a running rollout first pauses after its step (resumable later), the
         screen drawn meanwhile. A second `q` quits at once (the process still ends only
-        once the rollout has paused)."""
-        if self.quitting or self.rollout is None or not self.rollout.running:
+        once the rollout has paused). The app's own rollout counts from its start, before
+        its first event (while it builds)."""
+        running = self.rollout is not None and self.rollout.running
+        if self.quitting or (self.rollout_idle.is_set() and not running):
             self.exit()
             return
         self.quitting = True
         self.pause_flag.set()
-        line = (
-            f"pausing the rollout of {self.rollout.service} after its current step, then quitting"
+        which = (
+            f"the rollout of {self.rollout.service}" if running and self.rollout else "the rollout"
         )
+        line = f"pausing {which} after its current step, then quitting"
         self.notify(f"{line} (q again quits now)", severity="warning")
         self.record(line, "yellow")
         self.run_task(Task("pause and quit", self._pause_all, self._quit, self._quit))

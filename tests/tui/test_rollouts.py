@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Input, OptionList, Select
 
 from agentlab.common.errors import EngineUnavailable
 from agentlab.lab.facade import Lab
+from agentlab.lab.unfinished import refuse_over_unfinished
 from agentlab.tui import app as app_module
 from agentlab.tui import run
 from agentlab.tui.app import AgentlabApp
@@ -269,6 +272,36 @@ async def test_quitting_pauses_a_running_rollout_then_says_so(
         r" \(hint: agentlab rollout resume agent, or agentlab rollout undo agent\)\n",
         capsys.readouterr().err,
     )
+
+
+async def test_quitting_while_the_rollout_prepares_pauses_it_too(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`q` before the rollout's first event (while it builds its image) quit without
+    pausing it: the rollout ran to its end with no screen."""
+    entered, release = threading.Event(), threading.Event()
+
+    def held(*args: Any) -> None:
+        entered.set()
+        release.wait(30)
+        refuse_over_unfinished(*args)
+
+    monkeypatch.setattr("agentlab.lab.rollouts.refuse_over_unfinished", held)
+    app = make_app(lab)
+    notes = capture_notifications(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
+        await pick(pilot, app, "1.5.0")
+        await wait_for(pilot, entered.is_set)
+        await pilot.press("q")
+        assert app.pause_flag.is_set() and app.is_running
+        line = "pausing the rollout after its current step, then quitting (q again quits now)"
+        assert ("warning", line) in notes
+        release.set()
+        await wait_for(pilot, lambda: not app.is_running)
+    assert [e.state for e in lab.history().unfinished("agent")] == ["paused"]
 
 
 async def test_a_rollout_another_process_runs_is_shown_and_p_says_so(
