@@ -324,8 +324,8 @@ class Rollouts:
                     config=away,
                     rollback_config=back,
                 )
-        self._rejoin(entry.service, emit)
         history.finish_revision(entry.service, entry.revision_number, result.outcome, result.reason)
+        self._rejoin(entry.service, emit)  # after: a joiner's failure is not an unfinished rollout
         return result
 
     def unfinished(self) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.common.errors import BadInput
+from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.engine.compose_model import services_from_config
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import Behaviour
@@ -106,6 +106,24 @@ def test_a_rolled_back_rollout_leaves_the_joiner_on_the_container_that_stayed(
     assert lab.rollout("app", "2.0.0", emit=events.append).outcome == "rolled-back"
     assert [c.id for c in fake.of("sidecar")] == [sidecar]
     assert not [e for e in events if isinstance(e, JoinersRecreated)]
+
+
+def test_a_joiner_that_fails_after_a_resume_leaves_no_revision_in_progress(
+    lab: Lab, fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume recreated the joiners before it finished the revision: a joiner Compose could
+    not recreate left the resumed revision `in-progress` for good."""
+    lab.up(None, {}, 30)
+    assert lab.rollout("app", "1.1.0", pause=lambda: True).outcome == "paused"
+
+    def refused(*_: object, **__: object) -> None:
+        raise OperationFailed("compose up failed: sidecar", hint="agentlab status")
+
+    monkeypatch.setattr(fake, "up", refused)
+    with pytest.raises(OperationFailed):
+        lab.continue_rollout("app", undo=False)
+    assert lab.history().current("app") is not None  # complete, not in progress
+    assert [r.outcome for r in lab.history().revisions("app")][-1] == "complete"
 
 
 def test_a_rollout_of_a_service_nobody_joins_recreates_nothing_else(
