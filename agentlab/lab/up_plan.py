@@ -189,25 +189,33 @@ def plan_up(
                 name, current, target, name in running, rollout, name in behind, recreated
             )
         )
-    changes = _joiners_follow(model, changes)
+    changes = _joiners_follow(model, changes, moving)
     before = layer.services
     orphans = tuple(sorted(r.name for r in replicas if r.service not in model.services))
     return UpPlan(model.name, tuple(resolved), tuple(changes), tuple(jobs), layered, before,
                   layer.image() if layered else "", orphans)  # fmt: skip
 
 
-def _joiners_follow(model: ProjectModel, changes: list[ServiceChange]) -> list[ServiceChange]:
-    """A running service in the network namespace of one `up` rolls or recreates is
-    recreated after it (Compose then sees its container gone): said so, with why."""
-    moved = {c.service for c in changes if c.rollout is not None or c.recreated}
-    followed = []
-    for change in changes:
-        parent = model.services[change.service].network_parent
-        if change.running and change.rollout is None and parent in moved:
+def _joiners_follow(
+    model: ProjectModel, changes: list[ServiceChange], moving: Collection[str]
+) -> list[ServiceChange]:
+    """A running service in the network namespace of one `up` rolls, recreates or moves
+    behind the traffic layer is recreated after it (Compose then sees its container
+    gone): said so, with why (over "configuration edited": Compose finds its config
+    changed with its parent's container; another reason stays); a joiner's joiners too."""
+    moved = {c.service for c in changes if c.rollout is not None or c.recreated} | set(moving)
+    followed = list(changes)
+    while True:
+        more = [i for i, c in enumerate(followed)
+                if c.running and c.rollout is None and c.recreated in ("", EDITED)
+                and model.services[c.service].network_parent in moved]  # fmt: skip
+        if not more:
+            return followed
+        for i in more:
+            parent = model.services[followed[i].service].network_parent
             why = f"it joins {parent}'s network namespace, whose containers change"
-            change = replace(change, recreated=why)
-        followed.append(change)
-    return followed
+            followed[i] = replace(followed[i], recreated=why)
+            moved.add(followed[i].service)
 
 
 def _edited_over_pins(

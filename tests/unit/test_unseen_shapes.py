@@ -92,6 +92,11 @@ def test_up_s_plan_says_the_joiner_of_a_service_it_rolls_is_recreated_and_why(
     )
     kept = {change.service: change.action for change in lab.plan_up(None, {}).changes}
     assert kept == {"app": "keep", "sidecar": "keep"}  # nothing changes: both kept
+    fake.configs["app"] = "edited"  # app's configuration edited: Compose would recreate both
+    stale = lab.plan_up(None, {}).changes
+    assert [(c.service, c.recreated) for c in stale if c.service == "sidecar"] == [
+        ("sidecar", "it joins app's network namespace, whose containers change")
+    ]
 
 
 def test_a_rolled_back_rollout_leaves_the_joiner_on_the_container_that_stayed(
