@@ -125,9 +125,7 @@ def versions_text(versions: dict[str, list[VersionRow]]) -> str:
                 for text in (
                     row.digest and short_digest(row.digest),
                     row.note,
-                    row.blocked
-                    and f"{'runs; a rollout to it is' if row.current else ''} "
-                    f"blocked: {row.blocked}".lstrip(),
+                    row.blocked_note,
                     row.requires and f"requires {row.requires}",
                 )
                 if text

@@ -51,6 +51,14 @@ class VersionRow:
     requires: str | None
     digest: str | None = None  # the repo digest, once pushed to (or pulled from) a registry
 
+    @property
+    def blocked_note(self) -> str:
+        """Why the policy refuses a rollout to it ('' when it does not): the current one
+        runs, and only a rollout to it is refused."""
+        if not self.blocked:
+            return ""
+        return f"{'runs; a rollout to it is ' if self.current else ''}blocked: {self.blocked}"
+
 
 class Catalogue:
     """Resolution and listing of versions over one project model."""

@@ -24,6 +24,7 @@ from agentlab.rollout.events import (
 from agentlab.tui.live import apply_event
 from agentlab.tui.rollout_view import advance, line_style
 from agentlab.tui.screens.rollout_form import default_version
+from agentlab.tui.screens.versions import version_prompt
 from agentlab.tui.view import image_labels, replica_health, service_health, short_image, uptime
 from agentlab.tui.widgets.traffic import last_second
 
@@ -188,3 +189,12 @@ def test_destroy_takes_the_replicas_drift_with_it() -> None:
 def test_events_that_show_no_change_leave_the_status_as_is(seen: EngineEvent) -> None:
     status = status_of(replica())
     assert apply_event(status, seen) is status
+
+
+def test_the_version_picker_says_a_running_version_the_policy_refuses_runs() -> None:
+    """As `agentlab versions`: the current version is not 'blocked', a rollout to it is."""
+    why = "'latest' is not allowed by the project policy"
+    current = VersionRow("latest", True, True, "sha256:2", why, "", None)
+    other = VersionRow("0.9.0", False, True, "sha256:1", why, "", None)
+    assert f"runs; a rollout to it is blocked: {why}" in str(version_prompt(current))
+    assert f" blocked: {why}" in str(version_prompt(other))

@@ -22,7 +22,7 @@ def version_prompt(row: VersionRow) -> Text:
         (" current  " if row.current else (" local    " if row.local else " build    ")),
     )
     if row.blocked:
-        text.append(f"blocked: {row.blocked}  ", style="red")
+        text.append(f"{row.blocked_note}  ", style="yellow" if row.current else "red")
     if row.requires:
         text.append(f"requires {row.requires}  ", style="yellow")
     if row.note:
