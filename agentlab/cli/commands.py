@@ -16,8 +16,8 @@ from agentlab.cli.render import images_table, status_table, terminal_width, vers
 from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.lab.drift import unknown_line
 from agentlab.lab.status import LabStatus
-from agentlab.lab.unfinished import resume_hint
 from agentlab.rollout.events import RolloutEvent
+from agentlab.rollout.journal import resume_hint
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:

@@ -10,8 +10,8 @@ from typing import Any, TextIO
 
 from agentlab.common.errors import AgentlabError
 from agentlab.lab.facade import Lab
-from agentlab.lab.unfinished import resume_hint
 from agentlab.project.location import load_project
+from agentlab.rollout.journal import resume_hint
 
 
 def say(line: str) -> None:

@@ -20,6 +20,7 @@ from agentlab.project.config import canary_settings
 from agentlab.rollout.canary import STRATEGIES, CanaryPlan, Pause, blue_green_plan, step_line
 from agentlab.rollout.canary_requests import Request, read_request, request_word
 from agentlab.rollout.canary_runner import Meter
+from agentlab.rollout.journal import resume_hint
 from agentlab.state.directory import usable_directory
 from agentlab.traffic import metrics
 from agentlab.traffic.metrics import VersionFigures
@@ -132,7 +133,7 @@ def send_request(model: ProjectModel, service: str, request: Request) -> None:
     if not running:
         hint = f"agentlab rollout {service} --to VERSION --strategy canary"
         if interrupted(model.history(), service):  # its weight holds until then
-            hint = f"its rollout was interrupted: agentlab rollout resume {service}, or undo"
+            hint = f"its rollout was interrupted: {resume_hint(service)}"
         raise BadInput(f"no canary of {service} is running", hint=hint)
     canary = [s["detail"] for s in running[0].steps if s.get("action") == "canary"]
     blue_green = (canary[0].get(PLAN_KEY) or {}).get("blue_green") is not None

@@ -8,6 +8,7 @@ import os
 from agentlab.common.errors import InterruptedRollout
 from agentlab.common.processes import pid_alive
 from agentlab.common.words import counted
+from agentlab.rollout.journal import resume_hint
 from agentlab.rollout.runner import ROLLBACK_LABEL
 from agentlab.state.history import History
 from agentlab.state.history_records import JournalEntry
@@ -43,11 +44,6 @@ def describe_unfinished(entry: JournalEntry) -> str:
     begun = len(entry.steps) - done
     where = counted(done, "step") + (f", {begun} more under way" if begun else "")
     return f"the rollout of {entry.service} {change} {what} after {where}"
-
-
-def resume_hint(service: str) -> str:
-    """What to do about an unfinished rollout of `service`."""
-    return f"agentlab rollout resume {service}, or agentlab rollout undo {service}"
 
 
 def left_line(entry: JournalEntry) -> str:

@@ -56,7 +56,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.gate import TrafficGate
 from agentlab.rollout.gates import Gate, Reading, judge
-from agentlab.rollout.journal import Journal, Outcome
+from agentlab.rollout.journal import Journal, Outcome, resume_hint
 from agentlab.rollout.phase import RolloutResult
 from agentlab.rollout.promql_gates import PromQLGate, PromQLReading, Query, duration, read_promql
 from agentlab.rollout.runner import ROLLBACK_LABEL, RolloutRunner
@@ -162,7 +162,7 @@ class CanaryRunner:
 
     def _resume_hint(self) -> str:
         name = self.service.name
-        return f"agentlab rollout resume {name} or agentlab rollout undo {name}"
+        return resume_hint(name)
 
     def _restore(self, stable: set[str], image: str, version: str, start_at: int) -> None:
         """On resume: the weight the steps before `start_at` had set, again (the next

@@ -13,6 +13,13 @@ Outcome = Literal["complete", "rolled-back", "paused", "failed", "undone"]
 SUCCEEDED: tuple[Outcome, ...] = ("complete", "undone")  # undone: an undo that worked
 # A journal entry is running until it ends with an outcome.
 JournalState = Literal["running"] | Outcome
+
+
+def resume_hint(service: str) -> str:
+    """What to do about an unfinished rollout of `service`."""
+    return f"agentlab rollout resume {service}, or agentlab rollout undo {service}"
+
+
 JOURNAL_STATES: tuple[str, ...] = ("running", *get_args(Outcome))
 UNFINISHED: tuple[JournalState, ...] = ("running", "paused")
 

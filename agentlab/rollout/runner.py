@@ -30,7 +30,7 @@ from agentlab.rollout.events import (
     StepStarted,
 )
 from agentlab.rollout.gate import NoGate, TrafficGate
-from agentlab.rollout.journal import Journal, Outcome
+from agentlab.rollout.journal import Journal, Outcome, resume_hint
 from agentlab.rollout.phase import (
     STRAY,
     FailedReplica,
@@ -251,7 +251,7 @@ class RolloutRunner:
         """Resume or undo; first what the engine's refusal asked for, when it stopped."""
         name = self.service.name
         first = f"{phase.refusal_hint}, then " if phase is not None and phase.refusal_hint else ""
-        return f"{first}agentlab rollout resume {name} or agentlab rollout undo {name}"
+        return f"{first}{resume_hint(name)}"
 
     def _drive(
         self,

@@ -137,7 +137,7 @@ async def test_pause_then_resume(lab: Lab, fake: LabFake) -> None:
         assert "paused" in str(app.query_one("#step").render())
         assert (
             "warning",
-            "paused on request (hint: agentlab rollout resume agent or "
+            "paused on request (hint: agentlab rollout resume agent, or "
             "agentlab rollout undo agent)",
         ) in notes
         await pilot.press("c")

@@ -530,7 +530,7 @@ def test_promote_and_abort_need_a_running_canary(
     with pytest.raises(BadInput) as refused:
         lab.request_canary("agent", "promote")
     assert refused.value.hint == (
-        "its rollout was interrupted: agentlab rollout resume agent, or undo"
+        "its rollout was interrupted: agentlab rollout resume agent, or agentlab rollout undo agent"
     )
 
 

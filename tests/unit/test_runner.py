@@ -427,7 +427,7 @@ def test_pause_leaves_everything_as_it_is() -> None:
     rig = make_rig(exits())
     result = rig.run(cli={"failure_action": "pause"})
     assert result.outcome == "paused"
-    assert result.hint == "agentlab rollout resume agent or agentlab rollout undo agent"
+    assert result.hint == "agentlab rollout resume agent, or agentlab rollout undo agent"
     assert rig.images() == [OLD, OLD, OLD, NEW]
     [paused] = rig.of(Paused)
     assert paused.hint == result.hint
