@@ -15,6 +15,7 @@ from agentlab.common.errors import OperationFailed
 from agentlab.common.events import ProgressSink
 from agentlab.engine.model import Replica
 from agentlab.engine.protocol import FALLBACK_POLL, ChangeFeed, Engine
+from agentlab.lab.rollout_io import replica_details
 
 
 def has_failed(replica: Replica, managed: bool) -> bool:
@@ -75,10 +76,8 @@ def not_ready_error(
     """One line naming the replicas, and the health output and log tail of the first three."""
     details = []
     for replica in bad[:3]:
-        details.append(f"--- {replica.name} ({replica.state}, {replica.health or 'no health'})")
-        if replica.health_log:
-            details.append(f"health: {replica.health_log[-1]}")
-        if tail := engine.logs_tail(replica.id, 10).rstrip():
-            details += ["log tail:", tail]
+        title = f"{replica.name} ({replica.state}, {replica.health or 'no health'})"
+        health = replica.health_log[-1] if replica.health_log else None
+        details += replica_details(title, health, engine.logs_tail(replica.id, 10))
     names = ", ".join(f"{r.name} ({r.health if r.running and r.health else r.state})" for r in bad)
     return OperationFailed(f"{why}: {names}", hint=hint, details="\n".join(details))

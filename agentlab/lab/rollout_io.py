@@ -42,9 +42,16 @@ def failure_details(result: RolloutResult) -> str:
     """Health output and log tails of the replicas that failed a rollout."""
     lines = []
     for failed in result.failures[:3]:
-        lines.append(f"--- {failed.name} ({failed.version}): {failed.reason}")
-        if failed.health_output:
-            lines.append(f"health: {failed.health_output}")
-        if failed.logs_tail:
-            lines += ["log tail:", failed.logs_tail.rstrip()]
+        title = f"{failed.name} ({failed.version}): {failed.reason}"
+        lines += replica_details(title, failed.health_output, failed.logs_tail)
     return "\n".join(lines)
+
+
+def replica_details(title: str, health: str | None, logs_tail: str | None) -> list[str]:
+    """One failed replica's lines: its title, its last health output, its log tail."""
+    lines = [f"--- {title}"]
+    if health:
+        lines.append(f"health: {health}")
+    if logs_tail and logs_tail.strip():
+        lines += ["log tail:", logs_tail.rstrip()]
+    return lines
