@@ -60,6 +60,7 @@ class LabStatus:
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     canaries: Mapping[str, CanaryView] = field(default_factory=dict)  # running or unfinished
     drift: tuple[Drift, ...] = ()
+    unchecked: tuple[str, ...] = ()  # services whose drift was not read (a rollout of theirs)
     elsewhere: tuple[RunningElsewhere, ...] = ()  # rollouts other processes run now
 
     @property
@@ -98,8 +99,9 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
             )
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
-    drift = read_drift(model, replicas, True, mark).drifts  # no registry, no other env
-    return LabStatus(model.name, services, digests, drift=drift, elsewhere=_elsewhere(model))
+    report = read_drift(model, replicas, True, mark)  # no registry, no other env
+    return LabStatus(model.name, services, digests, drift=report.drifts, unchecked=report.busy,
+                     elsewhere=_elsewhere(model))  # fmt: skip
 
 
 def _elsewhere(model: ProjectModel) -> tuple[RunningElsewhere, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import on
@@ -115,6 +116,9 @@ class AgentlabApp(RegistryHeader, EnvironmentActions, LabActions):
         self.status_settled()
 
     def _show_status(self, status: LabStatus, primary: list[str]) -> None:
+        if self.status is not None and status.unchecked:  # not read now: as last read
+            kept = [d for d in self.status.drift if d.service in status.unchecked]
+            status = replace(status, drift=(*status.drift, *kept))
         previous, self.status = self.status, status
         if previous is not None:
             self._record_health_changes(previous, status)

@@ -4,6 +4,7 @@ began before an event do not undo it, and an idle app makes no Docker call.
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 
@@ -226,3 +227,28 @@ async def test_a_drift_that_goes_is_logged_as_gone(lab: Lab, fake: LabFake) -> N
             fake.remove_replica(stranger)
         await wait_for(pilot, lambda: f"drift gone: agent: {name}" in seen)
         await wait_for(pilot, lambda: app.idle)
+
+
+async def test_a_drift_is_not_said_gone_while_a_rollout_of_its_service_hides_it(
+    lab: Lab, fake: LabFake
+) -> None:
+    """A read taken while a rollout of the service runs does not check its drift: the log
+    said `drift gone`, then `drift:` again at the next read."""
+    app = make_app(lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        seen = capture_log(app)
+        with fake.lock:
+            [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+        name = fake.containers[stranger].name
+        await wait_for(
+            pilot, lambda: any(line.startswith(f"drift: agent: {name}") for line in seen)
+        )
+        lab.history().start_rollout(
+            "agent", "1.2.0", "lab/agent:1.2.0", "1.3.0", "lab/agent:1.3.0", 1, os.getpid()
+        )
+        app.request_refresh()
+        await wait_for(pilot, lambda: app.status is not None and "agent" in app.status.unchecked)
+        await wait_for(pilot, lambda: app.idle)
+        assert not [line for line in seen if line.startswith("drift gone")], seen
+        assert app.status is not None and app.status.drift_of(name) is not None
