@@ -225,9 +225,14 @@ async def pick(pilot: Pilot[Any], app: AgentlabApp, option_id: str) -> None:
     await pilot.press("enter")
 
 
-async def roll_from_picker(pilot: Pilot[Any], app: AgentlabApp, version: str) -> None:
-    """Open the version picker, choose `version`, and wait until its rollout runs."""
+async def choose_version(pilot: Pilot[Any], app: AgentlabApp, version: str) -> None:
+    """Open the version picker (`v`) and choose `version`."""
     await pilot.press("v")
     await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
     await pick(pilot, app, version)
+
+
+async def roll_from_picker(pilot: Pilot[Any], app: AgentlabApp, version: str) -> None:
+    """Open the version picker, choose `version`, and wait until its rollout runs."""
+    await choose_version(pilot, app, version)
     await wait_for(pilot, lambda: app.rollout is not None and app.rollout.running)

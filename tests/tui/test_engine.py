@@ -10,9 +10,8 @@ import pytest
 from agentlab.lab.facade import Lab
 from agentlab.project.location import load_project
 from agentlab.tui.app import AgentlabApp
-from agentlab.tui.screens.versions import VersionPicker
 from tests.conftest import LabRun
-from tests.tui.support import capture_log, log_text, pick, row, started, wait_for
+from tests.tui.support import capture_log, choose_version, log_text, row, started, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("demo_images"), pytest.mark.asyncio]
 DEADLINE = 90.0  # seconds the rollout may take (a bound, not a measurement)
@@ -56,9 +55,7 @@ async def test_version_picker_rolls_the_agent_out(
             pilot, lambda: row(app, "#services", "agent")[1:] == ["1.2.0", "3/3", "healthy"]
         )
         assert app.selected_service == "agent"
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.3.0")
+        await choose_version(pilot, app, "1.3.0")
         await wait_for(pilot, lambda: app.rollout is not None)
         assert app.rollout is not None and app.rollout.to_version == "1.3.0"
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from agentlab.engine.model import EngineEvent, Replica
 from agentlab.lab.facade import Lab
@@ -212,17 +214,22 @@ async def test_a_drifted_replica_destroyed_while_the_status_was_read_is_not_logg
         assert not [line for line in seen if line.startswith("drift") and name in line], seen
 
 
+async def drifted_stranger(pilot: Pilot[Any], fake: LabFake, seen: list[str]) -> str:
+    """A replica of agent started on another image; its id once the log said its drift."""
+    with fake.lock:
+        [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+    name = fake.containers[stranger].name
+    await wait_for(pilot, lambda: any(line.startswith(f"drift: agent: {name}") for line in seen))
+    return stranger
+
+
 async def test_a_drift_that_goes_is_logged_as_gone(lab: Lab, fake: LabFake) -> None:
     app = make_app(lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         seen = capture_log(app)
-        with fake.lock:
-            [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+        stranger = await drifted_stranger(pilot, fake, seen)
         name = fake.containers[stranger].name
-        await wait_for(
-            pilot, lambda: any(line.startswith(f"drift: agent: {name}") for line in seen)
-        )
         with fake.lock:
             fake.remove_replica(stranger)
         await wait_for(pilot, lambda: f"drift gone: agent: {name}" in seen)
@@ -238,12 +245,8 @@ async def test_a_drift_is_not_said_gone_while_a_rollout_of_its_service_hides_it(
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         seen = capture_log(app)
-        with fake.lock:
-            [stranger] = fake.start("agent", "lab/agent:1.3.0", 1)
+        stranger = await drifted_stranger(pilot, fake, seen)
         name = fake.containers[stranger].name
-        await wait_for(
-            pilot, lambda: any(line.startswith(f"drift: agent: {name}") for line in seen)
-        )
         lab.history().start_rollout(
             "agent", "1.2.0", "lab/agent:1.2.0", "1.3.0", "lab/agent:1.3.0", 1, os.getpid()
         )

@@ -27,6 +27,7 @@ from tests.tui.support import (
     REPO,
     LabFake,
     capture_notifications,
+    choose_version,
     fake_lab,
     finished,
     log_text,
@@ -71,9 +72,7 @@ async def test_choosing_a_version_rolls_out_to_it(lab: Lab, fake: LabFake) -> No
     app = make_app(lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.3.0")
+        await choose_version(pilot, app, "1.3.0")
         await finished(pilot, app, "complete")
         await shows_version(pilot, app, "1.3.0")
         assert versions_of(fake) == ["1.3.0", "1.3.0"]
@@ -117,9 +116,7 @@ async def test_pause_then_resume(lab: Lab, fake: LabFake) -> None:
     notes = capture_notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.5.0")  # slow to turn healthy: time to pause
+        await choose_version(pilot, app, "1.5.0")  # slow to turn healthy: time to pause
         panel = app.query_one(RolloutPanel)
 
         def waiting() -> bool:
@@ -167,9 +164,7 @@ async def test_rollback_to_a_revision_from_history(lab: Lab, fake: LabFake) -> N
     app = make_app(lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.3.0")
+        await choose_version(pilot, app, "1.3.0")
         await finished(pilot, app, "complete")
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, RollbackPicker))
@@ -193,9 +188,7 @@ async def test_a_failed_rollout_rolls_back_and_says_so(tmp_path: Path, fake: Lab
     notes = capture_notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.4.0")
+        await choose_version(pilot, app, "1.4.0")
         await finished(pilot, app, "rolled-back")
         assert any(s == "error" and "rolled back to 1.2.0" in m for s, m in notes)
         assert "rolling back: lab-agent-3 (1.4.0) not ready after 1s" in log_text(app)
@@ -232,9 +225,7 @@ async def test_a_rollout_that_raises_frees_the_panel(
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         monkeypatch.setattr(fake, "add_replicas", broken)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.3.0")
+        await choose_version(pilot, app, "1.3.0")
         await finished(pilot, app, "failed")
         assert notes[-1] == (
             "error",
@@ -291,9 +282,7 @@ async def test_quitting_while_the_rollout_prepares_pauses_it_too(
     notes = capture_notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, "1.5.0")
+        await choose_version(pilot, app, "1.5.0")
         await wait_for(pilot, entered.is_set)
         await pilot.press("q")
         assert app.pause_flag.is_set() and app.is_running

@@ -19,17 +19,16 @@ from textual.widgets import Input, ProgressBar
 
 from agentlab.lab.facade import Lab
 from agentlab.tui.screens.rollout_form import RolloutForm
-from agentlab.tui.screens.versions import VersionPicker
 from agentlab.tui.widgets.rollout import RolloutPanel
 from tests.tui.support import (
     REPO,
     LabFake,
     capture_log,
     capture_notifications,
+    choose_version,
     fake_lab,
     finished,
     make_app,
-    pick,
     roll_from_picker,
     row,
     shows_version,
@@ -183,9 +182,7 @@ async def test_the_apps_own_rollout_is_no_edit(
     log = capture_log(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker))
-        await pick(pilot, app, version)
+        await choose_version(pilot, app, version)
         await finished(pilot, app, outcome)
         await sentinel(pilot, log, lab)
         assert count(log, "rollout agent 1.2.0") == 1, log
