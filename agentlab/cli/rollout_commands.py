@@ -131,9 +131,11 @@ class EventPrinter:
 
     def __call__(self, event: RolloutEvent) -> None:
         step = isinstance(event, StepStarted) and step_line(event.description) is not None
-        ended = self.canary and isinstance(event, RolloutFinished)
-        if self.traffic is not None and (step or ended):
+        finished = isinstance(event, RolloutFinished)
+        if self.traffic is not None and (step or (finished and self.canary)):
             self.traffic.print_step(self.as_json)
+        if self.traffic is not None and finished:  # the outcome stays the last line
+            self.traffic.finish(self.as_json)
         self.canary = self.canary or step
         if self.as_json:
             print(json.dumps(event.to_json(), default=str), flush=True)
@@ -179,7 +181,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         )
     finally:
         if traffic is not None:
-            traffic.finish(traffic.generator.stop(settle=True), args.json)
+            traffic.finish(args.json)  # when the rollout ended without an outcome
     return finish(result)
 
 
@@ -250,6 +252,7 @@ class TrafficRun:
         self.before = self._read()
         self.step_start = self.before
         self.generator = TrafficGenerator(self.url, rps, keep_alive=keep_alive)
+        self.finished = False
 
     def _read(self) -> MeterReading | None:
         """The proxy's figures now; None when the entry point does not go through it."""
@@ -290,8 +293,15 @@ class TrafficRun:
         for line in lines(served):
             print(f"   traffic: {line}", flush=True)
 
-    def finish(self, report: TrafficReport, as_json: bool) -> None:
-        """Print the generator's counts, then the proxy's per-version figures."""
+    def finish(self, as_json: bool) -> None:
+        """Stop the load, then print the generator's counts and the proxy's per-version
+        figures; once (a second call does nothing)."""
+        if not self.finished:
+            self.finished = True
+            self.print_report(self.generator.stop(settle=True), as_json)
+
+    def print_report(self, report: TrafficReport, as_json: bool) -> None:
+        """The generator's counts, then the proxy's per-version figures."""
         after = self._read() if self.before is not None else None
         proxied = None if after is None else between(after, self.before or {})
         if as_json:
@@ -329,5 +339,5 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     connections = "keep-alive" if args.keep_alive else "a new connection per request"
     say(f"sending {args.rps:g} req/s for {args.duration:g} s to {run.url} ({connections})")
     report = run.generator.run(args.duration)
-    run.finish(report, args.json)
+    run.print_report(report, args.json)
     return 0 if report.failed == 0 else 1

@@ -1,5 +1,6 @@
 """`rollout --traffic`'s per-step proxy figures: a step whose meter reading failed says
-unknown, and the next step counts from the last whole reading (not from the failure)."""
+unknown, and the next step counts from the last whole reading (not from the failure);
+the load's report comes before the outcome, which stays the last line."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any, cast
 
 import pytest
 
-from agentlab.cli.rollout_commands import TrafficRun
+from agentlab.cli.rollout_commands import EventPrinter, TrafficRun
 from agentlab.lab.facade import Lab
+from agentlab.rollout.events import RolloutFinished, RolloutStarted
+from agentlab.traffic.load import TrafficReport
 from agentlab.traffic.metrics import MeterUnreadable, VersionFigures
 
 
@@ -43,3 +46,28 @@ def test_a_failed_reading_spoils_its_own_step_only(capsys: pytest.CaptureFixture
     assert steps[0]["proxy"]["1.0"]["requests"] == 20
     assert steps[1] == {"event": "step_traffic", "proxy": None, "unknown": lost.message}
     assert steps[2]["proxy"]["1.0"]["requests"] == 40  # from the last whole reading
+
+
+class Stopped:
+    """A traffic generator that has sent 40 requests when it is stopped."""
+
+    def __init__(self) -> None:
+        self.stops = 0
+
+    def stop(self, settle: bool) -> TrafficReport:
+        self.stops += 1
+        return TrafficReport(url="http://127.0.0.1:9/", offered_rps=10, sent=40, ok=40)
+
+
+def test_the_outcome_stays_the_last_event_with_traffic(capsys: pytest.CaptureFixture[str]) -> None:
+    lab: Any = Meter(served(10), served(30))
+    run = TrafficRun(cast(Lab, lab), rps=10)
+    generator = Stopped()
+    run.generator = cast(Any, generator)
+    printer = EventPrinter(as_json=True, traffic=run)
+    printer(RolloutStarted("web", "1.0", "1.1", 3, "rolling", "surge 1"))
+    printer(RolloutFinished("complete", "web at 1.1", 4.2))
+    run.finish(as_json=True)  # the command's own cleanup, after the outcome: nothing more
+    kinds = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert kinds == ["rollout_started", "traffic", "rollout_finished"]
+    assert generator.stops == 1
