@@ -1,5 +1,5 @@
 """A rollout's availability as it goes: the ready/total/updated counts (reported when they
-change) and the time the service had no ready replica at all."""
+or the version the phase goes to change) and the time the service had no ready replica at all."""
 
 from __future__ import annotations
 
@@ -17,17 +17,20 @@ class Availability:
         self.desired, self.emit = desired, emit
         self._down_since: float | None = None  # when the service last had no ready replica
         self._downtime = 0.0
-        self._counts: tuple[int, int, int] | None = None
+        self._counts: tuple[int, int, int, str] | None = None
         self._views: list[ReplicaView] = []  # as last observed, less the withdrawn
 
-    def observe(self, old: list[ReplicaView], new: list[ReplicaView], now: float) -> None:
-        """Report changed counts; account the time the service has no ready replica."""
+    def observe(
+        self, old: list[ReplicaView], new: list[ReplicaView], now: float, version: str
+    ) -> None:
+        """Report changed counts (`new`: replicas at `version`, the one the phase goes to);
+        account the time the service has no ready replica."""
         self._views = [*old, *new]
         ready = self._account(now)
-        counts = (ready, len(old) + len(new), len(new))
+        counts = (ready, len(old) + len(new), len(new), version)
         if counts != self._counts:
             self._counts = counts
-            self.emit(ReplicaCounts(*counts, desired=self.desired))
+            self.emit(ReplicaCounts(*counts[:3], desired=self.desired, version=version))
 
     def withdraw(self, ids: Collection[str], now: float) -> None:
         """Count replicas `ids` as serving no more from `now` (out of the name, before

@@ -409,7 +409,7 @@ class CanaryRunner:
         self.journal.step_begin(self.rollout_id, self._index, "rollback",
                                 {"description": f"{ROLLBACK_LABEL}{reason}"})  # fmt: skip
         self.journal.step_done(self.rollout_id, self._index)
-        self.emit(RollbackStarted(reason))
+        self.emit(RollbackStarted(reason, self._index))
         split = self.gate.split(self.label, 0, header_routing=False)
         if self.exact and split:
             present = self.engine.replicas(self.service.name)

@@ -163,25 +163,31 @@ class ReplicaRemoved(ReplicaEvent):
 
 @dataclass(frozen=True)
 class ReplicaCounts(RolloutEvent):
-    """Counts after a change: ready and total containers, new ones, desired replicas."""
+    """Counts after a change: ready and total containers, those at `version` (the one the
+    rollout, or its rollback, goes to), desired replicas."""
 
     kind: ClassVar[str] = "replica_counts"
     ready: int
     total: int
     updated: int
     desired: int
+    version: str
 
     def line(self) -> str:
-        return f"   {self.ready}/{self.total} ready, {self.updated}/{self.desired} updated"
+        at = f"{self.updated}/{self.desired} on {self.version}"
+        return f"   {self.ready}/{self.total} ready, {at}"
 
 
 @dataclass(frozen=True)
 class RollbackStarted(RolloutEvent):
+    """The journaled step that turns a failed rollout back (numbered as the steps are)."""
+
     kind: ClassVar[str] = "rollback_started"
     reason: str
+    index: int
 
     def line(self) -> str:
-        return f"rolling back: {self.reason}"
+        return f"{self.index}. rolling back: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,7 @@ class RolloutRunner:
         self.journal.step_begin(self.rollout_id, self._index, "rollback",
                                 {"description": f"{ROLLBACK_LABEL}{reason}"})  # fmt: skip
         self.journal.step_done(self.rollout_id, self._index)
-        self.emit(RollbackStarted(reason))
+        self.emit(RollbackStarted(reason, self._index))
         try:
             back = self._drive(image, version, self.rollback_settings, config, label=ROLLBACK_LABEL,
                                vouched=frozenset(forward.served))  # fmt: skip
@@ -312,7 +312,7 @@ class RolloutRunner:
             ]
             old = [ReplicaView(r.id, self._ready(phase, r)) for r in replicas if r.id not in fresh]
             phase.served.update(view.id for view in old if view.ready)
-            self.availability.observe(old, new, now)
+            self.availability.observe(old, new, now, phase.version)
             action = next_actions(self.desired, old, new, settings)
             if known and not isinstance(action, StartNew):
                 continue  # anything but a start is planned from a fresh read

@@ -103,11 +103,11 @@ def test_rollout_events_fold_into_a_view() -> None:
     assert view is None
     view = advance(view, RolloutStarted("agent", "1.2.0", "1.3.0", 3, "rolling", "s"))
     view = advance(view, StepStarted(2, "start 1 new"))
-    view = advance(view, ReplicaCounts(3, 4, 1, 3))
+    view = advance(view, ReplicaCounts(3, 4, 1, 3, "1.4.0"))
     assert view is not None and view.running
     assert (view.step, view.ready, view.total, view.updated) == ("2. start 1 new", 3, 4, 1)
     assert view.title == "Rolling out agent: 1.2.0 → 1.3.0"
-    view = advance(view, RollbackStarted("lab-agent-4 unhealthy"))
+    view = advance(view, RollbackStarted("lab-agent-4 unhealthy", 3))
     assert view is not None and view.title.startswith("Rolling back agent")
     view = advance(view, Paused("paused on request", "resume"))
     view = advance(view, RolloutFinished("paused", "paused on request", 1.0))
@@ -117,7 +117,7 @@ def test_rollout_events_fold_into_a_view() -> None:
 def test_line_styles() -> None:
     assert line_style(RolloutFinished("complete", "ok", 1.0)) == "bold green"
     assert line_style(RolloutFinished("rolled-back", "no", 1.0)) == "bold red"
-    assert line_style(RollbackStarted("why")) == "bold red"
+    assert line_style(RollbackStarted("why", 3)) == "bold red"
     assert line_style(StepStarted(1, "x")) == ""
 
 

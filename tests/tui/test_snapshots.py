@@ -106,7 +106,7 @@ def test_main_screen_during_a_rollout(snap_compare: Snap, lab: Lab, fake: LabFak
         for event in (
             RolloutStarted("agent", "1.2.0", "1.3.0", 2, "rolling", settings, at=NOW),
             StepStarted(1, "start 1 new", at=NOW),
-            ReplicaCounts(3, 3, 1, 2, at=NOW),
+            ReplicaCounts(3, 3, 1, 2, "1.3.0", at=NOW),
             StepStarted(2, "drain and remove 1 old", at=NOW),
         ):
             app.emit(event)

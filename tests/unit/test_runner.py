@@ -329,6 +329,19 @@ def test_never_healthy_target_rolls_back_at_the_progress_deadline() -> None:
     assert rig.fake.clock.now() >= 10
 
 
+def test_a_rollback_is_numbered_as_a_step_and_counts_toward_the_old_version() -> None:
+    rig = make_rig(NEVER_HEALTHY)
+    rig.run(cli={"timeout": "10s"})
+    [back] = rig.of(RollbackStarted)
+    steps = [e.index for e in rig.events if isinstance(e, StepStarted | RollbackStarted)]
+    assert steps == list(range(1, len(steps) + 1))  # no number skipped
+    assert back.line().startswith(f"{back.index}. rolling back: lab-agent-4")
+    after = rig.events[rig.events.index(back) :]
+    counts = [e for e in after if isinstance(e, ReplicaCounts)]
+    assert counts and {c.version for c in counts} == {"1.0"}
+    assert counts[-1].line() == "   3/3 ready, 3/3 on 1.0"
+
+
 def test_failing_health_check_rolls_back_without_waiting_for_the_deadline() -> None:
     rig = make_rig(Behaviour(healthy_after=None, unhealthy_after=3, health_output="HTTP 500"))
     result = rig.run()
@@ -572,10 +585,10 @@ def test_scaling_down_keeps_the_delay_while_other_replicas_serve() -> None:
 def test_the_downtime_spell_opens_when_the_last_ready_replica_withdraws() -> None:
     counts: list[RolloutEvent] = []
     availability = Availability(1, counts.append)
-    availability.observe([ReplicaView("old", True)], [], 0.0)
+    availability.observe([ReplicaView("old", True)], [], 0.0, "1.1")
     availability.withdraw(["old"], 1.0)
-    availability.observe([], [ReplicaView("new", False)], 3.0)
-    availability.observe([], [ReplicaView("new", True)], 4.0)
+    availability.observe([], [ReplicaView("new", False)], 3.0, "1.1")
+    availability.observe([], [ReplicaView("new", True)], 4.0, "1.1")
     assert availability.downtime(9.0) == 3.0
 
 
