@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.common.errors import BadInput
-from agentlab.common.processes import pid_alive
 from agentlab.lab import prometheus
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
@@ -127,7 +126,7 @@ def send_request(model: ProjectModel, service: str, request: Request) -> None:
     model.service(service)
     running = [
         entry for entry in model.history().unfinished(service)
-        if entry.state == "running" and pid_alive(entry.pid)
+        if entry.state == "running" and entry.owner_alive()
         and any(step.get("action") == "canary" for step in entry.steps)
     ]  # fmt: skip
     if not running:
@@ -189,7 +188,7 @@ def unfinished_canaries(model: ProjectModel, layer: TrafficLayer) -> dict[str, C
             continue
         if entry.rollout_id in stopped:
             state = "paused" if entry.state == "paused" else "interrupted"
-        elif entry.state == "running" and pid_alive(entry.pid):
+        elif entry.state == "running" and entry.owner_alive():
             state = "running"
         else:
             continue

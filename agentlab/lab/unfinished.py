@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from agentlab.common.errors import InterruptedRollout
-from agentlab.common.processes import pid_alive
 from agentlab.common.words import counted
 from agentlab.rollout.journal import resume_hint
 from agentlab.rollout.runner import ROLLBACK_LABEL
@@ -19,7 +18,7 @@ def interrupted(history: History, service: str | None = None) -> list[JournalEnt
     return [
         entry
         for entry in history.unfinished(service)
-        if entry.state == "paused" or not pid_alive(entry.pid) or entry.pid == os.getpid()
+        if entry.state == "paused" or not entry.owner_alive() or entry.pid == os.getpid()
     ]
 
 

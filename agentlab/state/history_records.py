@@ -7,8 +7,10 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
+from agentlab.common.processes import pid_alive
 from agentlab.rollout.journal import JournalState, Outcome
 
 # A revision is in progress until its rollout (or `up`) ends with an outcome.
@@ -51,6 +53,12 @@ class JournalEntry:
     pid: int
     from_config: str | None = None  # a configuration rollout's: the hash its replicas ran
     options: Mapping[str, Any] = field(default_factory=dict)  # the rollout options given
+
+    def owner_alive(self) -> bool:
+        """Whether the process running this rollout lives: the pid that last wrote it, and
+        not a later process that reuses that pid."""
+        written = datetime.fromisoformat(self.updated_at).timestamp()
+        return pid_alive(self.pid, started_by=written)
 
 
 def entry_of(row: sqlite3.Row, steps: list[sqlite3.Row]) -> JournalEntry:

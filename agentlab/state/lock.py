@@ -48,12 +48,14 @@ def lock_held(state_dir: Path) -> bool:
     """Whether a live command holds the project lock now, as the holder's record in the
     lock file says (written once taken, emptied on release); never takes the lock, which
     would refuse a command starting at that moment."""
+    lock = state_dir / "lock"
     try:
-        info = json.loads((state_dir / "lock").read_text(encoding="utf-8") or "{}")
+        written = lock.stat().st_mtime  # the holder ran when it wrote its record
+        info = json.loads(lock.read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError):
         return False
     pid = info.get("pid") if isinstance(info, dict) else None
-    return isinstance(pid, int) and pid_alive(pid)
+    return isinstance(pid, int) and pid_alive(pid, started_by=written)
 
 
 def _holder(fd: int) -> tuple[str, str]:

@@ -526,7 +526,7 @@ def test_promote_and_abort_need_a_running_canary(
     monkeypatch.setattr(fake, "add_replicas", interrupted)
     with pytest.raises(KeyboardInterrupt):  # killed mid-canary: its weight holds
         lab.rollout("agent", "1.1.0", {"strategy": "canary", "steps": "50,100"})
-    monkeypatch.setattr("agentlab.lab.canaries.pid_alive", lambda _: False)  # its process
+    monkeypatch.setattr("agentlab.state.history_records.pid_alive", lambda *_, **__: False)
     with pytest.raises(BadInput) as refused:
         lab.request_canary("agent", "promote")
     assert refused.value.hint == (
