@@ -21,6 +21,7 @@ from typing import Any
 
 NUMBER_LABEL = "com.docker.compose.container-number"
 REPLACE_LABEL = "com.docker.compose.replace"
+ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")  # the engine names a volume with no name so
 
 # Service keys of `compose config` that end up whole in the container's create request.
 CLONABLE_KEYS = frozenset({
@@ -88,6 +89,8 @@ def clone_request(
         del config["Hostname"]
     config.pop("MacAddress", None)
     host_config = dict(template["HostConfig"])
+    if host_config.get("Mounts"):
+        host_config["Mounts"] = [_own_volume(mount) for mount in host_config["Mounts"]]
     networks = (template.get("NetworkSettings") or {}).get("Networks") or {}
     endpoints = {
         network: _endpoint(settings, old_name, short_id, name, drop_aliases)
@@ -97,6 +100,15 @@ def clone_request(
     at_create = {first: endpoints.pop(first)} if first in endpoints else {}
     body = {**config, "HostConfig": host_config, "NetworkingConfig": {"EndpointsConfig": at_create}}
     return CloneRequest(name, body, endpoints)
+
+
+def _own_volume(mount: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A mount for the new replica: an anonymous volume of its own where the template
+    mounts one by name (Compose passes a recreated replica its predecessor's anonymous
+    volumes, its image's VOLUMEs too; copies would share them)."""
+    if mount.get("Type") == "volume" and ANONYMOUS_VOLUME.fullmatch(str(mount.get("Source", ""))):
+        return {key: value for key, value in mount.items() if key != "Source"}
+    return mount
 
 
 def _endpoint(

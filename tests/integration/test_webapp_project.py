@@ -337,6 +337,28 @@ def test_copies_of_a_replica_keep_a_configuration_the_files_no_longer_give(
     assert web_environment(lab) == ["-/true"] * 4
 
 
+def test_a_copy_of_a_replica_compose_recreated_gets_its_own_anonymous_volume(
+    webapp_copy: LabRun,
+) -> None:
+    """Compose recreates a replica on its predecessor's anonymous volume (named in its
+    create request); a copy of it gets a volume of its own, as a fresh replica does."""
+    lab = webapp_copy
+    assert lab("up").code == 0  # pins nothing: no override file
+    compose = ["docker", "compose", "-f", str(lab.compose_file), "-p", lab.project]
+    done = subprocess.run([*compose, "up", "-d", "--no-deps", "--force-recreate", "web"],
+                          env=lab.env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    engine = ComposeEngine([lab.compose_file], lab.project, lab.state_dir / "override.yaml")
+    (model, *_) = [r for r in engine.replicas("web") if r.running]
+    (copy,) = engine.copier("web", model.id)(1, False)
+
+    def cache_volume(container: str) -> str:
+        mounts = json.loads(lab.docker("inspect", "--format", "{{json .Mounts}}", container))
+        return str(next(m["Name"] for m in mounts if m["Destination"] == "/var/cache/web"))
+
+    assert cache_volume(copy) != cache_volume(model.id)
+
+
 def test_an_image_edited_in_the_compose_file_after_a_rollback_is_rolled_out(
     webapp_copy: LabRun,
 ) -> None:

@@ -77,6 +77,23 @@ def test_a_copy_has_its_own_name_number_and_aliases_and_nothing_else_changes() -
     }
 
 
+def test_a_copy_of_a_recreated_replica_gets_anonymous_volumes_of_its_own() -> None:
+    """Compose recreates a replica on its predecessor's anonymous volumes (named in
+    Mounts); a copy sharing them would share a scratch directory with the template."""
+    template = copy.deepcopy(TEMPLATE)
+    inherited = {"Type": "volume", "Source": "38b080a5" * 8, "Target": "/anon"}
+    named = {"Type": "volume", "Source": "lab_data", "Target": "/data", "ReadOnly": True}
+    bind = {"Type": "bind", "Source": "/srv/conf", "Target": "/conf"}
+    template["HostConfig"]["Mounts"] = [inherited, named, bind]
+    request = clone_request(template, 7)
+    assert request is not None
+    assert request.body["HostConfig"]["Mounts"] == [
+        {"Type": "volume", "Target": "/anon"},
+        named,
+        bind,
+    ]
+
+
 def test_copying_leaves_the_template_alone() -> None:
     template = copy.deepcopy(TEMPLATE)
     clone_request(template, 7)
