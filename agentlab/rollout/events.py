@@ -113,7 +113,8 @@ class ReplicaFailed(ReplicaEvent):
 
 @dataclass(frozen=True)
 class ReplicaJoined(ReplicaEvent):
-    """A new replica, ready, now answers the service's DNS name."""
+    """A replica now answers the service's DNS name: a new one once ready (or, after a
+    rollout that failed for good, one it left out of the name)."""
 
     kind: ClassVar[str] = "replica_joined"
     service: str

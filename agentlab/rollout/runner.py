@@ -31,6 +31,7 @@ from agentlab.rollout.events import (
 )
 from agentlab.rollout.gate import NoGate, TrafficGate
 from agentlab.rollout.journal import Journal, Outcome, resume_hint
+from agentlab.rollout.names_back import names_back
 from agentlab.rollout.phase import (
     STRAY,
     FailedReplica,
@@ -191,7 +192,10 @@ class RolloutRunner:
                 forward, rollback_image, rollback_version, (rollback_config, copier)
             )
         else:
-            outcome, message, hint, failures = self._conclude(forward)
+            known_good = rollback_version if rollback_image else target_version
+            outcome, message, hint, failures = self._conclude(forward, known_good)
+        if outcome == "failed" and self.settings.name_when_ready:
+            names_back(self.engine, self.service.name, self.doomed | self.leave_alone, self._emit)
         if undo and outcome == "complete":
             outcome = "undone"
         elif ends_rollback and outcome == "complete":
@@ -205,8 +209,11 @@ class RolloutRunner:
         self.journal.set_rollout_state(self.rollout_id, outcome)
         return RolloutResult(outcome, message, duration, tuple(failures), hint, downtime)
 
-    def _conclude(self, phase: Phase) -> tuple[Outcome, str, str, list[FailedReplica]]:
-        """Outcome, message and hint of a finished forward phase (before any rollback)."""
+    def _conclude(
+        self, phase: Phase, known_good: str
+    ) -> tuple[Outcome, str, str, list[FailedReplica]]:
+        """Outcome, message and hint of a finished forward phase (before any rollback);
+        `known_good`: the version a failure's hint rolls to."""
         name, failures = self.service.name, list(phase.failures)
         if phase.interrupted:
             self.emit(Paused("paused on request", self._hint()))
@@ -216,11 +223,11 @@ class RolloutRunner:
             if self.settings.failure_action == "pause":
                 self.emit(Paused(reason, self._hint(phase)))
                 return "paused", reason, self._hint(phase), failures
-            return "failed", f"stopped: {reason}", self._hint(phase), failures
+            return "failed", f"stopped: {reason}", self._failed_hint(phase, known_good), failures
         runs = f"{name} runs {phase.version} on {counted(self.desired, 'replica')}"  # undone
         if phase.exceeded:
             failed = f"{len(failures)} of {self.desired} new replicas failed"
-            return "failed", f"{runs}, but {failed}", self._hint(), failures
+            return "failed", f"{runs}, but {failed}", self._failed_hint(phase, known_good), failures
         if failures:
             runs += f" ({len(failures)} failed replicas tolerated by max_failure_ratio)"
         return "complete", runs, "", failures
@@ -244,8 +251,19 @@ class RolloutRunner:
         failures = forward.failures + back.failures
         if back.stopped or back.exceeded:
             message = f"{reason}; the rollback failed too: {back.failures[-1].summary()}"
-            return "failed", message, self._hint(back), failures
+            return "failed", message, self._failed_hint(back, version), failures
         return "rolled-back", f"{reason}; rolled back to {version}", "", failures
+
+    def _failed_hint(self, phase: Phase, known_good: str) -> str:
+        """How to reach a known state after a rollout that failed for good (its journal
+        entry ends: resume and undo have nothing left to continue)."""
+        first = f"{phase.refusal_hint}, then " if phase.refusal_hint else ""
+        if phase.config is not None:  # the files' configuration: only they can change it
+            return f"{first}put the compose files right, then agentlab up"
+        name = self.service.name
+        return (
+            f"{first}agentlab rollout {name} --to {known_good} (agentlab status shows each replica)"
+        )
 
     def _hint(self, phase: Phase | None = None) -> str:
         """Resume or undo; first what the engine's refusal asked for, when it stopped."""

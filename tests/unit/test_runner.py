@@ -479,8 +479,24 @@ def test_failing_rollback_ends_failed() -> None:
     result = rig.run(rollback_config={"parallelism": 1, "order": "start-first"})
     assert result.outcome == "failed"
     assert "the rollback failed too" in result.message
-    assert result.hint.startswith("agentlab rollout resume agent")
+    # the journal entry ends: resume and undo would find nothing to continue
+    assert result.hint == "agentlab rollout agent --to 1.0 (agentlab status shows each replica)"
     assert [f.version for f in result.failures] == ["2.0", "1.0"]
+
+
+def test_a_rollout_that_fails_for_good_leaves_no_running_replica_out_of_the_name() -> None:
+    """The rollback's replica is still starting when the deadline fails it: nothing gates
+    the name after a failed end, so it joins (left out, it stayed unreachable by name
+    once healthy, and no resume or undo was left to put it back)."""
+    late = Behaviour(healthy_after=400)
+    rig = make_rig(SLOW, exits(), old=(HEALTHY, HEALTHY, HEALTHY, late))
+    result = rig.run(
+        cli={"timeout": "10s"}, rollback_config={"parallelism": 1, "order": "start-first"}
+    )
+    assert result.outcome == "failed", result.message
+    running = [c for c in rig.fake.of("agent") if c.state == "running"]
+    assert [c.name for c in running if not c.named] == []
+    assert [e.name for e in rig.of(ReplicaJoined) if e.name == "lab-agent-5"] == ["lab-agent-5"]
 
 
 def test_slow_starter_within_the_deadline_completes() -> None:
