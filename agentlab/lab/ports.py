@@ -35,10 +35,13 @@ def check_ports_free(model: ProjectModel, running: Collection[str]) -> None:
 
 
 def _free(port: PublishedPort) -> bool:
-    """Whether the port can be bound now (so Docker can publish it)."""
+    """Whether the port can be bound now, as Docker binds it: a TCP port that only
+    connections closed a moment ago hold (TIME-WAIT, for a minute) is free to it."""
     kind = socket.SOCK_DGRAM if port.protocol == "udp" else socket.SOCK_STREAM
     family = socket.AF_INET6 if ":" in port.host_ip else socket.AF_INET
     with socket.socket(family, kind) as probe:
+        if kind == socket.SOCK_STREAM:  # as Go's listeners (the engine's) set it
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((port.host_ip or "", port.published or 0))
         except OSError as error:

@@ -218,6 +218,32 @@ def test_a_busy_port_stops_up_before_anything_changes() -> None:
             assert not (lab.state_dir / "override.yaml").exists()
 
 
+def test_up_right_after_down_takes_the_port_its_answers_left_in_time_wait() -> None:
+    """The port served requests, then `down`: the connections the engine's proxy closed
+    hold the port in TIME-WAIT for a minute; the engine binds it again at once, and so
+    `up` must not call it in use (a CI job's `down` then `up`)."""
+    for lab in run_on(SAMPLES["flask"], free_port()):
+        assert lab("up", "--version", "1.0.0").code == 0
+        assert version_seen(lab, SAMPLES["flask"]) == "1.0.0"
+        port = lab.published("web", 8000)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET /version HTTP/1.0\r\n\r\n")
+            while client.recv(4096):  # until the server side closes first
+                pass
+        assert time_wait_on(port), "no connection in TIME-WAIT on the port: proves nothing"
+        assert lab("down").code == 0
+        again = lab("up", "--version", "1.0.0")
+        assert again.code == 0, again.err
+
+
+def time_wait_on(port: int) -> bool:
+    """Whether a TCP connection of local port `port` is in TIME-WAIT (state 06)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(
+        int(row.split()[1].rsplit(":", 1)[1], 16) == port and row.split()[3] == "06" for row in rows
+    )
+
+
 def test_a_container_holding_a_replica_name_stops_up_before_anything_changes() -> None:
     """A container outside the project (here `docker create`d by hand) named as Compose
     names the service's first replica: refused before any build, pin or container."""

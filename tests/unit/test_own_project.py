@@ -4,6 +4,7 @@ stop-first with its downtime said; a busy port stops `up` before anything change
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -143,6 +144,24 @@ def test_a_busy_host_port_stops_up_before_anything_changes(
     )
     assert fake.called("build_service") == [] and fake.called("up") == []
     assert not lab.override_path.exists()
+
+
+def test_a_port_only_closed_connections_hold_is_free(lab: Lab, fake: FakeEngine) -> None:
+    """A port that served a moment ago (`down`, then `up` at once) keeps TIME-WAIT entries
+    for a minute; the engine binds it all the same, so `up` does not refuse it."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as docker-proxy's
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()  # the server closes first: TIME-WAIT on the port itself
+            client.recv(1)
+    fake.host_ports["web"] = (PublishedPort(8000, port, "127.0.0.1"),)
+    fake.down()
+    lab.up("1.2.0", {}, 30)
+    assert fake.called("up")
 
 
 def test_a_container_of_another_project_on_a_replica_name_stops_up_before_anything_changes(
