@@ -36,6 +36,7 @@ def status_json(status: LabStatus) -> dict[str, Any]:
                 "surge_blockers": svc.blockers,
                 "canary": _canary(status, svc.name),
                 "rollout_under_way": svc.name in status.rolling,  # in another process
+                "unfinished_rollout": _stopped(status, svc.name),
                 "replicas": [
                     {
                         **replica_json(r, status.taken_at, status.digests.get(r.image_id)),
@@ -48,6 +49,12 @@ def status_json(status: LabStatus) -> dict[str, Any]:
         ],
         "drift": [asdict(drift) for drift in status.drift],
     }
+
+
+def _stopped(status: LabStatus, service: str) -> dict[str, Any] | None:
+    """The rollout of `service` left unfinished (interrupted or paused), if any."""
+    stopped = next((s for s in status.stopped if s.service == service), None)
+    return None if stopped is None else asdict(stopped)
 
 
 def _drift_reason(drift: Drift | None) -> str | None:
@@ -85,7 +92,7 @@ def replica_json(replica: Replica, now: datetime, digest: str | None) -> dict[st
         "image_id": replica.short_image_id,
         "digest": digest,
         "state": replica.state,
-        "health": replica.health,
+        "health": replica.health if replica.running else None,  # Docker keeps the last one
         "uptime_s": None if uptime is None else round(uptime, 1),
         "restarts": replica.restart_count,
         "answers_name": replica.named,  # null: in no network with names (network_mode)

@@ -12,8 +12,9 @@ from agentlab.lab.canaries import CanaryView
 from agentlab.lab.drift import Drift
 from agentlab.lab.drift_reading import journal_mark, read_drift
 from agentlab.lab.model import ProjectModel
-from agentlab.lab.unfinished import interrupted
+from agentlab.lab.unfinished import describe_unfinished, interrupted
 from agentlab.rollout.availability import serves
+from agentlab.rollout.journal import resume_hint
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,19 @@ class RunningElsewhere:
 
 
 @dataclass(frozen=True)
+class StoppedRollout:
+    """A rollout left unfinished (interrupted, or paused): it waits for `rollout resume`
+    or `undo`, and nothing that would recreate its replicas runs meanwhile."""
+
+    service: str
+    state: str  # "paused" or "interrupted"
+    from_version: str
+    to_version: str
+    line: str  # what every command warns of it
+    hint: str
+
+
+@dataclass(frozen=True)
 class LabStatus:
     """Every service and replica of the project, read at `taken_at`."""
 
@@ -62,6 +76,7 @@ class LabStatus:
     drift: tuple[Drift, ...] = ()
     unchecked: tuple[str, ...] = ()  # services whose drift was not read (a rollout of theirs)
     elsewhere: tuple[RunningElsewhere, ...] = ()  # rollouts other processes run now
+    stopped: tuple[StoppedRollout, ...] = ()  # rollouts left unfinished
 
     @property
     def rolling(self) -> frozenset[str]:
@@ -100,18 +115,34 @@ def read_status(model: ProjectModel, replicas: list[Replica] | None = None) -> L
         )
     digests = model.engine.digests([r.image_id for r in replicas if r.image_id])
     report = read_drift(model, replicas, True, mark)  # no registry, no other env
+    elsewhere, stopped = _unfinished(model)
     return LabStatus(model.name, services, digests, drift=report.drifts, unchecked=report.busy,
-                     elsewhere=_elsewhere(model))  # fmt: skip
+                     elsewhere=elsewhere, stopped=stopped)  # fmt: skip
 
 
-def _elsewhere(model: ProjectModel) -> tuple[RunningElsewhere, ...]:
-    """The rollouts under way in another live process."""
+def _unfinished(
+    model: ProjectModel,
+) -> tuple[tuple[RunningElsewhere, ...], tuple[StoppedRollout, ...]]:
+    """The rollouts under way in another live process, and those left unfinished."""
     if not model.has_history():
-        return ()
+        return (), ()
     history = model.history()
-    stopped = {entry.rollout_id for entry in interrupted(history)}
-    return tuple(
+    left = interrupted(history)
+    stopped = tuple(
+        StoppedRollout(
+            e.service,
+            "paused" if e.state == "paused" else "interrupted",
+            e.from_version,
+            e.to_version,
+            describe_unfinished(e),
+            resume_hint(e.service),
+        )
+        for e in left
+    )
+    ids = {entry.rollout_id for entry in left}
+    elsewhere = tuple(
         RunningElsewhere(e.service, e.from_version, e.to_version, e.pid)
         for e in history.unfinished()
-        if e.rollout_id not in stopped
+        if e.rollout_id not in ids
     )
+    return elsewhere, stopped

@@ -132,6 +132,7 @@ def test_status_json_is_made_from_the_typed_status(
     status = json.loads(capsys.readouterr().out)
     web = next(s for s in status["services"] if s["service"] == "web")
     assert (web["ready"], web["desired"], web["managed"]) == (2, 2, True)
+    assert web["unfinished_rollout"] is None
     assert {r["tag"] for r in web["replicas"]} == {"1.0.0"}
     # every instant as the events and history give theirs: UTC, milliseconds, Z
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", status["taken_at"])
@@ -143,7 +144,8 @@ def test_status_json_is_made_from_the_typed_status(
 def test_status_shows_no_health_for_a_replica_that_does_not_run(
     fake: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Docker keeps an exited container's last health ("healthy"): the table says exited."""
+    """Docker keeps an exited container's last health ("healthy"): the table says exited,
+    and so does the JSON (it gave the stale health)."""
     stopped = fake.of("web")[0]
     stopped.state = "exited"
     assert main.main(["status"]) == 0
@@ -152,6 +154,10 @@ def test_status_shows_no_health_for_a_replica_that_does_not_run(
             if word.startswith("lab-web-")}  # fmt: skip
     assert rows["lab-web-1"][-3:-1] == ["exited", "-"], out
     assert rows["lab-web-2"][-3:-1] == ["running", "healthy"], out
+    assert main.main(["status", "--json"]) == 0
+    (web,) = [s for s in json.loads(capsys.readouterr().out)["services"] if s["service"] == "web"]
+    health = {r["container"]: (r["state"], r["health"]) for r in web["replicas"]}
+    assert health == {"lab-web-1": ("exited", None), "lab-web-2": ("running", "healthy")}
 
 
 def test_drift_exits_0_with_none_and_1_naming_each_difference(
@@ -327,6 +333,19 @@ def test_up_refuses_to_start_over_an_interrupted_rollout(
     monkeypatch.setattr(sys, "stderr", merged)
     assert main.main(["status"]) == 0  # a command that goes on warns first
     assert merged.getvalue().startswith("warning: the rollout of web 1.0.0 -> 2.0.0")
+    merged.truncate(0)
+    merged.seek(0)
+    assert main.main(["status", "--json"]) == 0  # and says it to scripts in its document
+    document = json.loads(merged.getvalue().split("\n", 1)[1])  # after the warning
+    (web,) = [s for s in document["services"] if s["service"] == "web"]
+    assert web["unfinished_rollout"] == {
+        "service": "web",
+        "state": "interrupted",
+        "from_version": "1.0.0",
+        "to_version": "2.0.0",
+        "line": "the rollout of web 1.0.0 -> 2.0.0 was interrupted after 0 steps, 1 more under way",
+        "hint": "agentlab rollout resume web, or agentlab rollout undo web",
+    }
     assert sorted(fake.images_of("web")) == left
     assert not [call for call in fake.calls[calls:] if call[0] in ("up", "add_replicas")]
     merged.seek(0), merged.truncate()

@@ -210,9 +210,15 @@ def test_pause_action_leaves_things_and_says_how_to_continue(lab_at_1_2: LabRun)
     assert "agentlab rollout resume agent" in result.err
     warned = lab_at_1_2("status")
     assert "is paused" in warned.err
+    document = lab_at_1_2("status", "--json").json()  # and to scripts, in its document
+    (agent,) = [s for s in document["services"] if s["service"] == "agent"]
+    paused = agent["unfinished_rollout"]
+    assert (paused["state"], paused["to_version"]) == ("paused", "1.4.0"), paused
     undo = lab_at_1_2("rollout", "undo", "agent")
     assert undo.code == 0, undo.err
     assert agent_versions(lab_at_1_2) == [("1.2.0", "healthy", "running")] * 3
+    after = lab_at_1_2("status", "--json").json()["services"]
+    assert [s["unfinished_rollout"] for s in after if s["service"] == "agent"] == [None]
 
 
 def rollout_in_background(lab: LabRun, replicas_started: int) -> subprocess.Popen[str]:
