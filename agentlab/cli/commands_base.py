@@ -79,10 +79,12 @@ def warnings_first() -> Iterator[None]:
         sys.stdout = original
 
 
-def interrupt_hint() -> str:
-    """What to do after Ctrl-C or SIGTERM: resume or undo the rollout it cut short."""
+def interrupt_hint(command: str | None) -> str:
+    """What to do after Ctrl-C or SIGTERM: resume or undo the rollout it cut short (and,
+    when `up` rolled it, run that `up` again for the services it had not reached)."""
     with suppress(Exception):  # an unreadable journal: the general hint
         for lab, before in OPENED:
             for service in set(lab.stopped_here()) - set(before):
-                return resume_hint(service)
+                rest = "; then the same agentlab up again, for the rest" if command == "up" else ""
+                return resume_hint(service) + rest
     return "agentlab status shows what is running"

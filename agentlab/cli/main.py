@@ -238,6 +238,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     """Run one command; return its exit code. `open_tui` runs the terminal UI."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     before = None
+    command: str | None = None
     commands_base.OPENED.clear()
     commands_base.HELD.clear()
     try:
@@ -248,6 +249,7 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
             else:
                 build_parser().print_help()
                 return 0
+        command = args.command
         if args.command == "tui":
             return open_tui(Lab(load_project(args.files, args.project, args.env)))
         if threading.current_thread() is threading.main_thread():
@@ -274,7 +276,8 @@ def main(argv: Sequence[str] | None = None, open_tui: OpenTui = no_tui) -> int:
     except KeyboardInterrupt as stop:
         what, code = stop_reason(stop)
         commands_base.say_warnings()
-        print(f"error: {what} (hint: {commands_base.interrupt_hint()})", file=sys.stderr)
+        hint = commands_base.interrupt_hint(command)
+        print(f"error: {what} (hint: {hint})", file=sys.stderr)
         return code
     finally:
         commands_base.say_warnings()  # after a command that said nothing, as --json ones

@@ -521,6 +521,20 @@ def test_watch_ended_mid_rollout_says_so_and_does_not_exit_0(
     assert main.main(["rollout", "undo", "web"]) == 0
 
 
+def test_an_up_cut_short_in_a_rollout_says_to_run_it_again_after_the_resume(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollout resume` finishes the one service `up` was rolling: the services after it
+    were never reached, and only the hint can say so."""
+    monkeypatch.setattr(fake, "add_replicas", signalled_after_starting(fake, signal.SIGTERM))
+    assert main.main(["up", "--set", "web=2.0.0"]) == 143
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (
+        "error: terminated (SIGTERM) (hint: agentlab rollout resume web, or agentlab rollout "
+        "undo web; then the same agentlab up again, for the rest)"
+    )
+
+
 def test_a_scale_cut_short_puts_the_service_back_as_it_was(
     fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
