@@ -236,6 +236,16 @@ class Rollouts:
         history = self.model.history()
         if to_revision is None:
             revision = history.previous(service)
+            if (edited := history.edited_from(service)) is not None:
+                other = (
+                    f"; or --to-revision {revision.number} ({revision.version})" if revision else ""
+                )
+                raise BadInput(
+                    f"{service}'s last revision changed its configuration only (revision "
+                    f"{edited.number} ran the same image): a rollback changes images, not "
+                    "the compose files",
+                    hint=f"undo the edit in the compose files, then agentlab up{other}",
+                )
             if revision is None:
                 raise BadInput(f"{service} has no earlier revision", hint="agentlab history")
         else:

@@ -219,6 +219,24 @@ class History:
         )
         return revision_of(rows[0]) if rows else None
 
+    def edited_from(self, service: str) -> Revision | None:
+        """The completed revision before the current one when the current one, by `up`,
+        ran the same image: what changed was the configuration of the compose files."""
+        now = self.current(service)
+        if now is None or not now.cause.startswith("up"):
+            return None
+        rows = self._rows(
+            "SELECT * FROM revisions WHERE service = ? AND outcome = 'complete'"
+            " AND number < ? ORDER BY number DESC LIMIT 1",
+            (service, now.number),
+        )
+        before = revision_of(rows[0]) if rows else None
+        same = before is not None and (before.version, before.image_id) == (
+            now.version,
+            now.image_id,
+        )
+        return before if same else None
+
     def previous(self, service: str) -> Revision | None:
         """The latest completed revision before the current one at another version:
         where `rollback` with no argument goes."""

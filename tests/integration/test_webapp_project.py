@@ -311,6 +311,8 @@ def test_a_configuration_edited_under_running_replicas_is_rolled_out_by_up(
     assert web_environment(lab) == ["yes/true"] * 3
     assert "web: running, kept 1.0.0 (unchanged)" in lab("up", "--dry-run").out
     assert lab("drift").code == 0
+    refused = lab("rollback", "web")  # the files give the configuration: only they go back
+    assert refused.code == 2 and "changed its configuration only" in refused.err, refused.err
 
     env_file.write_text("WEB_EDITED=no\nWEB_HEALTHY=false\n", encoding="utf-8")
     failed = up_sampled(lab, code=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentlab.cli.plans import up_json, up_lines
-from agentlab.common.errors import OperationFailed
+from agentlab.common.errors import BadInput, OperationFailed
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import HEALTHY, Behaviour
 from agentlab.lab.catalogue import Resolved
@@ -51,6 +51,27 @@ def test_up_rolls_an_edited_configuration_one_replica_at_a_time(tmp_path: Path) 
     assert fake.observations.min_ready_named("agent") == 3
     assert fake.called("copy_replicas") == []
     assert lab.plan_up(None, {}).rolls == []
+
+
+def test_a_rollback_after_a_configuration_edit_is_refused_and_says_why(tmp_path: Path) -> None:
+    """The last revision changed the configuration only: `rollback` went to the revision
+    before at another version, keeping the edit (the files give the configuration)."""
+    lab, fake = lab_on(tmp_path, HEALTHY, HEALTHY, HEALTHY, HEALTHY, HEALTHY, HEALTHY)
+    fake.add_image("lab/agent:0.9.0")
+    assert lab.rollout("agent", "0.9.0").outcome == "complete"
+    assert lab.rollout("agent", "1.0.0").outcome == "complete"
+    fake.configs["agent"] = "edited"
+    lab.up(None, {}, 30)
+    running = sorted((c.id, c.image_ref, c.config_hash) for c in fake.of("agent"))
+    with pytest.raises(BadInput) as refused:
+        lab.rollback("agent", None)
+    assert refused.value.one_line() == (
+        "agent's last revision changed its configuration only (revision 3 ran the same "
+        "image): a rollback changes images, not the compose files (hint: undo the edit in "
+        "the compose files, then agentlab up; or --to-revision 2 (0.9.0))"
+    )
+    assert sorted((c.id, c.image_ref, c.config_hash) for c in fake.of("agent")) == running
+    assert lab.rollback("agent", 2).outcome == "complete"  # a version, when asked for
 
 
 def test_a_rebuilt_tag_is_said_as_such_where_compose_recreates_the_replicas(
