@@ -30,6 +30,7 @@ class RolloutStarted(RolloutEvent):
     settings: str
     # `rollout undo`: back to to_version (the interrupted rollout's from) from its target
     undo: bool = False
+    configuration: bool = False  # the compose files' configuration edited, not the version
 
     def line(self) -> str:
         return f"{self.headline()} ({counted(self.desired, 'replica')}; {self.settings})"
@@ -41,6 +42,8 @@ class RolloutStarted(RolloutEvent):
             heading = f" to {self.from_version}" if self.from_version else ""
             back = self.to_version or "the image it ran before (its version unknown)"
             return f"undo the rollout of {self.service}{heading}: back to {back}"
+        if self.configuration and self.from_version == self.to_version:
+            return f"rollout {self.service} {self.to_version} (configuration edited)"
         if not self.from_version:
             return f"rollout {self.service} to {self.to_version} (from an unknown version)"
         return f"rollout {self.service} {self.from_version} -> {self.to_version}"

@@ -183,6 +183,7 @@ class RolloutRunner:
                 self.settings.strategy,
                 "; ".join(filter(None, [summarize(self.desired, self.settings), self.note])),
                 undo=undo,
+                configuration=config is not None,
             )
         )
         self.journal.set_rollout_state(self.rollout_id, "running")
@@ -330,7 +331,7 @@ class RolloutRunner:
             ]
             old = [ReplicaView(r.id, self._ready(phase, r)) for r in replicas if r.id not in fresh]
             phase.served.update(view.id for view in old if view.ready)
-            self.availability.observe(old, new, now, phase.version)
+            self.availability.observe(old, new, now, _target(phase))
             action = next_actions(self.desired, old, new, settings)
             if known and not isinstance(action, StartNew):
                 continue  # anything but a start is planned from a fresh read
@@ -485,3 +486,11 @@ class RolloutRunner:
         if phase.hold is not None:
             self.journal.step_done(self.rollout_id, phase.hold[0])
             phase.hold = None
+
+
+def _target(phase: Phase) -> str:
+    """What a phase's new replicas run, as its progress says: `1.3.0`, or with the
+    configuration when that is what changes (the version stays)."""
+    if phase.config is None:
+        return phase.version
+    return f"{phase.version}, {'its old' if phase.config.back else 'the edited'} configuration"

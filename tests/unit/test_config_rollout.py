@@ -47,6 +47,8 @@ def test_up_rolls_an_edited_configuration_one_replica_at_a_time(tmp_path: Path) 
     lines: list[str] = []
     lab.up(None, {}, 30, lines.append)
     assert "rolling agent 1.0.0 (configuration edited)" in lines
+    assert any(line.startswith("rollout agent 1.0.0 (configuration edited) (3") for line in lines)
+    assert "   3/3 ready, 3/3 on 1.0.0, the edited configuration" in lines, lines
     assert configs(fake) == ["edited"] * 3
     assert fake.observations.min_ready_named("agent") == 3
     assert fake.called("copy_replicas") == []
