@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from agentlab.common.errors import AgentlabError, EngineUnavailable, OperationFailed
-from agentlab.engine.cli import READ_TIMEOUT, RETRY_HINT, START_HINT, CliTransport
+from agentlab.engine.cli import READ_TIMEOUT, RETRY_HINT, CliTransport, start_hint
 from agentlab.engine.clone import CloneRequest
 from agentlab.engine.inspect import holders
 from agentlab.engine.transport import Transport
@@ -63,7 +63,7 @@ class ApiTransport:
         try:
             answer = self.request("GET", "/version", {}, timeout=10)
         except OperationFailed as refused:  # e.g. a socket proxy answering 403
-            raise EngineUnavailable(refused.message, hint=START_HINT) from None
+            raise EngineUnavailable(refused.message, hint=start_hint()) from None
         return str((answer or {}).get("ApiVersion", ""))
 
     def get(self, path: str, **params: str) -> Any:
@@ -117,7 +117,9 @@ class ApiTransport:
                 hint="is the Docker engine overloaded or stuck?",
             ) from None
         except (OSError, http.client.HTTPException):
-            raise EngineUnavailable("the Docker engine is not reachable", hint=START_HINT) from None
+            raise EngineUnavailable(
+                "the Docker engine is not reachable", hint=start_hint()
+            ) from None
         finally:
             connection.close()
         if response.status == 404 and method != "POST":

