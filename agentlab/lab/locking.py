@@ -57,7 +57,8 @@ def digest_ref(model: ProjectModel, image: str, info: ImageInfo) -> str | None:
 
 def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
     """Lock what each managed service is pinned to now (this environment's section; the
-    others are kept). BadInput, before writing, for an image without a registry digest."""
+    others are kept). BadInput, before writing, for an image without a registry digest
+    (first saying so when the lab has no registry to push it to)."""
     services, run = {}, command(model)
     for name in sorted(model.managed):
         image = model.current_image(name)
@@ -67,6 +68,8 @@ def write_lock(model: ProjectModel) -> tuple[Path, dict[str, LockedService]]:
                            hint=f"{run} images build, then {run} lock")  # fmt: skip
         ref = digest_ref(model, image, info)
         tag = split_image_ref(image)[1]
+        if ref is None and registry.settings(model) is None:
+            raise registry.absent(f": lock takes digests from one ({name} {tag} has none)")
         if ref is None:
             raise BadInput(
                 f"{name} {tag} has no digest in the registry yet",

@@ -52,11 +52,14 @@ def required(model: ProjectModel) -> RegistrySettings:
     """The registry's settings, or BadInput saying how to turn it on."""
     found = settings(model)
     if found is None:
-        raise BadInput(
-            "this lab has no registry",
-            hint="add `registry: {port: 5000}` to agentlab.yaml (see README: Registry)",
-        )
+        raise absent()
     return found
+
+
+def absent(why: str = "") -> BadInput:
+    """The error of a command that needs the registry the lab does not have."""
+    hint = "add `registry: {port: 5000}` to agentlab.yaml (see README: Registry)"
+    return BadInput(f"this lab has no registry{why}", hint=hint)
 
 
 def address(model: ProjectModel) -> str | None:

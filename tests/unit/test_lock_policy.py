@@ -215,9 +215,7 @@ def test_rollbacks_are_never_refused(engines: Engines, project: Project, tmp_pat
     assert prod.current_image("agent") == f"{REPO}:1.3.0@{D130}"
 
 
-def test_versions_mark_what_the_lock_does_not_list_and_hints_name_the_environment(
-    engines: Engines, project: Project
-) -> None:
+def test_versions_mark_what_the_lock_does_not_list(engines: Engines, project: Project) -> None:
     staging = start(engines, project, "staging", "1.4.1")
     staging.lock()
     prod = start(engines, project, "prod", "1.3.0")
@@ -225,6 +223,14 @@ def test_versions_mark_what_the_lock_does_not_list_and_hints_name_the_environmen
     assert rows["1.4.1"] is None
     assert rows["1.3.0"] == "prod runs only locked digests: not in agentlab.lock"
     assert all(row.blocked is None for row in staging.versions("agent")["agent"])
+
+
+def test_lock_of_an_image_never_pushed_names_the_environment(
+    engines: Engines, tmp_path: Path
+) -> None:
+    settings = "primary: [agent]\nregistry: {port: 5000}\n" + ENVIRONMENTS
+    staging = start(engines, load_project([str(write_project(tmp_path, settings))], "shop"),
+                    "staging", "1.4.1")  # fmt: skip
     engines.images.add_image(f"{REPO}:1.5.0")  # never pushed: no digest to lock
     staging.rollout("agent", "1.5.0")
     staging.reload()

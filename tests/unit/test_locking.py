@@ -43,13 +43,27 @@ def test_lock_records_version_digest_and_labels(lab: Lab, tmp_path: Path) -> Non
                             "io.agentlab.requires": "x>=1"}  # fmt: skip
 
 
-def test_lock_refuses_an_image_without_a_digest(lab: Lab, tmp_path: Path) -> None:
+def test_lock_refuses_an_image_without_a_digest(tmp_path: Path, fake: FakeEngine) -> None:
+    lab = make_facade(tmp_path, fake, registry={"port": 5000})
     lab.rollout("agent", "1.1.0")
     lab.reload()
     with pytest.raises(BadInput) as raised:
         lab.lock()
-    assert "agent 1.1.0 has no digest" in raised.value.message
+    assert "agent 1.1.0 has no digest in the registry" in raised.value.message
     assert "images push --service agent" in raised.value.hint
+    assert not (tmp_path / "agentlab.lock").exists()
+
+
+def test_lock_without_a_registry_says_so_first(lab: Lab, tmp_path: Path) -> None:
+    # it said `images push`, which refused: the lab has no registry to push to
+    lab.rollout("agent", "1.1.0")
+    lab.reload()
+    with pytest.raises(BadInput) as raised:
+        lab.lock()
+    assert raised.value.message == (
+        "this lab has no registry: lock takes digests from one (agent 1.1.0 has none)"
+    )
+    assert raised.value.hint.startswith("add `registry: {port: 5000}` to agentlab.yaml")
     assert not (tmp_path / "agentlab.lock").exists()
 
 
