@@ -88,8 +88,8 @@ def read_drift(
                 remote[service] = RemoteTag(ref, answers.digests[key], pushed)
         if answers.error is not None:
             hint = answers.error.hint
-            if len(asked) == 1 and (owner := _started_by(model, asked[0])):
-                hint = f"{owner} starts it (that environment's registry); nothing was changed"
+            if len(asked) == 1 and (started := _start_hint(model, asked[0])):
+                hint = started
             unknown = f"{answers.error.message}: its tags were not compared (hint: {hint})"
     cli = "agentlab" + (f" -e {model.project.environment}" if model.project.environment else "")
     drifts = find_drift(chosen, tags, replicas, remote, cli)
@@ -121,15 +121,23 @@ def _busy(history: History, mark: JournalMark | None) -> set[str]:
     return busy | mark.busy | history.touched_since(mark.touched) if mark else busy
 
 
-def _started_by(model: ProjectModel, address: str) -> str | None:
-    """The `up` that starts the registry at `address`, when it is another environment's
-    (its lock names it); None when it is this one's, or no environment's."""
+def _start_hint(model: ProjectModel, address: str) -> str | None:
+    """How to start the registry at `address`: this environment's `up` when it is its own
+    (asked first: environments share a fixed port), else that of the other environment
+    whose it is; None when it is no environment's."""
+    if registry.address(model) == address:
+        own = _up(model.project.environment_name)
+        return f"{own} starts it (or docker start its container); nothing was changed"
     for name in other_environments(model):
         with suppress(AgentlabError):  # a damaged override there: not that one, then
             other = ProjectModel(model.project.in_environment(name), model.engine_factory)
             if registry.address(other) == address:
-                return "agentlab up" if name == DEFAULT_ENVIRONMENT else f"agentlab -e {name} up"
+                return f"{_up(name)} starts it (that environment's registry); nothing was changed"
     return None
+
+
+def _up(environment: str) -> str:
+    return "agentlab up" if environment == DEFAULT_ENVIRONMENT else f"agentlab -e {environment} up"
 
 
 def _unrouted(

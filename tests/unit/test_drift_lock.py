@@ -30,7 +30,7 @@ from agentlab.lab.drift import (
     find_drift,
 )
 from agentlab.lab.drift_environments import EnvironmentRun, find_environment_drift
-from agentlab.lab.drift_reading import _started_by
+from agentlab.lab.drift_reading import _start_hint
 from agentlab.lab.drift_registry import read_tags
 from agentlab.lab.environments import environment_lab
 from agentlab.project.location import load_project
@@ -293,6 +293,29 @@ def test_a_registry_of_another_environment_is_started_by_that_environment_s_up(
     project = load_project([str(write_project(tmp_path, settings))], "shop")
     staging, prod = (environment_lab(project, env, engines) for env in ("staging", "prod"))
     where = lab_registry.configure(staging.model)  # the port it chose, kept in its override
-    assert _started_by(prod.model, where) == "agentlab -e staging up"
-    assert _started_by(staging.model, where) is None  # its own: the usual hint
-    assert _started_by(prod.model, "127.0.0.1:1") is None
+    assert _start_hint(prod.model, where) == (
+        "agentlab -e staging up starts it (that environment's registry); nothing was changed"
+    )
+    assert _start_hint(staging.model, where) == (
+        "agentlab -e staging up starts it (or docker start its container); nothing was changed"
+    )
+    assert _start_hint(prod.model, "127.0.0.1:1") is None
+
+
+def test_a_fixed_port_registry_is_started_by_the_up_of_the_environment_asking(
+    tmp_path: Path,
+) -> None:
+    """A fixed port gives every environment one address: the default environment's drift
+    hinted `agentlab -e staging up`, the first other environment with that address."""
+    settings = (
+        "primary: [agent]\nregistry: {port: 17210}\n"
+        "environments: {staging: {ports: fixed}, prod: {ports: fixed}}\n"
+    )
+    engines = Engines()
+    project = load_project([str(write_project(tmp_path, settings))], "shop")
+    labs = {env: environment_lab(project, env, engines) for env in ("default", "staging", "prod")}
+    assert {lab_registry.address(lab.model) for lab in labs.values()} == {"127.0.0.1:17210"}
+    for env, up in (("default", "agentlab up"), ("prod", "agentlab -e prod up")):
+        assert _start_hint(labs[env].model, "127.0.0.1:17210") == (
+            f"{up} starts it (or docker start its container); nothing was changed"
+        )
