@@ -1,7 +1,9 @@
 """A new replica's readiness by agentlab's own probes, as Docker 25's `start_interval`
 does and Docker 20.10 cannot: while Docker's health says `starting`, the runner runs the
 replica's own healthcheck command in it (engine.probe: an exec, as Docker runs it) every
-`probe_interval` seconds, instead of waiting for Docker's next probe (`interval` later).
+`probe_interval` seconds (from the start of one probe to the next, at least half an
+interval after the last one ended), instead of waiting for Docker's next probe (`interval`
+later).
 
 The rule, per replica at the target image:
 - ready at its first passing probe (Docker's health then turns healthy at its own next
@@ -67,7 +69,7 @@ def probe(
         return "pending"
     passed = engine.probe(replica.id, check)
     ended = clock()
-    state.due = ended + interval
+    state.due = next_probe(started, ended, interval)
     if passed:
         state.passed = True
         return "ready"
@@ -81,6 +83,15 @@ def probe(
     window = (check.retries - 1) * (check.interval + took)
     failed = state.failures >= check.retries and started - state.failing_since >= window
     return "failed" if failed else "pending"
+
+
+def next_probe(started: float, ended: float, interval: float) -> float:
+    """When the probe after one that ran from `started` to `ended` is due: `interval` after
+    the start of this one, so probes run every `interval` seconds however long each takes
+    (from its end, each took `interval` plus an exec's 50-300 ms, and a replica was seen
+    ready that much later), but never sooner than half an interval after its end, so
+    slow execs on a loaded machine do not run back to back."""
+    return max(started + interval, ended + interval / 2)
 
 
 def failed_reason(state: ProbeState, check: Healthcheck | None) -> str:

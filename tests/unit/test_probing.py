@@ -5,11 +5,14 @@ is the fake clock's."""
 
 from __future__ import annotations
 
+import itertools
+
 from agentlab.engine.fake import FakeEngine
 from agentlab.engine.fake_containers import Behaviour
 from agentlab.engine.inspect import healthcheck
 from agentlab.engine.model import Healthcheck
 from agentlab.rollout.events import ReplicaFailed, ReplicaJoined, ReplicaReady
+from agentlab.rollout.probing import next_probe
 from agentlab.rollout.settings import build_settings
 from tests.unit.test_runner import NEW, OLD, Rig, make_rig
 
@@ -144,3 +147,32 @@ def test_the_failure_window_grows_with_the_time_probes_take_as_dockers_does() ->
     assert rig.run(cli={"timeout": "60s"}).outcome == "rolled-back"
     # Docker starts a probe `interval` after the last one ended: 2 x (1 s + 0.5 s)
     assert 2.0 + 2 * 1.5 <= failed_at(rig) <= 2.0 + 3 * 1.5 + 0.5
+
+
+def test_probes_run_every_interval_from_the_start_of_the_last_one() -> None:
+    assert next_probe(started=10.0, ended=10.2, interval=0.5) == 10.5  # not 10.7
+    # a probe that took longer than the interval: the next one half an interval after it
+    assert next_probe(started=10.0, ended=10.8, interval=0.5) == 11.05
+
+
+PROBE_STARTS: dict[str, list[float]] = {}  # TimedProbes': container id -> when each began
+
+
+class TimedProbes(FakeEngine):
+    """Every probe takes 0.2 s of the fake clock; when each started is recorded."""
+
+    def probe(self, container_id: str, check: Healthcheck) -> bool:
+        PROBE_STARTS.setdefault(container_id, []).append(self.clock.now())
+        self.clock.sleep(0.2)
+        return super().probe(container_id, check)
+
+
+def test_a_slow_probe_does_not_push_the_next_one_back() -> None:
+    PROBE_STARTS.clear()
+    rig = make_rig(Behaviour(healthy_after=12, probe=CHECK, probe_passes_after=3),
+                   engine=TimedProbes)  # fmt: skip
+    assert rig.run().outcome == "complete"
+    assert len(PROBE_STARTS) == 3
+    for starts in PROBE_STARTS.values():
+        assert len(starts) == 3
+        assert [round(b - a, 3) for a, b in itertools.pairwise(starts)] == [0.5, 0.5]
