@@ -214,9 +214,15 @@ class Lab:
         to: str,
         options: Mapping[str, Any] | None = None,
         from_image: str | None = None,
+        running: bool = True,
     ) -> RolloutPlan:
-        """Validate a rollout (version, settings, surge safety) without touching anything."""
-        return self.rollouts.plan(service, to, options, from_image)
+        """Validate a rollout (version, settings, surge safety) without touching anything;
+        with `running`, refuse as it would a service none of whose replicas runs (the
+        watcher validates an edit without: then the pin is all that changes)."""
+        planned = self.rollouts.plan(service, to, options, from_image)
+        if running:
+            self.rollouts.refuse_stopped(planned)
+        return planned
 
     def rollout(
         self,

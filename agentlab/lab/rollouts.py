@@ -27,6 +27,7 @@ from agentlab.lab.rollout_plan import (
     refuse_unrunnable,
     stop_first_when_needed,
 )
+from agentlab.lab.stopped import refuse_stopped
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import (
     being_removed,
@@ -134,9 +135,16 @@ class Rollouts:
     def run(self, planned: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag) -> RolloutResult:
         """Check the engine, take the project lock, run a prepared rollout."""
         self.model.engine.check()
+        self.refuse_stopped(planned)
         with project_lock(self.model.state_dir, cause):
             self.layer.sync()
             return self.execute(planned, emit, cause, pause)
+
+    def refuse_stopped(self, planned: RolloutPlan) -> None:
+        """BadInput when none of the service's replicas runs: the rollout would start it
+        alone (`up` starts it, at the rollout's version)."""
+        spec = planned.service
+        refuse_stopped(self.model, spec.name, spec.replicas, planned.target.tag)
 
     def execute(
         self, planned: RolloutPlan, emit: Emit, cause: str, pause: PauseFlag = never

@@ -14,6 +14,7 @@ from agentlab.lab import joiners
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.rollout_io import failure_details
 from agentlab.lab.rollout_plan import cautions_that_apply
+from agentlab.lab.stopped import refuse_stopped
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.unfinished import refuse_over_unfinished
 from agentlab.rollout.events import JoinersRecreated, ReplicaCounts, ReplicaEvent, RolloutEvent
@@ -70,11 +71,7 @@ def scale(
     if model.has_history():  # its replicas are the rollout's to resume or undo
         refuse_over_unfinished(model.history(), service)
     model.engine.check()
-    if replicas and not any(r.running for r in model.engine.replicas()):
-        raise BadInput(  # it would start the service alone, without what it depends on
-            "the project is down: scale changes how many replicas a running service has",
-            hint="agentlab up first",
-        )
+    refuse_stopped(model, service, replicas)
     with (
         project_lock(model.state_dir, f"scale {service}"),
         closing(model.engine.changes()) as feed,

@@ -383,6 +383,24 @@ def test_version_already_running_is_adopted_without_a_rollout(
     assert watcher.desired["agent"] == f"{AGENT}:1.1.0"
 
 
+def test_an_edit_of_a_stopped_service_is_good_config_not_rolled_out(
+    rig: tuple[Rig, Watcher],
+) -> None:
+    """Every container stopped: the edit loads (not a config error), and its rollout is
+    refused as `agentlab rollout` refuses it, starting nothing."""
+    made, watcher = rig
+    for container in made.engine.containers.values():
+        container.state = "exited"
+    made.pin("1.1.0")
+    made.wait_for(lambda: made.of(WatchError), "the refused rollout")
+    assert not made.of(ConfigError) and not made.engine.called("add_replicas"), made.lines()
+    assert made.of(WatchError)[0].line() == (
+        "watch error: agent not rolled out to 1.1.0: the project is down: agent has no running "
+        "replica (2 stopped) (hint: agentlab up --set agent=1.1.0 starts it at 1.1.0)"
+    )
+    assert watcher.desired["agent"] == f"{AGENT}:1.1.0"
+
+
 def test_stop_pauses_a_running_rollout(rig: tuple[Rig, Watcher]) -> None:
     made, watcher = rig
     made.pin("1.3.0")  # never turns healthy: the rollout waits until stopped

@@ -137,7 +137,9 @@ def target_of(snapshot: Snapshot, change: Change) -> str:
         )
     plan = _blame(
         path,
-        lambda: snapshot.lab.plan_rollout(change.service, after[1], from_image=change.before),
+        lambda: snapshot.lab.plan_rollout(
+            change.service, after[1], from_image=change.before, running=False
+        ),
         f"{change.service}: ",
     )
     return plan.target.image
