@@ -14,7 +14,8 @@ from agentlab.cli.jsonout import drift_json, emit_json, images_json, status_json
 from agentlab.cli.plans import show_plan, up_json, up_lines
 from agentlab.cli.render import images_table, status_table, terminal_width, versions_text
 from agentlab.common.errors import BadInput, OperationFailed
-from agentlab.lab.drift import unknown_line
+from agentlab.lab import locking
+from agentlab.lab.drift import DriftReport, not_running_line, unknown_line
 from agentlab.lab.status import LabStatus
 from agentlab.rollout.events import RolloutEvent
 from agentlab.rollout.journal import resume_hint
@@ -79,7 +80,8 @@ def show_status(status: LabStatus, as_json: bool) -> int:
 def cmd_drift(args: argparse.Namespace) -> int:
     """Exit 1 when anything differs from what was decided; else 3 when the registry's
     tags are unknown (it did not answer, or answered an error), 0 when nothing differs."""
-    report = open_lab(args).drift()
+    lab = open_lab(args)
+    report = lab.drift()
     if args.json:
         emit_json(drift_json(report))
     else:
@@ -87,17 +89,23 @@ def cmd_drift(args: argparse.Namespace) -> int:
             print(drift.line())
         for service in report.busy:
             print(f"{service}: not checked, its rollout is under way or interrupted")
+        for service in report.not_running:
+            print(not_running_line(service, locking.command(lab.model)))
         if report.unknown is not None:
             print(unknown_line(report.unknown))
         elif not report.drifts:
-            beside = f", as in {', '.join(report.environments)}" if report.environments else ""
-            print(
-                f"no drift: {len(report.services)} service(s), {report.replicas} replica(s) "
-                f"run what was decided{beside}"
-            )
+            print(f"no drift: {len(report.services)} service(s), {_running(report)}")
     if report.drifts:
         return 1
     return 3 if report.unknown is not None else 0
+
+
+def _running(report: DriftReport) -> str:
+    """What `drift` says ran as decided: the running replicas (those stopped run nothing)."""
+    if not report.replicas:
+        return "no replica running"
+    beside = f", as in {', '.join(report.environments)}" if report.environments else ""
+    return f"{report.replicas} replica(s) run what was decided{beside}"
 
 
 def cmd_down(args: argparse.Namespace) -> int:

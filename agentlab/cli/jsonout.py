@@ -71,6 +71,7 @@ def drift_json(report: DriftReport) -> dict[str, Any]:
         "registry": report.registry,
         "environments": list(report.environments),
         "unknown": report.unknown,
+        "not_running": list(report.not_running),
     }
 
 

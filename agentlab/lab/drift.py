@@ -87,11 +87,18 @@ class DriftReport:
     project: str
     drifts: tuple[Drift, ...]
     services: tuple[str, ...]  # the services checked
-    replicas: int  # the replicas checked
+    replicas: int  # the running replicas checked
     busy: tuple[str, ...] = ()  # not checked: a rollout of theirs is under way or interrupted
     registry: str | None = None  # the registry asked (host:port), if any
     environments: tuple[str, ...] = ()  # the other environments compared (running ones)
     unknown: str | None = None
+    # checked, and none of the replicas they want runs (stopped, down): said, not drift
+    not_running: tuple[str, ...] = ()
+
+
+def not_running_line(service: str, cli: str = "agentlab") -> str:
+    """How `drift` says a service none of whose replicas runs (`DriftReport.not_running`)."""
+    return f"{service}: no replica running ({cli} up starts it)"
 
 
 def unknown_line(unknown: str) -> str:

@@ -103,16 +103,24 @@ def read_drift(
     others = [] if local_only else read_environments(model)
     mine = [ContainerImage.of(r) for r in replicas if r.running]
     drifts += find_environment_drift(model.project.environment_name, checked, mine, others)
+    running = [r.service for r in replicas if r.running and r.service in checked]
     return DriftReport(
         model.name,
         tuple(drifts),
         tuple(d.service for d in chosen),
-        sum(1 for r in replicas if r.service in checked),
+        len(running),
         tuple(busy),
         ", ".join(asked) or None,
         tuple(run.environment for run in others),
         unknown,
+        tuple(d.service for d in chosen if d.service not in running and _wanted(model, d.service)),
     )
+
+
+def _wanted(model: ProjectModel, service: str) -> bool:
+    """Whether replicas of `service` should run: not scaled to none, not a job (it exits)."""
+    spec = model.services[service]
+    return spec.replicas > 0 and not spec.job
 
 
 def _busy(history: History, mark: JournalMark | None) -> set[str]:

@@ -179,6 +179,30 @@ def test_drift_exits_0_with_none_and_1_naming_each_difference(
     assert [r["drift"] is not None for r in replicas] == [False, False, True]
 
 
+def test_drift_counts_running_replicas_and_names_a_service_with_none_running(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every container exited, it said `no drift: 3 service(s), 6 replica(s) run what was
+    decided`. Nothing running is not drift (exit 0), but is said."""
+    for container in fake.of("web"):
+        container.state = "exited"
+    assert main.main(["drift"]) == 0
+    assert capsys.readouterr().out == (
+        "web: no replica running (agentlab up starts it)\n"
+        "no drift: 3 service(s), 4 replica(s) run what was decided\n"
+    )
+    for container in fake.containers.values():
+        container.state = "exited"
+    assert main.main(["drift", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["replicas"], report["not_running"]) == (0, ["resume", "undo", "web"])
+    assert main.main(["drift"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "web: no replica running (agentlab up starts it)",
+        "no drift: 3 service(s), no replica running",
+    ]
+
+
 def test_drift_when_the_registry_does_not_answer_is_one_line_and_exit_3_unless_drift(
     fake: FakeEngine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

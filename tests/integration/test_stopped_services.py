@@ -1,9 +1,10 @@
 """A project whose containers were all stopped ("the laptop rebooted"), and an environment
 that is down, on the real engine: rollout (and its dry run) and scale refuse
-before anything changes (exit 2); `up` starts them again."""
+before anything changes (exit 2), drift does not say they run; `up` starts them again."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -42,6 +43,13 @@ def test_a_project_whose_containers_all_stopped_is_refused_then_up_starts_it(
         refused = webapp_lab(*args)
         assert refused.code == 2 and refused.err.startswith(line), (args, refused.err)
         assert states(webapp_lab) == before
+    drift = webapp_lab("drift")  # it said the 4 stopped replicas run what was decided
+    assert drift.code == 0, drift.out + drift.err
+    assert "web: no replica running (agentlab up starts it)" in drift.out.splitlines()
+    assert re.fullmatch(
+        r"no drift: \d service\(s\), no replica running", drift.out.splitlines()[-1]
+    )
+    assert states(webapp_lab) == before
     started = webapp_lab("up")
     assert started.code == 0, started.err
     web = next(s for s in webapp_lab("status", "--json").json()["services"]

@@ -113,3 +113,17 @@ def test_a_service_scaled_to_none_is_not_refused(lab: Lab, fake: FakeEngine) -> 
     assert lab.rollout("agent", "1.1.0").outcome == "complete"
     lab.scale("agent", 2)
     assert tags(fake) == ["1.1.0", "1.1.0"]
+
+
+def test_drift_counts_the_running_replicas_and_names_the_services_with_none(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    """Every container exited, drift said its replicas 'run what was decided'. A service
+    scaled to none, or a job (it exits once done), is not named: none should run."""
+    stop(fake, "agent", "db")
+    report = make_facade(tmp_path, fake).drift()
+    assert (report.replicas, report.not_running, report.drifts) == (0, ("agent", "db"), ())
+    fake.scales["agent"] = 0
+    fake.spec_fields["db"] = {"job": True}
+    report = make_facade(tmp_path, fake).drift()
+    assert (report.replicas, report.not_running) == (0, ())
