@@ -379,7 +379,8 @@ class Rollouts:
         ) -> RolloutRunner:
             inner = replace(planned, service=service, settings=settings)
             return self._runner(inner, events, rollout_id, feed, first, pause, journal=journal,
-                                leave_alone=leave_alone, gate=gate, doomed=doomed)  # fmt: skip
+                                leave_alone=leave_alone, gate=gate, doomed=doomed,
+                                final=False)  # fmt: skip
 
         gate = self.layer.gate(name)  # one for the canary and its runs: it holds the split
         return CanaryRunner(
@@ -405,9 +406,11 @@ class Rollouts:
         leave_alone: Collection[str] = (),
         gate: TrafficGate | None = None,
         doomed: Collection[str] = (),
+        final: bool = True,
     ) -> RolloutRunner:
         """A runner for a plan that sleeps on `feed`: it observes again as soon as a
-        container starts, dies or changes health, else after a fallback poll (1 s)."""
+        container starts, dies or changes health, else after a fallback poll (1 s);
+        `final`: its end is the rollout's (not a canary's inner run)."""
         name = planned.service.name
 
         def pin(image: str) -> None:
@@ -430,4 +433,5 @@ class Rollouts:
             gate=gate or self.layer.gate(name),
             leave_alone=leave_alone,
             doomed=doomed,
+            final=final,
         )

@@ -97,6 +97,7 @@ class RolloutRunner:
         gate: TrafficGate | None = None,
         leave_alone: Collection[str] = (),
         doomed: Collection[str] = (),
+        final: bool = True,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -116,6 +117,8 @@ class RolloutRunner:
         # replicas an interrupted run had begun to remove (its stop may still be under way
         # on the engine): removed like old ones, never joined back
         self.doomed = frozenset(doomed)
+        # the run that ends the rollout (a canary's inner runs do not: it goes on, or aborts)
+        self.final = final
         self.departures = Departures(engine, service, self.gate, self._emit, feed, clock)
         self.watcher = TargetWatcher(engine, service, self.gate, self._emit, clock)
         self.availability = Availability(self.desired, self._emit)
@@ -195,7 +198,7 @@ class RolloutRunner:
         else:
             known_good = rollback_version if rollback_image else target_version
             outcome, message, hint, failures = self._conclude(forward, known_good)
-        if outcome == "failed" and self.settings.name_when_ready:
+        if outcome == "failed" and self.final and self.settings.name_when_ready:
             names_back(self.engine, self.service.name, self.doomed | self.leave_alone, self._emit)
         if undo and outcome == "complete":
             outcome = "undone"

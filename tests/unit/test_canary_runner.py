@@ -140,7 +140,7 @@ class CanaryRig:
             self.fake, service, settings, lambda ref: self.fake.pin("agent", ref), emit,
             journal, "r1", clock=self.fake.clock.now, first_step=first_step,
             feed=FakeChanges(self.fake.clock, nap=0.0), poll_interval=0.25, gate=self.gate,
-            leave_alone=leave_alone,
+            leave_alone=leave_alone, final=False,
         )  # fmt: skip
 
     def run(

@@ -21,6 +21,7 @@ from agentlab.project.config import SETTINGS_FILE, load_settings
 from agentlab.project.location import Project
 from agentlab.rollout.events import (
     ReplicaFailed,
+    ReplicaJoined,
     RollbackStarted,
     RolloutEvent,
     RolloutFinished,
@@ -532,6 +533,18 @@ def test_promote_and_abort_need_a_running_canary(
     assert refused.value.hint == (
         "its rollout was interrupted: agentlab rollout resume agent, or agentlab rollout undo agent"
     )
+
+
+def test_a_canary_that_fails_never_puts_its_replica_in_the_name(lab: Lab) -> None:
+    """A canary step's inner run ends failed when its replica fails, and the canary then
+    aborts: that inner end is not the rollout's, so the failed replica must not join the
+    service's name (a run that fails for good puts its replicas back in it)."""
+    events: list[RolloutEvent] = []
+    options = {"strategy": "canary", "steps": "50,100", "timeout": "5s"}
+    result = lab.rollout("agent", "1.9.0", options, emit=events.append)
+    assert result.outcome == "rolled-back", result.message
+    failed = {e.name for e in events if isinstance(e, ReplicaFailed)}
+    assert failed and not failed & {e.name for e in events if isinstance(e, ReplicaJoined)}
 
 
 def test_up_says_compose_recreates_a_service_edited_that_it_cannot_roll(
