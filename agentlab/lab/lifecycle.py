@@ -17,6 +17,7 @@ from agentlab.lab.rollout_plan import RolloutPlan
 from agentlab.lab.rollouts import Rollouts
 from agentlab.lab.traffic_layer import TrafficLayer
 from agentlab.lab.up_plan import MOVING, RECREATED, UpPlan, plan_up
+from agentlab.state.history_records import EDITED_CONFIGURATION
 from agentlab.state.lock import project_lock
 
 PROXY_START = 30.0  # s HAProxy may take to listen once its container runs
@@ -160,6 +161,8 @@ class Lifecycle:
         """`up --set` on a running service goes through the rollout machinery."""
         name = planned.service.name
         progress(f"rolling {name} {planned.change}")
+        if planned.from_config is not None:  # history says so: only the files go back
+            cause += EDITED_CONFIGURATION
         result = self.rollouts.execute(planned, lambda event: progress(event.line()), cause)
         self.model.reload()
         if result.outcome != "complete":

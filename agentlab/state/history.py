@@ -26,6 +26,7 @@ from agentlab.common.errors import OperationFailed
 from agentlab.rollout.journal import JOURNAL_STATES, UNFINISHED, JournalState, Outcome
 from agentlab.state.directory import usable_directory
 from agentlab.state.history_records import (
+    EDITED_CONFIGURATION,
     JournalEntry,
     Revision,
     entry_of,
@@ -220,10 +221,10 @@ class History:
         return revision_of(rows[0]) if rows else None
 
     def edited_from(self, service: str) -> Revision | None:
-        """The completed revision before the current one when the current one, by `up`,
-        ran the same image: what changed was the configuration of the compose files."""
+        """The completed revision before the current one when the current one rolled out an
+        edit of the compose files' configuration on the same image."""
         now = self.current(service)
-        if now is None or not now.cause.startswith("up"):
+        if now is None or not now.cause.endswith(EDITED_CONFIGURATION):
             return None
         rows = self._rows(
             "SELECT * FROM revisions WHERE service = ? AND outcome = 'complete'"

@@ -13,6 +13,9 @@ from typing import Any, Literal
 from agentlab.common.processes import pid_alive
 from agentlab.rollout.journal import JournalState, Outcome
 
+# What the cause of a revision ends with when `up` rolled out an edit of the compose files'
+# configuration (the image kept): only the files can take such a revision back.
+EDITED_CONFIGURATION = " (configuration edited)"
 # A revision is in progress until its rollout (or `up`) ends with an outcome.
 RevisionOutcome = Literal["in-progress"] | Outcome
 

@@ -480,3 +480,22 @@ def test_revisions_written_before_strategies_were_kept_read_none(db_path: Path) 
     with History.open(db_path) as history:
         [old] = history.revisions("agent")
         assert (old.outcome, old.strategy, old.reason) == ("failed", None, None)
+
+
+def test_only_a_configuration_rollout_counts_as_an_edit_a_rollback_cannot_take_back(
+    history: History,
+) -> None:
+    """`up` records a revision at the same image for other reasons too (`up --locked` of
+    a project that was down pins the digest of the same version): not an edit."""
+
+    def completed(version: str, image_id: str, cause: str) -> None:
+        revision = history.begin_revision("agent", version, f"a:{version}", image_id, None, cause)
+        history.finish_revision("agent", revision.number, "complete")
+
+    completed("0.9.0", "sha256:09", "rollout agent --to 0.9.0")
+    completed("1.0.0", "sha256:10", "rollout agent --to 1.0.0")
+    completed("1.0.0", "sha256:10", "up")
+    assert history.edited_from("agent") is None
+    completed("1.0.0", "sha256:10", "up (configuration edited)")
+    edited = history.edited_from("agent")
+    assert edited is not None and edited.number == 3
