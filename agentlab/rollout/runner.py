@@ -260,14 +260,14 @@ class RolloutRunner:
 
     def _failed_hint(self, phase: Phase, known_good: str) -> str:
         """How to reach a known state after a rollout that failed for good (its journal
-        entry ends: resume and undo have nothing left to continue)."""
-        first = f"{phase.refusal_hint}, then " if phase.refusal_hint else ""
+        entry ends: resume and undo have nothing left to continue); after the engine's
+        refusal to start a replica, what it asked for, then the command again."""
+        if phase.refusal_hint:
+            return f"{phase.refusal_hint}, then run the command again"
         if phase.config is not None:  # the files' configuration: only they can change it
-            return f"{first}put the compose files right, then agentlab up"
+            return "put the compose files right, then agentlab up"
         name = self.service.name
-        return (
-            f"{first}agentlab rollout {name} --to {known_good} (agentlab status shows each replica)"
-        )
+        return f"agentlab rollout {name} --to {known_good} (agentlab status shows each replica)"
 
     def _hint(self, phase: Phase | None = None) -> str:
         """Resume or undo; first what the engine's refusal asked for, when it stopped."""

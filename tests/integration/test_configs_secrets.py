@@ -104,7 +104,8 @@ def test_new_replicas_get_the_services_configs_and_secrets(configured_lab: LabRu
     refused = lab("rollout", "web", "--to", "1.0.0")
     assert refused.code == 1, refused.out + refused.err
     assert f"would start the stopped {killed} too" in refused.out, refused.out
-    assert f"(hint: docker rm {killed}, then agentlab rollout resume web" in refused.err
+    # the rollout ended (failed), as there is nothing to resume: the hint says to run it again
+    assert f"(hint: docker rm {killed}, then run the command again)" in refused.err
     assert lab.containers() == before
     state = lab.docker("inspect", "-f", "{{.State.Status}}", killed).strip()
     assert state == "exited"
