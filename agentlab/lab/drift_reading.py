@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
-from agentlab.common.errors import AgentlabError, BadInput
+from agentlab.common.errors import AgentlabError, BadInput, EngineUnavailable
 from agentlab.common.imagerefs import split_image_ref
 from agentlab.engine.model import ContainerImage, ImageInfo, Replica
 from agentlab.lab import locking, registry
@@ -87,9 +87,7 @@ def read_drift(
                 ref = f"{key[0]}/{key[1]}:{key[2]}"
                 remote[service] = RemoteTag(ref, answers.digests[key], pushed)
         if answers.error is not None:
-            hint = answers.error.hint
-            if len(asked) == 1 and (started := _start_hint(model, asked[0])):
-                hint = started
+            hint = registry_hint(model, answers.error, asked)
             unknown = f"{answers.error.message}: its tags were not compared (hint: {hint})"
     cli = "agentlab" + (f" -e {model.project.environment}" if model.project.environment else "")
     drifts = find_drift(chosen, tags, replicas, remote, cli)
@@ -127,6 +125,15 @@ def _busy(history: History, mark: JournalMark | None) -> set[str]:
     """The services with an unfinished rollout now or at `mark`, or one changed since."""
     busy = {entry.service for entry in history.unfinished()}
     return busy | mark.busy | history.touched_since(mark.touched) if mark else busy
+
+
+def registry_hint(model: ProjectModel, error: AgentlabError, asked: Sequence[str]) -> str:
+    """What to do about the registries' error: a lab registry that does not answer is
+    started by its environment's `up`; one that answered an error keeps its own hint."""
+    down = isinstance(error, EngineUnavailable)  # else it answered, with an error
+    if down and len(asked) == 1 and (started := _start_hint(model, asked[0])):
+        return started
+    return error.hint
 
 
 def _start_hint(model: ProjectModel, address: str) -> str | None:

@@ -18,6 +18,7 @@ import yaml
 from agentlab.common.errors import BadInput
 from agentlab.engine import registry as registry_api
 from agentlab.engine.model import ContainerImage, Replica
+from agentlab.engine.registry import answer_error, down_error
 from agentlab.lab import registry as lab_registry
 from agentlab.lab.drift import (
     ENVIRONMENT_DIFFERS,
@@ -30,7 +31,7 @@ from agentlab.lab.drift import (
     find_drift,
 )
 from agentlab.lab.drift_environments import EnvironmentRun, find_environment_drift
-from agentlab.lab.drift_reading import _start_hint
+from agentlab.lab.drift_reading import _start_hint, registry_hint
 from agentlab.lab.drift_registry import read_tags
 from agentlab.lab.environments import environment_lab
 from agentlab.project.location import load_project
@@ -319,3 +320,17 @@ def test_a_fixed_port_registry_is_started_by_the_up_of_the_environment_asking(
         assert _start_hint(labs[env].model, "127.0.0.1:17210") == (
             f"{up} starts it (or docker start its container); nothing was changed"
         )
+
+
+def test_a_lab_registry_that_answered_an_error_keeps_its_own_hint(tmp_path: Path) -> None:
+    """Only a registry that does not answer is started by an `up`: one that answered
+    HTTP 500 (or refused access) keeps the hint of what it answered."""
+    engines = Engines()
+    project = load_project([str(write_project(tmp_path, "registry: {port: 0}\n"))], "shop")
+    lab = environment_lab(project, "default", engines)
+    where = lab_registry.configure(lab.model)
+    refused = answer_error(where, 500, "lab/agent:1.3.0")
+    assert registry_hint(lab.model, refused, [where]) == refused.hint
+    assert registry_hint(lab.model, down_error(where), [where]) == (
+        "agentlab up starts it (or docker start its container); nothing was changed"
+    )
