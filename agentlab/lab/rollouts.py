@@ -245,9 +245,8 @@ class Rollouts:
         if to_revision is None:
             revision = history.previous(service)
             if (edited := history.edited_from(service)) is not None:
-                other = (
-                    f"; or --to-revision {revision.number} ({revision.version})" if revision else ""
-                )
+                back = f"agentlab rollback {service} --to-revision"
+                other = f"; or {back} {revision.number} ({revision.version})" if revision else ""
                 raise BadInput(
                     f"{service}'s last revision changed its configuration only (revision "
                     f"{edited.number} ran the same image): a rollback changes images, not "

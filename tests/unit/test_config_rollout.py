@@ -70,7 +70,7 @@ def test_a_rollback_after_a_configuration_edit_is_refused_and_says_why(tmp_path:
     assert refused.value.one_line() == (
         "agent's last revision changed its configuration only (revision 3 ran the same "
         "image): a rollback changes images, not the compose files (hint: undo the edit in "
-        "the compose files, then agentlab up; or --to-revision 2 (0.9.0))"
+        "the compose files, then agentlab up; or agentlab rollback agent --to-revision 2 (0.9.0))"
     )
     assert sorted((c.id, c.image_ref, c.config_hash) for c in fake.of("agent")) == running
     assert lab.rollback("agent", 2).outcome == "complete"  # a version, when asked for
