@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import re
 import socket
+import sys
 from collections.abc import Collection
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def _free(port: PublishedPort) -> bool:
     kind = socket.SOCK_DGRAM if port.protocol == "udp" else socket.SOCK_STREAM
     family = socket.AF_INET6 if ":" in port.host_ip else socket.AF_INET
     with socket.socket(family, kind) as probe:
-        if kind == socket.SOCK_STREAM:  # as Go's listeners (the engine's) set it
+        # as the engine's listeners (Go) do; on BSD and macOS it would also let a bind
+        # pass beside a listener on the wildcard address
+        if kind == socket.SOCK_STREAM and sys.platform == "linux":
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((port.host_ip or "", port.published or 0))

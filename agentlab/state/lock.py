@@ -50,8 +50,8 @@ def lock_held(state_dir: Path) -> bool:
     would refuse a command starting at that moment."""
     lock = state_dir / "lock"
     try:
-        written = lock.stat().st_mtime  # the holder ran when it wrote its record
         info = json.loads(lock.read_text(encoding="utf-8") or "{}")
+        written = lock.stat().st_mtime  # after the read: a new holder's record is no older
     except (OSError, ValueError):
         return False
     pid = info.get("pid") if isinstance(info, dict) else None
