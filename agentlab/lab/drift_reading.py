@@ -31,7 +31,6 @@ from agentlab.lab.drift_environments import (
 from agentlab.lab.drift_registry import TagKey, read_tags
 from agentlab.lab.model import ProjectModel
 from agentlab.lab.traffic_layer import TrafficLayer
-from agentlab.project.environments import DEFAULT_ENVIRONMENT
 from agentlab.state.history import History
 from agentlab.state.lock import lock_held
 from agentlab.state.lockfile import LockedService, read_lockfile
@@ -141,18 +140,15 @@ def _start_hint(model: ProjectModel, address: str) -> str | None:
     (asked first: environments share a fixed port), else that of the other environment
     whose it is; None when it is no environment's."""
     if registry.address(model) == address:
-        own = _up(model.project.environment_name)
-        return f"{own} starts it (or docker start its container); nothing was changed"
+        own = locking.command(model)
+        return f"{own} up starts it (or docker start its container); nothing was changed"
     for name in other_environments(model):
         with suppress(AgentlabError):  # a damaged override there: not that one, then
             other = ProjectModel(model.project.in_environment(name), model.engine_factory)
             if registry.address(other) == address:
-                return f"{_up(name)} starts it (that environment's registry); nothing was changed"
+                up = f"{locking.command(other)} up"
+                return f"{up} starts it (that environment's registry); nothing was changed"
     return None
-
-
-def _up(environment: str) -> str:
-    return "agentlab up" if environment == DEFAULT_ENVIRONMENT else f"agentlab -e {environment} up"
 
 
 def _unrouted(
